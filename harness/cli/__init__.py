@@ -1,0 +1,51 @@
+"""The `bookclip` command. Each command group lives in its own module with a `register(sub)`."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from harness import __version__
+from harness.errors import BookclipError
+
+# module name -> registers these top-level commands; imported lazily so `--help` stays fast
+COMMAND_MODULES = ("data", "fixtures", "models", "finetune", "evaluate", "probe", "report")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bookclip",
+        description="Evaluate, compare and fine-tune CLIP models that match book covers to titles.",
+        epilog="Run `bookclip COMMAND --help` for each command. `pytest suites/` runs the quality gates.",
+    )
+    parser.add_argument("--version", action="version", version=f"bookclip {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(f"harness.cli.{name}")
+        except ModuleNotFoundError as exc:  # a command group not built yet
+            if exc.name != f"harness.cli.{name}":
+                raise
+            continue
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0
+    try:
+        return int(args.func(args) or 0)
+    except BookclipError as exc:
+        print(f"bookclip: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("bookclip: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # python -m harness.cli
+    sys.exit(main())
