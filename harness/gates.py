@@ -1,0 +1,258 @@
+"""Quality gates: parse them from `[tool.bookclip.gates]`, judge them on evidence.
+
+A gate names a metric key and one rule:
+
+    min / max        the candidate's value is at least / at most a threshold
+                     (on the point estimate; with `confidence`, on the CI bound)
+    delta            the candidate beats the baseline by more than `delta`, judged on the
+                     paired bootstrap of the difference at `confidence` (default 0.95)
+    non_inferior     the candidate is worse than the baseline by less than the margin,
+                     judged the same way
+
+Directions are known per metric (higher is better for recall, lower for ranks and flip
+rates), so a rule is always read as "better" or "worse", never as "+" or "-". A paired rule
+that is not shown at the stated confidence while its point estimate is on the passing side
+is UNDECIDED, with a power note (roughly how many queries would decide it), rather than
+passing. `tier = "warn"` reports without failing. Holm's step-down correction can be applied
+across the paired gates of a run.
+"""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+
+from harness.errors import ConfigError
+from harness.report.model import GateResult
+
+RULES = ("min", "max", "delta", "non_inferior")
+PAIRED_RULES = ("delta", "non_inferior")
+TIERS = ("fail", "warn")
+_OPTIONS = {"confidence", "tier", "role", "suite", "min_n"}
+
+VIEWS = r"(?:train|heldout|cross)(?::[^/]+)?"
+DIRECTIONS = r"(?:image_to_text|text_to_image)"
+RETRIEVAL_METRICS = r"(?:recall@[1-9]\d*|mrr|median_rank|mean_rank)"
+# Metric keys a gate may name; each pattern is tied to the suite that evaluates it.
+KNOWN_METRICS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("retrieval", re.compile(rf"^(?:train|heldout)(?::[^/]+)?/{DIRECTIONS}/{RETRIEVAL_METRICS}$")),
+    ("cross_category", re.compile(rf"^cross(?::[^/]+)?/{DIRECTIONS}/{RETRIEVAL_METRICS}$")),
+    ("zero_shot", re.compile(r"^zero_shot/(?:train|heldout|cross)/(?:accuracy|mean_class_recall)$")),
+    ("probes", re.compile(r"^probes/[A-Za-z0-9_.-]+/(?:flip_rate|top1_flip_rate|mean_rank_change|"
+                          r"similarity_drop|failure_rate|recall@1|radius|control_recall@1)$")),
+    ("interpolation", re.compile(rf"^interpolation/(?:best_alpha|{VIEWS}/{DIRECTIONS}/{RETRIEVAL_METRICS})$")),
+)
+
+
+def higher_is_better(key: str) -> bool:
+    """Direction of a metric from its last path component."""
+    name = key.rsplit("/", 1)[-1]
+    if name.startswith("control_"):
+        name = name[len("control_"):]
+    lower = ("rank", "flip_rate", "failure_rate", "drop", "mean_rank_change")
+    return not any(token in name for token in lower)
+
+
+def suite_of(key: str) -> str | None:
+    for suite, pattern in KNOWN_METRICS:
+        if pattern.match(key):
+            return suite
+    return None
+
+
+@dataclass(frozen=True)
+class Gate:
+    metric: str
+    rule: str
+    threshold: float
+    confidence: float = 0.95
+    tier: str = "fail"
+    role: str = "candidate"
+    suite: str = ""
+    min_n: int = 30
+    ci_based: bool = False  # min/max judged on the CI bound rather than the point estimate
+
+    @property
+    def paired(self) -> bool:
+        return self.rule in PAIRED_RULES
+
+    @property
+    def name(self) -> str:
+        return f"{self.metric} {self.describe()}"
+
+    def describe(self) -> str:
+        pct = f"{self.confidence:.0%}"
+        if self.rule == "min":
+            return f"≥ {self.threshold:g}" + (f" at {pct}" if self.ci_based else "")
+        if self.rule == "max":
+            return f"≤ {self.threshold:g}" + (f" at {pct}" if self.ci_based else "")
+        if self.rule == "delta":
+            return f"better by > {self.threshold:g} at {pct}"
+        return f"non-inferior by {self.threshold:g} at {pct}"
+
+
+def parse_gates(table: Mapping[str, Any], *, defaults: Mapping[str, Any] | None = None) -> list[Gate]:
+    """Gates from a `[tool.bookclip.gates]` table: key -> rule table, or a list of them."""
+    defaults = dict(defaults or {})
+    if not isinstance(table, Mapping):
+        raise ConfigError("[tool.bookclip.gates] must be a table of metric = { rule = value } entries")
+    gates: list[Gate] = []
+    for key, spec in table.items():
+        specs = spec if isinstance(spec, list) else [spec]
+        for one in specs:
+            gates.append(_parse_gate(str(key), one, defaults))
+    return gates
+
+
+def _parse_gate(key: str, spec: Any, defaults: Mapping[str, Any]) -> Gate:
+    where = f'gate "{key}"'
+    if not isinstance(spec, Mapping):
+        raise ConfigError(f"{where}: expected a table like {{ delta = 0 }} or {{ min = 0.3 }}, got {spec!r}")
+    suite = suite_of(key)
+    if suite is None:
+        raise ConfigError(f"{where}: unknown metric; keys look like heldout/image_to_text/recall@5, "
+                          "cross/text_to_image/mrr, zero_shot/heldout/accuracy, probes/<family>/flip_rate")
+    unknown = set(spec) - set(RULES) - _OPTIONS
+    if unknown:
+        raise ConfigError(f"{where}: unknown field(s) {sorted(unknown)}; rules are {list(RULES)}, "
+                          f"options are {sorted(_OPTIONS)}")
+    rules = [r for r in RULES if r in spec]
+    if len(rules) != 1:
+        raise ConfigError(f"{where}: needs exactly one rule of {list(RULES)}, found {rules or 'none'}")
+    rule = rules[0]
+    threshold = _number(spec[rule], f"{where}: {rule}")
+    if rule == "non_inferior" and threshold < 0:
+        raise ConfigError(f"{where}: non_inferior margin must be >= 0 (it is how much worse is tolerated)")
+    confidence = _number(spec.get("confidence", defaults.get("confidence", 0.95)), f"{where}: confidence")
+    if not 0.5 <= confidence < 1:
+        raise ConfigError(f"{where}: confidence must be in [0.5, 1), e.g. 0.95; got {confidence}")
+    tier = str(spec.get("tier", "fail"))
+    if tier not in TIERS:
+        raise ConfigError(f"{where}: tier must be one of {list(TIERS)}, got {tier!r}")
+    role = str(spec.get("role", "candidate"))
+    if role not in ("candidate", "baseline"):
+        raise ConfigError(f"{where}: role must be 'candidate' or 'baseline', got {role!r}")
+    if rule in PAIRED_RULES and "role" in spec:
+        raise ConfigError(f"{where}: {rule} compares candidate with baseline; it takes no role")
+    min_n = int(_number(spec.get("min_n", defaults.get("min_n", 30)), f"{where}: min_n"))
+    return Gate(metric=key, rule=rule, threshold=threshold, confidence=confidence, tier=tier, role=role,
+                suite=str(spec.get("suite", suite)), min_n=min_n, ci_based=rule in ("min", "max") and "confidence" in spec)
+
+
+def _number(value: Any, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ConfigError(f"{where} must be a finite number, got {value!r}")
+    return float(value)
+
+
+# -- judging -------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Evidence:
+    """What a gate is judged on: the metric of its role, and for paired rules the bootstrap
+    distribution of candidate minus baseline on the same queries."""
+
+    value: float
+    ci_low: float
+    ci_high: float
+    n: int
+    baseline: float | None = None
+    delta: float | None = None
+    delta_ci: tuple[float, float] | None = None
+    delta_samples: np.ndarray | None = None
+
+
+def one_sided_p(gate: Gate, ev: Evidence) -> float:
+    """P-value of 'the candidate is not better than the bound' from the bootstrap samples.
+
+    Differences are turned so that positive means better; the null bound is +delta for a
+    `delta` rule and -margin for `non_inferior`. (count + 1) / (B + 1) keeps p above zero.
+    """
+    assert ev.delta_samples is not None
+    sign = 1.0 if higher_is_better(gate.metric) else -1.0
+    bound = gate.threshold if gate.rule == "delta" else -gate.threshold
+    better = sign * np.asarray(ev.delta_samples, dtype=np.float64)
+    return float((np.count_nonzero(better <= bound) + 1) / (better.size + 1))
+
+
+def judge(gates: Sequence[Gate], evidence: Mapping[Gate, Evidence], *, holm: bool = False) -> list[GateResult]:
+    """Outcome of every gate. Paired gates pass when their one-sided p-value is below
+    (1 - confidence) / 2 -- the two-sided CI excludes the bound -- Holm-adjusted if asked."""
+    alphas = {g: (1 - g.confidence) / 2 for g in gates}
+    p_values = {g: one_sided_p(g, evidence[g]) for g in gates if g.paired and evidence[g].delta_samples is not None}
+    blocked: set[Gate] = set()
+    if holm:
+        alphas, blocked = _holm(p_values, alphas)
+    return [_judge_one(g, evidence[g], p_values.get(g), alphas[g], g in blocked) for g in gates]
+
+
+def _holm(p_values: Mapping[Gate, float], alphas: Mapping[Gate, float]) -> tuple[dict[Gate, float], set[Gate]]:
+    """Holm step-down: the i-th smallest p (0-based) of m is tested at alpha / (m - i); after the
+    first that is not rejected, no later one is (they are 'blocked')."""
+    levels = dict(alphas)
+    blocked: set[Gate] = set()
+    ordered = sorted(p_values, key=lambda g: p_values[g])
+    for i, gate in enumerate(ordered):
+        levels[gate] = alphas[gate] / (len(ordered) - i)
+        if blocked or p_values[gate] >= levels[gate]:
+            blocked.add(gate)
+    return levels, blocked
+
+
+def _judge_one(gate: Gate, ev: Evidence, p: float | None, alpha: float, blocked: bool = False) -> GateResult:
+    rule = gate.describe()
+    fail = "FAIL" if gate.tier == "fail" else "WARN"
+
+    def result(outcome: str, why: str) -> GateResult:
+        return GateResult(name=gate.name, metric=gate.metric, rule=rule, tier=gate.tier, outcome=outcome, message=why)
+
+    if gate.rule in ("min", "max"):
+        value = ev.value
+        if gate.ci_based:
+            value = ev.ci_low if gate.rule == "min" else ev.ci_high
+        shown = f"{gate.role} {ev.value:.4g} [{ev.ci_low:.4g}, {ev.ci_high:.4g}] (n={ev.n})"
+        ok = value >= gate.threshold if gate.rule == "min" else value <= gate.threshold
+        if not math.isfinite(value):
+            return result(fail, f"{shown}: value is not a number")
+        return result("PASS" if ok else fail, f"{shown}; gate \"{rule}\": {'PASS' if ok else fail}")
+
+    assert ev.delta is not None and ev.delta_ci is not None and ev.baseline is not None
+    shown = (f"candidate {ev.value:.4g} vs baseline {ev.baseline:.4g}, delta {ev.delta:+.4g} "
+             f"[{int(round(gate.confidence * 100))}% CI {ev.delta_ci[0]:+.4g}, {ev.delta_ci[1]:+.4g}] (n={ev.n})")
+    if ev.n < gate.min_n:
+        return result("UNDECIDED" if gate.tier == "fail" else "WARN",
+                      f"{shown}; gate \"{rule}\": UNDECIDED — n={ev.n} is below min_n={gate.min_n}, too few queries to decide")
+    assert p is not None
+    if p < alpha and not blocked:
+        return result("PASS", f"{shown}; gate \"{rule}\": PASS (p={p:.3g})")
+    sign = 1.0 if higher_is_better(gate.metric) else -1.0
+    bound = gate.threshold if gate.rule == "delta" else -gate.threshold
+    distance = sign * ev.delta - bound
+    if distance > 0 and ev.delta_samples is not None:
+        # The point estimate passes but the evidence is too weak: say how many queries would do.
+        se = float(np.std(ev.delta_samples))
+        z = _z(1 - alpha)
+        needed = math.ceil(ev.n * (z * se / distance) ** 2) if se > 0 else ev.n
+        outcome = "UNDECIDED" if gate.tier == "fail" else "WARN"
+        return result(outcome, f"{shown}; gate \"{rule}\": UNDECIDED (p={p:.3g}) — the estimate passes but "
+                               f"n={ev.n} is too small to show it; about {needed} queries would")
+    return result(fail, f"{shown}; gate \"{rule}\": {fail} (p={p:.3g})")
+
+
+def _z(q: float) -> float:
+    """Standard normal quantile, by bisection on erfc (exact enough for a power note)."""
+    lo, hi = -10.0, 10.0
+    for _ in range(80):
+        mid = (lo + hi) / 2
+        if 0.5 * math.erfc(-mid / math.sqrt(2)) < q:
+            lo = mid
+        else:
+            hi = mid
+    return (lo + hi) / 2
+
+
+def failed(results: Iterable[GateResult]) -> list[GateResult]:
+    return [r for r in results if r.outcome in ("FAIL", "UNDECIDED")]
