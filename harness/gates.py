@@ -26,6 +26,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 
 from harness.errors import ConfigError
+from harness.report.directions import higher_is_better
 from harness.report.model import GateResult
 
 RULES = ("min", "max", "delta", "non_inferior")
@@ -42,18 +43,9 @@ KNOWN_METRICS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("cross_category", re.compile(rf"^cross(?::[^/]+)?/{DIRECTIONS}/{RETRIEVAL_METRICS}$")),
     ("zero_shot", re.compile(r"^zero_shot/(?:train|heldout|cross)/(?:accuracy|mean_class_recall)$")),
     ("probes", re.compile(r"^probes/[A-Za-z0-9_.-]+/(?:flip_rate|top1_flip_rate|mean_rank_change|"
-                          r"similarity_drop|failure_rate|recall@1|radius|control_recall@1)$")),
+                          r"similarity_drop|failure_rate|recall@1|radius)$")),
     ("interpolation", re.compile(rf"^interpolation/(?:best_alpha|{VIEWS}/{DIRECTIONS}/{RETRIEVAL_METRICS})$")),
 )
-
-
-def higher_is_better(key: str) -> bool:
-    """Direction of a metric from its last path component."""
-    name = key.rsplit("/", 1)[-1]
-    if name.startswith("control_"):
-        name = name[len("control_"):]
-    lower = ("rank", "flip_rate", "failure_rate", "drop", "mean_rank_change")
-    return not any(token in name for token in lower)
 
 
 def suite_of(key: str) -> str | None:

@@ -1,8 +1,138 @@
-"""The bookclip pytest plugin (entry point `bookclip`). Costs nothing for tests that do not use it."""
+"""The bookclip pytest plugin (entry point `bookclip`).
+
+It adds `--bookclip-*` options (the same keys as `[tool.bookclip]`), the `suite(name)` marker,
+session fixtures `bookclip`, `baseline` and `candidate`, and parametrises any test that asks
+for a `gate` with the configured gates of its suite. Nothing heavy is imported until a test
+asks for a fixture, so projects and tests that do not use it pay nothing.
+"""
 from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from harness.errors import BookclipError
+
+if TYPE_CHECKING:
+    from harness.config import RunConfig
+    from harness.gates import Gate
+    from harness.session import EvaluationSession
+
+CONFIG_KEY = pytest.StashKey["RunConfig"]()
+SESSION_KEY = pytest.StashKey["EvaluationSession"]()
+SELECTED_KEY = pytest.StashKey["list"]()
+
+_OPTIONS = (
+    # option, key, help
+    ("--bookclip-data", "data", "catalogue to evaluate: CSV files, globs or a directory of <Category>/<Category>.csv "
+                                "(default: the generated fixture catalogue)"),
+    ("--bookclip-image-root", "image_root", "directory that img_paths are resolved under (default: beside the CSVs)"),
+    ("--bookclip-baseline", "baseline", "baseline model spec (default: fixtures:tiny-baseline)"),
+    ("--bookclip-candidate", "candidate", "candidate model spec, or 'finetune' to fine-tune the baseline on the "
+                                          "configured categories (cached) (default: finetune)"),
+    ("--bookclip-categories", "categories", "comma-separated fine-tuning (in-category) categories (default: Mind-Body-Spirit)"),
+    ("--bookclip-config", None, "a TOML file with the [tool.bookclip] keys; overrides pyproject.toml"),
+    ("--bookclip-report-dir", "report_dir", "where the JSON and HTML run reports go (default: reports)"),
+    ("--bookclip-compare-to", "compare_to", "a stored run report (JSON) that test_regression compares against"),
+    ("--bookclip-save", "save", "store this run in the run history under NAME (see `bookclip report --list`)"),
+    ("--bookclip-seed", "seed", "seed for splits, bootstrap and fine-tuning (default: 0)"),
+)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("bookclip", "bookclip: model-quality gates for CLIP book-cover models")
+    for flag, _key, help_text in _OPTIONS:
+        group.addoption(flag, action="store", default=None, help=help_text)
+
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "suite(name): an evaluation suite of bookclip")
+    config.addinivalue_line("markers", "suite(name): the bookclip evaluation suite a test belongs to; "
+                                       "`gate` parameters come from that suite's gates")
+    from harness.config import load_config
+
+    overrides = {key: config.getoption(flag.lstrip("-").replace("-", "_"))
+                 for flag, key, _ in _OPTIONS if key}
+    try:
+        cfg = load_config(rootdir=Path(config.rootpath), config_file=config.getoption("bookclip_config"),
+                          overrides=overrides)
+    except BookclipError as exc:
+        raise pytest.UsageError(f"bookclip: {exc}") from None
+    config.stash[CONFIG_KEY] = cfg
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "gate" not in metafunc.fixturenames:
+        return
+    marker = metafunc.definition.get_closest_marker("suite")
+    if marker is None or not marker.args:
+        raise pytest.UsageError(f"bookclip: {metafunc.definition.nodeid} asks for `gate` but has no "
+                                "@pytest.mark.suite(name) marker saying which suite's gates it checks")
+    suite = marker.args[0]
+    gates = [g for g in metafunc.config.stash[CONFIG_KEY].gates if g.suite == suite]
+    metafunc.parametrize("gate", gates, ids=[gate_id(g) for g in gates])
+
+
+def gate_id(gate: Gate) -> str:
+    rule = {"min": "min", "max": "max", "delta": "delta", "non_inferior": "noninf"}[gate.rule]
+    return f"{gate.metric}:{rule}{gate.threshold:g}"
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    # The gates that will actually run (after -k, -m, --lf): Holm's correction spans these.
+    selected = []
+    for item in session.items:
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None and "gate" in callspec.params:
+            selected.append(callspec.params["gate"])
+    session.config.stash[SELECTED_KEY] = selected
+
+
+@pytest.fixture(scope="session")
+def bookclip(request: pytest.FixtureRequest) -> EvaluationSession:
+    """The evaluation session: catalogue, views, models and cached evaluations of this run."""
+    config = request.config
+    if SESSION_KEY not in config.stash:
+        from harness.session import EvaluationSession
+
+        config.stash[SESSION_KEY] = EvaluationSession(
+            config.stash[CONFIG_KEY], rootdir=Path(config.rootpath),
+            selected_gates=config.stash.get(SELECTED_KEY, []))
+    return config.stash[SESSION_KEY]
+
+
+@pytest.fixture(scope="session")
+def baseline(bookclip: EvaluationSession) -> Any:
+    """The baseline ClipModel."""
+    return _user_errors(lambda: bookclip.baseline)
+
+
+@pytest.fixture(scope="session")
+def candidate(bookclip: EvaluationSession) -> Any:
+    """The candidate ClipModel (fine-tuned on first use when the candidate is 'finetune')."""
+    return _user_errors(lambda: bookclip.candidate)
+
+
+def _user_errors(fn: Any) -> Any:
+    try:
+        return fn()
+    except BookclipError as exc:
+        pytest.fail(f"bookclip: {exc}", pytrace=False)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    session = config.stash.get(SESSION_KEY, None)
+    if session is None:
+        return
+    try:
+        paths = session.finish()
+    except BookclipError as exc:
+        terminalreporter.write_line(f"bookclip: could not write the run report: {exc}", red=True)
+        return
+    session.print_summary(terminalreporter)
+    for path in paths:
+        terminalreporter.write_line(f"bookclip: wrote {path}")
+
+
+__all__ = ["bookclip", "baseline", "candidate", "gate_id"]

@@ -1,0 +1,85 @@
+"""`bookclip report`: show a run, compare it against a stored run, write its HTML, manage saved runs."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from harness.errors import ConfigError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "report",
+        help="show a run report, compare it against a stored run, write HTML, list saved runs",
+        description=(
+            "Show a run report (a JSON file, a saved run's name, a run number or 'latest'); with --against, "
+            "report regressions against another run and exit 1 when one is found (see --fail-on)."),
+        epilog=("examples:  bookclip report reports/run.json --against reports/main.json  |  "
+                "bookclip report latest --against main --fail-on warn  |  bookclip report latest --html out.html  |  "
+                "bookclip report --list"))
+    parser.add_argument("run", nargs="?", metavar="RUN",
+                        help="run report: a file, 'latest', a saved name (its newest run), a run number or id")
+    parser.add_argument("--against", metavar="MAIN", help="reference run to compare against (same forms as RUN)")
+    parser.add_argument("--fail-on", choices=("regression", "warn", "never"), default="regression",
+                        help="exit 1 on regressions (default), also on warnings, or never")
+    parser.add_argument("--margin", type=float, default=0.0,
+                        help="a change counts as a regression only when worse than this, in metric units (default 0)")
+    parser.add_argument("--confidence", type=float, default=0.95,
+                        help="confidence of the paired bootstrap CI (default 0.95)")
+    parser.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples (default 1000)")
+    parser.add_argument("--seed", type=int, default=None, help="bootstrap seed (default: the run's seed)")
+    parser.add_argument("--role", default="candidate", help="which model of each run to compare (default candidate)")
+    parser.add_argument("--json", metavar="OUT", help="write the regression result as JSON")
+    parser.add_argument("--html", metavar="OUT", help="write the run's self-contained HTML report")
+    parser.add_argument("--save", metavar="NAME", help="store the run in the run history under NAME")
+    parser.add_argument("--list", action="store_true", help="list the saved runs")
+    parser.add_argument("--runs-dir", metavar="DIR", default=None,
+                        help="run history directory (default $BOOKCLIP_RUNS_DIR or reports/runs)")
+    parser.set_defaults(func=run_report)
+
+
+def run_report(args: argparse.Namespace) -> int:
+    from harness.report.console import make_console, print_regression, print_run, runs_table
+    from harness.report.history import history_root, list_runs, resolve_run, save_run
+    from harness.report.model import RunReport
+
+    console = make_console()
+    if args.list:
+        runs = list_runs(args.runs_dir)
+        if runs:
+            console.print(runs_table(runs))
+        else:
+            console.print(f"no runs saved under {history_root(args.runs_dir)}")
+        if args.run is None:
+            return 0
+    if args.run is None:
+        raise ConfigError("bookclip report needs a RUN (a report file, a saved name or 'latest'), or --list")
+    if args.json and not args.against:
+        raise ConfigError("--json writes the regression result: add --against MAIN")
+
+    run_path = resolve_run(args.run, args.runs_dir)
+    report = RunReport.read(run_path)
+    if args.save:
+        console.print(f"saved {run_path} as {save_run(report, args.save, args.runs_dir)}")
+    if args.html:
+        from harness.report.html import write_html
+
+        console.print(f"wrote {write_html(report, args.html)}")
+    if not args.against:
+        if not (args.html or args.save or args.list):
+            print_run(report, console)
+        return 0
+
+    from harness.io import atomic_write_json
+    from harness.report.regress import compare_runs, json_ready
+
+    main_path = resolve_run(args.against, args.runs_dir)
+    result = compare_runs(report, RunReport.read(main_path), role=args.role, margin=args.margin,
+                          confidence=args.confidence, resamples=args.resamples,
+                          seed=report.seed if args.seed is None else args.seed,
+                          run_source=str(run_path), main_source=str(main_path))
+    print_regression(result, console, fail_on=args.fail_on)
+    if args.json:
+        atomic_write_json(Path(args.json), json_ready(result.to_dict() | {"exit_code": result.exit_code(args.fail_on)}))
+        console.print(f"wrote {args.json}")
+    return result.exit_code(args.fail_on)

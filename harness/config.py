@@ -1,0 +1,153 @@
+"""Run configuration: `[tool.bookclip]` in pyproject.toml, a `--bookclip-config` TOML file,
+and command-line options, in rising precedence.
+
+With nothing configured, a run evaluates the embedded default: the generated fixture
+catalogue, the `fixtures:tiny-baseline` checkpoint, and a candidate fine-tuned from it on
+the default category through TorchDistributor's local mode.
+"""
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Mapping
+
+from harness.errors import ConfigError
+from harness.gates import Gate, parse_gates
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+DEFAULT_CATEGORY = "Mind-Body-Spirit"
+
+# Used when no [tool.bookclip.gates] table is given anywhere.
+DEFAULT_GATES: dict[str, Any] = {
+    "heldout/image_to_text/recall@5": {"delta": 0.0},
+    "heldout/text_to_image/recall@5": {"delta": 0.0},
+    "cross/image_to_text/recall@5": {"non_inferior": 0.05},
+}
+
+_KEYS = {"data", "image_root", "baseline", "candidate", "categories", "heldout_fraction", "seed",
+         "template", "ks", "confidence", "resamples", "holm", "min_n", "report_dir", "compare_to",
+         "save", "launcher", "num_processes", "finetune", "gates", "strict"}
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    data: str | None = None                 # None: the generated fixture catalogue
+    image_root: str | None = None
+    baseline: str = "fixtures:tiny-baseline"
+    candidate: str = "finetune"             # a model spec, or "finetune"
+    categories: tuple[str, ...] = (DEFAULT_CATEGORY,)
+    heldout_fraction: float = 0.2
+    seed: int = 0
+    template: str = "{title}"
+    ks: tuple[int, ...] = (1, 5, 10)
+    confidence: float = 0.95
+    resamples: int = 1000
+    holm: bool = False
+    min_n: int = 30
+    report_dir: str = "reports"
+    compare_to: str | None = None
+    save: str | None = None
+    launcher: str = "spark-local"
+    num_processes: int = 2
+    strict: bool = False
+    finetune: Mapping[str, Any] = field(default_factory=dict)   # FinetuneConfig overrides
+    gates: tuple[Gate, ...] = ()
+
+    @property
+    def uses_fixture_data(self) -> bool:
+        return self.data is None
+
+
+def load_config(*, rootdir: Path, config_file: str | None = None, overrides: Mapping[str, Any] | None = None) -> RunConfig:
+    """Merge pyproject's [tool.bookclip], an optional config file and command-line overrides."""
+    raw: dict[str, Any] = {}
+    pyproject = rootdir / "pyproject.toml"
+    if pyproject.is_file():
+        raw.update(_read_toml(pyproject).get("tool", {}).get("bookclip", {}))
+    if config_file:
+        table = _read_toml(Path(config_file))
+        raw.update(table.get("tool", {}).get("bookclip", table))
+    raw.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    return build_config(raw, source=str(config_file or pyproject))
+
+
+def build_config(raw: Mapping[str, Any], *, source: str = "configuration") -> RunConfig:
+    unknown = set(raw) - _KEYS
+    if unknown:
+        raise ConfigError(f"{source}: unknown [tool.bookclip] key(s) {sorted(unknown)}; known: {sorted(_KEYS)}")
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key == "gates":
+            continue
+        if key in ("categories",):
+            value = (value,) if isinstance(value, str) else tuple(value)
+            value = tuple(c.strip() for v in value for c in str(v).split(",") if c.strip())
+        elif key == "ks":
+            value = _ks(value, source)
+        elif key in ("seed", "resamples", "min_n", "num_processes"):
+            value = _int(value, key, source)
+        elif key in ("heldout_fraction", "confidence"):
+            value = _float(value, key, source)
+        elif key in ("holm", "strict"):
+            value = bool(value)
+        elif key == "finetune":
+            if not isinstance(value, Mapping):
+                raise ConfigError(f"{source}: [tool.bookclip.finetune] must be a table")
+            value = dict(value)
+        elif value is not None:
+            value = str(value)
+        values[key] = value
+    cfg = RunConfig(**values)
+    if not 0 < cfg.heldout_fraction < 1:
+        raise ConfigError(f"{source}: heldout_fraction must be in (0, 1), got {cfg.heldout_fraction}")
+    if not 0.5 <= cfg.confidence < 1:
+        raise ConfigError(f"{source}: confidence must be in [0.5, 1), got {cfg.confidence}")
+    if cfg.resamples < 100:
+        raise ConfigError(f"{source}: resamples must be at least 100, got {cfg.resamples}")
+    if not cfg.categories:
+        raise ConfigError(f"{source}: categories is empty; name the fine-tuning categories, e.g. Mind-Body-Spirit")
+    gates_table = raw.get("gates", DEFAULT_GATES)
+    gates = parse_gates(gates_table, defaults={"confidence": cfg.confidence, "min_n": cfg.min_n})
+    return replace(cfg, gates=tuple(gates))
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"cannot read {path}: {exc}") from None
+
+
+def _ks(value: Any, source: str) -> tuple[int, ...]:
+    items = value.split(",") if isinstance(value, str) else value
+    try:
+        ks = tuple(sorted({int(k) for k in items}))
+    except (TypeError, ValueError):
+        raise ConfigError(f"{source}: ks must be positive integers like 1,5,10, got {value!r}") from None
+    if not ks or ks[0] < 1:
+        raise ConfigError(f"{source}: ks must be positive integers like 1,5,10, got {value!r}")
+    return ks
+
+
+def _int(value: Any, key: str, source: str) -> int:
+    try:
+        if isinstance(value, bool):
+            raise ValueError
+        return int(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{source}: {key} must be an integer, got {value!r}") from None
+
+
+def _float(value: Any, key: str, source: str) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{source}: {key} must be a number, got {value!r}") from None

@@ -1,0 +1,184 @@
+"""Rich tables for the terminal: a run's metrics and gates, a regression report, saved runs.
+
+User data (titles, names, gate messages) goes in as `Text`, never as markup, so a title
+holding `[bold]` or `[/]` prints as written.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+from typing import Any, Iterable
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from harness.report.directions import higher_is_better, knows_direction
+from harness.report.history import StoredRun
+from harness.report.model import RunReport
+from harness.report.regress import RegressionResult
+
+_STATUS_STYLE = {"regression": "bold red", "warn": "yellow", "improved": "green", "unchanged": "dim",
+                 "new": "cyan", "unknown": "magenta"}
+_OUTCOME_STYLE = {"PASS": "green", "FAIL": "bold red", "WARN": "yellow", "UNDECIDED": "magenta"}
+
+
+def make_console(**kwargs: Any) -> Console:
+    """A console that keeps wide tables readable in CI logs and pipes (no 80-column wrap)."""
+    console = Console(**kwargs)
+    if not console.is_terminal and "width" not in kwargs and not os.environ.get("COLUMNS"):
+        console = Console(width=140, **kwargs)
+    return console
+
+
+def fmt(value: Any, signed: bool = False) -> str:
+    """A metric value for a table: 3 decimals below 10, 1 above; '-' when missing."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+        return "-"
+    digits = 1 if abs(value) >= 10 else 3
+    return f"{value:+.{digits}f}" if signed else f"{value:.{digits}f}"
+
+
+def fmt_ci(low: Any, high: Any, signed: bool = True) -> str:
+    """'[low, high]'; signed for differences, plain for values; '' when missing."""
+    if low is None or high is None:
+        return ""
+    return f"[{fmt(low, signed)}, {fmt(high, signed)}]"
+
+
+# -- one run ---------------------------------------------------------------------------------
+
+def metrics_table(report: RunReport) -> Table:
+    """Every metric key: baseline, candidate (with CIs), delta with paired CI and p-value."""
+    roles = [r for r in ("baseline", "candidate") if r in report.metrics] + \
+        sorted(r for r in report.metrics if r not in ("baseline", "candidate"))
+    table = Table(title=Text(f"run {report.name or report.run_id}"), title_justify="left", show_lines=False)
+    table.add_column("metric", no_wrap=True)
+    for role in roles:
+        table.add_column(role, justify="right")
+    table.add_column("delta [CI]", justify="right")
+    table.add_column("p", justify="right")
+    keys = sorted({k for values in report.metrics.values() for k in values} | set(report.comparisons))
+    for key in keys:
+        cells: list[Any] = [Text(key)]
+        for role in roles:
+            m = report.metrics[role].get(key)
+            cells.append(f"{fmt(m.value)} {fmt_ci(m.ci_low, m.ci_high, False)}" if m else "-")
+        c = report.comparisons.get(key)
+        if c is not None:
+            good = bad = False
+            if isinstance(c.ci_low, (int, float)) and isinstance(c.ci_high, (int, float)):
+                good = c.ci_low > 0 if c.higher_is_better else c.ci_high < 0
+                bad = c.ci_high < 0 if c.higher_is_better else c.ci_low > 0
+            style = "green" if good else "red" if bad else ""
+            cells.append(Text(f"{fmt(c.delta, True)} {fmt_ci(c.ci_low, c.ci_high)}", style=style))
+            cells.append(f"{c.p_value:.3g}" if isinstance(c.p_value, (int, float)) else "")
+        else:
+            cells += ["", ""]
+        table.add_row(*cells)
+    return table
+
+
+def gates_table(report: RunReport) -> Table:
+    table = Table(title="gates", title_justify="left")
+    for name in ("gate", "metric", "rule", "tier", "outcome", "why"):
+        table.add_column(name, overflow="fold")
+    for g in report.gates:
+        table.add_row(Text(g.name), Text(g.metric), Text(g.rule), g.tier,
+                      Text(g.outcome, style=_OUTCOME_STYLE.get(g.outcome, "")), Text(g.message))
+    return table
+
+
+def print_run(report: RunReport, console: Console | None = None) -> None:
+    console = console or make_console()
+    models = ", ".join(f"{role}={m.get('spec', '?')}" for role, m in report.models.items())
+    console.print(Text(f"run {report.run_id} ({report.name or 'unnamed'}) {report.created_at}  {models}"))
+    console.print(metrics_table(report))
+    if report.gates:
+        console.print(gates_table(report))
+
+
+# -- regression report -----------------------------------------------------------------------
+
+def regression_table(result: RegressionResult, *, show_unchanged: bool = True) -> Table:
+    run, main = result.run, result.main
+    table = Table(title=Text(f"{result.role}: RUN {run.get('name') or run.get('run_id')} vs "
+                             f"MAIN {main.get('name') or main.get('run_id')}"), title_justify="left")
+    for name, justify in (("metric", "left"), ("MAIN", "right"), ("RUN", "right"), ("delta", "right"),
+                          ("CI", "right"), ("basis", "left"), ("status", "left"), ("why", "left")):
+        table.add_column(name, justify=justify, overflow="fold", no_wrap=name == "metric")
+    order = {"regression": 0, "warn": 1, "improved": 2, "new": 3, "unknown": 4, "unchanged": 5}
+    for m in sorted(result.metrics, key=lambda m: (order.get(m.status, 9), m.key)):
+        if not show_unchanged and m.status == "unchanged":
+            continue
+        arrow = "" if m.higher_is_better is None else (" ↑" if m.higher_is_better else " ↓")
+        table.add_row(Text(m.key + arrow), fmt(m.old), fmt(m.new), fmt(m.delta, True), fmt_ci(m.ci_low, m.ci_high),
+                      m.basis, Text(m.status, style=_STATUS_STYLE.get(m.status, "")), Text(m.reason))
+    return table
+
+
+def print_regression(result: RegressionResult, console: Console | None = None, *,
+                     fail_on: str = "regression") -> None:
+    console = console or make_console()
+    for warning in result.warnings:
+        console.print(Text("warning: ", style="yellow").append(Text(warning)))
+    console.print(regression_table(result))
+    if result.gates:
+        table = Table(title="gates: RUN vs MAIN", title_justify="left")
+        for name in ("gate", "metric", "MAIN", "RUN", "status", "why"):
+            table.add_column(name, overflow="fold")
+        for g in result.gates:
+            table.add_row(Text(g.name), Text(g.metric), g.old or "-", g.new or "-",
+                          Text(g.status, style=_STATUS_STYLE.get(g.status, "")), Text(g.reason))
+        console.print(table)
+    for view, items in result.worst_items.items():
+        if items:
+            worst = "; ".join(f"{i.title or i.book_id} {i.old_rank}->{i.new_rank}" for i in items[:3])
+            console.print(Text(f"{view}: largest rank losses: {worst}", style="dim"))
+    verdict = result.verdict
+    style = {"regression": "bold red", "warn": "yellow", "clean": "bold green"}[verdict]
+    line = Text(f"verdict: {verdict.upper()}", style=style)
+    if result.regressions:
+        line.append(Text(f" - regressed: {', '.join(result.regressions)}"))
+    elif result.warned:
+        line.append(Text(f" - worse but not significant / incomplete: {', '.join(result.warned)}"))
+    line.append(Text(f"  (margin {result.margin:g}, {result.confidence:.0%} confidence, "
+                     f"--fail-on {fail_on}: exit {result.exit_code(fail_on)})", style="dim"))
+    console.print(line)
+
+
+# -- saved runs ------------------------------------------------------------------------------
+
+def runs_table(runs: Iterable[StoredRun]) -> Table:
+    """Saved runs with time, commit, models and gate outcomes (read from each file)."""
+    table = Table(title="saved runs", title_justify="left")
+    for name in ("#", "name", "run id", "created", "commit", "models", "gates", "file"):
+        table.add_column(name, overflow="fold")
+    for run in runs:
+        info = _summary(run)
+        table.add_row(str(run.number), Text(run.name), run.run_id, info["created"], info["commit"],
+                      Text(info["models"]), info["gates"], Text(run.path.name))
+    return table
+
+
+def _summary(run: StoredRun) -> dict[str, str]:
+    try:
+        raw = json.loads(run.path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        return {"created": "?", "commit": "?", "models": f"unreadable: {exc}", "gates": "?"}
+    git = (raw.get("environment") or {}).get("git") or {}
+    commit = (git.get("commit") or "")[:10] + ("+dirty" if git.get("dirty") else "")
+    models = ", ".join(f"{role}={(m or {}).get('spec', '?')}" for role, m in (raw.get("models") or {}).items())
+    outcomes: dict[str, int] = {}
+    for gate in raw.get("gates") or []:
+        outcomes[gate.get("outcome", "?")] = outcomes.get(gate.get("outcome", "?"), 0) + 1
+    gates = " ".join(f"{k} {v}" for k, v in sorted(outcomes.items())) or "-"
+    return {"created": str(raw.get("created_at", "?")), "commit": commit or "-", "models": models, "gates": gates}
+
+
+def metric_arrow(key: str) -> str:
+    """'↑' when higher is better, '↓' when lower is, '' when unknown."""
+    if not knows_direction(key):
+        return ""
+    return "↑" if higher_is_better(key) else "↓"

@@ -1,0 +1,486 @@
+"""The HTML report: one self-contained file that opens from disk with no network.
+
+Inline CSS, no script, plots as inline SVG images (matplotlib), covers as small inline
+JPEG thumbnails. A Content-Security-Policy forbids anything but inline styles and data:
+images. Every string from the run (titles, authors, names, messages) is HTML-escaped.
+A section without data is replaced by a one-line note; a malformed section says so
+instead of breaking the page.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import html
+import math
+import os
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import numpy as np
+
+from harness.io import atomic_write_text
+from harness.report import plots
+from harness.report.console import fmt, fmt_ci
+from harness.report.directions import higher_is_better, knows_direction
+from harness.report.model import RunReport
+from harness.report.paired import recall_curve
+
+_CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
+_RECALL_KS = (1, 2, 3, 5, 10, 20, 50, 100, 200, 500, 1000)
+_MAX_FLIPS_SHOWN = 15
+
+_CSS = """
+:root { --fg:#1d232a; --muted:#5d6b78; --line:#dde3e9; --bg:#f6f8fa; --pass:#1e7d3c; --fail:#c0392b;
+        --warn:#b7791f; --und:#7d3c98; --base:#6b7b8c; --cand:#e0711c; }
+* { box-sizing: border-box; }
+body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif;
+       color: var(--fg); background: #fff; margin: 0; }
+main { max-width: 1180px; margin: 0 auto; padding: 24px 28px 60px; }
+header { border-bottom: 2px solid var(--line); margin-bottom: 18px; padding-bottom: 10px; }
+h1 { font-size: 22px; margin: 0 0 4px; }
+h2 { font-size: 17px; margin: 30px 0 10px; padding-bottom: 4px; border-bottom: 1px solid var(--line); }
+h3 { font-size: 14px; margin: 16px 0 6px; }
+.meta { color: var(--muted); font-size: 13px; }
+.meta code { font-size: 12px; }
+.note { color: var(--muted); font-style: italic; margin: 4px 0; }
+.pills { display: flex; gap: 10px; flex-wrap: wrap; margin: 10px 0 14px; }
+.pill { border-radius: 999px; padding: 4px 12px; font-weight: 600; font-size: 13px; background: var(--bg);
+        border: 1px solid var(--line); }
+.verdict { font-size: 15px; padding: 6px 16px; }
+.PASS, .improved { color: var(--pass); } .FAIL, .regression { color: var(--fail); }
+.WARN, .warn { color: var(--warn); } .UNDECIDED { color: var(--und); }
+.verdict.PASS { background: #e7f5ec; border-color: #b6e0c4; }
+.verdict.FAIL { background: #fbeaea; border-color: #efc0bb; }
+.verdict.WARN { background: #fdf4e3; border-color: #f0d9a8; }
+table { border-collapse: collapse; width: 100%; font-size: 13px; margin: 6px 0 10px; }
+th, td { text-align: left; padding: 4px 8px; border-bottom: 1px solid var(--line); vertical-align: top; }
+th { background: var(--bg); font-weight: 600; }
+td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+td.key { font-family: ui-monospace, "DejaVu Sans Mono", monospace; font-size: 12px; white-space: nowrap; }
+.better { color: var(--pass); font-weight: 600; } .worse { color: var(--fail); font-weight: 600; }
+img.plot { max-width: 100%; height: auto; display: block; margin: 6px 0; }
+.plots { display: flex; flex-wrap: wrap; gap: 12px; align-items: flex-start; }
+.plots img.plot { max-width: calc(50% - 6px); }
+.cards { display: grid; grid-template-columns: repeat(auto-fill, minmax(520px, 1fr)); gap: 14px; }
+.card { border: 1px solid var(--line); border-radius: 8px; padding: 12px; display: grid;
+        grid-template-columns: 104px 1fr; gap: 12px; background: #fff; }
+.card img.cover, .card .nocover { width: 96px; height: auto; border-radius: 4px; border: 1px solid var(--line); }
+.card .nocover { height: 128px; display: flex; align-items: center; justify-content: center;
+                 color: var(--muted); font-size: 11px; background: var(--bg); }
+.card .title { font-weight: 600; font-size: 14px; overflow-wrap: anywhere; }
+.card .by { color: var(--muted); font-size: 12px; }
+.card .ranks { font-size: 12px; margin: 4px 0; }
+.top5 { display: grid; grid-template-columns: 1fr 1fr; gap: 8px; grid-column: 1 / -1; }
+.top5 table { font-size: 12px; margin: 0; }
+.top5 td { padding: 2px 5px; overflow-wrap: anywhere; }
+.top5 tr.correct td { background: #e7f5ec; font-weight: 600; }
+.role-baseline { color: var(--base); font-weight: 600; } .role-candidate { color: var(--cand); font-weight: 600; }
+details { margin: 6px 0; } summary { cursor: pointer; color: var(--muted); }
+footer { margin-top: 40px; color: var(--muted); font-size: 12px; }
+"""
+
+
+def write_html(report: RunReport, path: str | os.PathLike[str]) -> Path:
+    """Write the report's HTML page to `path` (atomically) and return the path."""
+    path = Path(path)
+    atomic_write_text(path, render_html(report))
+    return path
+
+
+def render_html(report: RunReport) -> str:
+    """The whole page as a string."""
+    title = f"bookclip run {report.name or report.run_id}"
+    sections = [
+        ("summary", "Summary", _summary),
+        ("metrics", "Metrics", _metrics),
+        ("recall", "Recall@k: baseline against candidate", _recall_curves),
+        ("ranks", "Rank of the correct title", _rank_histograms),
+        ("categories", "Per category", _categories),
+        ("zero-shot", "Zero-shot category", _zero_shot),
+        ("probes", "Probe families", _probes),
+        ("interpolation", "Interpolation frontier", _interpolation),
+        ("examples", "Books that matter: worst regressions and best improvements", _examples),
+        ("flips", "Flips", _flips),
+        ("data", "Data and environment", _environment),
+    ]
+    body = [_header(report)]
+    for anchor, heading, render in sections:
+        body.append(f'<section id="{anchor}"><h2>{_e(heading)}</h2>{_safely(render, report)}</section>')
+    body.append(f"<footer>bookclip report schema v{report.schema_version} &middot; run {_e(report.run_id)}</footer>")
+    return (
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        f"<meta http-equiv=\"Content-Security-Policy\" content=\"{_CSP}\">"
+        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+        f"<title>{_e(title)}</title><style>{_CSS}</style></head>\n<body><main>\n"
+        + "\n".join(body) + "\n</main></body></html>\n")
+
+
+# -- helpers -------------------------------------------------------------------------------------
+
+class _NoData(Exception):
+    """A section has nothing to show; the message is the note put in its place."""
+
+
+def _e(value: Any) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _safely(render: Callable[[RunReport], str], report: RunReport) -> str:
+    try:
+        return render(report)
+    except _NoData as note:
+        return f'<p class="note">{_e(note)}</p>'
+    except Exception as exc:  # a malformed section of a stored run must not take the page down
+        return f'<p class="note">This section could not be drawn from the run data ({_e(type(exc).__name__)}: {_e(exc)}).</p>'
+
+
+def _img(uri: str, alt: str, cls: str = "plot") -> str:
+    return f'<img class="{cls}" src="{_e(uri)}" alt="{_e(alt)}">'
+
+
+def _roles(report: RunReport) -> list[str]:
+    known = [r for r in ("baseline", "candidate") if r in report.metrics]
+    return known + sorted(r for r in report.metrics if r not in known)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _table(headers: Iterable[str], rows: Iterable[Iterable[str]], num_from: int = 99) -> str:
+    head = "".join(f'<th class="{"num" if i >= num_from else ""}">{_e(h)}</th>' for i, h in enumerate(headers))
+    body = "".join("<tr>" + "".join(rows_cell for rows_cell in row) + "</tr>" for row in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _td(text: Any, cls: str = "") -> str:
+    return f'<td class="{cls}">{_e(text)}</td>' if cls else f"<td>{_e(text)}</td>"
+
+
+# -- sections ------------------------------------------------------------------------------------
+
+def _header(report: RunReport) -> str:
+    git = (report.environment or {}).get("git") or {}
+    commit = git.get("commit")
+    models = " &middot; ".join(
+        f'<span class="role-{_e(role)}">{_e(role)}</span> <code>{_e((m or {}).get("spec", "?"))}</code>'
+        f' <span class="meta">{_e(str((m or {}).get("fingerprint", ""))[:12])}</span>'
+        for role, m in report.models.items()) or "no models recorded"
+    parts = [f"run <code>{_e(report.run_id)}</code>", _e(report.created_at)]
+    if commit:
+        parts.append(f"commit <code>{_e(str(commit)[:10])}</code>{' (dirty)' if git.get('dirty') else ''}")
+    if report.data.get("fingerprint"):
+        parts.append(f"data <code>{_e(str(report.data['fingerprint'])[:12])}</code>")
+    parts.append(f"seed {_e(report.seed)}")
+    return (f"<header><h1>{_e(f'bookclip run {report.name}' if report.name else 'bookclip run')}</h1>"
+            f'<div class="meta">{" &middot; ".join(parts)}</div><div class="meta">{models}</div></header>')
+
+
+def _summary(report: RunReport) -> str:
+    counts: dict[str, int] = {}
+    for gate in report.gates:
+        counts[gate.outcome] = counts.get(gate.outcome, 0) + 1
+    failed = any(g.outcome == "FAIL" and g.tier != "warn" for g in report.gates)
+    if not report.gates:
+        verdict, label = "", "no gates in this run"
+    elif failed:
+        verdict, label = "FAIL", "gates failed"
+    elif counts.get("WARN") or counts.get("UNDECIDED"):
+        verdict, label = "WARN", "gates passed, with warnings"
+    else:
+        verdict, label = "PASS", "all gates passed"
+    pills = [f'<span class="pill verdict {verdict}">{_e(label)}</span>']
+    pills += [f'<span class="pill {o}">{_e(o)} {n}</span>' for o, n in sorted(counts.items())]
+    sizes = report.data.get("view_sizes") or report.data.get("sizes")
+    extra = ""
+    if isinstance(sizes, dict) and sizes:
+        extra = '<p class="meta">views: ' + ", ".join(f"{_e(k)} {_e(v)}" for k, v in sizes.items()) + "</p>"
+    if not report.gates:
+        return f'<div class="pills">{"".join(pills)}</div>{extra}'
+    order = {"FAIL": 0, "UNDECIDED": 1, "WARN": 2, "PASS": 3}
+    rows = [[_td(g.name), _td(g.metric, "key"), _td(g.rule), _td(g.tier),
+             f'<td class="{_e(g.outcome)}"><b>{_e(g.outcome)}</b></td>', _td(g.message)]
+            for g in sorted(report.gates, key=lambda g: (order.get(g.outcome, 9), g.name))]
+    return (f'<div class="pills">{"".join(pills)}</div>{extra}'
+            + _table(["gate", "metric", "rule", "tier", "outcome", "why"], rows))
+
+
+def _metrics(report: RunReport) -> str:
+    roles = _roles(report)
+    keys = sorted({k for values in report.metrics.values() for k in values} | set(report.comparisons), key=_view_order)
+    if not keys:
+        raise _NoData("No metrics in this run.")
+    rows = []
+    for key in keys:
+        arrow = ("↑" if higher_is_better(key) else "↓") if knows_direction(key) else ""
+        row = [_td(f"{key} {arrow}".strip(), "key")]
+        for role in roles:
+            m = report.metrics[role].get(key)
+            row.append(_td(f"{fmt(m.value)} {fmt_ci(m.ci_low, m.ci_high, False)}" if m else "-", "num"))
+        c = report.comparisons.get(key)
+        if c is None:
+            row += [_td("", "num"), _td("", "num")]
+        else:
+            cls = ""
+            if _is_number(c.ci_low) and _is_number(c.ci_high):
+                if (c.ci_low > 0) if c.higher_is_better else (c.ci_high < 0):
+                    cls = "better"
+                elif (c.ci_high < 0) if c.higher_is_better else (c.ci_low > 0):
+                    cls = "worse"
+            row.append(_td(f"{fmt(c.delta, True)} {fmt_ci(c.ci_low, c.ci_high)}", f"num {cls}".strip()))
+            row.append(_td(f"{c.p_value:.3g}" if _is_number(c.p_value) else "", "num"))
+        rows.append(row)
+    return (_table(["metric", *roles, "delta [CI]", "p"], rows, num_from=1)
+            + '<p class="note">↑ higher is better, ↓ lower is better; delta is candidate minus baseline on the '
+              "same queries, coloured when its CI excludes zero.</p>")
+
+
+def _view_order(key: str) -> tuple[int, str]:
+    """train, heldout, cross first (in that order), then anything else by name."""
+    order = {"train": 0, "heldout": 1, "cross": 2}
+    return order.get(key.split("/", 1)[0], 3), key
+
+
+def _per_query_ranks(report: RunReport) -> dict[str, dict[str, np.ndarray]]:
+    out: dict[str, dict[str, np.ndarray]] = {}
+    for view, entry in sorted(report.per_query.items(), key=lambda kv: _view_order(kv[0])):
+        ranks = (entry or {}).get("ranks") or {}
+        roles = {role: np.asarray(values, dtype=float) for role, values in ranks.items() if values is not None}
+        roles = {r: v for r, v in roles.items() if v.ndim == 1 and v.size and np.all(np.isfinite(v))}
+        if roles:
+            out[view] = dict(sorted(roles.items(), key=lambda kv: (kv[0] != "baseline", kv[0])))
+    return out
+
+
+def _recall_curves(report: RunReport) -> str:
+    ranks = _per_query_ranks(report)
+    if ranks:
+        curves = {}
+        for view, roles in ranks.items():
+            top = max(float(v.max()) for v in roles.values())
+            ks = [k for k in _RECALL_KS if k <= max(top, 10)]
+            curves[view] = {role: (ks, recall_curve(v, ks).tolist()) for role, v in roles.items()}
+        note = "From the per-query ranks: recall@k is the share of queries whose correct title ranks k or better."
+    else:
+        curves = _recall_points_from_metrics(report)
+        if not curves:
+            raise _NoData("No per-query ranks or recall@k metrics in this run.")
+        note = "From the stored recall@k metrics (no per-query ranks in this run)."
+    return _img(plots.recall_curves(curves), "recall@k curves") + f'<p class="note">{_e(note)}</p>'
+
+
+def _recall_points_from_metrics(report: RunReport) -> dict[str, dict[str, tuple[list[int], list[float]]]]:
+    curves: dict[str, dict[str, tuple[list[int], list[float]]]] = {}
+    for role in _roles(report):
+        points: dict[str, list[tuple[int, float]]] = {}
+        for key, m in report.metrics[role].items():
+            view, _, name = key.rpartition("/")
+            if name.startswith("recall@") and name[7:].isdigit() and _is_number(m.value) and view.count("/") == 1:
+                points.setdefault(view, []).append((int(name[7:]), float(m.value)))
+        for view, pts in points.items():
+            pts.sort()
+            curves.setdefault(view, {})[role] = ([k for k, _ in pts], [v for _, v in pts])
+    return dict(sorted(curves.items(), key=lambda kv: _view_order(kv[0])))
+
+
+def _rank_histograms(report: RunReport) -> str:
+    ranks = _per_query_ranks(report)
+    if not ranks:
+        raise _NoData("No per-query ranks in this run.")
+    medians = "; ".join(f"{view}: " + ", ".join(f"{role} {np.median(v):g}" for role, v in roles.items())
+                        for view, roles in ranks.items())
+    return (_img(plots.rank_histograms(ranks), "rank histograms")
+            + f'<p class="note">Median rank &mdash; {_e(medians)}.</p>')
+
+
+def _categories(report: RunReport) -> str:
+    cats = report.sections.get("categories")
+    if not isinstance(cats, dict) or not cats:
+        raise _NoData("No per-category results in this run.")
+    metrics = list(dict.fromkeys(m for roles in cats.values() if isinstance(roles, dict)
+                                 for values in roles.values() if isinstance(values, dict)
+                                 for m, v in values.items() if _is_number(v)))
+    preferred = sorted(metrics, key=lambda m: (not m.startswith("recall@5"), not m.startswith("recall"), m))[:2]
+    if not preferred:
+        raise _NoData("Per-category results hold no numbers.")
+    parts = []
+    for metric in preferred:
+        groups = {str(cat): {str(role): float(values[metric]) for role, values in roles.items()
+                             if isinstance(values, dict) and _is_number(values.get(metric))}
+                  for cat, roles in cats.items() if isinstance(roles, dict)}
+        parts.append(_img(plots.grouped_bars(groups, title=f"{metric} per category", xlabel=metric),
+                          f"{metric} per category"))
+    return f'<div class="plots">{"".join(parts)}</div>'
+
+
+
+def _family_metrics(report: RunReport, prefix: str) -> dict[str, dict[str, dict[str, float]]]:
+    """metric name -> group -> role -> value for keys `<prefix>/<group>/<metric>`."""
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for role in _roles(report):
+        for key, m in report.metrics[role].items():
+            parts = key.split("/")
+            if len(parts) == 3 and parts[0] == prefix and _is_number(m.value):
+                out.setdefault(parts[2], {}).setdefault(parts[1], {})[role] = float(m.value)
+    return out
+
+
+def _flat_rows(data: Any, prefix: str = "", limit: int = 60) -> list[tuple[str, str]]:
+    rows: list[tuple[str, str]] = []
+
+    def walk(node: Any, path: str) -> None:
+        if len(rows) >= limit:
+            return
+        if isinstance(node, dict):
+            for k, v in node.items():
+                walk(v, f"{path}/{k}" if path else str(k))
+        elif isinstance(node, (list, tuple)) and node and all(isinstance(x, dict) for x in node):
+            for i, v in enumerate(node):
+                walk(v, f"{path}[{i}]")
+        elif isinstance(node, (list, tuple)):
+            shown = ", ".join(fmt(x) if isinstance(x, float) else str(x) for x in node[:8])
+            rows.append((path, shown + (f", ... ({len(node)} in all)" if len(node) > 8 else "")))
+        elif isinstance(node, float) and _is_number(node):
+            rows.append((path, fmt(node)))
+        else:
+            rows.append((path, str(node)))
+
+    walk(data, prefix)
+    return rows
+
+
+def _metric_family_section(report: RunReport, prefix: str, section: str, what: str) -> str:
+    families = _family_metrics(report, prefix)
+    extra = report.sections.get(section)
+    if not families and not extra:
+        raise _NoData(f"No {what} results in this run.")
+    images = []
+    for metric, groups in sorted(families.items()):
+        arrow = ("higher is better" if higher_is_better(metric) else "lower is better") if knows_direction(metric) else ""
+        images.append(_img(plots.grouped_bars(groups, title=f"{what}: {metric}", xlabel=f"{metric} ({arrow})"
+                                              if arrow else metric), f"{what} {metric}"))
+    parts = [f'<div class="plots">{"".join(images)}</div>'] if images else []
+    if extra:
+        rows = [[_td(k, "key"), _td(v)] for k, v in _flat_rows(extra)]
+        parts.append(f"<details><summary>{_e(what)} details</summary>{_table(['field', 'value'], rows)}</details>")
+    return "".join(parts)
+
+
+def _zero_shot(report: RunReport) -> str:
+    return _metric_family_section(report, "zero_shot", "zero_shot", "zero-shot")
+
+
+def _probes(report: RunReport) -> str:
+    return _metric_family_section(report, "probes", "probes", "probe")
+
+
+def _interpolation(report: RunReport) -> str:
+    data = report.sections.get("interpolation")
+    if not isinstance(data, dict) or not data.get("alphas"):
+        raise _NoData("No interpolation sweep in this run.")
+    alphas = [float(a) for a in data["alphas"]]
+
+    def series(name: str) -> dict[str, list[float]]:
+        raw = data.get(name) or {}
+        return {str(m): [float(v) if _is_number(v) else float("nan") for v in values]
+                for m, values in raw.items() if isinstance(values, list) and len(values) == len(alphas)}
+
+    best = data.get("best_alpha")
+    best = float(best) if _is_number(best) else None
+    inside, cross = series("in_category"), series("cross_category")
+    if not inside and not cross:
+        raise _NoData("The interpolation sweep holds no metric series as long as its alphas.")
+    uri = plots.interpolation_frontier(alphas, inside, cross, best)
+    note = f"Best alpha {best:g}." if best is not None else "No best alpha recorded."
+    return _img(uri, "interpolation frontier") + f'<p class="note">{_e(note)} Alpha 0 is the baseline\'s weights, 1 the fine-tuned weights.</p>'
+
+
+def _thumbnail_uri(raw: Any) -> str | None:
+    """A data URI for a stored base64 JPEG/PNG thumbnail, or None when it is not one."""
+    if not isinstance(raw, str) or not raw:
+        return None
+    data = raw.split(",", 1)[1] if raw.startswith("data:") else raw
+    try:
+        decoded = base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    if decoded.startswith(b"\xff\xd8\xff"):
+        mime = "image/jpeg"
+    elif decoded.startswith(b"\x89PNG\r\n\x1a\n"):
+        mime = "image/png"
+    else:
+        return None
+    return f"data:{mime};base64,{base64.b64encode(decoded).decode('ascii')}"
+
+
+def _examples(report: RunReport) -> str:
+    examples = [e for e in report.sections.get("examples") or [] if isinstance(e, dict)]
+    if not examples:
+        raise _NoData("No example books in this run.")
+
+    def change(example: dict[str, Any]) -> float:
+        rank = example.get("rank") or {}
+        b, c = rank.get("baseline"), rank.get("candidate")
+        return float(c) - float(b) if _is_number(b) and _is_number(c) else 0.0
+
+    worse = sorted((e for e in examples if change(e) > 0), key=change, reverse=True)
+    better = sorted((e for e in examples if change(e) < 0), key=change)
+    same = [e for e in examples if change(e) == 0]
+    parts = []
+    for heading, group in (("Worst regressions", worse), ("Best improvements", better), ("Unchanged", same)):
+        if group:
+            parts.append(f"<h3>{_e(heading)} ({len(group)})</h3><div class=\"cards\">"
+                         + "".join(_card(e) for e in group) + "</div>")
+    return "".join(parts) + ('<p class="note">Top-5 titles the model retrieves for the cover, with cosine '
+                             "similarity; the correct title is highlighted.</p>")
+
+
+def _card(example: dict[str, Any]) -> str:
+    uri = _thumbnail_uri(example.get("thumbnail"))
+    title = str(example.get("title", ""))
+    cover = _img(uri, f"cover of {title}", "cover") if uri else '<div class="nocover">no cover</div>'
+    rank = example.get("rank") or {}
+    ranks = " &rarr; ".join(f'<span class="role-{_e(r)}">{_e(r)}</span> rank {_e(v)}' for r, v in rank.items())
+    author = example.get("author") or ""
+    meta = " &middot; ".join(_e(x) for x in (author, example.get("category", "")) if x)
+    tables = []
+    for role, rows in (example.get("top5") or {}).items():
+        body = "".join(
+            f'<tr class="{"correct" if row.get("correct") else ""}"><td class="num">{i}</td>'
+            f'<td>{_e(row.get("title", ""))}</td><td class="num">{_e(fmt(row.get("similarity")))}</td></tr>'
+            for i, row in enumerate(rows or [], 1) if isinstance(row, dict))
+        tables.append(f'<div><div class="role-{_e(role)}">{_e(role)}</div>'
+                      f"<table><tbody>{body}</tbody></table></div>")
+    return (f'<div class="card">{cover}<div><div class="title">{_e(title)}</div><div class="by">{meta}</div>'
+            f'<div class="ranks">{ranks}</div><div class="meta">{_e(example.get("book_id", ""))}</div></div>'
+            f'<div class="top5">{"".join(tables)}</div></div>')
+
+
+def _flips(report: RunReport) -> str:
+    if not report.flips:
+        raise _NoData("No per-query flips in this run.")
+    parts = []
+    rows = [[_td(key, "key"), _td(len(v.get("improved") or []), "num"), _td(len(v.get("regressed") or []), "num")]
+            for key, v in sorted(report.flips.items())]
+    parts.append(_table(["metric", "improved", "regressed"], rows, num_from=1))
+    for key, v in sorted(report.flips.items()):
+        for kind in ("regressed", "improved"):
+            items = [i for i in v.get(kind) or [] if isinstance(i, dict)]
+            if not items:
+                continue
+            shown = [[_td(i.get("title", "")), _td(i.get("book_id", ""), "key"),
+                      _td(i.get("baseline_rank", ""), "num"), _td(i.get("candidate_rank", ""), "num")]
+                     for i in items[:_MAX_FLIPS_SHOWN]]
+            more = f" (first {_MAX_FLIPS_SHOWN} of {len(items)})" if len(items) > _MAX_FLIPS_SHOWN else ""
+            parts.append(f"<details><summary>{_e(key)}: {_e(kind)} {len(items)}{_e(more)}</summary>"
+                         + _table(["title", "book id", "baseline rank", "candidate rank"], shown, num_from=2)
+                         + "</details>")
+    return "".join(parts)
+
+
+def _environment(report: RunReport) -> str:
+    rows = [[_td(k, "key"), _td(v)] for k, v in _flat_rows({"data": report.data, "models": report.models,
+                                                            "environment": report.environment}, limit=80)]
+    if not rows:
+        raise _NoData("No data or environment information in this run.")
+    return _table(["field", "value"], rows)

@@ -1,0 +1,158 @@
+"""Matplotlib figures for the HTML report, returned as `data:image/svg+xml;base64,...` URIs.
+
+The figures are drawn with the object API on matplotlib's non-interactive SVG canvas (no
+pyplot, no GUI backend, no global state touched), keeping text as SVG text (small, sharp,
+searchable), and are embedded through <img>, where an SVG cannot run script whatever its
+labels say.
+"""
+from __future__ import annotations
+
+import base64
+import io
+import math
+from typing import Mapping, Sequence
+
+import matplotlib
+import numpy as np
+from matplotlib.backends.backend_svg import FigureCanvasSVG
+from matplotlib.figure import Figure
+from matplotlib.ticker import FixedLocator, NullLocator, StrMethodFormatter
+
+ROLE_COLORS = {"baseline": "#6b7b8c", "candidate": "#e0711c"}
+_EXTRA_COLORS = ("#2a7ab0", "#3a9a5b", "#a04a9a", "#b0a02a")
+_STYLE = {"svg.fonttype": "none", "svg.hashsalt": "bookclip", "font.size": 9, "axes.spines.top": False,
+          "axes.spines.right": False, "axes.titlesize": 10, "axes.titleweight": "bold", "legend.fontsize": 8,
+          "legend.frameon": False, "text.usetex": False, "axes.grid": True, "grid.alpha": 0.25}
+
+
+def role_color(role: str, index: int = 0) -> str:
+    return ROLE_COLORS.get(role, _EXTRA_COLORS[index % len(_EXTRA_COLORS)])
+
+
+def label(text: object) -> str:
+    """User text for a plot label: '$' would start mathtext, so it is escaped."""
+    return str(text).replace("\\", "\\\\").replace("$", r"\$")
+
+
+def to_data_uri(fig: Figure) -> str:
+    """Render `fig` as SVG (deterministic: fixed hash salt, no date) and wrap it in a data URI."""
+    buffer = io.BytesIO()
+    with matplotlib.rc_context(_STYLE):
+        FigureCanvasSVG(fig).print_svg(buffer, metadata={"Date": None})
+    return "data:image/svg+xml;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _log_rank_axis(ax, top: float) -> None:
+    """Log x axis with plain 1, 2, 5, 10, ... labels and no minor ticks (they cost most of the layout time)."""
+    ax.set_xscale("log")
+    ticks = [t for t in (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000) if t <= max(top, 2)]
+    ax.xaxis.set_major_locator(FixedLocator(ticks))
+    ax.xaxis.set_major_formatter(StrMethodFormatter("{x:g}"))
+    ax.xaxis.set_minor_locator(NullLocator())
+
+
+def _figure(panels: int, *, width: float = 4.2, height: float = 2.9, max_cols: int = 2) -> tuple[Figure, list]:
+    cols = min(max_cols, max(1, panels))
+    rows = math.ceil(panels / cols)
+    with matplotlib.rc_context(_STYLE):
+        fig = Figure(figsize=(width * cols, height * rows), layout="constrained")
+        axes = fig.subplots(rows, cols, squeeze=False).ravel().tolist()
+    for ax in axes[panels:]:
+        ax.set_visible(False)
+    return fig, axes[:panels]
+
+
+def recall_curves(curves: Mapping[str, Mapping[str, tuple[Sequence[float], Sequence[float]]]]) -> str:
+    """One panel per view/direction: recall@k against k (log axis) for each role."""
+    with matplotlib.rc_context(_STYLE):
+        fig, axes = _figure(len(curves))
+        for ax, (view, roles) in zip(axes, curves.items()):
+            for i, (role, (ks, values)) in enumerate(roles.items()):
+                ax.plot(ks, values, label=label(role), color=role_color(role, i), lw=1.8,
+                        marker="o" if len(ks) <= 12 else None, ms=3)
+            _log_rank_axis(ax, max((max(ks) for ks, _ in roles.values() if len(ks)), default=1))
+            ax.set_ylim(0, 1.02)
+            ax.set_title(label(view))
+            ax.set_xlabel("k")
+            ax.set_ylabel("recall@k")
+            ax.legend(loc="lower right")
+        return to_data_uri(fig)
+
+
+def rank_histograms(ranks: Mapping[str, Mapping[str, Sequence[float]]]) -> str:
+    """One panel per view/direction: log-binned histogram of the best positive's rank, per role."""
+    with matplotlib.rc_context(_STYLE):
+        fig, axes = _figure(len(ranks))
+        for ax, (view, roles) in zip(axes, ranks.items()):
+            top = max((float(np.max(r)) for r in roles.values() if len(r)), default=1.0)
+            bins = np.unique(np.round(np.geomspace(1, max(top, 2.0) + 1, 20)))
+            for i, (role, values) in enumerate(roles.items()):
+                ax.hist(np.asarray(values, dtype=float), bins=bins, histtype="step", lw=1.8,
+                        label=label(role), color=role_color(role, i))
+            _log_rank_axis(ax, bins[-1])
+            ax.set_title(label(view))
+            ax.set_xlabel("rank of the correct title")
+            ax.set_ylabel("queries")
+            ax.legend(loc="upper right")
+        return to_data_uri(fig)
+
+
+def grouped_bars(groups: Mapping[str, Mapping[str, float]], *, title: str, xlabel: str) -> str:
+    """Horizontal bars: one row per group (e.g. category), one bar per role."""
+    names = list(groups)
+    roles = list(dict.fromkeys(role for values in groups.values() for role in values))
+    with matplotlib.rc_context(_STYLE):
+        fig = Figure(figsize=(5.6, 1.2 + 0.3 * len(names) * max(1, len(roles))), layout="constrained")
+        ax = fig.subplots()
+        height = 0.8 / max(1, len(roles))
+        y = np.arange(len(names))
+        for i, role in enumerate(roles):
+            values = [groups[n].get(role, np.nan) for n in names]
+            ax.barh(y + (i - (len(roles) - 1) / 2) * height, values, height=height,
+                    label=label(role), color=role_color(role, i))
+        ax.set_yticks(y, [label(n) for n in names])
+        ax.invert_yaxis()
+        ax.set_title(label(title))
+        ax.set_xlabel(label(xlabel))
+        ax.grid(axis="y", visible=False)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)  # beside, never over bars
+        return to_data_uri(fig)
+
+
+def interpolation_frontier(alphas: Sequence[float], in_category: Mapping[str, Sequence[float]],
+                           cross_category: Mapping[str, Sequence[float]], best_alpha: float | None) -> str:
+    """Left: each metric against alpha (in-category solid, cross-category dashed).
+    Right: the frontier, in-category against cross-category for the first shared metric."""
+    alphas = np.asarray(alphas, dtype=float)
+    shared = [m for m in in_category if m in cross_category]
+    with matplotlib.rc_context(_STYLE):
+        fig, axes = _figure(2 if shared else 1, width=4.4, height=3.2)
+        ax = axes[0]
+        for i, metric in enumerate(dict.fromkeys([*in_category, *cross_category])):
+            color = _EXTRA_COLORS[i % len(_EXTRA_COLORS)]
+            if metric in in_category:
+                ax.plot(alphas, in_category[metric], color=color, marker="o", ms=3, label=label(f"{metric} in-category"))
+            if metric in cross_category:
+                ax.plot(alphas, cross_category[metric], color=color, ls="--", marker="s", ms=3,
+                        label=label(f"{metric} cross-category"))
+        if best_alpha is not None:
+            ax.axvline(best_alpha, color="#c0392b", lw=1, ls=":", label=f"best alpha {best_alpha:g}")
+        ax.set_xlabel("alpha (0 = baseline, 1 = fine-tuned)")
+        ax.set_title("metrics along the interpolation")
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(loc="best")
+        if shared:
+            metric = shared[0]
+            x, y = np.asarray(in_category[metric], float), np.asarray(cross_category[metric], float)
+            ax = axes[1]
+            ax.plot(x, y, color="#2a7ab0", marker="o", ms=4)
+            for a, xi, yi in zip(alphas, x, y):
+                ax.annotate(f"{a:g}", (xi, yi), textcoords="offset points", xytext=(4, 4), fontsize=7)
+            if best_alpha is not None and np.any(np.isclose(alphas, best_alpha)):
+                j = int(np.argmin(np.abs(alphas - best_alpha)))
+                ax.plot([x[j]], [y[j]], marker="*", ms=12, color="#c0392b", ls="none", label="best")
+                ax.legend(loc="best")
+            ax.set_xlabel(label(f"in-category {metric}"))
+            ax.set_ylabel(label(f"cross-category {metric}"))
+            ax.set_title("frontier")
+        return to_data_uri(fig)
