@@ -1,0 +1,91 @@
+"""The Catalogue: one validated row per book edition, with lazy access to its cover images."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from harness.data.images import open_cover, probe_image
+from harness.errors import DataError
+from harness.io import sha256_hex
+
+COLUMNS = ("book_id", "title", "author", "category", "image_path", "isbn", "group_id", "title_key")
+
+
+@dataclass(frozen=True, eq=False)
+class Catalogue:
+    """Book editions (`frame`, one row each, RangeIndex, columns COLUMNS) and their cover files.
+
+    `image_digests` (size + hash of each file's first/last KB) is filled by the loader; when absent
+    the fingerprint reads it from the files.
+    """
+
+    frame: pd.DataFrame
+    image_digests: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        missing = [c for c in COLUMNS if c not in self.frame.columns]
+        if missing:
+            raise DataError(f"catalogue frame lacks column(s) {', '.join(missing)}; "
+                            "build catalogues with harness.data.load_catalogue")
+        if not isinstance(self.frame.index, pd.RangeIndex) or (len(self.frame) and self.frame.index[0] != 0):
+            object.__setattr__(self, "frame", self.frame.reset_index(drop=True))
+        if self.image_digests is not None and len(self.image_digests) != len(self.frame):
+            raise DataError("catalogue image_digests do not match its rows; rebuild it with load_catalogue")
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+    def __repr__(self) -> str:
+        return f"Catalogue({len(self)} rows, categories={list(self.categories)}, fingerprint={self.fingerprint[:12]})"
+
+    @property
+    def titles(self) -> list[str]:
+        return self.frame["title"].tolist()
+
+    @cached_property
+    def categories(self) -> tuple[str, ...]:
+        return tuple(sorted(self.frame["category"].unique()))
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """Content hash of the rows (in order) and of each cover file's identity."""
+        digests = self.image_digests
+        if digests is None:
+            digests = tuple(probe_image(p).digest for p in self.frame["image_path"])
+        cols = self.frame[["book_id", "title", "author", "category", "isbn", "group_id"]]
+        rows = ["\x1f".join(values) + "\x1f" + digest
+                for values, digest in zip(cols.itertuples(index=False, name=None), digests)]
+        return sha256_hex("catalogue-v1", "\x1e".join(rows))
+
+    def subset(self, selector: Sequence[int] | Sequence[bool] | np.ndarray | pd.Series) -> Catalogue:
+        """Rows picked by integer positions or a boolean mask, in the order given, re-indexed from 0."""
+        index = np.asarray(selector)
+        if index.dtype == bool:
+            if len(index) != len(self):
+                raise DataError(f"boolean mask has {len(index)} entries for a catalogue of {len(self)} rows")
+            index = np.flatnonzero(index)
+        elif index.size == 0:
+            index = index.astype(np.int64)
+        elif not np.issubdtype(index.dtype, np.integer):
+            raise DataError(f"catalogue subset takes integer positions or a boolean mask, not {index.dtype}")
+        frame = self.frame.iloc[index].reset_index(drop=True)
+        digests = None if self.image_digests is None else tuple(self.image_digests[i] for i in index)
+        return Catalogue(frame, digests)
+
+    def by_category(self, names: str | Iterable[str]) -> Catalogue:
+        """Rows whose category is one of `names` (raises DataError for a category not in the catalogue)."""
+        wanted = [names] if isinstance(names, str) else list(names)
+        unknown = sorted(set(wanted) - set(self.categories))
+        if unknown:
+            raise DataError(f"unknown category {', '.join(map(repr, unknown))}; "
+                            f"this catalogue has: {', '.join(self.categories)}")
+        return self.subset(self.frame["category"].isin(wanted).to_numpy())
+
+    def open_image(self, i: int) -> Image.Image:
+        """Cover of row `i`, decoded into RGB (raises DataError when the file cannot be decoded)."""
+        return open_cover(self.frame["image_path"].iat[i])

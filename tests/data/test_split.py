@@ -1,0 +1,106 @@
+"""split(): disjoint by edition group, deterministic for a seed, every kept row accounted for."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from harness.data import Catalogue, load_catalogue, split
+from harness.errors import ConfigError, DataError
+
+CATEGORIES = ("A", "B", "C", "D")
+
+
+def make_catalogue(rows: list[tuple[str, int]]) -> Catalogue:
+    """Rows of (category, group number); every row its own edition."""
+    frame = pd.DataFrame({
+        "book_id": [f"b{i}" for i in range(len(rows))],
+        "title": [f"Book {g}" for _, g in rows],
+        "author": "",
+        "category": [c for c, _ in rows],
+        "image_path": [f"/covers/{i}.jpg" for i in range(len(rows))],
+        "isbn": "",
+        "group_id": [f"g{g}" for _, g in rows],
+        "title_key": [f"book {g}" for _, g in rows],
+    })
+    return Catalogue(frame, tuple(f"d{i}" for i in range(len(rows))))
+
+
+catalogues = st.lists(st.tuples(st.sampled_from(CATEGORIES), st.integers(0, 40)), min_size=1, max_size=120)
+train_sets = st.sets(st.sampled_from(CATEGORIES), min_size=1)
+fractions = st.sampled_from([0.0, 0.1, 0.2, 0.5, 0.9])
+
+
+def _ids(catalogue: Catalogue) -> set[str]:
+    return set(catalogue.frame["book_id"])
+
+
+def _groups(catalogue: Catalogue) -> set[str]:
+    return set(catalogue.frame["group_id"])
+
+
+@settings(max_examples=100, deadline=None)
+@given(catalogues, train_sets, fractions, st.integers(0, 2**32))
+def test_views_are_disjoint_by_group_and_cover_every_row(rows, train, fraction, seed):
+    catalogue = make_catalogue(rows)
+    present = set(catalogue.categories) & train
+    if not present:
+        with pytest.raises(DataError):
+            split(catalogue, train_categories=train, heldout_fraction=fraction, seed=seed)
+        return
+    views = split(catalogue, train_categories=sorted(present), heldout_fraction=fraction, seed=seed)
+    assert not _groups(views.train) & _groups(views.heldout)
+    assert not _groups(views.train) & _groups(views.cross)
+    ids = [_ids(views.train), _ids(views.heldout), _ids(views.cross)]
+    assert sum(map(len, ids)) + views.withheld == len(catalogue)
+    assert not (ids[0] & ids[1] or ids[0] & ids[2] or ids[1] & ids[2])
+    assert set(views.train.categories) | set(views.heldout.categories) <= present
+    assert not set(views.cross.categories) & present
+    train_groups = {g for c, g in rows if c in present}
+    assert len(_groups(views.heldout)) == int(round(fraction * len(train_groups)))
+
+
+@settings(max_examples=60, deadline=None)
+@given(catalogues, fractions, st.integers(0, 2**32), st.randoms(use_true_random=False))
+def test_same_seed_same_views_whatever_the_row_order(rows, fraction, seed, rnd):
+    catalogue = make_catalogue(rows)
+    train = catalogue.categories[:1]
+    order = list(range(len(catalogue)))
+    rnd.shuffle(order)
+    one = split(catalogue, train_categories=train, heldout_fraction=fraction, seed=seed)
+    again = split(catalogue, train_categories=train, heldout_fraction=fraction, seed=seed)
+    shuffled = split(catalogue.subset(np.array(order)), train_categories=train, heldout_fraction=fraction, seed=seed)
+    for view in ("train", "heldout", "cross"):
+        assert getattr(one, view).frame["book_id"].tolist() == getattr(again, view).frame["book_id"].tolist()
+        assert _ids(getattr(one, view)) == _ids(getattr(shuffled, view))
+    assert one.withheld == shuffled.withheld
+
+
+def test_seeds_pick_different_heldout_books():
+    catalogue = make_catalogue([("A", g) for g in range(200)])
+    picks = {frozenset(_ids(split(catalogue, train_categories="A", seed=s).heldout)) for s in range(5)}
+    assert len(picks) == 5 and all(len(p) == 40 for p in picks)
+
+
+def test_bad_arguments_are_one_line_errors():
+    catalogue = make_catalogue([("A", 1), ("B", 2)])
+    with pytest.raises(DataError, match="unknown train category 'Z'"):
+        split(catalogue, train_categories=["Z"])
+    with pytest.raises(ConfigError, match="heldout_fraction"):
+        split(catalogue, train_categories="A", heldout_fraction=1.0)
+    with pytest.raises(ConfigError, match="empty"):
+        split(catalogue, train_categories=[])
+
+
+def test_real_book_in_two_categories_never_straddles_the_split(real_bookcovers):
+    catalogue, _ = load_catalogue(real_bookcovers)
+    views = split(catalogue, train_categories=["Mind-Body-Spirit"], seed=0)
+    power = set(catalogue.frame.loc[catalogue.frame["title"] == "The Power of Now", "group_id"])
+    in_train = bool(power & _groups(views.train))
+    assert in_train != bool(power & _groups(views.heldout))
+    assert not (power & _groups(views.cross)) if in_train else True
+    assert views.withheld > 0
+    assert len(views.train) + len(views.heldout) == (catalogue.frame["category"] == "Mind-Body-Spirit").sum()
+    assert views.to_dict()["withheld"] == views.withheld
