@@ -1,0 +1,120 @@
+"""ClipModel: an open_clip model with its preprocessing, tokenizer, config and weight fingerprint."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+import torch
+
+from harness.models.fingerprint import fingerprint_state_dict
+
+OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
+OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
+
+
+@dataclass(frozen=True)
+class PreprocessConfig:
+    """How covers become model input: resize the shorter side, centre crop, normalise."""
+
+    image_size: int
+    mean: tuple[float, float, float] = OPENAI_MEAN
+    std: tuple[float, float, float] = OPENAI_STD
+    interpolation: str = "bicubic"
+    resize_mode: str = "shortest"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"image_size": self.image_size, "mean": list(self.mean), "std": list(self.std),
+                "interpolation": self.interpolation, "resize_mode": self.resize_mode}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], image_size: int) -> "PreprocessConfig":
+        return cls(image_size=int(data.get("image_size", image_size)),
+                   mean=tuple(data.get("mean", OPENAI_MEAN)), std=tuple(data.get("std", OPENAI_STD)),
+                   interpolation=str(data.get("interpolation", "bicubic")),
+                   resize_mode=str(data.get("resize_mode", "shortest")))
+
+
+def image_size_of(config: dict[str, Any]) -> int:
+    size = config["vision_cfg"].get("image_size", 224)
+    return int(size[0] if isinstance(size, (list, tuple)) else size)
+
+
+class ClipModel:
+    """A loaded CLIP model. `encode_*` return raw (not normalised) embeddings on the model's device.
+
+    The module is in eval mode; then `encode_*` run without autograd. Put `module` in train mode to get
+    gradients through them. `fingerprint` is the weights' hash as loaded (see fingerprint_state_dict).
+    """
+
+    def __init__(self, module: torch.nn.Module, *, config: dict[str, Any], spec: str, tokenizer: Any,
+                 preprocess_config: PreprocessConfig, fingerprint: str | None = None,
+                 metadata: dict[str, Any] | None = None) -> None:
+        from open_clip.transform import image_transform
+
+        self.module = module.eval()
+        self.config = config
+        self.spec = spec
+        self.tokenizer = tokenizer
+        self.preprocess_config = preprocess_config
+        self.metadata: dict[str, Any] = dict(metadata or {})
+        self.preprocess: Callable[[Any], torch.Tensor] = image_transform(
+            preprocess_config.image_size, is_train=False, mean=preprocess_config.mean, std=preprocess_config.std,
+            interpolation=preprocess_config.interpolation, resize_mode=preprocess_config.resize_mode)
+        self.fingerprint = fingerprint or fingerprint_state_dict(self.module.state_dict())
+        self.truncated_texts = 0
+
+    @property
+    def image_size(self) -> int:
+        return self.preprocess_config.image_size
+
+    @property
+    def mean(self) -> tuple[float, float, float]:
+        return self.preprocess_config.mean
+
+    @property
+    def std(self) -> tuple[float, float, float]:
+        return self.preprocess_config.std
+
+    @property
+    def context_length(self) -> int:
+        return int(self.tokenizer.context_length)
+
+    @property
+    def embed_dim(self) -> int:
+        return int(self.config["embed_dim"])
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.module.parameters()).device
+
+    def parameter_count(self) -> int:
+        return sum(p.numel() for p in self.module.parameters())
+
+    def _grad_context(self) -> Any:
+        return torch.enable_grad() if self.module.training and torch.is_grad_enabled() else torch.no_grad()
+
+    def encode_images(self, images: torch.Tensor) -> torch.Tensor:
+        """(N, 3, H, W) preprocessed covers -> (N, embed_dim) float embeddings."""
+        if images.ndim != 4 or images.shape[1] != 3:
+            raise ValueError(f"expected images of shape (N, 3, H, W), got {tuple(images.shape)}")
+        with self._grad_context():
+            return self.module.encode_image(images.to(self.device, torch.float32)).float()
+
+    def encode_texts(self, texts: Sequence[str]) -> torch.Tensor:
+        """Titles -> (N, embed_dim) float embeddings; titles cut at the context length add to `truncated_texts`."""
+        if isinstance(texts, str):
+            raise TypeError("encode_texts takes a list of strings, not one string")
+        tokens, truncated = self.tokenizer.tokenize(list(texts))
+        self.truncated_texts += truncated
+        with self._grad_context():
+            return self.module.encode_text(tokens.to(self.device)).float()
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        return self.module.state_dict()
+
+    def to(self, device: str | torch.device) -> "ClipModel":
+        self.module.to(device)
+        return self
+
+    def __repr__(self) -> str:
+        return f"ClipModel(spec={self.spec!r}, embed_dim={self.embed_dim}, fingerprint={self.fingerprint[:12]})"
