@@ -41,7 +41,7 @@ RETRIEVAL_METRICS = r"(?:recall@[1-9]\d*|mrr|median_rank|mean_rank)"
 KNOWN_METRICS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("retrieval", re.compile(rf"^(?:train|heldout)(?::[^/]+)?/{DIRECTIONS}/{RETRIEVAL_METRICS}$")),
     ("cross_category", re.compile(rf"^cross(?::[^/]+)?/{DIRECTIONS}/{RETRIEVAL_METRICS}$")),
-    ("zero_shot", re.compile(r"^zero_shot/(?:train|heldout|cross)/(?:accuracy|mean_class_recall)$")),
+    ("zero_shot", re.compile(rf"^{VIEWS}/zero_shot/(?:accuracy|recall\[[^\]]+\])$")),
     ("probes", re.compile(r"^probes/[A-Za-z0-9_.-]+/(?:flip_rate|top1_flip_rate|mean_rank_change|"
                           r"similarity_drop|failure_rate|recall@1|radius)$")),
     ("interpolation", re.compile(rf"^interpolation/(?:best_alpha|{VIEWS}/{DIRECTIONS}/{RETRIEVAL_METRICS})$")),
@@ -106,7 +106,7 @@ def _parse_gate(key: str, spec: Any, defaults: Mapping[str, Any]) -> Gate:
     suite = suite_of(key)
     if suite is None:
         raise ConfigError(f"{where}: unknown metric; keys look like heldout/image_to_text/recall@5, "
-                          "cross/text_to_image/mrr, zero_shot/heldout/accuracy, probes/<family>/flip_rate")
+                          "cross/text_to_image/mrr, heldout/zero_shot/accuracy, probes/<family>/flip_rate")
     unknown = set(spec) - set(RULES) - _OPTIONS
     if unknown:
         raise ConfigError(f"{where}: unknown field(s) {sorted(unknown)}; rules are {list(RULES)}, "

@@ -25,7 +25,7 @@ def test_parse_all_rules_and_options():
         "heldout/image_to_text/recall@5": {"delta": 0},
         "cross/image_to_text/recall@5": [{"non_inferior": 0.02, "confidence": 0.9}, {"min": 0.1, "tier": "warn"}],
         "heldout/text_to_image/median_rank": {"max": 10, "confidence": 0.95},
-        "zero_shot/heldout/accuracy": {"min": 0.2, "role": "baseline"},
+        "heldout/zero_shot/accuracy": {"min": 0.2, "role": "baseline"},
         "probes/repeated_letters/flip_rate": {"max": 0.5},
     })
     assert [g.rule for g in gates] == ["delta", "non_inferior", "min", "max", "min", "max"]

@@ -1,0 +1,409 @@
+"""The evaluation session behind the `bookclip` pytest fixture.
+
+It loads the catalogue and splits it, resolves the baseline and the candidate (fine-tuning
+one when asked, cached by the fingerprints of baseline, data and recipe), and computes each
+metric a gate names on first use, with its bootstrap CI and, for candidate against baseline,
+the paired bootstrap distribution of the difference. Everything it computed is written as
+one run report at the end of the pytest session.
+"""
+from __future__ import annotations
+
+import functools
+import os
+import warnings
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from harness.config import RunConfig
+from harness.errors import BookclipError, ConfigError, EvaluationError
+from harness.gates import Evidence, Gate, failed, judge
+from harness.report.model import Comparison, GateResult, MetricValue, RunReport, environment_info
+
+ROLES = ("baseline", "candidate")
+FLIP_K = 5
+EXAMPLES = 6
+
+
+class GateFailure(AssertionError):
+    """A gate that did not pass; its message is the one line a user reads."""
+
+
+class EvaluationSession:
+    def __init__(self, config: RunConfig, *, rootdir: Path, selected_gates: list[Gate] | None = None) -> None:
+        self.config = config
+        self.rootdir = rootdir
+        self.selected_gates = list(selected_gates or [])
+        self.report = RunReport(seed=config.seed)
+        self._results: dict[Gate, GateResult] | None = None
+        self._evidence: dict[Gate, Evidence] = {}
+        self._evaluations: dict[str, Any] = {}
+
+    # -- data and models -----------------------------------------------------------------
+    @functools.cached_property
+    def data_sources(self) -> list[str]:
+        if self.config.data is not None:
+            return [self.config.data]
+        from harness.data.fixtures import fixture_catalogue
+
+        return [str(fixture_catalogue())]
+
+    @functools.cached_property
+    def _loaded(self) -> tuple[Any, Any]:
+        from harness.data import load_catalogue
+
+        return load_catalogue(self.data_sources, image_root=self.config.image_root, strict=self.config.strict)
+
+    @property
+    def catalogue(self) -> Any:
+        return self._loaded[0]
+
+    @property
+    def load_report(self) -> Any:
+        return self._loaded[1]
+
+    @functools.cached_property
+    def splits(self) -> Any:
+        from harness.data import split
+
+        missing = [c for c in self.config.categories if c not in self.catalogue.categories]
+        if missing:
+            raise ConfigError(f"categories {missing} are not in the catalogue (it has {list(self.catalogue.categories)}); "
+                              "set --bookclip-categories")
+        return split(self.catalogue, train_categories=self.config.categories,
+                     heldout_fraction=self.config.heldout_fraction, seed=self.config.seed)
+
+    @functools.cached_property
+    def baseline(self) -> Any:
+        from harness.models import load
+
+        return load(self.config.baseline)
+
+    @functools.cached_property
+    def candidate(self) -> Any:
+        from harness.models import load
+
+        if self.config.candidate == "finetune":
+            return load(str(self.finetuned_checkpoint()))
+        return load(self.config.candidate)
+
+    def finetuned_checkpoint(self) -> Path:
+        """Fine-tune the baseline on the configured categories once; later runs (and other xdist
+        workers, which wait on a file lock) reuse the checkpoint, keyed by what determines it."""
+        from harness.data.file_lock import exclusive_lock
+        from harness.finetune.config import FinetuneConfig
+        from harness.finetune.launch import launch
+        from harness.io import cache_dir, sha256_hex
+
+        cfg = FinetuneConfig.from_dict({
+            **dict(self.config.finetune),
+            "data": tuple(self.data_sources), "image_root": self.config.image_root,
+            "categories": tuple(self.config.categories), "baseline": self.config.baseline,
+            "heldout_fraction": self.config.heldout_fraction, "seed": self.config.seed,
+            "launcher": self.config.finetune.get("launcher", self.config.launcher),
+            "num_processes": self.config.finetune.get("num_processes", self.config.num_processes),
+        })
+        key = sha256_hex(self.baseline.fingerprint, self.catalogue.fingerprint, cfg.recipe_hash)[:16]
+        out = cache_dir() / "finetune" / key
+        checkpoint = out / "final.safetensors"
+        with exclusive_lock(out.with_suffix(".lock")):
+            if not checkpoint.is_file():
+                manifest = launch(cfg.replace(out=str(out / "run")))
+                # one stable name per cache key; the run directory keeps logs and resumable state
+                os.replace(manifest.checkpoint, checkpoint)
+        self.report.sections.setdefault("finetune", {"cache_key": key, "checkpoint": str(checkpoint),
+                                                     "recipe_hash": cfg.recipe_hash})
+        return checkpoint
+
+    def model(self, role: str) -> Any:
+        return self.baseline if role == "baseline" else self.candidate
+
+    # -- evaluations, computed once per role -------------------------------------------------
+    @functools.cached_property
+    def eval_config(self) -> Any:
+        from harness.evaluate.evaluation import EvalConfig
+
+        cfg = self.config
+        return EvalConfig(template=cfg.template, ks=cfg.ks, seed=cfg.seed, resamples=cfg.resamples,
+                          confidence=cfg.confidence, heldout_fraction=cfg.heldout_fraction)
+
+    def evaluation(self, role: str) -> Any:
+        """Retrieval and zero-shot metrics of one model on train, heldout, cross and cross:<Category>."""
+        from harness.evaluate.evaluation import evaluate_views
+
+        if role not in self._evaluations:
+            views = {name: getattr(self.splits, name) for name in ("train", "heldout", "cross")
+                     if len(getattr(self.splits, name))}
+            self._evaluations[role] = evaluate_views(self.model(role), self.catalogue, views, config=self.eval_config)
+        return self._evaluations[role]
+
+    @functools.cached_property
+    def interpolation(self) -> Any:
+        """WiSE-FT sweep between baseline and candidate; its best alpha is the 'interpolated' model."""
+        from harness.evaluate.interpolation import interpolation_sweep
+
+        sweep = interpolation_sweep(self.baseline, self.candidate, self.catalogue,
+                                    train_categories=self.config.categories, config=self.eval_config)
+        self.report.sections["interpolation"] = _interpolation_section(sweep)
+        return sweep
+
+    def _interpolated_evaluation(self) -> Any:
+        sweep = self.interpolation
+        if sweep.best_alpha is None:
+            raise EvaluationError("no interpolation weight meets the cross-category constraint "
+                                  f"({sweep.constraint}); the interpolation gates cannot be judged")
+        return next(p.evaluation for p in sweep.points if p.alpha == sweep.best_alpha)
+
+    def per_query(self, key: str, role: str) -> tuple[np.ndarray, bool]:
+        """Per-query values whose mean (median for median_rank) is the metric `key` of `role`."""
+        from harness.evaluate.retrieval import per_query_values
+
+        if key.startswith("interpolation/"):
+            key = key[len("interpolation/"):]
+            evaluation = self._interpolated_evaluation() if role == "candidate" else self.evaluation(role)
+        else:
+            evaluation = self.evaluation(role)
+        view, direction, metric = key.split("/")
+        if direction == "zero_shot":
+            if view not in evaluation.zero_shot:
+                raise EvaluationError(f"no zero-shot result for view {view!r}")
+            return evaluation.zero_shot[view].correct.astype(np.float64), False
+        ranking = evaluation.rankings.get(f"{view}/{direction}")
+        if ranking is None:
+            raise EvaluationError(f"no {direction} retrieval for view {view!r}; views here: "
+                                  f"{', '.join(sorted({k.split('/')[0] for k in evaluation.rankings}))}")
+        return per_query_values(ranking.ranks, metric), metric == "median_rank"
+
+    # -- gates ------------------------------------------------------------------------------
+    def evidence(self, gate: Gate) -> Evidence:
+        if gate not in self._evidence:
+            if gate.suite == "probes":
+                self._evidence[gate] = self._probe_evidence(gate)
+            elif gate.metric == "interpolation/best_alpha":
+                alpha = self.interpolation.best_alpha
+                value = float("nan") if alpha is None else float(alpha)
+                self._evidence[gate] = Evidence(value, value, value, len(self.interpolation.points))
+            else:
+                self._evidence[gate] = self._paired_evidence(gate.metric, gate.role, paired=gate.paired)
+        return self._evidence[gate]
+
+    def _paired_evidence(self, key: str, role: str, *, paired: bool) -> Evidence:
+        """The metric with its bootstrap CI; for paired rules also the bootstrap distribution of
+        candidate minus baseline over the same resampled queries."""
+        from harness.evaluate.stats import bootstrap_estimates, resample_indices
+
+        cfg = self.config
+        estimates = {}
+        values = {}
+        for r in (ROLES if paired else (role,)):
+            values[r], median = self.per_query(key, r)
+            estimates[r] = bootstrap_estimates({key: values[r]}, medians=[key] if median else [],
+                                               resamples=cfg.resamples, confidence=cfg.confidence, seed=cfg.seed)[key]
+            self._record_metric(r, key, estimates[r])
+        est = estimates[role if not paired else "candidate"]
+        if not paired:
+            return Evidence(est.value, est.ci_low, est.ci_high, est.n)
+        base, cand = values["baseline"], values["candidate"]
+        if base.shape != cand.shape:
+            raise EvaluationError(f"{key}: baseline and candidate were evaluated on different queries")
+        stat = (lambda v: np.median(v, axis=-1)) if median else (lambda v: v.mean(axis=-1))
+        samples = np.concatenate([stat(cand[idx]) - stat(base[idx])
+                                  for idx in resample_indices(len(base), cfg.resamples, cfg.seed)])
+        tail = (1 - cfg.confidence) / 2
+        low, high = (float(q) for q in np.quantile(samples, [tail, 1 - tail]))
+        delta = float(stat(cand) - stat(base))
+        self._record_comparison(key, delta, low, high, base, cand)
+        return Evidence(value=est.value, ci_low=est.ci_low, ci_high=est.ci_high, n=len(base),
+                        baseline=estimates["baseline"].value, delta=delta, delta_ci=(low, high),
+                        delta_samples=samples)
+
+    def _probe_evidence(self, gate: Gate) -> Evidence:
+        raise ConfigError(f"gate {gate.metric!r}: probe gates are not available in this build")
+
+    def results(self) -> dict[Gate, GateResult]:
+        """Judge every selected gate together (Holm's correction spans them all)."""
+        if self._results is None:
+            gates = self.selected_gates or list(self.config.gates)
+            evidence = {g: self.evidence(g) for g in gates}
+            self._results = dict(zip(gates, judge(gates, evidence, holm=self.config.holm)))
+            self.report.gates = list(self._results.values())
+        return self._results
+
+    def check(self, gate: Gate) -> GateResult:
+        """Assert one gate: raises GateFailure on FAIL/UNDECIDED, warns on WARN."""
+        try:
+            if gate not in self.results():  # a gate outside the selection (e.g. called directly)
+                self._results[gate] = judge([gate], {gate: self.evidence(gate)})[0]
+                self.report.gates = list(self._results.values())
+            result = self._results[gate]
+        except BookclipError as exc:
+            raise GateFailure(f"{gate.metric}: {exc}") from None
+        if failed([result]):
+            raise GateFailure(f"{gate.metric}: {result.message}")
+        if result.outcome == "WARN":
+            warnings.warn(f"bookclip gate {gate.metric}: {result.message}", stacklevel=2)
+        return result
+
+    def check_regressions(self, against: str) -> None:
+        from harness.report.regress import compare_runs
+
+        stored = RunReport.read(against)
+        self.assemble()
+        result = compare_runs(self.report, stored, confidence=self.config.confidence, seed=self.config.seed,
+                              main_source=str(against))
+        for warning in result.warnings:
+            warnings.warn(f"bookclip: {warning}", stacklevel=2)
+        if result.regressions:
+            raise GateFailure(f"regressed against {against}: {', '.join(result.regressions)}")
+
+    # -- the run report -----------------------------------------------------------------------
+    def _record_metric(self, role: str, key: str, est: Any) -> None:
+        self.report.metrics.setdefault(role, {})[key] = MetricValue(est.value, est.ci_low, est.ci_high, est.n)
+
+    def _record_comparison(self, key: str, delta: float, low: float, high: float,
+                           base: np.ndarray, cand: np.ndarray) -> None:
+        from harness.evaluate.stats import mcnemar_exact
+        from harness.report.directions import higher_is_better
+
+        name = key.rsplit("/", 1)[-1]
+        hits = name.startswith("recall@") or name == "accuracy"  # per-query 0/1: McNemar's exact test
+        p_value = mcnemar_exact(base > 0.5, cand > 0.5).p_value if hits else None
+        self.report.comparisons[key] = Comparison(delta, low, high, len(base), p_value, higher_is_better(key))
+
+    def assemble(self) -> RunReport:
+        """Fill the report with everything this session computed: identity, data, every metric
+        with its CI, paired comparisons, per-query ranks, flips and example covers."""
+        from harness.evaluate.stats import flips, paired_bootstrap
+
+        report = self.report
+        report.environment = report.environment or environment_info(self.rootdir)
+        if "_loaded" in self.__dict__:
+            report.data = {"sources": self.data_sources, "fingerprint": self.catalogue.fingerprint,
+                           "load_report": self.load_report.to_dict(), "categories": list(self.config.categories)}
+            if "splits" in self.__dict__:
+                report.data["view_sizes"] = {v: len(getattr(self.splits, v)) for v in ("train", "heldout", "cross")}
+                report.data["withheld"] = self.splits.withheld
+        for role in ROLES:
+            if role in self.__dict__:
+                spec = self.config.baseline if role == "baseline" else self.config.candidate
+                report.models[role] = {"spec": spec, "fingerprint": self.__dict__[role].fingerprint}
+        for role, evaluation in self._evaluations.items():
+            for key, est in evaluation.metrics.items():
+                report.metrics.setdefault(role, {}).setdefault(key, MetricValue(est.value, est.ci_low, est.ci_high, est.n))
+            for prefix, ranking in evaluation.rankings.items():
+                entry = report.per_query.setdefault(prefix, {"item_ids": list(ranking.book_ids),
+                                                             "titles": list(ranking.titles), "ranks": {}})
+                entry["ranks"][role] = [int(x) for x in ranking.ranks]
+        if all(role in self._evaluations for role in ROLES):
+            self._assemble_comparisons(paired_bootstrap, flips)
+            report.sections["examples"] = self._examples()
+        return report
+
+    def _assemble_comparisons(self, paired_bootstrap: Any, flips: Any) -> None:
+        from harness.evaluate.retrieval import metric_names, per_query_values
+        from harness.evaluate.stats import mcnemar_exact
+
+        cfg, report = self.config, self.report
+        base_eval, cand_eval = self._evaluations["baseline"], self._evaluations["candidate"]
+        for prefix, base_rank in base_eval.rankings.items():
+            cand_rank = cand_eval.rankings[prefix]
+            names = [m for m in metric_names(cfg.ks) if f"{prefix}/{m}" not in report.comparisons]
+            if names:
+                a = {m: per_query_values(base_rank.ranks, m) for m in names}
+                b = {m: per_query_values(cand_rank.ranks, m) for m in names}
+                diffs = paired_bootstrap(a, b, medians=["median_rank"], resamples=cfg.resamples,
+                                         confidence=cfg.confidence, seed=cfg.seed)
+                for m, d in diffs.items():
+                    p = mcnemar_exact(a[m] > 0.5, b[m] > 0.5).p_value if m.startswith("recall@") else None
+                    report.comparisons[f"{prefix}/{m}"] = Comparison(d.value, d.ci_low, d.ci_high, d.n, p,
+                                                                     not m.endswith("rank"))
+            f = flips(base_rank.ranks, cand_rank.ranks, FLIP_K, base_rank.book_ids, base_rank.titles)
+            report.flips[f"{prefix}/recall@{FLIP_K}"] = {"improved": [_flip(x) for x in f.improved],
+                                                        "regressed": [_flip(x) for x in f.regressed]}
+
+    def _examples(self) -> list[dict[str, Any]]:
+        """Covers of the heldout books that moved most, with each model's top-5 titles."""
+        from harness.evaluate.embed import embed
+        from harness.report.examples import select_examples, thumbnail_b64
+
+        prefix = "heldout/image_to_text"
+        base_rank = self._evaluations["baseline"].rankings.get(prefix)
+        cand_rank = self._evaluations["candidate"].rankings.get(prefix)
+        if base_rank is None or cand_rank is None:
+            return []
+        worst, best = select_examples(base_rank.ranks, cand_rank.ranks, count=EXAMPLES)
+        view = self.splits.heldout
+        frame = view.frame.reset_index(drop=True)
+        row_of = {b: i for i, b in enumerate(frame["book_id"].astype(str))}
+        embedded = {role: embed(self.model(role), self.catalogue, template=self.config.template)
+                    .select(frame["book_id"].astype(str).tolist()) for role in ROLES}
+        examples = []
+        for kind, indices in (("regressed", worst), ("improved", best)):
+            for i in indices:
+                book_id = base_rank.book_ids[i]
+                row = row_of[book_id]
+                item: dict[str, Any] = {"kind": kind, "book_id": book_id, "title": str(frame.at[row, "title"]),
+                                        "author": str(frame.at[row, "author"]), "category": str(frame.at[row, "category"]),
+                                        "rank": {"baseline": int(base_rank.ranks[i]), "candidate": int(cand_rank.ranks[i])},
+                                        "top5": {}}
+                try:
+                    item["thumbnail"] = thumbnail_b64(view.open_image(row))
+                except BookclipError:
+                    item["thumbnail"] = None
+                group = frame.at[row, "group_id"]
+                for role in ROLES:
+                    emb = embedded[role]
+                    sims = emb.texts @ emb.images[row]
+                    top = np.argsort(-sims, kind="stable")[:5]
+                    item["top5"][role] = [{"title": str(frame.at[int(j), "title"]), "similarity": float(sims[j]),
+                                           "correct": bool(frame.at[int(j), "group_id"] == group)} for j in top]
+                examples.append(item)
+        return examples
+
+    def finish(self) -> list[Path]:
+        """Write the run report (JSON, HTML) and, when asked, store it in the run history."""
+        from harness.report.html import write_html
+
+        report = self.assemble()
+        name = self.config.save or "run"
+        report.name = name
+        out_dir = (self.rootdir / self.config.report_dir).resolve()
+        json_path = report.write(out_dir / f"{name}.json")
+        paths = [json_path, write_html(report, out_dir / f"{name}.html")]
+        if self.config.save:
+            from harness.report.history import save_run
+
+            paths.append(save_run(report, self.config.save, root=out_dir / "runs"))
+        return paths
+
+    def print_summary(self, terminalreporter: Any) -> None:
+        """One rich table per suite: metric, baseline, candidate, delta with CI, gate, outcome."""
+        import io
+
+        from rich.table import Table
+        from rich.text import Text
+
+        from harness.report.console import fmt, fmt_ci, make_console
+
+        styles = {"PASS": "green", "FAIL": "bold red", "WARN": "yellow", "UNDECIDED": "magenta"}
+        buffer = io.StringIO()
+        console = make_console(file=buffer, force_terminal=bool(getattr(terminalreporter, "hasmarkup", False)))
+        by_suite: dict[str, list[tuple[Gate, GateResult]]] = {}
+        for gate, result in (self._results or {}).items():
+            by_suite.setdefault(gate.suite, []).append((gate, result))
+        for suite, rows in sorted(by_suite.items()):
+            table = Table(title=f"bookclip · {suite}", title_justify="left")
+            for column in ("metric", "baseline", "candidate", "delta [CI]", "gate", "outcome"):
+                table.add_column(column, justify="right" if column in ("baseline", "candidate") else "left")
+            for gate, result in rows:
+                ev = self._evidence.get(gate)
+                base = self.report.metrics.get("baseline", {}).get(gate.metric)
+                cand = self.report.metrics.get("candidate", {}).get(gate.metric)
+                delta = ""
+                if ev is not None and ev.delta is not None and ev.delta_ci is not None:
+                    delta = f"{fmt(ev.delta, True)} {fmt_ci(*ev.delta_ci)}"
+                table.add_row(Text(gate.metric), fmt(base.value) if base else "-", fmt(cand.value) if cand else "-",
+                              delta, Text(gate.describe()), Text(result.outcome, style=styles.get(result.outcome, "")))
+            console.print(table)
+        terminalreporter.write(buffer.getvalue())

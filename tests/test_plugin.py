@@ -1,0 +1,97 @@
+"""The pytest plugin and the suites, run as a user runs them: in a throwaway project."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+pytest_plugins = ["pytester"]
+
+SUITES = Path(__file__).resolve().parent.parent / "suites"
+
+
+def project(pytester: pytest.Pytester, bookclip_table: str) -> Path:
+    """A project holding a copy of suites/ and a pyproject with the given [tool.bookclip] table."""
+    shutil.copytree(SUITES, pytester.path / "suites")
+    pytester.makefile(".toml", pyproject=bookclip_table)
+    return pytester.path
+
+
+def test_malformed_gate_fails_at_collection_with_one_line(pytester):
+    project(pytester, '[tool.bookclip.gates]\n"heldout/image_to_text/recal@5" = { delta = 0 }\n')
+    result = pytester.runpytest_subprocess("suites", "--collect-only", "-q")
+    assert result.ret != 0
+    lines = [line for line in result.stderr.lines if "bookclip:" in line]
+    assert len(lines) == 1 and "unknown metric" in lines[0] and "recal@5" in lines[0]
+    assert "Traceback" not in result.stderr.str()
+
+
+def test_unknown_config_key_is_a_usage_error(pytester):
+    project(pytester, '[tool.bookclip]\nbaselin = "tiny:vit-xs"\n')
+    result = pytester.runpytest_subprocess("suites", "--collect-only", "-q")
+    assert result.ret != 0 and "unknown [tool.bookclip] key" in result.stderr.str()
+
+
+def test_gates_parametrise_suites_and_k_selects(pytester):
+    project(pytester, '[tool.bookclip.gates]\n'
+                      '"heldout/image_to_text/recall@5" = { delta = 0 }\n'
+                      '"cross/image_to_text/recall@5" = { non_inferior = 0.02 }\n'
+                      '"heldout/zero_shot/accuracy" = { min = 0.2, tier = "warn" }\n')
+    result = pytester.runpytest_subprocess("suites", "--collect-only", "-q", "-k", "retrieval")
+    ids = [line for line in result.outlines if "::" in line]
+    assert ids and all("test_retrieval.py" in line for line in ids)
+    assert any("heldout/image_to_text/recall@5:delta0" in line for line in ids)
+    result = pytester.runpytest_subprocess("suites", "--collect-only", "-q")
+    ids = [line for line in result.outlines if "::" in line]
+    assert any("test_cross_category.py::test_gate[cross/image_to_text/recall@5:noninf0.02]" in line for line in ids)
+    assert any("test_zero_shot.py::test_gate[heldout/zero_shot/accuracy:min0.2]" in line for line in ids)
+
+
+def test_plugin_costs_nothing_for_tests_that_do_not_use_it(pytester):
+    pytester.makepyfile(test_plain="def test_x():\n    assert 1 + 1 == 2\n")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-q")
+    result.assert_outcomes(passed=1)
+    assert "bookclip" not in result.stdout.str()
+
+
+@pytest.mark.slow
+def test_degraded_candidate_fails_named_gates_and_writes_report(pytester):
+    # The trained baseline against a randomly initialised "candidate": every gate must fail by name.
+    root = project(pytester, '[tool.bookclip]\nbaseline = "fixtures:tiny-baseline"\ncandidate = "tiny:vit-xs@7"\n'
+                             'resamples = 300\n'
+                             '[tool.bookclip.gates]\n'
+                             '"cross/image_to_text/recall@5" = { non_inferior = 0.02 }\n'
+                             '"heldout/text_to_image/recall@5" = { delta = 0 }\n')
+    result = pytester.runpytest_subprocess("suites", "-p", "no:cacheprovider", "-k", "gate")
+    assert result.ret == 1
+    out = result.stdout.str()
+    assert "cross/image_to_text/recall@5: candidate" in out and "non-inferior by 0.02 at 95%\": FAIL" in out
+    assert "heldout/text_to_image/recall@5" in out
+    report = json.loads((root / "reports" / "run.json").read_text())
+    outcomes = {g["metric"]: g["outcome"] for g in report["gates"]}
+    assert outcomes == {"cross/image_to_text/recall@5": "FAIL", "heldout/text_to_image/recall@5": "FAIL"}
+    assert report["models"]["candidate"]["spec"] == "tiny:vit-xs@7"
+    assert report["comparisons"]["cross/image_to_text/recall@5"]["delta"] < 0
+    assert set(report["per_query"]["heldout/image_to_text"]["ranks"]) == {"baseline", "candidate"}
+    assert (root / "reports" / "run.html").is_file()
+
+
+@pytest.mark.slow
+def test_better_candidate_passes_and_summary_names_suites(pytester):
+    # A random baseline against the trained one as candidate: a real, significant improvement.
+    root = project(pytester, '[tool.bookclip]\nbaseline = "tiny:vit-xs@3"\ncandidate = "fixtures:tiny-baseline"\n'
+                             'resamples = 300\n'
+                             '[tool.bookclip.gates]\n'
+                             '"cross/image_to_text/recall@5" = { delta = 0 }\n'
+                             '"cross/text_to_image/mrr" = { delta = 0.01 }\n'
+                             '"cross/image_to_text/median_rank" = { delta = 0 }\n')
+    result = pytester.runpytest_subprocess("suites", "-p", "no:cacheprovider", "-k", "gate")
+    result.assert_outcomes(passed=3)
+    out = result.stdout.str()
+    assert "bookclip · cross_category" in out and "PASS" in out
+    report = json.loads((root / "reports" / "run.json").read_text())
+    assert all(g["outcome"] == "PASS" for g in report["gates"])
+    assert report["schema_version"] == 1 and report["data"]["fingerprint"]
+    assert "heldout/image_to_text/recall@5" in report["metrics"]["candidate"]
