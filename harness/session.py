@@ -39,6 +39,7 @@ class EvaluationSession:
         self._results: dict[Gate, GateResult] | None = None
         self._evidence: dict[Gate, Evidence] = {}
         self._evaluations: dict[str, Any] = {}
+        self._probes: dict[str, Any] = {}
 
     # -- data and models -----------------------------------------------------------------
     @functools.cached_property
@@ -155,10 +156,25 @@ class EvaluationSession:
                                   f"({sweep.constraint}); the interpolation gates cannot be judged")
         return next(p.evaluation for p in sweep.points if p.alpha == sweep.best_alpha)
 
+    def probes(self, role: str) -> Any:
+        """Every perturbation probe of one model over the held-out books of the tuned categories."""
+        from harness.probes.runner import ProbeConfig, run_probes
+
+        if role not in self._probes:
+            config = ProbeConfig(seed=self.config.seed, resamples=self.config.resamples)
+            self._probes[role] = run_probes(self.model(role), self.splits.heldout, config)
+        return self._probes[role]
+
     def per_query(self, key: str, role: str) -> tuple[np.ndarray, bool]:
         """Per-query values whose mean (median for median_rank) is the metric `key` of `role`."""
         from harness.evaluate.retrieval import per_query_values
 
+        if key.startswith("probes/"):
+            sample = self.probes(role).samples.get(key)
+            if sample is None:
+                raise EvaluationError(f"the probe run has no metric {key!r}; probe families run: "
+                                      f"{', '.join(self.probes(role).family_names())}")
+            return sample.values, sample.statistic == "median"
         if key.startswith("interpolation/"):
             key = key[len("interpolation/"):]
             evaluation = self._interpolated_evaluation() if role == "candidate" else self.evaluation(role)
@@ -178,9 +194,7 @@ class EvaluationSession:
     # -- gates ------------------------------------------------------------------------------
     def evidence(self, gate: Gate) -> Evidence:
         if gate not in self._evidence:
-            if gate.suite == "probes":
-                self._evidence[gate] = self._probe_evidence(gate)
-            elif gate.metric == "interpolation/best_alpha":
+            if gate.metric == "interpolation/best_alpha":
                 alpha = self.interpolation.best_alpha
                 value = float("nan") if alpha is None else float(alpha)
                 self._evidence[gate] = Evidence(value, value, value, len(self.interpolation.points))
@@ -217,9 +231,6 @@ class EvaluationSession:
         return Evidence(value=est.value, ci_low=est.ci_low, ci_high=est.ci_high, n=len(base),
                         baseline=estimates["baseline"].value, delta=delta, delta_ci=(low, high),
                         delta_samples=samples)
-
-    def _probe_evidence(self, gate: Gate) -> Evidence:
-        raise ConfigError(f"gate {gate.metric!r}: probe gates are not available in this build")
 
     def results(self) -> dict[Gate, GateResult]:
         """Judge every selected gate together (Holm's correction spans them all)."""
@@ -295,10 +306,31 @@ class EvaluationSession:
                 entry = report.per_query.setdefault(prefix, {"item_ids": list(ranking.book_ids),
                                                              "titles": list(ranking.titles), "ranks": {}})
                 entry["ranks"][role] = [int(x) for x in ranking.ranks]
+        for role, probe_report in self._probes.items():
+            for key, est in probe_report.metrics.items():
+                report.metrics.setdefault(role, {}).setdefault(key, MetricValue(est.value, est.ci_low, est.ci_high, est.n))
+            report.sections.setdefault("probes", {})[role] = probe_report.to_dict()
+        categories = self._per_category()
+        if categories:
+            report.sections["categories"] = categories
         if all(role in self._evaluations for role in ROLES):
             self._assemble_comparisons(paired_bootstrap, flips)
             report.sections["examples"] = self._examples()
         return report
+
+    def _per_category(self) -> dict[str, dict[str, dict[str, float]]]:
+        """category -> role -> image-to-text metric: the tuned categories' held-out books and
+        each other category (cross:<Category>)."""
+        out: dict[str, dict[str, dict[str, float]]] = {}
+        tuned = "+".join(self.config.categories) + " (tuned, held out)"
+        for role, evaluation in self._evaluations.items():
+            for key, est in evaluation.metrics.items():
+                view, direction, metric = key.split("/")
+                if direction != "image_to_text" or not (view == "heldout" or view.startswith("cross:")):
+                    continue
+                name = tuned if view == "heldout" else view.split(":", 1)[1]
+                out.setdefault(name, {}).setdefault(role, {})[metric] = est.value
+        return out
 
     def _assemble_comparisons(self, paired_bootstrap: Any, flips: Any) -> None:
         from harness.evaluate.retrieval import metric_names, per_query_values

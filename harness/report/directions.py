@@ -11,8 +11,10 @@ from harness.errors import ConfigError
 
 # Matched against the metric name (last key component), first match wins.
 # Lower-is-better suffixes are checked first so `recall@5_drop` reads as a drop.
-_HIGHER = ("recall", "mrr", "accuracy", "hit", "precision", "auc", "radius")
-_LOWER = ("rank", "rank_change", "flip_rate", "failure_rate", "drop", "loss", "error")
+_HIGHER = ("recall", "mrr", "accuracy", "hit", "precision", "auc", "radius", "margin")
+_LOWER = ("rank", "rank_change", "flip_rate", "failure_rate", "fragile_rate", "lost", "drop", "loss", "error")
+# summary-statistic suffixes do not change a metric's direction: similarity_drop_mean is a drop
+_STATISTIC = re.compile(r"_(?:mean|median|p\d+)$")
 
 
 def metric_name(key: str) -> str:
@@ -36,7 +38,7 @@ def higher_is_better(key: str) -> bool:
     check never guesses which way is worse.
     """
     name = metric_name(key).lower()
-    base = re.sub(r"@\d+", "", name)  # recall@5 -> recall
+    base = _STATISTIC.sub("", re.sub(r"@\d+", "", name))  # recall@5 -> recall, radius_p50 -> radius
     if base.endswith(_LOWER):
         return False
     if base.startswith(_HIGHER):

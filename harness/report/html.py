@@ -315,13 +315,16 @@ def _categories(report: RunReport) -> str:
 
 
 def _family_metrics(report: RunReport, prefix: str) -> dict[str, dict[str, dict[str, float]]]:
-    """metric name -> group -> role -> value for keys `<prefix>/<group>/<metric>`."""
+    """metric name -> group -> role -> value for keys `<prefix>/<group>/<metric>`
+    (or `<group>/<prefix>/<metric>`, as zero-shot keys read `heldout/zero_shot/accuracy`)."""
     out: dict[str, dict[str, dict[str, float]]] = {}
     for role in _roles(report):
         for key, m in report.metrics[role].items():
             parts = key.split("/")
-            if len(parts) == 3 and parts[0] == prefix and _is_number(m.value):
-                out.setdefault(parts[2], {}).setdefault(parts[1], {})[role] = float(m.value)
+            if len(parts) != 3 or not _is_number(m.value) or prefix not in parts[:2]:
+                continue
+            group = parts[1] if parts[0] == prefix else parts[0]
+            out.setdefault(parts[2], {}).setdefault(group, {})[role] = float(m.value)
     return out
 
 
