@@ -1,0 +1,161 @@
+"""One model on one catalogue: views, retrieval in both directions, zero-shot category, CIs.
+
+The whole catalogue is embedded once (cached); views are row selections of those embeddings.
+Metric keys are `<view>/<direction>/<metric>` (directions image_to_text, text_to_image,
+zero_shot), e.g. `heldout/image_to_text/recall@5`; each carries value, ci_low, ci_high, n.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from harness.errors import EvaluationError
+from harness.evaluate.cross_category import per_category_views
+from harness.evaluate.embed import Embeddings, embed
+from harness.evaluate.results import Evaluation, QueryRanks
+from harness.evaluate.retrieval import DEFAULT_KS, check_ks, metric_names, rank_statistic, retrieval_ranks
+from harness.evaluate.stats import DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES, Estimate, bootstrap_functions
+from harness.evaluate.templates import DEFAULT_CATEGORY_PROMPT, DEFAULT_TEMPLATE, resolve_template
+from harness.evaluate.zero_shot import accepted_categories, category_prompt_embeddings, classify, zero_shot_metrics
+
+SPLIT_VIEWS = ("train", "heldout", "cross")
+WHOLE_VIEW = "all"
+POOLS = ("view", "catalogue")
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """How to evaluate: caption template, recall cut-offs, candidate pool, bootstrap, seed."""
+
+    template: str = DEFAULT_TEMPLATE
+    ks: tuple[int, ...] = DEFAULT_KS
+    pool: str = "view"  # "view": candidates are the view's items; "catalogue": the whole catalogue
+    seed: int = 0
+    resamples: int = DEFAULT_RESAMPLES
+    confidence: float = DEFAULT_CONFIDENCE
+    heldout_fraction: float = 0.2
+    zero_shot: bool = True
+    category_prompt: str = DEFAULT_CATEGORY_PROMPT
+    per_category: bool = True  # cross-category metrics per category, as views `cross:<Category>`
+    batch_size: int = 256
+
+    def __post_init__(self) -> None:
+        resolve_template(self.template)
+        if self.pool not in POOLS:
+            raise EvaluationError(f"unknown candidate pool {self.pool!r}; use one of {', '.join(POOLS)}")
+        if not self.ks:
+            raise EvaluationError("no k given for recall@k; pass e.g. --ks 1,5,10")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "ks": list(self.ks)}
+
+
+def build_views(
+    catalogue: Any,
+    *,
+    categories: Sequence[str] | None = None,
+    views: Sequence[str] | None = None,
+    heldout_fraction: float = 0.2,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Named catalogue views. Without `categories`: the whole catalogue as `all`. With them:
+    `train`, `heldout` (the training categories, split by book) and `cross` (the others)."""
+    if not categories:
+        wanted = list(views or [WHOLE_VIEW])
+        if wanted != [WHOLE_VIEW]:
+            raise EvaluationError(f"views {', '.join(wanted)} need the training categories; pass --categories "
+                                  f"(e.g. --categories {catalogue.categories[0]}) or drop --views")
+        return {WHOLE_VIEW: catalogue}
+    from harness.data import split
+
+    wanted = list(views or SPLIT_VIEWS)
+    unknown = [v for v in wanted if v not in SPLIT_VIEWS]
+    if unknown:
+        raise EvaluationError(f"unknown view {unknown[0]!r}; use any of {', '.join(SPLIT_VIEWS)}")
+    splits = split(catalogue, train_categories=list(categories), heldout_fraction=heldout_fraction, seed=seed)
+    return {name: getattr(splits, name) for name in wanted}
+
+
+def evaluate(
+    model: Any,
+    catalogue: Any,
+    *,
+    categories: Sequence[str] | None = None,
+    views: Sequence[str] | None = None,
+    config: EvalConfig = EvalConfig(),
+    embeddings: Embeddings | None = None,
+) -> Evaluation:
+    """Evaluate `model` on the views of `catalogue` (see build_views)."""
+    named = build_views(catalogue, categories=categories, views=views,
+                        heldout_fraction=config.heldout_fraction, seed=config.seed)
+    return evaluate_views(model, catalogue, named, config=config, embeddings=embeddings)
+
+
+def evaluate_views(
+    model: Any,
+    catalogue: Any,
+    views: Mapping[str, Any],
+    *,
+    config: EvalConfig = EvalConfig(),
+    embeddings: Embeddings | None = None,
+) -> Evaluation:
+    """Retrieval (and zero-shot) metrics with CIs on each named view of `catalogue`."""
+    _check_unique_ids(catalogue)
+    all_views = dict(views)
+    if config.per_category and "cross" in views and len(views["cross"].categories) > 1:
+        all_views.update(per_category_views(views["cross"]))
+    for name, view in all_views.items():  # bad views and k fail before any embedding work
+        if len(view) == 0:
+            raise EvaluationError(f"view {name!r} is empty; choose categories that leave items in it "
+                                  "(or drop it with --views)")
+        check_ks(config.ks, len(catalogue) if config.pool == "catalogue" else len(view), where=f"view {name!r}")
+    emb = embeddings if embeddings is not None else embed(model, catalogue, template=config.template,
+                                                          batch_size=config.batch_size)
+    metrics: dict[str, Estimate] = {}
+    rankings: dict[str, QueryRanks] = {}
+    zero_shot = {}
+    prompts = None
+    for name, view in all_views.items():
+        sub = emb.select(view.frame["book_id"].astype(str).tolist())
+        pool = {} if config.pool == "view" else {
+            "pool_images": emb.images, "pool_texts": emb.texts, "pool_groups": emb.group_ids}
+        ranked = retrieval_ranks(sub.images, sub.texts, sub.group_ids, where=f"view {name!r}", **pool)
+        titles = tuple(view.frame["title"].astype(str))
+        for direction, r in ranked.items():
+            rankings[f"{name}/{direction}"] = QueryRanks(name, direction, r.ranks, tuple(sub.book_ids.tolist()),
+                                                         titles, r.pool_size)
+            metrics.update(rank_metric_estimates(r.ranks, f"{name}/{direction}", config))
+        if config.zero_shot and ":" not in name:
+            if prompts is None:
+                prompts = category_prompt_embeddings(model, catalogue.categories, config.category_prompt)
+            result = classify(sub.images, prompts, view=name, categories=catalogue.categories,
+                              item_categories=view.frame["category"].tolist(),
+                              accepted=accepted_categories(catalogue.frame, view.frame),
+                              book_ids=sub.book_ids.tolist(), titles=titles, prompt=config.category_prompt)
+            zero_shot[name] = result
+            metrics.update(zero_shot_metrics(result, resamples=config.resamples, confidence=config.confidence,
+                                             seed=config.seed))
+    return Evaluation(
+        model={"spec": str(getattr(model, "spec", "")), "fingerprint": str(getattr(model, "fingerprint", ""))},
+        data={"fingerprint": catalogue.fingerprint, "rows": len(catalogue), "categories": list(catalogue.categories),
+              "views": {name: len(v) for name, v in all_views.items()},
+              "truncated_captions": int(emb.truncated_texts)},
+        settings=config.to_dict(), metrics=metrics, rankings=rankings, zero_shot=zero_shot)
+
+
+def rank_metric_estimates(ranks: np.ndarray, prefix: str, config: EvalConfig) -> dict[str, Estimate]:
+    """Every retrieval metric of one view/direction with its bootstrap CI, keyed `<prefix>/<metric>`."""
+    names = metric_names(config.ks)
+    est = bootstrap_functions(np.asarray(ranks, dtype=np.float64), {m: rank_statistic(m) for m in names},
+                              resamples=config.resamples, confidence=config.confidence, seed=config.seed)
+    return {f"{prefix}/{m}": est[m] for m in names}
+
+
+def _check_unique_ids(catalogue: Any) -> None:
+    ids = catalogue.frame["book_id"]
+    if ids.duplicated().any():
+        first = ids[ids.duplicated()].iat[0]
+        raise EvaluationError(f"book_id {first!r} appears more than once in the catalogue; "
+                              "load it with harness.data.load_catalogue, which gives each row its own id")

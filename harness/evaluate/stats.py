@@ -1,0 +1,265 @@
+"""Uncertainty and significance for per-query metrics.
+
+- Percentile bootstrap CIs (seeded, vectorised; every metric of one query set is resampled with
+  the same indices, so CIs of related metrics are consistent).
+- Paired bootstrap of the difference between two checkpoints on the same queries (each resample
+  draws the same queries for both, which removes the between-query variance from the delta).
+- McNemar's exact test on per-query hits (a two-sided binomial test on the discordant pairs).
+- Flip lists: the queries one checkpoint gets right at k and the other does not.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator, Mapping, Sequence
+
+import numpy as np
+
+from harness.errors import EvaluationError
+
+DEFAULT_RESAMPLES = 1000
+DEFAULT_CONFIDENCE = 0.95
+# Resample indices are drawn in blocks of at most this many entries (32 MiB of int64).
+_BLOCK_ENTRIES = 4_000_000
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A statistic with its percentile-bootstrap confidence interval over n queries."""
+
+    value: float
+    ci_low: float
+    ci_high: float
+    n: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"value": self.value, "ci_low": self.ci_low, "ci_high": self.ci_high, "n": self.n}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "Estimate":
+        return cls(float(d["value"]), float(d["ci_low"]), float(d["ci_high"]), int(d["n"]))
+
+
+@dataclass(frozen=True)
+class Difference:
+    """b minus a on the same queries: paired-bootstrap CI and a two-sided bootstrap p-value."""
+
+    value: float
+    ci_low: float
+    ci_high: float
+    n: int
+    p_value: float  # 2 * min(P(delta* <= 0), P(delta* >= 0)) over the resamples, at most 1
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"value": self.value, "ci_low": self.ci_low, "ci_high": self.ci_high, "n": self.n,
+                "p_value": self.p_value}
+
+
+@dataclass(frozen=True)
+class McNemar:
+    """Exact McNemar test on paired hits: `gained` = miss -> hit, `lost` = hit -> miss."""
+
+    gained: int
+    lost: int
+    p_value: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"gained": self.gained, "lost": self.lost, "p_value": self.p_value}
+
+
+@dataclass(frozen=True)
+class Flip:
+    """One query whose hit at k changed between two checkpoints."""
+
+    index: int
+    book_id: str
+    title: str
+    rank_a: int
+    rank_b: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"index": self.index, "book_id": self.book_id, "title": self.title,
+                "rank_a": self.rank_a, "rank_b": self.rank_b}
+
+
+@dataclass(frozen=True)
+class Flips:
+    """Queries improved (miss at k -> hit) and regressed (hit -> miss) from checkpoint a to b."""
+
+    k: int
+    improved: tuple[Flip, ...]
+    regressed: tuple[Flip, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"k": self.k, "improved": [f.to_dict() for f in self.improved],
+                "regressed": [f.to_dict() for f in self.regressed]}
+
+
+def resample_indices(n: int, resamples: int = DEFAULT_RESAMPLES, seed: int = 0) -> Iterator[np.ndarray]:
+    """Bootstrap index blocks (rows = resamples, columns = n draws with replacement), in seed order."""
+    if n <= 0:
+        raise EvaluationError("cannot bootstrap an empty set of queries; the view has no items")
+    if resamples < 1:
+        raise EvaluationError(f"bootstrap needs at least 1 resample, got {resamples}; use e.g. 1000")
+    rng = np.random.default_rng(seed)
+    block = max(1, min(resamples, _BLOCK_ENTRIES // n))
+    done = 0
+    while done < resamples:
+        b = min(block, resamples - done)
+        yield rng.integers(0, n, size=(b, n))
+        done += b
+
+
+def bootstrap_estimates(
+    values: Mapping[str, np.ndarray],
+    *,
+    medians: Sequence[str] = (),
+    resamples: int = DEFAULT_RESAMPLES,
+    confidence: float = DEFAULT_CONFIDENCE,
+    seed: int = 0,
+) -> dict[str, Estimate]:
+    """CIs of the mean (the median for names in `medians`) of each per-query array, same resamples."""
+    _check_confidence(confidence)
+    arrays = _checked(values)
+    n = _common_length(arrays)
+    dists = {name: [] for name in arrays}
+    for idx in resample_indices(n, resamples, seed):
+        for name, v in arrays.items():
+            dists[name].append(_statistic(v[idx], name in medians))
+    return {name: _estimate(_statistic(v, name in medians), np.concatenate(dists[name]), confidence, n)
+            for name, v in arrays.items()}
+
+
+def bootstrap_functions(
+    values: np.ndarray,
+    functions: Mapping[str, Callable[[np.ndarray], Any]],
+    *,
+    resamples: int = DEFAULT_RESAMPLES,
+    confidence: float = DEFAULT_CONFIDENCE,
+    seed: int = 0,
+) -> dict[str, Estimate]:
+    """CIs of several statistics of one per-query array, each a function reducing the last axis.
+
+    The array is gathered once per block of resamples and every function reads that gather (the
+    same draws as bootstrap_estimates with the same seed).
+    """
+    _check_confidence(confidence)
+    v = _checked({"values": values})["values"]
+    n = _common_length({"values": v})
+    dists: dict[str, list[np.ndarray]] = {name: [] for name in functions}
+    for idx in resample_indices(n, resamples, seed):
+        block = v[idx]
+        for name, fn in functions.items():
+            dists[name].append(np.asarray(fn(block), dtype=np.float64))
+    return {name: _estimate(float(fn(v)), np.concatenate(dists[name]), confidence, n)
+            for name, fn in functions.items()}
+
+
+def paired_bootstrap(
+    a: Mapping[str, np.ndarray],
+    b: Mapping[str, np.ndarray],
+    *,
+    medians: Sequence[str] = (),
+    resamples: int = DEFAULT_RESAMPLES,
+    confidence: float = DEFAULT_CONFIDENCE,
+    seed: int = 0,
+) -> dict[str, Difference]:
+    """CI of (statistic of b) - (statistic of a) per name; queries are resampled jointly."""
+    _check_confidence(confidence)
+    arrays_a, arrays_b = _checked(a), _checked(b)
+    if arrays_a.keys() != arrays_b.keys():
+        raise EvaluationError(f"paired comparison of different metrics: {sorted(arrays_a)} vs {sorted(arrays_b)}")
+    n = _common_length({**{f"a:{k}": v for k, v in arrays_a.items()}, **{f"b:{k}": v for k, v in arrays_b.items()}})
+    dists: dict[str, list[np.ndarray]] = {name: [] for name in arrays_a}
+    for idx in resample_indices(n, resamples, seed):
+        for name in arrays_a:
+            med = name in medians
+            dists[name].append(_statistic(arrays_b[name][idx], med) - _statistic(arrays_a[name][idx], med))
+    out = {}
+    for name in arrays_a:
+        med = name in medians
+        dist = np.concatenate(dists[name])
+        est = _estimate(_statistic(arrays_b[name], med) - _statistic(arrays_a[name], med), dist, confidence, n)
+        p = float(min(1.0, 2.0 * min(np.mean(dist <= 0), np.mean(dist >= 0))))
+        out[name] = Difference(est.value, est.ci_low, est.ci_high, n, p)
+    return out
+
+
+def mcnemar_exact(hits_a: np.ndarray, hits_b: np.ndarray) -> McNemar:
+    """Two-sided exact McNemar test: P(as extreme a split of the discordant pairs | fair coin)."""
+    hits_a, hits_b = np.asarray(hits_a, dtype=bool), np.asarray(hits_b, dtype=bool)
+    if hits_a.shape != hits_b.shape:
+        raise EvaluationError(f"McNemar needs the same queries for both checkpoints: {hits_a.shape} vs {hits_b.shape}")
+    gained = int(np.sum(~hits_a & hits_b))
+    lost = int(np.sum(hits_a & ~hits_b))
+    return McNemar(gained, lost, binomial_two_sided_p(min(gained, lost), gained + lost))
+
+
+def binomial_two_sided_p(k: int, n: int) -> float:
+    """min(1, 2 * P(X <= k)) for X ~ Binomial(n, 1/2), k <= n/2; computed in log space for large n."""
+    if n == 0:
+        return 1.0
+    k = min(k, n - k)
+    log_terms = np.array([math.lgamma(n + 1) - math.lgamma(i + 1) - math.lgamma(n - i + 1) for i in range(k + 1)])
+    log_cdf = np.logaddexp.reduce(log_terms) - n * math.log(2.0)
+    return float(min(1.0, 2.0 * math.exp(log_cdf)))
+
+
+def flips(
+    ranks_a: np.ndarray,
+    ranks_b: np.ndarray,
+    k: int,
+    book_ids: Sequence[str],
+    titles: Sequence[str],
+) -> Flips:
+    """Queries whose hit at k differs between checkpoint a and b, largest rank change first."""
+    ranks_a, ranks_b = np.asarray(ranks_a), np.asarray(ranks_b)
+    if ranks_a.shape != ranks_b.shape or len(ranks_a) != len(book_ids) or len(book_ids) != len(titles):
+        raise EvaluationError("flip lists need per-query ranks, ids and titles of the same queries for both "
+                              "checkpoints; evaluate both on the same view")
+    hit_a, hit_b = ranks_a <= k, ranks_b <= k
+
+    def listed(mask: np.ndarray) -> tuple[Flip, ...]:
+        idx = np.flatnonzero(mask)
+        idx = idx[np.argsort(-np.abs(ranks_a[idx] - ranks_b[idx]), kind="stable")]
+        return tuple(Flip(int(i), str(book_ids[i]), str(titles[i]), int(ranks_a[i]), int(ranks_b[i])) for i in idx)
+
+    return Flips(int(k), listed(~hit_a & hit_b), listed(hit_a & ~hit_b))
+
+
+# --------------------------------------------------------------------------- internals
+
+def _checked(values: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    arrays = {name: np.asarray(v, dtype=np.float64) for name, v in values.items()}
+    for name, v in arrays.items():
+        if v.ndim != 1:
+            raise EvaluationError(f"per-query values of {name} must be 1-D, got shape {v.shape}")
+        if not np.isfinite(v).all():
+            raise EvaluationError(f"per-query values of {name} hold NaN/inf; check the embeddings for NaN")
+    return arrays
+
+
+def _common_length(arrays: Mapping[str, np.ndarray]) -> int:
+    lengths = {len(v) for v in arrays.values()}
+    if len(lengths) != 1:
+        raise EvaluationError(f"per-query arrays differ in length ({sorted(lengths)}); compare the same queries")
+    n = lengths.pop()
+    if n == 0:
+        raise EvaluationError("cannot compute a statistic over an empty view; check its categories and the split")
+    return n
+
+
+def _statistic(v: np.ndarray, median: bool) -> np.ndarray | float:
+    if v.ndim == 1:
+        return float(np.median(v) if median else v.mean())
+    return np.median(v, axis=1) if median else v.mean(axis=1)
+
+
+def _check_confidence(confidence: float) -> None:
+    if not 0.0 < confidence < 1.0:
+        raise EvaluationError(f"confidence must lie strictly between 0 and 1, got {confidence}; use e.g. 0.95")
+
+
+def _estimate(value: float, dist: np.ndarray, confidence: float, n: int) -> Estimate:
+    low, high = np.quantile(dist, [(1.0 - confidence) / 2.0, (1.0 + confidence) / 2.0])
+    return Estimate(float(value), float(low), float(high), int(n))

@@ -1,0 +1,80 @@
+"""Zero-shot category classification: each cover against one text prompt per category."""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from harness.errors import EvaluationError
+from harness.evaluate.embed import encode_texts
+from harness.evaluate.results import ZeroShotResult
+from harness.evaluate.stats import Estimate, bootstrap_estimates
+from harness.evaluate.templates import DEFAULT_CATEGORY_PROMPT, render_category_prompts
+
+
+def category_prompt_embeddings(model: Any, categories: Sequence[str],
+                               prompt: str = DEFAULT_CATEGORY_PROMPT) -> np.ndarray:
+    """(C, d) unit embeddings of one prompt per category."""
+    return encode_texts(model, render_category_prompts(prompt, list(categories)))
+
+
+def classify(
+    image_embeddings: np.ndarray,
+    prompt_embeddings: np.ndarray,
+    *,
+    view: str,
+    categories: Sequence[str],
+    item_categories: Sequence[str],
+    accepted: Sequence[frozenset[str]] | None = None,
+    book_ids: Sequence[str] = (),
+    titles: Sequence[str] = (),
+    prompt: str = DEFAULT_CATEGORY_PROMPT,
+) -> ZeroShotResult:
+    """Predict argmax-score categories (ties go to the first category, deterministically).
+
+    `accepted[i]` is the set of categories counted correct for item i (all categories its book is
+    listed in); by default only its own category.
+    """
+    images = np.asarray(image_embeddings, dtype=np.float32)
+    prompts = np.asarray(prompt_embeddings, dtype=np.float32)
+    if len(images) == 0:
+        raise EvaluationError(f"zero-shot view {view!r} is empty; check its categories and the split")
+    if not np.isfinite(images).all() or not np.isfinite(prompts).all():
+        raise EvaluationError(f"zero-shot view {view!r}: NaN/inf embeddings; check the model's weights")
+    index = {c: i for i, c in enumerate(categories)}
+    unknown = sorted(set(item_categories) - set(index))
+    if unknown:
+        raise EvaluationError(f"zero-shot view {view!r} holds categories {unknown} with no prompt; "
+                              "pass every category of the catalogue")
+    labels = np.array([index[c] for c in item_categories], dtype=np.int64)
+    predictions = np.argmax(images @ prompts.T, axis=1).astype(np.int64)
+    if accepted is None:
+        correct = predictions == labels
+    else:
+        correct = np.array([categories[p] in ok for p, ok in zip(predictions, accepted)], dtype=bool)
+    return ZeroShotResult(view, tuple(categories), tuple(str(b) for b in book_ids),
+                          tuple(str(t) for t in titles), labels, predictions, correct, prompt)
+
+
+def zero_shot_metrics(result: ZeroShotResult, *, resamples: int, confidence: float,
+                      seed: int) -> dict[str, Estimate]:
+    """`<view>/zero_shot/accuracy` and `<view>/zero_shot/recall[<category>]` per category present."""
+    out = bootstrap_estimates({"accuracy": result.correct.astype(float)}, resamples=resamples,
+                              confidence=confidence, seed=seed)
+    metrics = {f"{result.view}/zero_shot/accuracy": out["accuracy"]}
+    for i, category in enumerate(result.categories):
+        members = result.labels == i
+        if members.any():
+            est = bootstrap_estimates({"r": result.correct[members].astype(float)}, resamples=resamples,
+                                      confidence=confidence, seed=seed)["r"]
+            metrics[f"{result.view}/zero_shot/recall[{category}]"] = est
+    return metrics
+
+
+def accepted_categories(frame: Any, view_frame: Any) -> list[frozenset[str]]:
+    """For each row of `view_frame`: every category its group is listed in across `frame`."""
+    by_group: dict[str, set[str]] = {}
+    for g, c in zip(frame["group_id"].tolist(), frame["category"].tolist()):
+        by_group.setdefault(g, set()).add(c)
+    return [frozenset(by_group.get(g, set()) | {c})
+            for g, c in zip(view_frame["group_id"].tolist(), view_frame["category"].tolist())]

@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from harness.cli import main
+
+
+def _args(real_bookcovers, *extra):
+    return ["--data", str(real_bookcovers / "Medical"), str(real_bookcovers / "Health"),
+            "--categories", "Medical", "--resamples", "100", *extra]
+
+
+@pytest.mark.slow
+def test_eval_writes_metrics_with_cis_and_per_query_ranks(real_bookcovers, tmp_path, capsys):
+    out = tmp_path / "reports" / "tiny.json"
+    assert main(["eval", "--model", "tiny:vit-xs", *_args(real_bookcovers, "--out", str(out))]) == 0
+    data = json.loads(out.read_text())
+    m = data["metrics"]["heldout/image_to_text/recall@5"]
+    assert set(m) == {"value", "ci_low", "ci_high", "n"} and m["ci_low"] <= m["value"] <= m["ci_high"]
+    ranks = data["per_query"]["heldout/image_to_text"]["ranks"]
+    assert m["n"] == len(ranks) and m["value"] == pytest.approx(sum(r <= 5 for r in ranks) / len(ranks))
+    assert data["load_report"] and "cross/text_to_image/mrr" in data["metrics"]
+    assert "heldout/image_to_text/recall@5" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_compare_prints_side_by_side_and_writes_json(real_bookcovers, tmp_path, capsys):
+    out = tmp_path / "cmp.json"
+    code = main(["compare", "tiny:vit-xs", "tiny:vit-xs@1", *_args(real_bookcovers, "--views", "heldout",
+                                                                   "--out", str(out))])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "tiny:vit-xs@1" in printed and "p=" in printed
+    data = json.loads(out.read_text())
+    delta = data["comparisons"][0]["deltas"]["heldout/image_to_text/recall@5"]
+    values = [e["metrics"]["heldout/image_to_text/recall@5"]["value"] for e in data["evaluations"]]
+    assert delta["delta"] == pytest.approx(values[1] - values[0])
+    assert {"ci_low", "ci_high", "p_value", "gained", "lost"} <= set(delta)
+    assert "heldout/image_to_text" in data["comparisons"][0]["flips"]
+
+
+def test_unknown_placeholder_is_one_line_and_exit_2(real_bookcovers, capsys):
+    code = main(["eval", "--model", "tiny:vit-xs", *_args(real_bookcovers, "--template", "{title} {year}")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "\n" not in err and "{year}" in err
+
+
+def test_k_larger_than_pool_from_the_command_line(real_bookcovers, capsys):
+    code = main(["eval", "--model", "tiny:vit-xs", *_args(real_bookcovers, "--views", "heldout", "--ks", "1,5000")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err.startswith("bookclip: error: recall@5000") and "\n" not in err
+
+
+@pytest.mark.slow
+def test_eval_on_the_fixture_catalogue_in_a_subprocess(tmp_path):
+    from harness.data import FIXTURE_FINETUNE_CATEGORY, fixture_catalogue
+
+    root = fixture_catalogue()
+    out = tmp_path / "fixture.json"
+    proc = subprocess.run([sys.executable, "-m", "harness.cli", "eval", "--model", "tiny:vit-xs", "--data", str(root),
+                           "--categories", FIXTURE_FINETUNE_CATEGORY, "--resamples", "50", "--json", "--out", str(out)],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    printed = json.loads(proc.stdout)
+    assert printed["metrics"] == json.loads(out.read_text())["metrics"]
+    assert printed["metrics"]["heldout/text_to_image/recall@1"]["n"] > 0

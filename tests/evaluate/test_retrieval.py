@@ -1,0 +1,168 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from harness.errors import EvaluationError
+from harness.evaluate.retrieval import (_codes, _ranks, check_ks, metric_names, metric_value, query_ranks,
+                                        retrieval_ranks)
+
+
+def brute_force_ranks(queries: np.ndarray, q_groups, candidates: np.ndarray, c_groups) -> np.ndarray:
+    """Reference: full score matrix in float64, rank = 1 + negatives scoring >= the best positive."""
+    scores = queries.astype(np.float64) @ candidates.astype(np.float64).T
+    q_groups, c_groups = np.asarray(q_groups), np.asarray(c_groups)
+    ranks = []
+    for i in range(len(queries)):
+        positive = c_groups == q_groups[i]
+        best = scores[i, positive].max()
+        ranks.append(1 + int(np.sum(~positive & (scores[i] >= best))))
+    return np.array(ranks)
+
+
+@st.composite
+def tied_items(draw):
+    """Small integer embeddings (exact dot products, many ties) with duplicate groups."""
+    n = draw(st.integers(1, 24))
+    d = draw(st.integers(1, 5))
+    palette = draw(st.lists(st.lists(st.integers(-2, 2), min_size=d, max_size=d), min_size=1, max_size=6))
+    pick = st.integers(0, len(palette) - 1)
+    images = np.array([palette[draw(pick)] for _ in range(n)], dtype=np.float32)
+    texts = np.array([palette[draw(pick)] for _ in range(n)], dtype=np.float32)
+    groups = np.array([f"g{draw(st.integers(0, max(0, n // 2)))}" for _ in range(n)])
+    rows_per_chunk = draw(st.integers(1, n))
+    return images, texts, groups, rows_per_chunk
+
+
+@settings(max_examples=150, deadline=None)
+@given(tied_items())
+def test_both_directions_equal_brute_force_exactly(items):
+    images, texts, groups, rows_per_chunk = items
+    got = retrieval_ranks(images, texts, groups, chunk_bytes=4 * len(texts) * rows_per_chunk)
+    assert np.array_equal(got["image_to_text"].ranks, brute_force_ranks(images, groups, texts, groups))
+    assert np.array_equal(got["text_to_image"].ranks, brute_force_ranks(texts, groups, images, groups))
+
+
+@settings(max_examples=80, deadline=None)
+@given(tied_items(), st.data())
+def test_pool_larger_than_view_equals_brute_force(items, data):
+    images, texts, groups, rows_per_chunk = items
+    view = np.array(sorted(set(data.draw(st.lists(st.integers(0, len(images) - 1), min_size=1)))))
+    got = retrieval_ranks(images[view], texts[view], groups[view], pool_images=images, pool_texts=texts,
+                          pool_groups=groups, chunk_bytes=4 * len(texts) * rows_per_chunk)
+    assert np.array_equal(got["image_to_text"].ranks, brute_force_ranks(images[view], groups[view], texts, groups))
+    assert np.array_equal(got["text_to_image"].ranks, brute_force_ranks(texts[view], groups[view], images, groups))
+    assert got["image_to_text"].pool_size == len(texts)
+
+
+@settings(max_examples=60, deadline=None)
+@given(tied_items(), st.integers(0, 2**32 - 1))
+def test_column_ranks_exact_whatever_the_threshold_prediction(items, seed):
+    """A wrong column-threshold prediction is detected and those columns are recounted."""
+    images, texts, groups, rows_per_chunk = items
+    codes, _ = _codes(groups, groups)
+    wrong = np.random.default_rng(seed).integers(-3, 4, len(texts)).astype(np.float32)
+    _, cols = _ranks(torch.from_numpy(images), torch.from_numpy(texts), codes, codes, rank_cols=True,
+                     chunk_bytes=4 * len(texts) * rows_per_chunk, where="test", predicted_col_thresholds=wrong)
+    assert np.array_equal(cols, brute_force_ranks(texts, groups, images, groups))
+
+
+def test_duplicate_titles_are_both_correct_answers():
+    # two editions of one book share a title embedding; either title is a hit for either cover
+    images = np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0]], dtype=np.float32)
+    texts = np.array([[0.95, 0.05], [0.95, 0.05], [0.0, 1.0]], dtype=np.float32)
+    dup_aware = retrieval_ranks(images, texts, ["a", "a", "b"])
+    naive = retrieval_ranks(images, texts, ["a1", "a2", "b"])
+    assert dup_aware["image_to_text"].ranks.tolist() == [1, 1, 1]
+    # identical title embeddings tie; counted as a miss for one edition without grouping
+    assert naive["image_to_text"].ranks.tolist() == [2, 2, 1]
+
+
+def test_ties_are_ranked_pessimistically():
+    q = np.array([[1.0, 0.0]], dtype=np.float32)
+    c = np.array([[1.0, 0.0], [1.0, 0.0], [1.0, 0.0], [0.0, 1.0]], dtype=np.float32)
+    assert query_ranks(q, ["x"], c, ["x", "y", "z", "w"]).tolist() == [3]
+
+
+def test_metrics_match_an_independent_implementation():
+    rng = np.random.default_rng(3)
+    n, d = 60, 8
+    images = rng.normal(size=(n, d)).astype(np.float32)
+    texts = (images + rng.normal(scale=1.5, size=(n, d))).astype(np.float32)
+    groups = [f"g{i // 2}" for i in range(n)]  # pairs of editions
+    ranks = retrieval_ranks(images, texts, groups)["image_to_text"].ranks
+    # independent: sort every row with torch, find the first position holding any positive
+    scores = torch.from_numpy(images) @ torch.from_numpy(texts).T
+    order = torch.argsort(scores, dim=1, descending=True, stable=True)
+    g = torch.tensor([i // 2 for i in range(n)])
+    first_hit = (g[order] == g[:, None]).float().argmax(dim=1) + 1
+    expected = first_hit.numpy()
+    assert np.array_equal(ranks, expected)
+    for k in (1, 5, 10):
+        assert metric_value(ranks, f"recall@{k}") == pytest.approx(float(np.mean(expected <= k)))
+    assert metric_value(ranks, "mrr") == pytest.approx(float(np.mean(1.0 / expected)))
+    assert metric_value(ranks, "median_rank") == pytest.approx(float(np.median(expected)))
+    assert metric_value(ranks, "mean_rank") == pytest.approx(float(np.mean(expected)))
+
+
+def clip_benchmark_recall(scores: torch.Tensor, positive: torch.Tensor, k: int) -> float:
+    """CLIP_benchmark's definition: a query is a hit if any positive is among its top-k by torch.topk."""
+    top = torch.topk(scores, k, dim=1).indices
+    hits = positive.gather(1, top).any(dim=1)
+    return hits.float().mean().item()
+
+
+def test_equals_clip_benchmark_on_one_caption_per_image():
+    rng = np.random.default_rng(7)
+    n, d = 80, 16
+    images = rng.normal(size=(n, d)).astype(np.float32)
+    texts = (images + rng.normal(scale=2.0, size=(n, d))).astype(np.float32)
+    ranks = retrieval_ranks(images, texts, [str(i) for i in range(n)])
+    scores = torch.from_numpy(texts) @ torch.from_numpy(images).T  # their layout: texts x images
+    positive = torch.eye(n, dtype=torch.bool)
+    for k in (1, 5, 10):
+        assert metric_value(ranks["text_to_image"].ranks, f"recall@{k}") == pytest.approx(
+            clip_benchmark_recall(scores, positive, k))  # their image_retrieval_recall@k
+        assert metric_value(ranks["image_to_text"].ranks, f"recall@{k}") == pytest.approx(
+            clip_benchmark_recall(scores.T, positive.T, k))  # their text_retrieval_recall@k
+
+
+def test_chunking_does_not_change_ranks_on_float_data():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(300, 32)).astype(np.float32)
+    y = rng.normal(size=(300, 32)).astype(np.float32)
+    groups = [f"g{i % 250}" for i in range(300)]
+    whole = retrieval_ranks(x, y, groups)
+    chunked = retrieval_ranks(x, y, groups, chunk_bytes=4 * 300 * 7)
+    for direction in whole:
+        assert np.array_equal(whole[direction].ranks, chunked[direction].ranks)
+
+
+def test_metric_names_follow_ks():
+    assert metric_names((1, 3)) == ("recall@1", "recall@3", "mrr", "median_rank", "mean_rank")
+
+
+@pytest.mark.parametrize("images, texts, groups, message", [
+    (np.zeros((0, 4)), np.zeros((0, 4)), [], "empty"),
+    (np.array([[np.nan, 1.0]]), np.array([[1.0, 0.0]]), ["a"], "NaN"),
+    (np.ones((2, 3)), np.ones((2, 4)), ["a", "b"], "widths differ"),
+    (np.ones((2, 3)), np.ones((3, 3)), ["a", "b"], "embed the same catalogue rows"),
+])
+def test_bad_input_is_one_line_evaluation_error(images, texts, groups, message):
+    with pytest.raises(EvaluationError, match=message) as info:
+        retrieval_ranks(images, texts, groups)
+    assert "\n" not in str(info.value)
+
+
+def test_query_without_positive_in_pool_is_an_error():
+    with pytest.raises(EvaluationError, match="no correct answer"):
+        query_ranks(np.ones((1, 2)), ["a"], np.ones((2, 2)), ["b", "c"])
+
+
+def test_k_larger_than_pool_is_an_error():
+    assert check_ks([1, 5], 5, where="heldout") == (1, 5)
+    with pytest.raises(EvaluationError, match=r"recall@10 .* heldout.* only 5 items"):
+        check_ks([1, 10], 5, where="heldout")

@@ -1,0 +1,127 @@
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from harness.errors import EvaluationError
+from harness.evaluate.stats import (Estimate, binomial_two_sided_p, bootstrap_estimates, flips, mcnemar_exact,
+                                    paired_bootstrap, resample_indices)
+
+
+def test_bootstrap_equals_a_plain_loop_with_the_same_draws():
+    rng = np.random.default_rng(0)
+    hits = (rng.random(200) < 0.3).astype(float)
+    ranks = rng.integers(1, 50, 200).astype(float)
+    got = bootstrap_estimates({"recall": hits, "median_rank": ranks}, medians=["median_rank"], resamples=300, seed=11)
+    draws = np.random.default_rng(11).integers(0, 200, size=(300, 200))  # one block at this size
+    means = [hits[row].mean() for row in draws]
+    medians = [np.median(ranks[row]) for row in draws]
+    assert got["recall"].value == pytest.approx(hits.mean())
+    assert (got["recall"].ci_low, got["recall"].ci_high) == pytest.approx(tuple(np.quantile(means, [0.025, 0.975])))
+    assert got["median_rank"].value == np.median(ranks)
+    assert (got["median_rank"].ci_low, got["median_rank"].ci_high) == pytest.approx(
+        tuple(np.quantile(medians, [0.025, 0.975])))
+    assert got["recall"].n == 200
+
+
+def test_bootstrap_is_seeded():
+    v = {"x": np.random.default_rng(1).random(500)}
+    assert bootstrap_estimates(v, seed=3) == bootstrap_estimates(v, seed=3)
+    assert bootstrap_estimates(v, seed=3) != bootstrap_estimates(v, seed=4)
+
+
+def test_bootstrap_ci_agrees_with_the_normal_approximation():
+    # a proportion of 0.4 over 2,000 queries: half-width ~ 1.96 * sqrt(p (1 - p) / n)
+    hits = np.zeros(2000)
+    hits[:800] = 1.0
+    est = bootstrap_estimates({"r": hits}, resamples=2000, seed=0)["r"]
+    half = 1.96 * math.sqrt(0.4 * 0.6 / 2000)
+    assert est.ci_low == pytest.approx(0.4 - half, abs=0.004)
+    assert est.ci_high == pytest.approx(0.4 + half, abs=0.004)
+
+
+def test_resample_blocks_cover_every_resample():
+    blocks = list(resample_indices(3_000_000, resamples=5, seed=0))
+    assert sum(len(b) for b in blocks) == 5 and len(blocks) > 1
+    assert all(b.shape[1] == 3_000_000 and b.max() < 3_000_000 for b in blocks)
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.floats(0, 100, allow_nan=False), min_size=1, max_size=40), st.integers(0, 1000))
+def test_interval_is_ordered_and_inside_the_data_range(values, seed):
+    v = np.array(values)
+    for name, est in bootstrap_estimates({"m": v, "med": v}, medians=["med"], resamples=50, seed=seed).items():
+        assert v.min() - 1e-9 <= est.ci_low <= est.ci_high <= v.max() + 1e-9
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.integers(1, 30), min_size=1, max_size=40), st.integers(-5, 5))
+def test_paired_shift_gives_an_exact_delta(ranks, shift):
+    a = np.array(ranks, dtype=float)
+    b = a + shift  # every query moves by the same amount: no uncertainty left in the difference
+    d = paired_bootstrap({"mean_rank": a, "median_rank": a}, {"mean_rank": b, "median_rank": b},
+                         medians=["median_rank"], resamples=100, seed=0)
+    for est in d.values():
+        assert est.value == pytest.approx(shift)
+        assert est.ci_low == pytest.approx(shift) and est.ci_high == pytest.approx(shift)
+
+
+def test_paired_ci_is_narrower_than_unpaired_for_correlated_checkpoints():
+    rng = np.random.default_rng(5)
+    a = (rng.random(1000) < 0.5).astype(float)
+    b = a.copy()
+    b[rng.choice(np.flatnonzero(a == 0), 40, replace=False)] = 1.0  # b fixes 40 of a's misses
+    paired = paired_bootstrap({"r": a}, {"r": b}, resamples=1000, seed=0)["r"]
+    single = bootstrap_estimates({"r": b}, resamples=1000, seed=0)["r"]
+    assert paired.value == pytest.approx(0.04)
+    assert paired.ci_low > 0  # a consistent gain is significant when paired
+    assert paired.ci_high - paired.ci_low < (single.ci_high - single.ci_low) / 2
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(0, 60), st.integers(0, 60))
+def test_binomial_p_matches_exact_fractions(k, extra):
+    n = k + extra
+    k_small = min(k, n - k)
+    exact = 2 * sum(Fraction(math.comb(n, i), 2 ** n) for i in range(k_small + 1)) if n else Fraction(1)
+    assert binomial_two_sided_p(k, n) == pytest.approx(float(min(exact, Fraction(1))), rel=1e-9)
+
+
+def test_mcnemar_counts_discordant_pairs():
+    a = np.array([1, 1, 1, 0, 0, 0, 0, 1], dtype=bool)
+    b = np.array([1, 0, 0, 1, 1, 1, 1, 1], dtype=bool)
+    m = mcnemar_exact(a, b)
+    assert (m.gained, m.lost) == (4, 2)
+    assert m.p_value == pytest.approx(2 * (1 + 6 + 15) / 64)
+    assert mcnemar_exact(a, a).p_value == 1.0
+    assert mcnemar_exact(np.zeros(10, bool), np.ones(10, bool)).p_value == pytest.approx(2 / 1024)
+
+
+def test_flips_list_improved_and_regressed_with_titles():
+    f = flips(np.array([1, 7, 3, 20]), np.array([6, 2, 3, 1]), 5, ["a", "b", "c", "d"], ["A", "B", "C", "D"])
+    assert [(x.book_id, x.title, x.rank_a, x.rank_b) for x in f.improved] == [("d", "D", 20, 1), ("b", "B", 7, 2)]
+    assert [(x.book_id, x.rank_a, x.rank_b) for x in f.regressed] == [("a", 1, 6)]
+    assert f.to_dict()["k"] == 5
+
+
+def test_estimate_round_trips_through_a_dict():
+    e = Estimate(0.5, 0.4, 0.6, 100)
+    assert Estimate.from_dict(e.to_dict()) == e
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: bootstrap_estimates({"r": np.array([])}), "empty"),
+    (lambda: bootstrap_estimates({"r": np.array([1.0, np.nan])}), "NaN"),
+    (lambda: bootstrap_estimates({"r": np.ones(3)}, confidence=1.5), "confidence"),
+    (lambda: paired_bootstrap({"r": np.ones(3)}, {"r": np.ones(4)}), "differ in length"),
+    (lambda: mcnemar_exact(np.ones(3, bool), np.ones(4, bool)), "same queries"),
+])
+def test_bad_input_is_a_one_line_error(call, message):
+    with pytest.raises(EvaluationError, match=message) as info:
+        call()
+    assert "\n" not in str(info.value)
