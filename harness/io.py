@@ -31,6 +31,8 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        if tmp_path.exists():
+            os.chmod(tmp_path, 0o644)  # mkstemp makes 0600; the result is an ordinary file
         os.replace(tmp_path, target)
     finally:
         if tmp_path.exists():

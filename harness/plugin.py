@@ -80,11 +80,14 @@ def gate_id(gate: Gate) -> str:
 
 def pytest_collection_finish(session: pytest.Session) -> None:
     # The gates that will actually run (after -k, -m, --lf): Holm's correction spans these.
+    from harness.gates import Gate
+
     selected = []
     for item in session.items:
         callspec = getattr(item, "callspec", None)
-        if callspec is not None and "gate" in callspec.params:
-            selected.append(callspec.params["gate"])
+        gate = callspec.params.get("gate") if callspec is not None else None
+        if isinstance(gate, Gate):  # a suite with no gates holds pytest's empty-parameter marker
+            selected.append(gate)
     session.config.stash[SELECTED_KEY] = selected
 
 

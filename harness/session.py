@@ -439,3 +439,15 @@ class EvaluationSession:
                               delta, Text(gate.describe()), Text(result.outcome, style=styles.get(result.outcome, "")))
             console.print(table)
         terminalreporter.write(buffer.getvalue())
+
+
+def _flip(f: Any) -> dict[str, Any]:
+    return {"book_id": f.book_id, "title": f.title, "baseline_rank": f.rank_a, "candidate_rank": f.rank_b}
+
+
+def _interpolation_section(sweep: Any) -> dict[str, Any]:
+    in_key, cross_key = f"{sweep.in_view}/{sweep.metric}", f"{sweep.cross_view}/{sweep.metric}"
+    return {"alphas": [p.alpha for p in sweep.points],
+            "in_category": {in_key: [p.in_category.value for p in sweep.points]},
+            "cross_category": {cross_key: [p.cross_category.value for p in sweep.points]},
+            "frontier": list(sweep.frontier), "best_alpha": sweep.best_alpha, "constraint": sweep.constraint}
