@@ -105,7 +105,7 @@ class EvaluationSession:
             "launcher": self.config.finetune.get("launcher", self.config.launcher),
             "num_processes": self.config.finetune.get("num_processes", self.config.num_processes),
         })
-        key = sha256_hex(self.baseline.fingerprint, self.catalogue.fingerprint, cfg.recipe_hash)[:16]
+        key = sha256_hex(self.baseline.fingerprint, self.catalogue.fingerprint, cfg.recipe_hash())[:16]
         out = cache_dir() / "finetune" / key
         checkpoint = out / "final.safetensors"
         with exclusive_lock(out.with_suffix(".lock")):
@@ -114,7 +114,7 @@ class EvaluationSession:
                 # one stable name per cache key; the run directory keeps logs and resumable state
                 os.replace(manifest.checkpoint, checkpoint)
         self.report.sections.setdefault("finetune", {"cache_key": key, "checkpoint": str(checkpoint),
-                                                     "recipe_hash": cfg.recipe_hash})
+                                                     "recipe_hash": cfg.recipe_hash()})
         return checkpoint
 
     def model(self, role: str) -> Any:
@@ -165,8 +165,9 @@ class EvaluationSession:
             self._probes[role] = run_probes(self.model(role), self.splits.heldout, config)
         return self._probes[role]
 
-    def per_query(self, key: str, role: str) -> tuple[np.ndarray, bool]:
-        """Per-query values whose mean (median for median_rank) is the metric `key` of `role`."""
+    def per_query(self, key: str, role: str) -> tuple[np.ndarray, bool, np.ndarray | None]:
+        """Per-query values whose mean (median for median_rank) is the metric `key` of `role`,
+        whether it is a median, and the item ids when the items depend on the model (probes)."""
         from harness.evaluate.retrieval import per_query_values
 
         if key.startswith("probes/"):
@@ -174,7 +175,7 @@ class EvaluationSession:
             if sample is None:
                 raise EvaluationError(f"the probe run has no metric {key!r}; probe families run: "
                                       f"{', '.join(self.probes(role).family_names())}")
-            return sample.values, sample.statistic == "median"
+            return sample.values, sample.statistic == "median", np.asarray(sample.book_ids)
         if key.startswith("interpolation/"):
             key = key[len("interpolation/"):]
             evaluation = self._interpolated_evaluation() if role == "candidate" else self.evaluation(role)
@@ -184,12 +185,12 @@ class EvaluationSession:
         if direction == "zero_shot":
             if view not in evaluation.zero_shot:
                 raise EvaluationError(f"no zero-shot result for view {view!r}")
-            return evaluation.zero_shot[view].correct.astype(np.float64), False
+            return evaluation.zero_shot[view].correct.astype(np.float64), False, None
         ranking = evaluation.rankings.get(f"{view}/{direction}")
         if ranking is None:
             raise EvaluationError(f"no {direction} retrieval for view {view!r}; views here: "
                                   f"{', '.join(sorted({k.split('/')[0] for k in evaluation.rankings}))}")
-        return per_query_values(ranking.ranks, metric), metric == "median_rank"
+        return per_query_values(ranking.ranks, metric), metric == "median_rank", None
 
     # -- gates ------------------------------------------------------------------------------
     def evidence(self, gate: Gate) -> Evidence:
@@ -208,10 +209,9 @@ class EvaluationSession:
         from harness.evaluate.stats import bootstrap_estimates, resample_indices
 
         cfg = self.config
-        estimates = {}
-        values = {}
+        estimates, values, ids = {}, {}, {}
         for r in (ROLES if paired else (role,)):
-            values[r], median = self.per_query(key, r)
+            values[r], median, ids[r] = self.per_query(key, r)
             estimates[r] = bootstrap_estimates({key: values[r]}, medians=[key] if median else [],
                                                resamples=cfg.resamples, confidence=cfg.confidence, seed=cfg.seed)[key]
             self._record_metric(r, key, estimates[r])
@@ -219,8 +219,13 @@ class EvaluationSession:
         if not paired:
             return Evidence(est.value, est.ci_low, est.ci_high, est.n)
         base, cand = values["baseline"], values["candidate"]
-        if base.shape != cand.shape:
-            raise EvaluationError(f"{key}: baseline and candidate were evaluated on different queries")
+        if ids["baseline"] is not None and ids["candidate"] is not None:
+            # Probe items can depend on the model (e.g. lost@k counts only covers the exact title
+            # found): pair the items both models were measured on.
+            _, ib, ic = np.intersect1d(ids["baseline"], ids["candidate"], return_indices=True)
+            base, cand = base[ib], cand[ic]
+        if base.shape != cand.shape or base.size == 0:
+            raise EvaluationError(f"{key}: baseline and candidate share no queries to compare")
         stat = (lambda v: np.median(v, axis=-1)) if median else (lambda v: v.mean(axis=-1))
         samples = np.concatenate([stat(cand[idx]) - stat(base[idx])
                                   for idx in resample_indices(len(base), cfg.resamples, cfg.seed)])
@@ -236,18 +241,27 @@ class EvaluationSession:
         """Judge every selected gate together (Holm's correction spans them all)."""
         if self._results is None:
             gates = self.selected_gates or list(self.config.gates)
-            evidence = {g: self.evidence(g) for g in gates}
-            self._results = dict(zip(gates, judge(gates, evidence, holm=self.config.holm)))
+            evidence, errors = {}, {}
+            for g in gates:
+                try:
+                    evidence[g] = self.evidence(g)
+                except BookclipError as exc:  # this gate cannot be judged; the others still can
+                    errors[g] = GateResult(name=g.name, metric=g.metric, rule=g.describe(), tier=g.tier,
+                                           outcome="FAIL" if g.tier == "fail" else "WARN", message=f"error: {exc}")
+            judged = [g for g in gates if g in evidence]
+            self._results = {**dict(zip(judged, judge(judged, evidence, holm=self.config.holm))), **errors}
+            self._results = {g: self._results[g] for g in gates}
             self.report.gates = list(self._results.values())
         return self._results
 
     def check(self, gate: Gate) -> GateResult:
         """Assert one gate: raises GateFailure on FAIL/UNDECIDED, warns on WARN."""
         try:
-            if gate not in self.results():  # a gate outside the selection (e.g. called directly)
-                self._results[gate] = judge([gate], {gate: self.evidence(gate)})[0]
-                self.report.gates = list(self._results.values())
-            result = self._results[gate]
+            results = self.results()
+            if gate not in results:  # a gate outside the selection (e.g. called directly)
+                results[gate] = judge([gate], {gate: self.evidence(gate)})[0]
+                self.report.gates = list(results.values())
+            result = results[gate]
         except BookclipError as exc:
             raise GateFailure(f"{gate.metric}: {exc}") from None
         if failed([result]):
