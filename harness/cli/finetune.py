@@ -1,0 +1,127 @@
+"""`bookclip finetune`: fine-tune a CLIP checkpoint on a catalogue with TorchDistributor (or torchrun)."""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import threading
+from typing import Any
+
+from harness.finetune.config import FREEZE, LAUNCHERS, PRECISIONS, FinetuneConfig
+
+# flag dest -> FinetuneConfig field, for the options that map one to one
+_FIELDS = ("data", "categories", "baseline", "out", "image_root", "seed", "max_train_rows", "template",
+           "epochs", "max_steps", "batch_size", "grad_accum", "lr", "weight_decay", "warmup_steps",
+           "min_lr_ratio", "grad_clip", "precision", "freeze", "checkpoint_every", "keep_checkpoints",
+           "launcher", "num_processes", "num_workers", "threads", "timeout_s", "heldout_fraction",
+           "fail_at_step", "fail_rank")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "finetune", help="fine-tune a CLIP model on a catalogue (TorchDistributor, torchrun or inline)",
+        description="Fine-tune a model on the training split of a catalogue's categories and write "
+                    "OUT/model.safetensors, OUT/manifest.json and a JSONL training log OUT/train_log.jsonl. "
+                    "Options come from defaults, then --config TOML, then flags.")
+    p.add_argument("--config", metavar="TOML", help="read options from a TOML file (keys as FinetuneConfig fields)")
+    p.add_argument("--data", nargs="+", metavar="PATH",
+                   help="catalogue: a directory of <Category>/<Category>.csv, CSV files or globs "
+                        "(default: the generated fixture catalogue)")
+    p.add_argument("--image-root", metavar="DIR", help="where the CSVs' image paths point (default: beside them)")
+    p.add_argument("--categories", nargs="+", metavar="NAME", help="categories to train on (default Mind-Body-Spirit)")
+    p.add_argument("--baseline", metavar="SPEC", help="model to start from (default fixtures:tiny-baseline)")
+    p.add_argument("--out", metavar="DIR", help="run directory (model, manifest, logs, resumable checkpoints)")
+    p.add_argument("--launcher", choices=LAUNCHERS, help="how workers start (default spark-local)")
+    p.add_argument("--num-processes", type=int, metavar="N", help="training processes (default 1)")
+    p.add_argument("--use-gpu", action="store_true", default=None, help="train on GPUs (nccl, bf16)")
+    p.add_argument("--epochs", type=int, metavar="N")
+    p.add_argument("--max-steps", type=int, metavar="N", help="stop after N optimiser steps (overrides --epochs)")
+    p.add_argument("--batch-size", type=int, metavar="N", help="global batch per optimiser step")
+    p.add_argument("--grad-accum", type=int, metavar="N", help="micro-batches per optimiser step")
+    p.add_argument("--lr", type=float, help="peak learning rate (AdamW)")
+    p.add_argument("--weight-decay", type=float)
+    p.add_argument("--warmup-steps", type=int, metavar="N")
+    p.add_argument("--min-lr-ratio", type=float, metavar="R", help="final LR as a fraction of the peak")
+    p.add_argument("--grad-clip", type=float, metavar="NORM", help="clip the gradient norm (0: off)")
+    p.add_argument("--precision", choices=PRECISIONS, help="auto: bf16 on GPU, fp32 on CPU")
+    p.add_argument("--freeze", choices=FREEZE, help="keep one tower's weights fixed")
+    p.add_argument("--seed", type=int, help="drives the split, data order and initialisation")
+    p.add_argument("--heldout-fraction", type=float, metavar="F")
+    p.add_argument("--max-train-rows", type=int, metavar="N", help="train on a seeded subset of N rows")
+    p.add_argument("--template", help="caption template, e.g. '{title} by {author}'")
+    p.add_argument("--checkpoint-every", type=int, metavar="N", help="resumable checkpoint every N steps (0: end only)")
+    p.add_argument("--keep-checkpoints", type=int, metavar="N")
+    p.add_argument("--resume", action="store_true", default=None, help="continue from OUT's latest checkpoint")
+    p.add_argument("--num-workers", type=int, metavar="N", help="DataLoader workers per process")
+    p.add_argument("--threads", type=int, metavar="N", help="torch threads per process (0: cores / processes)")
+    p.add_argument("--timeout-s", type=int, metavar="S", help="collective-operation timeout")
+    p.add_argument("--json", action="store_true", help="print the manifest as JSON")
+    p.add_argument("--evaluate", action="store_true",
+                   help="then compare held-out image-to-text R@5 of baseline and result (paired bootstrap CI)")
+    # fault injection, for testing launchers and failure handling
+    p.add_argument("--fail-at-step", type=int, help=argparse.SUPPRESS)
+    p.add_argument("--fail-rank", type=int, help=argparse.SUPPRESS)
+    p.set_defaults(func=run_finetune)
+
+
+def config_from_args(args: argparse.Namespace) -> FinetuneConfig:
+    flags: dict[str, Any] = {name: getattr(args, name) for name in _FIELDS if getattr(args, name, None) is not None}
+    for name in ("use_gpu", "resume"):
+        if getattr(args, name, None):
+            flags[name] = True
+    if args.categories:  # also accept "A,B"
+        flags["categories"] = [c.strip() for arg in args.categories for c in arg.split(",") if c.strip()]
+    if args.config:
+        return FinetuneConfig.from_toml(args.config, **flags)
+    return FinetuneConfig.from_dict(flags)
+
+
+def run_finetune(args: argparse.Namespace) -> int:
+    from harness.finetune.launch import launch
+    from harness.progress import progress
+
+    cfg = config_from_args(args)
+    with contextlib.ExitStack() as stack:
+        state: dict[str, Any] = {"done": 0, "advance": None, "first_loss": None}
+        lock = threading.Lock()
+
+        def on_progress(record: dict[str, Any]) -> None:
+            with lock:
+                if state["advance"] is None:  # the plan comes first, before the workers start
+                    state["advance"] = stack.enter_context(progress("fine-tune", total=record["total_steps"]))
+                if record.get("loss") is None:
+                    return
+                if state["first_loss"] is None:
+                    state["first_loss"] = record["loss"]
+                state["advance"](record["step"] - state["done"], loss=f"{record['loss']:.4f}",
+                                 samples_s=record.get("samples_per_s"))
+                state["done"] = record["step"]
+
+        manifest = launch(cfg, on_progress=on_progress)
+    margin = _evaluate(cfg, manifest) if args.evaluate else None
+    if args.json:
+        print(json.dumps({**manifest.to_dict(), **({"heldout_margin": margin.to_dict()} if margin else {})},
+                         indent=2, sort_keys=True))
+        return 0
+    start = f"{state['first_loss']:.4f} -> " if state["first_loss"] is not None else ""
+    print(f"fine-tuned {manifest.steps} steps on {manifest.train_rows} rows with {manifest.world_size} "
+          f"process(es) ({manifest.launcher}) in {manifest.wall_s:.0f} s: loss {start}{manifest.final_loss:.4f}, "
+          f"{manifest.samples_per_s:.1f} samples/s")
+    print(f"checkpoint {manifest.checkpoint} (fingerprint {manifest.fingerprint[:12]}); "
+          f"training log {cfg.out.rstrip('/')}/train_log.jsonl")
+    if margin is not None:
+        print(f"held-out image-to-text R@{margin.k} on {margin.n} covers of {', '.join(cfg.categories)}: "
+              f"{margin.baseline:.3f} -> {margin.candidate:.3f} ({margin.gain:+.3f}, 95% CI "
+              f"[{margin.ci_low:+.3f}, {margin.ci_high:+.3f}])")
+    return 0
+
+
+def _evaluate(cfg: FinetuneConfig, manifest: Any) -> Any:
+    from harness.finetune.data import run_splits
+    from harness.finetune.launch import resolve
+    from harness.finetune.margin import heldout_margin
+    from harness.models import load
+
+    resolved = resolve(cfg)
+    return heldout_margin(load(resolved.baseline), load(manifest.checkpoint), run_splits(resolved).heldout,
+                          seed=resolved.seed)

@@ -1,0 +1,183 @@
+"""FinetuneConfig: every knob of a fine-tuning run, from defaults, a TOML file and CLI flags.
+
+The config travels to the workers as a plain dict (`to_dict`), so it must stay small and
+JSON-able: paths and numbers only, never data or models.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import sys
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, Mapping
+
+from harness.errors import ConfigError
+from harness.io import sha256_hex
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+LAUNCHERS = ("spark-local", "spark-cluster", "torchrun", "inline")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+FREEZE = ("none", "vision", "text")
+
+# fields that change what is trained; a resumed run must agree with its checkpoint on these
+RECIPE_FIELDS = ("data", "image_root", "categories", "baseline", "heldout_fraction", "seed",
+                 "max_train_rows", "template", "epochs", "max_steps", "batch_size", "grad_accum",
+                 "lr", "weight_decay", "beta1", "beta2", "eps", "warmup_steps", "min_lr_ratio",
+                 "grad_clip", "precision", "freeze")
+
+
+@dataclass(frozen=True)
+class FinetuneConfig:
+    """A fine-tuning run. `batch_size` is the global batch of one optimiser step.
+
+    Each process sees `batch_size / (num_processes * grad_accum)` items per micro-batch, so
+    the same recipe trains the same model whatever the number of processes.
+    """
+
+    data: tuple[str, ...] = ()
+    out: str = ""
+    categories: tuple[str, ...] = ("Mind-Body-Spirit",)
+    baseline: str = "fixtures:tiny-baseline"
+    image_root: str | None = None
+    heldout_fraction: float = 0.2
+    seed: int = 0
+    max_train_rows: int | None = None
+    template: str = "{title}"
+    # schedule
+    epochs: int = 10
+    max_steps: int | None = None
+    batch_size: int = 64
+    grad_accum: int = 1
+    lr: float = 5e-4
+    weight_decay: float = 0.1
+    beta1: float = 0.9
+    beta2: float = 0.98
+    eps: float = 1e-6
+    warmup_steps: int = 10
+    min_lr_ratio: float = 0.0
+    grad_clip: float = 1.0
+    precision: str = "auto"
+    freeze: str = "none"
+    # checkpoints
+    checkpoint_every: int = 50
+    keep_checkpoints: int = 2
+    resume: bool = False
+    # execution
+    launcher: str = "spark-local"
+    num_processes: int = 1
+    use_gpu: bool = False
+    num_workers: int = 0
+    threads: int = 0
+    timeout_s: int = 1800
+    cache_dir: str | None = None
+    # fault injection for testing launchers: rank `fail_rank` raises before step `fail_at_step`
+    fail_at_step: int | None = None
+    fail_rank: int = 0
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    # -- construction -------------------------------------------------------------------
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> "FinetuneConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ConfigError(f"unknown fine-tune option(s) {', '.join(unknown)}; "
+                              f"known options: {', '.join(sorted(known))}")
+        clean: dict[str, Any] = {}
+        for key, value in values.items():
+            if key in ("data", "categories"):
+                value = (value,) if isinstance(value, (str, os.PathLike)) else tuple(value)
+                value = tuple(str(v) for v in value)
+            clean[key] = value
+        return cls(**clean)
+
+    @classmethod
+    def from_toml(cls, path: str | os.PathLike[str], **overrides: Any) -> "FinetuneConfig":
+        """Read a TOML file (top-level keys or a [finetune] table); `overrides` win."""
+        try:
+            with open(path, "rb") as fh:
+                doc = tomllib.load(fh)
+        except FileNotFoundError:
+            raise ConfigError(f"fine-tune config {path} not found; pass an existing TOML file to --config") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"fine-tune config {path} is not valid TOML ({exc}); fix the file") from None
+        values = dict(doc.get("finetune", doc))
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls.from_dict(values)
+
+    def replace(self, **changes: Any) -> "FinetuneConfig":
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able dict that `from_dict` turns back into an equal config."""
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        out["data"] = list(self.data)
+        out["categories"] = list(self.categories)
+        return out
+
+    def recipe(self) -> dict[str, Any]:
+        """The fields that decide the trained weights (not where or how fast they run)."""
+        d = self.to_dict()
+        return {k: d[k] for k in RECIPE_FIELDS}
+
+    def recipe_hash(self) -> str:
+        return sha256_hex(json.dumps(self.recipe(), sort_keys=True))[:16]
+
+    # -- derived ------------------------------------------------------------------------
+    @property
+    def out_dir(self) -> Path:
+        return Path(self.out)
+
+    def micro_batch(self, world_size: int) -> int:
+        return self.batch_size // (world_size * self.grad_accum)
+
+    def validate(self) -> None:
+        def bad(option: str, value: Any, why: str) -> ConfigError:
+            return ConfigError(f"fine-tune option {option}={value!r} {why}")
+
+        if self.launcher not in LAUNCHERS:
+            raise bad("launcher", self.launcher, f"is not one of {', '.join(LAUNCHERS)}")
+        if self.precision not in PRECISIONS:
+            raise bad("precision", self.precision, f"is not one of {', '.join(PRECISIONS)}")
+        if self.freeze not in FREEZE:
+            raise bad("freeze", self.freeze, f"is not one of {', '.join(FREEZE)}")
+        for name in ("epochs", "batch_size", "grad_accum", "num_processes", "keep_checkpoints", "timeout_s"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise bad(name, value, "must be a positive integer")
+        for name in ("warmup_steps", "checkpoint_every", "num_workers", "threads"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise bad(name, value, "must be a non-negative integer")
+        if self.max_steps is not None and (not isinstance(self.max_steps, int) or self.max_steps < 1):
+            raise bad("max_steps", self.max_steps, "must be a positive integer (or unset to train by epochs)")
+        if self.max_train_rows is not None and self.max_train_rows < 1:
+            raise bad("max_train_rows", self.max_train_rows, "must be a positive integer (or unset for all rows)")
+        if not 0 < self.heldout_fraction < 1:
+            raise bad("heldout_fraction", self.heldout_fraction, "must lie strictly between 0 and 1")
+        if not self.lr > 0:
+            raise bad("lr", self.lr, "must be positive")
+        if not 0 <= self.min_lr_ratio <= 1:
+            raise bad("min_lr_ratio", self.min_lr_ratio, "must lie in [0, 1]")
+        if self.grad_clip < 0 or self.weight_decay < 0:
+            raise bad("grad_clip/weight_decay", (self.grad_clip, self.weight_decay), "must be non-negative")
+        per_step = self.num_processes * self.grad_accum
+        if self.batch_size % per_step or self.batch_size // per_step < 2:
+            raise bad("batch_size", self.batch_size,
+                      f"must be a multiple of num_processes*grad_accum={per_step} with at least 2 items "
+                      "per micro-batch; change --batch-size, --num-processes or --grad-accum")
+        try:
+            self.template.format(title="t", author="a", category="c")
+        except (KeyError, IndexError, ValueError) as exc:
+            raise bad("template", self.template, f"is not a valid caption template ({exc}); "
+                      "use the fields {title}, {author}, {category}") from None
+        if self.fail_at_step is not None and not 0 <= self.fail_rank < self.num_processes:
+            raise bad("fail_rank", self.fail_rank, f"must be a rank below num_processes={self.num_processes}")

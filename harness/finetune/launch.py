@@ -1,0 +1,342 @@
+"""Run `train.main` under a launcher and check what comes back.
+
+Launchers: spark-local (TorchDistributor, local_mode=True), spark-cluster (TorchDistributor
+on the session's executors), torchrun (plain `torch.distributed.run`, no Java needed) and
+inline (one process, for debugging). TorchDistributor can swallow worker exit codes and, in
+local mode, return any rank's value, so the driver never trusts the return value alone: the
+manifest is verified against the checkpoint file on disk.
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import logging
+import os
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from harness.errors import BookclipError, FinetuneError
+from harness.finetune.config import FinetuneConfig
+from harness.finetune.runlog import RunFiles
+from harness.io import atomic_write_json, cache_dir
+
+# called with {"step": 0, "total_steps": N, "loss": None} first, then with each training-log record
+ProgressCallback = Callable[[dict[str, Any]], None]
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """What a fine-tuning run produced, as verified by the driver."""
+
+    checkpoint: str
+    fingerprint: str
+    steps: int
+    planned_steps: int
+    final_loss: float
+    samples_per_s: float
+    world_size: int
+    train_rows: int
+    data_fingerprint: str
+    parent_fingerprint: str
+    precision: str
+    recipe_hash: str
+    resumed_from: int
+    launcher: str = ""
+    wall_s: float = 0.0
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any], **extra: Any) -> "Manifest":
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in {**values, **extra}.items() if k in names})
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def resolve(cfg: FinetuneConfig) -> FinetuneConfig:
+    """Absolute paths (workers may run elsewhere), the cache location, and a thread count per process."""
+    if not cfg.out:
+        raise FinetuneError("no output directory; pass --out DIR")
+    if not cfg.data:  # the embedded default: the generated fixture catalogue
+        from harness.data import fixture_catalogue
+
+        cfg = cfg.replace(data=(str(fixture_catalogue()),))
+    data = tuple(d if "://" in d else os.path.abspath(os.path.expanduser(d)) for d in cfg.data)
+    image_root = os.path.abspath(cfg.image_root) if cfg.image_root else None
+    threads = cfg.threads
+    if not threads and not cfg.use_gpu and cfg.launcher != "spark-cluster":
+        threads = local_threads(cfg.num_processes)
+    return cfg.replace(data=data, image_root=image_root, out=os.path.abspath(cfg.out),
+                       cache_dir=cfg.cache_dir or str(cache_dir()), threads=threads)
+
+
+def local_threads(processes: int) -> int:
+    """Torch threads per process when `processes` share this machine's cores (oversubscribing
+    makes CPU training crawl)."""
+    return max(1, (os.cpu_count() or 1) // processes)
+
+
+def launch(cfg: FinetuneConfig, *, on_progress: ProgressCallback | None = None) -> Manifest:
+    """Fine-tune as configured; return the verified manifest or raise FinetuneError."""
+    from harness.finetune.data import planned_steps, training_rows
+
+    cfg = resolve(cfg)
+    files = RunFiles(cfg.out)
+    rows = len(training_rows(cfg))  # fails fast, in the driver, on bad data paths or categories
+    if rows < cfg.batch_size:
+        raise FinetuneError(f"{rows} training rows in {', '.join(cfg.categories)} make no batch of "
+                            f"{cfg.batch_size}; lower --batch-size or add data")
+    expected_steps = planned_steps(cfg, rows)
+    if cfg.resume:
+        files.clear_outputs()
+    else:
+        files.clear_run()
+    files.root.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(files.root / "config.json", cfg.to_dict())
+    run = {"spark-local": _run_spark_local, "spark-cluster": _run_spark_cluster,
+           "torchrun": _run_torchrun, "inline": _run_inline}[cfg.launcher]
+    start = time.perf_counter()
+    if on_progress is not None:  # the plan, from this thread, before any output is redirected
+        on_progress({"step": 0, "total_steps": expected_steps, "loss": None})
+    try:
+        with _follow_train_log(files, on_progress):
+            result = run(cfg, files)
+    except BookclipError as exc:
+        if not files.worker_errors():  # raised by the driver itself (Java, Spark config)
+            raise
+        raise _worker_failure(files, exc) from None
+    except Exception as exc:  # noqa: BLE001 - any launcher failure becomes one line
+        raise _worker_failure(files, exc) from None
+    if files.worker_errors():  # a launcher may return another rank's value although one rank failed
+        raise _worker_failure(files, FinetuneError("a worker failed"))
+    manifest = verify_manifest(result, files, expected_steps)
+    return Manifest.from_dict(manifest, launcher=cfg.launcher, wall_s=round(time.perf_counter() - start, 3))
+
+
+# -- verification --------------------------------------------------------------------------
+def verify_manifest(result: Any, files: RunFiles, expected_steps: int) -> dict[str, Any]:
+    """Check a worker's manifest against the files: checkpoint present, fingerprint and steps right."""
+    from harness.models import fingerprint_state_dict, load_checkpoint
+
+    def fail(problem: str) -> FinetuneError:
+        errors = files.worker_errors()
+        if errors:
+            rank, message = next(iter(errors.items()))
+            return FinetuneError(f"fine-tune worker rank {rank} failed: {message} (logs in {files.logs})")
+        tail = " | ".join(files.log_tail(3)) or "no worker log"
+        return FinetuneError(f"fine-tune in {files.root} did not check out: {problem}; last worker log lines: {tail}")
+
+    if not isinstance(result, dict) or "checkpoint" not in result:
+        raise fail(f"the workers returned {type(result).__name__}, not a manifest")
+    checkpoint = Path(result["checkpoint"])
+    if checkpoint.resolve() != files.model.resolve():
+        raise fail(f"the manifest names {checkpoint}, not {files.model}")
+    if not checkpoint.is_file():
+        raise fail(f"checkpoint {checkpoint} does not exist")
+    on_disk = json.loads(files.manifest.read_text(encoding="utf-8")) if files.manifest.is_file() else None
+    if on_disk != result:
+        raise fail(f"the returned manifest differs from rank 0's {files.manifest}")
+    loaded = load_checkpoint(checkpoint)
+    actual = fingerprint_state_dict(loaded.state_dict)
+    if actual != result["fingerprint"]:
+        raise fail(f"checkpoint fingerprint {actual[:12]} is not the manifest's {str(result['fingerprint'])[:12]}")
+    if result["steps"] != expected_steps or loaded.metadata.get("steps") != expected_steps:
+        raise fail(f"{result['steps']} steps were trained (checkpoint says {loaded.metadata.get('steps')}), "
+                   f"{expected_steps} were asked")
+    return result
+
+
+def _worker_failure(files: RunFiles, exc: BaseException) -> FinetuneError:
+    """One line: the first failing rank's own error if it left one, else the launcher's, with log tail."""
+    files.model.unlink(missing_ok=True)  # a failed run leaves no model that looks finished
+    files.manifest.unlink(missing_ok=True)
+    errors = files.worker_errors()
+    if errors:
+        rank, message = next(iter(errors.items()))
+        return FinetuneError(f"fine-tune worker rank {rank} failed: {message} (logs in {files.logs})")
+    first = (str(exc).strip().splitlines() or [""])[0][:300]
+    tail = " | ".join(files.log_tail(3)) or "no worker log"
+    return FinetuneError(f"fine-tune launcher failed: {type(exc).__name__}: {first}; last worker log lines: {tail}")
+
+
+# -- progress ------------------------------------------------------------------------------
+@contextlib.contextmanager
+def _follow_train_log(files: RunFiles, on_progress: ProgressCallback | None) -> Iterator[None]:
+    """Feed new training-log records to `on_progress` from a thread while the launcher runs."""
+    if on_progress is None:
+        yield
+        return
+    stop = threading.Event()
+
+    def follow() -> None:
+        seen = 0
+        while True:
+            records = files.read_train_log()
+            for record in records[seen:]:
+                on_progress(record)
+            seen = max(seen, len(records))
+            if stop.wait(0.5):
+                if len(files.read_train_log()) <= seen:
+                    return
+
+    thread = threading.Thread(target=follow, name="bookclip-train-log", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+
+
+@contextlib.contextmanager
+def _launcher_output_to(path: Path) -> Iterator[None]:
+    """Send what the launcher prints (worker output relayed by TorchDistributor) to a log file.
+
+    `rich_proxied_file` keeps a live progress bar drawing on the real terminal meanwhile.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+
+    with open(path, "a", encoding="utf-8") as fh:
+        writer = _LogWriter(fh, getattr(sys.stdout, "rich_proxied_file", sys.stdout))
+        with contextlib.redirect_stdout(writer):  # type: ignore[type-var]
+            yield
+
+
+def _quiet(distributor: Any) -> Any:
+    """TorchDistributor logs start/finish at INFO to stderr; keep only its warnings."""
+    distributor.logger.setLevel(logging.WARNING)
+    return distributor
+
+
+class _LogWriter:
+    """A stdout stand-in that writes to a log file and points rich at the real terminal."""
+
+    def __init__(self, fh: Any, terminal: Any) -> None:
+        self._fh = fh
+        self.rich_proxied_file = terminal
+
+    def write(self, text: str) -> int:
+        written = self._fh.write(text)
+        self._fh.flush()
+        return written
+
+    def flush(self) -> None:
+        self._fh.flush()
+
+    def isatty(self) -> bool:
+        return False
+
+
+# -- launchers -----------------------------------------------------------------------------
+def _run_inline(cfg: FinetuneConfig, files: RunFiles) -> Any:
+    import torch.distributed as dist
+
+    from harness.finetune.train import main
+
+    if cfg.num_processes != 1:
+        raise FinetuneError(f"--launcher inline runs one process, not {cfg.num_processes}; "
+                            "use --num-processes 1 or another launcher")
+    if dist.is_available() and dist.is_initialized():
+        raise FinetuneError("--launcher inline cannot run inside an initialised process group; use torchrun")
+    import torch
+
+    threads = torch.get_num_threads()
+    try:
+        return main(cfg.to_dict())
+    finally:
+        torch.set_num_threads(threads)  # the run sets this process's thread count
+
+
+def _worker_env(cfg: FinetuneConfig) -> dict[str, str]:
+    env = dict(os.environ)
+    env["BOOKCLIP_CACHE_DIR"] = str(cfg.cache_dir)
+    env.setdefault("PYSPARK_PYTHON", sys.executable)
+    if cfg.threads:
+        env["OMP_NUM_THREADS"] = str(cfg.threads)
+    return env
+
+
+def _run_torchrun(cfg: FinetuneConfig, files: RunFiles) -> Any:
+    config_path = files.logs / "worker-config.json"
+    atomic_write_json(config_path, cfg.to_dict())
+    for old in files.logs.glob("manifest-rank*.json"):
+        old.unlink()
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nnodes=1",
+           f"--nproc_per_node={cfg.num_processes}", "--max_restarts=0",
+           "-m", "harness.finetune.worker", str(config_path)]
+    with open(files.logs / "launcher.log", "a", encoding="utf-8") as log:
+        proc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, env=_worker_env(cfg),
+                              timeout=cfg.timeout_s + 60, check=False)
+    if proc.returncode != 0:
+        raise FinetuneError(f"torchrun exited with code {proc.returncode}")
+    manifests = [json.loads(files.logs.joinpath(f"manifest-rank{r}.json").read_text(encoding="utf-8"))
+                 for r in range(cfg.num_processes)
+                 if files.logs.joinpath(f"manifest-rank{r}.json").is_file()]
+    if len(manifests) != cfg.num_processes or any(m != manifests[0] for m in manifests):
+        raise FinetuneError(f"{len(manifests)} of {cfg.num_processes} ranks returned a manifest, "
+                            "or they differ")
+    return manifests[0]
+
+
+def _spark_session(cfg: FinetuneConfig) -> Any:
+    from harness.spark import get_or_create_session
+
+    return get_or_create_session(master=f"local[{max(cfg.num_processes, os.cpu_count() or 1)}]",
+                                 hint="or run without Spark: --launcher torchrun")
+
+
+def _run_spark_local(cfg: FinetuneConfig, files: RunFiles) -> Any:
+    _spark_session(cfg)
+    from pyspark.ml.torch.distributor import TorchDistributor
+
+    from harness.finetune.train import main
+
+    env_threads = os.environ.get("OMP_NUM_THREADS")
+    os.environ["OMP_NUM_THREADS"] = str(cfg.threads or 1)  # torchrun's children inherit this
+    try:
+        with _launcher_output_to(files.logs / "launcher.log"):
+            distributor = _quiet(TorchDistributor(num_processes=cfg.num_processes, local_mode=True,
+                                                  use_gpu=cfg.use_gpu))
+            return distributor.run(main, cfg.to_dict())
+    finally:
+        if env_threads is None:
+            os.environ.pop("OMP_NUM_THREADS", None)
+        else:
+            os.environ["OMP_NUM_THREADS"] = env_threads
+
+
+def _run_spark_cluster(cfg: FinetuneConfig, files: RunFiles) -> Any:
+    session = _spark_session(cfg)
+    from pyspark.ml.torch.distributor import TorchDistributor
+
+    from harness.finetune.train import main
+    from harness.spark import task_slots
+
+    conf = session.sparkContext.getConf()
+    tasks = cfg.num_processes
+    if cfg.use_gpu:
+        key = "spark.task.resource.gpu.amount"
+        amount = conf.get(key, None)
+        try:
+            gpus_per_task = float(amount) if amount is not None else 0.0
+        except ValueError:
+            gpus_per_task = 0.0
+        if gpus_per_task < 1:
+            raise FinetuneError(f"--use-gpu on spark-cluster needs {key} >= 1 (it is {amount or 'unset'}); "
+                                f"set --conf {key}=1 on the cluster or drop --use-gpu")
+        tasks = cfg.num_processes // int(gpus_per_task)
+    slots = task_slots(session)
+    if slots < tasks:
+        raise FinetuneError(f"Spark session {session.sparkContext.master} has {slots} task slots, the run needs "
+                            f"{tasks} at once (barrier stage); lower --num-processes or add executors")
+    if session.sparkContext.master.startswith("local") and not cfg.threads and not cfg.use_gpu:
+        cfg = cfg.replace(threads=local_threads(cfg.num_processes))  # executors share the driver's cores
+    with _launcher_output_to(files.logs / "launcher.log"):
+        distributor = _quiet(TorchDistributor(num_processes=cfg.num_processes, local_mode=False, use_gpu=cfg.use_gpu))
+        return distributor.run(main, cfg.to_dict())

@@ -1,0 +1,58 @@
+"""FinetuneConfig: round trips, validation messages, TOML + overrides, recipe identity."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from harness.errors import ConfigError
+from harness.finetune.config import FinetuneConfig
+
+
+@settings(max_examples=50, deadline=None)
+@given(procs=st.integers(1, 4), accum=st.integers(1, 4), per=st.integers(2, 16),
+       lr=st.floats(1e-6, 1.0), seed=st.integers(0, 2**31), cats=st.lists(st.text("abcXYZ-", min_size=1), min_size=1, max_size=3))
+def test_dict_round_trip_and_micro_batch(procs: int, accum: int, per: int, lr: float, seed: int, cats: list[str]) -> None:
+    cfg = FinetuneConfig(data=("a",), out="o", num_processes=procs, grad_accum=accum, batch_size=procs * accum * per,
+                         lr=lr, seed=seed, categories=tuple(cats))
+    again = FinetuneConfig.from_dict(cfg.to_dict())
+    assert again == cfg
+    assert again.micro_batch(procs) == per
+
+
+def test_unknown_option_is_named() -> None:
+    with pytest.raises(ConfigError, match="unknown fine-tune option.*batchsize"):
+        FinetuneConfig.from_dict({"batchsize": 3})
+
+
+@pytest.mark.parametrize("values, fragment", [
+    ({"batch_size": 10, "num_processes": 4}, "multiple of num_processes"),
+    ({"launcher": "mpi"}, "launcher='mpi'"),
+    ({"precision": "fp8"}, "precision"),
+    ({"template": "{titel}"}, "caption template"),
+    ({"heldout_fraction": 1.0}, "heldout_fraction"),
+    ({"epochs": 0}, "positive integer"),
+])
+def test_bad_values_raise_one_line(values: dict, fragment: str) -> None:
+    with pytest.raises(ConfigError, match=fragment) as info:
+        FinetuneConfig.from_dict(values)
+    assert "\n" not in str(info.value)
+
+
+def test_toml_then_flags(tmp_path: Path) -> None:
+    path = tmp_path / "ft.toml"
+    path.write_text('[finetune]\ndata = ["cat/"]\nlr = 0.001\nepochs = 3\ncategories = ["Medical", "Health"]\n')
+    cfg = FinetuneConfig.from_toml(path, epochs=5, out="run")
+    assert (cfg.data, cfg.lr, cfg.epochs, cfg.out, cfg.categories) == (("cat/",), 0.001, 5, "run", ("Medical", "Health"))
+    path.write_text("lr = [")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        FinetuneConfig.from_toml(path)
+
+
+def test_recipe_hash_follows_training_options_only() -> None:
+    base = FinetuneConfig(data=("a",), out="o")
+    assert base.replace(launcher="torchrun", out="elsewhere", num_processes=2).recipe_hash() == base.recipe_hash()
+    assert base.replace(lr=base.lr * 2).recipe_hash() != base.recipe_hash()
+    assert base.replace(categories=("Health",)).recipe_hash() != base.recipe_hash()

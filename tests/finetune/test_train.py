@@ -1,0 +1,77 @@
+"""The training loop run inline (one process): it learns, checkpoints, resumes exactly, freezes."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from harness.errors import FinetuneError
+from harness.finetune.launch import launch
+from harness.finetune.runlog import RunFiles
+from harness.models import fingerprint_state_dict, load, load_checkpoint, save_checkpoint
+
+pytestmark = pytest.mark.slow  # each test trains a model for a few steps (several seconds on 2 cores)
+
+
+def test_inline_run_learns_and_writes_a_loadable_checkpoint(small_config) -> None:
+    cfg = small_config(max_steps=6, checkpoint_every=3)
+    manifest = launch(cfg)
+    files = RunFiles(cfg.out)
+    log = files.read_train_log()
+    assert [r["step"] for r in log][-1] == 6 and manifest.steps == 6
+    assert log[-1]["loss"] < log[0]["loss"]  # 64 covers, 6 steps at 1e-3: the loss falls
+    trained, base = load(manifest.checkpoint), load("tiny:vit-xs")
+    assert trained.fingerprint != base.fingerprint
+    assert fingerprint_state_dict(trained.state_dict()) == manifest.fingerprint
+    meta = load_checkpoint(manifest.checkpoint).metadata
+    assert meta["parent_fingerprint"] == base.fingerprint == manifest.parent_fingerprint
+    assert meta["steps"] == 6 and meta["training_config"]["lr"] == cfg.lr
+    assert manifest.train_rows == 64 and manifest.world_size == 1 and manifest.samples_per_s > 0
+    assert sorted(p.name for p in files.checkpoints.iterdir()) == ["step-00000003.pt", "step-00000006.pt"]
+
+
+def test_resume_after_a_crash_matches_an_uninterrupted_run(small_config, tmp_path: Path) -> None:
+    # 64 rows / batch 16 = 4 steps an epoch: the crash lands mid-epoch and the resumed run crosses an epoch
+    straight = launch(small_config(out=str(tmp_path / "straight"), max_steps=6))
+    crashed_cfg = small_config(out=str(tmp_path / "crashed"), max_steps=6, checkpoint_every=3, fail_at_step=4)
+    with pytest.raises(FinetuneError, match="rank 0 failed: FinetuneError: injected failure") as info:
+        launch(crashed_cfg)
+    assert "\n" not in str(info.value)
+    files = RunFiles(crashed_cfg.out)
+    assert not files.model.exists() and not files.manifest.exists()  # no checkpoint that looks finished
+    assert [p.name for p in files.checkpoints.iterdir()] == ["step-00000003.pt"]
+    resumed = launch(crashed_cfg.replace(fail_at_step=None, resume=True))
+    assert resumed.resumed_from == 3 and resumed.steps == 6
+    a = load_checkpoint(straight.checkpoint).state_dict
+    b = load_checkpoint(resumed.checkpoint).state_dict
+    worst = max((a[k].double() - b[k].double()).abs().max().item() for k in a)
+    assert worst <= 1e-6
+    assert resumed.final_loss == pytest.approx(straight.final_loss, abs=1e-6)
+
+
+def test_resume_refuses_a_changed_recipe(small_config, tmp_path: Path) -> None:
+    cfg = small_config(out=str(tmp_path / "r"), max_steps=2, checkpoint_every=1)
+    launch(cfg)
+    with pytest.raises(FinetuneError, match="different lr"):
+        launch(cfg.replace(lr=cfg.lr / 2, resume=True))
+
+
+def test_frozen_vision_tower_stays_put(small_config) -> None:
+    manifest = launch(small_config(freeze="vision", max_steps=2))
+    before, after = load("tiny:vit-xs").state_dict(), load_checkpoint(manifest.checkpoint).state_dict
+    visual = [k for k in before if k.startswith("visual.")]
+    assert visual and all(torch.equal(before[k], after[k]) for k in visual)
+    assert not torch.equal(before["token_embedding.weight"], after["token_embedding.weight"])
+
+
+def test_logit_scale_is_clamped_to_ln_100(small_config, tmp_path: Path) -> None:
+    base = load("tiny:vit-xs")
+    state = base.state_dict()
+    state["logit_scale"] = torch.tensor(6.0)  # exp(6) = 403 > 100
+    path = tmp_path / "hot.safetensors"
+    save_checkpoint(path, state, config=base.config, metadata={})
+    manifest = launch(small_config(baseline=str(path), max_steps=1))
+    scale = load_checkpoint(manifest.checkpoint).state_dict["logit_scale"]
+    assert scale.item() <= math.log(100) + 1e-6
