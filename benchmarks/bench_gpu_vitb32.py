@@ -35,6 +35,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=50, help="timed steps")
     parser.add_argument("--warmup", type=int, default=10, help="untimed steps first (and compilation)")
     parser.add_argument("--no-compile", action="store_true", help="eager mode instead of torch.compile")
+    parser.add_argument("--compile-mode", default=None,
+                        help="torch.compile mode, e.g. reduce-overhead (CUDA graphs) or max-autotune-no-cudagraphs")
     parser.add_argument("--peak-tflops", type=float, default=H100_SXM_DENSE_BF16_TFLOPS,
                         help="peak dense bf16 TFLOP/s assumed for MFU (default: H100 SXM, 989)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -73,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     counted = float(counter.get_total_flops())
     estimate = analytic_flops(model, args.batch_size, image_tokens, context)
 
-    step_model = model if args.no_compile or device.type != "cuda" else torch.compile(model)
+    step_model = model if args.no_compile or device.type != "cuda" else torch.compile(model, mode=args.compile_mode)
 
     def step() -> torch.Tensor:
         loss = loss_fn(step_model)
@@ -102,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     achieved = counted * steps_per_s
     result = {
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
-        "model": args.model, "batch_size": args.batch_size, "compiled": step_model is not model,
+        "model": args.model, "batch_size": args.batch_size, "compiled": step_model is not model, "compile_mode": args.compile_mode,
         "params_m": round(sum(p.numel() for p in model.parameters()) / 1e6, 1),
         "samples_per_s": round(args.batch_size * steps_per_s, 1),
         "step_ms": round(1000 / steps_per_s, 2),
