@@ -26,7 +26,8 @@ DEFAULT_CATEGORY = "Mind-Body-Spirit"
 DEFAULT_GATES: dict[str, Any] = {
     "heldout/image_to_text/recall@5": {"delta": 0.0},
     "heldout/text_to_image/recall@5": {"delta": 0.0},
-    "cross/image_to_text/recall@5": {"non_inferior": 0.05},
+    "cross/image_to_text/recall@5": {"non_inferior": 0.02},
+    "cross/text_to_image/recall@5": {"non_inferior": 0.02},
 }
 
 _KEYS = {"data", "image_root", "baseline", "candidate", "categories", "heldout_fraction", "seed",

@@ -48,8 +48,8 @@ def save_training_state(directory: str | Path, *, step: int, keep: int, **state:
 
 def load_training_state(path: str | Path) -> dict[str, Any]:
     try:
-        # our own files: RNG states are tuples/ndarrays that weights_only cannot hold
-        return torch.load(path, map_location="cpu", weights_only=False)
+        # tensors, numbers and plain containers only: a crafted file cannot run code on resume
+        return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
         raise CheckpointError(f"training state {path} cannot be read ({type(exc).__name__}: {exc}); "
                               "delete it to resume from the previous one") from None

@@ -1,0 +1,63 @@
+"""The README's main job, as a user runs it: `pytest suites/` on the embedded default."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_suites(cache: Path, report_dir: Path, *extra: str) -> tuple[subprocess.CompletedProcess[str], float]:
+    env = {**os.environ, "BOOKCLIP_CACHE_DIR": str(cache), "PYSPARK_PYTHON": sys.executable}
+    start = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "pytest", "suites/", "-q", "-p", "no:cacheprovider",
+                           "--bookclip-report-dir", str(report_dir), *extra],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    return proc, time.perf_counter() - start
+
+
+@pytest.mark.slow
+@pytest.mark.spark
+def test_embedded_default_passes_cold_then_warm_from_caches(tmp_path):
+    cache, reports = tmp_path / "cache", tmp_path / "reports"
+    cold, cold_s = run_suites(cache, reports)
+    assert cold.returncode == 0, cold.stdout[-4000:] + cold.stderr[-2000:]
+    assert cold_s < 300, f"cold run took {cold_s:.0f} s (limit 300 s)"
+    out = cold.stdout
+    for suite in ("retrieval", "cross_category", "zero_shot", "probes", "interpolation"):
+        assert f"bookclip · {suite}" in out, f"no summary table for {suite}"
+    report = json.loads((reports / "run.json").read_text())
+    assert report["models"]["baseline"]["spec"] == "fixtures:tiny-baseline"
+    assert report["models"]["candidate"]["spec"] == "finetune"
+    assert report["models"]["candidate"]["fingerprint"] != report["models"]["baseline"]["fingerprint"]
+    assert all(g["outcome"] in ("PASS", "WARN") for g in report["gates"])
+    assert {g["outcome"] for g in report["gates"] if g["tier"] == "fail"} == {"PASS"}
+    # the fine-tune ran once, through TorchDistributor, and is now cached
+    finetunes = list((cache / "finetune").glob("*/final.safetensors"))
+    assert len(finetunes) == 1
+
+    warm, warm_s = run_suites(cache, reports)
+    assert warm.returncode == 0, warm.stdout[-4000:]
+    assert warm_s < 30 or warm_s < cold_s / 3, f"warm run took {warm_s:.0f} s after a {cold_s:.0f} s cold run"
+    assert list((cache / "finetune").glob("*/final.safetensors")) == finetunes
+    assert "TorchDistributor" not in warm.stdout + warm.stderr
+
+
+@pytest.mark.slow
+def test_k_runs_only_retrieval_and_skips_unused_work(tmp_path):
+    cache, reports = tmp_path / "cache", tmp_path / "reports"
+    # a randomly initialised candidate: the in-category gates must fail, by name
+    proc, _ = run_suites(cache, reports, "-k", "retrieval", "--bookclip-candidate", "tiny:vit-xs@1")
+    assert proc.returncode == 1
+    assert "FAILED suites/test_retrieval.py::test_gate[heldout/image_to_text/recall@5:delta0]" in proc.stdout
+    assert "test_probes.py" not in proc.stdout and "test_cross_category.py" not in proc.stdout
+    report = json.loads((reports / "run.json").read_text())
+    assert {g["metric"].split("/")[0] for g in report["gates"]} == {"heldout"}
+    assert "probes" not in report["sections"] and "interpolation" not in report["sections"]
+    assert not (cache / "finetune").exists()
