@@ -206,7 +206,7 @@ class EvaluationSession:
     def _paired_evidence(self, key: str, role: str, *, paired: bool) -> Evidence:
         """The metric with its bootstrap CI; for paired rules also the bootstrap distribution of
         candidate minus baseline over the same resampled queries."""
-        from harness.evaluate.stats import bootstrap_estimates, resample_indices
+        from harness.evaluate.stats import bootstrap_estimates, difference_distribution
 
         cfg = self.config
         estimates, values, ids = {}, {}, {}
@@ -227,8 +227,7 @@ class EvaluationSession:
         if base.shape != cand.shape or base.size == 0:
             raise EvaluationError(f"{key}: baseline and candidate share no queries to compare")
         stat = (lambda v: np.median(v, axis=-1)) if median else (lambda v: v.mean(axis=-1))
-        samples = np.concatenate([stat(cand[idx]) - stat(base[idx])
-                                  for idx in resample_indices(len(base), cfg.resamples, cfg.seed)])
+        samples = difference_distribution(base, cand, median=median, resamples=cfg.resamples, seed=cfg.seed)
         tail = (1 - cfg.confidence) / 2
         low, high = (float(q) for q in np.quantile(samples, [tail, 1 - tail]))
         delta = float(stat(cand) - stat(base))

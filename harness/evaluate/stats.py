@@ -155,6 +155,20 @@ def bootstrap_functions(
             for name, fn in functions.items()}
 
 
+def difference_distribution(a: np.ndarray, b: np.ndarray, *, median: bool = False,
+                            resamples: int = DEFAULT_RESAMPLES, seed: int = 0) -> np.ndarray:
+    """Bootstrap distribution of statistic(b) - statistic(a), resampling the queries jointly.
+
+    The same seed draws the same resamples as every other function here, so distributions of
+    several metrics over one set of queries are paired with each other too.
+    """
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if a.shape != b.shape or a.ndim != 1:
+        raise EvaluationError(f"paired comparison needs the same queries on both sides, got {a.shape} and {b.shape}")
+    return np.concatenate([_statistic(b[idx], median) - _statistic(a[idx], median)
+                           for idx in resample_indices(len(a), resamples, seed)])
+
+
 def paired_bootstrap(
     a: Mapping[str, np.ndarray],
     b: Mapping[str, np.ndarray],
@@ -170,15 +184,12 @@ def paired_bootstrap(
     if arrays_a.keys() != arrays_b.keys():
         raise EvaluationError(f"paired comparison of different metrics: {sorted(arrays_a)} vs {sorted(arrays_b)}")
     n = _common_length({**{f"a:{k}": v for k, v in arrays_a.items()}, **{f"b:{k}": v for k, v in arrays_b.items()}})
-    dists: dict[str, list[np.ndarray]] = {name: [] for name in arrays_a}
-    for idx in resample_indices(n, resamples, seed):
-        for name in arrays_a:
-            med = name in medians
-            dists[name].append(_statistic(arrays_b[name][idx], med) - _statistic(arrays_a[name][idx], med))
+    dists = {name: difference_distribution(arrays_a[name], arrays_b[name], median=name in medians,
+                                           resamples=resamples, seed=seed) for name in arrays_a}
     out = {}
     for name in arrays_a:
         med = name in medians
-        dist = np.concatenate(dists[name])
+        dist = dists[name]
         est = _estimate(_statistic(arrays_b[name], med) - _statistic(arrays_a[name], med), dist, confidence, n)
         p = float(min(1.0, 2.0 * min(np.mean(dist <= 0), np.mean(dist >= 0))))
         out[name] = Difference(est.value, est.ci_low, est.ci_high, n, p)

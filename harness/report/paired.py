@@ -13,7 +13,6 @@ from typing import Callable
 import numpy as np
 
 _RECALL = re.compile(r"^recall@(\d+)$")
-_CHUNK_CELLS = 4_000_000  # resamples x queries per chunk: bounds memory on large views
 
 
 def rank_metric(name: str) -> Callable[[np.ndarray], np.ndarray] | None:
@@ -66,7 +65,9 @@ class PairedDifference:
 
 def paired_bootstrap(name: str, new_ranks: np.ndarray, old_ranks: np.ndarray, *,
                      confidence: float = 0.95, resamples: int = 1000, seed: int = 0) -> PairedDifference:
-    """Paired bootstrap of metric(new) - metric(old): the same resampled queries on both sides."""
+    """Paired bootstrap of metric(new) - metric(old) from per-query ranks (harness.evaluate.stats)."""
+    from harness.evaluate.stats import paired_bootstrap as paired
+
     fn = rank_metric(name)
     if fn is None:
         raise KeyError(name)
@@ -74,17 +75,10 @@ def paired_bootstrap(name: str, new_ranks: np.ndarray, old_ranks: np.ndarray, *,
     old = np.asarray(old_ranks, dtype=np.float64)
     if new.shape != old.shape or new.ndim != 1 or new.size == 0:
         raise ValueError(f"paired ranks need two equal, non-empty 1-d arrays, got {new.shape} and {old.shape}")
-    n = new.size
-    rng = np.random.default_rng(seed)
-    deltas = np.empty(resamples)
-    step = max(1, _CHUNK_CELLS // n)
-    for start in range(0, resamples, step):
-        stop = min(resamples, start + step)
-        idx = rng.integers(0, n, size=(stop - start, n))
-        deltas[start:stop] = fn(new[idx]) - fn(old[idx])
-    tail = (1.0 - confidence) / 2.0
-    low, high = np.quantile(deltas, [tail, 1.0 - tail])
+    median = name == "median_rank"
+    per_query = (lambda r: r) if name.endswith("_rank") else (lambda r: fn(r[:, None]))  # per-query values
+    diff = paired({name: per_query(old)}, {name: per_query(new)}, medians=[name] if median else [],
+                  resamples=resamples, confidence=confidence, seed=seed)[name]
     new_value, old_value = float(fn(new)), float(fn(old))
-    return PairedDifference(new=new_value, old=old_value, delta=new_value - old_value,
-                            ci_low=float(low), ci_high=float(high), n=n,
-                            confidence=confidence, resamples=resamples)
+    return PairedDifference(new=new_value, old=old_value, delta=diff.value, ci_low=diff.ci_low,
+                            ci_high=diff.ci_high, n=diff.n, confidence=confidence, resamples=resamples)
