@@ -7,6 +7,7 @@ asks for a fixture, so projects and tests that do not use it pay nothing.
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
 CONFIG_KEY = pytest.StashKey["RunConfig"]()
 SESSION_KEY = pytest.StashKey["EvaluationSession"]()
 SELECTED_KEY = pytest.StashKey["list"]()
+WORKER_REPORTS_KEY = pytest.StashKey["list"]()
 
 _OPTIONS = (
     # option, key, help
@@ -123,19 +125,45 @@ def _user_errors(fn: Any) -> Any:
         pytest.fail(f"bookclip: {exc}", pytrace=False)
 
 
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    # An xdist worker hands its part of the run to the controller, which writes the one report.
+    config = session.config
+    if hasattr(config, "workeroutput") and SESSION_KEY in config.stash:
+        try:
+            config.workeroutput["bookclip_report"] = json.dumps(config.stash[SESSION_KEY].finish().to_dict())
+        except BookclipError as exc:
+            config.workeroutput["bookclip_error"] = str(exc)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    output = getattr(node, "workeroutput", {})
+    if "bookclip_report" in output:
+        node.config.stash.setdefault(WORKER_REPORTS_KEY, []).append(output["bookclip_report"])
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
-    session = config.stash.get(SESSION_KEY, None)
-    if session is None:
+    if hasattr(config, "workeroutput"):
         return
+    from harness.report.model import RunReport
+
     try:
-        paths = session.finish()
+        if SESSION_KEY in config.stash:
+            report = config.stash[SESSION_KEY].finish()
+        elif config.stash.get(WORKER_REPORTS_KEY, None):
+            from harness.session import merge_reports
+
+            report = merge_reports([RunReport.from_dict(json.loads(raw)) for raw in config.stash[WORKER_REPORTS_KEY]])
+        else:
+            return
+        from harness.session import suite_summary, write_run
+
+        terminalreporter.write(suite_summary(report, markup=bool(getattr(terminalreporter, "hasmarkup", False))))
+        for path in write_run(report, config.stash[CONFIG_KEY], Path(config.rootpath)):
+            terminalreporter.write_line(f"bookclip: wrote {path}")
     except BookclipError as exc:
         terminalreporter.write_line(f"bookclip: could not write the run report: {exc}", red=True)
-        return
-    session.print_summary(terminalreporter)
-    for path in paths:
-        terminalreporter.write_line(f"bookclip: wrote {path}")
 
 
 __all__ = ["bookclip", "baseline", "candidate", "gate_id"]

@@ -406,52 +406,74 @@ class EvaluationSession:
                 examples.append(item)
         return examples
 
-    def finish(self) -> list[Path]:
-        """Write the run report (JSON, HTML) and, when asked, store it in the run history."""
-        from harness.report.html import write_html
-
+    def finish(self) -> RunReport:
+        """The assembled run report, named for the run history when it is to be saved."""
         report = self.assemble()
-        name = self.config.save or "run"
-        report.name = name
-        out_dir = (self.rootdir / self.config.report_dir).resolve()
-        json_path = report.write(out_dir / f"{name}.json")
-        paths = [json_path, write_html(report, out_dir / f"{name}.html")]
-        if self.config.save:
-            from harness.report.history import save_run
+        report.name = self.config.save or "run"
+        return report
 
-            paths.append(save_run(report, self.config.save, root=out_dir / "runs"))
-        return paths
 
-    def print_summary(self, terminalreporter: Any) -> None:
-        """One rich table per suite: metric, baseline, candidate, delta with CI, gate, outcome."""
-        import io
+def write_run(report: RunReport, config: RunConfig, rootdir: Path) -> list[Path]:
+    """Write the run report as JSON and HTML and, when asked, store it in the run history."""
+    from harness.report.html import write_html
 
-        from rich.table import Table
-        from rich.text import Text
+    out_dir = (rootdir / config.report_dir).resolve()
+    paths = [report.write(out_dir / f"{report.name}.json"), write_html(report, out_dir / f"{report.name}.html")]
+    if config.save:
+        from harness.report.history import save_run
 
-        from harness.report.console import fmt, fmt_ci, make_console
+        paths.append(save_run(report, config.save, root=out_dir / "runs"))
+    return paths
 
-        styles = {"PASS": "green", "FAIL": "bold red", "WARN": "yellow", "UNDECIDED": "magenta"}
-        buffer = io.StringIO()
-        console = make_console(file=buffer, force_terminal=bool(getattr(terminalreporter, "hasmarkup", False)))
-        by_suite: dict[str, list[tuple[Gate, GateResult]]] = {}
-        for gate, result in (self._results or {}).items():
-            by_suite.setdefault(gate.suite, []).append((gate, result))
-        for suite, rows in sorted(by_suite.items()):
-            table = Table(title=f"bookclip · {suite}", title_justify="left")
-            for column in ("metric", "baseline", "candidate", "delta [CI]", "gate", "outcome"):
-                table.add_column(column, justify="right" if column in ("baseline", "candidate") else "left")
-            for gate, result in rows:
-                ev = self._evidence.get(gate)
-                base = self.report.metrics.get("baseline", {}).get(gate.metric)
-                cand = self.report.metrics.get("candidate", {}).get(gate.metric)
-                delta = ""
-                if ev is not None and ev.delta is not None and ev.delta_ci is not None:
-                    delta = f"{fmt(ev.delta, True)} {fmt_ci(*ev.delta_ci)}"
-                table.add_row(Text(gate.metric), fmt(base.value) if base else "-", fmt(cand.value) if cand else "-",
-                              delta, Text(gate.describe()), Text(result.outcome, style=styles.get(result.outcome, "")))
-            console.print(table)
-        terminalreporter.write(buffer.getvalue())
+
+def merge_reports(reports: list[RunReport]) -> RunReport:
+    """One run from the partial reports of pytest-xdist workers (each judged its own gates)."""
+    merged = reports[0]
+    for other in reports[1:]:
+        merged.environment = merged.environment or other.environment
+        merged.data = merged.data or other.data
+        for role, model in other.models.items():
+            merged.models.setdefault(role, model)
+        for role, values in other.metrics.items():
+            merged.metrics.setdefault(role, {}).update(values)
+        merged.comparisons.update(other.comparisons)
+        merged.per_query.update(other.per_query)
+        merged.flips.update(other.flips)
+        merged.sections.update(other.sections)
+        known = {g.name for g in merged.gates}
+        merged.gates += [g for g in other.gates if g.name not in known]
+    return merged
+
+
+def suite_summary(report: RunReport, *, markup: bool) -> str:
+    """One rich table per suite: metric, baseline, candidate, delta with CI, gate, outcome."""
+    import io
+
+    from rich.table import Table
+    from rich.text import Text
+
+    from harness.gates import suite_of
+    from harness.report.console import fmt, fmt_ci, make_console
+
+    styles = {"PASS": "green", "FAIL": "bold red", "WARN": "yellow", "UNDECIDED": "magenta"}
+    buffer = io.StringIO()
+    console = make_console(file=buffer, force_terminal=markup)
+    by_suite: dict[str, list[GateResult]] = {}
+    for result in report.gates:
+        by_suite.setdefault(suite_of(result.metric) or "other", []).append(result)
+    for suite, rows in sorted(by_suite.items()):
+        table = Table(title=f"bookclip · {suite}", title_justify="left")
+        for column in ("metric", "baseline", "candidate", "delta [CI]", "gate", "outcome"):
+            table.add_column(column, justify="right" if column in ("baseline", "candidate") else "left")
+        for result in rows:
+            base = report.metrics.get("baseline", {}).get(result.metric)
+            cand = report.metrics.get("candidate", {}).get(result.metric)
+            comparison = report.comparisons.get(result.metric)
+            delta = f"{fmt(comparison.delta, True)} {fmt_ci(comparison.ci_low, comparison.ci_high)}" if comparison else ""
+            table.add_row(Text(result.metric), fmt(base.value) if base else "-", fmt(cand.value) if cand else "-",
+                          delta, Text(result.rule), Text(result.outcome, style=styles.get(result.outcome, "")))
+        console.print(table)
+    return buffer.getvalue()
 
 
 def _flip(f: Any) -> dict[str, Any]:

@@ -61,3 +61,18 @@ def test_k_runs_only_retrieval_and_skips_unused_work(tmp_path):
     assert {g["metric"].split("/")[0] for g in report["gates"]} == {"heldout"}
     assert "probes" not in report["sections"] and "interpolation" not in report["sections"]
     assert not (cache / "finetune").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.spark
+def test_xdist_workers_share_one_finetune_and_one_report(tmp_path):
+    cache, reports = tmp_path / "cache", tmp_path / "reports"
+    proc, _ = run_suites(cache, reports, "-n", "2", "-k", "retrieval or cross_category")
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    # both workers needed the candidate; the file lock let exactly one of them fine-tune
+    assert len(list((cache / "finetune").glob("*/final.safetensors"))) == 1
+    assert len(list((cache / "finetune").glob("*/run/manifest.json"))) <= 1
+    report = json.loads((reports / "run.json").read_text())
+    metrics = sorted(g["metric"] for g in report["gates"])
+    assert "heldout/image_to_text/recall@5" in metrics and "cross/image_to_text/recall@5" in metrics
+    assert "bookclip · retrieval" in proc.stdout and "bookclip · cross_category" in proc.stdout
