@@ -95,3 +95,18 @@ def test_better_candidate_passes_and_summary_names_suites(pytester):
     assert all(g["outcome"] == "PASS" for g in report["gates"])
     assert report["schema_version"] == 1 and report["data"]["fingerprint"]
     assert "heldout/image_to_text/recall@5" in report["metrics"]["candidate"]
+
+
+def test_real_checkpoint_specs_fail_offline_with_the_file_to_fetch(pytester, monkeypatch):
+    # The documented real use, up to the weights download: one clear line per gate, no traceback.
+    monkeypatch.setenv("BOOKCLIP_OFFLINE", "1")
+    monkeypatch.setenv("HOME", str(pytester.path))       # an empty ~/.cache: the weights are not there
+    project(pytester, '[tool.bookclip]\nresamples = 100\n[tool.bookclip.gates]\n'
+                      '"heldout/image_to_text/recall@5" = { delta = 0 }\n')
+    result = pytester.runpytest_subprocess("suites", "-p", "no:cacheprovider", "-k", "gate",
+                                           "--bookclip-baseline", "openai:ViT-B/32",
+                                           "--bookclip-candidate", "open_clip:ViT-B-32/laion2b_s34b_b79k")
+    assert result.ret == 1
+    out = result.stdout.str()
+    assert "GateFailure: heldout/image_to_text/recall@5: error: openai:ViT-B/32: weights not found locally" in out
+    assert "ViT-B-32.pt" in out and ".cache/clip" in out
