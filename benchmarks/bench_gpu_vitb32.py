@@ -39,6 +39,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="torch.compile mode, e.g. reduce-overhead (CUDA graphs) or max-autotune-no-cudagraphs")
     parser.add_argument("--peak-tflops", type=float, default=H100_SXM_DENSE_BF16_TFLOPS,
                         help="peak dense bf16 TFLOP/s assumed for MFU (default: H100 SXM, 989)")
+    parser.add_argument("--block-type", choices=("default", "custom"), default="default",
+                        help="open_clip attention block: default (nn.MultiheadAttention) or custom "
+                             "(F.scaled_dot_product_attention; same architecture and parameters)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = parser.parse_args(argv)
 
@@ -48,7 +51,10 @@ def main(argv: list[str] | None = None) -> int:
     torch.backends.cuda.matmul.allow_tf32 = True
     torch.backends.cudnn.allow_tf32 = True
     device = torch.device(args.device)
-    model = open_clip.create_model(args.model, pretrained=None).to(device).train()
+    cfg = open_clip.get_model_config(args.model)
+    for tower in ("vision_cfg", "text_cfg"):
+        cfg[tower] = {**cfg[tower], "block_type": args.block_type}
+    model = open_clip.model.CLIP(**cfg).to(device).train()
     image_size = model.visual.image_size if isinstance(model.visual.image_size, int) else model.visual.image_size[0]
     context = model.context_length
     patch = model.visual.patch_size[0] if isinstance(model.visual.patch_size, tuple) else model.visual.patch_size
@@ -104,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     achieved = counted * steps_per_s
     result = {
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
-        "model": args.model, "batch_size": args.batch_size, "compiled": step_model is not model, "compile_mode": args.compile_mode,
+        "model": args.model, "batch_size": args.batch_size, "compiled": step_model is not model, "compile_mode": args.compile_mode, "block_type": args.block_type,
         "params_m": round(sum(p.numel() for p in model.parameters()) / 1e6, 1),
         "samples_per_s": round(args.batch_size * steps_per_s, 1),
         "step_ms": round(1000 / steps_per_s, 2),
