@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from harness.errors import ConfigError
-from harness.gates import Evidence, Gate, higher_is_better, judge, parse_gates, suite_of
+from harness.gates import Evidence, higher_is_better, judge, parse_gates, suite_of
 
 
 def paired_evidence(base_hits: np.ndarray, cand_hits: np.ndarray, *, seed: int = 0, b: int = 2000) -> Evidence:
