@@ -56,6 +56,10 @@ def suite_of(key: str) -> str | None:
     return None
 
 
+class GateFailure(AssertionError):
+    """A gate that did not pass; its message is the one line a user reads."""
+
+
 @dataclass(frozen=True)
 class Gate:
     metric: str

@@ -93,6 +93,21 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     session.config.stash[SELECTED_KEY] = selected
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Any:
+    # In a suite, a failed gate or a user error (bad data path, missing weights) reads as one
+    # line that names what failed and why, not as a traceback.
+    from harness.gates import GateFailure
+
+    try:
+        return (yield)
+    except (GateFailure, BookclipError) as exc:
+        if item.get_closest_marker("suite") is None:
+            raise
+        message = str(exc) if isinstance(exc, GateFailure) else f"bookclip: {exc}"
+    pytest.fail(message, pytrace=False)
+
+
 @pytest.fixture(scope="session")
 def bookclip(request: pytest.FixtureRequest) -> EvaluationSession:
     """The evaluation session: catalogue, views, models and cached evaluations of this run."""

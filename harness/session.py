@@ -18,16 +18,12 @@ import numpy as np
 
 from harness.config import RunConfig
 from harness.errors import BookclipError, ConfigError, EvaluationError
-from harness.gates import Evidence, Gate, failed, judge
+from harness.gates import Evidence, Gate, GateFailure, failed, judge
 from harness.report.model import Comparison, GateResult, MetricValue, RunReport, environment_info
 
 ROLES = ("baseline", "candidate")
 FLIP_K = 5
 EXAMPLES = 6
-
-
-class GateFailure(AssertionError):
-    """A gate that did not pass; its message is the one line a user reads."""
 
 
 class EvaluationSession:

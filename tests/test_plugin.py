@@ -108,5 +108,6 @@ def test_real_checkpoint_specs_fail_offline_with_the_file_to_fetch(pytester, mon
                                            "--bookclip-candidate", "open_clip:ViT-B-32/laion2b_s34b_b79k")
     assert result.ret == 1
     out = result.stdout.str()
-    assert "GateFailure: heldout/image_to_text/recall@5: error: openai:ViT-B/32: weights not found locally" in out
+    assert "heldout/image_to_text/recall@5: error: openai:ViT-B/32: weights not found locally" in out
+    assert "Traceback" not in out
     assert "ViT-B-32.pt" in out and ".cache/clip" in out
