@@ -82,7 +82,8 @@ def metrics_table(report: RunReport) -> Table:
 
 def gates_table(report: RunReport) -> Table:
     table = Table(title="gates", title_justify="left")
-    for name in ("gate", "metric", "rule", "tier", "outcome", "why"):
+    table.add_column("gate", no_wrap=True)  # the name -k and --fail-on refer to: never broken
+    for name in ("metric", "rule", "tier", "outcome", "why"):
         table.add_column(name, overflow="fold")
     for g in report.gates:
         table.add_row(Text(g.name), Text(g.metric), Text(g.rule), g.tier,
@@ -126,7 +127,8 @@ def print_regression(result: RegressionResult, console: Console | None = None, *
     console.print(regression_table(result))
     if result.gates:
         table = Table(title="gates: RUN vs MAIN", title_justify="left")
-        for name in ("gate", "metric", "MAIN", "RUN", "status", "why"):
+        table.add_column("gate", no_wrap=True)
+        for name in ("metric", "MAIN", "RUN", "status", "why"):
             table.add_column(name, overflow="fold")
         for g in result.gates:
             table.add_row(Text(g.name), Text(g.metric), g.old or "-", g.new or "-",
@@ -151,14 +153,18 @@ def print_regression(result: RegressionResult, console: Console | None = None, *
 # -- saved runs ------------------------------------------------------------------------------
 
 def runs_table(runs: Iterable[StoredRun]) -> Table:
-    """Saved runs with time, commit, models and gate outcomes (read from each file)."""
+    """Saved runs with time, commit, models and gate outcomes (read from each file).
+
+    The file name (number, name, run id) is what `report NAME` and `--against` resolve, so it is
+    never wrapped; the models column folds instead.
+    """
     table = Table(title="saved runs", title_justify="left")
-    for name in ("#", "name", "run id", "created", "commit", "models", "gates", "file"):
+    table.add_column("file", no_wrap=True)
+    for name in ("created", "commit", "models", "gates"):
         table.add_column(name, overflow="fold")
     for run in runs:
         info = _summary(run)
-        table.add_row(str(run.number), Text(run.name), run.run_id, info["created"], info["commit"],
-                      Text(info["models"]), info["gates"], Text(run.path.name))
+        table.add_row(Text(run.path.name), info["created"], info["commit"], Text(info["models"]), info["gates"])
     return table
 
 
