@@ -118,6 +118,7 @@ class _Trainer:
         from harness.models import load
 
         self.model = load(self.cfg.baseline, device="cpu")
+        self.parent_fingerprint = self.model.fingerprint  # training changes the weights in place
         module = self.model.module
         module.train()
         if self.cfg.freeze == "vision":
@@ -258,7 +259,7 @@ class _Trainer:
             state = {k: v.detach().to("cpu").contiguous() for k, v in self.module.state_dict().items()}
             fingerprint = fingerprint_state_dict(state)
             metadata = {
-                "parent_fingerprint": self.model.fingerprint,
+                "parent_fingerprint": self.parent_fingerprint,
                 "parent_spec": self.cfg.baseline,
                 "data_fingerprint": self.train.fingerprint,
                 "training_config": self.cfg.recipe(),
@@ -388,7 +389,7 @@ class _Trainer:
             "world_size": self.world,
             "train_rows": len(self.train),
             "data_fingerprint": self.train.fingerprint,
-            "parent_fingerprint": self.model.fingerprint,
+            "parent_fingerprint": self.parent_fingerprint,
             "precision": self.precision,
             "recipe_hash": cfg.recipe_hash(),
         }

@@ -43,7 +43,10 @@ class ClipModel:
     """A loaded CLIP model. `encode_*` return raw (not normalised) embeddings on the model's device.
 
     The module is in eval mode; then `encode_*` run without autograd. Put `module` in train mode to get
-    gradients through them. `fingerprint` is the weights' hash as loaded (see fingerprint_state_dict).
+    gradients through them. `fingerprint` is the hash of the current weights (see fingerprint_state_dict):
+    it is recomputed when a weight tensor is replaced or changed in place (an optimiser step,
+    `load_state_dict`, `p.add_(...)`), so embedding caches keyed by it never serve stale entries.
+    Edits through `p.data` bypass autograd's version counters; call `refresh_fingerprint()` after those.
     """
 
     def __init__(self, module: torch.nn.Module, *, config: dict[str, Any], spec: str, tokenizer: Any,
@@ -60,8 +63,28 @@ class ClipModel:
         self.preprocess: Callable[[Any], torch.Tensor] = image_transform(
             preprocess_config.image_size, is_train=False, mean=preprocess_config.mean, std=preprocess_config.std,
             interpolation=preprocess_config.interpolation, resize_mode=preprocess_config.resize_mode)
-        self.fingerprint = fingerprint or fingerprint_state_dict(self.module.state_dict())
+        self._fingerprint = fingerprint or fingerprint_state_dict(self.module.state_dict())
+        self._weights_version = self._weights_signature()
         self.truncated_texts = 0
+
+    def _weights_signature(self) -> tuple[tuple[int, int, int], ...]:
+        # identity, storage and in-place version counter of every tensor: cheap to read, and any
+        # replacement or in-place write changes it
+        return tuple((id(t), t.data_ptr(), t._version) for t in self.module.state_dict(keep_vars=True).values())
+
+    @property
+    def fingerprint(self) -> str:
+        signature = self._weights_signature()
+        if signature != self._weights_version:
+            self._fingerprint = fingerprint_state_dict(self.module.state_dict())
+            self._weights_version = signature
+        return self._fingerprint
+
+    def refresh_fingerprint(self) -> str:
+        """Hash the weights again, whatever the version counters say."""
+        self._fingerprint = fingerprint_state_dict(self.module.state_dict())
+        self._weights_version = self._weights_signature()
+        return self._fingerprint
 
     @property
     def image_size(self) -> int:

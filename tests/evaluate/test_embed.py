@@ -54,6 +54,21 @@ def test_changed_weights_are_never_served_a_stale_cache(tiny_model, small_catalo
     assert embed_with_stats(tiny_model, small_catalogue)[1].images == "hit"  # both entries are kept
 
 
+def test_weights_edited_in_place_are_never_served_a_stale_cache(small_catalogue, fresh_cache):
+    from harness.models import load
+
+    model = load("tiny:vit-xs")  # its own instance: this test edits the weights
+    before = embed(model, small_catalogue)
+    loaded_fingerprint = model.fingerprint
+    with torch.no_grad():
+        model.module.visual.proj.mul_(-1.0)  # an in-place edit, as an optimiser step would make
+    after, stats = embed_with_stats(model, small_catalogue)
+    assert model.fingerprint != loaded_fingerprint
+    assert (stats.images, stats.texts) == ("built", "built")  # keys hold the whole model's fingerprint
+    assert np.allclose(after.images, -before.images, atol=1e-5)  # unit rows, projection negated
+    assert np.allclose(after.texts, before.texts, atol=1e-6)
+
+
 def test_template_change_rebuilds_texts_only(tiny_model, small_catalogue, fresh_cache):
     plain = embed(tiny_model, small_catalogue)
     with_author, stats = embed_with_stats(tiny_model, small_catalogue, template="{title} by {author}")

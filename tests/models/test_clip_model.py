@@ -66,3 +66,21 @@ def test_bad_input_shapes_are_refused() -> None:
         model.encode_images(torch.zeros(3, 64, 64))
     with pytest.raises(TypeError):
         model.encode_texts("one title")  # type: ignore[arg-type]
+
+
+def test_fingerprint_follows_in_place_edits_and_replacements():
+    from harness.models import fingerprint_state_dict, load
+
+    model = load("tiny:vit-xs")
+    loaded = model.fingerprint
+    assert loaded == fingerprint_state_dict(model.state_dict())
+    with torch.no_grad():
+        model.module.logit_scale.add_(0.5)
+    edited = model.fingerprint
+    assert edited != loaded and edited == fingerprint_state_dict(model.state_dict())
+    original = load("tiny:vit-xs").state_dict()
+    model.module.load_state_dict(original)  # copies in place: back to the loaded weights
+    assert model.fingerprint == loaded
+    model.module.logit_scale.data.add_(1.0)  # .data bypasses the version counters ...
+    assert model.fingerprint == loaded
+    assert model.refresh_fingerprint() != loaded  # ... which refresh_fingerprint() is for
