@@ -43,7 +43,7 @@ KNOWN_METRICS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("cross_category", re.compile(rf"^cross(?::[^/]+)?/{DIRECTIONS}/{RETRIEVAL_METRICS}$")),
     ("zero_shot", re.compile(rf"^{VIEWS}/zero_shot/(?:accuracy|recall\[[^\]]+\])$")),
     ("probes", re.compile(r"^probes/[A-Za-z0-9_.-]+(?:@title_hidden)?/(?:flip_rate|recall@[1-9]\d*|lost@[1-9]\d*|"
-                          r"mean_rank_change|mean_rank|similarity_drop_(?:mean|p50)|failure_rate|any_failure_rate|"
+                          r"mean_rank_change|mean_rank|similarity_drop_(?:mean|p50|p90)|failure_rate|any_failure_rate|"
                           r"margin_(?:mean|p50)|radius_(?:mean|p50)|fragile_rate)$")),
     ("interpolation", re.compile(rf"^interpolation/(?:best_alpha|{VIEWS}/{DIRECTIONS}/{RETRIEVAL_METRICS})$")),
 )

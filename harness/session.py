@@ -161,9 +161,10 @@ class EvaluationSession:
             self._probes[role] = run_probes(self.model(role), self.splits.heldout, config)
         return self._probes[role]
 
-    def per_query(self, key: str, role: str) -> tuple[np.ndarray, bool, np.ndarray | None]:
-        """Per-query values whose mean (median for median_rank) is the metric `key` of `role`,
-        whether it is a median, and the item ids when the items depend on the model (probes)."""
+    def per_query(self, key: str, role: str) -> tuple[np.ndarray, str, np.ndarray | None]:
+        """Per-query values whose statistic (mean; median for median_rank; a probe's own) is the
+        metric `key` of `role`, that statistic's name, and the item ids when the items depend on
+        the model (probes)."""
         from harness.evaluate.retrieval import per_query_values
 
         if key.startswith("probes/"):
@@ -171,7 +172,7 @@ class EvaluationSession:
             if sample is None:
                 raise EvaluationError(f"the probe run has no metric {key!r}; probe families run: "
                                       f"{', '.join(self.probes(role).family_names())}")
-            return sample.values, sample.statistic == "median", np.asarray(sample.book_ids)
+            return sample.values, sample.statistic, np.asarray(sample.book_ids)
         if key.startswith("interpolation/"):
             key = key[len("interpolation/"):]
             evaluation = self._interpolated_evaluation() if role == "candidate" else self.evaluation(role)
@@ -181,12 +182,12 @@ class EvaluationSession:
         if direction == "zero_shot":
             if view not in evaluation.zero_shot:
                 raise EvaluationError(f"no zero-shot result for view {view!r}")
-            return evaluation.zero_shot[view].correct.astype(np.float64), False, None
+            return evaluation.zero_shot[view].correct.astype(np.float64), "mean", None
         ranking = evaluation.rankings.get(f"{view}/{direction}")
         if ranking is None:
             raise EvaluationError(f"no {direction} retrieval for view {view!r}; views here: "
                                   f"{', '.join(sorted({k.split('/')[0] for k in evaluation.rankings}))}")
-        return per_query_values(ranking.ranks, metric), metric == "median_rank", None
+        return per_query_values(ranking.ranks, metric), "median" if metric == "median_rank" else "mean", None
 
     # -- gates ------------------------------------------------------------------------------
     def evidence(self, gate: Gate) -> Evidence:
@@ -202,13 +203,13 @@ class EvaluationSession:
     def _paired_evidence(self, key: str, role: str, *, paired: bool) -> Evidence:
         """The metric with its bootstrap CI; for paired rules also the bootstrap distribution of
         candidate minus baseline over the same resampled queries."""
-        from harness.evaluate.stats import bootstrap_estimates, difference_distribution
+        from harness.evaluate.stats import bootstrap_estimates, difference_distribution, statistic
 
         cfg = self.config
         estimates, values, ids = {}, {}, {}
         for r in (ROLES if paired else (role,)):
-            values[r], median, ids[r] = self.per_query(key, r)
-            estimates[r] = bootstrap_estimates({key: values[r]}, medians=[key] if median else [],
+            values[r], kind, ids[r] = self.per_query(key, r)
+            estimates[r] = bootstrap_estimates({key: values[r]}, statistics={key: kind},
                                                resamples=cfg.resamples, confidence=cfg.confidence, seed=cfg.seed)[key]
             self._record_metric(r, key, estimates[r])
         est = estimates[role if not paired else "candidate"]
@@ -222,11 +223,10 @@ class EvaluationSession:
             base, cand = base[ib], cand[ic]
         if base.shape != cand.shape or base.size == 0:
             raise EvaluationError(f"{key}: baseline and candidate share no queries to compare")
-        stat = (lambda v: np.median(v, axis=-1)) if median else (lambda v: v.mean(axis=-1))
-        samples = difference_distribution(base, cand, median=median, resamples=cfg.resamples, seed=cfg.seed)
+        samples = difference_distribution(base, cand, statistic_name=kind, resamples=cfg.resamples, seed=cfg.seed)
         tail = (1 - cfg.confidence) / 2
         low, high = (float(q) for q in np.quantile(samples, [tail, 1 - tail]))
-        delta = float(stat(cand) - stat(base))
+        delta = statistic(cand, kind) - statistic(base, kind)
         self._record_comparison(key, delta, low, high, base, cand)
         return Evidence(value=est.value, ci_low=est.ci_low, ci_high=est.ci_high, n=len(base),
                         baseline=estimates["baseline"].value, delta=delta, delta_ci=(low, high),
@@ -353,7 +353,7 @@ class EvaluationSession:
             if names:
                 a = {m: per_query_values(base_rank.ranks, m) for m in names}
                 b = {m: per_query_values(cand_rank.ranks, m) for m in names}
-                diffs = paired_bootstrap(a, b, medians=["median_rank"], resamples=cfg.resamples,
+                diffs = paired_bootstrap(a, b, statistics={"median_rank": "median"}, resamples=cfg.resamples,
                                          confidence=cfg.confidence, seed=cfg.seed)
                 for m, d in diffs.items():
                     p = mcnemar_exact(a[m] > 0.5, b[m] > 0.5).p_value if m.startswith("recall@") else None

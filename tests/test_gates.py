@@ -59,6 +59,9 @@ def test_directions_and_suites():
     assert not higher_is_better("heldout/image_to_text/median_rank")
     assert not higher_is_better("probes/typo/flip_rate")
     assert suite_of("cross:Medical/image_to_text/recall@1") == "cross_category"
+    assert suite_of("probes/keyboard_typo/similarity_drop_p90") == "probes"
+    assert not higher_is_better("probes/keyboard_typo/similarity_drop_p90")
+    assert suite_of("probes/keyboard_typo/similarity_drop_p99") is None  # only the percentiles probes report
     assert suite_of("nonsense") is None
 
 

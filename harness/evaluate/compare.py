@@ -81,7 +81,7 @@ def compare(
         names = metric_names(ks)
         diffs = paired_bootstrap({m: per_query_values(a.ranks, m) for m in names},
                                  {m: per_query_values(b.ranks, m) for m in names},
-                                 medians=["median_rank"], resamples=resamples, confidence=confidence, seed=seed)
+                                 statistics={"median_rank": "median"}, resamples=resamples, confidence=confidence, seed=seed)
         for m in names:
             full = f"{key}/{m}"
             if m.startswith("recall@"):

@@ -6,10 +6,14 @@
   draws the same queries for both, which removes the between-query variance from the delta).
 - McNemar's exact test on per-query hits (a two-sided binomial test on the discordant pairs).
 - Flip lists: the queries one checkpoint gets right at k and the other does not.
+
+A metric's statistic over its per-query values is "mean" (the default), "median" or "pNN", the
+NN-th percentile (e.g. "p90" for the tail of a similarity drop).
 """
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
@@ -19,6 +23,7 @@ from harness.errors import EvaluationError
 
 DEFAULT_RESAMPLES = 1000
 DEFAULT_CONFIDENCE = 0.95
+STATISTIC = re.compile(r"^(?:mean|median|p(?:[1-9]?\d))$")
 # Resample indices are drawn in blocks of at most this many entries (32 MiB of int64).
 _BLOCK_ENTRIES = 4_000_000
 
@@ -113,20 +118,21 @@ def resample_indices(n: int, resamples: int = DEFAULT_RESAMPLES, seed: int = 0) 
 def bootstrap_estimates(
     values: Mapping[str, np.ndarray],
     *,
-    medians: Sequence[str] = (),
+    statistics: Mapping[str, str] | None = None,
     resamples: int = DEFAULT_RESAMPLES,
     confidence: float = DEFAULT_CONFIDENCE,
     seed: int = 0,
 ) -> dict[str, Estimate]:
-    """CIs of the mean (the median for names in `medians`) of each per-query array, same resamples."""
+    """CIs of the statistic of each per-query array (`statistics[name]`, default mean), same resamples."""
     _check_confidence(confidence)
     arrays = _checked(values)
+    kinds = _kinds(arrays, statistics)
     n = _common_length(arrays)
     dists = {name: [] for name in arrays}
     for idx in resample_indices(n, resamples, seed):
         for name, v in arrays.items():
-            dists[name].append(_statistic(v[idx], name in medians))
-    return {name: _estimate(_statistic(v, name in medians), np.concatenate(dists[name]), confidence, n)
+            dists[name].append(statistic(v[idx], kinds[name]))
+    return {name: _estimate(statistic(v, kinds[name]), np.concatenate(dists[name]), confidence, n)
             for name, v in arrays.items()}
 
 
@@ -155,7 +161,7 @@ def bootstrap_functions(
             for name, fn in functions.items()}
 
 
-def difference_distribution(a: np.ndarray, b: np.ndarray, *, median: bool = False,
+def difference_distribution(a: np.ndarray, b: np.ndarray, *, statistic_name: str = "mean",
                             resamples: int = DEFAULT_RESAMPLES, seed: int = 0) -> np.ndarray:
     """Bootstrap distribution of statistic(b) - statistic(a), resampling the queries jointly.
 
@@ -165,7 +171,8 @@ def difference_distribution(a: np.ndarray, b: np.ndarray, *, median: bool = Fals
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     if a.shape != b.shape or a.ndim != 1:
         raise EvaluationError(f"paired comparison needs the same queries on both sides, got {a.shape} and {b.shape}")
-    return np.concatenate([_statistic(b[idx], median) - _statistic(a[idx], median)
+    _check_statistic(statistic_name)
+    return np.concatenate([statistic(b[idx], statistic_name) - statistic(a[idx], statistic_name)
                            for idx in resample_indices(len(a), resamples, seed)])
 
 
@@ -173,7 +180,7 @@ def paired_bootstrap(
     a: Mapping[str, np.ndarray],
     b: Mapping[str, np.ndarray],
     *,
-    medians: Sequence[str] = (),
+    statistics: Mapping[str, str] | None = None,
     resamples: int = DEFAULT_RESAMPLES,
     confidence: float = DEFAULT_CONFIDENCE,
     seed: int = 0,
@@ -183,14 +190,15 @@ def paired_bootstrap(
     arrays_a, arrays_b = _checked(a), _checked(b)
     if arrays_a.keys() != arrays_b.keys():
         raise EvaluationError(f"paired comparison of different metrics: {sorted(arrays_a)} vs {sorted(arrays_b)}")
+    kinds = _kinds(arrays_a, statistics)
     n = _common_length({**{f"a:{k}": v for k, v in arrays_a.items()}, **{f"b:{k}": v for k, v in arrays_b.items()}})
-    dists = {name: difference_distribution(arrays_a[name], arrays_b[name], median=name in medians,
+    dists = {name: difference_distribution(arrays_a[name], arrays_b[name], statistic_name=kinds[name],
                                            resamples=resamples, seed=seed) for name in arrays_a}
     out = {}
     for name in arrays_a:
-        med = name in medians
+        kind = kinds[name]
         dist = dists[name]
-        est = _estimate(_statistic(arrays_b[name], med) - _statistic(arrays_a[name], med), dist, confidence, n)
+        est = _estimate(statistic(arrays_b[name], kind) - statistic(arrays_a[name], kind), dist, confidence, n)
         p = float(min(1.0, 2.0 * min(np.mean(dist <= 0), np.mean(dist >= 0))))
         out[name] = Difference(est.value, est.ci_low, est.ci_high, n, p)
     return out
@@ -260,10 +268,28 @@ def _common_length(arrays: Mapping[str, np.ndarray]) -> int:
     return n
 
 
-def _statistic(v: np.ndarray, median: bool) -> np.ndarray | float:
-    if v.ndim == 1:
-        return float(np.median(v) if median else v.mean())
-    return np.median(v, axis=1) if median else v.mean(axis=1)
+def statistic(v: np.ndarray, name: str = "mean") -> Any:
+    """The named statistic over the last axis: a float for one array, one value per row for a 2-D block."""
+    if name == "mean":
+        out = v.mean(axis=-1)
+    elif name == "median":
+        out = np.median(v, axis=-1)
+    else:
+        _check_statistic(name)
+        out = np.quantile(v, int(name[1:]) / 100.0, axis=-1)
+    return float(out) if v.ndim == 1 else out
+
+
+def _check_statistic(name: str) -> None:
+    if not isinstance(name, str) or not STATISTIC.match(name):
+        raise EvaluationError(f"unknown statistic {name!r}; use mean, median or pNN (a percentile, e.g. p90)")
+
+
+def _kinds(arrays: Mapping[str, np.ndarray], statistics: Mapping[str, str] | None) -> dict[str, str]:
+    statistics = dict(statistics or {})  # may name metrics absent here (one mapping serves many calls)
+    for kind in statistics.values():
+        _check_statistic(kind)
+    return {name: statistics.get(name, "mean") for name in arrays}
 
 
 def _check_confidence(confidence: float) -> None:

@@ -12,10 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from harness.evaluate.stats import DEFAULT_RESAMPLES, Estimate, bootstrap_estimates, paired_bootstrap
+from harness.evaluate.stats import STATISTIC, DEFAULT_RESAMPLES, Estimate, bootstrap_estimates, paired_bootstrap
 
 ProbeMetric = Estimate  # value, ci_low, ci_high, n
-STATISTICS = ("mean", "median")
 _EMPTY = Estimate(math.nan, math.nan, math.nan, 0)
 
 
@@ -29,15 +28,15 @@ def metric_dict(metric: Estimate) -> dict[str, float | int | None]:
 
 @dataclass(frozen=True, eq=False)
 class MetricSample:
-    """Per-item values behind one metric, keyed by book_id, and the statistic (mean or median)."""
+    """Per-item values behind one metric, keyed by book_id, and its statistic (mean, median or pNN)."""
 
     book_ids: np.ndarray
     values: np.ndarray
     statistic: str = "mean"
 
     def __post_init__(self) -> None:
-        if self.statistic not in STATISTICS:
-            raise ValueError(f"statistic must be one of {STATISTICS}, not {self.statistic!r}")
+        if not STATISTIC.match(self.statistic):
+            raise ValueError(f"statistic must be mean, median or pNN (a percentile), not {self.statistic!r}")
         ids = np.asarray(self.book_ids, dtype=str)
         order = np.argsort(ids, kind="stable")  # canonical order
         object.__setattr__(self, "book_ids", ids[order])
@@ -50,8 +49,8 @@ class MetricSample:
         """The statistic with its seeded 95% percentile-bootstrap CI; no items gives NaN with n=0."""
         if len(self) == 0:
             return _EMPTY
-        medians = ("x",) if self.statistic == "median" else ()
-        return bootstrap_estimates({"x": self.values}, medians=medians, resamples=resamples, seed=seed)["x"]
+        return bootstrap_estimates({"x": self.values}, statistics={"x": self.statistic},
+                                   resamples=resamples, seed=seed)["x"]
 
 
 def paired_difference(base: MetricSample, other: MetricSample, *, seed: int = 0,
@@ -60,6 +59,5 @@ def paired_difference(base: MetricSample, other: MetricSample, *, seed: int = 0,
     _, ia, ib = np.intersect1d(base.book_ids, other.book_ids, return_indices=True)
     if len(ia) == 0:
         return _EMPTY
-    medians = ("x",) if base.statistic == "median" else ()
-    return paired_bootstrap({"x": base.values[ia]}, {"x": other.values[ib]}, medians=medians,
+    return paired_bootstrap({"x": base.values[ia]}, {"x": other.values[ib]}, statistics={"x": base.statistic},
                             resamples=resamples, seed=seed)["x"]

@@ -77,6 +77,7 @@ class InvarianceResult:
             "mean_rank_change": MetricSample(ids, self.perturbed_rank - self.exact_rank),
             "similarity_drop_mean": MetricSample(ids, self.similarity_drop),
             "similarity_drop_p50": MetricSample(ids, self.similarity_drop, "median"),
+            "similarity_drop_p90": MetricSample(ids, self.similarity_drop, "p90"),
         }
 
     def similarity_drop_quantiles(self) -> dict[str, float]:

@@ -75,9 +75,8 @@ def paired_bootstrap(name: str, new_ranks: np.ndarray, old_ranks: np.ndarray, *,
     old = np.asarray(old_ranks, dtype=np.float64)
     if new.shape != old.shape or new.ndim != 1 or new.size == 0:
         raise ValueError(f"paired ranks need two equal, non-empty 1-d arrays, got {new.shape} and {old.shape}")
-    median = name == "median_rank"
     per_query = (lambda r: r) if name.endswith("_rank") else (lambda r: fn(r[:, None]))  # per-query values
-    diff = paired({name: per_query(old)}, {name: per_query(new)}, medians=[name] if median else [],
+    diff = paired({name: per_query(old)}, {name: per_query(new)}, statistics={name: "median" if name == "median_rank" else "mean"},
                   resamples=resamples, confidence=confidence, seed=seed)[name]
     new_value, old_value = float(fn(new)), float(fn(old))
     return PairedDifference(new=new_value, old=old_value, delta=diff.value, ci_low=diff.ci_low,

@@ -17,7 +17,7 @@ def test_bootstrap_equals_a_plain_loop_with_the_same_draws():
     rng = np.random.default_rng(0)
     hits = (rng.random(200) < 0.3).astype(float)
     ranks = rng.integers(1, 50, 200).astype(float)
-    got = bootstrap_estimates({"recall": hits, "median_rank": ranks}, medians=["median_rank"], resamples=300, seed=11)
+    got = bootstrap_estimates({"recall": hits, "median_rank": ranks}, statistics={"median_rank": "median"}, resamples=300, seed=11)
     draws = np.random.default_rng(11).integers(0, 200, size=(300, 200))  # one block at this size
     means = [hits[row].mean() for row in draws]
     medians = [np.median(ranks[row]) for row in draws]
@@ -27,6 +27,26 @@ def test_bootstrap_equals_a_plain_loop_with_the_same_draws():
     assert (got["median_rank"].ci_low, got["median_rank"].ci_high) == pytest.approx(
         tuple(np.quantile(medians, [0.025, 0.975])))
     assert got["recall"].n == 200
+
+
+def test_percentile_statistic_equals_a_plain_loop_and_pairs():
+    rng = np.random.default_rng(5)
+    a, b = rng.normal(0.0, 1.0, 300), rng.normal(0.3, 1.0, 300)
+    got = bootstrap_estimates({"drop": a}, statistics={"drop": "p90"}, resamples=200, seed=2)["drop"]
+    draws = np.random.default_rng(2).integers(0, 300, size=(200, 300))
+    assert got.value == pytest.approx(np.quantile(a, 0.9))
+    assert (got.ci_low, got.ci_high) == pytest.approx(
+        tuple(np.quantile([np.quantile(a[row], 0.9) for row in draws], [0.025, 0.975])))
+    diff = paired_bootstrap({"drop": a}, {"drop": b}, statistics={"drop": "p90"}, resamples=200, seed=2)["drop"]
+    assert diff.value == pytest.approx(np.quantile(b, 0.9) - np.quantile(a, 0.9))
+    deltas = [np.quantile(b[row], 0.9) - np.quantile(a[row], 0.9) for row in draws]
+    assert (diff.ci_low, diff.ci_high) == pytest.approx(tuple(np.quantile(deltas, [0.025, 0.975])))
+
+
+@pytest.mark.parametrize("name", ["p", "p100", "p-1", "mode", "P90", " p90"])
+def test_unknown_statistic_is_an_evaluation_error(name):
+    with pytest.raises(EvaluationError, match="unknown statistic"):
+        bootstrap_estimates({"x": np.ones(10)}, statistics={"x": name}, resamples=10)
 
 
 def test_bootstrap_is_seeded():
@@ -55,7 +75,7 @@ def test_resample_blocks_cover_every_resample():
 @given(st.lists(st.floats(0, 100, allow_nan=False), min_size=1, max_size=40), st.integers(0, 1000))
 def test_interval_is_ordered_and_inside_the_data_range(values, seed):
     v = np.array(values)
-    for name, est in bootstrap_estimates({"m": v, "med": v}, medians=["med"], resamples=50, seed=seed).items():
+    for name, est in bootstrap_estimates({"m": v, "med": v}, statistics={"med": "median"}, resamples=50, seed=seed).items():
         assert v.min() - 1e-9 <= est.ci_low <= est.ci_high <= v.max() + 1e-9
 
 
@@ -65,7 +85,7 @@ def test_paired_shift_gives_an_exact_delta(ranks, shift):
     a = np.array(ranks, dtype=float)
     b = a + shift  # every query moves by the same amount: no uncertainty left in the difference
     d = paired_bootstrap({"mean_rank": a, "median_rank": a}, {"mean_rank": b, "median_rank": b},
-                         medians=["median_rank"], resamples=100, seed=0)
+                         statistics={"median_rank": "median"}, resamples=100, seed=0)
     for est in d.values():
         assert est.value == pytest.approx(shift)
         assert est.ci_low == pytest.approx(shift) and est.ci_high == pytest.approx(shift)

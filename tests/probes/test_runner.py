@@ -35,7 +35,7 @@ def test_report_has_every_probe_under_its_key(report) -> None:  # noqa: ANN001
     keys = set(report.metrics)
     for family in FAMILIES:
         for metric in ("flip_rate", "recall@1", "recall@10", "lost@10", "mean_rank_change",
-                       "similarity_drop_mean", "similarity_drop_p50"):
+                       "similarity_drop_mean", "similarity_drop_p50", "similarity_drop_p90"):
             assert f"probes/{family}/{metric}" in keys
             assert f"probes/{family}@title_hidden/{metric}" in keys
     for key in ("probes/exact/recall@1", "probes/exact/recall@10", "probes/hard_negatives/failure_rate",
@@ -45,6 +45,9 @@ def test_report_has_every_probe_under_its_key(report) -> None:  # noqa: ANN001
     flip = report.metrics["probes/repeated_letters/flip_rate"]
     assert 0.0 <= flip.ci_low <= flip.value <= flip.ci_high <= 1.0 and flip.n == 30
     assert report.metrics["probes/case/flip_rate"].value == 0.0  # CLIP's tokenizer lowercases
+    p90 = report.metrics["probes/repeated_letters/similarity_drop_p90"]
+    assert p90.value == pytest.approx(report.to_dict()["similarity_drop"]["repeated_letters"]["p90"])
+    assert p90.ci_low <= p90.value <= p90.ci_high
     # numerals_words has nothing to change in these titles: counted as unchanged, not dropped
     counts = report.counts["numerals_words"]
     assert counts["probed"] + counts["unchanged"] == 30
