@@ -17,6 +17,8 @@ if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
 NO_JAVA_HINT = "or run without Spark: --launcher torchrun"
+# errors-only JVM logging for the sessions started here (Spark's default prints INFO/WARN lines)
+LOG4J_CONFIG = Path(__file__).with_name("log4j2.properties")
 
 
 def java_executable() -> str | None:
@@ -58,7 +60,9 @@ def get_or_create_session(master: str = "local[*]", app_name: str = "bookclip",
                .config("spark.ui.enabled", "false")
                .config("spark.ui.showConsoleProgress", "false")
                .config("spark.sql.execution.arrow.pyspark.enabled", "true"))
-    for key, value in (conf or {}).items():
+    conf = dict(conf or {})
+    conf.setdefault("spark.driver.extraJavaOptions", f"-Dlog4j2.configurationFile={LOG4J_CONFIG.as_uri()}")
+    for key, value in conf.items():
         builder = builder.config(key, value)
     try:
         session = builder.getOrCreate()

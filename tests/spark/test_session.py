@@ -39,3 +39,26 @@ def test_session_is_local_without_ui_and_reused() -> None:
     # workers run this interpreter: a Python UDF sees the same executable
     seen = session.sparkContext.parallelize([0], 1).map(lambda _: __import__("sys").executable).collect()
     assert os.path.realpath(seen[0]) == os.path.realpath(sys.executable)
+
+
+@pytest.mark.slow
+@pytest.mark.spark
+def test_started_session_logs_errors_only(tmp_path) -> None:
+    """A session we start uses the shipped log4j2 file: Spark's INFO/WARN startup lines are gone."""
+    import subprocess
+
+    from harness.spark.session import LOG4J_CONFIG
+
+    assert LOG4J_CONFIG.is_file()
+    script = ("from harness.spark import get_or_create_session\n"
+              "s = get_or_create_session(master='local[1]')\n"
+              "print(s.sparkContext.getConf().get('spark.driver.extraJavaOptions'))\n"
+              "print(s.range(5).count())\n"
+              "s.stop()\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
+                          cwd=tmp_path, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    options, count = done.stdout.strip().splitlines()[-2:]
+    assert f"-Dlog4j2.configurationFile={LOG4J_CONFIG.as_uri()}" in options.split() and count == "5"
+    assert "log4j2-defaults.properties" not in done.stderr  # Spark's default profile was not used
+    assert " WARN " not in done.stderr and " INFO " not in done.stderr
