@@ -312,6 +312,9 @@ class _Trainer:
             ddp = DDP(self.module, device_ids=[self.device.index] if self.device.type == "cuda" else None)
         else:
             ddp = self.module
+        # compile the DDP-wrapped model (its graph breaks at gradient buckets keep the overlap);
+        # no_sync() stays on the DDP object itself
+        forward = torch.compile(ddp) if cfg.compile else ddp
         torch.manual_seed(cfg.seed + self.rank)  # a resumed run restores the saved RNG states instead
         start_step, loss_value = self._resume() if cfg.resume else (0, float("nan"))
         logit_cap = math.log(100.0)
@@ -343,7 +346,7 @@ class _Trainer:
                     sync = micro_step == cfg.grad_accum - 1 or not self.distributed
                     with (contextlib.nullcontext() if sync else ddp.no_sync()):
                         with autocast:
-                            out = ddp(x, tokens)
+                            out = forward(x, tokens)
                         image_f, text_f, scale = (out["image_features"], out["text_features"], out["logit_scale"]) \
                             if isinstance(out, dict) else out[:3]
                         loss = distributed_contrastive_loss(image_f.float(), text_f.float(), scale.float(), groups)

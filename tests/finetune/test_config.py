@@ -34,6 +34,7 @@ def test_unknown_option_is_named() -> None:
     ({"template": "{titel}"}, "caption template"),
     ({"heldout_fraction": 1.0}, "heldout_fraction"),
     ({"epochs": 0}, "positive integer"),
+    ({"compile": "yes"}, "compile=.yes. must be true or false"),
 ])
 def test_bad_values_raise_one_line(values: dict, fragment: str) -> None:
     with pytest.raises(ConfigError, match=fragment) as info:
@@ -56,3 +57,16 @@ def test_recipe_hash_follows_training_options_only() -> None:
     assert base.replace(launcher="torchrun", out="elsewhere", num_processes=2).recipe_hash() == base.recipe_hash()
     assert base.replace(lr=base.lr * 2).recipe_hash() != base.recipe_hash()
     assert base.replace(categories=("Health",)).recipe_hash() != base.recipe_hash()
+
+
+def test_compile_flag_reaches_the_config() -> None:
+    import argparse
+
+    from harness.cli.finetune import config_from_args, register
+
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers())
+    on = config_from_args(parser.parse_args(["finetune", "--out", "o", "--compile"]))
+    off = config_from_args(parser.parse_args(["finetune", "--out", "o"]))
+    assert on.compile and not off.compile
+    assert on.recipe_hash() == off.recipe_hash()  # how steps run, not what they learn

@@ -75,3 +75,16 @@ def test_logit_scale_is_clamped_to_ln_100(small_config, tmp_path: Path) -> None:
     manifest = launch(small_config(baseline=str(path), max_steps=1))
     scale = load_checkpoint(manifest.checkpoint).state_dict["logit_scale"]
     assert scale.item() <= math.log(100) + 1e-6
+
+
+def test_compiled_model_trains_the_same_weights(small_config, tmp_path: Path) -> None:
+    """--compile changes how the steps run (inductor kernels), not what is learned."""
+    eager = launch(small_config(out=str(tmp_path / "eager"), max_steps=3))
+    compiled = launch(small_config(out=str(tmp_path / "compiled"), max_steps=3, compile=True))
+    assert compiled.recipe_hash == eager.recipe_hash  # an execution option, not part of the recipe
+    a = load_checkpoint(eager.checkpoint).state_dict
+    b = load_checkpoint(compiled.checkpoint).state_dict
+    assert any(not torch.equal(a[k], load("tiny:vit-xs").state_dict()[k]) for k in a)
+    worst = max((a[k].double() - b[k].double()).abs().max().item() for k in a)
+    assert worst <= 1e-4  # float rounding of fused kernels only
+    assert compiled.final_loss == pytest.approx(eager.final_loss, abs=1e-4)
