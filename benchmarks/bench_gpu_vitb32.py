@@ -8,11 +8,21 @@ Needs only torch and open_clip. FLOPs per step are counted with torch.utils.flop
 eager forward+backward (matmuls and attention), and cross-checked against the analytic
 6 * params * tokens estimate. MFU = counted FLOPs per second / peak; the default peak is an H100
 SXM's dense bf16 989 TFLOP/s (--peak-tflops for other cards). Finishes in about a minute.
+
+    python benchmarks/bench_gpu_vitb32.py --sweep [--budget-s 480]
+
+runs the prepared set of variants (eager reference; torch.compile with each block type and mode;
+batch 512), each in its own process so compilation caches and memory do not leak between them,
+stops starting new ones when the budget is spent, and prints one table with each variant's
+samples/s and MFU and its ratio to the eager reference. This is the one script to run on a lent
+GPU machine.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import subprocess
+import sys
 import time
 
 import torch
@@ -26,6 +36,51 @@ def analytic_flops(model: torch.nn.Module, batch: int, image_tokens: int, text_t
     vision = sum(p.numel() for n, p in model.named_parameters() if n.startswith("visual.transformer"))
     text = sum(p.numel() for n, p in model.named_parameters() if n.startswith("transformer"))
     return 6.0 * batch * (vision * image_tokens + text * text_tokens)
+
+
+# (label, extra arguments) of --sweep; the first is the reference the others are divided by
+SWEEP: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("eager, default blocks", ("--no-compile",)),
+    ("compile, default blocks", ()),
+    ("compile, custom blocks", ("--block-type", "custom")),
+    ("compile max-autotune-no-cudagraphs, custom", ("--block-type", "custom",
+                                                     "--compile-mode", "max-autotune-no-cudagraphs")),
+    ("compile, custom, batch 512", ("--block-type", "custom", "--batch-size", "512")),
+)
+
+
+def sweep(budget_s: float, passthrough: list[str]) -> int:
+    """Each SWEEP variant in a fresh process, within `budget_s`; one table of results and ratios."""
+    start = time.perf_counter()
+    rows: list[tuple[str, dict | None, str]] = []
+    for label, extra in SWEEP:
+        left = budget_s - (time.perf_counter() - start)
+        if left < 30:
+            rows.append((label, None, "not run: budget spent"))
+            continue
+        cmd = [sys.executable, __file__, *passthrough, *extra]
+        try:
+            done = subprocess.run(cmd, capture_output=True, text=True, timeout=left, check=False)
+        except subprocess.TimeoutExpired:
+            rows.append((label, None, f"stopped at the budget ({left:.0f} s left)"))
+            continue
+        lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+        if done.returncode != 0 or not lines:
+            last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+            rows.append((label, None, f"failed (exit {done.returncode}): {last[:160]}"))
+            continue
+        rows.append((label, json.loads(lines[-1]), ""))
+    reference = rows[0][1]
+    print(f"{'variant':<46} {'samples/s':>10} {'MFU':>7} {'vs eager':>9}  note")
+    for label, result, note in rows:
+        if result is None:
+            print(f"{label:<46} {'-':>10} {'-':>7} {'-':>9}  {note}")
+            continue
+        ratio = result["samples_per_s"] / reference["samples_per_s"] if reference else float("nan")
+        print(f"{label:<46} {result['samples_per_s']:>10.0f} {100 * result['mfu']:>6.1f}% {ratio:>8.2f}x  "
+              f"batch {result['batch_size']}, {result['device']}")
+    print(json.dumps({"sweep": [{"variant": label, "result": result, "note": note} for label, result, note in rows]}))
+    return 0 if all(result is not None for _, result, _ in rows) else 1
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -43,7 +98,15 @@ def main(argv: list[str] | None = None) -> int:
                         help="open_clip attention block: default (nn.MultiheadAttention) or custom "
                              "(F.scaled_dot_product_attention; same architecture and parameters)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--sweep", action="store_true",
+                        help="run the prepared variants, each in its own process, and print one table")
+    parser.add_argument("--budget-s", type=float, default=480.0,
+                        help="with --sweep: wall-clock budget; variants that would start later are skipped")
     args = parser.parse_args(argv)
+    if args.sweep:
+        passthrough = ["--model", args.model, "--batch-size", str(args.batch_size), "--steps", str(args.steps), "--warmup", str(args.warmup),
+                       "--peak-tflops", str(args.peak_tflops), "--device", args.device]
+        return sweep(args.budget_s, passthrough)
 
     import open_clip
 
