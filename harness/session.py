@@ -69,7 +69,18 @@ class EvaluationSession:
             raise ConfigError(f"categories {missing} are not in the catalogue (it has {list(self.catalogue.categories)}); "
                               "set --bookclip-categories")
         return split(self.catalogue, train_categories=self.config.categories,
-                     heldout_fraction=self.config.heldout_fraction, seed=self.config.seed)
+                     heldout_fraction=self.config.heldout_fraction, seed=self.config.seed,
+                     replay_fraction=self.replay_fraction)
+
+    @functools.cached_property
+    def replay_fraction(self) -> float:
+        """The other-category books rehearsed by the fine-tune (its recipe, or a checkpoint's
+        training metadata) stay out of the cross views: forgetting is measured on unseen books."""
+        from harness.evaluate.evaluation import replay_fraction_of
+
+        if self.config.candidate == "finetune":
+            return max(float(self.config.finetune.get("replay_fraction", 0.0)), replay_fraction_of([self.baseline]))
+        return replay_fraction_of([self.baseline, self.candidate])
 
     @functools.cached_property
     def baseline(self) -> Any:
@@ -123,7 +134,8 @@ class EvaluationSession:
 
         cfg = self.config
         return EvalConfig(template=cfg.template, ks=cfg.ks, seed=cfg.seed, resamples=cfg.resamples,
-                          confidence=cfg.confidence, heldout_fraction=cfg.heldout_fraction)
+                          confidence=cfg.confidence, heldout_fraction=cfg.heldout_fraction,
+                          replay_fraction=self.replay_fraction)
 
     def evaluation(self, role: str) -> Any:
         """Retrieval and zero-shot metrics of one model on train, heldout, cross and cross:<Category>."""
@@ -304,6 +316,8 @@ class EvaluationSession:
             if "splits" in self.__dict__:
                 report.data["view_sizes"] = {v: len(getattr(self.splits, v)) for v in ("train", "heldout", "cross")}
                 report.data["withheld"] = self.splits.withheld
+                if self.splits.replay is not None:  # rehearsed by the fine-tune, so not in cross
+                    report.data["replay"] = {"fraction": self.replay_fraction, "rows": self.splits.replay_rows}
         for role in ROLES:
             if role in self.__dict__:
                 spec = self.config.baseline if role == "baseline" else self.config.candidate

@@ -111,3 +111,27 @@ def test_real_checkpoint_specs_fail_offline_with_the_file_to_fetch(pytester, mon
     assert "heldout/image_to_text/recall@5: error: openai:ViT-B/32: weights not found locally" in out
     assert "Traceback" not in out
     assert "ViT-B-32.pt" in out and ".cache/clip" in out
+
+
+@pytest.mark.slow
+def test_cross_views_leave_out_books_the_candidate_rehearsed(pytester):
+    """A candidate fine-tuned with replay (its metadata says so): the cross view shrinks by exactly
+    the rehearsed books, and the report says how many."""
+    from harness.data import fixture_catalogue, load_catalogue, split
+    from harness.models import load, save_checkpoint
+
+    model = load("tiny:vit-xs@7")
+    save_checkpoint(pytester.path / "rehearsed.safetensors", model.state_dict(), config=model.config,
+                    metadata={"training_config": {"replay_fraction": 0.3}})
+    root = project(pytester, '[tool.bookclip]\nbaseline = "fixtures:tiny-baseline"\n'
+                             'candidate = "rehearsed.safetensors"\nresamples = 100\n'
+                             '[tool.bookclip.gates]\n'
+                             '"cross/image_to_text/recall@5" = { non_inferior = 0.5, tier = "warn" }\n')
+    result = pytester.runpytest_subprocess("suites", "-p", "no:cacheprovider", "-k", "cross_category")
+    assert result.ret == 0, result.stdout.str()[-2000:]
+    report = json.loads((root / "reports" / "run.json").read_text())
+    catalogue, _ = load_catalogue(fixture_catalogue())
+    expected = split(catalogue, train_categories=["Mind-Body-Spirit"], replay_fraction=0.3)
+    assert report["data"]["replay"] == {"fraction": 0.3, "rows": expected.replay_rows} and expected.replay_rows > 0
+    assert report["data"]["view_sizes"]["cross"] == len(expected.cross)
+    assert report["metrics"]["candidate"]["cross/image_to_text/recall@5"]["n"] == len(expected.cross)

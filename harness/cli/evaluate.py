@@ -65,6 +65,9 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--pool", choices=("view", "catalogue"), default="view",
                    help="candidates: the view's items (default) or the whole catalogue")
     p.add_argument("--seed", type=int, default=0, help="drives the split and the bootstrap (default 0)")
+    p.add_argument("--replay-fraction", type=float, metavar="F",
+                   help="share of the other categories' books a fine-tune rehearsed, kept out of the cross view "
+                        "(default: read from the checkpoints' training metadata, else 0)")
     p.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples (default 1000)")
     p.add_argument("--confidence", type=float, default=0.95, help="CI level (default 0.95)")
     p.add_argument("--no-zero-shot", action="store_true", help="skip zero-shot category classification")
@@ -96,6 +99,8 @@ def _float_list(text: str, what: str) -> tuple[float, ...]:
 def _config(args: argparse.Namespace) -> Any:
     from harness.evaluate.evaluation import EvalConfig
 
+    if args.replay_fraction is not None and not 0 <= args.replay_fraction < 1:
+        raise ConfigError(f"--replay-fraction {args.replay_fraction} must lie in [0, 1)")
     return EvalConfig(template=args.template, ks=tuple(args.ks), pool=args.pool, seed=args.seed,
                       resamples=args.resamples, confidence=args.confidence, zero_shot=not args.no_zero_shot,
                       batch_size=args.batch_size)
@@ -108,12 +113,23 @@ def _load_data(args: argparse.Namespace) -> tuple[Any, Any]:
     return load_catalogue(sources, image_root=args.image_root)
 
 
-def _evaluate(spec: str, catalogue: Any, args: argparse.Namespace, config: Any) -> Any:
-    from harness.evaluate.evaluation import evaluate
+def _load_models(specs: Sequence[str], args: argparse.Namespace, config: Any) -> tuple[list[Any], Any]:
+    """The models, and the config with the replay fraction the views must honour: --replay-fraction,
+    else the largest any of the checkpoints was fine-tuned with."""
+    import dataclasses
+
+    from harness.evaluate.evaluation import replay_fraction_of
     from harness.models import load
 
-    return evaluate(load(spec, device=args.device), catalogue, categories=args.categories, views=args.views,
-                    config=config)
+    models = [load(spec, device=args.device) for spec in specs]
+    replay = args.replay_fraction if args.replay_fraction is not None else replay_fraction_of(models)
+    return models, dataclasses.replace(config, replay_fraction=replay)
+
+
+def _evaluate(model: Any, catalogue: Any, args: argparse.Namespace, config: Any) -> Any:
+    from harness.evaluate.evaluation import evaluate
+
+    return evaluate(model, catalogue, categories=args.categories, views=args.views, config=config)
 
 
 # --------------------------------------------------------------------------- eval
@@ -121,7 +137,8 @@ def _evaluate(spec: str, catalogue: Any, args: argparse.Namespace, config: Any) 
 def run_eval(args: argparse.Namespace) -> int:
     config = _config(args)  # template and options fail before any loading
     catalogue, report = _load_data(args)
-    evaluation = _evaluate(args.model, catalogue, args, config)
+    [model], config = _load_models([args.model], args, config)
+    evaluation = _evaluate(model, catalogue, args, config)
     payload = {**evaluation.to_dict(), "load_report": report.to_dict()}
     if args.out:
         _write_json(args.out, payload)
@@ -143,7 +160,8 @@ def run_compare(args: argparse.Namespace) -> int:
         raise ConfigError("compare needs at least two model specs: BASELINE CANDIDATE [...]")
     config = _config(args)
     catalogue, report = _load_data(args)
-    evaluations = [_evaluate(spec, catalogue, args, config) for spec in args.models]
+    models, config = _load_models(args.models, args, config)
+    evaluations = [_evaluate(model, catalogue, args, config) for model in models]
     comparisons = compare_many(evaluations)
     payload = {"load_report": report.to_dict(),
                "evaluations": [e.to_dict() for e in evaluations],
@@ -175,7 +193,6 @@ def _trim_flips(comparison: Any, n: int) -> dict[str, Any]:
 
 def run_interpolate(args: argparse.Namespace) -> int:
     from harness.evaluate.interpolation import interpolation_sweep, save_interpolated
-    from harness.models import load
 
     if not args.categories:
         raise ConfigError("interpolate needs --categories (the fine-tuning categories) to tell in-category "
@@ -183,7 +200,7 @@ def run_interpolate(args: argparse.Namespace) -> int:
     alphas = _float_list(args.alphas, "--alphas")
     config = _config(args)
     catalogue, _ = _load_data(args)
-    base, tuned = load(args.baseline, device=args.device), load(args.finetuned, device=args.device)
+    (base, tuned), config = _load_models([args.baseline, args.finetuned], args, config)
     sweep = interpolation_sweep(base, tuned, catalogue, train_categories=args.categories, alphas=alphas,
                                 metric=args.metric, max_cross_drop=args.max_cross_drop, config=config)
     if args.out:

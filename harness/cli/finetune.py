@@ -13,7 +13,7 @@ from harness.finetune.config import FREEZE, LAUNCHERS, PRECISIONS, FinetuneConfi
 _FIELDS = ("data", "categories", "baseline", "out", "image_root", "seed", "max_train_rows", "template",
            "epochs", "max_steps", "batch_size", "grad_accum", "lr", "weight_decay", "warmup_steps",
            "min_lr_ratio", "grad_clip", "precision", "freeze", "checkpoint_every", "keep_checkpoints",
-           "launcher", "num_processes", "num_workers", "threads", "timeout_s", "heldout_fraction",
+           "launcher", "num_processes", "num_workers", "threads", "timeout_s", "heldout_fraction", "replay_fraction",
            "fail_at_step", "fail_rank")
 
 
@@ -47,6 +47,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--freeze", choices=FREEZE, help="keep one tower's weights fixed")
     p.add_argument("--seed", type=int, help="drives the split, data order and initialisation")
     p.add_argument("--heldout-fraction", type=float, metavar="F")
+    p.add_argument("--replay-fraction", type=float, metavar="F",
+                   help="rehearse this share of the other categories' books alongside the tuned ones, "
+                        "which limits forgetting (default 0); evaluation keeps them out of the cross-category views")
     p.add_argument("--max-train-rows", type=int, metavar="N", help="train on a seeded subset of N rows")
     p.add_argument("--template", help="caption template, e.g. '{title} by {author}'")
     p.add_argument("--checkpoint-every", type=int, metavar="N", help="resumable checkpoint every N steps (0: end only)")
@@ -60,7 +63,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--timeout-s", type=int, metavar="S", help="collective-operation timeout")
     p.add_argument("--json", action="store_true", help="print the manifest as JSON")
     p.add_argument("--evaluate", action="store_true",
-                   help="then compare held-out image-to-text R@5 of baseline and result (paired bootstrap CI)")
+                   help="then compare baseline and result on image-to-text R@5 (paired bootstrap CIs): held-out "
+                        "books of the tuned categories, and the other categories' books (forgetting)")
     # fault injection, for testing launchers and failure handling
     p.add_argument("--fail-at-step", type=int, help=argparse.SUPPRESS)
     p.add_argument("--fail-rank", type=int, help=argparse.SUPPRESS)
@@ -101,9 +105,9 @@ def run_finetune(args: argparse.Namespace) -> int:
                 state["done"] = record["step"]
 
         manifest = launch(cfg, on_progress=on_progress)
-    margin = _evaluate(cfg, manifest) if args.evaluate else None
+    margins = _evaluate(cfg, manifest) if args.evaluate else {}
     if args.json:
-        print(json.dumps({**manifest.to_dict(), **({"heldout_margin": margin.to_dict()} if margin else {})},
+        print(json.dumps({**manifest.to_dict(), **{f"{view}_margin": m.to_dict() for view, m in margins.items()}},
                          indent=2, sort_keys=True))
         return 0
     start = f"{state['first_loss']:.4f} -> " if state["first_loss"] is not None else ""
@@ -112,19 +116,25 @@ def run_finetune(args: argparse.Namespace) -> int:
           f"{manifest.samples_per_s:.1f} samples/s")
     print(f"checkpoint {manifest.checkpoint} (fingerprint {manifest.fingerprint[:12]}); "
           f"training log {cfg.out.rstrip('/')}/train_log.jsonl")
-    if margin is not None:
-        print(f"held-out image-to-text R@{margin.k} on {margin.n} covers of {', '.join(cfg.categories)}: "
+    where = {"heldout": f"held-out covers of {', '.join(cfg.categories)}",
+             "cross": "covers of the other categories (not trained on)"}
+    for view, margin in margins.items():
+        print(f"image-to-text R@{margin.k} on {margin.n} {where[view]}: "
               f"{margin.baseline:.3f} -> {margin.candidate:.3f} ({margin.gain:+.3f}, 95% CI "
               f"[{margin.ci_low:+.3f}, {margin.ci_high:+.3f}])")
     return 0
 
 
-def _evaluate(cfg: FinetuneConfig, manifest: Any) -> Any:
+def _evaluate(cfg: FinetuneConfig, manifest: Any) -> dict[str, Any]:
+    """Baseline vs result on the held-out view and, when the catalogue has other categories, on cross."""
     from harness.finetune.data import run_splits
     from harness.finetune.launch import resolve
-    from harness.finetune.margin import heldout_margin
+    from harness.finetune.margin import retrieval_margin
     from harness.models import load
 
     resolved = resolve(cfg)
-    return heldout_margin(load(resolved.baseline), load(manifest.checkpoint), run_splits(resolved).heldout,
-                          seed=resolved.seed)
+    splits = run_splits(resolved)
+    baseline, result = load(resolved.baseline), load(manifest.checkpoint)
+    views = {"heldout": splits.heldout, "cross": splits.cross}
+    return {view: retrieval_margin(baseline, result, rows, seed=resolved.seed)
+            for view, rows in views.items() if len(rows) > 5}

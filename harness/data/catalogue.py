@@ -77,6 +77,16 @@ class Catalogue:
         digests = None if self.image_digests is None else tuple(self.image_digests[i] for i in index)
         return Catalogue(frame, digests)
 
+    def concat(self, other: Catalogue) -> Catalogue:
+        """This catalogue's rows, then `other`'s (book ids must not repeat)."""
+        clash = set(self.frame["book_id"]) & set(other.frame["book_id"])
+        if clash:
+            raise DataError(f"cannot join catalogues that share book ids ({sorted(clash)[0]!r}, ...)")
+        frame = pd.concat([self.frame, other.frame[self.frame.columns]], ignore_index=True)
+        digests = None if self.image_digests is None or other.image_digests is None \
+            else self.image_digests + other.image_digests
+        return Catalogue(frame, digests)
+
     def by_category(self, names: str | Iterable[str]) -> Catalogue:
         """Rows whose category is one of `names` (raises DataError for a category not in the catalogue)."""
         wanted = [names] if isinstance(names, str) else list(names)

@@ -16,25 +16,35 @@ class Splits:
     """`train` and `heldout` share the training categories; `cross` holds the other categories.
 
     `withheld` counts rows of other categories left out of `cross` because their book is in `train`.
+    `replay` holds the other categories' books set aside for rehearsal during fine-tuning (empty
+    unless a replay fraction is asked for); they are never in `cross`, so the cross-category
+    views measure forgetting on books the fine-tune did not see.
     """
 
     train: Catalogue
     heldout: Catalogue
     cross: Catalogue
     withheld: int
+    replay: Catalogue | None = None
+
+    @property
+    def replay_rows(self) -> int:
+        return 0 if self.replay is None else len(self.replay)
 
     def to_dict(self) -> dict[str, Any]:
         return {"train": len(self.train), "heldout": len(self.heldout), "cross": len(self.cross),
-                "withheld": self.withheld}
+                "withheld": self.withheld, "replay": self.replay_rows}
 
 
 def split(catalogue: Catalogue, *, train_categories: str | Iterable[str], heldout_fraction: float = 0.2,
-          seed: int = 0) -> Splits:
+          seed: int = 0, replay_fraction: float = 0.0) -> Splits:
     """Split `catalogue` by `group_id` (editions of one book stay together, across categories too).
 
     A `heldout_fraction` of the training categories' groups (rounded) goes to `heldout`, picked by
     ranking groups on a seeded hash, so the choice depends only on the seed and the group ids, not
-    on row order. `cross` is every other category minus the groups in `train`.
+    on row order. `cross` is every other category minus the groups in `train`, minus `replay`:
+    the other categories' groups whose seeded hash falls below `replay_fraction` (a per-group
+    draw, so a book's fate does not depend on which other books the catalogue holds).
     """
     wanted = [train_categories] if isinstance(train_categories, str) else list(train_categories)
     if not wanted:
@@ -45,6 +55,9 @@ def split(catalogue: Catalogue, *, train_categories: str | Iterable[str], heldou
                         f"the catalogue has: {', '.join(catalogue.categories)}")
     if not 0.0 <= heldout_fraction < 1.0:
         raise ConfigError(f"heldout_fraction={heldout_fraction} must be in [0, 1)")
+    if not 0.0 <= replay_fraction < 1.0:
+        raise ConfigError(f"replay_fraction={replay_fraction} must be in [0, 1): the share of the other "
+                          "categories' books rehearsed in fine-tuning (the rest stay for cross-category evaluation)")
     frame = catalogue.frame
     in_train_categories = frame["category"].isin(wanted).to_numpy()
     groups = frame["group_id"].to_numpy()
@@ -57,7 +70,19 @@ def split(catalogue: Catalogue, *, train_categories: str | Iterable[str], heldou
     heldout_mask = in_train_categories & is_heldout_group
     train_groups = set(groups[train_mask])
     leaks = np.fromiter((g in train_groups for g in groups), dtype=bool, count=len(groups))
-    cross_mask = ~in_train_categories & ~leaks
+    other = ~in_train_categories & ~leaks
+    replay_mask = np.zeros(len(groups), dtype=bool)
+    if replay_fraction > 0:
+        # never a held-out book's edition: rehearsing it would leak into `heldout`
+        candidates = other & ~is_heldout_group
+        drawn = {g for g in set(groups[candidates]) if _unit_hash(seed, g) < replay_fraction}
+        replay_mask = candidates & np.fromiter((g in drawn for g in groups), dtype=bool, count=len(groups))
     withheld = int((~in_train_categories & leaks).sum())
     return Splits(train=catalogue.subset(train_mask), heldout=catalogue.subset(heldout_mask),
-                  cross=catalogue.subset(cross_mask), withheld=withheld)
+                  cross=catalogue.subset(other & ~replay_mask), withheld=withheld,
+                  replay=catalogue.subset(replay_mask) if replay_fraction > 0 else None)
+
+
+def _unit_hash(seed: int, group: str) -> float:
+    """A seeded, uniform-looking number in [0, 1) for one group (independent of the heldout ranking)."""
+    return int(sha256_hex("replay", str(seed), group)[:13], 16) / 16**13

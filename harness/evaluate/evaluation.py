@@ -36,6 +36,7 @@ class EvalConfig:
     resamples: int = DEFAULT_RESAMPLES
     confidence: float = DEFAULT_CONFIDENCE
     heldout_fraction: float = 0.2
+    replay_fraction: float = 0.0  # other-category books a fine-tune rehearsed: kept out of `cross`
     zero_shot: bool = True
     category_prompt: str = DEFAULT_CATEGORY_PROMPT
     per_category: bool = True  # cross-category metrics per category, as views `cross:<Category>`
@@ -59,6 +60,7 @@ def build_views(
     views: Sequence[str] | None = None,
     heldout_fraction: float = 0.2,
     seed: int = 0,
+    replay_fraction: float = 0.0,
 ) -> dict[str, Any]:
     """Named catalogue views. Without `categories`: the whole catalogue as `all`. With them:
     `train`, `heldout` (the training categories, split by book) and `cross` (the others)."""
@@ -74,8 +76,21 @@ def build_views(
     unknown = [v for v in wanted if v not in SPLIT_VIEWS]
     if unknown:
         raise EvaluationError(f"unknown view {unknown[0]!r}; use any of {', '.join(SPLIT_VIEWS)}")
-    splits = split(catalogue, train_categories=list(categories), heldout_fraction=heldout_fraction, seed=seed)
+    splits = split(catalogue, train_categories=list(categories), heldout_fraction=heldout_fraction, seed=seed,
+                   replay_fraction=replay_fraction)
     return {name: getattr(splits, name) for name in wanted}
+
+
+def replay_fraction_of(models: Sequence[Any]) -> float:
+    """The largest replay fraction any of `models` was fine-tuned with (checkpoint metadata), so that
+    cross-category views leave out every book one of them rehearsed; 0 for models without one."""
+    fractions = [0.0]
+    for model in models:
+        training = (getattr(model, "metadata", None) or {}).get("training_config") or {}
+        value = training.get("replay_fraction", 0.0)
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and 0.0 <= value < 1.0:
+            fractions.append(float(value))
+    return max(fractions)
 
 
 def evaluate(
@@ -88,8 +103,8 @@ def evaluate(
     embeddings: Embeddings | None = None,
 ) -> Evaluation:
     """Evaluate `model` on the views of `catalogue` (see build_views)."""
-    named = build_views(catalogue, categories=categories, views=views,
-                        heldout_fraction=config.heldout_fraction, seed=config.seed)
+    named = build_views(catalogue, categories=categories, views=views, heldout_fraction=config.heldout_fraction,
+                        seed=config.seed, replay_fraction=config.replay_fraction)
     return evaluate_views(model, catalogue, named, config=config, embeddings=embeddings)
 
 

@@ -137,7 +137,8 @@ def interpolation_sweep(
     for a in grid:
         _check_alpha(a)
     views = build_views(catalogue, categories=train_categories, views=(in_view, cross_view),
-                        heldout_fraction=config.heldout_fraction, seed=config.seed)
+                        heldout_fraction=config.heldout_fraction, seed=config.seed,
+                        replay_fraction=config.replay_fraction)
     points = []
     reference = None
     for alpha in grid:

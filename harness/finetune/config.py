@@ -26,7 +26,7 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 FREEZE = ("none", "vision", "text")
 
 # fields that change what is trained; a resumed run must agree with its checkpoint on these
-RECIPE_FIELDS = ("data", "image_root", "categories", "baseline", "heldout_fraction", "seed",
+RECIPE_FIELDS = ("data", "image_root", "categories", "baseline", "heldout_fraction", "replay_fraction", "seed",
                  "max_train_rows", "template", "epochs", "max_steps", "batch_size", "grad_accum",
                  "lr", "weight_decay", "beta1", "beta2", "eps", "warmup_steps", "min_lr_ratio",
                  "grad_clip", "precision", "freeze")
@@ -46,6 +46,9 @@ class FinetuneConfig:
     baseline: str = "fixtures:tiny-baseline"
     image_root: str | None = None
     heldout_fraction: float = 0.2
+    # rehearsal: this share of the other categories' books is trained on alongside the tuned
+    # categories (and left out of the cross-category views), which limits forgetting
+    replay_fraction: float = 0.0
     seed: int = 0
     max_train_rows: int | None = None
     template: str = "{title}"
@@ -166,6 +169,10 @@ class FinetuneConfig:
             raise bad("max_steps", self.max_steps, "must be a positive integer (or unset to train by epochs)")
         if self.max_train_rows is not None and self.max_train_rows < 1:
             raise bad("max_train_rows", self.max_train_rows, "must be a positive integer (or unset for all rows)")
+        if isinstance(self.replay_fraction, bool) or not isinstance(self.replay_fraction, (int, float)) \
+                or not 0 <= self.replay_fraction < 1:
+            raise bad("replay_fraction", self.replay_fraction, "must lie in [0, 1): the share of the other "
+                      "categories' books rehearsed while fine-tuning")
         if not 0 < self.heldout_fraction < 1:
             raise bad("heldout_fraction", self.heldout_fraction, "must lie strictly between 0 and 1")
         if not self.lr > 0:

@@ -12,12 +12,12 @@ if TYPE_CHECKING:
 
 
 def run_splits(cfg: "FinetuneConfig") -> "Splits":
-    """train / heldout / cross views of the run's catalogue, deterministic from `cfg.seed`."""
+    """train / heldout / cross (/ replay) views of the run's catalogue, deterministic from `cfg.seed`."""
     from harness.data import load_catalogue, split
 
     catalogue, _report = load_catalogue(list(cfg.data), image_root=cfg.image_root)
-    return split(catalogue, train_categories=list(cfg.categories),
-                 heldout_fraction=cfg.heldout_fraction, seed=cfg.seed)
+    return split(catalogue, train_categories=list(cfg.categories), heldout_fraction=cfg.heldout_fraction,
+                 seed=cfg.seed, replay_fraction=cfg.replay_fraction)
 
 
 def cap_rows(catalogue: "Catalogue", max_rows: int | None, seed: int) -> "Catalogue":
@@ -29,7 +29,11 @@ def cap_rows(catalogue: "Catalogue", max_rows: int | None, seed: int) -> "Catalo
 
 
 def training_rows(cfg: "FinetuneConfig") -> "Catalogue":
-    return cap_rows(run_splits(cfg).train, cfg.max_train_rows, cfg.seed)
+    """The rows a run trains on: its categories' training split, plus the rehearsed books of the
+    other categories when `replay_fraction` is set, capped at `max_train_rows`."""
+    splits = run_splits(cfg)
+    rows = splits.train if splits.replay is None else splits.train.concat(splits.replay)
+    return cap_rows(rows, cfg.max_train_rows, cfg.seed)
 
 
 def steps_per_epoch(rows: int, batch_size: int) -> int:

@@ -89,10 +89,10 @@ class _Trainer:
 
         from harness.data import decoded_images
         from harness.errors import DataError
-        from harness.finetune.data import cap_rows, run_splits
+        from harness.finetune.data import training_rows
 
         cfg = self.cfg
-        train = cap_rows(run_splits(cfg).train, cfg.max_train_rows, cfg.seed)
+        train = training_rows(cfg)
         if len(train) < cfg.batch_size:
             raise DataError(f"only {len(train)} training rows in categories {', '.join(cfg.categories)} of "
                             f"{', '.join(cfg.data)}, fewer than one batch of {cfg.batch_size}; "

@@ -78,6 +78,36 @@ def test_same_seed_same_views_whatever_the_row_order(rows, fraction, seed, rnd):
     assert one.withheld == shuffled.withheld
 
 
+@settings(max_examples=100, deadline=None)
+@given(catalogues, fractions, st.sampled_from([0.0, 0.25, 0.5, 0.9]), st.integers(0, 2**32))
+def test_replay_books_are_outside_cross_and_heldout(rows, fraction, replay, seed):
+    catalogue = make_catalogue(rows)
+    train = catalogue.categories[:1]
+    plain = split(catalogue, train_categories=train, heldout_fraction=fraction, seed=seed)
+    views = split(catalogue, train_categories=train, heldout_fraction=fraction, seed=seed, replay_fraction=replay)
+    # the tuned categories' views do not move; replay is carved out of cross, whole groups at a time
+    assert _ids(views.train) == _ids(plain.train) and _ids(views.heldout) == _ids(plain.heldout)
+    replayed = set() if views.replay is None else _ids(views.replay)
+    assert replayed | _ids(views.cross) == _ids(plain.cross) and not replayed & _ids(views.cross)
+    replay_groups = set() if views.replay is None else _groups(views.replay)
+    assert not replay_groups & (_groups(views.cross) | _groups(views.heldout) | _groups(views.train))
+    assert views.withheld == plain.withheld and views.replay_rows == len(replayed)
+    assert (views.replay is None) == (replay == 0.0)
+
+
+def test_replay_draw_is_per_book_and_near_its_fraction():
+    catalogue = make_catalogue([("A", g) for g in range(100)] + [("B", g) for g in range(100, 2100)])
+    views = split(catalogue, train_categories="A", seed=3, replay_fraction=0.25)
+    assert 0.22 < views.replay_rows / 2000 < 0.28
+    # adding books elsewhere does not change which of these books are rehearsed
+    bigger = make_catalogue([("A", g) for g in range(100)] + [("B", g) for g in range(100, 2100)]
+                            + [("C", g) for g in range(5000, 5500)])
+    again = split(bigger, train_categories="A", seed=3, replay_fraction=0.25)
+    assert _groups(views.replay) == {g for g in _groups(again.replay) if int(g[1:]) < 2100}
+    with pytest.raises(ConfigError, match="replay_fraction"):
+        split(catalogue, train_categories="A", replay_fraction=1.0)
+
+
 def test_seeds_pick_different_heldout_books():
     catalogue = make_catalogue([("A", g) for g in range(200)])
     picks = {frozenset(_ids(split(catalogue, train_categories="A", seed=s).heldout)) for s in range(5)}

@@ -68,3 +68,27 @@ def test_eval_on_the_fixture_catalogue_in_a_subprocess(tmp_path):
     printed = json.loads(proc.stdout)
     assert printed["metrics"] == json.loads(out.read_text())["metrics"]
     assert printed["metrics"]["heldout/text_to_image/recall@1"]["n"] > 0
+
+
+@pytest.mark.slow
+def test_cross_view_leaves_out_books_a_checkpoint_rehearsed(real_bookcovers, tmp_path, capsys):
+    """A fine-tune's replay fraction, read from its metadata, keeps rehearsed books out of `cross`."""
+    from harness.data import load_catalogue, split
+    from harness.models import load, save_checkpoint
+
+    model = load("tiny:vit-xs")
+    rehearsed = tmp_path / "rehearsed.safetensors"
+    save_checkpoint(rehearsed, model.state_dict(), config=model.config,
+                    metadata={"training_config": {"replay_fraction": 0.5}})
+    sizes = {}
+    for name, spec, extra in (("plain", "tiny:vit-xs", ()), ("metadata", str(rehearsed), ()),
+                              ("flag", "tiny:vit-xs", ("--replay-fraction", "0.5"))):
+        out = tmp_path / f"{name}.json"
+        assert main(["eval", "--model", spec, *_args(real_bookcovers, "--views", "cross", "--no-zero-shot",
+                                                     "--out", str(out), *extra)]) == 0
+        sizes[name] = json.loads(out.read_text())["data"]["views"]["cross"]
+    capsys.readouterr()
+    catalogue, _ = load_catalogue([real_bookcovers / "Medical", real_bookcovers / "Health"])
+    expected = split(catalogue, train_categories=["Medical"], replay_fraction=0.5)
+    assert sizes["metadata"] == sizes["flag"] == len(expected.cross) < sizes["plain"]
+    assert sizes["plain"] == len(expected.cross) + expected.replay_rows

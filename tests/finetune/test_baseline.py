@@ -34,11 +34,11 @@ def test_default_finetune_beats_the_baseline_on_its_category(fixture_dir: Path, 
     from harness.finetune.config import FinetuneConfig
     from harness.finetune.data import run_splits
     from harness.finetune.launch import launch
-    from harness.finetune.margin import heldout_margin
+    from harness.finetune.margin import retrieval_margin
 
     cfg = FinetuneConfig(data=(str(fixture_dir),), out=str(tmp_path / "ft"), launcher="inline")  # product defaults
     manifest = launch(cfg)
     heldout = run_splits(cfg).heldout
     assert set(heldout.categories) == {"Mind-Body-Spirit"}
-    margin = heldout_margin(load(cfg.baseline), load(manifest.checkpoint), heldout)
+    margin = retrieval_margin(load(cfg.baseline), load(manifest.checkpoint), heldout)
     assert margin.ci_low > 0, margin

@@ -70,3 +70,25 @@ def test_compile_flag_reaches_the_config() -> None:
     off = config_from_args(parser.parse_args(["finetune", "--out", "o"]))
     assert on.compile and not off.compile
     assert on.recipe_hash() == off.recipe_hash()  # how steps run, not what they learn
+
+
+@pytest.mark.parametrize("value", [1.0, -0.1, True, "half"])
+def test_replay_fraction_is_checked(value) -> None:
+    with pytest.raises(ConfigError, match="replay_fraction") as info:
+        FinetuneConfig.from_dict({"replay_fraction": value})
+    assert "\n" not in str(info.value)
+
+
+def test_training_rows_add_the_rehearsed_books_and_nothing_evaluated(tmp_path: Path) -> None:
+    from harness.data import fixture_catalogue
+    from harness.finetune.data import run_splits, training_rows
+
+    cfg = FinetuneConfig(data=(str(fixture_catalogue()),), out=str(tmp_path), replay_fraction=0.25)
+    splits = run_splits(cfg)
+    rows = set(training_rows(cfg).frame["book_id"])
+    assert rows == set(splits.train.frame["book_id"]) | set(splits.replay.frame["book_id"])
+    assert splits.replay_rows > 0 and set(splits.replay.categories).isdisjoint(cfg.categories)
+    for view in (splits.heldout, splits.cross):
+        assert rows.isdisjoint(view.frame["book_id"]) and set(training_rows(cfg).frame["group_id"]).isdisjoint(
+            view.frame["group_id"])
+    assert cfg.replace(replay_fraction=0.0).recipe_hash() != cfg.recipe_hash()
