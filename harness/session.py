@@ -79,7 +79,10 @@ class EvaluationSession:
         from harness.evaluate.evaluation import replay_fraction_of
 
         if self.config.candidate == "finetune":
-            return max(float(self.config.finetune.get("replay_fraction", 0.0)), replay_fraction_of([self.baseline]))
+            value = self.config.finetune.get("replay_fraction", 0.0)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
+                raise ConfigError(f"[tool.bookclip.finetune] replay_fraction = {value!r} must be a number in [0, 1)")
+            return max(float(value), replay_fraction_of([self.baseline]))
         return replay_fraction_of([self.baseline, self.candidate])
 
     @functools.cached_property
