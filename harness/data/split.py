@@ -16,7 +16,7 @@ class Splits:
     """`train` and `heldout` share the training categories; `cross` holds the other categories.
 
     `withheld` counts rows of other categories left out of `cross` because their book is in `train`.
-    `replay` holds the other categories' books set aside for rehearsal during fine-tuning (empty
+    `replay` holds the other categories' books set aside for rehearsal during fine-tuning (None
     unless a replay fraction is asked for); they are never in `cross`, so the cross-category
     views measure forgetting on books the fine-tune did not see.
     """
