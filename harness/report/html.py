@@ -242,8 +242,12 @@ def _view_order(key: str) -> tuple[int, str]:
 
 
 def _per_query_ranks(report: RunReport) -> dict[str, dict[str, np.ndarray]]:
+    """Ranks of the whole views (train, heldout, cross, ...); per-category views (`cross:<Category>`)
+    have their own section, and a panel each here would bury the overview."""
     out: dict[str, dict[str, np.ndarray]] = {}
     for view, entry in sorted(report.per_query.items(), key=lambda kv: _view_order(kv[0])):
+        if ":" in view.split("/", 1)[0]:
+            continue
         ranks = (entry or {}).get("ranks") or {}
         roles = {role: np.asarray(values, dtype=float) for role, values in ranks.items() if values is not None}
         roles = {r: v for r, v in roles.items() if v.ndim == 1 and v.size and np.all(np.isfinite(v))}
