@@ -35,6 +35,7 @@ class EvaluationSession:
         self._results: dict[Gate, GateResult] | None = None
         self._evidence: dict[Gate, Evidence] = {}
         self._evaluations: dict[str, Any] = {}
+        self._training_overlap: dict[str, dict[str, Any]] = {}  # role -> evaluated books it was trained on
         self._probes: dict[str, Any] = {}
 
     # -- data and models -----------------------------------------------------------------
@@ -147,8 +148,23 @@ class EvaluationSession:
         if role not in self._evaluations:
             views = {name: getattr(self.splits, name) for name in ("train", "heldout", "cross")
                      if len(getattr(self.splits, name))}
+            self._check_training_overlap(role, views)
             self._evaluations[role] = evaluate_views(self.model(role), self.catalogue, views, config=self.eval_config)
         return self._evaluations[role]
+
+    def _check_training_overlap(self, role: str, views: dict[str, Any]) -> None:
+        """Record which evaluated books the model was trained on, and warn when that inflates a
+        metric: any held-out book, or a cross-category book the candidate was tuned on. (A
+        baseline's own pretraining books in `cross` are expected: that is what it should keep.)"""
+        from harness.evaluate.leakage import training_overlap
+
+        overlap = training_overlap(self.model(role), self.catalogue, views)
+        self._training_overlap[role] = overlap.to_dict()
+        inflated = {v: n for v, n in overlap.views.items() if n and (v == "heldout" or (v == "cross" and role != "baseline"))}
+        for view, n in inflated.items():
+            warnings.warn(f"bookclip: the {role} was trained on {n} of the {len(views[view])} {view} books, so its "
+                          f"{view} metrics are inflated; evaluate with the categories, seed, heldout_fraction and "
+                          "replay_fraction it was fine-tuned with (its checkpoint metadata)", stacklevel=2)
 
     @functools.cached_property
     def interpolation(self) -> Any:
@@ -319,6 +335,8 @@ class EvaluationSession:
             if "splits" in self.__dict__:
                 report.data["view_sizes"] = {v: len(getattr(self.splits, v)) for v in ("train", "heldout", "cross")}
                 report.data["withheld"] = self.splits.withheld
+                if self._training_overlap:
+                    report.data["training_overlap"] = dict(self._training_overlap)
                 if self.splits.replay is not None:  # rehearsed by the fine-tune, so not in cross
                     report.data["replay"] = {"fraction": self.replay_fraction, "rows": self.splits.replay_rows}
         for role in ROLES:

@@ -135,3 +135,33 @@ def test_cross_views_leave_out_books_the_candidate_rehearsed(pytester):
     assert report["data"]["replay"] == {"fraction": 0.3, "rows": expected.replay_rows} and expected.replay_rows > 0
     assert report["data"]["view_sizes"]["cross"] == len(expected.cross)
     assert report["metrics"]["candidate"]["cross/image_to_text/recall@5"]["n"] == len(expected.cross)
+
+
+@pytest.mark.slow
+def test_candidate_trained_on_heldout_books_is_warned_and_recorded(pytester):
+    """A candidate whose metadata says it was fine-tuned on a split with another seed: the suites
+    say how many held-out books it saw, and the report records it per role."""
+    from harness.data import fixture_catalogue, load_catalogue, split
+    from harness.models import load, save_checkpoint
+
+    catalogue, _ = load_catalogue(fixture_catalogue())
+    other_seed = split(catalogue, train_categories=["Mind-Body-Spirit"], seed=5)
+    model = load("tiny:vit-xs@7")
+    save_checkpoint(pytester.path / "seed5.safetensors", model.state_dict(), config=model.config,
+                    metadata={"training_config": {"categories": ["Mind-Body-Spirit"], "seed": 5,
+                                                  "heldout_fraction": 0.2},
+                              "data_fingerprint": other_seed.train.fingerprint})
+    root = project(pytester, '[tool.bookclip]\nbaseline = "fixtures:tiny-baseline"\n'
+                             'candidate = "seed5.safetensors"\nresamples = 100\n'
+                             '[tool.bookclip.gates]\n'
+                             '"heldout/image_to_text/recall@5" = { delta = 0, tier = "warn" }\n')
+    result = pytester.runpytest_subprocess("suites", "-p", "no:cacheprovider", "-k", "retrieval")
+    assert result.ret == 0, result.stdout.str()[-2000:]
+    heldout = split(catalogue, train_categories=["Mind-Body-Spirit"], seed=0).heldout
+    seen = int(heldout.frame["group_id"].isin(set(other_seed.train.frame["group_id"])).sum())
+    assert seen > 0
+    assert f"the candidate was trained on {seen} of the {len(heldout)} heldout books" in result.stdout.str()
+    overlap = json.loads((root / "reports" / "run.json").read_text())["data"]["training_overlap"]
+    assert overlap["candidate"] == {"known": True, "views": {"train": overlap["candidate"]["views"]["train"],
+                                                            "heldout": seen, "cross": 0}}
+    assert overlap["baseline"]["known"] and overlap["baseline"]["views"]["heldout"] == 0

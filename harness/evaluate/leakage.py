@@ -1,0 +1,53 @@
+"""Was a checkpoint trained on the books it is evaluated on?
+
+A checkpoint fine-tuned here records how its training rows were chosen (`training_config`:
+categories, seed, held-out and replay fractions, row cap) and their fingerprint
+(`data_fingerprint`). On the same catalogue those rows can be derived again, exactly; the
+fingerprint proves it. Then every evaluation view can be checked, by edition group, for books
+the model saw in training: a candidate fine-tuned with another seed would otherwise be scored on
+its own training books and look better than it is.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from harness.errors import BookclipError
+
+
+@dataclass(frozen=True)
+class TrainingOverlap:
+    """Rows of each view whose book (edition group) the model was trained on; `known` is False when
+    the checkpoint does not say how it was trained, or was trained on other data (`reason`)."""
+
+    known: bool
+    views: dict[str, int] = field(default_factory=dict)
+    reason: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"known": self.known, "views": dict(self.views), **({"reason": self.reason} if self.reason else {})}
+
+
+def training_overlap(model: Any, catalogue: Any, views: Mapping[str, Any]) -> TrainingOverlap:
+    """Count, per view, the rows whose book `model` was trained on (see the module note)."""
+    from harness.data import split
+    from harness.finetune.data import cap_rows
+
+    metadata = getattr(model, "metadata", None) or {}
+    training, recorded = metadata.get("training_config"), metadata.get("data_fingerprint")
+    if not isinstance(training, dict) or not isinstance(recorded, str) or not training.get("categories"):
+        return TrainingOverlap(False, reason="the checkpoint does not record how it was trained")
+    try:
+        splits = split(catalogue, train_categories=list(training["categories"]),
+                       heldout_fraction=float(training.get("heldout_fraction", 0.2)),
+                       seed=int(training.get("seed", 0)),
+                       replay_fraction=float(training.get("replay_fraction", 0.0)))
+        rows = splits.train if splits.replay is None else splits.train.concat(splits.replay)
+        cap = training.get("max_train_rows")
+        rows = cap_rows(rows, int(cap) if cap else None, int(training.get("seed", 0)))
+    except (BookclipError, TypeError, ValueError) as exc:
+        return TrainingOverlap(False, reason=f"its training split cannot be derived here ({exc})")
+    if rows.fingerprint != recorded:
+        return TrainingOverlap(False, reason="it was trained on other data than this catalogue")
+    seen = set(rows.frame["group_id"])
+    return TrainingOverlap(True, {name: int(view.frame["group_id"].isin(seen).sum()) for name, view in views.items()})
