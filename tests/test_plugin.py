@@ -7,6 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from harness.data import fixture_catalogue, load_catalogue, split
+from harness.models import load, save_checkpoint
+
 pytest_plugins = ["pytester"]
 
 SUITES = Path(__file__).resolve().parent.parent / "suites"
@@ -17,6 +20,28 @@ def project(pytester: pytest.Pytester, bookclip_table: str) -> Path:
     shutil.copytree(SUITES, pytester.path / "suites")
     pytester.makefile(".toml", pyproject=bookclip_table)
     return pytester.path
+
+
+# Model and catalogue work happens in module-scoped fixtures, set up before pytester's: pytester
+# restores sys.modules after each test, and torch or pandas half re-imported in one process break.
+@pytest.fixture(scope="module")
+def fixture_rows():
+    return load_catalogue(fixture_catalogue())[0]
+
+
+@pytest.fixture(scope="module")
+def candidate_model():
+    return load("tiny:vit-xs@7")
+
+
+def candidate_project(pytester: pytest.Pytester, model, metadata: dict, gate: str) -> Path:
+    """A project whose candidate is a checkpoint file of `model`'s weights carrying `metadata`,
+    against the embedded baseline, with one warn-tier gate."""
+    save_checkpoint(pytester.path / "candidate.safetensors", model.state_dict(), config=model.config,
+                    metadata=metadata)
+    return project(pytester, '[tool.bookclip]\nbaseline = "fixtures:tiny-baseline"\n'
+                             'candidate = "candidate.safetensors"\nresamples = 100\n'
+                             f'[tool.bookclip.gates]\n{gate}\n')
 
 
 def test_malformed_gate_fails_at_collection_with_one_line(pytester):
@@ -114,23 +139,15 @@ def test_real_checkpoint_specs_fail_offline_with_the_file_to_fetch(pytester, mon
 
 
 @pytest.mark.slow
-def test_cross_views_leave_out_books_the_candidate_rehearsed(pytester):
+def test_cross_views_leave_out_books_the_candidate_rehearsed(pytester, fixture_rows, candidate_model):
     """A candidate fine-tuned with replay (its metadata says so): the cross view shrinks by exactly
     the rehearsed books, and the report says how many."""
-    from harness.data import fixture_catalogue, load_catalogue, split
-    from harness.models import load, save_checkpoint
-
-    model = load("tiny:vit-xs@7")
-    save_checkpoint(pytester.path / "rehearsed.safetensors", model.state_dict(), config=model.config,
-                    metadata={"training_config": {"replay_fraction": 0.3}})
-    root = project(pytester, '[tool.bookclip]\nbaseline = "fixtures:tiny-baseline"\n'
-                             'candidate = "rehearsed.safetensors"\nresamples = 100\n'
-                             '[tool.bookclip.gates]\n'
-                             '"cross/image_to_text/recall@5" = { non_inferior = 0.5, tier = "warn" }\n')
+    root = candidate_project(pytester, candidate_model, {"training_config": {"replay_fraction": 0.3}},
+                             '"cross/image_to_text/recall@5" = { non_inferior = 0.5, tier = "warn" }')
     result = pytester.runpytest_subprocess("suites", "-p", "no:cacheprovider", "-k", "cross_category")
     assert result.ret == 0, result.stdout.str()[-2000:]
     report = json.loads((root / "reports" / "run.json").read_text())
-    catalogue, _ = load_catalogue(fixture_catalogue())
+    catalogue = fixture_rows
     expected = split(catalogue, train_categories=["Mind-Body-Spirit"], replay_fraction=0.3)
     assert report["data"]["replay"] == {"fraction": 0.3, "rows": expected.replay_rows} and expected.replay_rows > 0
     assert report["data"]["view_sizes"]["cross"] == len(expected.cross)
@@ -138,23 +155,16 @@ def test_cross_views_leave_out_books_the_candidate_rehearsed(pytester):
 
 
 @pytest.mark.slow
-def test_candidate_trained_on_heldout_books_is_warned_and_recorded(pytester):
+def test_candidate_trained_on_heldout_books_is_warned_and_recorded(pytester, fixture_rows, candidate_model):
     """A candidate whose metadata says it was fine-tuned on a split with another seed: the suites
     say how many held-out books it saw, and the report records it per role."""
-    from harness.data import fixture_catalogue, load_catalogue, split
-    from harness.models import load, save_checkpoint
-
-    catalogue, _ = load_catalogue(fixture_catalogue())
+    catalogue = fixture_rows
     other_seed = split(catalogue, train_categories=["Mind-Body-Spirit"], seed=5)
-    model = load("tiny:vit-xs@7")
-    save_checkpoint(pytester.path / "seed5.safetensors", model.state_dict(), config=model.config,
-                    metadata={"training_config": {"categories": ["Mind-Body-Spirit"], "seed": 5,
+    root = candidate_project(pytester, candidate_model,
+                             {"training_config": {"categories": ["Mind-Body-Spirit"], "seed": 5,
                                                   "heldout_fraction": 0.2},
-                              "data_fingerprint": other_seed.train.fingerprint})
-    root = project(pytester, '[tool.bookclip]\nbaseline = "fixtures:tiny-baseline"\n'
-                             'candidate = "seed5.safetensors"\nresamples = 100\n'
-                             '[tool.bookclip.gates]\n'
-                             '"heldout/image_to_text/recall@5" = { delta = 0, tier = "warn" }\n')
+                              "data_fingerprint": other_seed.train.fingerprint},
+                             '"heldout/image_to_text/recall@5" = { delta = 0, tier = "warn" }')
     result = pytester.runpytest_subprocess("suites", "-p", "no:cacheprovider", "-k", "retrieval")
     assert result.ret == 0, result.stdout.str()[-2000:]
     heldout = split(catalogue, train_categories=["Mind-Body-Spirit"], seed=0).heldout
