@@ -126,6 +126,29 @@ def _load_models(specs: Sequence[str], args: argparse.Namespace, config: Any) ->
     return models, dataclasses.replace(config, replay_fraction=replay)
 
 
+def _training_overlap(models: Sequence[Any], catalogue: Any, args: argparse.Namespace,
+                      config: Any) -> list[dict[str, Any]]:
+    """Per model, the evaluated books it was trained on (see harness.evaluate.leakage); a warning
+    on stderr for any held-out book, and for cross-category books of models after the first."""
+    from harness.evaluate.evaluation import build_views
+    from harness.evaluate.leakage import training_overlap
+
+    if not args.categories:
+        return []
+    views = build_views(catalogue, categories=args.categories, views=args.views, seed=config.seed,
+                        heldout_fraction=config.heldout_fraction, replay_fraction=config.replay_fraction)
+    out = []
+    for i, model in enumerate(models):
+        overlap = training_overlap(model, catalogue, views)
+        out.append({"model": model.spec, **overlap.to_dict()})
+        for view, n in overlap.views.items():
+            if n and (view == "heldout" or (view == "cross" and i > 0)):
+                print(f"bookclip: warning: {model.spec} was trained on {n} of the {len(views[view])} {view} books, "
+                      f"so its {view} metrics are inflated; evaluate with the categories, --seed and "
+                      "--replay-fraction it was fine-tuned with", file=sys.stderr)
+    return out
+
+
 def _evaluate(model: Any, catalogue: Any, args: argparse.Namespace, config: Any) -> Any:
     from harness.evaluate.evaluation import evaluate
 
@@ -138,8 +161,9 @@ def run_eval(args: argparse.Namespace) -> int:
     config = _config(args)  # template and options fail before any loading
     catalogue, report = _load_data(args)
     [model], config = _load_models([args.model], args, config)
+    overlap = _training_overlap([model], catalogue, args, config)
     evaluation = _evaluate(model, catalogue, args, config)
-    payload = {**evaluation.to_dict(), "load_report": report.to_dict()}
+    payload = {**evaluation.to_dict(), "load_report": report.to_dict(), "training_overlap": overlap}
     if args.out:
         _write_json(args.out, payload)
     if args.json:
@@ -161,9 +185,10 @@ def run_compare(args: argparse.Namespace) -> int:
     config = _config(args)
     catalogue, report = _load_data(args)
     models, config = _load_models(args.models, args, config)
+    overlap = _training_overlap(models, catalogue, args, config)
     evaluations = [_evaluate(model, catalogue, args, config) for model in models]
     comparisons = compare_many(evaluations)
-    payload = {"load_report": report.to_dict(),
+    payload = {"load_report": report.to_dict(), "training_overlap": overlap,
                "evaluations": [e.to_dict() for e in evaluations],
                "comparisons": [c.to_dict() for c in comparisons]}
     if args.out:

@@ -92,3 +92,26 @@ def test_cross_view_leaves_out_books_a_checkpoint_rehearsed(real_bookcovers, tmp
     expected = split(catalogue, train_categories=["Medical"], replay_fraction=0.5)
     assert sizes["metadata"] == sizes["flag"] == len(expected.cross) < sizes["plain"]
     assert sizes["plain"] == len(expected.cross) + expected.replay_rows
+
+
+@pytest.mark.slow
+def test_eval_warns_when_the_model_trained_on_heldout_books(real_bookcovers, tmp_path, capsys):
+    from harness.data import load_catalogue, split
+    from harness.models import load, save_checkpoint
+
+    catalogue, _ = load_catalogue([real_bookcovers / "Medical", real_bookcovers / "Health"])
+    seed1 = split(catalogue, train_categories=["Medical"], seed=1)
+    model = load("tiny:vit-xs")
+    path = tmp_path / "seed1.safetensors"
+    save_checkpoint(path, model.state_dict(), config=model.config,
+                    metadata={"training_config": {"categories": ["Medical"], "seed": 1, "heldout_fraction": 0.2},
+                              "data_fingerprint": seed1.train.fingerprint})
+    out = tmp_path / "eval.json"
+    assert main(["eval", "--model", str(path), *_args(real_bookcovers, "--views", "heldout", "--no-zero-shot",
+                                                      "--out", str(out))]) == 0
+    heldout = split(catalogue, train_categories=["Medical"], seed=0).heldout
+    seen = int(heldout.frame["group_id"].isin(set(seed1.train.frame["group_id"])).sum())
+    assert seen > 0
+    assert f"was trained on {seen} of the {len(heldout)} heldout books" in capsys.readouterr().err
+    [overlap] = json.loads(out.read_text())["training_overlap"]
+    assert overlap["known"] and overlap["views"] == {"heldout": seen}
