@@ -226,10 +226,11 @@ def run_interpolate(args: argparse.Namespace) -> int:
     config = _config(args)
     catalogue, _ = _load_data(args)
     (base, tuned), config = _load_models([args.baseline, args.finetuned], args, config)
+    overlap = _training_overlap([base, tuned], catalogue, args, config)
     sweep = interpolation_sweep(base, tuned, catalogue, train_categories=args.categories, alphas=alphas,
                                 metric=args.metric, max_cross_drop=args.max_cross_drop, config=config)
     if args.out:
-        _write_json(args.out, sweep.to_dict())
+        _write_json(args.out, {**sweep.to_dict(), "training_overlap": overlap})
     if args.json:
         print(json.dumps(sweep.to_dict(per_query=False), indent=2, ensure_ascii=False))
     else:

@@ -115,3 +115,32 @@ def test_eval_warns_when_the_model_trained_on_heldout_books(real_bookcovers, tmp
     assert f"was trained on {seen} of the {len(heldout)} heldout books" in capsys.readouterr().err
     [overlap] = json.loads(out.read_text())["training_overlap"]
     assert overlap["known"] and overlap["views"] == {"heldout": seen}
+
+
+@pytest.mark.slow
+def test_interpolate_sweeps_saves_the_best_alpha_and_checks_training_overlap(real_bookcovers, tmp_path, capsys):
+    from harness.data import load_catalogue, split
+    from harness.models import fingerprint_state_dict, load, save_checkpoint
+
+    catalogue, _ = load_catalogue([real_bookcovers / "Medical", real_bookcovers / "Health"])
+    seed1 = split(catalogue, train_categories=["Medical"], seed=1)
+    tuned = load("tiny:vit-xs@1")
+    tuned_path = tmp_path / "tuned.safetensors"
+    save_checkpoint(tuned_path, tuned.state_dict(), config=tuned.config,
+                    metadata={"training_config": {"categories": ["Medical"], "seed": 1, "heldout_fraction": 0.2},
+                              "data_fingerprint": seed1.train.fingerprint})
+    out, best = tmp_path / "sweep.json", tmp_path / "best.safetensors"
+    # a generous constraint, so some alpha is feasible and gets saved
+    code = main(["interpolate", "tiny:vit-xs", str(tuned_path), *_args(real_bookcovers, "--no-zero-shot"),
+                 "--alphas", "0,0.5,1", "--max-cross-drop", "1", "--out", str(out), "--save-alpha", str(best)])
+    assert code == 0
+    captured = capsys.readouterr()
+    assert "was trained on" in captured.err and "heldout books" in captured.err
+    data = json.loads(out.read_text())
+    assert [p["alpha"] for p in data["points"]] == [0.0, 0.5, 1.0] and data["best_alpha"] in (0.0, 0.5, 1.0)
+    baseline_overlap, tuned_overlap = data["training_overlap"]
+    assert not baseline_overlap["known"] and tuned_overlap["known"] and tuned_overlap["views"]["heldout"] > 0
+    saved = load(str(best))
+    point = next(p for p in data["points"] if p["alpha"] == data["best_alpha"])
+    assert fingerprint_state_dict(saved.state_dict()) == point["fingerprint"]
+    assert f"wrote alpha={data['best_alpha']:g}" in captured.out
