@@ -31,7 +31,7 @@ class TrainingOverlap:
 def training_overlap(model: Any, catalogue: Any, views: Mapping[str, Any]) -> TrainingOverlap:
     """Count, per view, the rows whose book `model` was trained on (see the module note)."""
     from harness.data import split
-    from harness.finetune.data import cap_rows
+    from harness.finetune.data import rows_trained_on
 
     metadata = getattr(model, "metadata", None) or {}
     training, recorded = metadata.get("training_config"), metadata.get("data_fingerprint")
@@ -42,9 +42,8 @@ def training_overlap(model: Any, catalogue: Any, views: Mapping[str, Any]) -> Tr
                        heldout_fraction=float(training.get("heldout_fraction", 0.2)),
                        seed=int(training.get("seed", 0)),
                        replay_fraction=float(training.get("replay_fraction", 0.0)))
-        rows = splits.train if splits.replay is None else splits.train.concat(splits.replay)
         cap = training.get("max_train_rows")
-        rows = cap_rows(rows, int(cap) if cap else None, int(training.get("seed", 0)))
+        rows = rows_trained_on(splits, int(cap) if cap else None, int(training.get("seed", 0)))
     except (BookclipError, TypeError, ValueError) as exc:
         return TrainingOverlap(False, reason=f"its training split cannot be derived here ({exc})")
     if rows.fingerprint != recorded:

@@ -28,12 +28,16 @@ def cap_rows(catalogue: "Catalogue", max_rows: int | None, seed: int) -> "Catalo
     return catalogue.subset(keep)
 
 
-def training_rows(cfg: "FinetuneConfig") -> "Catalogue":
-    """The rows a run trains on: its categories' training split, plus the rehearsed books of the
-    other categories when `replay_fraction` is set, capped at `max_train_rows`."""
-    splits = run_splits(cfg)
+def rows_trained_on(splits: "Splits", max_rows: int | None, seed: int) -> "Catalogue":
+    """The training split plus the rehearsed books of the other categories (when there are any),
+    capped at `max_rows`: the one rule for what a run trains on."""
     rows = splits.train if splits.replay is None else splits.train.concat(splits.replay)
-    return cap_rows(rows, cfg.max_train_rows, cfg.seed)
+    return cap_rows(rows, max_rows, seed)
+
+
+def training_rows(cfg: "FinetuneConfig") -> "Catalogue":
+    """The rows a run trains on (see rows_trained_on)."""
+    return rows_trained_on(run_splits(cfg), cfg.max_train_rows, cfg.seed)
 
 
 def steps_per_epoch(rows: int, batch_size: int) -> int:

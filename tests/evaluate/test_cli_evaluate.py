@@ -94,18 +94,26 @@ def test_cross_view_leaves_out_books_a_checkpoint_rehearsed(real_bookcovers, tmp
     assert sizes["plain"] == len(expected.cross) + expected.replay_rows
 
 
-@pytest.mark.slow
-def test_eval_warns_when_the_model_trained_on_heldout_books(real_bookcovers, tmp_path, capsys):
+def _tuned_on_seed_1(real_bookcovers, spec: str, path):
+    """A checkpoint of `spec`'s weights whose metadata says it was fine-tuned on Medical's seed-1
+    split of the Medical + Health catalogue; returns (path, catalogue, that split)."""
     from harness.data import load_catalogue, split
     from harness.models import load, save_checkpoint
 
     catalogue, _ = load_catalogue([real_bookcovers / "Medical", real_bookcovers / "Health"])
     seed1 = split(catalogue, train_categories=["Medical"], seed=1)
-    model = load("tiny:vit-xs")
-    path = tmp_path / "seed1.safetensors"
+    model = load(spec)
     save_checkpoint(path, model.state_dict(), config=model.config,
                     metadata={"training_config": {"categories": ["Medical"], "seed": 1, "heldout_fraction": 0.2},
                               "data_fingerprint": seed1.train.fingerprint})
+    return path, catalogue, seed1
+
+
+@pytest.mark.slow
+def test_eval_warns_when_the_model_trained_on_heldout_books(real_bookcovers, tmp_path, capsys):
+    from harness.data import split
+
+    path, catalogue, seed1 = _tuned_on_seed_1(real_bookcovers, "tiny:vit-xs", tmp_path / "seed1.safetensors")
     out = tmp_path / "eval.json"
     assert main(["eval", "--model", str(path), *_args(real_bookcovers, "--views", "heldout", "--no-zero-shot",
                                                       "--out", str(out))]) == 0
@@ -119,16 +127,9 @@ def test_eval_warns_when_the_model_trained_on_heldout_books(real_bookcovers, tmp
 
 @pytest.mark.slow
 def test_interpolate_sweeps_saves_the_best_alpha_and_checks_training_overlap(real_bookcovers, tmp_path, capsys):
-    from harness.data import load_catalogue, split
-    from harness.models import fingerprint_state_dict, load, save_checkpoint
+    from harness.models import fingerprint_state_dict, load
 
-    catalogue, _ = load_catalogue([real_bookcovers / "Medical", real_bookcovers / "Health"])
-    seed1 = split(catalogue, train_categories=["Medical"], seed=1)
-    tuned = load("tiny:vit-xs@1")
-    tuned_path = tmp_path / "tuned.safetensors"
-    save_checkpoint(tuned_path, tuned.state_dict(), config=tuned.config,
-                    metadata={"training_config": {"categories": ["Medical"], "seed": 1, "heldout_fraction": 0.2},
-                              "data_fingerprint": seed1.train.fingerprint})
+    tuned_path, _, _ = _tuned_on_seed_1(real_bookcovers, "tiny:vit-xs@1", tmp_path / "tuned.safetensors")
     out, best = tmp_path / "sweep.json", tmp_path / "best.safetensors"
     # a generous constraint, so some alpha is feasible and gets saved
     code = main(["interpolate", "tiny:vit-xs", str(tuned_path), *_args(real_bookcovers, "--no-zero-shot"),
