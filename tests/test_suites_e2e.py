@@ -5,7 +5,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -13,22 +12,25 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def run_suites(cache: Path, report_dir: Path, *extra: str) -> tuple[subprocess.CompletedProcess[str], float]:
+def run_suites(cache: Path, report_dir: Path, *extra: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "BOOKCLIP_CACHE_DIR": str(cache), "PYSPARK_PYTHON": sys.executable}
-    start = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "pytest", "suites/", "-q", "-p", "no:cacheprovider",
+    # the timeout only guards against a hang; how long runs take is measured in benchmarks/
+    return subprocess.run([sys.executable, "-m", "pytest", "suites/", "-q", "-p", "no:cacheprovider",
                            "--bookclip-report-dir", str(report_dir), *extra],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
-    return proc, time.perf_counter() - start
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800)
+
+
+def cache_entries(folder: Path) -> dict[str, int]:
+    """Every file under a cache folder with its modification time: a rebuilt entry changes it."""
+    return {str(p.relative_to(folder)): p.stat().st_mtime_ns for p in folder.rglob("*") if p.is_file()}
 
 
 @pytest.mark.slow
 @pytest.mark.spark
 def test_embedded_default_passes_cold_then_warm_from_caches(tmp_path):
     cache, reports = tmp_path / "cache", tmp_path / "reports"
-    cold, cold_s = run_suites(cache, reports)
+    cold = run_suites(cache, reports)
     assert cold.returncode == 0, cold.stdout[-4000:] + cold.stderr[-2000:]
-    assert cold_s < 300, f"cold run took {cold_s:.0f} s (limit 300 s)"
     out = cold.stdout
     for suite in ("retrieval", "cross_category", "zero_shot", "probes", "interpolation"):
         assert f"bookclip · {suite}" in out, f"no summary table for {suite}"
@@ -42,9 +44,13 @@ def test_embedded_default_passes_cold_then_warm_from_caches(tmp_path):
     finetunes = list((cache / "finetune").glob("*/final.safetensors"))
     assert len(finetunes) == 1
 
-    warm, warm_s = run_suites(cache, reports)
+    embeddings = cache_entries(cache / "embeddings")
+    assert embeddings, "the cold run cached no embeddings"
+
+    warm = run_suites(cache, reports)
     assert warm.returncode == 0, warm.stdout[-4000:]
-    assert warm_s < 30 or warm_s < cold_s / 3, f"warm run took {warm_s:.0f} s after a {cold_s:.0f} s cold run"
+    # warm means served from the caches: no embedding was computed or rewritten
+    assert cache_entries(cache / "embeddings") == embeddings
     assert list((cache / "finetune").glob("*/final.safetensors")) == finetunes
     assert "TorchDistributor" not in warm.stdout + warm.stderr
 
@@ -53,7 +59,7 @@ def test_embedded_default_passes_cold_then_warm_from_caches(tmp_path):
 def test_k_runs_only_retrieval_and_skips_unused_work(tmp_path):
     cache, reports = tmp_path / "cache", tmp_path / "reports"
     # a randomly initialised candidate: the in-category gates must fail, by name
-    proc, _ = run_suites(cache, reports, "-k", "retrieval", "--bookclip-candidate", "tiny:vit-xs@1")
+    proc = run_suites(cache, reports, "-k", "retrieval", "--bookclip-candidate", "tiny:vit-xs@1")
     assert proc.returncode == 1
     assert "FAILED suites/test_retrieval.py::test_gate[heldout/image_to_text/recall@5:delta0]" in proc.stdout
     assert "test_probes.py" not in proc.stdout and "test_cross_category.py" not in proc.stdout
@@ -67,7 +73,7 @@ def test_k_runs_only_retrieval_and_skips_unused_work(tmp_path):
 @pytest.mark.spark
 def test_xdist_workers_share_one_finetune_and_one_report(tmp_path):
     cache, reports = tmp_path / "cache", tmp_path / "reports"
-    proc, _ = run_suites(cache, reports, "-n", "2", "-k", "retrieval or cross_category")
+    proc = run_suites(cache, reports, "-n", "2", "-k", "retrieval or cross_category")
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     # both workers needed the candidate; the file lock let exactly one of them fine-tune
     assert len(list((cache / "finetune").glob("*/final.safetensors"))) == 1

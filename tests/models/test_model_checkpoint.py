@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -120,10 +119,7 @@ def test_plain_safetensors_without_our_header_is_refused_by_load_checkpoint(tmp_
         load_checkpoint(path)
 
 
-def test_loading_a_tiny_checkpoint_takes_under_two_seconds(tiny_checkpoint: Path) -> None:
-    load(str(tiny_checkpoint))  # warm: library imports are a once-per-process cost
-    start = time.perf_counter()
-    model = load(str(tiny_checkpoint))
-    elapsed = time.perf_counter() - start
-    assert model.embed_dim == 64
-    assert elapsed < 2.0, f"loading took {elapsed:.2f} s"
+def test_loading_a_tiny_checkpoint_twice_gives_the_same_model(tiny_checkpoint: Path) -> None:
+    first, second = load(str(tiny_checkpoint)), load(str(tiny_checkpoint))
+    assert first.embed_dim == second.embed_dim == 64
+    assert first.fingerprint == second.fingerprint
