@@ -16,7 +16,9 @@ import time
 import numpy as np
 import torch
 
-from harness.evaluate.retrieval import DEFAULT_CHUNK_BYTES, _chunk_rows, metric_names, metric_value, retrieval_ranks
+from harness.evaluate.metrics import retrieval_names, statistic_of, values_from_ranks
+from harness.evaluate.stats import statistic
+from harness.evaluate.retrieval import DEFAULT_CHUNK_BYTES, _chunk_rows, retrieval_ranks
 
 
 def peak_rss_mib() -> float:
@@ -75,7 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     bare, ours = min(bare_times), min(our_times)
 
     for direction, r in ranks.items():
-        summary = "  ".join(f"{m}={metric_value(r.ranks, m):.4g}" for m in metric_names())
+        summary = "  ".join(f"{m}={statistic(values_from_ranks(r.ranks, m), statistic_of(m)):.4g}"
+                            for m in retrieval_names((1, 5, 10)))
         print(f"  {direction}: {summary}")
     runs = lambda times: ", ".join(f"{t:.2f}" for t in times)  # noqa: E731
     print(f"bare chunked product: {bare:7.2f} s (runs: {runs(bare_times)})   peak RSS {rss_bare:,.0f} MiB")

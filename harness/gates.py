@@ -19,14 +19,16 @@ across the paired gates of a run.
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from harness import settings
 from harness.errors import ConfigError
-from harness.report.directions import higher_is_better
+from harness.evaluate.compare import Difference
+from harness.evaluate.metrics import higher_is_better, knows_direction, parse_key
+from harness.evaluate.stats import Estimate
 from harness.report.model import GateResult
 
 RULES = ("min", "max", "delta", "non_inferior")
@@ -34,26 +36,12 @@ PAIRED_RULES = ("delta", "non_inferior")
 TIERS = ("fail", "warn")
 _OPTIONS = {"confidence", "tier", "role", "suite", "min_n"}
 
-VIEWS = r"(?:train|heldout|cross)(?::[^/]+)?"
-DIRECTIONS = r"(?:image_to_text|text_to_image)"
-RETRIEVAL_METRICS = r"(?:recall@[1-9]\d*|mrr|median_rank|mean_rank)"
-# Metric keys a gate may name; each pattern is tied to the suite that evaluates it.
-KNOWN_METRICS: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("retrieval", re.compile(rf"^(?:train|heldout)(?::[^/]+)?/{DIRECTIONS}/{RETRIEVAL_METRICS}$")),
-    ("cross_category", re.compile(rf"^cross(?::[^/]+)?/{DIRECTIONS}/{RETRIEVAL_METRICS}$")),
-    ("zero_shot", re.compile(rf"^{VIEWS}/zero_shot/(?:accuracy|recall\[[^\]]+\])$")),
-    ("probes", re.compile(r"^probes/[A-Za-z0-9_.-]+(?:@title_hidden)?/(?:flip_rate|recall@[1-9]\d*|lost@[1-9]\d*|"
-                          r"mean_rank_change|mean_rank|similarity_drop_(?:mean|p50|p90)|failure_rate|any_failure_rate|"
-                          r"margin_(?:mean|p50)|radius_(?:mean|p50)|fragile_rate)$")),
-    ("interpolation", re.compile(rf"^interpolation/(?:best_alpha|{VIEWS}/{DIRECTIONS}/{RETRIEVAL_METRICS})$")),
-)
-
-
 def suite_of(key: str) -> str | None:
-    for suite, pattern in KNOWN_METRICS:
-        if pattern.match(key):
-            return suite
-    return None
+    """The suite whose gates may name `key` (from the metric registry), or None for an unknown key."""
+    if key == "interpolation/best_alpha":
+        return "interpolation"
+    parsed = parse_key(key)
+    return None if parsed is None else parsed.suite
 
 
 class GateFailure(AssertionError):
@@ -112,6 +100,9 @@ def _parse_gate(key: str, spec: Any, defaults: Mapping[str, Any]) -> Gate:
     if suite is None:
         raise ConfigError(f"{where}: unknown metric; keys look like heldout/image_to_text/recall@5, "
                           "cross/text_to_image/mrr, heldout/zero_shot/accuracy, probes/<family>/flip_rate")
+    if key != "interpolation/best_alpha" and not knows_direction(key):
+        raise ConfigError(f"{where}: this metric has no direction (it describes, it does not rate), so no "
+                          "gate can say better or worse")
     unknown = set(spec) - set(RULES) - _OPTIONS
     if unknown:
         raise ConfigError(f"{where}: unknown field(s) {sorted(unknown)}; rules are {list(RULES)}, "
@@ -120,12 +111,10 @@ def _parse_gate(key: str, spec: Any, defaults: Mapping[str, Any]) -> Gate:
     if len(rules) != 1:
         raise ConfigError(f"{where}: needs exactly one rule of {list(RULES)}, found {rules or 'none'}")
     rule = rules[0]
-    threshold = _number(spec[rule], f"{where}: {rule}")
-    if rule == "non_inferior" and threshold < 0:
-        raise ConfigError(f"{where}: non_inferior margin must be >= 0 (it is how much worse is tolerated)")
-    confidence = _number(spec.get("confidence", defaults.get("confidence", 0.95)), f"{where}: confidence")
-    if not 0.5 <= confidence < 1:
-        raise ConfigError(f"{where}: confidence must be in [0.5, 1), e.g. 0.95; got {confidence}")
+    threshold = settings.number(spec[rule], f"{where}: {rule}")
+    if rule == "non_inferior":
+        threshold = settings.margin(threshold, f"{where}: non_inferior")
+    confidence = settings.confidence(spec.get("confidence", defaults.get("confidence", 0.95)), f"{where}: confidence")
     tier = str(spec.get("tier", "fail"))
     if tier not in TIERS:
         raise ConfigError(f"{where}: tier must be one of {list(TIERS)}, got {tier!r}")
@@ -134,32 +123,20 @@ def _parse_gate(key: str, spec: Any, defaults: Mapping[str, Any]) -> Gate:
         raise ConfigError(f"{where}: role must be 'candidate' or 'baseline', got {role!r}")
     if rule in PAIRED_RULES and "role" in spec:
         raise ConfigError(f"{where}: {rule} compares candidate with baseline; it takes no role")
-    min_n = int(_number(spec.get("min_n", defaults.get("min_n", 30)), f"{where}: min_n"))
+    min_n = settings.min_n(spec.get("min_n", defaults.get("min_n", 30)), f"{where}: min_n")
     return Gate(metric=key, rule=rule, threshold=threshold, confidence=confidence, tier=tier, role=role,
                 suite=str(spec.get("suite", suite)), min_n=min_n, ci_based=rule in ("min", "max") and "confidence" in spec)
-
-
-def _number(value: Any, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ConfigError(f"{where} must be a finite number, got {value!r}")
-    return float(value)
 
 
 # -- judging -------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class Evidence:
-    """What a gate is judged on: the metric of its role, and for paired rules the bootstrap
-    distribution of candidate minus baseline on the same queries."""
+    """What a gate is judged on: the metric of its role, and for paired rules the comparison
+    engine's difference of candidate minus baseline (with its bootstrap samples)."""
 
-    value: float
-    ci_low: float
-    ci_high: float
-    n: int
-    baseline: float | None = None
-    delta: float | None = None
-    delta_ci: tuple[float, float] | None = None
-    delta_samples: np.ndarray | None = None
+    estimate: Estimate
+    difference: Difference | None = None
 
 
 def one_sided_p(gate: Gate, ev: Evidence) -> float:
@@ -168,10 +145,10 @@ def one_sided_p(gate: Gate, ev: Evidence) -> float:
     Differences are turned so that positive means better; the null bound is +delta for a
     `delta` rule and -margin for `non_inferior`. (count + 1) / (B + 1) keeps p above zero.
     """
-    assert ev.delta_samples is not None
+    assert ev.difference is not None and ev.difference.samples is not None
     sign = 1.0 if higher_is_better(gate.metric) else -1.0
     bound = gate.threshold if gate.rule == "delta" else -gate.threshold
-    better = sign * np.asarray(ev.delta_samples, dtype=np.float64)
+    better = sign * np.asarray(ev.difference.samples, dtype=np.float64)
     return float((np.count_nonzero(better <= bound) + 1) / (better.size + 1))
 
 
@@ -179,7 +156,8 @@ def judge(gates: Sequence[Gate], evidence: Mapping[Gate, Evidence], *, holm: boo
     """Outcome of every gate. Paired gates pass when their one-sided p-value is below
     (1 - confidence) / 2 -- the two-sided CI excludes the bound -- Holm-adjusted if asked."""
     alphas = {g: (1 - g.confidence) / 2 for g in gates}
-    p_values = {g: one_sided_p(g, evidence[g]) for g in gates if g.paired and evidence[g].delta_samples is not None}
+    p_values = {g: one_sided_p(g, evidence[g]) for g in gates
+                if g.paired and evidence[g].difference is not None and evidence[g].difference.samples is not None}
     blocked: set[Gate] = set()
     if holm:
         alphas, blocked = _holm(p_values, alphas)
@@ -206,36 +184,38 @@ def _judge_one(gate: Gate, ev: Evidence, p: float | None, alpha: float, blocked:
     def result(outcome: str, why: str) -> GateResult:
         return GateResult(name=gate.name, metric=gate.metric, rule=rule, tier=gate.tier, outcome=outcome, message=why)
 
+    est = ev.estimate
     if gate.rule in ("min", "max"):
-        value = ev.value
+        value = est.value
         if gate.ci_based:
-            value = ev.ci_low if gate.rule == "min" else ev.ci_high
-        shown = f"{gate.role} {ev.value:.4g} [{ev.ci_low:.4g}, {ev.ci_high:.4g}] (n={ev.n})"
+            value = est.ci_low if gate.rule == "min" else est.ci_high
+        shown = f"{gate.role} {est.value:.4g} [{est.ci_low:.4g}, {est.ci_high:.4g}] (n={est.n})"
         ok = value >= gate.threshold if gate.rule == "min" else value <= gate.threshold
         if not math.isfinite(value):
             return result(fail, f"{shown}: value is not a number")
         return result("PASS" if ok else fail, f"{shown}; gate \"{rule}\": {'PASS' if ok else fail}")
 
-    assert ev.delta is not None and ev.delta_ci is not None and ev.baseline is not None
-    shown = (f"candidate {ev.value:.4g} vs baseline {ev.baseline:.4g}, delta {ev.delta:+.4g} "
-             f"[{int(round(gate.confidence * 100))}% CI {ev.delta_ci[0]:+.4g}, {ev.delta_ci[1]:+.4g}] (n={ev.n})")
-    if ev.n < gate.min_n:
+    d = ev.difference
+    assert d is not None
+    shown = (f"candidate {d.value:.4g} vs baseline {d.reference:.4g}, delta {d.delta:+.4g} "
+             f"[{int(round(gate.confidence * 100))}% CI {d.ci_low:+.4g}, {d.ci_high:+.4g}] (n={d.n})")
+    if d.n < gate.min_n:
         return result("UNDECIDED" if gate.tier == "fail" else "WARN",
-                      f"{shown}; gate \"{rule}\": UNDECIDED — n={ev.n} is below min_n={gate.min_n}, too few queries to decide")
+                      f"{shown}; gate \"{rule}\": UNDECIDED — n={d.n} is below min_n={gate.min_n}, too few queries to decide")
     assert p is not None
     if p < alpha and not blocked:
         return result("PASS", f"{shown}; gate \"{rule}\": PASS (p={p:.3g})")
     sign = 1.0 if higher_is_better(gate.metric) else -1.0
     bound = gate.threshold if gate.rule == "delta" else -gate.threshold
-    distance = sign * ev.delta - bound
-    if distance > 0 and ev.delta_samples is not None:
+    distance = sign * d.delta - bound
+    if distance > 0 and d.samples is not None:
         # The point estimate passes but the evidence is too weak: say how many queries would do.
-        se = float(np.std(ev.delta_samples))
+        se = float(np.std(d.samples))
         z = _z(1 - alpha)
-        needed = math.ceil(ev.n * (z * se / distance) ** 2) if se > 0 else ev.n
+        needed = math.ceil(d.n * (z * se / distance) ** 2) if se > 0 else d.n
         outcome = "UNDECIDED" if gate.tier == "fail" else "WARN"
         return result(outcome, f"{shown}; gate \"{rule}\": UNDECIDED (p={p:.3g}) — the estimate passes but "
-                               f"n={ev.n} is too small to show it; about {needed} queries would")
+                               f"n={d.n} is too small to show it; about {needed} queries would")
     return result(fail, f"{shown}; gate \"{rule}\": {fail} (p={p:.3g})")
 
 

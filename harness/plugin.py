@@ -172,7 +172,8 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
             report = merge_reports([RunReport.from_dict(json.loads(raw)) for raw in config.stash[WORKER_REPORTS_KEY]])
         else:
             return
-        from harness.session import suite_summary, write_run
+        from harness.report.console import suite_summary
+        from harness.session import write_run
 
         terminalreporter.write(suite_summary(report, markup=bool(getattr(terminalreporter, "hasmarkup", False))))
         for path in write_run(report, config.stash[CONFIG_KEY], Path(config.rootpath)):

@@ -18,8 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     ev.add_argument("--model", required=True, metavar="SPEC",
                     help="tiny:vit-xs, fixtures:tiny-baseline, openai:ViT-B/32, open_clip:ARCH/TAG or a checkpoint")
     _common(ev)
-    ev.add_argument("--out", metavar="FILE.json", help="write the evaluation (metrics + per-query ranks) here")
-    ev.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    _outputs(ev)
     ev.set_defaults(func=run_eval)
 
     cmp = sub.add_parser(
@@ -28,8 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "bootstrap CI of the delta, McNemar exact p-value on recall hits, flip lists.")
     cmp.add_argument("models", nargs="+", metavar="SPEC", help="two or more model specs; the first is the baseline")
     _common(cmp)
-    cmp.add_argument("--out", metavar="FILE.json", help="write evaluations and comparisons as JSON here")
-    cmp.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    _outputs(cmp)
     cmp.add_argument("--flips", type=int, default=5, metavar="N", help="flipped queries to show per view (default 5)")
     cmp.set_defaults(func=run_compare)
 
@@ -42,13 +40,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     wise.add_argument("finetuned", metavar="FINETUNED_SPEC")
     _common(wise)
     wise.add_argument("--alphas", default="0,0.25,0.5,0.75,1", help="alpha grid (default 0,0.25,0.5,0.75,1)")
-    wise.add_argument("--metric", default="image_to_text/recall@5", help="<direction>/<metric> to trade off")
+    wise.add_argument("--metric", default="image_to_text/recall@5",
+                      help="<direction>/<metric> to trade off; its registered direction says which way is better "
+                           "(recall up, ranks down)")
     wise.add_argument("--max-cross-drop", type=float, default=0.02,
-                      help="largest allowed drop of the cross-category metric below alpha=0 (default 0.02)")
+                      help="how much worse than at alpha=0 the cross-category metric may get, in the metric's own "
+                           "units (default 0.02)")
     wise.add_argument("--save-alpha", metavar="FILE.safetensors", help="write the best alpha's checkpoint here")
-    wise.add_argument("--out", metavar="FILE.json", help="write the sweep as JSON here")
-    wise.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    _outputs(wise)
     wise.set_defaults(func=run_interpolate)
+
+
+def _outputs(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", metavar="FILE.json",
+                   help="write the run report here (metrics with CIs, comparisons, per-query ranks); "
+                        "`bookclip report FILE` shows it, --html draws it, --against compares it")
+    p.add_argument("--json", action="store_true", help="print the run report as JSON instead of tables")
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -69,7 +76,9 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help="share of the other categories' books a fine-tune rehearsed, kept out of the cross view "
                         "(default: read from the checkpoints' training metadata, else 0)")
     p.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples (default 1000)")
-    p.add_argument("--confidence", type=float, default=0.95, help="CI level (default 0.95)")
+    p.add_argument("--confidence", type=float, default=0.95,
+                   help="CI level (default 0.95); intervals are two-sided, so a paired difference whose 95%% CI "
+                        "excludes zero is significant at a one-sided 2.5%%")
     p.add_argument("--no-zero-shot", action="store_true", help="skip zero-shot category classification")
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--device", default="cpu")
@@ -99,8 +108,10 @@ def _float_list(text: str, what: str) -> tuple[float, ...]:
 def _config(args: argparse.Namespace) -> Any:
     from harness.evaluate.evaluation import EvalConfig
 
-    if args.replay_fraction is not None and not 0 <= args.replay_fraction < 1:
-        raise ConfigError(f"--replay-fraction {args.replay_fraction} must lie in [0, 1)")
+    from harness.settings import replay_fraction
+
+    if args.replay_fraction is not None:
+        replay_fraction(args.replay_fraction, "--replay-fraction")
     return EvalConfig(template=args.template, ks=tuple(args.ks), pool=args.pool, seed=args.seed,
                       resamples=args.resamples, confidence=args.confidence, zero_shot=not args.no_zero_shot,
                       batch_size=args.batch_size)
@@ -158,163 +169,134 @@ def _evaluate(model: Any, catalogue: Any, args: argparse.Namespace, config: Any)
 # --------------------------------------------------------------------------- eval
 
 def run_eval(args: argparse.Namespace) -> int:
+    from harness.report.build import add_evaluation
+
     config = _config(args)  # template and options fail before any loading
-    catalogue, report = _load_data(args)
+    catalogue, load_report = _load_data(args)
     [model], config = _load_models([args.model], args, config)
     overlap = _training_overlap([model], catalogue, args, config)
-    evaluation = _evaluate(model, catalogue, args, config)
-    payload = {**evaluation.to_dict(), "load_report": report.to_dict(), "training_overlap": overlap}
-    if args.out:
-        _write_json(args.out, payload)
-    if args.json:
-        print(json.dumps(evaluation.to_dict(per_query=False), indent=2, ensure_ascii=False))
-    else:
-        _print_metrics_table([evaluation], [], title=f"{args.model} on {catalogue!r}")
-        if args.out:
-            print(f"wrote {args.out}")
-    return 0
+    report = _new_report("eval", catalogue, load_report, config, overlap)
+    add_evaluation(report, "model", _evaluate(model, catalogue, args, config))
+    return _emit(report, args)
 
 
 # --------------------------------------------------------------------------- compare
 
 def run_compare(args: argparse.Namespace) -> int:
-    from harness.evaluate.compare import compare_many
+    from harness.evaluate.compare import compare_evaluations
+    from harness.report.build import add_comparison, add_evaluation
 
     if len(args.models) < 2:
         raise ConfigError("compare needs at least two model specs: BASELINE CANDIDATE [...]")
     config = _config(args)
-    catalogue, report = _load_data(args)
+    catalogue, load_report = _load_data(args)
     models, config = _load_models(args.models, args, config)
     overlap = _training_overlap(models, catalogue, args, config)
+    report = _new_report("compare", catalogue, load_report, config, overlap)
     evaluations = [_evaluate(model, catalogue, args, config) for model in models]
-    comparisons = compare_many(evaluations)
-    payload = {"load_report": report.to_dict(), "training_overlap": overlap,
-               "evaluations": [e.to_dict() for e in evaluations],
-               "comparisons": [c.to_dict() for c in comparisons]}
-    if args.out:
-        _write_json(args.out, payload)
-    if args.json:
-        print(json.dumps({"evaluations": [e.to_dict(per_query=False) for e in evaluations],
-                          "comparisons": [{**c.to_dict(), "flips": _trim_flips(c, args.flips)} for c in comparisons]},
-                         indent=2, ensure_ascii=False))
-    else:
-        _print_metrics_table(evaluations, comparisons, title=f"compare on {catalogue!r}")
-        _print_flips(comparisons, args.flips)
-        if args.out:
-            print(f"wrote {args.out}")
-    return 0
+    roles = compare_roles(len(models))
+    for role, evaluation in zip(roles, evaluations):
+        add_evaluation(report, role, evaluation)
+    for role, evaluation in zip(roles[1:], evaluations[1:]):
+        add_comparison(report, role, compare_evaluations(evaluations[0], evaluation, _stats(config)),
+                       reference=roles[0])
+    status = _emit(report, args)
+    if not args.json:
+        _print_flips(report, args.flips)
+    return status
 
 
-def _trim_flips(comparison: Any, n: int) -> dict[str, Any]:
-    out = {}
-    for key, f in comparison.flips.items():
-        d = f.to_dict()
-        out[key] = {"k": d["k"], "improved": d["improved"][:n], "regressed": d["regressed"][:n],
-                    "improved_total": len(f.improved), "regressed_total": len(f.regressed)}
-    return out
+def compare_roles(n: int) -> list[str]:
+    """baseline, candidate, candidate-2, ...: the first model is the reference."""
+    return ["baseline", "candidate"] + [f"candidate-{i}" for i in range(2, n)]
 
 
 # --------------------------------------------------------------------------- interpolate
 
 def run_interpolate(args: argparse.Namespace) -> int:
+    from harness.evaluate.compare import compare_evaluations
     from harness.evaluate.interpolation import interpolation_sweep, save_interpolated
+    from harness.report.build import add_comparison, add_evaluation, interpolation_section
+    from harness.settings import margin
 
     if not args.categories:
         raise ConfigError("interpolate needs --categories (the fine-tuning categories) to tell in-category "
                           "from cross-category")
     alphas = _float_list(args.alphas, "--alphas")
+    max_drop = margin(args.max_cross_drop, "--max-cross-drop")
+    from harness.evaluate.metrics import higher_is_better
+
+    higher_is_better(args.metric)  # an unknown metric fails before any work
     config = _config(args)
-    catalogue, _ = _load_data(args)
+    catalogue, load_report = _load_data(args)
     (base, tuned), config = _load_models([args.baseline, args.finetuned], args, config)
     overlap = _training_overlap([base, tuned], catalogue, args, config)
     sweep = interpolation_sweep(base, tuned, catalogue, train_categories=args.categories, alphas=alphas,
-                                metric=args.metric, max_cross_drop=args.max_cross_drop, config=config)
-    if args.out:
-        _write_json(args.out, {**sweep.to_dict(), "training_overlap": overlap})
-    if args.json:
-        print(json.dumps(sweep.to_dict(per_query=False), indent=2, ensure_ascii=False))
-    else:
-        _print_sweep(sweep)
+                                metric=args.metric, max_cross_drop=max_drop, config=config)
+    report = _new_report("interpolate", catalogue, load_report, config, overlap)
+    reference = sweep.points[0]
+    for point in sweep.points:
+        role = f"alpha={point.alpha:g}"
+        add_evaluation(report, role, point.evaluation)
+        if point is not reference:
+            add_comparison(report, role, compare_evaluations(reference.evaluation, point.evaluation, _stats(config)),
+                           reference=f"alpha={reference.alpha:g}")
+    report.sections["interpolation"] = interpolation_section(sweep)
+    status = _emit(report, args)
     if args.save_alpha:
         if sweep.best_alpha is None:
             print("bookclip: no alpha meets the constraint; nothing saved", file=sys.stderr)
             return 1
         save_interpolated(base, tuned, sweep.best_alpha, args.save_alpha)
-        print(f"wrote alpha={sweep.best_alpha:g} checkpoint to {args.save_alpha}")
-    return 0
+        print(f"wrote alpha={sweep.best_alpha:g} checkpoint to {args.save_alpha}", file=sys.stderr if args.json else sys.stdout)
+    return status
 
 
 # --------------------------------------------------------------------------- output
 
-def _write_json(path: str, payload: dict[str, Any]) -> None:
-    from harness.io import atomic_write_json
+def _stats(config: Any) -> Any:
+    from harness.settings import StatSettings
 
-    atomic_write_json(Path(path), payload)
-
-
-def _fmt(value: float, metric: str) -> str:
-    return f"{value:.1f}" if metric.endswith("rank") else f"{value:.3f}"
+    return StatSettings(config.resamples, config.confidence, config.seed)
 
 
-def _print_metrics_table(evaluations: Sequence[Any], comparisons: Sequence[Any], *, title: str) -> None:
-    from rich.console import Console
-    from rich.table import Table
+def _new_report(kind: str, catalogue: Any, load_report: Any, config: Any, overlap: list[dict[str, Any]]) -> Any:
+    from harness.report.build import new_report
 
-    first = evaluations[0]
-    confidence = int(round(100 * float(first.settings.get("confidence", 0.95))))
-    table = Table(title=title, title_justify="left")
-    table.add_column("metric", no_wrap=True)
-    for i, e in enumerate(evaluations):
-        label = e.model["spec"] + (" (baseline)" if i == 0 and comparisons else "")
-        table.add_column(f"{label}\n{e.model['fingerprint'][:12]}", justify="right")
-    for key, est in first.metrics.items():
-        metric = key.rsplit("/", 1)[-1]
-        cells = [f"{_fmt(est.value, metric)} [{_fmt(est.ci_low, metric)}, {_fmt(est.ci_high, metric)}]"]
-        for e, c in zip(evaluations[1:], comparisons):
-            d = c.deltas.get(key)
-            if d is None:
-                cells.append("-")
-                continue
-            colour = "green" if (d.delta > 0) != metric.endswith("rank") and d.delta else "red" if d.delta else ""
-            delta = f"{d.delta:+.3f} [{d.ci_low:+.3f}, {d.ci_high:+.3f}] p={d.p_value:.3g}"
-            cells.append(f"{_fmt(d.candidate, metric)}  [{colour}]{delta}[/{colour}]" if colour
-                         else f"{_fmt(d.candidate, metric)}  {delta}")
-        table.add_row(f"{key} (n={est.n})", *cells)
-    console = Console(width=max(Console().width, 140))
-    console.print(table)
-    note = f"values with {confidence}% bootstrap CIs"
-    if comparisons:
-        note += (f"; deltas vs the first column with paired {confidence}% CIs, "
-                 "p = McNemar exact (recall, zero-shot) or paired bootstrap")
-    console.print(note)
+    report = new_report(kind, settings=_stats(config),
+                        extra_settings={k: v for k, v in config.to_dict().items()
+                                        if k not in ("resamples", "confidence", "seed")},
+                        data={"fingerprint": catalogue.fingerprint, "rows": len(catalogue),
+                              "categories": list(catalogue.categories), "load_report": load_report.to_dict()})
+    if overlap:
+        report.data["training_overlap"] = overlap
+    return report
 
 
-def _print_flips(comparisons: Sequence[Any], n: int) -> None:
+def _emit(report: Any, args: argparse.Namespace) -> int:
+    """--json prints the report; otherwise the tables; --out writes it."""
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2, ensure_ascii=False, default=str))
+    else:
+        from harness.report.console import print_run
+
+        print_run(report)
+    if args.out:
+        report.write(Path(args.out))
+        if not args.json:
+            print(f"wrote {args.out}")
+    return 0
+
+
+def _print_flips(report: Any, n: int) -> None:
     if n <= 0:
         return
-    for c in comparisons:
-        for key, f in c.flips.items():
-            if ":" in key.split("/")[0] or not (f.improved or f.regressed):
+    for role, lists in report.flips.items():
+        for key, f in lists.items():
+            if ":" in key.split("/")[0] or not (f["improved"] or f["regressed"]):
                 continue
-            print(f"{c.candidate['spec']} vs {c.baseline['spec']}, {key} at k={f.k}: "
-                  f"{len(f.improved)} improved, {len(f.regressed)} regressed")
-            for label, items in (("improved", f.improved), ("regressed", f.regressed)):
-                for flip in items[:n]:
-                    print(f"  {label:9} rank {flip.rank_a:>5} -> {flip.rank_b:<5} {flip.title}")
-
-
-def _print_sweep(sweep: Any) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title=f"WiSE-FT sweep: {sweep.metric}", title_justify="left")
-    for column in ("alpha", "in-category", "cross-category", "frontier", "meets constraint"):
-        table.add_column(column, justify="right")
-    for p in sweep.points:
-        table.add_row(f"{p.alpha:g}", f"{p.in_category.value:.3f} [{p.in_category.ci_low:.3f}, "
-                      f"{p.in_category.ci_high:.3f}]",
-                      f"{p.cross_category.value:.3f} [{p.cross_category.ci_low:.3f}, {p.cross_category.ci_high:.3f}]",
-                      "yes" if p.alpha in sweep.frontier else "", "yes" if p.feasible else "no")
-    Console(width=max(Console().width, 110)).print(table)
-    best = "none" if sweep.best_alpha is None else f"{sweep.best_alpha:g}"
-    print(f"best alpha under '{sweep.constraint}': {best}")
+            print(f"{report.models[role].get('spec')} vs {report.models[report.reference].get('spec')}, {key}: "
+                  f"{f['improved_total']} improved, {f['regressed_total']} regressed")
+            for label in ("improved", "regressed"):
+                for flip in f[label][:n]:
+                    print(f"  {label:9} rank {flip['reference_rank']:>5} -> {flip['rank']:<5} {flip['title']}")

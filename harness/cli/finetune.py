@@ -5,6 +5,7 @@ import argparse
 import contextlib
 import json
 import threading
+from pathlib import Path
 from typing import Any
 
 from harness.finetune.config import FREEZE, LAUNCHERS, PRECISIONS, FinetuneConfig
@@ -105,10 +106,10 @@ def run_finetune(args: argparse.Namespace) -> int:
                 state["done"] = record["step"]
 
         manifest = launch(cfg, on_progress=on_progress)
-    margins = _evaluate(cfg, manifest) if args.evaluate else {}
+    evaluation = _evaluate(cfg, manifest) if args.evaluate else None
     if args.json:
-        print(json.dumps({**manifest.to_dict(), **{f"{view}_margin": m.to_dict() for view, m in margins.items()}},
-                         indent=2, sort_keys=True))
+        extra = {"evaluation": evaluation.to_dict()} if evaluation is not None else {}
+        print(json.dumps({**manifest.to_dict(), **extra}, indent=2, sort_keys=True, default=str))
         return 0
     start = f"{state['first_loss']:.4f} -> " if state["first_loss"] is not None else ""
     print(f"fine-tuned {manifest.steps} steps on {manifest.train_rows} rows with {manifest.world_size} "
@@ -116,25 +117,47 @@ def run_finetune(args: argparse.Namespace) -> int:
           f"{manifest.samples_per_s:.1f} samples/s")
     print(f"checkpoint {manifest.checkpoint} (fingerprint {manifest.fingerprint[:12]}); "
           f"training log {cfg.out.rstrip('/')}/train_log.jsonl")
+    if evaluation is None:
+        return 0
     where = {"heldout": f"held-out covers of {', '.join(cfg.categories)}",
              "cross": "covers of the other categories (not trained on)"}
-    for view, margin in margins.items():
-        print(f"image-to-text R@{margin.k} on {margin.n} {where[view]}: "
-              f"{margin.baseline:.3f} -> {margin.candidate:.3f} ({margin.gain:+.3f}, 95% CI "
-              f"[{margin.ci_low:+.3f}, {margin.ci_high:+.3f}])")
+    for view, label in where.items():
+        d = evaluation.comparison(f"{view}/image_to_text/recall@5")
+        if d is not None:
+            print(f"image-to-text R@5 on {d.n} {label}: {d.reference:.3f} -> {d.value:.3f} ({d.delta:+.3f}, "
+                  f"{evaluation.settings['confidence']:.0%} CI [{d.ci_low:+.3f}, {d.ci_high:+.3f}], "
+                  f"{d.test} p={d.p_value:.3g})")
+    print(f"evaluation {Path(cfg.out) / 'evaluation.json'} (bookclip report reads it)")
     return 0
 
 
-def _evaluate(cfg: FinetuneConfig, manifest: Any) -> dict[str, Any]:
-    """Baseline vs result on the held-out view and, when the catalogue has other categories, on cross."""
-    from harness.finetune.data import run_splits
+def _evaluate(cfg: FinetuneConfig, manifest: Any) -> Any:
+    """Baseline against the result on the held-out view and, when the catalogue has other categories,
+    on cross, through the evaluation engine; written as `evaluation.json` in the run folder."""
+    from harness.data import load_catalogue
+    from harness.evaluate.compare import compare_evaluations
+    from harness.evaluate.evaluation import EvalConfig, build_views, evaluate_views
     from harness.finetune.launch import resolve
-    from harness.finetune.margin import retrieval_margin
     from harness.models import load
+    from harness.report.build import add_comparison, add_evaluation, new_report
+    from harness.settings import StatSettings
 
     resolved = resolve(cfg)
-    splits = run_splits(resolved)
-    baseline, result = load(resolved.baseline), load(manifest.checkpoint)
-    views = {"heldout": splits.heldout, "cross": splits.cross}
-    return {view: retrieval_margin(baseline, result, rows, seed=resolved.seed)
-            for view, rows in views.items() if len(rows) > 5}
+    catalogue, _ = load_catalogue(list(resolved.data), image_root=resolved.image_root)
+    views = build_views(catalogue, categories=resolved.categories, views=("heldout", "cross"), seed=resolved.seed,
+                        heldout_fraction=resolved.heldout_fraction, replay_fraction=resolved.replay_fraction)
+    views = {name: rows for name, rows in views.items() if len(rows) > 5}
+    config = EvalConfig(template=resolved.template, seed=resolved.seed, heldout_fraction=resolved.heldout_fraction,
+                        replay_fraction=resolved.replay_fraction, per_category=False)
+    settings = StatSettings(config.resamples, config.confidence, config.seed)
+    evaluations = [evaluate_views(load(spec), catalogue, views, config=config)
+                   for spec in (resolved.baseline, str(manifest.checkpoint))]
+    report = new_report("finetune", settings=settings, extra_settings={"ks": list(config.ks),
+                                                                         "template": config.template},
+                        data={"fingerprint": catalogue.fingerprint, "view_sizes": {v: len(r) for v, r in views.items()},
+                              "categories": list(resolved.categories)})
+    add_evaluation(report, "baseline", evaluations[0])
+    add_evaluation(report, "candidate", evaluations[1])
+    add_comparison(report, "candidate", compare_evaluations(*evaluations, settings), reference="baseline")
+    report.write(Path(cfg.out) / "evaluation.json")
+    return report

@@ -10,8 +10,9 @@ from harness.errors import ConfigError
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from harness.probes.intervals import ProbeMetric
-    from harness.probes.runner import ComparedMetric, ProbeReport
+    from harness.evaluate.compare import Difference
+    from harness.evaluate.stats import Estimate
+    from harness.probes.runner import ProbeReport
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -30,7 +31,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                         help="comma-separated perturbation families (default: all; see --list-families)")
     parser.add_argument("--compare", metavar="SPEC_B", default=None,
                         help="a second model (e.g. the fine-tuned checkpoint): side by side with paired CIs")
-    parser.add_argument("--json", metavar="OUT", default=None, help="write the metrics and details as JSON")
+    parser.add_argument("--out", metavar="FILE.json", default=None,
+                        help="write the run report (metrics, comparisons, probe details); `bookclip report` reads it")
+    parser.add_argument("--json", action="store_true", help="print the run report as JSON instead of tables")
     parser.add_argument("--k", type=int, default=5, help="top-k the true cover must stay in (default 5)")
     parser.add_argument("--items", type=int, default=300, help="books probed, a seeded sample (default 300)")
     parser.add_argument("--seed", type=int, default=0, help="drives sampling, perturbations, search, bootstrap")
@@ -57,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
     import sys
 
     from rich.console import Console
+    from rich.text import Text
 
     console = Console(width=None if sys.stdout.isatty() else 160)  # logs: wide tables, no wrapping
     if args.list_families:
@@ -87,10 +91,17 @@ def run(args: argparse.Namespace) -> int:
     base = run_probes(load(args.model), catalogue, config)
     other = run_probes(load(args.compare), catalogue, config) if args.compare else None
     compared = compare_reports(base, other) if other is not None else None
-    _print_report(console, base, other, compared)
+    report = _run_report(base, other, compared, catalogue, args)
     if args.json:
-        _write_json(Path(args.json), base, other, compared)
-        console.print(f"wrote {args.json}")
+        import json
+
+        print(json.dumps(report.to_dict(), indent=2, ensure_ascii=False, default=str))
+    else:
+        _print_report(console, base, other, compared)
+    if args.out:
+        report.write(Path(args.out))
+        if not args.json:
+            console.print(Text(f"wrote {args.out}"))
     return 0
 
 
@@ -105,21 +116,22 @@ def _catalogue(data: str | None, categories: tuple[str, ...] | None):  # noqa: A
     return catalogue.by_category(categories) if categories else catalogue
 
 
-def _write_json(path: Path, base: "ProbeReport", other: "ProbeReport | None",
-                compared: "Sequence[ComparedMetric] | None") -> None:
-    from harness.io import atomic_write_json
-    from harness.probes.intervals import metric_dict
-    from harness.probes.runner import comparison_dict
+def _run_report(base: "ProbeReport", other: "ProbeReport | None", compared: "Sequence[Difference] | None",
+                catalogue: object, args: argparse.Namespace) -> object:
+    from harness.report.build import add_difference, add_probes, new_report
 
-    doc: dict[str, object] = {"schema": "bookclip-probes/1",
-                              "metrics": {k: metric_dict(m) for k, m in base.metrics.items()},
-                              "runs": [base.to_dict()] + ([other.to_dict()] if other else [])}
-    if compared is not None:
-        doc["comparison"] = comparison_dict(compared)
-    atomic_write_json(path, doc)
+    report = new_report("probe", settings=base.config.stat_settings,
+                        data={"fingerprint": base.catalogue_fingerprint, "rows": len(catalogue)},  # type: ignore[arg-type]
+                        extra_settings={"k": base.config.k, "items": base.items})
+    add_probes(report, "baseline" if other else "model", base)
+    if other is not None:
+        add_probes(report, "candidate", other)
+        for difference in compared or ():
+            add_difference(report, "candidate", difference, reference="baseline")
+    return report
 
 
-def _fmt(metric: "ProbeMetric | None", pct: bool = False, signed: bool = False) -> str:
+def _fmt(metric: "Estimate | None", pct: bool = False, signed: bool = False) -> str:
     if metric is None or metric.n == 0 or metric.value != metric.value:
         return "-"
     spec = ("+" if signed else "") + (".1%" if pct else ".3g")
@@ -140,7 +152,7 @@ def _print_families(console: "Console") -> None:
 
 
 def _print_report(console: "Console", base: "ProbeReport", other: "ProbeReport | None",
-                  compared: "Sequence[ComparedMetric] | None") -> None:
+                  compared: "Sequence[Difference] | None") -> None:
     from rich.table import Table
 
     k = base.config.k
@@ -163,7 +175,9 @@ def _print_report(console: "Console", base: "ProbeReport", other: "ProbeReport |
             for label in ("A", "B", "B - A"):
                 table.add_column(f"{metric} {label}", justify="right")
         console.print(f"A = {base.model_spec}, B = {other.model_spec}", highlight=False)  # type: ignore[union-attr]
-    deltas = {c.key: c.delta for c in compared or ()}
+    from harness.evaluate.stats import Estimate
+
+    deltas = {c.key: Estimate(c.delta, c.ci_low, c.ci_high, c.n) for c in compared or ()}
     rows = [("exact", "reference")] + [(r.family, r.severity) for r in base.invariance]
     for family, severity in rows:
         counts = base.counts.get(family, {})

@@ -86,3 +86,18 @@ def split(catalogue: Catalogue, *, train_categories: str | Iterable[str], heldou
 def _unit_hash(seed: int, group: str) -> float:
     """A seeded, uniform-looking number in [0, 1) for one group (independent of the heldout ranking)."""
     return int(sha256_hex("replay", str(seed), group)[:13], 16) / 16**13
+
+
+def cap_rows(catalogue: Catalogue, max_rows: int | None, seed: int) -> Catalogue:
+    """A seeded subset of at most `max_rows` rows, in catalogue order."""
+    if max_rows is None or len(catalogue) <= max_rows:
+        return catalogue
+    keep = np.sort(np.random.default_rng(seed).permutation(len(catalogue))[:max_rows])
+    return catalogue.subset(keep)
+
+
+def rows_trained_on(splits: Splits, max_rows: int | None, seed: int) -> Catalogue:
+    """The training split plus the rehearsed books of the other categories (when there are any),
+    capped at `max_rows`: the one rule for what a run trains on."""
+    rows = splits.train if splits.replay is None else splits.train.concat(splits.replay)
+    return cap_rows(rows, max_rows, seed)

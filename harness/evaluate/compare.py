@@ -1,127 +1,193 @@
-"""Two checkpoints on the same queries: paired deltas with CIs, McNemar p-values, flip lists."""
+"""The comparison engine: per-query samples in; estimates, differences, tests and flips out.
+
+Every command that says "the candidate is better by X [CI], p = P" gets X, the interval and P
+from here: the pytest suites, `bookclip compare`, `report --against`, probes, `finetune
+--evaluate` and interpolation. What is computed for a key comes from the metric registry
+(harness.evaluate.metrics): its statistic, its direction and its paired test.
+
+- estimate: the statistic with a percentile-bootstrap CI (seeded; every metric of one query
+  set is resampled with the same indices);
+- compare_values: the paired bootstrap of statistic(b) - statistic(a) over the same queries,
+  its CI, and the p-value of the registered test (exact McNemar on per-query 0/1 outcomes,
+  the two-sided bootstrap p otherwise);
+- compare_evaluations: every metric two evaluations share, with flip lists.
+"""
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 
 from harness.errors import EvaluationError
+from harness.evaluate.metrics import lookup, parse_key
 from harness.evaluate.results import Evaluation
-from harness.evaluate.retrieval import metric_names, per_query_values
-from harness.evaluate.stats import Flips, flips, mcnemar_exact, paired_bootstrap
+from harness.evaluate.stats import (Estimate, Flips, bootstrap_estimates, difference_distribution, flips,
+                                    mcnemar_exact, percentile_interval, statistic)
+from harness.settings import StatSettings
+
+FLIP_K = 5
 
 
 @dataclass(frozen=True)
-class MetricDelta:
-    """candidate minus baseline on one metric key, paired over the same queries.
+class Difference:
+    """`value` (model b) minus `reference` (model a) on one metric key over the same queries.
 
-    `p_value` is McNemar's exact test for hit metrics (recall@k, zero-shot accuracy/recall) and the
-    paired-bootstrap two-sided p-value otherwise (`test` says which); gained/lost count the queries
-    that became hits / misses (hit metrics only).
+    `samples` is the bootstrap distribution of the difference (kept for gates, not written).
+    `gained`/`lost` count queries that became hits / misses, for 0/1 metrics.
     """
 
     key: str
-    baseline: float
-    candidate: float
+    reference: float
+    value: float
     delta: float
     ci_low: float
     ci_high: float
     n: int
     p_value: float
     test: str  # "mcnemar" or "bootstrap"
+    higher_is_better: bool | None
     gained: int | None = None
     lost: int | None = None
+    samples: np.ndarray | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def significant(self) -> str:
+        """'better', 'worse' or '' : whether the whole CI lies on one side of zero."""
+        if self.higher_is_better is None or not (math.isfinite(self.ci_low) and math.isfinite(self.ci_high)):
+            return ""
+        sign = 1.0 if self.higher_is_better else -1.0
+        low, high = sorted((sign * self.ci_low, sign * self.ci_high))
+        return "better" if low > 0 else "worse" if high < 0 else ""
 
     def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        return {"key": self.key, "reference": self.reference, "value": self.value, "delta": self.delta,
+                "ci_low": self.ci_low, "ci_high": self.ci_high, "n": self.n, "p_value": self.p_value,
+                "test": self.test, "higher_is_better": self.higher_is_better, "gained": self.gained,
+                "lost": self.lost}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "Difference":
+        def num(x: Any) -> float:
+            return float("nan") if x is None else float(x)
+
+        hib = d.get("higher_is_better")
+        return cls(str(d["key"]), num(d["reference"]), num(d["value"]), num(d["delta"]), num(d["ci_low"]),
+                   num(d["ci_high"]), int(d["n"]), num(d["p_value"]), str(d["test"]),
+                   None if hib is None else bool(hib),
+                   None if d.get("gained") is None else int(d["gained"]),
+                   None if d.get("lost") is None else int(d["lost"]))
 
 
 @dataclass(frozen=True)
 class Comparison:
-    """A candidate evaluation against a baseline evaluation of the same items."""
+    """Model b against model a on every metric both were measured on."""
 
-    baseline: Mapping[str, Any]  # model spec + fingerprint
-    candidate: Mapping[str, Any]
-    deltas: Mapping[str, MetricDelta]
-    flips: Mapping[str, Flips]  # "<view>/<direction>" -> improved / regressed queries at k
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"baseline": dict(self.baseline), "candidate": dict(self.candidate),
-                "deltas": {k: d.to_dict() for k, d in self.deltas.items()},
-                "flips": {k: f.to_dict() for k, f in self.flips.items()}}
+    reference: Mapping[str, Any]  # spec, fingerprint of model a
+    model: Mapping[str, Any]
+    differences: Mapping[str, Difference]
+    flips: Mapping[str, Flips]  # "<view>/<direction>" -> improved / regressed queries at FLIP_K
 
 
-def compare(
-    baseline: Evaluation,
-    candidate: Evaluation,
-    *,
-    resamples: int | None = None,
-    confidence: float | None = None,
-    seed: int | None = None,
-    flip_k: int | None = None,
-) -> Comparison:
-    """Paired comparison of every metric the two evaluations share (settings default to the baseline's)."""
-    settings = baseline.settings
-    resamples = int(resamples if resamples is not None else settings.get("resamples", 1000))
-    confidence = float(confidence if confidence is not None else settings.get("confidence", 0.95))
-    seed = int(seed if seed is not None else settings.get("seed", 0))
-    ks = tuple(int(k) for k in settings.get("ks", (1, 5, 10)))
-    k_flip = int(flip_k if flip_k is not None else (5 if 5 in ks else ks[0]))
-    if baseline.data.get("fingerprint") != candidate.data.get("fingerprint"):
+# --------------------------------------------------------------------------- estimates
+
+def estimate(key: str, values: np.ndarray, settings: StatSettings = StatSettings()) -> Estimate:
+    """The registered statistic of `key` over per-query `values`, with its CI (NaN, n=0 when empty)."""
+    return estimates({key: values}, settings)[key]
+
+
+def estimates(values: Mapping[str, np.ndarray], settings: StatSettings = StatSettings()) -> dict[str, Estimate]:
+    """estimate() for several keys over the same queries, resampled with the same indices."""
+    out: dict[str, Estimate] = {}
+    by_length: dict[int, dict[str, np.ndarray]] = {}
+    for key, v in values.items():
+        v = np.asarray(v, dtype=np.float64)
+        if v.size == 0:
+            out[key] = Estimate(math.nan, math.nan, math.nan, 0, _interval(key))
+        else:
+            by_length.setdefault(len(v), {})[key] = v
+    for group in by_length.values():
+        stats = {key: _statistic(key) for key in group}
+        found = bootstrap_estimates(group, statistics=stats, resamples=settings.resamples,
+                                    confidence=settings.confidence, seed=settings.seed)
+        out.update({key: Estimate(e.value, e.ci_low, e.ci_high, e.n, _interval(key)) for key, e in found.items()})
+    return {key: out[key] for key in values}
+
+
+# --------------------------------------------------------------------------- differences
+
+def compare_values(key: str, a: np.ndarray, b: np.ndarray, settings: StatSettings = StatSettings(), *,
+                   ids_a: Sequence[str] | None = None, ids_b: Sequence[str] | None = None) -> Difference:
+    """b minus a on `key`. With ids, the items both were measured on are paired (probe items can
+    depend on the model); without, a and b must hold the same queries in the same order."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if ids_a is not None and ids_b is not None:
+        _, ia, ib = np.intersect1d(np.asarray(ids_a, dtype=str), np.asarray(ids_b, dtype=str),
+                                   return_indices=True)
+        a, b = a[ia], b[ib]
+    if a.shape != b.shape:
+        raise EvaluationError(f"{key}: a paired comparison needs the same queries for both models, got "
+                              f"{a.shape[0]} and {b.shape[0]}; evaluate both on the same view")
+    found = lookup(key)
+    hib = None if found is None else found.higher_is_better
+    kind = _statistic(key)
+    if a.size == 0:
+        nan = math.nan
+        return Difference(key, nan, nan, nan, nan, nan, 0, nan, _test(key), hib)
+    samples = difference_distribution(a, b, statistic_name=kind, resamples=settings.resamples, seed=settings.seed)
+    low, high = percentile_interval(samples, settings.confidence)
+    reference, value = statistic(a, kind), statistic(b, kind)
+    delta = value - reference
+    if _test(key) == "mcnemar":
+        test = mcnemar_exact(a > 0.5, b > 0.5)
+        return Difference(key, reference, value, delta, low, high, len(a), test.p_value, "mcnemar", hib,
+                          test.gained, test.lost, samples)
+    p = float(min(1.0, 2.0 * min(np.mean(samples <= 0), np.mean(samples >= 0))))
+    return Difference(key, reference, value, delta, low, high, len(a), p, "bootstrap", hib, samples=samples)
+
+
+def compare_evaluations(a: Evaluation, b: Evaluation, settings: StatSettings | None = None) -> Comparison:
+    """Every metric two evaluations of the same catalogue share, paired query by query."""
+    settings = settings or StatSettings.from_dict(a.settings)
+    if a.data.get("fingerprint") != b.data.get("fingerprint"):
         raise EvaluationError("the two evaluations ran on different catalogues (data fingerprints differ); "
                               "evaluate both checkpoints on the same --data and --categories")
-    deltas: dict[str, MetricDelta] = {}
-    flip_lists: dict[str, Flips] = {}
-    for key, a in baseline.rankings.items():
-        b = candidate.rankings.get(key)
-        if b is None:
+    differences: dict[str, Difference] = {}
+    for key in a.metrics:
+        if key not in b.metrics or parse_key(key) is None:
             continue
-        _same_queries(key, a.book_ids, b.book_ids)
-        names = metric_names(ks)
-        diffs = paired_bootstrap({m: per_query_values(a.ranks, m) for m in names},
-                                 {m: per_query_values(b.ranks, m) for m in names},
-                                 statistics={"median_rank": "median"}, resamples=resamples, confidence=confidence, seed=seed)
-        for m in names:
-            full = f"{key}/{m}"
-            if m.startswith("recall@"):
-                k = int(m.split("@")[1])
-                test = mcnemar_exact(a.ranks <= k, b.ranks <= k)
-                extra = {"p_value": test.p_value, "test": "mcnemar", "gained": test.gained, "lost": test.lost}
-            else:
-                extra = {"p_value": diffs[m].p_value, "test": "bootstrap"}
-            deltas[full] = MetricDelta(full, baseline.metrics[full].value, candidate.metrics[full].value,
-                                       diffs[m].value, diffs[m].ci_low, diffs[m].ci_high, diffs[m].n, **extra)
-        flip_lists[key] = flips(a.ranks, b.ranks, k_flip, a.book_ids, a.titles)
-    for view, za in baseline.zero_shot.items():
-        zb = candidate.zero_shot.get(view)
-        if zb is None:
-            continue
-        _same_queries(f"{view}/zero_shot", za.book_ids, zb.book_ids)
-        groups = {"accuracy": np.ones(len(za.correct), bool)}
-        groups.update({f"recall[{c}]": za.labels == i for i, c in enumerate(za.categories) if (za.labels == i).any()})
-        for name, members in groups.items():
-            full = f"{view}/zero_shot/{name}"
-            if full not in baseline.metrics or full not in candidate.metrics:
-                continue
-            ha, hb = za.correct[members], zb.correct[members]
-            d = paired_bootstrap({"x": ha}, {"x": hb}, resamples=resamples, confidence=confidence, seed=seed)["x"]
-            test = mcnemar_exact(ha, hb)
-            deltas[full] = MetricDelta(full, baseline.metrics[full].value, candidate.metrics[full].value, d.value,
-                                       d.ci_low, d.ci_high, d.n, test.p_value, "mcnemar", test.gained, test.lost)
-    if not deltas:
+        (ids_a, va), (ids_b, vb) = a.per_query(key), b.per_query(key)
+        if tuple(ids_a) != tuple(ids_b):
+            raise EvaluationError(f"{key}: the two evaluations measured different queries; a paired comparison "
+                                  "needs the same items in the same order (same data, categories, seed)")
+        differences[key] = compare_values(key, va, vb, settings)
+    if not differences:
         raise EvaluationError("the two evaluations share no view; evaluate both with the same --categories/--views")
-    return Comparison(dict(baseline.model), dict(candidate.model), deltas, flip_lists)
+    flip_lists = {prefix: flips(r.ranks, b.rankings[prefix].ranks, FLIP_K, r.book_ids, r.titles)
+                  for prefix, r in a.rankings.items() if prefix in b.rankings}
+    return Comparison(dict(a.model), dict(b.model), differences, flip_lists)
 
 
-def compare_many(evaluations: Sequence[Evaluation], **options: Any) -> list[Comparison]:
+def compare_many(evaluations: Sequence[Evaluation], settings: StatSettings | None = None) -> list[Comparison]:
     """Each evaluation after the first against the first."""
     if len(evaluations) < 2:
         raise EvaluationError("compare needs at least two checkpoints")
-    return [compare(evaluations[0], other, **options) for other in evaluations[1:]]
+    return [compare_evaluations(evaluations[0], other, settings) for other in evaluations[1:]]
 
 
-def _same_queries(key: str, ids_a: Sequence[str], ids_b: Sequence[str]) -> None:
-    if tuple(ids_a) != tuple(ids_b):
-        raise EvaluationError(f"{key}: the two evaluations ranked different queries; a paired comparison "
-                              "needs the same items in the same order (same data, categories, seed)")
+# --------------------------------------------------------------------------- registry reads
+
+def _statistic(key: str) -> str:
+    found = lookup(key)
+    return "mean" if found is None else found.statistic
+
+
+def _test(key: str) -> str:
+    found = lookup(key)
+    return "bootstrap" if found is None else found.test
+
+
+def _interval(key: str) -> str:
+    found = lookup(key)
+    return "percentile" if found is None else found.interval

@@ -144,14 +144,14 @@ def _encode_covers(model: Any, catalogue: Any, batch_size: int) -> np.ndarray:
     if _cover_source(model) == "decoded-cache":
         from harness.data import decoded_images
 
+        from harness.evaluate.pixels import channel_stats, normalise
+
         pixels = decoded_images(catalogue, model.image_size)
-        mean = torch.tensor(model.mean, dtype=torch.float32).view(1, 3, 1, 1)
-        std = torch.tensor(model.std, dtype=torch.float32).view(1, 3, 1, 1)
+        mean, std = channel_stats(model.mean, model.std)
 
         def batch(a: int, b: int) -> torch.Tensor:
-            # copy out of the read-only memory map, then what ToTensor + Normalize do
-            x = torch.from_numpy(np.array(pixels[a:b])).permute(0, 3, 1, 2).float().div_(255.0)
-            return x.sub_(mean).div_(std)
+            # copy out of the read-only memory map first
+            return normalise(torch.from_numpy(np.array(pixels[a:b])), mean, std)
     else:
         def batch(a: int, b: int) -> torch.Tensor:
             return torch.stack([model.preprocess(catalogue.open_image(i)) for i in range(a, b)])

@@ -6,19 +6,21 @@ zero_shot), e.g. `heldout/image_to_text/recall@5`; each carries value, ci_low, c
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any, Mapping, Sequence
 
-import numpy as np
 
 from harness.errors import EvaluationError
 from harness.evaluate.cross_category import per_category_views
 from harness.evaluate.embed import Embeddings, embed
 from harness.evaluate.results import Evaluation, QueryRanks
-from harness.evaluate.retrieval import DEFAULT_KS, check_ks, metric_names, rank_statistic, retrieval_ranks
-from harness.evaluate.stats import DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES, Estimate, bootstrap_functions
+from harness.evaluate.metrics import metrics as registered_metrics
+from harness.evaluate.retrieval import DEFAULT_KS, check_ks, retrieval_ranks
+from harness.evaluate.stats import Estimate
 from harness.evaluate.templates import DEFAULT_CATEGORY_PROMPT, DEFAULT_TEMPLATE, resolve_template
-from harness.evaluate.zero_shot import accepted_categories, category_prompt_embeddings, classify, zero_shot_metrics
+from harness.evaluate.zero_shot import accepted_categories, category_prompt_embeddings, classify
+from harness import settings
+from harness.settings import DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES, StatSettings
 
 SPLIT_VIEWS = ("train", "heldout", "cross")
 WHOLE_VIEW = "all"
@@ -44,6 +46,9 @@ class EvalConfig:
 
     def __post_init__(self) -> None:
         resolve_template(self.template)
+        StatSettings(self.resamples, self.confidence, self.seed)  # one place checks every setting
+        settings.heldout_fraction(self.heldout_fraction)
+        settings.replay_fraction(self.replay_fraction)
         if self.pool not in POOLS:
             raise EvaluationError(f"unknown candidate pool {self.pool!r}; use one of {', '.join(POOLS)}")
         if not self.ks:
@@ -128,7 +133,6 @@ def evaluate_views(
         check_ks(config.ks, len(catalogue) if config.pool == "catalogue" else len(view), where=f"view {name!r}")
     emb = embeddings if embeddings is not None else embed(model, catalogue, template=config.template,
                                                           batch_size=config.batch_size)
-    metrics: dict[str, Estimate] = {}
     rankings: dict[str, QueryRanks] = {}
     zero_shot = {}
     prompts = None
@@ -141,7 +145,6 @@ def evaluate_views(
         for direction, r in ranked.items():
             rankings[f"{name}/{direction}"] = QueryRanks(name, direction, r.ranks, tuple(sub.book_ids.tolist()),
                                                          titles, r.pool_size)
-            metrics.update(rank_metric_estimates(r.ranks, f"{name}/{direction}", config))
         if config.zero_shot and ":" not in name:
             if prompts is None:
                 prompts = category_prompt_embeddings(model, catalogue.categories, config.category_prompt)
@@ -150,22 +153,34 @@ def evaluate_views(
                               accepted=accepted_categories(catalogue.frame, view.frame),
                               book_ids=sub.book_ids.tolist(), titles=titles, prompt=config.category_prompt)
             zero_shot[name] = result
-            metrics.update(zero_shot_metrics(result, resamples=config.resamples, confidence=config.confidence,
-                                             seed=config.seed))
-    return Evaluation(
+    evaluation = Evaluation(
         model={"spec": str(getattr(model, "spec", "")), "fingerprint": str(getattr(model, "fingerprint", ""))},
         data={"fingerprint": catalogue.fingerprint, "rows": len(catalogue), "categories": list(catalogue.categories),
               "views": {name: len(v) for name, v in all_views.items()},
               "truncated_captions": int(emb.truncated_texts)},
-        settings=config.to_dict(), metrics=metrics, rankings=rankings, zero_shot=zero_shot)
+        settings=config.to_dict(), metrics={}, rankings=rankings, zero_shot=zero_shot)
+    return replace(evaluation, metrics=metric_estimates(evaluation, config))
 
 
-def rank_metric_estimates(ranks: np.ndarray, prefix: str, config: EvalConfig) -> dict[str, Estimate]:
-    """Every retrieval metric of one view/direction with its bootstrap CI, keyed `<prefix>/<metric>`."""
-    names = metric_names(config.ks)
-    est = bootstrap_functions(np.asarray(ranks, dtype=np.float64), {m: rank_statistic(m) for m in names},
-                              resamples=config.resamples, confidence=config.confidence, seed=config.seed)
-    return {f"{prefix}/{m}": est[m] for m in names}
+def metric_keys(evaluation: Evaluation, ks: Sequence[int]) -> list[str]:
+    """Every registered metric the evaluation's rankings and zero-shot results give, in report order."""
+    keys = []
+    for prefix in evaluation.rankings:
+        keys += [f"{prefix}/{name}" for m in registered_metrics("retrieval") for name in m.names(ks)]
+    for view, result in evaluation.zero_shot.items():
+        present = [c for i, c in enumerate(result.categories) if (result.labels == i).any()]
+        keys += [f"{view}/zero_shot/{name}" for m in registered_metrics("zero_shot")
+                 for name in m.names(present)]  # type: ignore[arg-type]
+    return keys
+
+
+def metric_estimates(evaluation: Evaluation, config: EvalConfig) -> dict[str, Estimate]:
+    """Every metric of the evaluation with its CI, from the comparison engine (one query set at a time,
+    so the metrics of one view share their resamples)."""
+    from harness.evaluate.compare import estimates
+
+    stats = StatSettings(config.resamples, config.confidence, config.seed)
+    return estimates({key: evaluation.per_query(key)[1] for key in metric_keys(evaluation, config.ks)}, stats)
 
 
 def _check_unique_ids(catalogue: Any) -> None:

@@ -1,8 +1,10 @@
 """Weight interpolation (WiSE-FT): θ(α) = (1−α)·θ_baseline + α·θ_finetuned, evaluated on a grid of α.
 
 Each α is scored in-category (held-out books of the training categories) and cross-category
-(the other categories). The sweep reports the Pareto frontier of the two and the best α: the most
-in-category metric whose cross-category metric is no more than `max_cross_drop` below α = 0.
+(the other categories). The sweep reports the Pareto frontier of the two and the best α: the
+best in-category metric whose cross-category metric is worse than at α = 0 by at most
+`max_cross_drop` (in the metric's units). "Better" is the metric's registered direction, so a
+rank metric is minimised and a recall maximised.
 Interpolated weights are written as ordinary checkpoints (cached by the two fingerprints and α),
 so every α has its own weight fingerprint and embedding-cache entries.
 """
@@ -17,6 +19,7 @@ import torch
 
 from harness.errors import EvaluationError
 from harness.evaluate.evaluation import EvalConfig, build_views, evaluate_views
+from harness.evaluate.metrics import higher_is_better
 from harness.evaluate.results import Evaluation
 from harness.evaluate.stats import Estimate
 from harness.io import cache_dir, sha256_hex
@@ -51,8 +54,9 @@ class InterpolationSweep:
 
     @property
     def constraint(self) -> str:
-        return (f"most {self.in_view}/{self.metric} with {self.cross_view}/{self.metric} "
-                f">= alpha=0 value - {self.max_cross_drop:g}")
+        best = "highest" if higher_is_better(self.metric) else "lowest"
+        return (f"{best} {self.in_view}/{self.metric} with {self.cross_view}/{self.metric} worse than at "
+                f"alpha=0 by at most {self.max_cross_drop:g}")
 
     def to_dict(self, *, per_query: bool = True) -> dict[str, Any]:
         return {"metric": self.metric, "in_view": self.in_view, "cross_view": self.cross_view,
@@ -136,6 +140,7 @@ def interpolation_sweep(
     grid = sorted({0.0, *(float(a) for a in alphas)})
     for a in grid:
         _check_alpha(a)
+    sign = 1.0 if higher_is_better(metric) else -1.0  # "better" as a larger number
     views = build_views(catalogue, categories=train_categories, views=(in_view, cross_view),
                         heldout_fraction=config.heldout_fraction, seed=config.seed,
                         replay_fraction=config.replay_fraction)
@@ -147,16 +152,17 @@ def interpolation_sweep(
         inside = evaluation.metric(f"{in_view}/{metric}")
         cross = evaluation.metric(f"{cross_view}/{metric}")
         reference = cross.value if reference is None else reference
-        feasible = cross.value >= reference - max_cross_drop - 1e-12
+        feasible = sign * (cross.value - reference) >= -max_cross_drop - 1e-12
         points.append(InterpolationPoint(alpha, model.fingerprint, inside, cross, feasible, evaluation))
     return InterpolationSweep(metric, in_view, cross_view, float(max_cross_drop), tuple(points),
-                              pareto_frontier([(p.alpha, p.in_category.value, p.cross_category.value)
+                              pareto_frontier([(p.alpha, sign * p.in_category.value, sign * p.cross_category.value)
                                                for p in points]),
-                              best_alpha([(p.alpha, p.in_category.value, p.feasible) for p in points]))
+                              best_alpha([(p.alpha, sign * p.in_category.value, p.feasible) for p in points]))
 
 
 def pareto_frontier(points: Sequence[tuple[float, float, float]]) -> tuple[float, ...]:
-    """Alphas whose (in, cross) pair no other alpha matches or beats on both with one strictly better."""
+    """Alphas whose (in, cross) pair no other alpha matches or beats on both with one strictly better
+    (values oriented so that larger is better)."""
     frontier = []
     for alpha, x, y in points:
         dominated = any(x2 >= x and y2 >= y and (x2 > x or y2 > y) for a2, x2, y2 in points if a2 != alpha)
@@ -166,7 +172,8 @@ def pareto_frontier(points: Sequence[tuple[float, float, float]]) -> tuple[float
 
 
 def best_alpha(points: Sequence[tuple[float, float, bool]]) -> float | None:
-    """The feasible alpha with the most in-category metric (the smaller alpha on a tie)."""
+    """The feasible alpha with the best in-category metric, oriented so that larger is better (the
+    smaller alpha on a tie)."""
     feasible = [(x, -alpha) for alpha, x, ok in points if ok]
     if not feasible:
         return None

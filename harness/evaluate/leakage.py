@@ -31,7 +31,7 @@ class TrainingOverlap:
 def training_overlap(model: Any, catalogue: Any, views: Mapping[str, Any]) -> TrainingOverlap:
     """Count, per view, the rows whose book `model` was trained on (see the module note)."""
     from harness.data import split
-    from harness.finetune.data import rows_trained_on
+    from harness.data.split import rows_trained_on
 
     metadata = getattr(model, "metadata", None) or {}
     training, recorded = metadata.get("training_config"), metadata.get("data_fingerprint")

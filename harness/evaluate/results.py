@@ -15,8 +15,6 @@ from harness.errors import EvaluationError
 from harness.evaluate.stats import Estimate
 from harness.io import atomic_write_json
 
-RESULT_VERSION = 1
-
 
 @dataclass(frozen=True, eq=False)
 class QueryRanks:
@@ -90,6 +88,25 @@ class Evaluation:
     rankings: Mapping[str, QueryRanks] = field(default_factory=dict)  # "<view>/<direction>"
     zero_shot: Mapping[str, ZeroShotResult] = field(default_factory=dict)  # view
 
+    def per_query(self, key: str) -> tuple[tuple[str, ...], np.ndarray]:
+        """The ids of the view's queries and the per-query values whose registered statistic is `key`."""
+        from harness.evaluate.metrics import metric_key
+
+        parsed = metric_key(key)
+        if parsed.kind == "retrieval":
+            ranking = self.rankings.get(f"{parsed.view}/{parsed.direction}")
+            if ranking is None:
+                raise EvaluationError(f"no {parsed.direction} retrieval for view {parsed.view!r}; views here: "
+                                      f"{', '.join(sorted({k.split('/')[0] for k in self.rankings})) or 'none'}")
+            return ranking.book_ids, parsed.resolved.from_ranks(ranking.ranks)
+        if parsed.kind == "zero_shot":
+            result = self.zero_shot.get(parsed.view)
+            if result is None:
+                raise EvaluationError(f"no zero-shot result for view {parsed.view!r}")
+            values = parsed.resolved.metric.from_zero_shot(result, **parsed.resolved.params)  # type: ignore[misc]
+            return result.book_ids, np.asarray(values, dtype=np.float64)
+        raise EvaluationError(f"{key} is a probe metric; run the probes (bookclip probe) for it")
+
     def metric(self, key: str) -> Estimate:
         try:
             return self.metrics[key]
@@ -103,7 +120,7 @@ class Evaluation:
 
     def to_dict(self, *, per_query: bool = True) -> dict[str, Any]:
         out: dict[str, Any] = {
-            "result_version": RESULT_VERSION, "model": dict(self.model), "data": dict(self.data),
+            "model": dict(self.model), "data": dict(self.data),
             "settings": dict(self.settings),
             "metrics": {k: v.to_dict() for k, v in self.metrics.items()}}
         if per_query:

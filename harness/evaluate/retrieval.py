@@ -8,7 +8,8 @@ Definitions (both directions use the same ones):
 - Score = dot product of the embeddings (cosine similarity for L2-normalised embeddings).
 - rank = 1 + the number of *negative* candidates whose score is >= the best positive's score.
   A negative tied with the best positive is ranked above it (pessimistic, deterministic ties).
-- recall@k = mean(rank <= k); mrr = mean(1 / rank); median_rank, mean_rank over queries.
+- The metrics over these ranks (recall@k, mrr, median_rank, ...) are declared in
+  harness.evaluate.metrics.
 
 Equivalence with CLIP_benchmark's ``zeroshot_retrieval``: with one caption per image and no
 duplicate groups, ``image_to_text/recall@k`` here is their ``text_retrieval_recall@k`` (an image
@@ -27,7 +28,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -50,43 +51,6 @@ class DirectionRanks:
 
     def __len__(self) -> int:
         return len(self.ranks)
-
-
-def metric_names(ks: Sequence[int] = DEFAULT_KS) -> tuple[str, ...]:
-    """The retrieval metric names for these k, in report order."""
-    return tuple(f"recall@{k}" for k in ks) + ("mrr", "median_rank", "mean_rank")
-
-
-def per_query_values(ranks: np.ndarray, metric: str) -> np.ndarray:
-    """The per-query quantity whose mean (median for median_rank) is `metric`."""
-    ranks = np.asarray(ranks)
-    if metric.startswith("recall@"):
-        return (ranks <= int(metric.split("@", 1)[1])).astype(np.float64)
-    if metric == "mrr":
-        return 1.0 / ranks
-    if metric in ("mean_rank", "median_rank"):
-        return ranks.astype(np.float64)
-    raise EvaluationError(f"unknown retrieval metric {metric!r}; use recall@K, mrr, median_rank or mean_rank")
-
-
-def rank_statistic(metric: str) -> Callable[[np.ndarray], np.ndarray]:
-    """`metric` as a function of ranks reducing the last axis (works on bootstrap blocks too)."""
-    if metric.startswith("recall@"):
-        k = int(metric.split("@", 1)[1])
-        return lambda r: (r <= k).mean(axis=-1)
-    if metric == "mrr":
-        return lambda r: (1.0 / r).mean(axis=-1)
-    if metric == "mean_rank":
-        return lambda r: r.mean(axis=-1)
-    if metric == "median_rank":
-        return lambda r: np.median(r, axis=-1)
-    raise EvaluationError(f"unknown retrieval metric {metric!r}; use recall@K, mrr, median_rank or mean_rank")
-
-
-def metric_value(ranks: np.ndarray, metric: str) -> float:
-    """One metric from per-query ranks (median for median_rank, mean otherwise)."""
-    values = per_query_values(ranks, metric)
-    return float(np.median(values) if metric == "median_rank" else values.mean())
 
 
 def check_ks(ks: Sequence[int], pool_size: int, *, where: str) -> tuple[int, ...]:

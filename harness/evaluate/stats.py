@@ -2,8 +2,9 @@
 
 - Percentile bootstrap CIs (seeded, vectorised; every metric of one query set is resampled with
   the same indices, so CIs of related metrics are consistent).
-- Paired bootstrap of the difference between two checkpoints on the same queries (each resample
-  draws the same queries for both, which removes the between-query variance from the delta).
+- The bootstrap distribution of the difference between two checkpoints on the same queries (each
+  resample draws the same queries for both, which removes the between-query variance from the
+  delta); harness.evaluate.compare turns it into a CI and a test.
 - McNemar's exact test on per-query hits (a two-sided binomial test on the discordant pairs).
 - Flip lists: the queries one checkpoint gets right at k and the other does not.
 
@@ -15,14 +16,14 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
 
 from harness.errors import EvaluationError
+from harness.settings import DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES
+from harness.settings import confidence as check_confidence
 
-DEFAULT_RESAMPLES = 1000
-DEFAULT_CONFIDENCE = 0.95
 STATISTIC = re.compile(r"^(?:mean|median|p(?:[1-9]?\d))$")
 # Resample indices are drawn in blocks of at most this many entries (32 MiB of int64).
 _BLOCK_ENTRIES = 4_000_000
@@ -30,34 +31,25 @@ _BLOCK_ENTRIES = 4_000_000
 
 @dataclass(frozen=True)
 class Estimate:
-    """A statistic with its percentile-bootstrap confidence interval over n queries."""
+    """A statistic over n queries with its confidence interval, and how that interval was made."""
 
     value: float
     ci_low: float
     ci_high: float
     n: int
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"value": self.value, "ci_low": self.ci_low, "ci_high": self.ci_high, "n": self.n}
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "Estimate":
-        return cls(float(d["value"]), float(d["ci_low"]), float(d["ci_high"]), int(d["n"]))
-
-
-@dataclass(frozen=True)
-class Difference:
-    """b minus a on the same queries: paired-bootstrap CI and a two-sided bootstrap p-value."""
-
-    value: float
-    ci_low: float
-    ci_high: float
-    n: int
-    p_value: float  # 2 * min(P(delta* <= 0), P(delta* >= 0)) over the resamples, at most 1
+    interval: str = "percentile"
 
     def to_dict(self) -> dict[str, Any]:
         return {"value": self.value, "ci_low": self.ci_low, "ci_high": self.ci_high, "n": self.n,
-                "p_value": self.p_value}
+                "interval": self.interval}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "Estimate":
+        def num(x: Any) -> float:
+            return math.nan if x is None else float(x)
+
+        return cls(num(d["value"]), num(d["ci_low"]), num(d["ci_high"]), int(d["n"]),
+                   str(d.get("interval", "percentile")))
 
 
 @dataclass(frozen=True)
@@ -124,7 +116,7 @@ def bootstrap_estimates(
     seed: int = 0,
 ) -> dict[str, Estimate]:
     """CIs of the statistic of each per-query array (`statistics[name]`, default mean), same resamples."""
-    _check_confidence(confidence)
+    check_confidence(confidence)
     arrays = _checked(values)
     kinds = _kinds(arrays, statistics)
     n = _common_length(arrays)
@@ -134,31 +126,6 @@ def bootstrap_estimates(
             dists[name].append(statistic(v[idx], kinds[name]))
     return {name: _estimate(statistic(v, kinds[name]), np.concatenate(dists[name]), confidence, n)
             for name, v in arrays.items()}
-
-
-def bootstrap_functions(
-    values: np.ndarray,
-    functions: Mapping[str, Callable[[np.ndarray], Any]],
-    *,
-    resamples: int = DEFAULT_RESAMPLES,
-    confidence: float = DEFAULT_CONFIDENCE,
-    seed: int = 0,
-) -> dict[str, Estimate]:
-    """CIs of several statistics of one per-query array, each a function reducing the last axis.
-
-    The array is gathered once per block of resamples and every function reads that gather (the
-    same draws as bootstrap_estimates with the same seed).
-    """
-    _check_confidence(confidence)
-    v = _checked({"values": values})["values"]
-    n = _common_length({"values": v})
-    dists: dict[str, list[np.ndarray]] = {name: [] for name in functions}
-    for idx in resample_indices(n, resamples, seed):
-        block = v[idx]
-        for name, fn in functions.items():
-            dists[name].append(np.asarray(fn(block), dtype=np.float64))
-    return {name: _estimate(float(fn(v)), np.concatenate(dists[name]), confidence, n)
-            for name, fn in functions.items()}
 
 
 def difference_distribution(a: np.ndarray, b: np.ndarray, *, statistic_name: str = "mean",
@@ -174,34 +141,6 @@ def difference_distribution(a: np.ndarray, b: np.ndarray, *, statistic_name: str
     _check_statistic(statistic_name)
     return np.concatenate([statistic(b[idx], statistic_name) - statistic(a[idx], statistic_name)
                            for idx in resample_indices(len(a), resamples, seed)])
-
-
-def paired_bootstrap(
-    a: Mapping[str, np.ndarray],
-    b: Mapping[str, np.ndarray],
-    *,
-    statistics: Mapping[str, str] | None = None,
-    resamples: int = DEFAULT_RESAMPLES,
-    confidence: float = DEFAULT_CONFIDENCE,
-    seed: int = 0,
-) -> dict[str, Difference]:
-    """CI of (statistic of b) - (statistic of a) per name; queries are resampled jointly."""
-    _check_confidence(confidence)
-    arrays_a, arrays_b = _checked(a), _checked(b)
-    if arrays_a.keys() != arrays_b.keys():
-        raise EvaluationError(f"paired comparison of different metrics: {sorted(arrays_a)} vs {sorted(arrays_b)}")
-    kinds = _kinds(arrays_a, statistics)
-    n = _common_length({**{f"a:{k}": v for k, v in arrays_a.items()}, **{f"b:{k}": v for k, v in arrays_b.items()}})
-    dists = {name: difference_distribution(arrays_a[name], arrays_b[name], statistic_name=kinds[name],
-                                           resamples=resamples, seed=seed) for name in arrays_a}
-    out = {}
-    for name in arrays_a:
-        kind = kinds[name]
-        dist = dists[name]
-        est = _estimate(statistic(arrays_b[name], kind) - statistic(arrays_a[name], kind), dist, confidence, n)
-        p = float(min(1.0, 2.0 * min(np.mean(dist <= 0), np.mean(dist >= 0))))
-        out[name] = Difference(est.value, est.ci_low, est.ci_high, n, p)
-    return out
 
 
 def mcnemar_exact(hits_a: np.ndarray, hits_b: np.ndarray) -> McNemar:
@@ -292,11 +231,12 @@ def _kinds(arrays: Mapping[str, np.ndarray], statistics: Mapping[str, str] | Non
     return {name: statistics.get(name, "mean") for name in arrays}
 
 
-def _check_confidence(confidence: float) -> None:
-    if not 0.0 < confidence < 1.0:
-        raise EvaluationError(f"confidence must lie strictly between 0 and 1, got {confidence}; use e.g. 0.95")
+def percentile_interval(dist: np.ndarray, confidence: float) -> tuple[float, float]:
+    """The two-sided percentile interval of a bootstrap distribution."""
+    low, high = np.quantile(dist, [(1.0 - confidence) / 2.0, (1.0 + confidence) / 2.0])
+    return float(low), float(high)
 
 
 def _estimate(value: float, dist: np.ndarray, confidence: float, n: int) -> Estimate:
-    low, high = np.quantile(dist, [(1.0 - confidence) / 2.0, (1.0 + confidence) / 2.0])
-    return Estimate(float(value), float(low), float(high), int(n))
+    low, high = percentile_interval(dist, confidence)
+    return Estimate(float(value), low, high, int(n))

@@ -8,7 +8,6 @@ import numpy as np
 from harness.errors import EvaluationError
 from harness.evaluate.embed import encode_texts
 from harness.evaluate.results import ZeroShotResult
-from harness.evaluate.stats import Estimate, bootstrap_estimates
 from harness.evaluate.templates import DEFAULT_CATEGORY_PROMPT, render_category_prompts
 
 
@@ -54,21 +53,6 @@ def classify(
         correct = np.array([categories[p] in ok for p, ok in zip(predictions, accepted)], dtype=bool)
     return ZeroShotResult(view, tuple(categories), tuple(str(b) for b in book_ids),
                           tuple(str(t) for t in titles), labels, predictions, correct, prompt)
-
-
-def zero_shot_metrics(result: ZeroShotResult, *, resamples: int, confidence: float,
-                      seed: int) -> dict[str, Estimate]:
-    """`<view>/zero_shot/accuracy` and `<view>/zero_shot/recall[<category>]` per category present."""
-    out = bootstrap_estimates({"accuracy": result.correct.astype(float)}, resamples=resamples,
-                              confidence=confidence, seed=seed)
-    metrics = {f"{result.view}/zero_shot/accuracy": out["accuracy"]}
-    for i, category in enumerate(result.categories):
-        members = result.labels == i
-        if members.any():
-            est = bootstrap_estimates({"r": result.correct[members].astype(float)}, resamples=resamples,
-                                      confidence=confidence, seed=seed)["r"]
-            metrics[f"{result.view}/zero_shot/recall[{category}]"] = est
-    return metrics
 
 
 def accepted_categories(frame: Any, view_frame: Any) -> list[frozenset[str]]:

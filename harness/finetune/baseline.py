@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from harness.io import sha256_hex
 
@@ -96,31 +95,10 @@ def heldout_pool(*, seed: int = 0, size: int = EVAL_POOL) -> Any:
     return heldout.subset(keep)
 
 
-@torch.no_grad()
-def embed_pool(model: Any, catalogue: Any, template: str = "{title}") -> tuple[torch.Tensor, torch.Tensor]:
-    """L2-normalised image and caption embeddings of every row (covers from the decoded cache)."""
-    from harness.data import decoded_images
-
-    images = torch.from_numpy(np.array(decoded_images(catalogue, model.image_size)))
-    mean = torch.tensor(model.mean).view(1, 3, 1, 1)
-    std = torch.tensor(model.std).view(1, 3, 1, 1)
-    x = (images.permute(0, 3, 1, 2).float() / 255 - mean) / std
-    frame = catalogue.frame
-    captions = [template.format(title=r.title, author=r.author, category=r.category) for r in frame.itertuples()]
-    img = torch.cat([model.encode_images(x[i:i + 256]) for i in range(0, len(x), 256)])
-    txt = torch.cat([model.encode_texts(captions[i:i + 256]) for i in range(0, len(captions), 256)])
-    return torch.nn.functional.normalize(img.float(), dim=-1), torch.nn.functional.normalize(txt.float(), dim=-1)
-
-
-def image_to_text_hits(model: Any, catalogue: Any, *, k: int = 5) -> np.ndarray:
-    """Per cover: 1.0 if a caption of its own book (same group) ranks in the top k, else 0.0."""
-    img, txt = embed_pool(model, catalogue)
-    sims = img @ txt.T
-    groups = torch.as_tensor(catalogue.frame["group_id"].factorize()[0])
-    positive = groups[:, None] == groups[None, :]
-    top = sims.topk(min(k, sims.shape[1]), dim=1).indices
-    return positive.gather(1, top).any(dim=1).double().numpy()
-
-
 def recall_at_k(model: Any, catalogue: Any, *, k: int = 5) -> float:
-    return float(image_to_text_hits(model, catalogue, k=k).mean())
+    """Image-to-text recall@k among `catalogue`'s covers, as evaluation measures it (ties count against)."""
+    from harness.evaluate.evaluation import EvalConfig, evaluate_views
+
+    config = EvalConfig(ks=(k,), zero_shot=False, per_category=False, resamples=100)
+    evaluation = evaluate_views(model, catalogue, {"pool": catalogue}, config=config)
+    return evaluation.metric(f"pool/image_to_text/recall@{k}").value

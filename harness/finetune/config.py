@@ -186,10 +186,8 @@ class FinetuneConfig:
             raise bad("batch_size", self.batch_size,
                       f"must be a multiple of num_processes*grad_accum={per_step} with at least 2 items "
                       "per micro-batch; change --batch-size, --num-processes or --grad-accum")
-        try:
-            self.template.format(title="t", author="a", category="c")
-        except (KeyError, IndexError, ValueError) as exc:
-            raise bad("template", self.template, f"is not a valid caption template ({exc}); "
-                      "use the fields {title}, {author}, {category}") from None
+        from harness.evaluate.templates import resolve_template
+
+        resolve_template(self.template)  # evaluation's rule: a built-in name or a format string
         if self.fail_at_step is not None and not 0 <= self.fail_rank < self.num_processes:
             raise bad("fail_rank", self.fail_rank, f"must be a rank below num_processes={self.num_processes}")

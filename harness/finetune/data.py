@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import numpy as np
 
 if TYPE_CHECKING:
     from harness.data import Catalogue, Splits
@@ -20,23 +19,10 @@ def run_splits(cfg: "FinetuneConfig") -> "Splits":
                  seed=cfg.seed, replay_fraction=cfg.replay_fraction)
 
 
-def cap_rows(catalogue: "Catalogue", max_rows: int | None, seed: int) -> "Catalogue":
-    """A seeded subset of at most `max_rows` rows, in catalogue order."""
-    if max_rows is None or len(catalogue) <= max_rows:
-        return catalogue
-    keep = np.sort(np.random.default_rng(seed).permutation(len(catalogue))[:max_rows])
-    return catalogue.subset(keep)
-
-
-def rows_trained_on(splits: "Splits", max_rows: int | None, seed: int) -> "Catalogue":
-    """The training split plus the rehearsed books of the other categories (when there are any),
-    capped at `max_rows`: the one rule for what a run trains on."""
-    rows = splits.train if splits.replay is None else splits.train.concat(splits.replay)
-    return cap_rows(rows, max_rows, seed)
-
-
 def training_rows(cfg: "FinetuneConfig") -> "Catalogue":
-    """The rows a run trains on (see rows_trained_on)."""
+    """The rows a run trains on (see harness.data.split.rows_trained_on)."""
+    from harness.data.split import rows_trained_on
+
     return rows_trained_on(run_splits(cfg), cfg.max_train_rows, cfg.seed)
 
 

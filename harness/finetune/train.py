@@ -89,6 +89,7 @@ class _Trainer:
 
         from harness.data import decoded_images
         from harness.errors import DataError
+        from harness.evaluate.templates import render_captions
         from harness.finetune.data import training_rows
 
         cfg = self.cfg
@@ -106,15 +107,14 @@ class _Trainer:
             images = decoded_images(train, self.model.image_size)
         self.images = images
         frame = train.frame
-        captions = [cfg.template.format(title=r.title, author=r.author, category=r.category)
-                    for r in frame.itertuples()]
+        captions = render_captions(cfg.template, frame)  # evaluation's own captions
         self.tokens = self.model.tokenizer(captions)
         self.groups = torch.as_tensor(pd.factorize(frame["group_id"])[0], dtype=torch.long)
         self.log.info(f"{len(train)} training rows, images {tuple(images.shape)}")
 
     def _load_model(self) -> None:
-        import torch
 
+        from harness.evaluate.pixels import channel_stats
         from harness.models import load
 
         self.model = load(self.cfg.baseline, device="cpu")
@@ -129,8 +129,7 @@ class _Trainer:
                 if not name.startswith("visual.") and name != "logit_scale":
                     p.requires_grad_(False)
         self.module = module.to(self.device)
-        self.mean = torch.tensor(self.model.mean, device=self.device).view(1, 3, 1, 1)
-        self.std = torch.tensor(self.model.std, device=self.device).view(1, 3, 1, 1)
+        self.mean, self.std = channel_stats(self.model.mean, self.model.std, self.device)
 
     def _build_optimiser(self) -> None:
         import torch
@@ -292,6 +291,7 @@ class _Trainer:
 
         from harness.errors import FinetuneError
         from harness.finetune.data import planned_steps, steps_per_epoch
+        from harness.evaluate.pixels import normalise
         from harness.finetune.loss import distributed_contrastive_loss
 
         cfg = self.cfg
@@ -340,7 +340,7 @@ class _Trainer:
                 for micro_step in range(cfg.grad_accum):
                     images, tokens, groups = batch_iter.__next__()
                     images = images.to(self.device, non_blocking=True)
-                    x = (images.permute(0, 3, 1, 2).float().div_(255) - self.mean) / self.std
+                    x = normalise(images, self.mean, self.std)
                     tokens = tokens.to(self.device, non_blocking=True)
                     groups = groups.to(self.device, non_blocking=True)
                     sync = micro_step == cfg.grad_accum - 1 or not self.distributed

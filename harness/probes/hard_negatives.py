@@ -91,7 +91,7 @@ class HardNegativeResult:
         return {"failure_rate": MetricSample(ids, self.failures / np.maximum(self.pairs, 1)),
                 "any_failure_rate": MetricSample(ids, self.failures > 0),
                 "margin_mean": MetricSample(ids, self.margin),
-                "margin_p50": MetricSample(ids, self.margin, "median")}
+                "margin_p50": MetricSample(ids, self.margin)}
 
     def worst(self, n: int = 5) -> list[dict[str, object]]:
         order = np.lexsort((self.book_ids, self.margin))[:n]

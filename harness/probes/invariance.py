@@ -76,8 +76,8 @@ class InvarianceResult:
             f"lost@{k}": MetricSample(ids[in_top_k], self.perturbed_rank[in_top_k] > k),
             "mean_rank_change": MetricSample(ids, self.perturbed_rank - self.exact_rank),
             "similarity_drop_mean": MetricSample(ids, self.similarity_drop),
-            "similarity_drop_p50": MetricSample(ids, self.similarity_drop, "median"),
-            "similarity_drop_p90": MetricSample(ids, self.similarity_drop, "p90"),
+            "similarity_drop_p50": MetricSample(ids, self.similarity_drop),
+            "similarity_drop_p90": MetricSample(ids, self.similarity_drop),
         }
 
     def similarity_drop_quantiles(self) -> dict[str, float]:

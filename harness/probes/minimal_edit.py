@@ -145,7 +145,7 @@ class MinimalEditResult:
         """radius_p50 and radius_mean (censored at max_edits + 1, so lower bounds when censored), and
         fragile_rate: the share of items one edit breaks."""
         ids, radii = self.radii()
-        return {"radius_p50": MetricSample(ids, radii, "median"), "radius_mean": MetricSample(ids, radii),
+        return {"radius_p50": MetricSample(ids, radii), "radius_mean": MetricSample(ids, radii),
                 "fragile_rate": MetricSample(ids, radii <= 1)}
 
     def worst(self, n: int = 5) -> list[dict[str, object]]:

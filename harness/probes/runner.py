@@ -16,7 +16,10 @@ import numpy as np
 from harness.errors import ConfigError, DataError
 from harness.probes.families import Family, families as registered_families
 from harness.probes.hard_negatives import HardNegativeResult, hard_negative_probe
-from harness.probes.intervals import DEFAULT_RESAMPLES, MetricSample, ProbeMetric, metric_dict, paired_difference
+from harness.evaluate.compare import Difference, compare_values, estimates
+from harness.evaluate.stats import Estimate
+from harness.probes.intervals import MetricSample
+from harness.settings import DEFAULT_RESAMPLES, StatSettings
 from harness.probes.invariance import InvarianceResult, exact_samples, invariance_probe
 from harness.probes.minimal_edit import EditSearchConfig, MinimalEditResult, minimal_edit_probe
 from harness.probes.scoring import CatalogueScores, catalogue_embeddings, encode_titles, sample_rows
@@ -48,12 +51,18 @@ class ProbeConfig:
     batch_size: int = 256
 
     def __post_init__(self) -> None:
+        StatSettings(self.resamples, seed=self.seed)  # validated where every setting is
         if self.k < 1:
             raise ConfigError(f"probe k={self.k} must be at least 1")
         if self.max_items is not None and self.max_items < 1:
             raise ConfigError(f"probe max_items={self.max_items} must be at least 1 (or None for all)")
         if self.edit_items < 0:
             raise ConfigError(f"probe edit_items={self.edit_items} must be 0 (skip) or more")
+
+
+    @property
+    def stat_settings(self) -> StatSettings:
+        return StatSettings(self.resamples, seed=self.seed)
 
 
 @dataclass(frozen=True)
@@ -66,7 +75,7 @@ class ProbeReport:
     config: ProbeConfig
     items: int
     samples: dict[str, MetricSample]
-    metrics: dict[str, ProbeMetric]
+    metrics: dict[str, Estimate]
     invariance: tuple[InvarianceResult, ...]
     hard_negatives: HardNegativeResult
     minimal_edit: MinimalEditResult | None
@@ -84,7 +93,6 @@ class ProbeReport:
             "catalogue_fingerprint": self.catalogue_fingerprint,
             "config": _plain(asdict(self.config)),
             "items": self.items,
-            "metrics": {key: metric_dict(m) for key, m in self.metrics.items()},
             "similarity_drop": {r.family: r.similarity_drop_quantiles() for r in self.invariance},
             "counts": self.counts,
             "severity": {r.family: r.severity for r in self.invariance},
@@ -107,8 +115,8 @@ def _plain(value: object) -> object:
     return value
 
 
-def _estimate(samples: dict[str, MetricSample], config: ProbeConfig) -> dict[str, ProbeMetric]:
-    return {key: sample.estimate(seed=config.seed, resamples=config.resamples) for key, sample in samples.items()}
+def _estimate(samples: dict[str, MetricSample], config: ProbeConfig) -> dict[str, Estimate]:
+    return estimates({key: sample.values for key, sample in samples.items()}, config.stat_settings)
 
 
 def _encoder(model: "ClipModel", batch_size: int):  # noqa: ANN202 - a closure over the model
@@ -225,30 +233,11 @@ def _control(model: "ClipModel", catalogue: "Catalogue", scores: CatalogueScores
     return view.to_dict(), results
 
 
-@dataclass(frozen=True)
-class ComparedMetric:
-    """One metric for a base and another checkpoint, and the paired difference (other - base)."""
-
-    key: str
-    base: ProbeMetric
-    other: ProbeMetric
-    delta: ProbeMetric
-
-
-def compare_reports(base: ProbeReport, other: ProbeReport) -> list[ComparedMetric]:
-    """Every metric both reports hold, with a paired bootstrap CI of the difference on shared items."""
+def compare_reports(base: ProbeReport, other: ProbeReport) -> list[Difference]:
+    """Every metric both reports hold: other minus base on the items both probed (the engine's test)."""
     if base.catalogue_fingerprint != other.catalogue_fingerprint:
         raise ConfigError("probe reports were run on different catalogues; compare runs on the same --data")
-    out = []
-    for key in base.samples:
-        if key in other.samples:
-            delta = paired_difference(base.samples[key], other.samples[key], seed=base.config.seed,
-                                      resamples=base.config.resamples)
-            out.append(ComparedMetric(key, base.metrics[key], other.metrics[key], delta))
-    return out
-
-
-def comparison_dict(compared: Sequence[ComparedMetric]) -> dict[str, dict[str, object]]:
-    """JSON view of a comparison: per key, base, other and delta (each value, ci_low, ci_high, n)."""
-    return {c.key: {"base": metric_dict(c.base), "other": metric_dict(c.other), "delta": metric_dict(c.delta)}
-            for c in compared}
+    settings = base.config.stat_settings
+    return [compare_values(key, base.samples[key].values, other.samples[key].values, settings,
+                           ids_a=base.samples[key].book_ids, ids_b=other.samples[key].book_ids)
+            for key in base.samples if key in other.samples]

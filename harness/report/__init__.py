@@ -1,16 +1,14 @@
 """Run reports: the JSON model, console tables, regression against a stored run, run history, HTML.
 
-The model and metric directions load eagerly (the pytest plugin needs them on every run);
-the rest (rich, matplotlib) loads on first use.
+The model loads eagerly (the pytest plugin needs it on every run); the rest (rich, matplotlib)
+loads on first use. Metric directions live in the metric registry (harness.evaluate.metrics).
 """
 from __future__ import annotations
 
 import importlib
 from typing import Any
 
-from harness.report.directions import higher_is_better
-from harness.report.model import (SCHEMA_VERSION, Comparison, GateResult, MetricValue, RunReport,
-                                  environment_info)
+from harness.report.model import SCHEMA_VERSION, GateResult, RunReport, environment_info
 
 _LAZY = {
     "compare_runs": "harness.report.regress",
@@ -22,12 +20,12 @@ _LAZY = {
     "render_html": "harness.report.html",
     "print_run": "harness.report.console",
     "print_regression": "harness.report.console",
+    "suites_report": "harness.report.build",
     "thumbnail_b64": "harness.report.examples",
     "select_examples": "harness.report.examples",
 }
 
-__all__ = ["SCHEMA_VERSION", "Comparison", "GateResult", "MetricValue", "RunReport", "environment_info",
-           "higher_is_better", *_LAZY]
+__all__ = ["SCHEMA_VERSION", "GateResult", "RunReport", "environment_info", *_LAZY]
 
 
 def __getattr__(name: str) -> Any:

@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from harness.report.directions import higher_is_better, knows_direction
+from harness.evaluate.metrics import arrow
 from harness.report.history import StoredRun
 from harness.report.model import RunReport
 from harness.report.regress import RegressionResult
@@ -50,32 +50,33 @@ def fmt_ci(low: Any, high: Any, signed: bool = True) -> str:
 # -- one run ---------------------------------------------------------------------------------
 
 def metrics_table(report: RunReport) -> Table:
-    """Every metric key: baseline, candidate (with CIs), delta with paired CI and p-value."""
-    roles = [r for r in ("baseline", "candidate") if r in report.metrics] + \
-        sorted(r for r in report.metrics if r not in ("baseline", "candidate"))
-    table = Table(title=Text(f"run {report.name or report.run_id}"), title_justify="left", show_lines=False)
+    """Every metric key: each role's value with its CI, then each compared role's difference against
+    the reference with its CI and p-value (the test named in the JSON)."""
+    roles = report.roles
+    compared = report.compared_roles
+    table = Table(title=Text(f"{report.kind} run {report.name or report.run_id}"), title_justify="left")
     table.add_column("metric", no_wrap=True)
     for role in roles:
-        table.add_column(role, justify="right")
-    table.add_column("delta [CI]", justify="right")
-    table.add_column("p", justify="right")
-    keys = sorted({k for values in report.metrics.values() for k in values} | set(report.comparisons))
+        table.add_column(Text(role), justify="right")
+    for role in compared:
+        suffix = f" {role}" if len(compared) > 1 else ""
+        table.add_column(Text(f"delta{suffix} [CI]"), justify="right")
+        table.add_column(Text(f"p{suffix}"), justify="right")
+    keys = sorted({k for values in report.metrics.values() for k in values}
+                  | {k for values in report.comparisons.values() for k in values})
     for key in keys:
-        cells: list[Any] = [Text(key)]
+        cells: list[Any] = [Text(f"{key} {arrow(key)}".strip())]
         for role in roles:
-            m = report.metrics[role].get(key)
+            m = report.metrics.get(role, {}).get(key)
             cells.append(f"{fmt(m.value)} {fmt_ci(m.ci_low, m.ci_high, False)}" if m else "-")
-        c = report.comparisons.get(key)
-        if c is not None:
-            good = bad = False
-            if isinstance(c.ci_low, (int, float)) and isinstance(c.ci_high, (int, float)):
-                good = c.ci_low > 0 if c.higher_is_better else c.ci_high < 0
-                bad = c.ci_high < 0 if c.higher_is_better else c.ci_low > 0
-            style = "green" if good else "red" if bad else ""
+        for role in compared:
+            c = report.comparison(key, role)
+            if c is None:
+                cells += ["", ""]
+                continue
+            style = {"better": "green", "worse": "red"}.get(c.significant, "")
             cells.append(Text(f"{fmt(c.delta, True)} {fmt_ci(c.ci_low, c.ci_high)}", style=style))
-            cells.append(f"{c.p_value:.3g}" if isinstance(c.p_value, (int, float)) else "")
-        else:
-            cells += ["", ""]
+            cells.append(f"{c.p_value:.3g}" if isinstance(c.p_value, (int, float)) and math.isfinite(c.p_value) else "")
         table.add_row(*cells)
     return table
 
@@ -94,10 +95,35 @@ def gates_table(report: RunReport) -> Table:
 def print_run(report: RunReport, console: Console | None = None) -> None:
     console = console or make_console()
     models = ", ".join(f"{role}={m.get('spec', '?')}" for role, m in report.models.items())
-    console.print(Text(f"run {report.run_id} ({report.name or 'unnamed'}) {report.created_at}  {models}"))
+    console.print(Text(f"{report.kind} run {report.run_id} ({report.name or 'unnamed'}) {report.created_at}  {models}"))
+    settings = report.settings
+    if settings:
+        console.print(Text(f"{settings.get('confidence', 0.95):.0%} two-sided CIs from {settings.get('resamples')} "
+                           "bootstrap resamples; differences against "
+                           f"{report.reference or 'no reference'} are paired over the same queries", style="dim"))
     console.print(metrics_table(report))
+    if isinstance(report.sections.get("interpolation"), dict):
+        console.print(sweep_table(report.sections["interpolation"]))
     if report.gates:
         console.print(gates_table(report))
+
+
+def sweep_table(sweep: dict[str, Any]) -> Table:
+    """The interpolation sweep: each alpha's in- and cross-category metric, frontier, constraint."""
+    table = Table(title=Text(f"WiSE-FT sweep: {sweep.get('metric', '')}; best alpha "
+                             f"{sweep.get('best_alpha') if sweep.get('best_alpha') is not None else 'none'} "
+                             f"({sweep.get('constraint', '')})"), title_justify="left")
+    for column in ("alpha", "in-category", "cross-category", "frontier", "meets constraint"):
+        table.add_column(column, justify="right")
+    inside = next(iter((sweep.get("in_category") or {}).values()), [])
+    cross = next(iter((sweep.get("cross_category") or {}).values()), [])
+    feasible = sweep.get("feasible") or []
+    for i, alpha in enumerate(sweep.get("alphas") or []):
+        table.add_row(f"{alpha:g}", fmt(inside[i] if i < len(inside) else None),
+                      fmt(cross[i] if i < len(cross) else None),
+                      "yes" if alpha in (sweep.get("frontier") or []) else "",
+                      ("yes" if feasible[i] else "no") if i < len(feasible) else "")
+    return table
 
 
 # -- regression report -----------------------------------------------------------------------
@@ -113,8 +139,8 @@ def regression_table(result: RegressionResult, *, show_unchanged: bool = True) -
     for m in sorted(result.metrics, key=lambda m: (order.get(m.status, 9), m.key)):
         if not show_unchanged and m.status == "unchanged":
             continue
-        arrow = "" if m.higher_is_better is None else (" ↑" if m.higher_is_better else " ↓")
-        table.add_row(Text(m.key + arrow), fmt(m.old), fmt(m.new), fmt(m.delta, True), fmt_ci(m.ci_low, m.ci_high),
+        direction = "" if m.higher_is_better is None else (" ↑" if m.higher_is_better else " ↓")
+        table.add_row(Text(m.key + direction), fmt(m.old), fmt(m.new), fmt(m.delta, True), fmt_ci(m.ci_low, m.ci_high),
                       m.basis, Text(m.status, style=_STATUS_STYLE.get(m.status, "")), Text(m.reason))
     return table
 
@@ -183,8 +209,29 @@ def _summary(run: StoredRun) -> dict[str, str]:
     return {"created": str(raw.get("created_at", "?")), "commit": commit or "-", "models": models, "gates": gates}
 
 
-def metric_arrow(key: str) -> str:
-    """'↑' when higher is better, '↓' when lower is, '' when unknown."""
-    if not knows_direction(key):
-        return ""
-    return "↑" if higher_is_better(key) else "↓"
+# -- the suites' summary -------------------------------------------------------------------------
+
+def suite_summary(report: RunReport, *, markup: bool) -> str:
+    """One rich table per suite: metric, baseline, candidate, delta with CI, gate, outcome."""
+    import io
+
+    from harness.gates import suite_of
+
+    buffer = io.StringIO()
+    console = make_console(file=buffer, force_terminal=markup)
+    by_suite: dict[str, list[Any]] = {}
+    for result in report.gates:
+        by_suite.setdefault(suite_of(result.metric) or "other", []).append(result)
+    for suite, rows in sorted(by_suite.items()):
+        table = Table(title=f"bookclip · {suite}", title_justify="left")
+        for column in ("metric", "baseline", "candidate", "delta [CI]", "gate", "outcome"):
+            table.add_column(column, justify="right" if column in ("baseline", "candidate") else "left")
+        for result in rows:
+            base = report.metrics.get("baseline", {}).get(result.metric)
+            cand = report.metrics.get("candidate", {}).get(result.metric)
+            c = report.comparison(result.metric)
+            delta = f"{fmt(c.delta, True)} {fmt_ci(c.ci_low, c.ci_high)}" if c else ""
+            table.add_row(Text(result.metric), fmt(base.value) if base else "-", fmt(cand.value) if cand else "-",
+                          delta, Text(result.rule), Text(result.outcome, style=_OUTCOME_STYLE.get(result.outcome, "")))
+        console.print(table)
+    return buffer.getvalue()

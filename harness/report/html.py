@@ -20,10 +20,9 @@ import numpy as np
 
 from harness.io import atomic_write_text
 from harness.report import plots
+from harness.evaluate.metrics import arrow, higher_is_better, knows_direction
 from harness.report.console import fmt, fmt_ci
-from harness.report.directions import higher_is_better, knows_direction
 from harness.report.model import RunReport
-from harness.report.paired import recall_curve
 
 _CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
 _RECALL_KS = (1, 2, 3, 5, 10, 20, 50, 100, 200, 500, 1000)
@@ -87,9 +86,17 @@ def write_html(report: RunReport, path: str | os.PathLike[str]) -> Path:
     return path
 
 
+def recall_curve(ranks: np.ndarray | list[int], ks: np.ndarray | list[int]) -> np.ndarray:
+    """Recall@k for every k in `ks`, from 1-based ranks (the registered recall@K, for many k at once)."""
+    ranks = np.sort(np.asarray(ranks, dtype=np.float64))
+    if ranks.size == 0:
+        return np.full(len(ks), np.nan)
+    return np.searchsorted(ranks, np.asarray(ks, dtype=np.float64), side="right") / ranks.size
+
+
 def render_html(report: RunReport) -> str:
     """The whole page as a string."""
-    title = f"bookclip run {report.name or report.run_id}"
+    title = f"bookclip {report.kind} {report.name or report.run_id}"
     sections = [
         ("summary", "Summary", _summary),
         ("metrics", "Metrics", _metrics),
@@ -139,8 +146,7 @@ def _img(uri: str, alt: str, cls: str = "plot") -> str:
 
 
 def _roles(report: RunReport) -> list[str]:
-    known = [r for r in ("baseline", "candidate") if r in report.metrics]
-    return known + sorted(r for r in report.metrics if r not in known)
+    return [r for r in report.roles if r in report.metrics]
 
 
 def _is_number(value: Any) -> bool:
@@ -172,7 +178,7 @@ def _header(report: RunReport) -> str:
     if report.data.get("fingerprint"):
         parts.append(f"data <code>{_e(str(report.data['fingerprint'])[:12])}</code>")
     parts.append(f"seed {_e(report.seed)}")
-    return (f"<header><h1>{_e(f'bookclip run {report.name}' if report.name else 'bookclip run')}</h1>"
+    return (f"<header><h1>{_e(f'bookclip {report.kind}: {report.name}' if report.name else f'bookclip {report.kind}')}</h1>"
             f'<div class="meta">{" &middot; ".join(parts)}</div><div class="meta">{models}</div></header>')
 
 
@@ -207,32 +213,31 @@ def _summary(report: RunReport) -> str:
 
 def _metrics(report: RunReport) -> str:
     roles = _roles(report)
-    keys = sorted({k for values in report.metrics.values() for k in values} | set(report.comparisons), key=_view_order)
+    compared = report.compared_roles
+    keys = sorted({k for values in report.metrics.values() for k in values}
+                  | {k for values in report.comparisons.values() for k in values}, key=_view_order)
     if not keys:
         raise _NoData("No metrics in this run.")
     rows = []
     for key in keys:
-        arrow = ("↑" if higher_is_better(key) else "↓") if knows_direction(key) else ""
-        row = [_td(f"{key} {arrow}".strip(), "key")]
+        row = [_td(f"{key} {arrow(key)}".strip(), "key")]
         for role in roles:
             m = report.metrics[role].get(key)
             row.append(_td(f"{fmt(m.value)} {fmt_ci(m.ci_low, m.ci_high, False)}" if m else "-", "num"))
-        c = report.comparisons.get(key)
-        if c is None:
-            row += [_td("", "num"), _td("", "num")]
-        else:
-            cls = ""
-            if _is_number(c.ci_low) and _is_number(c.ci_high):
-                if (c.ci_low > 0) if c.higher_is_better else (c.ci_high < 0):
-                    cls = "better"
-                elif (c.ci_high < 0) if c.higher_is_better else (c.ci_low > 0):
-                    cls = "worse"
+        for role in compared:
+            c = report.comparison(key, role)
+            if c is None:
+                row += [_td("", "num"), _td("", "num")]
+                continue
+            cls = c.significant
             row.append(_td(f"{fmt(c.delta, True)} {fmt_ci(c.ci_low, c.ci_high)}", f"num {cls}".strip()))
-            row.append(_td(f"{c.p_value:.3g}" if _is_number(c.p_value) else "", "num"))
+            row.append(_td(f"{c.p_value:.3g} ({c.test})" if _is_number(c.p_value) else "", "num"))
         rows.append(row)
-    return (_table(["metric", *roles, "delta [CI]", "p"], rows, num_from=1)
-            + '<p class="note">↑ higher is better, ↓ lower is better; delta is candidate minus baseline on the '
-              "same queries, coloured when its CI excludes zero.</p>")
+    reference = report.reference or "the reference"
+    heads = [f"delta {r} [CI]" if len(compared) > 1 else "delta [CI]" for r in compared]
+    return (_table(["metric", *roles, *[h for pair in zip(heads, ["p"] * len(heads)) for h in pair]], rows, num_from=1)
+            + f'<p class="note">↑ higher is better, ↓ lower is better; delta is a model minus {_e(reference)} on the '
+              "same queries, coloured when its CI excludes zero; p is from the test named beside it.</p>")
 
 
 def _view_order(key: str) -> tuple[int, str]:
@@ -363,9 +368,9 @@ def _metric_family_section(report: RunReport, prefix: str, section: str, what: s
         raise _NoData(f"No {what} results in this run.")
     images = []
     for metric, groups in sorted(families.items()):
-        arrow = ("higher is better" if higher_is_better(metric) else "lower is better") if knows_direction(metric) else ""
-        images.append(_img(plots.grouped_bars(groups, title=f"{what}: {metric}", xlabel=f"{metric} ({arrow})"
-                                              if arrow else metric), f"{what} {metric}"))
+        better = ("higher is better" if higher_is_better(metric) else "lower is better") if knows_direction(metric) else ""
+        images.append(_img(plots.grouped_bars(groups, title=f"{what}: {metric}", xlabel=f"{metric} ({better})"
+                                              if better else metric), f"{what} {metric}"))
     parts = [f'<div class="plots">{"".join(images)}</div>'] if images else []
     if extra:
         rows = [[_td(k, "key"), _td(v)] for k, v in _flat_rows(extra)]
@@ -464,25 +469,35 @@ def _card(example: dict[str, Any]) -> str:
 
 
 def _flips(report: RunReport) -> str:
-    if not report.flips:
+    lists = _flip_lists(report)
+    if not lists:
         raise _NoData("No per-query flips in this run.")
     parts = []
-    rows = [[_td(key, "key"), _td(len(v.get("improved") or []), "num"), _td(len(v.get("regressed") or []), "num")]
-            for key, v in sorted(report.flips.items())]
+    rows = [[_td(key, "key"), _td(v.get("improved_total", len(v.get("improved") or [])), "num"),
+             _td(v.get("regressed_total", len(v.get("regressed") or [])), "num")]
+            for key, v in sorted(lists.items())]
     parts.append(_table(["metric", "improved", "regressed"], rows, num_from=1))
-    for key, v in sorted(report.flips.items()):
+    for key, v in sorted(_flip_lists(report).items()):
         for kind in ("regressed", "improved"):
             items = [i for i in v.get(kind) or [] if isinstance(i, dict)]
             if not items:
                 continue
             shown = [[_td(i.get("title", "")), _td(i.get("book_id", ""), "key"),
-                      _td(i.get("baseline_rank", ""), "num"), _td(i.get("candidate_rank", ""), "num")]
+                      _td(i.get("reference_rank", ""), "num"), _td(i.get("rank", ""), "num")]
                      for i in items[:_MAX_FLIPS_SHOWN]]
             more = f" (first {_MAX_FLIPS_SHOWN} of {len(items)})" if len(items) > _MAX_FLIPS_SHOWN else ""
             parts.append(f"<details><summary>{_e(key)}: {_e(kind)} {len(items)}{_e(more)}</summary>"
-                         + _table(["title", "book id", "baseline rank", "candidate rank"], shown, num_from=2)
+                         + _table(["title", "book id", f"{report.reference or 'reference'} rank", "rank"], shown,
+                                  num_from=2)
                          + "</details>")
     return "".join(parts)
+
+
+def _flip_lists(report: RunReport) -> dict[str, dict[str, Any]]:
+    """'<key>' (one compared role) or '<role>: <key>' (several) -> improved / regressed lists."""
+    roles = [r for r in report.compared_roles if r in report.flips] or list(report.flips)
+    return {(key if len(roles) == 1 else f"{role}: {key}"): v for role in roles
+            for key, v in (report.flips.get(role) or {}).items() if isinstance(v, dict)}
 
 
 def _environment(report: RunReport) -> str:

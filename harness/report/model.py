@@ -1,9 +1,11 @@
 """The run report: one versioned JSON record per evaluation run.
 
-Everything a later reader needs is in it: who ran what on which data (specs, fingerprints,
-load report), every metric with its confidence interval, the paired comparisons, gates with
-outcomes, and enough per-query data (ranks per item) to redo a paired comparison against
-another run of the same items. Console tables, HTML and regression reports all read this.
+It is the only result file any command writes (`pytest suites/`, `bookclip eval/compare/
+interpolate/probe --out`, `finetune --evaluate`). Everything a later reader needs is in it: who
+ran what on which data (roles with specs and fingerprints, load report), every metric with its
+confidence interval and interval method, the comparisons against the reference role with their
+tests, gates with outcomes, and the per-query ranks to redo a paired comparison against another
+run of the same items. Console tables, HTML and regression reports all read this.
 """
 from __future__ import annotations
 
@@ -19,31 +21,16 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import ConfigError
+from harness.evaluate.compare import Difference
+from harness.evaluate.stats import Estimate
 from harness.io import atomic_write_json
 
-SCHEMA_VERSION = 1
-
-
-@dataclass(frozen=True)
-class MetricValue:
-    """A point estimate with its percentile-bootstrap confidence interval."""
-
-    value: float
-    ci_low: float
-    ci_high: float
-    n: int
-
-
-@dataclass(frozen=True)
-class Comparison:
-    """Candidate minus baseline on the same queries, with a paired CI and p-value."""
-
-    delta: float
-    ci_low: float
-    ci_high: float
-    n: int
-    p_value: float | None = None  # McNemar exact for hit-rate metrics, paired bootstrap otherwise
-    higher_is_better: bool = True
+SCHEMA_VERSION = 2
+KINDS = ("suites", "eval", "compare", "interpolate", "probe", "finetune")
+OUTCOMES = ("PASS", "FAIL", "WARN", "UNDECIDED")
+TIERS = ("fail", "warn")
+# json.loads recurses per nesting level; a report is never deeper than this
+_MAX_DEPTH = 64
 
 
 @dataclass(frozen=True)
@@ -57,29 +44,61 @@ class GateResult:
     outcome: str       # 'PASS', 'FAIL', 'WARN', 'UNDECIDED'
     message: str       # one line saying why
 
+    def __post_init__(self) -> None:
+        if self.outcome not in OUTCOMES or self.tier not in TIERS:
+            raise ValueError(f"gate {self.name!r}: outcome {self.outcome!r} / tier {self.tier!r} is not one of "
+                             f"{OUTCOMES} / {TIERS}")
+
 
 @dataclass
 class RunReport:
-    """One run. Mutable while the run is assembled; written once at the end."""
+    """One run of any command. Mutable while the run is assembled; written once at the end.
+
+    `models` is ordered: role -> spec, fingerprint (and identity where known). Every role's metrics
+    sit under `metrics[role]`; `comparisons[role]` holds that role against `reference`, with the
+    test each difference used; each metric's estimate names its interval method.
+    """
 
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     created_at: str = field(default_factory=lambda: _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
     schema_version: int = SCHEMA_VERSION
+    kind: str = "suites"                                         # the command that wrote it
     name: str = ""
+    engine: str = "local"                                        # where per-query ranks were computed
     environment: dict[str, Any] = field(default_factory=dict)   # machine, git commit, library versions
     seed: int = 0
+    settings: dict[str, Any] = field(default_factory=dict)      # resamples, confidence, ks, template, ...
     data: dict[str, Any] = field(default_factory=dict)          # sources, fingerprint, load report, view sizes
-    models: dict[str, dict[str, Any]] = field(default_factory=dict)   # role -> {spec, fingerprint}
-    metrics: dict[str, dict[str, MetricValue]] = field(default_factory=dict)  # role -> key -> value
-    comparisons: dict[str, Comparison] = field(default_factory=dict)  # key -> candidate vs baseline
+    models: dict[str, dict[str, Any]] = field(default_factory=dict)   # role -> {spec, fingerprint, ...}
+    reference: str | None = None                                 # the role comparisons are against
+    metrics: dict[str, dict[str, Estimate]] = field(default_factory=dict)  # role -> key -> estimate
+    comparisons: dict[str, dict[str, Difference]] = field(default_factory=dict)  # role -> key -> vs reference
     per_query: dict[str, dict[str, Any]] = field(default_factory=dict)  # '<view>/<direction>' -> ids, ranks per role
-    flips: dict[str, dict[str, list[dict[str, Any]]]] = field(default_factory=dict)  # key -> improved/regressed
+    flips: dict[str, dict[str, dict[str, list[dict[str, Any]]]]] = field(default_factory=dict)  # role -> key -> lists
     gates: list[GateResult] = field(default_factory=list)
     sections: dict[str, Any] = field(default_factory=dict)      # probes, zero-shot, interpolation, examples
 
+    @property
+    def roles(self) -> list[str]:
+        """Every role with a model or metrics, in the order they were added."""
+        return list(dict.fromkeys([*self.models, *self.metrics]))
+
+    @property
+    def compared_roles(self) -> list[str]:
+        return [r for r in self.roles if r in self.comparisons]
+
+    def comparison(self, key: str, role: str | None = None) -> Difference | None:
+        """`role` (default: the first compared role) against the reference on `key`."""
+        roles = [role] if role else self.compared_roles[:1]
+        return next((self.comparisons[r][key] for r in roles if key in self.comparisons.get(r, {})), None)
+
     # -- serialisation ---------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        raw = asdict(self)
+        raw["metrics"] = {role: {k: e.to_dict() for k, e in values.items()} for role, values in self.metrics.items()}
+        raw["comparisons"] = {role: {k: d.to_dict() for k, d in values.items()}
+                              for role, values in self.comparisons.items()}
+        return raw
 
     def write(self, path: str | os.PathLike[str]) -> Path:
         path = Path(path)
@@ -91,39 +110,70 @@ class RunReport:
         if not isinstance(raw, dict) or "schema_version" not in raw:
             raise ConfigError(f"{source} is not a bookclip run report (no schema_version)")
         version = raw["schema_version"]
-        if not isinstance(version, int) or version > SCHEMA_VERSION:
-            raise ConfigError(f"{source} has schema version {version!r}; this bookclip reads up to {SCHEMA_VERSION}: upgrade bookclip")
+        if version == 1:
+            raise ConfigError(f"{source} is a schema 1 run report from an older bookclip; regenerate it with the "
+                              "command that wrote it (pytest suites/, bookclip eval/compare/interpolate --out)")
+        if not isinstance(version, int) or version > SCHEMA_VERSION or version < 1:
+            raise ConfigError(f"{source} has schema version {version!r}; this bookclip reads {SCHEMA_VERSION}: "
+                              "upgrade bookclip")
         try:
+            kind = str(raw.get("kind", "suites"))
+            if kind not in KINDS:
+                raise ValueError(f"kind {kind!r} is not one of {KINDS}")
             return cls(
                 run_id=str(raw.get("run_id", "")),
                 created_at=str(raw.get("created_at", "")),
                 schema_version=version,
+                kind=kind,
                 name=str(raw.get("name", "")),
+                engine=str(raw.get("engine", "local")),
                 environment=dict(raw.get("environment", {})),
                 seed=int(raw.get("seed", 0)),
+                settings=dict(raw.get("settings", {})),
                 data=dict(raw.get("data", {})),
-                models=dict(raw.get("models", {})),
-                metrics={role: {k: MetricValue(**v) for k, v in values.items()}
+                models={str(role): dict(m) for role, m in raw.get("models", {}).items()},
+                reference=None if raw.get("reference") is None else str(raw["reference"]),
+                metrics={role: {k: Estimate.from_dict(v) for k, v in values.items()}
                          for role, values in raw.get("metrics", {}).items()},
-                comparisons={k: Comparison(**v) for k, v in raw.get("comparisons", {}).items()},
+                comparisons={role: {k: Difference.from_dict(v) for k, v in values.items()}
+                             for role, values in raw.get("comparisons", {}).items()},
                 per_query=dict(raw.get("per_query", {})),
                 flips=dict(raw.get("flips", {})),
                 gates=[GateResult(**g) for g in raw.get("gates", [])],
                 sections=dict(raw.get("sections", {})),
             )
-        except (TypeError, ValueError, AttributeError) as exc:
+        except (TypeError, ValueError, AttributeError, KeyError) as exc:
             raise ConfigError(f"{source} is a malformed run report: {exc}") from None
 
     @classmethod
     def read(cls, path: str | os.PathLike[str]) -> RunReport:
         path = Path(path)
         try:
-            raw = json.loads(path.read_text(encoding="utf-8"))
+            text = path.read_text(encoding="utf-8")
+            if _nesting(text) > _MAX_DEPTH:
+                raise ConfigError(f"run report {path} is nested more than {_MAX_DEPTH} levels deep; "
+                                  "it was not written by bookclip")
+            raw = json.loads(text)
         except FileNotFoundError:
             raise ConfigError(f"run report {path} does not exist") from None
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ConfigError(f"cannot read run report {path}: {exc}") from None
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+            raise ConfigError(f"cannot read run report {path}: {type(exc).__name__}: {exc}") from None
         return cls.from_dict(raw, source=str(path))
+
+
+def _nesting(text: str) -> int:
+    """The deepest bracket nesting of a JSON text, ignoring brackets inside strings."""
+    import re
+
+    stripped = re.sub(r'"(?:[^"\\]|\\.)*"', '""', text)
+    depth = deepest = 0
+    for char in stripped:
+        if char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return deepest
 
 
 def environment_info(root: str | os.PathLike[str] | None = None) -> dict[str, Any]:
@@ -138,7 +188,8 @@ def environment_info(root: str | os.PathLike[str] | None = None) -> dict[str, An
             versions[dist] = None
     return {
         "machine": {
-            "hostname": socket.gethostname(),
+            # the host name identifies a person's machine: recorded only when asked for
+            "hostname": socket.gethostname() if os.environ.get("BOOKCLIP_RECORD_HOST") == "1" else None,
             "platform": platform.platform(),
             "processor": platform.machine(),
             "cpu_count": os.cpu_count(),

@@ -15,10 +15,13 @@ from typing import Any
 
 import numpy as np
 
+from harness import settings as check
 from harness.errors import ConfigError
-from harness.report.directions import higher_is_better, knows_direction, metric_name
-from harness.report.model import MetricValue, RunReport
-from harness.report.paired import paired_bootstrap, rank_metric
+from harness.evaluate.compare import compare_values
+from harness.evaluate.metrics import higher_is_better, knows_direction, metric_name, parse_key
+from harness.evaluate.stats import Estimate
+from harness.report.model import RunReport
+from harness.settings import StatSettings
 
 FAIL_ON = ("regression", "warn", "never")
 
@@ -118,12 +121,8 @@ def compare_runs(run: RunReport, main: RunReport, *, role: str = "candidate", ma
                  confidence: float = 0.95, resamples: int = 1000, seed: int = 0,
                  run_source: str = "RUN", main_source: str = "MAIN") -> RegressionResult:
     """Compare `run` against `main` for one role; see the module docstring for the rules."""
-    if not 0.0 < confidence < 1.0:
-        raise ConfigError(f"--confidence {confidence} must be between 0 and 1 (e.g. 0.95)")
-    if margin < 0 or not math.isfinite(margin):
-        raise ConfigError(f"--margin {margin} must be a finite number >= 0 (metric units, e.g. 0.02)")
-    if resamples < 10:
-        raise ConfigError(f"resamples {resamples} is too few for a bootstrap; use at least 100")
+    stats = StatSettings(check.resamples(resamples, "--resamples"), check.confidence(confidence, "--confidence"), seed)
+    margin = check.margin(margin, "--margin")
     for report, source in ((run, run_source), (main, main_source)):
         if role not in report.metrics:
             have = ", ".join(sorted(report.metrics)) or "none"
@@ -139,8 +138,7 @@ def compare_runs(run: RunReport, main: RunReport, *, role: str = "candidate", ma
         new, old = new_metrics.get(key), old_metrics.get(key)
         view = key.rsplit("/", 1)[0]
         pair = pairs.get(view)
-        rows.append(_compare_metric(key, new, old, pair, same_data=same_data, margin=margin,
-                                    confidence=confidence, resamples=resamples, seed=seed))
+        rows.append(_compare_metric(key, new, old, pair, same_data=same_data, margin=margin, stats=stats))
 
     worst = {view: _worst_items(*pair) for view, pair in sorted(pairs.items()) if isinstance(pair, tuple)}
     return RegressionResult(
@@ -151,9 +149,9 @@ def compare_runs(run: RunReport, main: RunReport, *, role: str = "candidate", ma
 
 # -- metrics -------------------------------------------------------------------------------------
 
-def _compare_metric(key: str, new: MetricValue | None, old: MetricValue | None,
+def _compare_metric(key: str, new: Estimate | None, old: Estimate | None,
                     pair: tuple[Any, ...] | str | None, *, same_data: bool, margin: float,
-                    confidence: float, resamples: int, seed: int) -> MetricChange:
+                    stats: StatSettings) -> MetricChange:
     hib = higher_is_better(key) if knows_direction(key) else None
     new_v, old_v = _value(new), _value(old)
     if new_v is None or old_v is None:
@@ -166,12 +164,13 @@ def _compare_metric(key: str, new: MetricValue | None, old: MetricValue | None,
                             f"direction of {metric_name(key)!r} unknown: not judged")
     sign = 1.0 if hib else -1.0
 
-    if isinstance(pair, tuple) and rank_metric(metric_name(key)) is not None:
+    parsed = parse_key(key)
+    if isinstance(pair, tuple) and parsed is not None and parsed.kind == "retrieval":
         ids, _titles, new_ranks, old_ranks = pair
-        diff = paired_bootstrap(metric_name(key), new_ranks, old_ranks, confidence=confidence,
-                                resamples=resamples, seed=seed)
+        diff = compare_values(key, parsed.resolved.from_ranks(old_ranks), parsed.resolved.from_ranks(new_ranks),
+                              stats)
         better_lo, better_hi = sorted((sign * diff.ci_low, sign * diff.ci_high))
-        at = f"at {confidence:.0%} (paired CI, n={diff.n})"
+        at = f"at {stats.confidence:.0%} (paired CI, n={diff.n})"
         if better_hi < -margin:
             status, reason = REGRESSION, f"worse beyond margin {margin:g} {at}"
         elif sign * diff.delta < -margin:
@@ -180,7 +179,7 @@ def _compare_metric(key: str, new: MetricValue | None, old: MetricValue | None,
             status, reason = IMPROVED, f"better {at}"
         else:
             status, reason = UNCHANGED, f"no significant change {at}"
-        return MetricChange(key, diff.new, diff.old, diff.delta, diff.ci_low, diff.ci_high, diff.n,
+        return MetricChange(key, diff.value, diff.reference, diff.delta, diff.ci_low, diff.ci_high, diff.n,
                             "paired", hib, status, reason)
 
     why_unpaired = (pair if isinstance(pair, str) else
@@ -309,7 +308,7 @@ def _describe(report: RunReport, source: str) -> dict[str, Any]:
             "models": {role: dict(m) for role, m in report.models.items()}}
 
 
-def _value(metric: MetricValue | None) -> float | None:
+def _value(metric: Estimate | None) -> float | None:
     if metric is None or metric.value is None:
         return None
     value = float(metric.value)
@@ -320,7 +319,7 @@ def _finite(*values: Any) -> bool:
     return all(isinstance(v, (int, float)) and math.isfinite(v) for v in values)
 
 
-def _n(*metrics: MetricValue | None) -> int | None:
+def _n(*metrics: Estimate | None) -> int | None:
     ns = [m.n for m in metrics if m is not None and isinstance(m.n, int)]
     return min(ns) if ns else None
 

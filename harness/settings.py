@@ -1,0 +1,102 @@
+"""Every user setting that more than one surface takes, validated here once with one set of bounds.
+
+The pytest plugin's configuration, the CLI flags, fine-tuning recipes, gates and the
+comparison engine all call these, so `confidence = 1.2` reads the same everywhere.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from harness.errors import ConfigError
+
+MIN_RESAMPLES = 100
+DEFAULT_RESAMPLES = 1000
+DEFAULT_CONFIDENCE = 0.95
+
+
+def number(value: Any, name: str) -> float:
+    """A finite real number (booleans and strings are refused)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ConfigError(f"{name} must be a finite number, got {value!r}")
+    return float(value)
+
+
+def integer(value: Any, name: str, *, minimum: int | None = None) -> int:
+    """An integer (a float with a fraction, a boolean or a string is refused), at least `minimum`."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (isinstance(value, float)
+                                                                          and not value.is_integer()):
+        raise ConfigError(f"{name} must be an integer, got {value!r}")
+    value = int(value)
+    if minimum is not None and value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def boolean(value: Any, name: str) -> bool:
+    """true/false only: the string "false" is not True."""
+    if not isinstance(value, bool):
+        raise ConfigError(f"{name} must be true or false, got {value!r}")
+    return value
+
+
+def confidence(value: Any, name: str = "confidence") -> float:
+    value = number(value, name)
+    if not 0.5 <= value < 1:
+        raise ConfigError(f"{name} must be in [0.5, 1), e.g. 0.95; got {value:g}")
+    return value
+
+
+def resamples(value: Any, name: str = "resamples") -> int:
+    value = integer(value, name)
+    if value < MIN_RESAMPLES:
+        raise ConfigError(f"{name} must be at least {MIN_RESAMPLES} for a bootstrap, got {value}; use e.g. 1000")
+    return value
+
+
+def min_n(value: Any, name: str = "min_n") -> int:
+    return integer(value, name, minimum=1)
+
+
+def fraction(value: Any, name: str, *, open_low: bool) -> float:
+    """A share in [0, 1) (open_low: in (0, 1))."""
+    value = number(value, name)
+    ok = (0 < value < 1) if open_low else (0 <= value < 1)
+    if not ok:
+        raise ConfigError(f"{name} must lie in {'(0, 1)' if open_low else '[0, 1)'}, got {value:g}")
+    return value
+
+
+def heldout_fraction(value: Any, name: str = "heldout_fraction") -> float:
+    return fraction(value, name, open_low=True)
+
+
+def replay_fraction(value: Any, name: str = "replay_fraction") -> float:
+    return fraction(value, name, open_low=False)
+
+
+def margin(value: Any, name: str = "margin") -> float:
+    value = number(value, name)
+    if value < 0:
+        raise ConfigError(f"{name} must be >= 0 (how much worse is tolerated, in the metric's units), got {value:g}")
+    return value
+
+
+@dataclass(frozen=True)
+class StatSettings:
+    """How uncertainty is computed: bootstrap resamples, confidence level and the seed."""
+
+    resamples: int = DEFAULT_RESAMPLES
+    confidence: float = DEFAULT_CONFIDENCE
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "resamples", resamples(self.resamples))
+        object.__setattr__(self, "confidence", confidence(self.confidence))
+        object.__setattr__(self, "seed", integer(self.seed, "seed"))
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "StatSettings":
+        return cls(int(d.get("resamples", DEFAULT_RESAMPLES)), float(d.get("confidence", DEFAULT_CONFIDENCE)),
+                   int(d.get("seed", 0)))
