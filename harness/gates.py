@@ -113,7 +113,7 @@ def _parse_gate(key: str, spec: Any, defaults: Mapping[str, Any]) -> Gate:
     rule = rules[0]
     threshold = settings.number(spec[rule], f"{where}: {rule}")
     if rule == "non_inferior":
-        threshold = settings.margin(threshold, f"{where}: non_inferior")
+        threshold = settings.margin(threshold, f"{where}: non_inferior margin")
     confidence = settings.confidence(spec.get("confidence", defaults.get("confidence", 0.95)), f"{where}: confidence")
     tier = str(spec.get("tier", "fail"))
     if tier not in TIERS:

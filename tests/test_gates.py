@@ -4,6 +4,8 @@ import numpy as np
 import pytest
 
 from harness.errors import ConfigError
+from harness.evaluate.compare import Difference
+from harness.evaluate.stats import Estimate
 from harness.gates import Evidence, higher_is_better, judge, parse_gates, suite_of
 
 
@@ -14,10 +16,11 @@ def paired_evidence(base_hits: np.ndarray, cand_hits: np.ndarray, *, seed: int =
     idx = rng.integers(0, n, size=(b, n))
     diffs = (cand_hits[idx] - base_hits[idx]).mean(axis=1)
     boot_c = cand_hits[idx].mean(axis=1)
-    return Evidence(value=float(cand_hits.mean()), ci_low=float(np.quantile(boot_c, 0.025)),
-                    ci_high=float(np.quantile(boot_c, 0.975)), n=n, baseline=float(base_hits.mean()),
-                    delta=float(cand_hits.mean() - base_hits.mean()),
-                    delta_ci=(float(np.quantile(diffs, 0.025)), float(np.quantile(diffs, 0.975))), delta_samples=diffs)
+    estimate = Estimate(float(cand_hits.mean()), float(np.quantile(boot_c, 0.025)), float(np.quantile(boot_c, 0.975)), n)
+    difference = Difference("k", float(base_hits.mean()), float(cand_hits.mean()),
+                            float(cand_hits.mean() - base_hits.mean()), float(np.quantile(diffs, 0.025)),
+                            float(np.quantile(diffs, 0.975)), n, 1.0, "bootstrap", True, samples=diffs)
+    return Evidence(estimate, difference)
 
 
 def test_parse_all_rules_and_options():
@@ -119,7 +122,7 @@ def test_warn_tier_never_fails():
 
 
 def test_min_max_on_point_or_ci():
-    ev = Evidence(value=0.42, ci_low=0.30, ci_high=0.55, n=200)
+    ev = Evidence(Estimate(0.42, 0.30, 0.55, 200))
     g_point, g_ci = parse_gates({"heldout/image_to_text/recall@5": [{"min": 0.4}, {"min": 0.4, "confidence": 0.95}]})
     out = judge([g_point, g_ci], {g_point: ev, g_ci: ev})
     assert [r.outcome for r in out] == ["PASS", "FAIL"]

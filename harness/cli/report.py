@@ -29,7 +29,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples (default 1000)")
     parser.add_argument("--seed", type=int, default=None, help="bootstrap seed (default: the run's seed)")
     parser.add_argument("--role", default="candidate", help="which model of each run to compare (default candidate)")
-    parser.add_argument("--json", metavar="OUT", help="write the regression result as JSON")
+    parser.add_argument("--out", metavar="FILE.json", help="write the regression result (with --against) as JSON")
+    parser.add_argument("--json", action="store_true",
+                        help="print the run report (or, with --against, the regression result) as JSON")
     parser.add_argument("--html", metavar="OUT", help="write the run's self-contained HTML report")
     parser.add_argument("--save", metavar="NAME", help="store the run in the run history under NAME")
     parser.add_argument("--list", action="store_true", help="list the saved runs")
@@ -41,6 +43,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run_report(args: argparse.Namespace) -> int:
     from harness.report.console import make_console, print_regression, print_run, runs_table
     from harness.report.history import history_root, list_runs, resolve_run, save_run
+    from rich.text import Text
+
     from harness.report.model import RunReport
 
     console = make_console()
@@ -54,19 +58,23 @@ def run_report(args: argparse.Namespace) -> int:
             return 0
     if args.run is None:
         raise ConfigError("bookclip report needs a RUN (a report file, a saved name or 'latest'), or --list")
-    if args.json and not args.against:
-        raise ConfigError("--json writes the regression result: add --against MAIN")
+    if args.out and not args.against:
+        raise ConfigError("--out writes the regression result: add --against MAIN")
 
     run_path = resolve_run(args.run, args.runs_dir)
     report = RunReport.read(run_path)
     if args.save:
-        console.print(f"saved {run_path} as {save_run(report, args.save, args.runs_dir)}")
+        console.print(Text(f"saved {run_path} as {save_run(report, args.save, args.runs_dir)}"))
     if args.html:
         from harness.report.html import write_html
 
-        console.print(f"wrote {write_html(report, args.html)}")
+        console.print(Text(f"wrote {write_html(report, args.html)}"))
     if not args.against:
-        if not (args.html or args.save or args.list):
+        if args.json:
+            import json
+
+            print(json.dumps(report.to_dict(), indent=2, ensure_ascii=False, default=str))
+        elif not (args.html or args.save or args.list):
             print_run(report, console)
         return 0
 
@@ -78,8 +86,15 @@ def run_report(args: argparse.Namespace) -> int:
                           confidence=args.confidence, resamples=args.resamples,
                           seed=report.seed if args.seed is None else args.seed,
                           run_source=str(run_path), main_source=str(main_path))
-    print_regression(result, console, fail_on=args.fail_on)
+    document = json_ready(result.to_dict() | {"exit_code": result.exit_code(args.fail_on)})
     if args.json:
-        atomic_write_json(Path(args.json), json_ready(result.to_dict() | {"exit_code": result.exit_code(args.fail_on)}))
-        console.print(f"wrote {args.json}")
+        import json
+
+        print(json.dumps(document, indent=2, ensure_ascii=False))
+    else:
+        print_regression(result, console, fail_on=args.fail_on)
+    if args.out:
+        atomic_write_json(Path(args.out), document)
+        if not args.json:
+            console.print(Text(f"wrote {args.out}"))
     return result.exit_code(args.fail_on)

@@ -43,6 +43,9 @@ def add_evaluation(report: RunReport, role: str, evaluation: Evaluation) -> None
     """A role's model, metrics and per-query ranks (zero-shot details go to its section)."""
     add_model(report, role, evaluation.model)
     add_metrics(report, role, evaluation.metrics)
+    report.data.setdefault("view_sizes", dict(evaluation.data.get("views", {})))
+    if evaluation.data.get("truncated_captions"):
+        report.data.setdefault("truncated_captions", {})[role] = evaluation.data["truncated_captions"]
     for prefix, ranking in evaluation.rankings.items():
         entry = report.per_query.setdefault(prefix, {"item_ids": list(ranking.book_ids),
                                                      "titles": list(ranking.titles), "ranks": {}})

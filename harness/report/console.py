@@ -173,7 +173,7 @@ def print_regression(result: RegressionResult, console: Console | None = None, *
         line.append(Text(f" - worse but not significant / incomplete: {', '.join(result.warned)}"))
     line.append(Text(f"  (margin {result.margin:g}, {result.confidence:.0%} confidence, "
                      f"--fail-on {fail_on}: exit {result.exit_code(fail_on)})", style="dim"))
-    console.print(line)
+    console.print(line, soft_wrap=True)  # one line a log search finds whole
 
 
 # -- saved runs ------------------------------------------------------------------------------

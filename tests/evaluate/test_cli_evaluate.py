@@ -19,11 +19,11 @@ def test_eval_writes_metrics_with_cis_and_per_query_ranks(real_bookcovers, tmp_p
     out = tmp_path / "reports" / "tiny.json"
     assert main(["eval", "--model", "tiny:vit-xs", *_args(real_bookcovers, "--out", str(out))]) == 0
     data = json.loads(out.read_text())
-    m = data["metrics"]["heldout/image_to_text/recall@5"]
-    assert set(m) == {"value", "ci_low", "ci_high", "n"} and m["ci_low"] <= m["value"] <= m["ci_high"]
-    ranks = data["per_query"]["heldout/image_to_text"]["ranks"]
+    m = data["metrics"]["model"]["heldout/image_to_text/recall@5"]
+    assert set(m) == {"value", "ci_low", "ci_high", "n", "interval"} and m["ci_low"] <= m["value"] <= m["ci_high"]
+    ranks = data["per_query"]["heldout/image_to_text"]["ranks"]["model"]
     assert m["n"] == len(ranks) and m["value"] == pytest.approx(sum(r <= 5 for r in ranks) / len(ranks))
-    assert data["load_report"] and "cross/text_to_image/mrr" in data["metrics"]
+    assert data["data"]["load_report"] and "cross/text_to_image/mrr" in data["metrics"]["model"]
     assert "heldout/image_to_text/recall@5" in capsys.readouterr().out
 
 
@@ -34,13 +34,13 @@ def test_compare_prints_side_by_side_and_writes_json(real_bookcovers, tmp_path, 
                                                                    "--out", str(out))])
     assert code == 0
     printed = capsys.readouterr().out
-    assert "tiny:vit-xs@1" in printed and "p=" in printed
+    assert "tiny:vit-xs@1" in printed and "delta [CI]" in printed
     data = json.loads(out.read_text())
-    delta = data["comparisons"][0]["deltas"]["heldout/image_to_text/recall@5"]
-    values = [e["metrics"]["heldout/image_to_text/recall@5"]["value"] for e in data["evaluations"]]
+    delta = data["comparisons"]["candidate"]["heldout/image_to_text/recall@5"]
+    values = [data["metrics"][role]["heldout/image_to_text/recall@5"]["value"] for role in ("baseline", "candidate")]
     assert delta["delta"] == pytest.approx(values[1] - values[0])
-    assert {"ci_low", "ci_high", "p_value", "gained", "lost"} <= set(delta)
-    assert "heldout/image_to_text" in data["comparisons"][0]["flips"]
+    assert {"ci_low", "ci_high", "p_value", "gained", "lost", "test"} <= set(delta)
+    assert "heldout/image_to_text/recall@5" in data["flips"]["candidate"]
 
 
 def test_unknown_placeholder_is_one_line_and_exit_2(real_bookcovers, capsys):
@@ -62,12 +62,12 @@ def test_eval_on_the_fixture_catalogue_in_a_subprocess(tmp_path):
     root = fixture_catalogue()
     out = tmp_path / "fixture.json"
     proc = subprocess.run([sys.executable, "-m", "harness.cli", "eval", "--model", "tiny:vit-xs", "--data", str(root),
-                           "--categories", FIXTURE_FINETUNE_CATEGORY, "--resamples", "50", "--json", "--out", str(out)],
+                           "--categories", FIXTURE_FINETUNE_CATEGORY, "--resamples", "100", "--json", "--out", str(out)],
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
     printed = json.loads(proc.stdout)
     assert printed["metrics"] == json.loads(out.read_text())["metrics"]
-    assert printed["metrics"]["heldout/text_to_image/recall@1"]["n"] > 0
+    assert printed["kind"] == "eval" and printed["metrics"]["model"]["heldout/text_to_image/recall@1"]["n"] > 0
 
 
 @pytest.mark.slow
@@ -86,7 +86,7 @@ def test_cross_view_leaves_out_books_a_checkpoint_rehearsed(real_bookcovers, tmp
         out = tmp_path / f"{name}.json"
         assert main(["eval", "--model", spec, *_args(real_bookcovers, "--views", "cross", "--no-zero-shot",
                                                      "--out", str(out), *extra)]) == 0
-        sizes[name] = json.loads(out.read_text())["data"]["views"]["cross"]
+        sizes[name] = json.loads(out.read_text())["data"]["view_sizes"]["cross"]
     capsys.readouterr()
     catalogue, _ = load_catalogue([real_bookcovers / "Medical", real_bookcovers / "Health"])
     expected = split(catalogue, train_categories=["Medical"], replay_fraction=0.5)
@@ -121,7 +121,7 @@ def test_eval_warns_when_the_model_trained_on_heldout_books(real_bookcovers, tmp
     seen = int(heldout.frame["group_id"].isin(set(seed1.train.frame["group_id"])).sum())
     assert seen > 0
     assert f"was trained on {seen} of the {len(heldout)} heldout books" in capsys.readouterr().err
-    [overlap] = json.loads(out.read_text())["training_overlap"]
+    [overlap] = json.loads(out.read_text())["data"]["training_overlap"]
     assert overlap["known"] and overlap["views"] == {"heldout": seen}
 
 
@@ -138,10 +138,13 @@ def test_interpolate_sweeps_saves_the_best_alpha_and_checks_training_overlap(rea
     captured = capsys.readouterr()
     assert "was trained on" in captured.err and "heldout books" in captured.err
     data = json.loads(out.read_text())
-    assert [p["alpha"] for p in data["points"]] == [0.0, 0.5, 1.0] and data["best_alpha"] in (0.0, 0.5, 1.0)
-    baseline_overlap, tuned_overlap = data["training_overlap"]
+    sweep = data["sections"]["interpolation"]
+    assert data["kind"] == "interpolate" and list(data["models"]) == ["alpha=0", "alpha=0.5", "alpha=1"]
+    assert sweep["alphas"] == [0.0, 0.5, 1.0] and sweep["best_alpha"] in (0.0, 0.5, 1.0)
+    assert data["reference"] == "alpha=0" and set(data["comparisons"]) == {"alpha=0.5", "alpha=1"}
+    baseline_overlap, tuned_overlap = data["data"]["training_overlap"]
     assert not baseline_overlap["known"] and tuned_overlap["known"] and tuned_overlap["views"]["heldout"] > 0
     saved = load(str(best))
-    point = next(p for p in data["points"] if p["alpha"] == data["best_alpha"])
+    point = data["models"][f"alpha={sweep['best_alpha']:g}"]
     assert fingerprint_state_dict(saved.state_dict()) == point["fingerprint"]
-    assert f"wrote alpha={data['best_alpha']:g}" in captured.out
+    assert f"wrote alpha={sweep['best_alpha']:g}" in captured.out

@@ -27,7 +27,7 @@ def test_metric_keys_follow_view_direction_metric(evaluation):
                 if metric != "median_rank":
                     assert est.ci_low <= est.value <= est.ci_high
         assert f"{view}/zero_shot/accuracy" in evaluation.metrics
-    assert set(evaluation.to_dict()["metrics"]["heldout/image_to_text/recall@5"]) == {"value", "ci_low", "ci_high", "n"}
+    assert set(evaluation.to_dict()["metrics"]["heldout/image_to_text/recall@5"]) == {"value", "ci_low", "ci_high", "n", "interval"}
 
 
 def test_numbers_agree_with_an_independent_implementation(evaluation, tiny_model, small_catalogue):
@@ -53,7 +53,7 @@ def test_numbers_agree_with_an_independent_implementation(evaluation, tiny_model
 
 def test_whole_catalogue_pool_only_adds_candidates(tiny_model, small_catalogue, evaluation):
     wide = evaluate(tiny_model, small_catalogue, categories=["Medical"], views=["heldout"],
-                    config=EvalConfig(resamples=50, pool="catalogue", zero_shot=False))
+                    config=EvalConfig(resamples=100, pool="catalogue", zero_shot=False))
     narrow = evaluation.rankings["heldout/text_to_image"]
     broad = wide.rankings["heldout/text_to_image"]
     assert broad.pool_size == len(small_catalogue) > narrow.pool_size
@@ -76,7 +76,7 @@ def test_same_seed_same_numbers(tiny_model, small_catalogue, evaluation):
 
 
 def test_without_categories_one_view_all(tiny_model, small_catalogue):
-    ev = evaluate(tiny_model, small_catalogue, config=EvalConfig(resamples=20, zero_shot=False))
+    ev = evaluate(tiny_model, small_catalogue, config=EvalConfig(resamples=100, zero_shot=False))
     assert ev.views == ("all",)
     assert ev.metrics["all/image_to_text/recall@1"].n == len(small_catalogue)
 
@@ -87,7 +87,7 @@ def test_cross_category_gets_one_view_per_category(tiny_model, real_bookcovers):
     full, _ = load_catalogue([real_bookcovers / c for c in ("Medical", "Health", "Biography")])
     three = full.subset(np.flatnonzero(full.frame.groupby("category").cumcount().to_numpy() < 15))
     ev = evaluate_views(tiny_model, three, build_views(three, categories=["Medical"], views=["cross"]),
-                        config=EvalConfig(resamples=20, zero_shot=False))
+                        config=EvalConfig(resamples=100, zero_shot=False))
     for category in ("Health", "Biography"):
         est = ev.metrics[f"cross:{category}/image_to_text/recall@5"]
         assert est.n == ev.data["views"][f"cross:{category}"] > 0
@@ -101,7 +101,7 @@ def test_cross_category_gets_one_view_per_category(tiny_model, real_bookcovers):
 ])
 def test_bad_views_are_one_line_errors(tiny_model, small_catalogue, kwargs, message):
     with pytest.raises(EvaluationError, match=message) as info:
-        evaluate(tiny_model, small_catalogue, config=EvalConfig(resamples=20), **kwargs)
+        evaluate(tiny_model, small_catalogue, config=EvalConfig(resamples=100), **kwargs)
     assert "\n" not in str(info.value)
 
 
@@ -115,7 +115,7 @@ def test_nan_embeddings_are_an_error(tiny_model, small_catalogue):
     broken = type(emb)(images=emb.images.copy(), texts=emb.texts, book_ids=emb.book_ids, group_ids=emb.group_ids)
     broken.images[3] = np.nan
     with pytest.raises(EvaluationError, match="NaN"):
-        evaluate(tiny_model, small_catalogue, config=EvalConfig(resamples=20), embeddings=broken)
+        evaluate(tiny_model, small_catalogue, config=EvalConfig(resamples=100), embeddings=broken)
 
 
 def test_bad_template_fails_when_configured():

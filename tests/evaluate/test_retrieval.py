@@ -7,7 +7,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from harness.errors import EvaluationError
-from harness.evaluate.retrieval import (_codes, _ranks, check_ks, metric_names, metric_value, query_ranks,
+from harness.evaluate.metrics import retrieval_names, statistic_of, values_from_ranks
+from harness.evaluate.stats import statistic
+from harness.evaluate.retrieval import (_codes, _ranks, check_ks, query_ranks,
                                         retrieval_ranks)
 
 
@@ -141,8 +143,13 @@ def test_chunking_does_not_change_ranks_on_float_data():
         assert np.array_equal(whole[direction].ranks, chunked[direction].ranks)
 
 
+def metric_value(ranks, name):
+    """A registered retrieval metric from ranks: its per-query values under its statistic."""
+    return statistic(values_from_ranks(ranks, name), statistic_of(name))
+
+
 def test_metric_names_follow_ks():
-    assert metric_names((1, 3)) == ("recall@1", "recall@3", "mrr", "median_rank", "mean_rank")
+    assert retrieval_names((1, 3)) == ("recall@1", "recall@3", "mrr", "median_rank", "mean_rank")
 
 
 @pytest.mark.parametrize("images, texts, groups, message", [

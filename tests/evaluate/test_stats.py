@@ -8,9 +8,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from harness.errors import EvaluationError
+from harness.errors import BookclipError, EvaluationError
+from harness.evaluate.compare import compare_values
 from harness.evaluate.stats import (Estimate, binomial_two_sided_p, bootstrap_estimates, flips, mcnemar_exact,
-                                    paired_bootstrap, resample_indices)
+                                    resample_indices)
+from harness.settings import StatSettings
 
 
 def test_bootstrap_equals_a_plain_loop_with_the_same_draws():
@@ -37,8 +39,8 @@ def test_percentile_statistic_equals_a_plain_loop_and_pairs():
     assert got.value == pytest.approx(np.quantile(a, 0.9))
     assert (got.ci_low, got.ci_high) == pytest.approx(
         tuple(np.quantile([np.quantile(a[row], 0.9) for row in draws], [0.025, 0.975])))
-    diff = paired_bootstrap({"drop": a}, {"drop": b}, statistics={"drop": "p90"}, resamples=200, seed=2)["drop"]
-    assert diff.value == pytest.approx(np.quantile(b, 0.9) - np.quantile(a, 0.9))
+    diff = compare_values("probes/typo/similarity_drop_p90", a, b, StatSettings(200, seed=2))
+    assert diff.delta == pytest.approx(np.quantile(b, 0.9) - np.quantile(a, 0.9))
     deltas = [np.quantile(b[row], 0.9) - np.quantile(a[row], 0.9) for row in draws]
     assert (diff.ci_low, diff.ci_high) == pytest.approx(tuple(np.quantile(deltas, [0.025, 0.975])))
 
@@ -84,10 +86,9 @@ def test_interval_is_ordered_and_inside_the_data_range(values, seed):
 def test_paired_shift_gives_an_exact_delta(ranks, shift):
     a = np.array(ranks, dtype=float)
     b = a + shift  # every query moves by the same amount: no uncertainty left in the difference
-    d = paired_bootstrap({"mean_rank": a, "median_rank": a}, {"mean_rank": b, "median_rank": b},
-                         statistics={"median_rank": "median"}, resamples=100, seed=0)
-    for est in d.values():
-        assert est.value == pytest.approx(shift)
+    for key in ("heldout/image_to_text/mean_rank", "heldout/image_to_text/median_rank"):
+        est = compare_values(key, a, b, StatSettings(100))
+        assert est.delta == pytest.approx(shift)
         assert est.ci_low == pytest.approx(shift) and est.ci_high == pytest.approx(shift)
 
 
@@ -96,9 +97,9 @@ def test_paired_ci_is_narrower_than_unpaired_for_correlated_checkpoints():
     a = (rng.random(1000) < 0.5).astype(float)
     b = a.copy()
     b[rng.choice(np.flatnonzero(a == 0), 40, replace=False)] = 1.0  # b fixes 40 of a's misses
-    paired = paired_bootstrap({"r": a}, {"r": b}, resamples=1000, seed=0)["r"]
+    paired = compare_values("heldout/image_to_text/recall@1", a, b, StatSettings(1000))
     single = bootstrap_estimates({"r": b}, resamples=1000, seed=0)["r"]
-    assert paired.value == pytest.approx(0.04)
+    assert paired.delta == pytest.approx(0.04)
     assert paired.ci_low > 0  # a consistent gain is significant when paired
     assert paired.ci_high - paired.ci_low < (single.ci_high - single.ci_low) / 2
 
@@ -138,10 +139,10 @@ def test_estimate_round_trips_through_a_dict():
     (lambda: bootstrap_estimates({"r": np.array([])}), "empty"),
     (lambda: bootstrap_estimates({"r": np.array([1.0, np.nan])}), "NaN"),
     (lambda: bootstrap_estimates({"r": np.ones(3)}, confidence=1.5), "confidence"),
-    (lambda: paired_bootstrap({"r": np.ones(3)}, {"r": np.ones(4)}), "differ in length"),
+    (lambda: compare_values("heldout/image_to_text/mrr", np.ones(3), np.ones(4)), "same queries"),
     (lambda: mcnemar_exact(np.ones(3, bool), np.ones(4, bool)), "same queries"),
 ])
 def test_bad_input_is_a_one_line_error(call, message):
-    with pytest.raises(EvaluationError, match=message) as info:
+    with pytest.raises(BookclipError, match=message) as info:
         call()
     assert "\n" not in str(info.value)

@@ -34,11 +34,15 @@ def test_default_finetune_beats_the_baseline_on_its_category(fixture_dir: Path, 
     from harness.finetune.config import FinetuneConfig
     from harness.finetune.data import run_splits
     from harness.finetune.launch import launch
-    from harness.finetune.margin import retrieval_margin
+    from harness.evaluate.compare import compare_evaluations
+    from harness.evaluate.evaluation import EvalConfig, evaluate_views
 
     cfg = FinetuneConfig(data=(str(fixture_dir),), out=str(tmp_path / "ft"), launcher="inline")  # product defaults
     manifest = launch(cfg)
     heldout = run_splits(cfg).heldout
     assert set(heldout.categories) == {"Mind-Body-Spirit"}
-    margin = retrieval_margin(load(cfg.baseline), load(manifest.checkpoint), heldout)
-    assert margin.ci_low > 0, margin
+    config = EvalConfig(zero_shot=False, per_category=False)
+    a, b = (evaluate_views(load(spec), heldout, {"heldout": heldout}, config=config)
+            for spec in (cfg.baseline, str(manifest.checkpoint)))
+    gain = compare_evaluations(a, b).differences["heldout/image_to_text/recall@5"]
+    assert gain.ci_low > 0, gain

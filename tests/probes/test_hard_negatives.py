@@ -7,6 +7,8 @@ from hypothesis import strategies as st
 
 from harness.probes.hard_negatives import content_words, find_near_misses, hard_negative_probe
 from harness.probes.scoring import CatalogueScores
+from harness.evaluate.compare import estimate
+from harness.settings import StatSettings
 from synthetic_books import DIM, TITLES, book_frame, covers_for, trigram_encode
 
 
@@ -46,7 +48,7 @@ def test_failure_when_a_near_miss_scores_at_least_the_true_title() -> None:
     assert by_title["The Power of Now"][0] == 1 and by_title["The Power of Now"][2] < 0
     assert by_title["The Power of Now"][3] == "The Power of Habit"
     assert by_title["The Power of Habit"][0] == 0 and by_title["The Power of Habit"][2] > 0
-    metrics = {k: s.estimate(resamples=100) for k, s in result.samples().items()}
+    metrics = {k: estimate(f"probes/hard_negatives/{k}", s.values, StatSettings(100)) for k, s in result.samples().items()}
     assert metrics["any_failure_rate"].n == 2 and result.without == 1  # "Habits" is not "Habit"
     expected = np.mean([f / p for f, p in zip(result.failures, result.pairs)])
     assert metrics["failure_rate"].value == expected
@@ -59,5 +61,6 @@ def test_hard_negative_metrics_do_not_depend_on_row_order(order: list[int]) -> N
     b = hard_negative_probe(scores_for(order=order), range(len(TITLES))[::-1])
     assert a.titles == b.titles and a.strongest == b.strongest
     for key, sample in a.samples().items():
-        assert sample.estimate(resamples=100) == b.samples()[key].estimate(resamples=100)
+        assert estimate(f"probes/hard_negatives/{key}", sample.values, StatSettings(100)) == estimate(
+            f"probes/hard_negatives/{key}", b.samples()[key].values, StatSettings(100))
     assert DIM == trigram_encode(["x"]).shape[1]

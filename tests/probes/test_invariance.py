@@ -10,6 +10,8 @@ from harness.probes.families import Severity, TitleContext, default_registry, re
 from harness.probes.intervals import MetricSample
 from harness.probes.invariance import exact_samples, invariance_probe, perturb_rows
 from harness.probes.scoring import CatalogueScores, sample_rows
+from harness.evaluate.compare import estimate
+from harness.settings import StatSettings
 from synthetic_books import TITLES, book_frame, covers_for, trigram_encode
 
 FAMILIES = default_registry()
@@ -24,7 +26,7 @@ def scores_for(titles=TITLES, order=None, seed=0) -> CatalogueScores:  # noqa: A
 
 
 def all_metrics(result, k=3) -> dict:  # noqa: ANN001
-    return {name: sample.estimate(seed=0, resamples=200) for name, sample in result.samples(k=k).items()}
+    return {name: estimate(f"probes/x/{name}", sample.values, StatSettings(200)) for name, sample in result.samples(k=k).items()}
 
 
 def test_a_perturbation_the_encoder_cannot_see_changes_nothing() -> None:
@@ -91,8 +93,9 @@ def test_probe_metrics_do_not_depend_on_query_order(order: list[int], seed: int,
     a = invariance_probe(fam, base, rows, trigram_encode, seed=seed)
     b = invariance_probe(fam, shuffled, rows_shuffled[::-1], trigram_encode, seed=seed)
     assert all_metrics(a) == all_metrics(b)
-    exact_a = {k: s.estimate(seed=seed) for k, s in exact_samples(base, rows, k=3).items()}
-    exact_b = {k: s.estimate(seed=seed) for k, s in exact_samples(shuffled, rows_shuffled, k=3).items()}
+    exact_a = {k: estimate(f"probes/exact/{k}", s.values, StatSettings(seed=seed)) for k, s in exact_samples(base, rows, k=3).items()}
+    exact_b = {k: estimate(f"probes/exact/{k}", s.values, StatSettings(seed=seed))
+               for k, s in exact_samples(shuffled, rows_shuffled, k=3).items()}
     assert exact_a == exact_b
 
 

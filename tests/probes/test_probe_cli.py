@@ -27,19 +27,19 @@ def small_fixture(tmp_path_factory):  # noqa: ANN001, ANN201
 def test_probe_compare_writes_keys_with_cis_and_prints_tables(small_fixture, tmp_path, capsys) -> None:  # noqa: ANN001
     out = tmp_path / "probes.json"
     rc = main(["probe", "--model", "tiny:vit-xs", "--compare", "tiny:vit-xs@1", "--data", small_fixture,
-               *SMALL, "--json", str(out)])
+               *SMALL, "--out", str(out)])
     printed = capsys.readouterr().out
     assert rc == 0
     assert "invariance per family" in printed and "repeated_letters" in printed and "B - A" in printed
     assert "robustness radius" in printed and "redrawn without title" in printed
     doc = json.loads(out.read_text())
-    assert doc["schema"] == "bookclip-probes/1" and len(doc["runs"]) == 2
-    flip = doc["metrics"]["probes/repeated_letters/flip_rate"]
-    assert set(flip) == {"value", "ci_low", "ci_high", "n"} and flip["n"] == 20
-    delta = doc["comparison"]["probes/word_order_shuffled/flip_rate"]["delta"]
-    assert delta["n"] == 20 and delta["ci_low"] <= delta["value"] <= delta["ci_high"]
-    assert "probes/minimal_edit/radius_p50" in doc["comparison"]
-    assert doc["runs"][1]["model"]["spec"] == "tiny:vit-xs@1"
+    assert doc["kind"] == "probe" and list(doc["models"]) == ["baseline", "candidate"]
+    flip = doc["metrics"]["baseline"]["probes/repeated_letters/flip_rate"]
+    assert set(flip) == {"value", "ci_low", "ci_high", "n", "interval"} and flip["n"] == 20
+    delta = doc["comparisons"]["candidate"]["probes/word_order_shuffled/flip_rate"]
+    assert delta["n"] == 20 and delta["ci_low"] <= delta["delta"] <= delta["ci_high"] and delta["test"] == "mcnemar"
+    assert "probes/minimal_edit/radius_p50" in doc["comparisons"]["candidate"]
+    assert doc["models"]["candidate"]["spec"] == "tiny:vit-xs@1"
 
 
 def test_writeup_case_only(mind_body_spirit, capsys) -> None:  # noqa: ANN001

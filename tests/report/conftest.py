@@ -16,8 +16,11 @@ import pytest
 from PIL import Image, ImageDraw
 
 from harness.report.examples import select_examples, thumbnail_b64
-from harness.report.model import Comparison, GateResult, MetricValue, RunReport
-from harness.report.paired import metric_from_ranks, paired_bootstrap
+from harness.evaluate.compare import compare_values
+from harness.evaluate.metrics import statistic_of, values_from_ranks
+from harness.evaluate.stats import Estimate, statistic
+from harness.report.model import GateResult, RunReport
+from harness.settings import StatSettings
 
 HOSTILE_TITLE = "<script>alert(1)</script>"
 VIEWS = {"heldout": 240, "cross": 300}
@@ -74,34 +77,34 @@ def build_run(candidate: str = "good", *, seed: int = 0, fingerprint: str = "fp-
                                          "ranks": {"baseline": base.tolist(), "candidate": cand.tolist()}}
             for metric in METRICS:
                 for role, ranks in (("baseline", base), ("candidate", cand)):
-                    value = metric_from_ranks(metric, ranks)
+                    value = float(statistic(values_from_ranks(ranks, metric), statistic_of(metric)))
                     spread = max(1e-3, abs(value) * 0.08) if metric.endswith("rank") else 0.05
-                    report.metrics[role][f"{key}/{metric}"] = MetricValue(value, value - spread, value + spread, n)
-                diff = paired_bootstrap(metric, cand, base, resamples=300, seed=seed)
-                report.comparisons[f"{key}/{metric}"] = Comparison(
-                    diff.delta, diff.ci_low, diff.ci_high, n, p_value=0.01 if diff.ci_low > 0 or diff.ci_high < 0 else 0.4,
-                    higher_is_better=not metric.endswith("rank"))
-            flips = [{"book_id": ids[i], "title": titles[i], "baseline_rank": int(base[i]), "candidate_rank": int(cand[i])}
+                    report.metrics[role][f"{key}/{metric}"] = Estimate(value, value - spread, value + spread, n)
+                report.comparisons.setdefault("candidate", {})[f"{key}/{metric}"] = compare_values(
+                    f"{key}/{metric}", values_from_ranks(base, metric), values_from_ranks(cand, metric),
+                    StatSettings(300, seed=seed))
+            flips = [{"book_id": ids[i], "title": titles[i], "reference_rank": int(base[i]), "rank": int(cand[i])}
                      for i in range(n) if (base[i] <= 5) != (cand[i] <= 5)]
-            report.flips[f"{key}/recall@5"] = {
-                "improved": [f for f in flips if f["candidate_rank"] <= 5],
-                "regressed": [f for f in flips if f["baseline_rank"] <= 5]}
-    c = report.comparisons["heldout/image_to_text/recall@5"]
+            report.flips.setdefault("candidate", {})[f"{key}/recall@5"] = {
+                "improved": [f for f in flips if f["rank"] <= 5],
+                "regressed": [f for f in flips if f["reference_rank"] <= 5]}
+    report.reference = "baseline"
+    c = report.comparisons["candidate"]["heldout/image_to_text/recall@5"]
     report.gates = [
         GateResult("heldout-r5-improves", "heldout/image_to_text/recall@5", "delta > 0 at 95%", "fail",
                    "PASS" if c.ci_low > 0 else "FAIL",
                    f"delta {c.delta:+.3f} [{c.ci_low:+.3f}, {c.ci_high:+.3f}]"),
         GateResult("cross-r5-noninferior", "cross/image_to_text/recall@5", "non-inferior by 0.02 at 95%", "fail",
-                   "PASS" if report.comparisons["cross/image_to_text/recall@5"].ci_low > -0.02 else "FAIL",
+                   "PASS" if report.comparisons["candidate"]["cross/image_to_text/recall@5"].ci_low > -0.02 else "FAIL",
                    "lower CI bound against -0.02"),
         GateResult("probe-flip-rate", "probes/typo/flip_rate", "max 0.5", "warn", "WARN" if candidate == "degraded" else "PASS",
                    "flip rate against 0.5"),
     ]
     for role, shift in (("baseline", 0.0), ("candidate", {"good": 0.05, "degraded": -0.2, "same": 0.0}[candidate])):
         for family, rate in (("typo", 0.22), ("case", 0.08), ("article", 0.12)):
-            report.metrics[role][f"probes/{family}/flip_rate"] = MetricValue(rate - shift / 2, rate - 0.03, rate + 0.03, 200)
+            report.metrics[role][f"probes/{family}/flip_rate"] = Estimate(rate - shift / 2, rate - 0.03, rate + 0.03, 200)
         for v in ("heldout", "cross"):
-            report.metrics[role][f"zero_shot/{v}/accuracy"] = MetricValue(0.55 + shift, 0.5 + shift, 0.6 + shift, 200)
+            report.metrics[role][f"{v}/zero_shot/accuracy"] = Estimate(0.55 + shift, 0.5 + shift, 0.6 + shift, 200)
     if sections:
         _add_sections(report, candidate, covers or [])
     return report

@@ -19,7 +19,7 @@ def runs(tmp_path_factory, make_run):
 
 def test_degraded_run_against_good_exits_nonzero_and_names_regressions(runs, capsys, tmp_path):
     _, good, bad = runs
-    code = main(["report", str(bad), "--against", str(good), "--json", str(tmp_path / "result.json")])
+    code = main(["report", str(bad), "--against", str(good), "--out", str(tmp_path / "result.json")])
     out = capsys.readouterr().out
     assert code == 1
     assert "verdict: REGRESSION" in out
@@ -62,7 +62,7 @@ def test_html_and_show(runs, capsys, tmp_path):
 @pytest.mark.parametrize("argv, message", [
     (["report"], "needs a RUN"),
     (["report", "nope.json"], "does not exist"),
-    (["report", "{good}", "--json", "x.json"], "--json writes the regression result"),
+    (["report", "{good}", "--out", "x.json"], "--out writes the regression result"),
     (["report", "{good}", "--against", "{good}", "--role", "teacher"], "no metrics for role 'teacher'"),
 ])
 def test_user_errors_are_one_line(runs, capsys, argv, message):
