@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping
 
+from harness import settings
 from harness.errors import ConfigError
 from harness.gates import Gate, parse_gates
 
@@ -59,10 +60,6 @@ class RunConfig:
     finetune: Mapping[str, Any] = field(default_factory=dict)   # FinetuneConfig overrides
     gates: tuple[Gate, ...] = ()
 
-    @property
-    def uses_fixture_data(self) -> bool:
-        return self.data is None
-
 
 def load_config(*, rootdir: Path, config_file: str | None = None, overrides: Mapping[str, Any] | None = None) -> RunConfig:
     """Merge pyproject's [tool.bookclip], an optional config file and command-line overrides."""
@@ -85,17 +82,19 @@ def build_config(raw: Mapping[str, Any], *, source: str = "configuration") -> Ru
     for key, value in raw.items():
         if key == "gates":
             continue
-        if key in ("categories",):
-            value = (value,) if isinstance(value, str) else tuple(value)
-            value = tuple(c.strip() for v in value for c in str(v).split(",") if c.strip())
+        name = f"{source}: {key}"
+        if key == "categories":
+            if isinstance(value, str):
+                value = (value,)
+            if not isinstance(value, (list, tuple)) or not all(isinstance(c, str) for c in value):
+                raise ConfigError(f"{name} must be a list of category names (or one comma-separated string), "
+                                  f"got {value!r}")
+            value = tuple(c.strip() for v in value for c in v.split(",") if c.strip())
         elif key == "ks":
             value = _ks(value, source)
-        elif key in ("seed", "resamples", "min_n", "num_processes"):
-            value = _int(value, key, source)
-        elif key in ("heldout_fraction", "confidence"):
-            value = _float(value, key, source)
-        elif key in ("holm", "strict"):
-            value = bool(value)
+        elif key in ("seed", "num_processes", "resamples", "min_n", "heldout_fraction", "confidence",
+                     "holm", "strict"):
+            value = _CHECKS[key](_from_text(value, key), name)
         elif key == "finetune":
             if not isinstance(value, Mapping):
                 raise ConfigError(f"{source}: [tool.bookclip.finetune] must be a table")
@@ -104,12 +103,6 @@ def build_config(raw: Mapping[str, Any], *, source: str = "configuration") -> Ru
             value = str(value)
         values[key] = value
     cfg = RunConfig(**values)
-    if not 0 < cfg.heldout_fraction < 1:
-        raise ConfigError(f"{source}: heldout_fraction must be in (0, 1), got {cfg.heldout_fraction}")
-    if not 0.5 <= cfg.confidence < 1:
-        raise ConfigError(f"{source}: confidence must be in [0.5, 1), got {cfg.confidence}")
-    if cfg.resamples < 100:
-        raise ConfigError(f"{source}: resamples must be at least 100, got {cfg.resamples}")
     if not cfg.categories:
         raise ConfigError(f"{source}: categories is empty; name the fine-tuning categories, e.g. Mind-Body-Spirit")
     gates_table = raw.get("gates", DEFAULT_GATES)
@@ -138,17 +131,21 @@ def _ks(value: Any, source: str) -> tuple[int, ...]:
     return ks
 
 
-def _int(value: Any, key: str, source: str) -> int:
-    try:
-        if isinstance(value, bool):
-            raise ValueError
+def _from_text(value: Any, key: str) -> Any:
+    """`--bookclip-seed` arrives as text; every other number and boolean must be typed in TOML
+    (`holm = "false"` is an error, not True)."""
+    if key == "seed" and isinstance(value, str) and value.strip().lstrip("-").isdigit():
         return int(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{source}: {key} must be an integer, got {value!r}") from None
+    return value
 
 
-def _float(value: Any, key: str, source: str) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{source}: {key} must be a number, got {value!r}") from None
+_CHECKS = {
+    "seed": lambda v, name: settings.integer(v, name),
+    "num_processes": lambda v, name: settings.integer(v, name, minimum=1),
+    "resamples": settings.resamples,
+    "min_n": settings.min_n,
+    "heldout_fraction": settings.heldout_fraction,
+    "confidence": settings.confidence,
+    "holm": settings.boolean,
+    "strict": settings.boolean,
+}

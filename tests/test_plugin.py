@@ -98,7 +98,8 @@ def test_degraded_candidate_fails_named_gates_and_writes_report(pytester):
     outcomes = {g["metric"]: g["outcome"] for g in report["gates"]}
     assert outcomes == {"cross/image_to_text/recall@5": "FAIL", "heldout/text_to_image/recall@5": "FAIL"}
     assert report["models"]["candidate"]["spec"] == "tiny:vit-xs@7"
-    assert report["comparisons"]["cross/image_to_text/recall@5"]["delta"] < 0
+    assert report["comparisons"]["candidate"]["cross/image_to_text/recall@5"]["delta"] < 0
+    assert report["comparisons"]["candidate"]["cross/image_to_text/recall@5"]["test"] == "mcnemar"
     assert set(report["per_query"]["heldout/image_to_text"]["ranks"]) == {"baseline", "candidate"}
     assert (root / "reports" / "run.html").is_file()
 
@@ -118,7 +119,7 @@ def test_better_candidate_passes_and_summary_names_suites(pytester):
     assert "bookclip · cross_category" in out and "PASS" in out
     report = json.loads((root / "reports" / "run.json").read_text())
     assert all(g["outcome"] == "PASS" for g in report["gates"])
-    assert report["schema_version"] == 1 and report["data"]["fingerprint"]
+    assert report["schema_version"] == 2 and report["kind"] == "suites" and report["data"]["fingerprint"]
     assert "heldout/image_to_text/recall@5" in report["metrics"]["candidate"]
 
 

@@ -7,6 +7,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from harness.data.catalogue import Catalogue
+from harness import settings
 from harness.errors import ConfigError, DataError
 from harness.io import sha256_hex
 
@@ -53,11 +54,8 @@ def split(catalogue: Catalogue, *, train_categories: str | Iterable[str], heldou
     if unknown:
         raise DataError(f"unknown train category {', '.join(map(repr, unknown))}; "
                         f"the catalogue has: {', '.join(catalogue.categories)}")
-    if not 0.0 <= heldout_fraction < 1.0:
-        raise ConfigError(f"heldout_fraction={heldout_fraction} must be in [0, 1)")
-    if not 0.0 <= replay_fraction < 1.0:
-        raise ConfigError(f"replay_fraction={replay_fraction} must be in [0, 1): the share of the other "
-                          "categories' books rehearsed in fine-tuning (the rest stay for cross-category evaluation)")
+    settings.heldout_fraction(heldout_fraction)
+    settings.replay_fraction(replay_fraction)
     frame = catalogue.frame
     in_train_categories = frame["category"].isin(wanted).to_numpy()
     groups = frame["group_id"].to_numpy()

@@ -4,7 +4,6 @@ from __future__ import annotations
 import re
 import unicodedata
 
-_ARTICLES = ("the", "a", "an")
 # "Gifts Of Imperfection, The:" / "First Forty Days, The:The Essential Art" -> article moved back
 _TRAILING_ARTICLE = re.compile(r"^(?P<head>.+?),\s*(?P<article>the|a|an)\s*(?::(?P<rest>.*))?$", re.IGNORECASE)
 _NON_WORD = re.compile(r"[^\w]+")

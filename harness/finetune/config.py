@@ -169,12 +169,12 @@ class FinetuneConfig:
             raise bad("max_steps", self.max_steps, "must be a positive integer (or unset to train by epochs)")
         if self.max_train_rows is not None and self.max_train_rows < 1:
             raise bad("max_train_rows", self.max_train_rows, "must be a positive integer (or unset for all rows)")
-        if isinstance(self.replay_fraction, bool) or not isinstance(self.replay_fraction, (int, float)) \
-                or not 0 <= self.replay_fraction < 1:
-            raise bad("replay_fraction", self.replay_fraction, "must lie in [0, 1): the share of the other "
-                      "categories' books rehearsed while fine-tuning")
-        if not 0 < self.heldout_fraction < 1:
-            raise bad("heldout_fraction", self.heldout_fraction, "must lie strictly between 0 and 1")
+        from harness import settings
+
+        settings.replay_fraction(self.replay_fraction, "fine-tune option replay_fraction")
+        settings.heldout_fraction(self.heldout_fraction, "fine-tune option heldout_fraction")
+        for name in ("lr", "min_lr_ratio", "grad_clip", "weight_decay"):
+            settings.number(getattr(self, name), f"fine-tune option {name}")
         if not self.lr > 0:
             raise bad("lr", self.lr, "must be positive")
         if not 0 <= self.min_lr_ratio <= 1:

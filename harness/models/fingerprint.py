@@ -31,7 +31,3 @@ def fingerprint_state_dict(state_dict: Mapping[str, torch.Tensor]) -> str:
         digest.update(data)
     return digest.hexdigest()
 
-
-def short_fingerprint(fingerprint: str) -> str:
-    """The first 12 hex digits, for display."""
-    return fingerprint[:12]

@@ -28,15 +28,6 @@ if TYPE_CHECKING:
 # torch and open_clip are imported inside the loaders: parsing a spec, and failing on a missing
 # download, stay fast (a second, not the several seconds those imports take)
 
-SPEC_FORMS = (
-    ("tiny:<name>[@<seed>]", "registered small config, random init from seed (default 0)"),
-    ("fixtures:tiny-baseline", "embedded baseline checkpoint in fixtures/ (BOOKCLIP_FIXTURES_DIR overrides)"),
-    ("openai:<name>", "OpenAI weights via open_clip, e.g. openai:ViT-B/32 (cached or downloaded)"),
-    ("open_clip:<arch>/<tag>", "open_clip architecture + pretrained tag, e.g. open_clip:ViT-B-32/laion2b_s34b_b79k"),
-    ("<path>.safetensors", "our checkpoint (config in the header) or a plain CLIP state dict"),
-    ("<path>.pt", "OpenAI TorchScript/state dict, open_clip checkpoint, or write-up {'model_state_dict': ...}"),
-)
-
 _SCHEMES = ("tiny", "fixtures", "openai", "open_clip")
 
 

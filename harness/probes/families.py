@@ -218,19 +218,12 @@ def families(names: Iterable[str] | None = None, *, entry_points: bool = True) -
 
 # --- shared pieces ---------------------------------------------------------------------------
 
-_WORD = re.compile(r"\S+")
-
-
 def _letter_positions(title: str) -> list[int]:
     return [i for i, ch in enumerate(title) if ch.isalpha()]
 
 
 def _words(title: str) -> list[str]:
     return title.split()
-
-
-def _count(pred: Callable[[str], bool]) -> Callable[[str, TitleContext], int]:
-    return lambda title, context: sum(1 for ch in title if pred(ch))
 
 
 def _is_punct(ch: str) -> bool:

@@ -49,9 +49,6 @@ class WriteupCase:
         order = sorted(range(len(self.prompts)), key=lambda i: (-self.similarities[i], i))
         return [(r + 1, self.prompts[i], self.similarities[i], self.shares[i]) for r, i in enumerate(order)]
 
-    def rank_of(self, prompt: str) -> int:
-        return next(r for r, p, _, _ in self.ranking() if p == prompt)
-
     def to_dict(self) -> dict[str, object]:
         return {"title": self.title, "category": self.category, "book_id": self.book_id,
                 "image_path": self.image_path, "logit_scale": self.logit_scale, "note": self.note,

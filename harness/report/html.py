@@ -8,13 +8,9 @@ instead of breaking the page.
 """
 from __future__ import annotations
 
-import base64
-import binascii
-import html
-import math
 import os
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import numpy as np
 
@@ -22,61 +18,11 @@ from harness.io import atomic_write_text
 from harness.report import plots
 from harness.evaluate.metrics import arrow, higher_is_better, knows_direction
 from harness.report.console import fmt, fmt_ci
+from harness.report.html_base import _CSP, _CSS, _e, _img, _is_number, _NoData, _roles, _safely, _table, _td
+from harness.report.html_books import _examples, _flips
 from harness.report.model import RunReport
 
-_CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
 _RECALL_KS = (1, 2, 3, 5, 10, 20, 50, 100, 200, 500, 1000)
-_MAX_FLIPS_SHOWN = 15
-
-_CSS = """
-:root { --fg:#1d232a; --muted:#5d6b78; --line:#dde3e9; --bg:#f6f8fa; --pass:#1e7d3c; --fail:#c0392b;
-        --warn:#b7791f; --und:#7d3c98; --base:#6b7b8c; --cand:#e0711c; }
-* { box-sizing: border-box; }
-body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif;
-       color: var(--fg); background: #fff; margin: 0; }
-main { max-width: 1180px; margin: 0 auto; padding: 24px 28px 60px; }
-header { border-bottom: 2px solid var(--line); margin-bottom: 18px; padding-bottom: 10px; }
-h1 { font-size: 22px; margin: 0 0 4px; }
-h2 { font-size: 17px; margin: 30px 0 10px; padding-bottom: 4px; border-bottom: 1px solid var(--line); }
-h3 { font-size: 14px; margin: 16px 0 6px; }
-.meta { color: var(--muted); font-size: 13px; }
-.meta code { font-size: 12px; }
-.note { color: var(--muted); font-style: italic; margin: 4px 0; }
-.pills { display: flex; gap: 10px; flex-wrap: wrap; margin: 10px 0 14px; }
-.pill { border-radius: 999px; padding: 4px 12px; font-weight: 600; font-size: 13px; background: var(--bg);
-        border: 1px solid var(--line); }
-.verdict { font-size: 15px; padding: 6px 16px; }
-.PASS, .improved { color: var(--pass); } .FAIL, .regression { color: var(--fail); }
-.WARN, .warn { color: var(--warn); } .UNDECIDED { color: var(--und); }
-.verdict.PASS { background: #e7f5ec; border-color: #b6e0c4; }
-.verdict.FAIL { background: #fbeaea; border-color: #efc0bb; }
-.verdict.WARN { background: #fdf4e3; border-color: #f0d9a8; }
-table { border-collapse: collapse; width: 100%; font-size: 13px; margin: 6px 0 10px; }
-th, td { text-align: left; padding: 4px 8px; border-bottom: 1px solid var(--line); vertical-align: top; }
-th { background: var(--bg); font-weight: 600; }
-td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
-td.key { font-family: ui-monospace, "DejaVu Sans Mono", monospace; font-size: 12px; white-space: nowrap; }
-.better { color: var(--pass); font-weight: 600; } .worse { color: var(--fail); font-weight: 600; }
-img.plot { max-width: 100%; height: auto; display: block; margin: 6px 0; }
-.plots { display: flex; flex-wrap: wrap; gap: 12px; align-items: flex-start; }
-.plots img.plot { max-width: calc(50% - 6px); }
-.cards { display: grid; grid-template-columns: repeat(auto-fill, minmax(520px, 1fr)); gap: 14px; }
-.card { border: 1px solid var(--line); border-radius: 8px; padding: 12px; display: grid;
-        grid-template-columns: 104px 1fr; gap: 12px; background: #fff; }
-.card img.cover, .card .nocover { width: 96px; height: auto; border-radius: 4px; border: 1px solid var(--line); }
-.card .nocover { height: 128px; display: flex; align-items: center; justify-content: center;
-                 color: var(--muted); font-size: 11px; background: var(--bg); }
-.card .title { font-weight: 600; font-size: 14px; overflow-wrap: anywhere; }
-.card .by { color: var(--muted); font-size: 12px; }
-.card .ranks { font-size: 12px; margin: 4px 0; }
-.top5 { display: grid; grid-template-columns: 1fr 1fr; gap: 8px; grid-column: 1 / -1; }
-.top5 table { font-size: 12px; margin: 0; }
-.top5 td { padding: 2px 5px; overflow-wrap: anywhere; }
-.top5 tr.correct td { background: #e7f5ec; font-weight: 600; }
-.role-baseline { color: var(--base); font-weight: 600; } .role-candidate { color: var(--cand); font-weight: 600; }
-details { margin: 6px 0; } summary { cursor: pointer; color: var(--muted); }
-footer { margin-top: 40px; color: var(--muted); font-size: 12px; }
-"""
 
 
 def write_html(report: RunReport, path: str | os.PathLike[str]) -> Path:
@@ -122,47 +68,6 @@ def render_html(report: RunReport) -> str:
         + "\n".join(body) + "\n</main></body></html>\n")
 
 
-# -- helpers -------------------------------------------------------------------------------------
-
-class _NoData(Exception):
-    """A section has nothing to show; the message is the note put in its place."""
-
-
-def _e(value: Any) -> str:
-    return html.escape(str(value), quote=True)
-
-
-def _safely(render: Callable[[RunReport], str], report: RunReport) -> str:
-    try:
-        return render(report)
-    except _NoData as note:
-        return f'<p class="note">{_e(note)}</p>'
-    except Exception as exc:  # a malformed section of a stored run must not take the page down
-        return f'<p class="note">This section could not be drawn from the run data ({_e(type(exc).__name__)}: {_e(exc)}).</p>'
-
-
-def _img(uri: str, alt: str, cls: str = "plot") -> str:
-    return f'<img class="{cls}" src="{_e(uri)}" alt="{_e(alt)}">'
-
-
-def _roles(report: RunReport) -> list[str]:
-    return [r for r in report.roles if r in report.metrics]
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _table(headers: Iterable[str], rows: Iterable[Iterable[str]], num_from: int = 99) -> str:
-    head = "".join(f'<th class="{"num" if i >= num_from else ""}">{_e(h)}</th>' for i, h in enumerate(headers))
-    body = "".join("<tr>" + "".join(rows_cell for rows_cell in row) + "</tr>" for row in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
-def _td(text: Any, cls: str = "") -> str:
-    return f'<td class="{cls}">{_e(text)}</td>' if cls else f"<td>{_e(text)}</td>"
-
-
 # -- sections ------------------------------------------------------------------------------------
 
 def _header(report: RunReport) -> str:
@@ -196,7 +101,7 @@ def _summary(report: RunReport) -> str:
     else:
         verdict, label = "PASS", "all gates passed"
     pills = [f'<span class="pill verdict {verdict}">{_e(label)}</span>']
-    pills += [f'<span class="pill {o}">{_e(o)} {n}</span>' for o, n in sorted(counts.items())]
+    pills += [f'<span class="pill {_e(o)}">{_e(o)} {n}</span>' for o, n in sorted(counts.items())]
     sizes = report.data.get("view_sizes") or report.data.get("sizes")
     extra = ""
     if isinstance(sizes, dict) and sizes:
@@ -405,99 +310,6 @@ def _interpolation(report: RunReport) -> str:
     uri = plots.interpolation_frontier(alphas, inside, cross, best)
     note = f"Best alpha {best:g}." if best is not None else "No best alpha recorded."
     return _img(uri, "interpolation frontier") + f'<p class="note">{_e(note)} Alpha 0 is the baseline\'s weights, 1 the fine-tuned weights.</p>'
-
-
-def _thumbnail_uri(raw: Any) -> str | None:
-    """A data URI for a stored base64 JPEG/PNG thumbnail, or None when it is not one."""
-    if not isinstance(raw, str) or not raw:
-        return None
-    data = raw.split(",", 1)[1] if raw.startswith("data:") else raw
-    try:
-        decoded = base64.b64decode(data, validate=True)
-    except (binascii.Error, ValueError):
-        return None
-    if decoded.startswith(b"\xff\xd8\xff"):
-        mime = "image/jpeg"
-    elif decoded.startswith(b"\x89PNG\r\n\x1a\n"):
-        mime = "image/png"
-    else:
-        return None
-    return f"data:{mime};base64,{base64.b64encode(decoded).decode('ascii')}"
-
-
-def _examples(report: RunReport) -> str:
-    examples = [e for e in report.sections.get("examples") or [] if isinstance(e, dict)]
-    if not examples:
-        raise _NoData("No example books in this run.")
-
-    def change(example: dict[str, Any]) -> float:
-        rank = example.get("rank") or {}
-        b, c = rank.get("baseline"), rank.get("candidate")
-        return float(c) - float(b) if _is_number(b) and _is_number(c) else 0.0
-
-    worse = sorted((e for e in examples if change(e) > 0), key=change, reverse=True)
-    better = sorted((e for e in examples if change(e) < 0), key=change)
-    same = [e for e in examples if change(e) == 0]
-    parts = []
-    for heading, group in (("Worst regressions", worse), ("Best improvements", better), ("Unchanged", same)):
-        if group:
-            parts.append(f"<h3>{_e(heading)} ({len(group)})</h3><div class=\"cards\">"
-                         + "".join(_card(e) for e in group) + "</div>")
-    return "".join(parts) + ('<p class="note">Top-5 titles the model retrieves for the cover, with cosine '
-                             "similarity; the correct title is highlighted.</p>")
-
-
-def _card(example: dict[str, Any]) -> str:
-    uri = _thumbnail_uri(example.get("thumbnail"))
-    title = str(example.get("title", ""))
-    cover = _img(uri, f"cover of {title}", "cover") if uri else '<div class="nocover">no cover</div>'
-    rank = example.get("rank") or {}
-    ranks = " &rarr; ".join(f'<span class="role-{_e(r)}">{_e(r)}</span> rank {_e(v)}' for r, v in rank.items())
-    author = example.get("author") or ""
-    meta = " &middot; ".join(_e(x) for x in (author, example.get("category", "")) if x)
-    tables = []
-    for role, rows in (example.get("top5") or {}).items():
-        body = "".join(
-            f'<tr class="{"correct" if row.get("correct") else ""}"><td class="num">{i}</td>'
-            f'<td>{_e(row.get("title", ""))}</td><td class="num">{_e(fmt(row.get("similarity")))}</td></tr>'
-            for i, row in enumerate(rows or [], 1) if isinstance(row, dict))
-        tables.append(f'<div><div class="role-{_e(role)}">{_e(role)}</div>'
-                      f"<table><tbody>{body}</tbody></table></div>")
-    return (f'<div class="card">{cover}<div><div class="title">{_e(title)}</div><div class="by">{meta}</div>'
-            f'<div class="ranks">{ranks}</div><div class="meta">{_e(example.get("book_id", ""))}</div></div>'
-            f'<div class="top5">{"".join(tables)}</div></div>')
-
-
-def _flips(report: RunReport) -> str:
-    lists = _flip_lists(report)
-    if not lists:
-        raise _NoData("No per-query flips in this run.")
-    parts = []
-    rows = [[_td(key, "key"), _td(v.get("improved_total", len(v.get("improved") or [])), "num"),
-             _td(v.get("regressed_total", len(v.get("regressed") or [])), "num")]
-            for key, v in sorted(lists.items())]
-    parts.append(_table(["metric", "improved", "regressed"], rows, num_from=1))
-    for key, v in sorted(_flip_lists(report).items()):
-        for kind in ("regressed", "improved"):
-            items = [i for i in v.get(kind) or [] if isinstance(i, dict)]
-            if not items:
-                continue
-            shown = [[_td(i.get("title", "")), _td(i.get("book_id", ""), "key"),
-                      _td(i.get("reference_rank", ""), "num"), _td(i.get("rank", ""), "num")]
-                     for i in items[:_MAX_FLIPS_SHOWN]]
-            more = f" (first {_MAX_FLIPS_SHOWN} of {len(items)})" if len(items) > _MAX_FLIPS_SHOWN else ""
-            parts.append(f"<details><summary>{_e(key)}: {_e(kind)} {len(items)}{_e(more)}</summary>"
-                         + _table(["title", "book id", f"{report.reference or 'reference'} rank", "rank"], shown,
-                                  num_from=2)
-                         + "</details>")
-    return "".join(parts)
-
-
-def _flip_lists(report: RunReport) -> dict[str, dict[str, Any]]:
-    """'<key>' (one compared role) or '<role>: <key>' (several) -> improved / regressed lists."""
-    roles = [r for r in report.compared_roles if r in report.flips] or list(report.flips)
-    return {(key if len(roles) == 1 else f"{role}: {key}"): v for role in roles
-            for key, v in (report.flips.get(role) or {}).items() if isinstance(v, dict)}
 
 
 def _environment(report: RunReport) -> str:
