@@ -29,8 +29,23 @@ class EvaluationSession:
 
     # what suites and fixtures read
     @property
+    def catalogue(self) -> Any:
+        return self.workspace.catalogue
+
+    @property
     def splits(self) -> Any:
         return self.workspace.splits
+
+    def evaluation(self, role: str) -> Any:
+        """Retrieval and zero-shot metrics of `role` on every view (computed once)."""
+        return self.source.evaluation(role)
+
+    def probes(self, role: str) -> Any:
+        return self.source.probes(role)
+
+    @property
+    def interpolation(self) -> Any:
+        return self.source.interpolation
 
     @property
     def baseline(self) -> Any:
