@@ -100,5 +100,5 @@ def recall_at_k(model: Any, catalogue: Any, *, k: int = 5) -> float:
     from harness.evaluate.evaluation import EvalConfig, evaluate_views
 
     config = EvalConfig(ks=(k,), zero_shot=False, per_category=False, resamples=100)
-    evaluation = evaluate_views(model, catalogue, {"pool": catalogue}, config=config)
-    return evaluation.metric(f"pool/image_to_text/recall@{k}").value
+    evaluation = evaluate_views(model, catalogue, {"heldout": catalogue}, config=config)
+    return evaluation.metric(f"heldout/image_to_text/recall@{k}").value

@@ -29,7 +29,8 @@ def new_report(kind: str, *, settings: StatSettings, data: Mapping[str, Any] | N
 
 
 def add_model(report: RunReport, role: str, model: Mapping[str, Any]) -> None:
-    report.models[role] = {**report.models.get(role, {}), **dict(model)}
+    """A role's model; what is recorded first wins (the spec a user gave over a resolved path)."""
+    report.models[role] = {**dict(model), **report.models.get(role, {})}
 
 
 def add_metrics(report: RunReport, role: str, metrics: Mapping[str, Estimate]) -> None:
