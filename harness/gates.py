@@ -19,7 +19,7 @@ across the paired gates of a run.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
@@ -27,6 +27,7 @@ import numpy as np
 from harness import settings
 from harness.errors import ConfigError
 from harness.evaluate.compare import Difference
+from harness.evaluate.intervals import z_quantile
 from harness.evaluate.metrics import higher_is_better, knows_direction, parse_key
 from harness.evaluate.stats import Estimate
 from harness.report.model import GateResult
@@ -140,16 +141,10 @@ class Evidence:
 
 
 def one_sided_p(gate: Gate, ev: Evidence) -> float:
-    """P-value of 'the candidate is not better than the bound' from the bootstrap samples.
-
-    Differences are turned so that positive means better; the null bound is +delta for a
-    `delta` rule and -margin for `non_inferior`. (count + 1) / (B + 1) keeps p above zero.
-    """
-    assert ev.difference is not None and ev.difference.samples is not None
-    sign = 1.0 if higher_is_better(gate.metric) else -1.0
-    bound = gate.threshold if gate.rule == "delta" else -gate.threshold
-    better = sign * np.asarray(ev.difference.samples, dtype=np.float64)
-    return float((np.count_nonzero(better <= bound) + 1) / (better.size + 1))
+    """P-value of 'the candidate is not better than the bound', from the metric's declared test (the
+    comparison engine); the bound is +delta for a `delta` rule and -margin for `non_inferior`."""
+    assert ev.difference is not None
+    return ev.difference.one_sided_p(gate.threshold if gate.rule == "delta" else -gate.threshold)
 
 
 def judge(gates: Sequence[Gate], evidence: Mapping[Gate, Evidence], *, holm: bool = False) -> list[GateResult]:
@@ -157,7 +152,7 @@ def judge(gates: Sequence[Gate], evidence: Mapping[Gate, Evidence], *, holm: boo
     (1 - confidence) / 2 -- the two-sided CI excludes the bound -- Holm-adjusted if asked."""
     alphas = {g: (1 - g.confidence) / 2 for g in gates}
     p_values = {g: one_sided_p(g, evidence[g]) for g in gates
-                if g.paired and evidence[g].difference is not None and evidence[g].difference.samples is not None}
+                if g.paired and evidence[g].difference is not None and evidence[g].difference.n >= g.min_n}
     blocked: set[Gate] = set()
     if holm:
         alphas, blocked = _holm(p_values, alphas)
@@ -208,27 +203,31 @@ def _judge_one(gate: Gate, ev: Evidence, p: float | None, alpha: float, blocked:
     sign = 1.0 if higher_is_better(gate.metric) else -1.0
     bound = gate.threshold if gate.rule == "delta" else -gate.threshold
     distance = sign * d.delta - bound
-    if distance > 0 and d.samples is not None:
+    if distance > 0:
         # The point estimate passes but the evidence is too weak: say how many queries would do.
-        se = float(np.std(d.samples))
-        z = _z(1 - alpha)
-        needed = math.ceil(d.n * (z * se / distance) ** 2) if se > 0 else d.n
+        needed = queries_to_decide(d, bound, alpha)
         outcome = "UNDECIDED" if gate.tier == "fail" else "WARN"
         return result(outcome, f"{shown}; gate \"{rule}\": UNDECIDED (p={p:.3g}) — the estimate passes but "
                                f"n={d.n} is too small to show it; about {needed} queries would")
     return result(fail, f"{shown}; gate \"{rule}\": {fail} (p={p:.3g})")
 
 
-def _z(q: float) -> float:
-    """Standard normal quantile, by bisection on erfc (exact enough for a power note)."""
-    lo, hi = -10.0, 10.0
-    for _ in range(80):
-        mid = (lo + hi) / 2
-        if 0.5 * math.erfc(-mid / math.sqrt(2)) < q:
-            lo = mid
-        else:
-            hi = mid
-    return (lo + hi) / 2
+def queries_to_decide(d: Difference, bound: float, alpha: float) -> int:
+    """About how many queries like these would make the declared test reject at `alpha`: the same
+    discordant shares (0/1 outcomes) or the same bootstrap spread (otherwise), scaled up."""
+    if d.test == "mcnemar" and d.gained is not None and d.lost is not None and d.n:
+        for factor in np.geomspace(1.0, 1000.0, 200):
+            scaled = replace(d, n=int(round(d.n * factor)), gained=int(round(d.gained * factor)),
+                             lost=int(round(d.lost * factor)))
+            if scaled.one_sided_p(bound) < alpha:
+                return scaled.n
+        return d.n * 1000
+    sign = 1.0 if d.higher_is_better is not False else -1.0
+    distance = sign * d.delta - bound
+    se = float(np.std(d.samples)) if d.samples is not None else 0.0
+    if se <= 0 or distance <= 0:
+        return d.n
+    return math.ceil(d.n * (z_quantile(1 - alpha) * se / distance) ** 2)
 
 
 def failed(results: Iterable[GateResult]) -> list[GateResult]:

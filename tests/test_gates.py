@@ -9,7 +9,8 @@ from harness.evaluate.stats import Estimate
 from harness.gates import Evidence, higher_is_better, judge, parse_gates, suite_of
 
 
-def paired_evidence(base_hits: np.ndarray, cand_hits: np.ndarray, *, seed: int = 0, b: int = 2000) -> Evidence:
+def paired_evidence(base_hits: np.ndarray, cand_hits: np.ndarray, *, seed: int = 0, b: int = 2000,
+                    higher_is_better: bool = True) -> Evidence:
     """Bootstrap evidence from real per-query values (independent of harness.evaluate)."""
     rng = np.random.default_rng(seed)
     n = base_hits.size
@@ -19,7 +20,7 @@ def paired_evidence(base_hits: np.ndarray, cand_hits: np.ndarray, *, seed: int =
     estimate = Estimate(float(cand_hits.mean()), float(np.quantile(boot_c, 0.025)), float(np.quantile(boot_c, 0.975)), n)
     difference = Difference("k", float(base_hits.mean()), float(cand_hits.mean()),
                             float(cand_hits.mean() - base_hits.mean()), float(np.quantile(diffs, 0.025)),
-                            float(np.quantile(diffs, 0.975)), n, 1.0, "bootstrap", True, samples=diffs)
+                            float(np.quantile(diffs, 0.975)), n, 1.0, "bootstrap", higher_is_better, samples=diffs)
     return Evidence(estimate, difference)
 
 
@@ -85,8 +86,8 @@ def test_lower_is_better_metric_reads_direction():
     base = rng.integers(1, 50, 300).astype(float)
     cand = np.maximum(1.0, base - 10)                            # ranks improve (fall)
     [gate] = parse_gates({"heldout/image_to_text/mean_rank": {"delta": 0}})
-    assert judge([gate], {gate: paired_evidence(base, cand)})[0].outcome == "PASS"
-    assert judge([gate], {gate: paired_evidence(cand, base)})[0].outcome == "FAIL"
+    assert judge([gate], {gate: paired_evidence(base, cand, higher_is_better=False)})[0].outcome == "PASS"
+    assert judge([gate], {gate: paired_evidence(cand, base, higher_is_better=False)})[0].outcome == "FAIL"
 
 
 def test_non_inferiority_and_power_note():

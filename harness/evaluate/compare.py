@@ -21,6 +21,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from harness.errors import EvaluationError
+from harness.evaluate.intervals import clopper_pearson, paired_p_greater, tango_interval
 from harness.evaluate.metrics import lookup, parse_key
 from harness.evaluate.results import Evaluation
 from harness.evaluate.stats import (Estimate, Flips, bootstrap_estimates, difference_distribution, flips,
@@ -50,7 +51,22 @@ class Difference:
     higher_is_better: bool | None
     gained: int | None = None
     lost: int | None = None
+    interval: str = "paired-percentile"  # how ci_low/ci_high were made ("tango" for 0/1 outcomes)
     samples: np.ndarray | None = field(default=None, compare=False, repr=False)
+
+    def one_sided_p(self, bound: float) -> float:
+        """P-value of 'the compared model is not better than the reference by more than `bound`'
+        (`bound` in the better direction: +x for a `delta` rule, -margin for `non_inferior`), from
+        the metric's declared test: exact McNemar at 0 and Tango's score test at a margin for 0/1
+        outcomes; the paired bootstrap otherwise, (count + 1) / (B + 1) so p stays above zero."""
+        sign = 1.0 if self.higher_is_better is not False else -1.0
+        if self.test == "mcnemar" and self.gained is not None and self.lost is not None:
+            better, worse = (self.gained, self.lost) if sign > 0 else (self.lost, self.gained)
+            return paired_p_greater(better, worse, self.n, bound)
+        if self.samples is None:
+            raise EvaluationError(f"{self.key}: no bootstrap samples kept to test against {bound:g}")
+        better = sign * np.asarray(self.samples, dtype=np.float64)
+        return float((np.count_nonzero(better <= bound) + 1) / (better.size + 1))
 
     @property
     def significant(self) -> str:
@@ -64,8 +80,8 @@ class Difference:
     def to_dict(self) -> dict[str, Any]:
         return {"key": self.key, "reference": self.reference, "value": self.value, "delta": self.delta,
                 "ci_low": self.ci_low, "ci_high": self.ci_high, "n": self.n, "p_value": self.p_value,
-                "test": self.test, "higher_is_better": self.higher_is_better, "gained": self.gained,
-                "lost": self.lost}
+                "test": self.test, "interval": self.interval, "higher_is_better": self.higher_is_better,
+                "gained": self.gained, "lost": self.lost}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "Difference":
@@ -77,7 +93,7 @@ class Difference:
                    num(d["ci_high"]), int(d["n"]), num(d["p_value"]), str(d["test"]),
                    None if hib is None else bool(hib),
                    None if d.get("gained") is None else int(d["gained"]),
-                   None if d.get("lost") is None else int(d["lost"]))
+                   None if d.get("lost") is None else int(d["lost"]), str(d.get("interval", "paired-percentile")))
 
 
 @dataclass(frozen=True)
@@ -108,10 +124,17 @@ def estimates(values: Mapping[str, np.ndarray], settings: StatSettings = StatSet
         else:
             by_length.setdefault(len(v), {})[key] = v
     for group in by_length.values():
-        stats = {key: _statistic(key) for key in group}
-        found = bootstrap_estimates(group, statistics=stats, resamples=settings.resamples,
-                                    confidence=settings.confidence, seed=settings.seed)
-        out.update({key: Estimate(e.value, e.ci_low, e.ci_high, e.n, _interval(key)) for key, e in found.items()})
+        exact = {key: v for key, v in group.items() if _interval(key) == "clopper-pearson"}
+        for key, v in exact.items():
+            hits = _zero_one(key, v)
+            low, high = clopper_pearson(int(hits.sum()), len(hits), settings.confidence)
+            out[key] = Estimate(float(v.mean()), low, high, len(v), "clopper-pearson")
+        rest = {key: v for key, v in group.items() if key not in exact}
+        if rest:
+            stats = {key: _statistic(key) for key in rest}
+            found = bootstrap_estimates(rest, statistics=stats, resamples=settings.resamples,
+                                        confidence=settings.confidence, seed=settings.seed)
+            out.update({key: Estimate(e.value, e.ci_low, e.ci_high, e.n, _interval(key)) for key, e in found.items()})
     return {key: out[key] for key in values}
 
 
@@ -135,14 +158,15 @@ def compare_values(key: str, a: np.ndarray, b: np.ndarray, settings: StatSetting
     if a.size == 0:
         nan = math.nan
         return Difference(key, nan, nan, nan, nan, nan, 0, nan, _test(key), hib)
-    samples = difference_distribution(a, b, statistic_name=kind, resamples=settings.resamples, seed=settings.seed)
-    low, high = percentile_interval(samples, settings.confidence)
     reference, value = statistic(a, kind), statistic(b, kind)
     delta = value - reference
-    if _test(key) == "mcnemar":
-        test = mcnemar_exact(a > 0.5, b > 0.5)
+    if _test(key) == "mcnemar":  # 0/1 outcomes: everything follows from the discordant counts
+        test = mcnemar_exact(_zero_one(key, a) > 0.5, _zero_one(key, b) > 0.5)
+        low, high = tango_interval(test.gained, test.lost, len(a), settings.confidence)
         return Difference(key, reference, value, delta, low, high, len(a), test.p_value, "mcnemar", hib,
-                          test.gained, test.lost, samples)
+                          test.gained, test.lost, "tango")
+    samples = difference_distribution(a, b, statistic_name=kind, resamples=settings.resamples, seed=settings.seed)
+    low, high = percentile_interval(samples, settings.confidence)
     p = float(min(1.0, 2.0 * min(np.mean(samples <= 0), np.mean(samples >= 0))))
     return Difference(key, reference, value, delta, low, high, len(a), p, "bootstrap", hib, samples=samples)
 
@@ -177,6 +201,14 @@ def compare_many(evaluations: Sequence[Evaluation], settings: StatSettings | Non
 
 
 # --------------------------------------------------------------------------- registry reads
+
+def _zero_one(key: str, values: np.ndarray) -> np.ndarray:
+    """Per-query outcomes of a proportion metric, which must be 0 or 1."""
+    if not np.isin(values, (0.0, 1.0)).all():
+        raise EvaluationError(f"{key} is declared a per-query 0/1 outcome (test mcnemar), but its values are not "
+                              "all 0 or 1; declare it with test='bootstrap'")
+    return values
+
 
 def _statistic(key: str) -> str:
     found = lookup(key)

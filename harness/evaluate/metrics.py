@@ -31,6 +31,10 @@ from harness.errors import ConfigError, EvaluationError
 
 KINDS = ("retrieval", "zero_shot", "probes")
 TESTS = ("mcnemar", "bootstrap")
+# per test: the interval of one model's value, and of the paired difference between two models.
+# Per-query 0/1 outcomes: Clopper-Pearson and Tango's score interval (its test: exact McNemar at 0,
+# Tango's score test at a margin); anything else: percentile bootstrap, paired.
+INTERVALS = {"mcnemar": ("clopper-pearson", "tango"), "bootstrap": ("percentile", "paired-percentile")}
 DIRECTIONS = ("image_to_text", "text_to_image")
 VIEW = r"(?:train|heldout|cross|all)(?::[^/]+)?"
 FAMILY = r"[A-Za-z0-9_.-]+(?:@title_hidden)?"
@@ -50,7 +54,7 @@ class Metric:
     from_ranks: Callable[..., np.ndarray] | None = None
     from_zero_shot: Callable[..., np.ndarray] | None = None
     instances: Callable[[Sequence[int]], Sequence[str]] | None = None  # names evaluated for recall cut-offs ks
-    interval: str = "percentile"
+    interval: str = ""  # how a value's CI is made; default: by the test (see INTERVALS)
     description: str = ""
 
     def __post_init__(self) -> None:
@@ -62,6 +66,8 @@ class Metric:
             raise ConfigError(f"retrieval metric {self.name!r} needs from_ranks")
         if self.applies_to == "zero_shot" and self.from_zero_shot is None:
             raise ConfigError(f"zero-shot metric {self.name!r} needs from_zero_shot")
+        if not self.interval:
+            object.__setattr__(self, "interval", INTERVALS[self.test][0])
 
     def names(self, ks: Sequence[int]) -> tuple[str, ...]:
         """The concrete names an evaluation computes (recall@1, recall@5, ... for recall@K)."""
@@ -92,6 +98,10 @@ class Resolved:
     @property
     def interval(self) -> str:
         return self.metric.interval
+
+    @property
+    def difference_interval(self) -> str:
+        return INTERVALS[self.metric.test][1]
 
     def from_ranks(self, ranks: np.ndarray) -> np.ndarray:
         assert self.metric.from_ranks is not None

@@ -39,7 +39,7 @@ def test_estimate_is_seeded_and_independent_of_item_order(v: np.ndarray, statist
 def test_empty_sample_is_nan_with_n_zero_and_null_in_json() -> None:
     m = estimate("probes/typo/flip_rate", MetricSample(np.array([], dtype=str), np.array([])).values)
     assert m.n == 0 and math.isnan(m.value)
-    assert metric_dict(m) == {"value": None, "ci_low": None, "ci_high": None, "n": 0, "interval": "percentile"}
+    assert metric_dict(m) == {"value": None, "ci_low": None, "ci_high": None, "n": 0, "interval": "clopper-pearson"}
 
 
 def test_interval_narrows_with_more_items() -> None:
