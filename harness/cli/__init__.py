@@ -9,7 +9,7 @@ from harness import __version__
 from harness.errors import BookclipError
 
 # module name -> registers these top-level commands; imported lazily so `--help` stays fast
-COMMAND_MODULES = ("data", "fixtures", "models", "finetune", "evaluate", "probe", "report")
+COMMAND_MODULES = ("data", "fixtures", "models", "finetune", "evaluate", "probe", "report", "calibrate")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -11,7 +11,7 @@ from typing import Any
 from harness.finetune.config import FREEZE, LAUNCHERS, PRECISIONS, FinetuneConfig
 
 # flag dest -> FinetuneConfig field, for the options that map one to one
-_FIELDS = ("data", "categories", "baseline", "out", "image_root", "seed", "max_train_rows", "template",
+_FIELDS = ("data", "categories", "baseline", "out", "image_root", "seed", "train_seed", "max_train_rows", "template",
            "epochs", "max_steps", "batch_size", "grad_accum", "lr", "weight_decay", "warmup_steps",
            "min_lr_ratio", "grad_clip", "precision", "freeze", "checkpoint_every", "keep_checkpoints",
            "launcher", "num_processes", "num_workers", "threads", "timeout_s", "heldout_fraction", "replay_fraction",
@@ -47,6 +47,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--precision", choices=PRECISIONS, help="auto: bf16 on GPU, fp32 on CPU")
     p.add_argument("--freeze", choices=FREEZE, help="keep one tower's weights fixed")
     p.add_argument("--seed", type=int, help="drives the split, data order and initialisation")
+    p.add_argument("--train-seed", type=int,
+                   help="a seed for data order and initialisation apart from the split's --seed")
     p.add_argument("--heldout-fraction", type=float, metavar="F")
     p.add_argument("--replay-fraction", type=float, metavar="F",
                    help="rehearse this share of the other categories' books alongside the tuned ones, "

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -24,8 +24,8 @@ from harness.errors import EvaluationError
 from harness.evaluate.intervals import clopper_pearson, paired_p_greater, tango_interval
 from harness.evaluate.metrics import lookup, parse_key
 from harness.evaluate.results import Evaluation
-from harness.evaluate.stats import (Estimate, Flips, bootstrap_estimates, difference_distribution, flips,
-                                    mcnemar_exact, percentile_interval, statistic)
+from harness.evaluate.stats import (Estimate, Flips, bca_interval, bootstrap_distributions, difference_distribution,
+                                    flips, jackknife, mcnemar_exact, percentile_interval, statistic)
 from harness.settings import StatSettings
 
 FLIP_K = 5
@@ -131,10 +131,12 @@ def estimates(values: Mapping[str, np.ndarray], settings: StatSettings = StatSet
             out[key] = Estimate(float(v.mean()), low, high, len(v), "clopper-pearson")
         rest = {key: v for key, v in group.items() if key not in exact}
         if rest:
-            stats = {key: _statistic(key) for key in rest}
-            found = bootstrap_estimates(rest, statistics=stats, resamples=settings.resamples,
-                                        confidence=settings.confidence, seed=settings.seed)
-            out.update({key: Estimate(e.value, e.ci_low, e.ci_high, e.n, _interval(key)) for key, e in found.items()})
+            kinds = {key: _statistic(key) for key in rest}
+            dists = bootstrap_distributions(rest, statistics=kinds, resamples=settings.resamples, seed=settings.seed)
+            for key, v in rest.items():
+                value = statistic(v, kinds[key])
+                low, high = _interval_of(key, value, dists[key], lambda: jackknife(v, kinds[key]), settings)
+                out[key] = Estimate(value, low, high, len(v), _interval(key))
     return {key: out[key] for key in values}
 
 
@@ -166,9 +168,11 @@ def compare_values(key: str, a: np.ndarray, b: np.ndarray, settings: StatSetting
         return Difference(key, reference, value, delta, low, high, len(a), test.p_value, "mcnemar", hib,
                           test.gained, test.lost, "tango")
     samples = difference_distribution(a, b, statistic_name=kind, resamples=settings.resamples, seed=settings.seed)
-    low, high = percentile_interval(samples, settings.confidence)
+    low, high = _interval_of(key, delta, samples, lambda: jackknife(b, kind) - jackknife(a, kind), settings,
+                             paired=True)
     p = float(min(1.0, 2.0 * min(np.mean(samples <= 0), np.mean(samples >= 0))))
-    return Difference(key, reference, value, delta, low, high, len(a), p, "bootstrap", hib, samples=samples)
+    return Difference(key, reference, value, delta, low, high, len(a), p, "bootstrap", hib,
+                      interval=_difference_interval(key), samples=samples)
 
 
 def compare_evaluations(a: Evaluation, b: Evaluation, settings: StatSettings | None = None) -> Comparison:
@@ -201,6 +205,20 @@ def compare_many(evaluations: Sequence[Evaluation], settings: StatSettings | Non
 
 
 # --------------------------------------------------------------------------- registry reads
+
+def _interval_of(key: str, value: float, dist: np.ndarray, jack: Callable[[], np.ndarray],
+                 settings: StatSettings, *, paired: bool = False) -> tuple[float, float]:
+    """The declared bootstrap interval: BCa (jackknife acceleration) or the plain percentile one."""
+    method = _difference_interval(key) if paired else _interval(key)
+    if method in ("bca", "paired-bca"):
+        return bca_interval(value, dist, jack(), settings.confidence)
+    return percentile_interval(dist, settings.confidence)
+
+
+def _difference_interval(key: str) -> str:
+    found = lookup(key)
+    return "paired-percentile" if found is None else found.difference_interval
+
 
 def _zero_one(key: str, values: np.ndarray) -> np.ndarray:
     """Per-query outcomes of a proportion metric, which must be 0 or 1."""

@@ -10,6 +10,7 @@ Bootstrap intervals (rank statistics, similarity quantiles) live in harness.eval
 """
 from __future__ import annotations
 
+import functools
 import math
 from statistics import NormalDist
 
@@ -36,6 +37,7 @@ def binomial_cdf(k: int, n: int, p: float) -> float:
     return float(np.exp(np.logaddexp.reduce(log_choose + i * math.log(p) + (n - i) * math.log1p(-p))))
 
 
+@functools.lru_cache(maxsize=65536)
 def clopper_pearson(k: int, n: int, confidence: float) -> tuple[float, float]:
     """The exact two-sided interval of a proportion k / n."""
     if n <= 0:
@@ -61,6 +63,7 @@ def tango_z(gained: int, lost: int, n: int, delta0: float) -> float:
     return (gained - lost - n * delta0) / math.sqrt(variance)
 
 
+@functools.lru_cache(maxsize=65536)
 def tango_interval(gained: int, lost: int, n: int, confidence: float) -> tuple[float, float]:
     """The score interval of the paired difference: every delta0 the two-sided test keeps."""
     if n <= 0:
@@ -71,6 +74,7 @@ def tango_interval(gained: int, lost: int, n: int, confidence: float) -> tuple[f
     return low, high
 
 
+@functools.lru_cache(maxsize=65536)
 def paired_p_greater(gained: int, lost: int, n: int, delta0: float) -> float:
     """One-sided p-value of 'the difference is at most delta0' (small p: it is larger). At delta0 = 0
     the exact McNemar test; otherwise Tango's score test."""

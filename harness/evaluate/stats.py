@@ -115,17 +115,53 @@ def bootstrap_estimates(
     confidence: float = DEFAULT_CONFIDENCE,
     seed: int = 0,
 ) -> dict[str, Estimate]:
-    """CIs of the statistic of each per-query array (`statistics[name]`, default mean), same resamples."""
+    """Percentile CIs of the statistic of each per-query array (`statistics[name]`, default mean)."""
     check_confidence(confidence)
     arrays = _checked(values)
     kinds = _kinds(arrays, statistics)
+    dists = bootstrap_distributions(arrays, statistics=kinds, resamples=resamples, seed=seed)
+    return {name: _estimate(statistic(v, kinds[name]), dists[name], confidence, len(v))
+            for name, v in arrays.items()}
+
+
+def bootstrap_distributions(values: Mapping[str, np.ndarray], *, statistics: Mapping[str, str] | None = None,
+                            resamples: int = DEFAULT_RESAMPLES, seed: int = 0) -> dict[str, np.ndarray]:
+    """The bootstrap distribution of each array's statistic; every array is resampled with the same indices."""
+    arrays = _checked(values)
+    kinds = _kinds(arrays, statistics)
     n = _common_length(arrays)
-    dists = {name: [] for name in arrays}
+    dists: dict[str, list[np.ndarray]] = {name: [] for name in arrays}
     for idx in resample_indices(n, resamples, seed):
         for name, v in arrays.items():
             dists[name].append(statistic(v[idx], kinds[name]))
-    return {name: _estimate(statistic(v, kinds[name]), np.concatenate(dists[name]), confidence, n)
-            for name, v in arrays.items()}
+    return {name: np.concatenate(d) for name, d in dists.items()}
+
+
+def jackknife(values: np.ndarray, statistic_name: str = "mean") -> np.ndarray:
+    """The statistic with each query left out in turn (n values)."""
+    v = np.asarray(values, dtype=np.float64)
+    if statistic_name == "mean":
+        return (v.sum() - v) / max(len(v) - 1, 1)
+    return np.array([statistic(np.delete(v, i), statistic_name) for i in range(len(v))])
+
+
+def bca_interval(value: float, dist: np.ndarray, jack: np.ndarray, confidence: float) -> tuple[float, float]:
+    """Efron's bias-corrected and accelerated interval from a bootstrap distribution and the
+    jackknife values of the same statistic (it corrects the percentile interval's skew)."""
+    from statistics import NormalDist
+
+    normal = NormalDist()
+    below = (np.count_nonzero(dist < value) + 0.5 * np.count_nonzero(dist == value)) / dist.size
+    z0 = normal.inv_cdf(min(max(below, 1e-6), 1 - 1e-6))
+    spread = jack.mean() - jack
+    denominator = 6.0 * float(np.sum(spread ** 2)) ** 1.5
+    accel = float(np.sum(spread ** 3)) / denominator if denominator > 0 else 0.0
+    levels = []
+    for q in ((1.0 - confidence) / 2.0, (1.0 + confidence) / 2.0):
+        zq = z0 + normal.inv_cdf(q)
+        levels.append(normal.cdf(z0 + zq / (1.0 - accel * zq)) if accel * zq < 1 else (0.0 if q < 0.5 else 1.0))
+    low, high = np.quantile(dist, levels)
+    return float(low), float(high)
 
 
 def difference_distribution(a: np.ndarray, b: np.ndarray, *, statistic_name: str = "mean",

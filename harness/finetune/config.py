@@ -50,6 +50,9 @@ class FinetuneConfig:
     # categories (and left out of the cross-category views), which limits forgetting
     replay_fraction: float = 0.0
     seed: int = 0
+    # the seed of data order and training randomness, when it should differ from the split's `seed`
+    # (an A/A check trains one recipe on one split with several training seeds)
+    train_seed: int | None = None
     max_train_rows: int | None = None
     template: str = "{title}"
     # schedule
@@ -132,12 +135,19 @@ class FinetuneConfig:
     def recipe(self) -> dict[str, Any]:
         """The fields that decide the trained weights (not where or how fast they run)."""
         d = self.to_dict()
-        return {k: d[k] for k in RECIPE_FIELDS}
+        recipe = {k: d[k] for k in RECIPE_FIELDS}
+        if self.train_seed is not None:  # unset leaves the recipes (and their hashes) of earlier runs alone
+            recipe["train_seed"] = self.train_seed
+        return recipe
 
     def recipe_hash(self) -> str:
         return sha256_hex(json.dumps(self.recipe(), sort_keys=True))[:16]
 
     # -- derived ------------------------------------------------------------------------
+    @property
+    def training_seed(self) -> int:
+        return self.seed if self.train_seed is None else self.train_seed
+
     @property
     def out_dir(self) -> Path:
         return Path(self.out)
@@ -171,6 +181,8 @@ class FinetuneConfig:
             raise bad("max_train_rows", self.max_train_rows, "must be a positive integer (or unset for all rows)")
         from harness import settings
 
+        if self.train_seed is not None:
+            settings.integer(self.train_seed, "fine-tune option train_seed")
         settings.replay_fraction(self.replay_fraction, "fine-tune option replay_fraction")
         settings.heldout_fraction(self.heldout_fraction, "fine-tune option heldout_fraction")
         for name in ("lr", "min_lr_ratio", "grad_clip", "weight_decay"):

@@ -155,7 +155,7 @@ class _Trainer:
         from torch.utils.data import DistributedSampler
 
         sampler = DistributedSampler(range(len(self.train)), num_replicas=self.world, rank=self.rank,
-                                     shuffle=True, seed=self.cfg.seed, drop_last=True)
+                                     shuffle=True, seed=self.cfg.training_seed, drop_last=True)
         sampler.set_epoch(epoch)
         order = list(sampler)
         n = self.micro * self.cfg.grad_accum * self.steps_per_epoch
@@ -172,7 +172,7 @@ class _Trainer:
                           num_workers=self.cfg.num_workers, persistent_workers=False,
                           pin_memory=self.device.type == "cuda",
                           # its own generator, so creating a loader never draws from the global RNG
-                          generator=torch.Generator().manual_seed(self.cfg.seed * 1_000_003 + epoch))
+                          generator=torch.Generator().manual_seed(self.cfg.training_seed * 1_000_003 + epoch))
 
     # -- checkpoints --------------------------------------------------------------------
     def _rng_state(self) -> dict[str, Any]:
@@ -315,7 +315,7 @@ class _Trainer:
         # compile the DDP-wrapped model (its graph breaks at gradient buckets keep the overlap);
         # no_sync() stays on the DDP object itself
         forward = torch.compile(ddp) if cfg.compile else ddp
-        torch.manual_seed(cfg.seed + self.rank)  # a resumed run restores the saved RNG states instead
+        torch.manual_seed(cfg.training_seed + self.rank)  # a resumed run restores the saved RNG states instead
         start_step, loss_value = self._resume() if cfg.resume else (0, float("nan"))
         logit_cap = math.log(100.0)
         autocast = (torch.autocast(self.device.type, dtype=self.autocast_dtype)
