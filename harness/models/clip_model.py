@@ -1,12 +1,16 @@
 """ClipModel: an open_clip model with its preprocessing, tokenizer, config and weight fingerprint."""
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 import torch
 
+from harness.io import sha256_hex
 from harness.models.fingerprint import fingerprint_state_dict
+
+IDENTITY_VERSION = "model-identity-v1"
 
 OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
 OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
@@ -79,6 +83,26 @@ class ClipModel:
             self._fingerprint = fingerprint_state_dict(self.module.state_dict())
             self._weights_version = signature
         return self._fingerprint
+
+    @property
+    def identity(self) -> str:
+        """What produced this model's numbers: SHA-256 over the weights fingerprint, the architecture
+        config, the preprocessing and the tokenizer. Key every cache of model outputs by it.
+
+        `fingerprint` stays the hash of the weights alone (provenance records use it); two models with
+        the same weights but another config (`quick_gelu`, `pool_type`...), preprocessing or tokenizer
+        have different identities. Follows the weights as `fingerprint` does.
+        """
+        return sha256_hex(IDENTITY_VERSION, self.fingerprint, json.dumps(self.identity_parts(), sort_keys=True,
+                                                                         default=repr))
+
+    def identity_parts(self) -> dict[str, Any]:
+        """Everything besides the weights that `identity` covers, as JSON-able data."""
+        describe = getattr(self.tokenizer, "describe", None)
+        tokenizer = describe() if callable(describe) else {
+            "class": f"{type(self.tokenizer).__module__}.{type(self.tokenizer).__qualname__}",
+            "context_length": getattr(self.tokenizer, "context_length", None)}
+        return {"config": self.config, "preprocess": self.preprocess_config.to_dict(), "tokenizer": tokenizer}
 
     def refresh_fingerprint(self) -> str:
         """Hash the weights again, whatever the version counters say."""
