@@ -44,8 +44,11 @@ def resolve_sources(sources: Sources) -> list[Path]:
                                 "point at the catalogue's root directory")
         elif path.is_file():
             matches = [path]
+        elif path.exists():  # a FIFO, socket or device: reading it could block forever
+            raise DataError(f"catalogue CSV {path} is not a regular file (a FIFO, socket or device); "
+                            "pass the CSV file itself")
         elif _GLOB_CHARS & set(text):
-            matches = sorted(Path(p) for p in glob.glob(os.path.expanduser(text)) if Path(p).is_file())
+            matches = sorted(Path(p) for p in glob.glob(os.path.expanduser(text)) if not Path(p).is_dir())
             if not matches:
                 raise DataError(f"glob {text!r} matches no files; check the pattern")
         else:
@@ -73,8 +76,13 @@ def decode_csv_bytes(raw: bytes) -> tuple[str, str]:
 
 def read_csv(path: Path) -> CsvTable:
     """Read one CSV as strings, or raise DataError naming the file and the fix."""
+    from harness.data.images import NotRegularFileError, read_regular_bytes
+
     try:
-        raw = path.read_bytes()
+        raw = read_regular_bytes(path)
+    except NotRegularFileError:
+        raise DataError(f"catalogue CSV {path} is not a regular file (a FIFO, socket or device); "
+                        "replace it with the CSV file or remove it from the catalogue folder") from None
     except OSError as exc:
         raise DataError(f"cannot read catalogue CSV {path} ({exc.strerror or exc}); "
                         "check that it exists and is readable") from None
