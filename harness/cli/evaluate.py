@@ -256,17 +256,20 @@ def _fmt(value: float, metric: str) -> str:
     return f"{value:.1f}" if metric.endswith("rank") else f"{value:.3f}"
 
 
+from harness.cli.plain import plain, strip_control  # noqa: E402 - user text printed as plain text (issue 13, item 9)
+
+
 def _print_metrics_table(evaluations: Sequence[Any], comparisons: Sequence[Any], *, title: str) -> None:
     from rich.console import Console
     from rich.table import Table
 
     first = evaluations[0]
     confidence = int(round(100 * float(first.settings.get("confidence", 0.95))))
-    table = Table(title=title, title_justify="left")
+    table = Table(title=plain(title), title_justify="left")
     table.add_column("metric", no_wrap=True)
     for i, e in enumerate(evaluations):
         label = e.model["spec"] + (" (baseline)" if i == 0 and comparisons else "")
-        table.add_column(f"{label}\n{e.model['fingerprint'][:12]}", justify="right")
+        table.add_column(plain(label).append(f"\n{e.model['fingerprint'][:12]}"), justify="right")  # no markup
     for key, est in first.metrics.items():
         metric = key.rsplit("/", 1)[-1]
         cells = [f"{_fmt(est.value, metric)} [{_fmt(est.ci_low, metric)}, {_fmt(est.ci_high, metric)}]"]
@@ -279,7 +282,7 @@ def _print_metrics_table(evaluations: Sequence[Any], comparisons: Sequence[Any],
             delta = f"{d.delta:+.3f} [{d.ci_low:+.3f}, {d.ci_high:+.3f}] p={d.p_value:.3g}"
             cells.append(f"{_fmt(d.candidate, metric)}  [{colour}]{delta}[/{colour}]" if colour
                          else f"{_fmt(d.candidate, metric)}  {delta}")
-        table.add_row(f"{key} (n={est.n})", *cells)
+        table.add_row(plain(f"{key} (n={est.n})"), *cells)
     console = Console(width=max(Console().width, 140))
     console.print(table)
     note = f"values with {confidence}% bootstrap CIs"
@@ -300,7 +303,7 @@ def _print_flips(comparisons: Sequence[Any], n: int) -> None:
                   f"{len(f.improved)} improved, {len(f.regressed)} regressed")
             for label, items in (("improved", f.improved), ("regressed", f.regressed)):
                 for flip in items[:n]:
-                    print(f"  {label:9} rank {flip.rank_a:>5} -> {flip.rank_b:<5} {flip.title}")
+                    print(f"  {label:9} rank {flip.rank_a:>5} -> {flip.rank_b:<5} {strip_control(flip.title)}")
 
 
 def _print_sweep(sweep: Any) -> None:

@@ -83,3 +83,15 @@ def test_pixel_cache_without_its_checksum_is_rebuilt(catalogue_dir, fresh_cache)
     checksum_path(path).unlink()
     np.save(path, np.zeros_like(good))  # a valid .npy of the right shape, but not what was built
     np.testing.assert_array_equal(np.array(decoded_images(catalogue, 32)), good)
+
+
+def test_embedded_baseline_still_recognises_its_training_rows() -> None:
+    """The catalogue fingerprint changed (content hashes); the baseline's recorded data_fingerprint with it."""
+    from harness.data import fixture_catalogue
+    from harness.evaluate.leakage import training_overlap
+    from harness.models import load
+
+    catalogue, _ = load_catalogue(str(fixture_catalogue(0)))
+    overlap = training_overlap(load("fixtures:tiny-baseline"), catalogue, {"all": catalogue})
+    assert overlap.known, overlap.reason
+    assert overlap.views["all"] > 0
