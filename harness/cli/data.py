@@ -24,7 +24,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     validate.add_argument("paths", nargs="+", metavar="PATH", help="CSV file, glob, or catalogue directory")
     validate.add_argument("--image-root", metavar="DIR",
                           help="folder the img_paths resolve under (default: the parent of each CSV's folder)")
-    validate.add_argument("--strict", action="store_true", help="exit 1 when any row is skipped")
+    validate.add_argument("--strict", action="store_true",
+                          help="decode every cover in full, and exit 1 when any row is skipped")
     validate.add_argument("--json", action="store_true", help="print the report as JSON instead of tables")
     validate.set_defaults(func=run_validate)
 
@@ -33,7 +34,8 @@ def run_validate(args: argparse.Namespace) -> int:
     from harness.data.catalogue_summary import summarise
     from harness.data.loader import load_catalogue
 
-    catalogue, report = load_catalogue(args.paths, image_root=args.image_root, strict=False)
+    # --strict decodes every cover, so what evaluation would reject is caught here, not mid-run
+    catalogue, report = load_catalogue(args.paths, image_root=args.image_root, strict=False, decode=args.strict)
     summary = summarise(catalogue, report)
     if args.json:
         print(json.dumps({"report": report.to_dict(), "summary": summary.to_dict()}, indent=2, ensure_ascii=False))
