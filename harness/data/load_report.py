@@ -25,6 +25,7 @@ SKIP_OVERSIZED_IMAGE = "image too large or too elongated"  # decompression bomb,
 FLAG_FORMAT_MISMATCH = "image format differs from extension"
 FLAG_LONG_TITLE = "title longer than the text context"
 FLAG_NOT_UTF8 = "CSV not UTF-8 (decoded as cp1252 or latin-1)"
+FLAG_MIXED_ENCODING = "CSV line not UTF-8 in a UTF-8 file (that line decoded as cp1252)"
 FLAG_BOM = "CSV has a UTF-8 byte-order mark"
 FLAG_BAD_ISBN = "isbn not an ISBN-10/13 (ignored for grouping)"
 

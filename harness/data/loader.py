@@ -55,7 +55,10 @@ def load_catalogue(sources: Sources, *, image_root: str | os.PathLike[str] | Non
         report.sources.append(str(csv_path))
         if table.encoding == "utf-8-sig":
             report.flag(reasons.FLAG_BOM, str(csv_path))
-        elif table.encoding != "utf-8":
+        if table.encoding == "mixed":
+            for line in table.legacy_lines:
+                report.flag(reasons.FLAG_MIXED_ENCODING, f"{csv_path.name}:{line}")
+        elif table.encoding not in ("utf-8", "utf-8-sig"):
             report.flag(reasons.FLAG_NOT_UTF8, f"{csv_path} ({table.encoding})")
         root = root_override or Path(os.path.realpath(default_image_root(csv_path)))
         _load_rows(table.frame, csv_path, root, report, rows, digests, seen_ids, decode)

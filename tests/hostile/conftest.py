@@ -90,5 +90,5 @@ def assert_one_line_error(result: subprocess.CompletedProcess, code: int, *needl
 
 @pytest.fixture
 def hostile():
-    return SimpleNamespace(jpeg_bytes=jpeg_bytes, row=row, write_csv=write_csv, run_cli=run_cli,
+    return SimpleNamespace(jpeg_bytes=jpeg_bytes, row=row, write_csv=write_csv, run_cli=run_cli, layout=LAYOUT,
                            assert_one_line_error=assert_one_line_error, real_rows=real_rows)
