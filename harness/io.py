@@ -11,9 +11,16 @@ from typing import Any, Iterator
 
 
 def cache_dir() -> Path:
-    """Root of bookclip's on-disk caches: $BOOKCLIP_CACHE_DIR, else ~/.cache/bookclip."""
+    """Root of bookclip's on-disk caches: $BOOKCLIP_CACHE_DIR, else $XDG_CACHE_HOME/bookclip, else
+    ~/.cache/bookclip (the XDG base-directory convention: a relative XDG_CACHE_HOME is ignored)."""
     root = os.environ.get("BOOKCLIP_CACHE_DIR")
-    path = Path(root) if root else Path.home() / ".cache" / "bookclip"
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    if root:
+        path = Path(root).expanduser()
+    elif xdg and os.path.isabs(xdg):
+        path = Path(xdg) / "bookclip"
+    else:
+        path = Path.home() / ".cache" / "bookclip"
     path.mkdir(parents=True, exist_ok=True)
     return path
 

@@ -34,7 +34,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except BookclipError as exc:
-        print(f"bookclip: error: {exc}", file=sys.stderr)
+        from harness.cli.plain import strip_control
+
+        print(f"bookclip: error: {strip_control(exc)}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("bookclip: interrupted", file=sys.stderr)

@@ -6,6 +6,7 @@ import json
 import sys
 from typing import TYPE_CHECKING
 
+from harness.cli.plain import plain, strip_control
 from harness.errors import DataError
 
 if TYPE_CHECKING:
@@ -23,7 +24,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     validate.add_argument("paths", nargs="+", metavar="PATH", help="CSV file, glob, or catalogue directory")
     validate.add_argument("--image-root", metavar="DIR",
                           help="folder the img_paths resolve under (default: the parent of each CSV's folder)")
-    validate.add_argument("--strict", action="store_true", help="exit 1 when any row is skipped")
+    validate.add_argument("--strict", action="store_true",
+                          help="decode every cover in full, and exit 1 when any row is skipped")
     validate.add_argument("--json", action="store_true", help="print the report as JSON instead of tables")
     validate.set_defaults(func=run_validate)
 
@@ -32,18 +34,19 @@ def run_validate(args: argparse.Namespace) -> int:
     from harness.data.catalogue_summary import summarise
     from harness.data.loader import load_catalogue
 
-    catalogue, report = load_catalogue(args.paths, image_root=args.image_root, strict=False)
+    # --strict decodes every cover, so what evaluation would reject is caught here, not mid-run
+    catalogue, report = load_catalogue(args.paths, image_root=args.image_root, strict=False, decode=args.strict)
     summary = summarise(catalogue, report)
     if args.json:
         print(json.dumps({"report": report.to_dict(), "summary": summary.to_dict()}, indent=2, ensure_ascii=False))
     else:
         _print_tables(report, summary)
     if report.kept_rows == 0:
-        print(f"bookclip: error: {DataError('no usable rows in ' + ', '.join(args.paths) + '; see the skips above')}",
-              file=sys.stderr)
+        message = DataError("no usable rows in " + ", ".join(args.paths) + "; see the skips above")
+        print(f"bookclip: error: {strip_control(message)}", file=sys.stderr)
         return 1
     if args.strict and report.skipped_rows:
-        print(f"bookclip: error: strict: {report.summary_line()}", file=sys.stderr)
+        print(f"bookclip: error: strict: {strip_control(report.summary_line())}", file=sys.stderr)
         return 1
     return 0
 
@@ -60,7 +63,7 @@ def _print_tables(report: LoadReport, summary: CatalogueSummary) -> None:
         else:
             table.add_column(column, justify="right")
     for c in summary.categories:
-        table.add_row(c.category, f"{c.rows:,}", f"{c.kept:,}", f"{sum(c.skipped.values()):,}",
+        table.add_row(plain(c.category), f"{c.rows:,}", f"{c.kept:,}", f"{sum(c.skipped.values()):,}",
                       f"{c.duplicate_groups:,} ({c.duplicate_rows:,})", f"{c.shared_groups:,}")
     table.add_row("[bold]total", f"[bold]{report.total_rows:,}", f"[bold]{report.kept_rows:,}",
                   f"[bold]{report.skipped_rows:,}", f"{summary.groups:,} books", "")
@@ -71,7 +74,7 @@ def _print_tables(report: LoadReport, summary: CatalogueSummary) -> None:
         reasons.add_column(column, justify="right" if column == "rows" else "left")
     for kind, counts in (("skipped", report.skipped), ("flagged", report.flagged)):
         for reason, n in counts.items():
-            reasons.add_row(reason, kind, f"{n:,}", "; ".join(report.examples.get(reason, ())))
+            reasons.add_row(reason, kind, f"{n:,}", plain("; ".join(report.examples.get(reason, ()))))
     if not report.skipped and not report.flagged:
         reasons.add_row("none", "", "0", "")
     console.print(reasons)
@@ -80,9 +83,10 @@ def _print_tables(report: LoadReport, summary: CatalogueSummary) -> None:
     for column in ("categories", "books", "examples"):
         overlaps.add_column(column, justify="right" if column == "books" else "left")
     for o in summary.overlaps:
-        overlaps.add_row(" + ".join(o.categories), f"{o.groups:,}", "; ".join(o.examples))
+        overlaps.add_row(plain(" + ".join(o.categories)), f"{o.groups:,}", plain("; ".join(o.examples)))
     if not summary.overlaps:
         overlaps.add_row("none", "0", "")
     console.print(overlaps)
-    console.print(f"{len(summary.categories)} categories, {report.kept_rows:,} of {report.total_rows:,} rows kept, "
-                  f"{report.skipped.get('missing image', 0):,} missing images; fingerprint {summary.fingerprint[:16]}")
+    console.print(plain(f"{len(summary.categories)} categories, {report.kept_rows:,} of {report.total_rows:,} rows "
+                        f"kept, {report.skipped.get('missing image', 0):,} missing images; "
+                        f"fingerprint {summary.fingerprint[:16]}"))

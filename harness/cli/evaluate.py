@@ -289,6 +289,8 @@ def _emit(report: Any, args: argparse.Namespace) -> int:
 
 
 def _print_flips(report: Any, n: int) -> None:
+    from harness.cli.plain import strip_control
+
     if n <= 0:
         return
     for role, lists in report.flips.items():
@@ -299,4 +301,5 @@ def _print_flips(report: Any, n: int) -> None:
                   f"{f['improved_total']} improved, {f['regressed_total']} regressed")
             for label in ("improved", "regressed"):
                 for flip in f[label][:n]:
-                    print(f"  {label:9} rank {flip['reference_rank']:>5} -> {flip['rank']:<5} {flip['title']}")
+                    print(f"  {label:9} rank {flip['reference_rank']:>5} -> {flip['rank']:<5} "
+                          f"{strip_control(flip['title'])}")

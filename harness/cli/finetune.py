@@ -58,6 +58,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--checkpoint-every", type=int, metavar="N", help="resumable checkpoint every N steps (0: end only)")
     p.add_argument("--keep-checkpoints", type=int, metavar="N")
     p.add_argument("--resume", action="store_true", default=None, help="continue from OUT's latest checkpoint")
+    p.add_argument("--overwrite", action="store_true", default=None,
+                   help="replace the finished model in OUT; the old one stays until the new run succeeds")
     p.add_argument("--num-workers", type=int, metavar="N", help="DataLoader workers per process")
     p.add_argument("--threads", type=int, metavar="N", help="torch threads per process (0: cores / processes)")
     p.add_argument("--compile", action="store_true", default=None,
@@ -76,7 +78,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def config_from_args(args: argparse.Namespace) -> FinetuneConfig:
     flags: dict[str, Any] = {name: getattr(args, name) for name in _FIELDS if getattr(args, name, None) is not None}
-    for name in ("use_gpu", "resume", "compile"):
+    for name in ("use_gpu", "resume", "compile", "overwrite"):
         if getattr(args, name, None):
             flags[name] = True
     if args.categories:  # also accept "A,B"

@@ -20,8 +20,8 @@ COLUMNS = ("book_id", "title", "author", "category", "image_path", "isbn", "grou
 class Catalogue:
     """Book editions (`frame`, one row each, RangeIndex, columns COLUMNS) and their cover files.
 
-    `image_digests` (size + hash of each file's first/last KB) is filled by the loader; when absent
-    the fingerprint reads it from the files.
+    `image_digests` (SHA-256 of each cover file's bytes) is filled by the loader; when absent the
+    fingerprint reads it from the files. `open_image` refuses a file whose content changed since.
     """
 
     frame: pd.DataFrame
@@ -53,14 +53,14 @@ class Catalogue:
 
     @cached_property
     def fingerprint(self) -> str:
-        """Content hash of the rows (in order) and of each cover file's identity."""
+        """Content hash of the rows (in order) and of each cover file's bytes."""
         digests = self.image_digests
         if digests is None:
             digests = tuple(probe_image(p).digest for p in self.frame["image_path"])
         cols = self.frame[["book_id", "title", "author", "category", "isbn", "group_id"]]
         rows = ["\x1f".join(values) + "\x1f" + digest
                 for values, digest in zip(cols.itertuples(index=False, name=None), digests)]
-        return sha256_hex("catalogue-v1", "\x1e".join(rows))
+        return sha256_hex("catalogue-v2", "\x1e".join(rows))
 
     def subset(self, selector: Sequence[int] | Sequence[bool] | np.ndarray | pd.Series) -> Catalogue:
         """Rows picked by integer positions or a boolean mask, in the order given, re-indexed from 0."""
@@ -98,4 +98,5 @@ class Catalogue:
 
     def open_image(self, i: int) -> Image.Image:
         """Cover of row `i`, decoded into RGB (raises DataError when the file cannot be decoded)."""
-        return open_cover(self.frame["image_path"].iat[i])
+        digest = None if self.image_digests is None else self.image_digests[i]
+        return open_cover(self.frame["image_path"].iat[i], digest=digest)

@@ -25,7 +25,8 @@ class CsvTable:
 
     path: Path
     frame: pd.DataFrame
-    encoding: str  # "utf-8", "utf-8-sig", "cp1252" or "latin-1"
+    encoding: str  # "utf-8", "utf-8-sig", "cp1252", "latin-1" or "mixed" (some lines UTF-8, some not)
+    legacy_lines: tuple[int, ...] = ()  # 1-based lines not valid UTF-8, decoded as cp1252 (latin-1 if not)
 
 
 def resolve_sources(sources: Sources) -> list[Path]:
@@ -44,8 +45,11 @@ def resolve_sources(sources: Sources) -> list[Path]:
                                 "point at the catalogue's root directory")
         elif path.is_file():
             matches = [path]
+        elif path.exists():  # a FIFO, socket or device: reading it could block forever
+            raise DataError(f"catalogue CSV {path} is not a regular file (a FIFO, socket or device); "
+                            "pass the CSV file itself")
         elif _GLOB_CHARS & set(text):
-            matches = sorted(Path(p) for p in glob.glob(os.path.expanduser(text)) if Path(p).is_file())
+            matches = sorted(Path(p) for p in glob.glob(os.path.expanduser(text)) if not Path(p).is_dir())
             if not matches:
                 raise DataError(f"glob {text!r} matches no files; check the pattern")
         else:
@@ -58,29 +62,65 @@ def resolve_sources(sources: Sources) -> list[Path]:
 
 
 def decode_csv_bytes(raw: bytes) -> tuple[str, str]:
-    """Text and encoding name: UTF-8 (with or without BOM), else cp1252, else latin-1."""
-    if raw.startswith(b"\xef\xbb\xbf"):
-        return raw[3:].decode("utf-8", errors="replace"), "utf-8-sig"
+    """Text and encoding name: UTF-8 (with or without BOM), else line by line (see decode_csv_lines)."""
+    text, encoding, _ = decode_csv_lines(raw)
+    return text, encoding
+
+
+def decode_csv_lines(raw: bytes) -> tuple[str, str, tuple[int, ...]]:
+    """Text, encoding name and the 1-based lines that were not UTF-8.
+
+    Each line is decoded on its own: one latin-1 row in a UTF-8 file must not make every valid
+    row decode as cp1252 (mojibake). A line that is not UTF-8 is read as cp1252, else latin-1 (which
+    maps every byte). The byte 0x0A never occurs inside a UTF-8 sequence, so splitting there is exact.
+    """
+    bom = raw.startswith(b"\xef\xbb\xbf")
+    body = raw[3:] if bom else raw
     try:
-        return raw.decode("utf-8"), "utf-8"
+        return body.decode("utf-8"), "utf-8-sig" if bom else "utf-8", ()
     except UnicodeDecodeError:
         pass
-    try:
-        return raw.decode("cp1252"), "cp1252"
-    except UnicodeDecodeError:  # cp1252 leaves five bytes undefined; latin-1 maps every byte
-        return raw.decode("latin-1"), "latin-1"
+    lines = body.split(b"\n")
+    out: list[str] = []
+    legacy: list[int] = []
+    used: set[str] = set()
+    for number, line in enumerate(lines, start=1):
+        try:
+            out.append(line.decode("utf-8"))
+            continue
+        except UnicodeDecodeError:
+            pass
+        legacy.append(number)
+        try:
+            out.append(line.decode("cp1252"))
+            used.add("cp1252")
+        except UnicodeDecodeError:  # cp1252 leaves five bytes undefined
+            out.append(line.decode("latin-1"))
+            used.add("latin-1")
+    legacy_set = set(legacy)
+    non_ascii_utf8 = any(not line.isascii() for i, line in enumerate(lines, start=1) if i not in legacy_set)
+    if non_ascii_utf8 or bom:
+        encoding = "mixed"
+    else:
+        encoding = "latin-1" if "latin-1" in used else "cp1252"
+    return "\n".join(out), encoding, tuple(legacy)
 
 
 def read_csv(path: Path) -> CsvTable:
     """Read one CSV as strings, or raise DataError naming the file and the fix."""
+    from harness.data.images import NotRegularFileError, read_regular_bytes
+
     try:
-        raw = path.read_bytes()
+        raw = read_regular_bytes(path)
+    except NotRegularFileError:
+        raise DataError(f"catalogue CSV {path} is not a regular file (a FIFO, socket or device); "
+                        "replace it with the CSV file or remove it from the catalogue folder") from None
     except OSError as exc:
         raise DataError(f"cannot read catalogue CSV {path} ({exc.strerror or exc}); "
                         "check that it exists and is readable") from None
     if not raw.strip():
         raise DataError(f"catalogue CSV {path} is empty; expected a header line {LAYOUT}")
-    text, encoding = decode_csv_bytes(raw)
+    text, encoding, legacy_lines = decode_csv_lines(raw)
     try:
         frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_filter=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
@@ -93,4 +133,4 @@ def read_csv(path: Path) -> CsvTable:
         have = ",".join(frame.columns[:12])
         raise DataError(f"catalogue CSV {path} lacks required column(s) {', '.join(missing)} "
                         f"(has: {have}); expected the layout {LAYOUT}")
-    return CsvTable(path=path, frame=frame, encoding=encoding)
+    return CsvTable(path=path, frame=frame, encoding=encoding, legacy_lines=legacy_lines)

@@ -1,6 +1,17 @@
-"""Covers decoded once into a memory-mapped uint8 array, shared by fine-tuning and embedding."""
+"""Covers decoded once into a memory-mapped uint8 array, shared by fine-tuning and embedding.
+
+Each array `<key>.npy` has a sidecar `<key>.sha256` holding the SHA-256 of the file; an array whose
+bytes do not match it (zeroed, truncated, edited) is rebuilt, never used. A file already verified in
+this process is not hashed again while its (size, mtime_ns, inode) stay the same. The space is
+reserved before decoding (posix_fallocate), so a full disk is a one-line DataError, not SIGBUS; the
+temporary files of builders that died (SIGKILL, full disk) are removed under the build lock.
+"""
 from __future__ import annotations
 
+import errno
+import hashlib
+import os
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -8,8 +19,9 @@ from PIL import Image
 
 from harness.data.catalogue import Catalogue
 from harness.data.file_lock import exclusive_lock
+from harness.data.images import size_problem
 from harness.errors import DataError
-from harness.io import atomic_path, cache_dir, sha256_hex
+from harness.io import atomic_path, atomic_write_text, cache_dir, sha256_hex
 from harness.progress import progress
 
 # Named so a change of method gives new cache keys instead of stale arrays.
@@ -23,6 +35,9 @@ def resize_and_crop(image: Image.Image, image_size: int) -> Image.Image:
     what open_clip's preprocess sees before ToTensor and Normalize.
     """
     width, height = image.size
+    problem = size_problem(width, height, max_pixels=max(width * height, 1))  # aspect ratio only here
+    if problem is not None:
+        raise DataError(f"cover of {problem}")
     if width <= height:
         new_w, new_h = image_size, int(image_size * height / width)
     else:
@@ -53,19 +68,116 @@ def decoded_images(catalogue: Catalogue, image_size: int) -> np.ndarray:
     cached = _open_if_valid(path, expected)
     if cached is not None:
         return cached
-    with exclusive_lock(path.with_suffix(".lock")):
-        cached = _open_if_valid(path, expected)  # another process may have built it meanwhile
-        if cached is not None:
-            return cached
-        with atomic_path(path) as tmp:
-            array = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=expected)
-            with progress(f"decoding covers ({image_size}px)", len(catalogue)) as advance:
-                for i in range(len(catalogue)):
-                    array[i] = np.asarray(resize_and_crop(catalogue.open_image(i), image_size))
-                    advance(1)
-            array.flush()
-            del array
-    return np.load(path, mmap_mode="r")
+    try:
+        with exclusive_lock(path.with_suffix(".lock")):
+            clear_stale_temporaries(path)
+            cached = _open_if_valid(path, expected)  # another process may have built it meanwhile
+            if cached is not None:
+                return cached
+            _build(path, catalogue, image_size, expected)
+            built = _open_if_valid(path, expected)
+    except OSError as exc:
+        raise DataError(f"cannot write the decoded-cover cache {path} ({exc.strerror or exc}); free space "
+                        "there or point BOOKCLIP_CACHE_DIR at a disk with room") from None
+    if built is None:
+        raise DataError(f"the decoded-cover cache {path} fails its checksum right after being written; "
+                        "check the disk, or point BOOKCLIP_CACHE_DIR elsewhere")
+    return built
+
+
+def checksum_path(path: Path) -> Path:
+    return path.with_suffix(".sha256")
+
+
+def clear_stale_temporaries(path: Path) -> list[Path]:
+    """Remove temporary files that builders of `path` (and its checksum) left when they died.
+
+    Call with the build lock held: a live builder holds it while its temporary file exists."""
+    removed = []
+    for target in (path, checksum_path(path)):
+        for tmp in target.parent.glob(f".{target.name}.*.tmp"):
+            try:
+                tmp.unlink()
+                removed.append(tmp)
+            except FileNotFoundError:
+                pass
+    return removed
+
+
+def _build(path: Path, catalogue: Catalogue, image_size: int, shape: tuple[int, ...]) -> None:
+    with atomic_path(path) as tmp:
+        array = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=shape)
+        _reserve(tmp)  # before any page of the map is written: ENOSPC now, not SIGBUS later
+        with progress(f"decoding covers ({image_size}px)", len(catalogue)) as advance:
+            for i in range(len(catalogue)):
+                array[i] = np.asarray(resize_and_crop(catalogue.open_image(i), image_size))
+                advance(1)
+        array.flush()
+        del array
+        digest = _file_sha256(tmp)
+        atomic_write_text(checksum_path(path), digest + "\n")  # an old array fails it until replaced
+    _remember(path, digest)
+
+
+def _reserve(path: Path) -> None:
+    allocate = getattr(os, "posix_fallocate", None)
+    if allocate is None:
+        return
+    fd = os.open(path, os.O_RDWR)
+    try:
+        allocate(fd, 0, os.fstat(fd).st_size)
+    except OSError as exc:
+        if exc.errno not in (errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL):
+            raise
+    finally:
+        os.close(fd)
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 22), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+# files whose checksum this process has verified, by (path, size, mtime_ns, inode, device) -> digest
+_VERIFIED: dict[tuple, str] = {}
+_VERIFIED_LOCK = threading.Lock()
+
+
+def _stat_key(path: Path) -> tuple | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (str(path), st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev)
+
+
+def _remember(path: Path, digest: str) -> None:
+    key = _stat_key(path)
+    if key is not None:
+        with _VERIFIED_LOCK:
+            _VERIFIED[key] = digest
+
+
+def _checksum_ok(path: Path) -> bool:
+    try:
+        recorded = checksum_path(path).read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError):
+        return False
+    key = _stat_key(path)
+    with _VERIFIED_LOCK:
+        if key is not None and _VERIFIED.get(key) == recorded:
+            return True
+    try:
+        actual = _file_sha256(path)
+    except OSError:
+        return False
+    if actual != recorded:
+        return False
+    _remember(path, actual)
+    return True
 
 
 def _open_if_valid(path: Path, shape: tuple[int, ...]) -> np.ndarray | None:
@@ -75,4 +187,6 @@ def _open_if_valid(path: Path, shape: tuple[int, ...]) -> np.ndarray | None:
         array = np.load(path, mmap_mode="r")
     except (OSError, ValueError):
         return None
-    return array if array.shape == shape and array.dtype == np.uint8 else None
+    if array.shape != shape or array.dtype != np.uint8:
+        return None
+    return array if _checksum_ok(path) else None

@@ -18,9 +18,14 @@ SKIP_EMPTY_IMAGE = "zero-byte image"
 SKIP_NOT_AN_IMAGE = "not an image"
 SKIP_TRUNCATED_IMAGE = "truncated image"
 SKIP_DUPLICATE_ROW = "duplicate row"
+SKIP_BAD_IMAGE_PATH = "img_paths not a usable path"  # NUL or other control characters
+SKIP_SPECIAL_FILE = "image not a regular file"  # FIFO, socket or device: never opened
+SKIP_UNDECODABLE_IMAGE = "image cannot be decoded"  # header unreadable, or (full decode) broken data
+SKIP_OVERSIZED_IMAGE = "image too large or too elongated"  # decompression bomb, extreme aspect ratio
 FLAG_FORMAT_MISMATCH = "image format differs from extension"
 FLAG_LONG_TITLE = "title longer than the text context"
 FLAG_NOT_UTF8 = "CSV not UTF-8 (decoded as cp1252 or latin-1)"
+FLAG_MIXED_ENCODING = "CSV line not UTF-8 in a UTF-8 file (that line decoded as cp1252)"
 FLAG_BOM = "CSV has a UTF-8 byte-order mark"
 FLAG_BAD_ISBN = "isbn not an ISBN-10/13 (ignored for grouping)"
 

@@ -1,7 +1,10 @@
 """load_catalogue: Book Depository CSVs + cover files -> a validated Catalogue and a LoadReport.
 
-Covers are not decoded here: each file is checked from its first and last KB (exists, non-empty,
-a known image format, not cut short), so thousands of rows load in about a second.
+Covers are not decoded here: each file is read once (a regular file, non-empty, a known image
+format, not cut short, header dimensions within the decompression-bomb and aspect-ratio limits)
+and hashed, its content hash being the cover's identity in the catalogue fingerprint.
+`decode=True` also decodes every cover in full (what `data validate --strict` does), so a file
+that evaluation would reject is skipped here instead.
 """
 from __future__ import annotations
 
@@ -16,7 +19,7 @@ from harness.data.catalogue import COLUMNS, Catalogue
 from harness.data.csv_sources import Sources, read_csv, resolve_sources
 from harness.data.grouping import group_ids
 from harness.data.image_paths import default_image_root, resolve_under_root
-from harness.data.images import probe_image
+from harness.data.images import NotRegularFileError, open_cover, probe_image
 from harness.data.load_report import LoadReport, ReportBuilder
 from harness.data.titles import normalise_isbn, title_key
 from harness.data.token_count import ClipTokenCounter
@@ -31,11 +34,13 @@ _EXTENSION_FORMATS = {".jpg": "jpeg", ".jpeg": "jpeg", ".png": "png", ".webp": "
 
 
 def load_catalogue(sources: Sources, *, image_root: str | os.PathLike[str] | None = None,
-                   strict: bool = False, context_length: int = CONTEXT_LENGTH) -> tuple[Catalogue, LoadReport]:
+                   strict: bool = False, context_length: int = CONTEXT_LENGTH,
+                   decode: bool = False) -> tuple[Catalogue, LoadReport]:
     """Load CSVs (files, globs, or a directory of <Category>/<Category>.csv) into a Catalogue.
 
     Every row that cannot be used is skipped and counted in the LoadReport with its reason;
-    `strict=True` raises DataError instead when any row was skipped. A missing or unreadable
+    `strict=True` raises DataError instead when any row was skipped. `decode=True` decodes every
+    kept cover in full and skips those that fail. A missing or unreadable
     CSV, or one without the `name`, `category` and `img_paths` columns, always raises.
     """
     report = ReportBuilder()
@@ -50,10 +55,13 @@ def load_catalogue(sources: Sources, *, image_root: str | os.PathLike[str] | Non
         report.sources.append(str(csv_path))
         if table.encoding == "utf-8-sig":
             report.flag(reasons.FLAG_BOM, str(csv_path))
-        elif table.encoding != "utf-8":
+        if table.encoding == "mixed":
+            for line in table.legacy_lines:
+                report.flag(reasons.FLAG_MIXED_ENCODING, f"{csv_path.name}:{line}")
+        elif table.encoding not in ("utf-8", "utf-8-sig"):
             report.flag(reasons.FLAG_NOT_UTF8, f"{csv_path} ({table.encoding})")
         root = root_override or Path(os.path.realpath(default_image_root(csv_path)))
-        _load_rows(table.frame, csv_path, root, report, rows, digests, seen_ids)
+        _load_rows(table.frame, csv_path, root, report, rows, digests, seen_ids, decode)
     _flag_long_titles(rows, context_length, report)
     frame = pd.DataFrame(rows, columns=[c for c in COLUMNS if c != "group_id"] + ["_where"])
     frame["group_id"] = group_ids(frame["title_key"].tolist(), frame["isbn"].tolist())
@@ -66,7 +74,7 @@ def load_catalogue(sources: Sources, *, image_root: str | os.PathLike[str] | Non
 
 
 def _load_rows(frame: pd.DataFrame, csv_path: Path, root: Path, report: ReportBuilder,
-               rows: list[dict[str, str]], digests: list[str], seen_ids: set[str]) -> None:
+               rows: list[dict[str, str]], digests: list[str], seen_ids: set[str], decode: bool = False) -> None:
     get = {c: (frame[c].tolist() if c in frame.columns else [""] * len(frame))
            for c in ("name", "author", "category", "img_paths", "isbn")}
     for i in range(len(frame)):
@@ -84,6 +92,9 @@ def _load_rows(frame: pd.DataFrame, csv_path: Path, root: Path, report: ReportBu
         if not img_paths:
             report.skip(reasons.SKIP_NO_IMAGE_PATH, category, where)
             continue
+        if any(ord(ch) < 32 or ord(ch) == 127 for ch in img_paths):
+            report.skip(reasons.SKIP_BAD_IMAGE_PATH, category, f"{where}: {img_paths!r}")
+            continue
         image_path = resolve_under_root(img_paths, root)
         if image_path is None:
             report.skip(reasons.SKIP_PATH_ESCAPES, category, f"{where}: {img_paths!r}")
@@ -100,6 +111,12 @@ def _load_rows(frame: pd.DataFrame, csv_path: Path, root: Path, report: ReportBu
         if isinstance(reason, str):
             report.skip(reason, category, f"{where}: {image_path}")
             continue
+        if decode:
+            try:
+                open_cover(image_path, digest=reason.digest)
+            except DataError as exc:
+                report.skip(reasons.SKIP_UNDECODABLE_IMAGE, category, f"{where}: {exc}")
+                continue
         seen_ids.add(book_id)
         digests.append(reason.digest)
         rows.append({"book_id": book_id, "title": title, "author": " ".join(get["author"][i].split()),
@@ -113,6 +130,8 @@ def _image_problem(image_path: Path, where: str, report: ReportBuilder):
         probe = probe_image(image_path)
     except FileNotFoundError:
         return reasons.SKIP_MISSING_IMAGE
+    except NotRegularFileError:
+        return reasons.SKIP_SPECIAL_FILE
     except OSError:
         return reasons.SKIP_UNREADABLE_IMAGE
     if probe.size == 0:
@@ -121,6 +140,9 @@ def _image_problem(image_path: Path, where: str, report: ReportBuilder):
         return reasons.SKIP_NOT_AN_IMAGE
     if probe.truncated:
         return reasons.SKIP_TRUNCATED_IMAGE
+    if probe.header_problem is not None:
+        oversized = probe.width is not None or "too large" in probe.header_problem
+        return reasons.SKIP_OVERSIZED_IMAGE if oversized else reasons.SKIP_UNDECODABLE_IMAGE
     expected = _EXTENSION_FORMATS.get(image_path.suffix.lower())
     if expected is not None and expected != probe.format:
         report.flag(reasons.FLAG_FORMAT_MISMATCH, f"{where}: {image_path.name} is {probe.format.upper()}")

@@ -6,8 +6,8 @@ preprocess does after its resize and crop. Captions are rendered from a template
 batches. Both run under torch.inference_mode.
 
 Cache entries live under cache_dir()/embeddings and are keyed by everything that changes the
-numbers: the model's weight fingerprint, the catalogue fingerprint, the caption template (texts)
-or the preprocessing (covers). Each file carries a checksum of its contents and key; a file that
+numbers: the model's identity (weights, architecture config, preprocessing, tokenizer), the
+catalogue fingerprint, the caption template (texts) or the preprocessing (covers). Each file carries a checksum of its contents and key; a file that
 fails it (truncated, corrupt, or copied under another key) is rebuilt.
 """
 from __future__ import annotations
@@ -27,7 +27,7 @@ from harness.evaluate.templates import DEFAULT_TEMPLATE, render_captions, resolv
 from harness.io import atomic_path, cache_dir, sha256_hex
 from harness.progress import progress
 
-CACHE_VERSION = "embeddings-v1"
+CACHE_VERSION = "embeddings-v2"  # v2: keyed by model identity, not the weights alone
 
 
 @dataclass(frozen=True, eq=False)
@@ -95,7 +95,7 @@ def embed_with_stats(
         raise EvaluationError(f"batch_size={batch_size} must be at least 1")
     frame = catalogue.frame
     image_key = _image_key(model, catalogue)
-    text_key = sha256_hex(CACHE_VERSION, "texts", model.fingerprint, catalogue.fingerprint, template_text,
+    text_key = sha256_hex(CACHE_VERSION, "texts", model_identity(model), catalogue.fingerprint, template_text,
                           str(model.context_length))
     images, image_status, _ = _cached(image_key, "images", cache,
                                       lambda: (_encode_covers(model, catalogue, batch_size), 0))
@@ -107,6 +107,19 @@ def embed_with_stats(
                         truncated_texts=truncated)
     _check_finite(result, model)
     return result, CacheStats(image_status, text_status)
+
+
+def model_identity(model: Any) -> str:
+    """The model's `identity` (weights + architecture config + preprocessing + tokenizer).
+
+    Objects without one (duck-typed stand-ins) are keyed by their fingerprint plus their class, config,
+    preprocessing and context length, so they cannot share entries with a ClipModel."""
+    identity = getattr(model, "identity", None)
+    if isinstance(identity, str) and identity:
+        return identity
+    return sha256_hex("no-identity", type(model).__qualname__, model.fingerprint,
+                      json.dumps(getattr(model, "config", None), sort_keys=True, default=repr),
+                      json.dumps(preprocessing_descriptor(model), sort_keys=True), str(model.context_length))
 
 
 def embedding_cache_dir() -> Path:
@@ -134,7 +147,7 @@ def _cover_source(model: Any) -> str:
 
 
 def _image_key(model: Any, catalogue: Any) -> str:
-    return sha256_hex(CACHE_VERSION, "images", model.fingerprint, catalogue.fingerprint,
+    return sha256_hex(CACHE_VERSION, "images", model_identity(model), catalogue.fingerprint,
                       json.dumps(preprocessing_descriptor(model), sort_keys=True))
 
 

@@ -96,7 +96,8 @@ def interpolated_model(baseline: Any, finetuned: Any, alpha: float) -> Any:
         return finetuned
     from harness.models import load
 
-    key = sha256_hex("wise-ft-v1", baseline.fingerprint, finetuned.fingerprint, repr(float(alpha)))[:32]
+    # keyed by the models' full identities: the same weights under another architecture are another model
+    key = sha256_hex("wise-ft-v2", _identity(baseline), _identity(finetuned), repr(float(alpha)))[:32]
     path = cache_dir() / "interpolated" / f"{key}.safetensors"
     if not path.is_file():
         save_interpolated(baseline, finetuned, alpha, path)
@@ -178,6 +179,10 @@ def best_alpha(points: Sequence[tuple[float, float, bool]]) -> float | None:
     if not feasible:
         return None
     return -max(feasible)[1]
+
+
+def _identity(model: Any) -> str:
+    return str(getattr(model, "identity", None) or model.fingerprint)
 
 
 def _check_alpha(alpha: float) -> None:

@@ -74,6 +74,8 @@ class FinetuneConfig:
     checkpoint_every: int = 50
     keep_checkpoints: int = 2
     resume: bool = False
+    # replace a finished model in `out` (only once the new run succeeds); without it such a folder is refused
+    overwrite: bool = False
     # execution
     launcher: str = "spark-local"
     num_processes: int = 1

@@ -13,8 +13,10 @@ import dataclasses
 import json
 import logging
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -82,41 +84,129 @@ def local_threads(processes: int) -> int:
     return max(1, (os.cpu_count() or 1) // processes)
 
 
+STAGING_PREFIX = ".staging-"
+FAILED_RUN = "failed-run"
+
+
 def launch(cfg: FinetuneConfig, *, on_progress: ProgressCallback | None = None) -> Manifest:
-    """Fine-tune as configured; return the verified manifest or raise FinetuneError."""
+    """Fine-tune as configured; return the verified manifest or raise FinetuneError.
+
+    The run trains in a staging folder inside `out` and its files replace `out`'s only once the
+    manifest checks out, so a failed run never costs the model already there. A folder that holds
+    a finished model is refused unless `resume` or `overwrite` is set. When a run fails, its
+    resumable states and logs move into `out` if no finished model is there, else into
+    `out/failed-run/` (the finished model and its files stay untouched).
+    """
+    from harness.data.file_lock import exclusive_lock_or_none
     from harness.finetune.data import planned_steps, training_rows
 
     cfg = resolve(cfg)
-    files = RunFiles(cfg.out)
+    final = RunFiles(cfg.out)
+    if final.model.exists() and not (cfg.resume or cfg.overwrite):
+        raise FinetuneError(f"{final.root} already holds a finished model ({final.model.name}); pass --overwrite "
+                            "to replace it once the new run succeeds, --resume to continue it, or another --out")
     rows = len(training_rows(cfg))  # fails fast, in the driver, on bad data paths or categories
     if rows < cfg.batch_size:
         raise FinetuneError(f"{rows} training rows in {', '.join(cfg.categories)} make no batch of "
                             f"{cfg.batch_size}; lower --batch-size or add data")
     expected_steps = planned_steps(cfg, rows)
-    if cfg.resume:
-        files.clear_outputs()
-    else:
-        files.clear_run()
-    files.root.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(files.root / "config.json", cfg.to_dict())
+    final.root.mkdir(parents=True, exist_ok=True)
+    with exclusive_lock_or_none(final.root / ".run.lock") as locked:
+        if not locked:
+            raise FinetuneError(f"another fine-tune is running in {final.root}; wait for it or use another --out")
+        for stale in final.root.glob(STAGING_PREFIX + "*"):  # left by a killed driver (we hold the lock)
+            shutil.rmtree(stale, ignore_errors=True)
+        staging = RunFiles(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=final.root))
+        try:
+            return _launch_staged(cfg, final, staging, expected_steps, on_progress)
+        finally:
+            shutil.rmtree(staging.root, ignore_errors=True)
+
+
+def _launch_staged(cfg: FinetuneConfig, final: RunFiles, staging: RunFiles, expected_steps: int,
+                   on_progress: ProgressCallback | None) -> Manifest:
+    if cfg.resume:  # continue from out's states; the originals stay where they are until success
+        _copy_into(final.checkpoints, staging.checkpoints, "step-*.pt")
+        if final.train_log.is_file():
+            shutil.copy2(final.train_log, staging.train_log)
+    atomic_write_json(staging.root / "config.json", cfg.to_dict())
+    run_cfg = cfg.replace(out=str(staging.root))
     run = {"spark-local": _run_spark_local, "spark-cluster": _run_spark_cluster,
            "torchrun": _run_torchrun, "inline": _run_inline}[cfg.launcher]
     start = time.perf_counter()
     if on_progress is not None:  # the plan, from this thread, before any output is redirected
         on_progress({"step": 0, "total_steps": expected_steps, "loss": None})
     try:
-        with _follow_train_log(files, on_progress):
-            result = run(cfg, files)
+        with _follow_train_log(staging, on_progress):
+            result = run(run_cfg, staging)
     except BookclipError as exc:
-        if not files.worker_errors():  # raised by the driver itself (Java, Spark config)
+        if not staging.worker_errors():  # raised by the driver itself (Java, Spark config)
+            _keep_failed_run(final, staging)
             raise
-        raise _worker_failure(files, exc) from None
+        raise _worker_failure(_keep_failed_run(final, staging), exc) from None
     except Exception as exc:  # noqa: BLE001 - any launcher failure becomes one line
-        raise _worker_failure(files, exc) from None
-    if files.worker_errors():  # a launcher may return another rank's value although one rank failed
-        raise _worker_failure(files, FinetuneError("a worker failed"))
-    manifest = verify_manifest(result, files, expected_steps)
+        raise _worker_failure(_keep_failed_run(final, staging), exc) from None
+    if staging.worker_errors():  # a launcher may return another rank's value although one rank failed
+        raise _worker_failure(_keep_failed_run(final, staging), FinetuneError("a worker failed"))
+    try:
+        manifest = verify_manifest(result, staging, expected_steps)
+    except FinetuneError:
+        _keep_failed_run(final, staging)
+        raise
+    manifest = _swap_in(final, staging, manifest)
     return Manifest.from_dict(manifest, launcher=cfg.launcher, wall_s=round(time.perf_counter() - start, 3))
+
+
+def _copy_into(source: Path, target: Path, pattern: str) -> None:
+    target.mkdir(parents=True, exist_ok=True)
+    for path in sorted(source.glob(pattern)) if source.is_dir() else ():
+        try:
+            os.link(path, target / path.name)  # training states are written anew, never in place
+        except OSError:
+            shutil.copy2(path, target / path.name)
+
+
+def _replace_dir(source: Path, target: Path) -> None:
+    if not source.exists():
+        return
+    if target.exists():
+        shutil.rmtree(target)
+    os.replace(source, target)
+
+
+def _swap_in(final: RunFiles, staging: RunFiles, manifest: dict[str, Any]) -> dict[str, Any]:
+    """The verified run's files replace out's: states and logs first, then the model (one rename), then
+    the manifest naming the model's final path."""
+    _replace_dir(staging.checkpoints, final.checkpoints)
+    _replace_dir(staging.logs, final.logs)
+    for name in ("train_log.jsonl", "config.json"):
+        if (staging.root / name).exists():
+            os.replace(staging.root / name, final.root / name)
+    final.manifest.unlink(missing_ok=True)  # never a manifest beside a model it does not describe
+    os.replace(staging.model, final.model)
+    manifest = {**manifest, "checkpoint": str(final.model)}
+    final.write_manifest(manifest)
+    shutil.rmtree(final.root / FAILED_RUN, ignore_errors=True)
+    return manifest
+
+
+def _keep_failed_run(final: RunFiles, staging: RunFiles) -> RunFiles:
+    """Where a failed run's resumable states and logs go (see launch); returns those files."""
+    staging.model.unlink(missing_ok=True)  # a failed run leaves no model that looks finished
+    staging.manifest.unlink(missing_ok=True)
+    if final.model.exists():
+        target = RunFiles(final.root / FAILED_RUN)
+        _replace_dir(staging.root, target.root)
+        staging.root.mkdir()  # launch's cleanup removes it again
+        return target
+    for old in final.logs.glob("error-rank*.txt"):
+        old.unlink()
+    _replace_dir(staging.checkpoints, final.checkpoints)
+    _replace_dir(staging.logs, final.logs)
+    for name in ("train_log.jsonl", "config.json"):
+        if (staging.root / name).exists():
+            os.replace(staging.root / name, final.root / name)
+    return final
 
 
 # -- verification --------------------------------------------------------------------------
@@ -154,8 +244,6 @@ def verify_manifest(result: Any, files: RunFiles, expected_steps: int) -> dict[s
 
 def _worker_failure(files: RunFiles, exc: BaseException) -> FinetuneError:
     """One line: the first failing rank's own error if it left one, else the launcher's, with log tail."""
-    files.model.unlink(missing_ok=True)  # a failed run leaves no model that looks finished
-    files.manifest.unlink(missing_ok=True)
     errors = files.worker_errors()
     if errors:
         rank, message = next(iter(errors.items()))

@@ -81,6 +81,13 @@ class RunFiles:
                 break
         return records
 
+    def truncate_train_log(self, step: int) -> None:
+        """Keep only the records up to `step` (all of them gone for 0), rewritten atomically."""
+        if not self.train_log.is_file():
+            return
+        kept = [r for r in self.read_train_log() if isinstance(r.get("step"), int) and r["step"] <= step]
+        atomic_write_text(self.train_log, "".join(json.dumps(r, sort_keys=True) + "\n" for r in kept))
+
     def write_manifest(self, manifest: dict[str, Any]) -> None:
         atomic_write_json(self.manifest, manifest)
 

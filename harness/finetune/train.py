@@ -317,6 +317,8 @@ class _Trainer:
         forward = torch.compile(ddp) if cfg.compile else ddp
         torch.manual_seed(cfg.training_seed + self.rank)  # a resumed run restores the saved RNG states instead
         start_step, loss_value = self._resume() if cfg.resume else (0, float("nan"))
+        if self.rank == 0:  # the killed run's records past the resume point would repeat those steps
+            self.files.truncate_train_log(start_step)
         logit_cap = math.log(100.0)
         autocast = (torch.autocast(self.device.type, dtype=self.autocast_dtype)
                     if self.autocast_dtype is not None else contextlib.nullcontext())

@@ -37,10 +37,56 @@ def build_model(config: Mapping[str, Any], seed: int = 0) -> torch.nn.Module:
         torch.manual_seed(seed)
         try:
             model = model_class(**kwargs)
-        except (TypeError, ValueError, KeyError, AssertionError) as exc:
-            raise ModelError(f"cannot build a model from this config ({type(exc).__name__}: {exc}); "
-                             "check the architecture config") from exc
+        except Exception as exc:  # noqa: BLE001 - open_clip raises many types for a bad config
+            raise ModelError(f"cannot build a model from this config ({type(exc).__name__}: "
+                             f"{' '.join(str(exc).split())[:200]}); check the architecture config") from None
     return model.eval()
+
+
+# config keys that make open_clip fetch code or weights from outside (Hugging Face, timm)
+_EXTERNAL_TOWER_KEYS = (("text_cfg", "hf_model_name"), ("text_cfg", "hf_tokenizer_name"),
+                        ("vision_cfg", "timm_model_name"))
+
+
+def check_config_against_shapes(config: Mapping[str, Any], shapes: Mapping[str, tuple[int, ...]], *,
+                                source: str) -> None:
+    """Before anything is allocated: the config builds (on the meta device, no memory) into exactly the
+    tensors, by name and shape, that the file's header lists. A header that names a config far larger
+    than its tensors (width=65536 over a tiny file) is refused here, not after allocating it."""
+    if not isinstance(config, Mapping):
+        raise CheckpointError(f"{source}: the model config is not an object; the checkpoint is damaged")
+    for tower, key in _EXTERNAL_TOWER_KEYS:
+        section = config.get(tower)
+        if isinstance(section, Mapping) and section.get(key):
+            raise CheckpointError(f"{source}: config {tower}.{key}={section[key]!r} needs a tower from outside "
+                                  "(Hugging Face / timm), which checkpoint files may not name; use a CLIP "
+                                  "transformer config")
+    with torch.device("meta"):
+        module = build_model(config, 0)
+    expected = {name: tuple(t.shape) for name, t in module.state_dict().items()}
+    extra_buffers = {name for name, _ in module.named_buffers()} - set(expected)
+    given = {k: tuple(v) for k, v in shapes.items() if k not in _IGNORABLE_EXTRA and k not in extra_buffers}
+    _check_names_and_shapes(expected, given, source)
+
+
+def _check_names_and_shapes(expected: Mapping[str, tuple[int, ...]], given: Mapping[str, tuple[int, ...]],
+                            source: str) -> None:
+    missing = [name for name in expected if name not in given]
+    unexpected = [name for name in given if name not in expected]
+    mismatched = [name for name in expected if name in given and given[name] != expected[name]]
+    summary = f"{len(mismatched)} wrong shape, {len(missing)} missing, {len(unexpected)} unexpected"
+    # walk the architecture's own order so the first problem named is the first tensor that differs
+    for name in expected:
+        if name not in given:
+            raise CheckpointError(f"{source}: tensor {name!r} is missing ({summary}); "
+                                  "the file does not hold this architecture's weights")
+        if given[name] != expected[name]:
+            raise CheckpointError(f"{source}: tensor {name!r} has shape {list(given[name])} but the architecture "
+                                  f"expects {list(expected[name])} ({summary}); the checkpoint is for another "
+                                  "configuration")
+    if unexpected:
+        raise CheckpointError(f"{source}: unexpected tensor {unexpected[0]!r} ({summary}); "
+                              "the file holds a different architecture")
 
 
 # tensors that OpenAI's TorchScript archives carry beside the weights, and non-persistent buffers

@@ -99,6 +99,20 @@ def read_header(path: str | os.PathLike[str]) -> dict[str, str]:
                               "the file is damaged or truncated, re-create or re-download it") from exc
 
 
+def read_tensor_shapes(path: str | os.PathLike[str]) -> dict[str, tuple[int, ...]]:
+    """Name -> shape of every tensor in a safetensors file, from its header alone (no tensor is read)."""
+    from safetensors import safe_open
+
+    path = Path(path)
+    _require_file(path)
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            return {name: tuple(int(n) for n in handle.get_slice(name).get_shape()) for name in handle.keys()}
+    except Exception as exc:
+        raise CheckpointError(f"{path}: not a readable safetensors file ({_one_line(exc)}); "
+                              "the file is damaged or truncated, re-create or re-download it") from exc
+
+
 def load_safetensors(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
     """All tensors of a safetensors file on CPU, with damage reported as CheckpointError."""
     from safetensors.torch import load_file
@@ -126,11 +140,7 @@ def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
     if header["bookclip_format"] != FORMAT_VERSION:
         raise CheckpointError(f"{path}: checkpoint format {header['bookclip_format']!r} is not supported "
                               f"(this bookclip reads format {FORMAT_VERSION}); upgrade bookclip")
-    try:
-        config = json.loads(header["config"])
-        metadata = json.loads(header.get("metadata", "{}"))
-    except json.JSONDecodeError as exc:
-        raise CheckpointError(f"{path}: header metadata is not valid JSON ({exc}); the file is damaged") from exc
+    config, metadata = parse_header(path, header)
     state_dict = load_safetensors(path)
     fingerprint = fingerprint_state_dict(state_dict)
     recorded = header.get("fingerprint")
@@ -138,6 +148,25 @@ def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
         raise CheckpointError(f"{path}: weights do not match the fingerprint recorded at save time "
                               f"({recorded[:12]} vs {fingerprint[:12]}); the file is damaged, re-create it")
     return Checkpoint(state_dict=state_dict, config=config, metadata=metadata, fingerprint=fingerprint)
+
+
+def parse_header(path: str | os.PathLike[str], header: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The (config, metadata) objects of a bookclip header; CheckpointError unless both are JSON objects."""
+    try:
+        config = json.loads(header["config"])
+        metadata = json.loads(header.get("metadata", "{}"))
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise CheckpointError(f"{path}: header metadata is not valid JSON ({_one_line(exc)}); "
+                              "the file is damaged") from None
+    for name, value in (("config", config), ("metadata", metadata)):
+        if not isinstance(value, dict):
+            raise CheckpointError(f"{path}: header {name!r} is a JSON {type(value).__name__}, not an object; "
+                                  "the file was not written by bookclip or is damaged, re-create it")
+    for tower in ("vision_cfg", "text_cfg"):
+        if tower in config and not isinstance(config[tower], dict):
+            raise CheckpointError(f"{path}: config {tower!r} is a JSON {type(config[tower]).__name__}, "
+                                  "not an object; the checkpoint's config is damaged")
+    return config, metadata
 
 
 def _require_file(path: Path) -> None:

@@ -1,12 +1,18 @@
 """ClipModel: an open_clip model with its preprocessing, tokenizer, config and weight fingerprint."""
 from __future__ import annotations
 
+import json
+import math
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 import torch
 
+from harness.errors import CheckpointError
+from harness.io import sha256_hex
 from harness.models.fingerprint import fingerprint_state_dict
+
+IDENTITY_VERSION = "model-identity-v1"
 
 OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
 OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
@@ -27,16 +33,50 @@ class PreprocessConfig:
                 "interpolation": self.interpolation, "resize_mode": self.resize_mode}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], image_size: int) -> "PreprocessConfig":
-        return cls(image_size=int(data.get("image_size", image_size)),
-                   mean=tuple(data.get("mean", OPENAI_MEAN)), std=tuple(data.get("std", OPENAI_STD)),
-                   interpolation=str(data.get("interpolation", "bicubic")),
-                   resize_mode=str(data.get("resize_mode", "shortest")))
+    def from_dict(cls, data: Any, image_size: int, *, source: str = "checkpoint") -> "PreprocessConfig":
+        """Read (and check) a preprocessing record against the architecture's `image_size`.
+
+        Raises CheckpointError for anything else than what the architecture takes: another image size
+        (a header must not decide how much memory the pixel cache takes), a mean/std that is not three
+        finite numbers, an unknown interpolation or resize mode."""
+        if not isinstance(data, dict):
+            raise CheckpointError(f"{source}: preprocess metadata is a {type(data).__name__}, not an object; "
+                                  "re-save the checkpoint")
+        size = data.get("image_size", image_size)
+        if isinstance(size, (list, tuple)) and len(size) == 2 and size[0] == size[1]:
+            size = size[0]
+        if isinstance(size, bool) or not isinstance(size, (int, float)) or size != int(size) or int(size) != image_size:
+            raise CheckpointError(f"{source}: preprocess image_size {size!r} does not match the architecture's "
+                                  f"image_size {image_size}; fix the checkpoint's preprocess metadata")
+        mean, std = data.get("mean", OPENAI_MEAN), data.get("std", OPENAI_STD)
+        for name, value in (("mean", mean), ("std", std)):
+            if (not isinstance(value, (list, tuple)) or len(value) != 3
+                    or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+                               for v in value)
+                    or (name == "std" and min(value) <= 0)):
+                raise CheckpointError(f"{source}: preprocess {name} {value!r} is not three finite numbers"
+                                      f"{' above 0' if name == 'std' else ''}; fix the checkpoint's preprocess metadata")
+        interpolation, resize_mode = data.get("interpolation", "bicubic"), data.get("resize_mode", "shortest")
+        if interpolation not in _INTERPOLATIONS or resize_mode not in _RESIZE_MODES:
+            raise CheckpointError(f"{source}: preprocess interpolation {interpolation!r} / resize_mode {resize_mode!r} "
+                                  f"is not one of {sorted(_INTERPOLATIONS)} / {sorted(_RESIZE_MODES)}")
+        return cls(image_size=int(size), mean=tuple(float(v) for v in mean), std=tuple(float(v) for v in std),
+                   interpolation=str(interpolation), resize_mode=str(resize_mode))
+
+
+_INTERPOLATIONS = frozenset({"bicubic", "bilinear", "nearest"})
+_RESIZE_MODES = frozenset({"shortest", "longest", "squash"})
 
 
 def image_size_of(config: dict[str, Any]) -> int:
-    size = config["vision_cfg"].get("image_size", 224)
-    return int(size[0] if isinstance(size, (list, tuple)) else size)
+    vision = config.get("vision_cfg") if isinstance(config, dict) else None
+    size = vision.get("image_size", 224) if isinstance(vision, dict) else None
+    if isinstance(size, (list, tuple)) and size:
+        size = size[0]
+    if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= 4096:
+        raise CheckpointError(f"model config vision_cfg.image_size {size!r} is not a whole number of pixels "
+                              "(1..4096); fix the architecture config")
+    return size
 
 
 class ClipModel:
@@ -79,6 +119,26 @@ class ClipModel:
             self._fingerprint = fingerprint_state_dict(self.module.state_dict())
             self._weights_version = signature
         return self._fingerprint
+
+    @property
+    def identity(self) -> str:
+        """What produced this model's numbers: SHA-256 over the weights fingerprint, the architecture
+        config, the preprocessing and the tokenizer. Key every cache of model outputs by it.
+
+        `fingerprint` stays the hash of the weights alone (provenance records use it); two models with
+        the same weights but another config (`quick_gelu`, `pool_type`...), preprocessing or tokenizer
+        have different identities. Follows the weights as `fingerprint` does.
+        """
+        return sha256_hex(IDENTITY_VERSION, self.fingerprint, json.dumps(self.identity_parts(), sort_keys=True,
+                                                                         default=repr))
+
+    def identity_parts(self) -> dict[str, Any]:
+        """Everything besides the weights that `identity` covers, as JSON-able data."""
+        describe = getattr(self.tokenizer, "describe", None)
+        tokenizer = describe() if callable(describe) else {
+            "class": f"{type(self.tokenizer).__module__}.{type(self.tokenizer).__qualname__}",
+            "context_length": getattr(self.tokenizer, "context_length", None)}
+        return {"config": self.config, "preprocess": self.preprocess_config.to_dict(), "tokenizer": tokenizer}
 
     def refresh_fingerprint(self) -> str:
         """Hash the weights again, whatever the version counters say."""

@@ -131,11 +131,24 @@ def _load_file(path: Path, *, spec: str) -> ClipModel:
     if path.suffix == ".safetensors":
         header = read_header(path)
         if is_bookclip_checkpoint(header):
+            # everything the header says is checked before anything is built or read: the config's
+            # tensors against the header's shapes, the preprocessing against the architecture
+            from harness.errors import CheckpointError
+            from harness.models.build import check_config_against_shapes
+            from harness.models.checkpoint import parse_header, read_tensor_shapes
+
+            config, metadata = parse_header(path, header)
+            check_config_against_shapes(config, read_tensor_shapes(path), source=str(path))
+            try:
+                size = image_size_of(config)
+            except CheckpointError as exc:
+                raise CheckpointError(f"{path}: {exc}") from None
+            PreprocessConfig.from_dict(metadata.get("preprocess", {}), size, source=str(path))
             checkpoint = load_checkpoint(path)
             module = build_model(checkpoint.config, 0)
             load_weights(module, checkpoint.state_dict, source=str(path))
             preprocess = PreprocessConfig.from_dict(checkpoint.metadata.get("preprocess", {}),
-                                                    image_size_of(checkpoint.config))
+                                                    image_size_of(checkpoint.config), source=str(path))
             return ClipModel(module, config=checkpoint.config, spec=spec,
                              tokenizer=tokenizer_for(checkpoint.config), preprocess_config=preprocess,
                              metadata={**checkpoint.metadata, "layout": "bookclip"})

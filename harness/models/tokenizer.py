@@ -39,6 +39,15 @@ class TitleTokenizer:
     def __call__(self, texts: Sequence[str]) -> torch.Tensor:
         return self.tokenize(texts)[0]
 
+    def describe(self) -> dict[str, Any]:
+        """What decides the token ids: the BPE vocabulary, its special tokens, the context length."""
+        inner = self.inner
+        vocab = getattr(inner, "encoder", None)
+        return {"kind": "clip-bpe", "class": f"{type(inner).__module__}.{type(inner).__qualname__}",
+                "context_length": self.context_length, "vocab_size": len(vocab) if vocab is not None else None,
+                "sot": getattr(inner, "sot_token_id", None), "eot": getattr(inner, "eot_token_id", None),
+                "truncate": "keep-eot"}
+
 
 class OpaqueTokenizer:
     """Any other open_clip tokenizer (Hugging Face, SigLIP); truncation is not visible through it."""
@@ -52,6 +61,13 @@ class OpaqueTokenizer:
 
     def __call__(self, texts: Sequence[str]) -> torch.Tensor:
         return self.inner(list(texts))
+
+    def describe(self) -> dict[str, Any]:
+        inner = self.inner
+        name = (getattr(inner, "tokenizer_name", None) or getattr(inner, "name_or_path", None)
+                or getattr(getattr(inner, "tokenizer", None), "name_or_path", None))
+        return {"kind": "opaque", "class": f"{type(inner).__module__}.{type(inner).__qualname__}",
+                "name": str(name) if name else None, "context_length": self.context_length}
 
 
 def tokenizer_for(config: dict[str, Any], arch: str | None = None) -> TitleTokenizer | OpaqueTokenizer:

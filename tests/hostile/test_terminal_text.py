@@ -1,0 +1,68 @@
+"""Item 9: titles, categories and paths are printed as plain text: no rich markup, no raw ESC sequences."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+EVIL_CATEGORY = "Med[/]ical [link=http://evil.example]Click[/link]"
+EVIL_TITLE = "Evil \x1b]8;;http://evil.example\x1b\\title\x1b[31m red [/] [bold]"
+EVIL_PATH = "dataset/Medical/[/]missing\x1b[2J.jpg"
+
+
+@pytest.fixture
+def evil_catalogue(tmp_path: Path, real_bookcovers: Path, hostile) -> Path:
+    rows = hostile.real_rows(real_bookcovers, "Medical", 16)
+    folder = tmp_path / "cat" / "Medical"
+    folder.mkdir(parents=True)
+    for i, r in enumerate(rows):
+        name = Path(r["img_paths"]).name
+        shutil.copy(real_bookcovers / "Medical" / name, folder / name)
+        r["category"] = EVIL_CATEGORY
+        if i == 0:
+            r["name"] = EVIL_TITLE
+    rows[1]["img_paths"] = EVIL_PATH
+    hostile.write_csv(folder / "Medical.csv", rows)
+    return tmp_path / "cat"
+
+
+def _assert_plain(output: str) -> None:
+    assert "\x1b]8;;http://evil" not in output and "\x1b[31m" not in output and "\x1b[2J" not in output
+    assert "Traceback" not in output and "MarkupError" not in output
+
+
+def test_data_validate_prints_user_text_literally(evil_catalogue, hostile) -> None:
+    result = hostile.run_cli("data", "validate", str(evil_catalogue), env={"COLUMNS": "250"}, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    _assert_plain(result.stdout + result.stderr)
+    assert "Med[/]ical [link=http://evil.example]Click[/link]" in result.stdout  # shown, not interpreted
+    assert "\\x1b[2J" in result.stdout  # the skipped path's ESC shown as an escape
+
+
+def test_data_validate_strict_error_line_has_no_control_characters(evil_catalogue, hostile) -> None:
+    result = hostile.run_cli("data", "validate", str(evil_catalogue), "--strict", timeout=120)
+    assert result.returncode == 1
+    _assert_plain(result.stderr)
+
+
+def test_eval_prints_user_categories_literally(evil_catalogue, hostile, fresh_cache) -> None:
+    result = hostile.run_cli("eval", "--model", "tiny:vit-xs", "--data", str(evil_catalogue), "--resamples", "20",
+                             env={"BOOKCLIP_CACHE_DIR": str(fresh_cache), "COLUMNS": "250"}, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    _assert_plain(result.stdout + result.stderr)
+    assert "[link=http://evil.example]" in result.stdout
+
+
+def test_one_line_errors_escape_control_characters(tmp_path, hostile) -> None:
+    missing = tmp_path / "no\x1b[2Jsuch.csv"
+    result = hostile.run_cli("data", "validate", str(missing), timeout=120)
+    hostile.assert_one_line_error(result, 2, "\\x1b[2J")
+    _assert_plain(result.stderr)
+
+
+def test_plain_helper() -> None:
+    from harness.cli.plain import plain, strip_control
+
+    assert strip_control("a\x1b[31mb\x07\u202ec\td") == "a\\x1b[31mb\\x07\\u202ec\td"
+    assert plain("[/]").plain == "[/]"
