@@ -69,7 +69,8 @@ def fraction(value: Any, name: str, *, open_low: bool) -> float:
 
 
 def heldout_fraction(value: Any, name: str = "heldout_fraction") -> float:
-    return fraction(value, name, open_low=True)
+    """[0, 1): 0 holds no book out (a split for pretraining); the suites then have no held-out view."""
+    return fraction(value, name, open_low=False)
 
 
 def replay_fraction(value: Any, name: str = "replay_fraction") -> float:

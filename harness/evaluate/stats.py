@@ -140,6 +140,8 @@ def bootstrap_distributions(values: Mapping[str, np.ndarray], *, statistics: Map
 def jackknife(values: np.ndarray, statistic_name: str = "mean") -> np.ndarray:
     """The statistic with each query left out in turn (n values)."""
     v = np.asarray(values, dtype=np.float64)
+    if len(v) < 2:  # nothing to leave out: no acceleration
+        return np.full(len(v), statistic(v, statistic_name) if len(v) else np.nan)
     if statistic_name == "mean":
         return (v.sum() - v) / max(len(v) - 1, 1)
     return np.array([statistic(np.delete(v, i), statistic_name) for i in range(len(v))])

@@ -41,6 +41,7 @@ def test_percentile_statistic_equals_a_plain_loop_and_pairs():
         tuple(np.quantile([np.quantile(a[row], 0.9) for row in draws], [0.025, 0.975])))
     diff = compare_values("probes/typo/similarity_drop_p90", a, b, StatSettings(200, seed=2))
     assert diff.delta == pytest.approx(np.quantile(b, 0.9) - np.quantile(a, 0.9))
+    assert diff.interval == "paired-percentile"
     deltas = [np.quantile(b[row], 0.9) - np.quantile(a[row], 0.9) for row in draws]
     assert (diff.ci_low, diff.ci_high) == pytest.approx(tuple(np.quantile(deltas, [0.025, 0.975])))
 

@@ -57,7 +57,7 @@ def test_two_evaluations_at_once_on_one_cache(tmp_path, catalogue_dir, fresh_cac
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
            "BOOKCLIP_CACHE_DIR": str(fresh_cache), "BOOKCLIP_NO_PROGRESS": "1"}
     cmd = [sys.executable, "-m", "harness.cli", "eval", "--model", "tiny:vit-xs", "--data", str(data),
-           "--resamples", "50", "--no-zero-shot", "--json"]
+           "--resamples", "100", "--no-zero-shot", "--json"]
     procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
              for _ in range(2)]
     outputs = [p.communicate(timeout=300) for p in procs]

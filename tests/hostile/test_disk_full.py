@@ -34,7 +34,7 @@ def _leftovers(cache: Path) -> list[Path]:
 
 
 def _eval(hostile, data: Path, cache: Path, preexec_fn=None):
-    return hostile.run_cli("eval", "--model", "tiny:vit-xs", "--data", str(data), "--resamples", "20",
+    return hostile.run_cli("eval", "--model", "tiny:vit-xs", "--data", str(data), "--resamples", "100",
                            "--no-zero-shot", env={"BOOKCLIP_CACHE_DIR": str(cache)}, timeout=300,
                            preexec_fn=preexec_fn)
 

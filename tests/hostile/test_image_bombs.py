@@ -77,7 +77,7 @@ def test_validate_strict_catches_what_eval_would_reject(bad_covers, hostile, fre
     assert strict.returncode == 1 and "Traceback" not in strict.stderr
     assert reasons.SKIP_UNDECODABLE_IMAGE in strict.stderr and reasons.SKIP_OVERSIZED_IMAGE in strict.stderr
     # eval rejects the same corrupt cover, as one line (and never asks for 49 GB for the strip)
-    result = hostile.run_cli("eval", "--model", "tiny:vit-xs", "--data", str(bad_covers), "--resamples", "20",
+    result = hostile.run_cli("eval", "--model", "tiny:vit-xs", "--data", str(bad_covers), "--resamples", "100",
                              env={"BOOKCLIP_CACHE_DIR": str(fresh_cache)}, timeout=300)
     hostile.assert_one_line_error(result, 2, "cannot be decoded")
 

@@ -47,7 +47,7 @@ def test_data_validate_strict_error_line_has_no_control_characters(evil_catalogu
 
 
 def test_eval_prints_user_categories_literally(evil_catalogue, hostile, fresh_cache) -> None:
-    result = hostile.run_cli("eval", "--model", "tiny:vit-xs", "--data", str(evil_catalogue), "--resamples", "20",
+    result = hostile.run_cli("eval", "--model", "tiny:vit-xs", "--data", str(evil_catalogue), "--resamples", "100",
                              env={"BOOKCLIP_CACHE_DIR": str(fresh_cache), "COLUMNS": "250"}, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     _assert_plain(result.stdout + result.stderr)
