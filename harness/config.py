@@ -106,7 +106,8 @@ def build_config(raw: Mapping[str, Any], *, source: str = "configuration") -> Ru
     if not cfg.categories:
         raise ConfigError(f"{source}: categories is empty; name the fine-tuning categories, e.g. Mind-Body-Spirit")
     gates_table = raw.get("gates", DEFAULT_GATES)
-    gates = parse_gates(gates_table, defaults={"confidence": cfg.confidence, "min_n": cfg.min_n})
+    gates = parse_gates(gates_table, defaults={"confidence": cfg.confidence, "min_n": cfg.min_n},
+                        categories=cfg.categories)
     return replace(cfg, gates=tuple(gates))
 
 

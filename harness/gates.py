@@ -80,8 +80,11 @@ class Gate:
         return f"non-inferior by {self.threshold:g} at {pct}"
 
 
-def parse_gates(table: Mapping[str, Any], *, defaults: Mapping[str, Any] | None = None) -> list[Gate]:
-    """Gates from a `[tool.bookclip.gates]` table: key -> rule table, or a list of them."""
+def parse_gates(table: Mapping[str, Any], *, defaults: Mapping[str, Any] | None = None,
+                categories: Sequence[str] | None = None) -> list[Gate]:
+    """Gates from a `[tool.bookclip.gates]` table: key -> rule table, or a list of them. With the
+    fine-tuning `categories`, a gate that a constant predictor could pass is refused (see
+    `null_proof`)."""
     defaults = dict(defaults or {})
     if not isinstance(table, Mapping):
         raise ConfigError("[tool.bookclip.gates] must be a table of metric = { rule = value } entries")
@@ -90,7 +93,28 @@ def parse_gates(table: Mapping[str, Any], *, defaults: Mapping[str, Any] | None 
         specs = spec if isinstance(spec, list) else [spec]
         for one in specs:
             gates.append(_parse_gate(str(key), one, defaults))
+    if categories is not None:
+        for gate in gates:
+            null_proof(gate.metric, categories)
     return gates
+
+
+def null_proof(key: str, categories: Sequence[str]) -> None:
+    """Refuse a zero-shot gate that a constant predictor passes: per-category recall (predict that
+    category for everything), and any zero-shot metric on a view of one category (`cross:<C>`, or
+    train/heldout when one category is fine-tuned). Those are reported, not gated."""
+    parsed = parse_key(key)
+    if parsed is None or parsed.kind != "zero_shot":
+        return
+    where = f'gate "{key}"'
+    if parsed.resolved.metric.name == "recall[C]":
+        raise ConfigError(f"{where}: per-category zero-shot recall is 1 for a model that predicts that category "
+                          "for every cover; gate <view>/zero_shot/balanced_accuracy on a view of several categories")
+    view = parsed.view
+    single = view.startswith("cross:") or (view in ("train", "heldout") and len(set(categories)) == 1)
+    if single:
+        raise ConfigError(f"{where}: the {view} view holds one category, so predicting it for every cover is "
+                          "perfect; gate zero-shot quality on cross (several categories) with balanced_accuracy")
 
 
 def _parse_gate(key: str, spec: Any, defaults: Mapping[str, Any]) -> Gate:

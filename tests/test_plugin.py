@@ -63,7 +63,7 @@ def test_gates_parametrise_suites_and_k_selects(pytester):
     project(pytester, '[tool.bookclip.gates]\n'
                       '"heldout/image_to_text/recall@5" = { delta = 0 }\n'
                       '"cross/image_to_text/recall@5" = { non_inferior = 0.02 }\n'
-                      '"heldout/zero_shot/accuracy" = { min = 0.2, tier = "warn" }\n')
+                      '"cross/zero_shot/balanced_accuracy" = { min = 0.2, tier = "warn" }\n')
     result = pytester.runpytest_subprocess("suites", "--collect-only", "-q", "-k", "retrieval")
     ids = [line for line in result.outlines if "::" in line]
     assert ids and all("test_retrieval.py" in line for line in ids)
@@ -71,7 +71,7 @@ def test_gates_parametrise_suites_and_k_selects(pytester):
     result = pytester.runpytest_subprocess("suites", "--collect-only", "-q")
     ids = [line for line in result.outlines if "::" in line]
     assert any("test_cross_category.py::test_gate[cross/image_to_text/recall@5:noninf0.02]" in line for line in ids)
-    assert any("test_zero_shot.py::test_gate[heldout/zero_shot/accuracy:min0.2]" in line for line in ids)
+    assert any("test_zero_shot.py::test_gate[cross/zero_shot/balanced_accuracy:min0.2]" in line for line in ids)
 
 
 def test_plugin_costs_nothing_for_tests_that_do_not_use_it(pytester):

@@ -90,6 +90,9 @@ def interpolate_state_dicts(baseline: Mapping[str, torch.Tensor], finetuned: Map
 def interpolated_model(baseline: Any, finetuned: Any, alpha: float) -> Any:
     """A ClipModel with θ(α); α = 0 and 1 are the inputs themselves."""
     _check_alpha(alpha)
+    for model in (baseline, finetuned):
+        if getattr(model, "is_null", False):
+            raise EvaluationError(f"{model.spec} is a null model: it has no weights to interpolate")
     if alpha == 0.0:
         return baseline
     if alpha == 1.0:

@@ -287,6 +287,14 @@ def values_from_ranks(ranks: np.ndarray, name: str) -> np.ndarray:
 
 # --------------------------------------------------------------------------- the metrics
 
+def _balanced_weights(result: object) -> np.ndarray:
+    """Per cover: N / (C * n_c), so the mean of weight * correct is the mean per-category accuracy."""
+    labels = result.labels  # type: ignore[attr-defined]
+    counts = np.bincount(labels)
+    present = np.count_nonzero(counts)
+    return len(labels) / (present * counts[labels].astype(np.float64))
+
+
 def _recall_names(ks: Sequence[int]) -> list[str]:
     return [f"recall@{int(k)}" for k in ks]
 
@@ -313,6 +321,11 @@ register_metric(Metric(
     "accuracy", "accuracy", higher_is_better=True, applies_to="zero_shot", test="mcnemar",
     from_zero_shot=lambda result: result.correct.astype(np.float64),
     description="share of covers whose best-scoring category prompt is one of their book's categories"))
+register_metric(Metric(
+    "balanced_accuracy", "balanced_accuracy", higher_is_better=True, applies_to="zero_shot",
+    from_zero_shot=lambda result: _balanced_weights(result) * result.correct,
+    description="mean over the view's categories of the per-category accuracy (macro recall): a constant "
+                "predictor scores 1/C"))
 register_metric(Metric(
     "recall[C]", r"recall\[(?P<category>.+)\]", higher_is_better=True, applies_to="zero_shot",
     test="mcnemar", instances=_zero_shot_recall_names,  # type: ignore[arg-type]

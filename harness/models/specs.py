@@ -1,6 +1,8 @@
 """Model specs: the strings a user writes to name a model, and `load(spec)` that turns one into a ClipModel.
 
     tiny:<name>[@<seed>]        a registered small config, randomly initialised from <seed> (default 0)
+    null:constant               a constant predictor: one embedding for every cover and every title
+                                (what no gate may let pass)
     fixtures:tiny-baseline      the embedded baseline, <repo>/fixtures/tiny-baseline.safetensors
                                 (BOOKCLIP_FIXTURES_DIR overrides the folder); `tiny-baseline` for short
     openai:<name>               OpenAI's weights via open_clip, e.g. openai:ViT-B/32, openai:RN50
@@ -28,7 +30,7 @@ if TYPE_CHECKING:
 # torch and open_clip are imported inside the loaders: parsing a spec, and failing on a missing
 # download, stay fast (a second, not the several seconds those imports take)
 
-_SCHEMES = ("tiny", "fixtures", "openai", "open_clip")
+_SCHEMES = ("tiny", "fixtures", "openai", "open_clip", "null")
 
 
 @dataclass(frozen=True)
@@ -36,7 +38,7 @@ class ModelSpec:
     """A parsed model spec."""
 
     text: str
-    kind: str  # "tiny", "fixtures", "openai", "open_clip", "file"
+    kind: str  # "tiny", "fixtures", "openai", "open_clip", "null", "file"
     name: str = ""
     seed: int = 0
     tag: str = ""
@@ -64,6 +66,10 @@ def parse_spec(spec: str) -> ModelSpec:
     if sep and scheme in _SCHEMES:
         if not rest:
             raise ModelError(f"model spec {text!r} names no model after '{scheme}:'; see `bookclip models list`")
+        if scheme == "null":
+            if rest != "constant":
+                raise ModelError(f"unknown null model {text!r}; the null model is null:constant")
+            return ModelSpec(text=text, kind="null", name=rest)
         if scheme == "tiny":
             match = re.fullmatch(r"([\w.-]+)(?:@(\d+))?", rest)
             if not match:
@@ -90,6 +96,10 @@ def load(spec: str, device: str | torch.device = "cpu") -> ClipModel:
     parsed = parse_spec(spec)
     if parsed.kind == "tiny":
         model = _load_tiny(parsed)
+    elif parsed.kind == "null":
+        from harness.models.null_model import null_model
+
+        model = null_model(parsed.text)
     elif parsed.kind == "fixtures":
         assert parsed.path is not None
         if not parsed.path.is_file():
