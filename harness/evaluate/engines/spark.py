@@ -69,7 +69,7 @@ class SparkEngine:
         try:
             body = partial(rank_partition, shared, self.fail_partition)
             out = run_tasks(lambda: sc.parallelize(items, len(items)).mapPartitionsWithIndex(body).collect(),
-                            f"ranking {where}")
+                            f"ranking {where}", sc)
         finally:
             shared.destroy()
         self.ranking["products"] += 1
@@ -97,7 +97,7 @@ class SparkEngine:
         try:
             df = spark.createDataFrame(frame)  # contiguous row slices, one per task slot
             table = run_tasks(lambda: _to_arrow(df.mapInArrow(partial(embed_partition, source), EMBED_SCHEMA)),
-                              "embedding")
+                              "embedding", spark.sparkContext)
         finally:
             spark.conf.unset(RECORDS_CONF) if previous is None else spark.conf.set(RECORDS_CONF, previous)
         images, texts, infos = _assemble(table, len(frame), model.embed_dim)
@@ -135,8 +135,11 @@ def open_session(name: str) -> Any:
     return get_or_create_session(master=master, hint=NO_SPARK_HINT)
 
 
-def run_tasks(action: Callable[[], Any], what: str) -> Any:
-    """Run a Spark action; a failed task becomes one EvaluationError line naming its partition and cause."""
+def run_tasks(action: Callable[[], Any], what: str, sc: Any = None) -> Any:
+    """Run a Spark action; a failed task becomes one EvaluationError line naming its partition and cause
+    (the JVM's own stack traces of the failed task are kept off the console while it runs)."""
+    if sc is not None:
+        sc.setLogLevel("OFF")
     try:
         return action()
     except Exception as exc:  # Py4JJavaError, PythonException, ...: find the task's own line
@@ -146,6 +149,9 @@ def run_tasks(action: Callable[[], Any], what: str) -> Any:
             raise EvaluationError(f"Spark {' '.join(found.group(1).split())}") from None
         lines = [line.strip() for line in text.splitlines() if line.strip()]
         raise EvaluationError(f"Spark {what} failed: {type(exc).__name__}: {(lines or [''])[0][:300]}") from None
+    finally:
+        if sc is not None:
+            sc.setLogLevel("ERROR")
 
 
 def catalogue_rows(catalogue: Any, captions: Sequence[str]) -> Any:
