@@ -33,7 +33,7 @@ DEFAULT_GATES: dict[str, Any] = {
 
 _KEYS = {"data", "image_root", "baseline", "candidate", "categories", "heldout_fraction", "seed",
          "template", "ks", "confidence", "resamples", "holm", "min_n", "report_dir", "compare_to",
-         "save", "launcher", "num_processes", "finetune", "gates", "strict"}
+         "save", "launcher", "num_processes", "finetune", "gates", "strict", "engine"}
 
 
 @dataclass(frozen=True)
@@ -57,6 +57,7 @@ class RunConfig:
     launcher: str = "spark-local"
     num_processes: int = 2
     strict: bool = False
+    engine: str = "local"                   # evaluation engine: local, spark-local, spark-cluster
     finetune: Mapping[str, Any] = field(default_factory=dict)   # FinetuneConfig overrides
     gates: tuple[Gate, ...] = ()
 
@@ -102,6 +103,10 @@ def build_config(raw: Mapping[str, Any], *, source: str = "configuration") -> Ru
         elif value is not None:
             value = str(value)
         values[key] = value
+    if "engine" in values:
+        from harness.evaluate.engines import check_engine
+
+        check_engine(values["engine"], f"{source}: engine")
     cfg = RunConfig(**values)
     if not cfg.categories:
         raise ConfigError(f"{source}: categories is empty; name the fine-tuning categories, e.g. Mind-Body-Spirit")

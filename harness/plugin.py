@@ -39,6 +39,8 @@ _OPTIONS = (
     ("--bookclip-compare-to", "compare_to", "a stored run report (JSON) that test_regression compares against"),
     ("--bookclip-save", "save", "store this run in the run history under NAME (see `bookclip report --list`)"),
     ("--bookclip-seed", "seed", "seed for splits, bootstrap and fine-tuning (default: 0)"),
+    ("--bookclip-engine", "engine", "where embeddings and ranks are computed: local (default), spark-local, "
+                                    "spark-cluster"),
 )
 
 

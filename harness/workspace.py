@@ -37,9 +37,9 @@ class Workspace:
 
     @functools.cached_property
     def _loaded(self) -> tuple[Any, Any]:
-        from harness.data import load_catalogue
+        from harness.data.parquet import load_any
 
-        return load_catalogue(self.data_sources, image_root=self.config.image_root, strict=self.config.strict)
+        return load_any(self.data_sources, image_root=self.config.image_root, strict=self.config.strict)
 
     @property
     def loaded(self) -> bool:
@@ -141,7 +141,7 @@ class Workspace:
         cfg = self.config
         return EvalConfig(template=cfg.template, ks=cfg.ks, seed=cfg.seed, resamples=cfg.resamples,
                           confidence=cfg.confidence, heldout_fraction=cfg.heldout_fraction,
-                          replay_fraction=self.replay_fraction)
+                          replay_fraction=self.replay_fraction, engine=cfg.engine)
 
     @property
     def stat_settings(self) -> StatSettings:

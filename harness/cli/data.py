@@ -28,14 +28,23 @@ def register(sub: argparse._SubParsersAction) -> None:
                           help="decode every cover in full, and exit 1 when any row is skipped")
     validate.add_argument("--json", action="store_true", help="print the report as JSON instead of tables")
     validate.set_defaults(func=run_validate)
+    export = data_sub.add_parser(
+        "export", help="write a catalogue as Parquet (covers included), partitioned by category",
+        description="Load a catalogue (CSVs or a Parquet folder) and write it with --parquet DIR: book_id, cover "
+                    "bytes and every fingerprinted column, partitioned by category; every command reads DIR as --data.")
+    export.add_argument("paths", nargs="+", metavar="PATH", help="CSV file, glob, or catalogue directory")
+    export.add_argument("--image-root", metavar="DIR", help="folder the img_paths resolve under")
+    export.add_argument("--parquet", required=True, metavar="DIR", help="the folder to write (replaced if it exists)")
+    export.add_argument("--strict", action="store_true", help="fail when any row would be skipped")
+    export.set_defaults(func=run_export)
 
 
 def run_validate(args: argparse.Namespace) -> int:
     from harness.data.catalogue_summary import summarise
-    from harness.data.loader import load_catalogue
+    from harness.data.parquet import load_any
 
     # --strict decodes every cover, so what evaluation would reject is caught here, not mid-run
-    catalogue, report = load_catalogue(args.paths, image_root=args.image_root, strict=False, decode=args.strict)
+    catalogue, report = load_any(args.paths, image_root=args.image_root, strict=False, decode=args.strict)
     summary = summarise(catalogue, report)
     if args.json:
         print(json.dumps({"report": report.to_dict(), "summary": summary.to_dict()}, indent=2, ensure_ascii=False))
@@ -48,6 +57,18 @@ def run_validate(args: argparse.Namespace) -> int:
     if args.strict and report.skipped_rows:
         print(f"bookclip: error: strict: {strip_control(report.summary_line())}", file=sys.stderr)
         return 1
+    return 0
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from harness.data.parquet import export_parquet, load_any
+
+    catalogue, report = load_any(args.paths, image_root=args.image_root, strict=args.strict)
+    if len(catalogue) == 0:
+        raise DataError(f"no usable rows in {', '.join(args.paths)}; run `bookclip data validate` to see why")
+    out = export_parquet(catalogue, args.parquet)
+    print(f"wrote {len(catalogue):,} rows ({report.skipped_rows:,} skipped) in {len(catalogue.categories)} categories "
+          f"to {out}; fingerprint {catalogue.fingerprint[:16]}")
     return 0
 
 

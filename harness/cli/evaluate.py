@@ -82,6 +82,13 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-zero-shot", action="store_true", help="skip zero-shot category classification")
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--device", default="cpu")
+    add_engine_option(p)
+
+
+def add_engine_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--engine", choices=("local", "spark-local", "spark-cluster"), default="local",
+                   help="where embeddings and per-query ranks are computed: this process (default), a local Spark "
+                        "session, or the running Spark cluster (spark-submit or $SPARK_MASTER); same numbers")
 
 
 def _csv_list(text: str) -> tuple[str, ...]:
@@ -114,14 +121,14 @@ def _config(args: argparse.Namespace) -> Any:
         replay_fraction(args.replay_fraction, "--replay-fraction")
     return EvalConfig(template=args.template, ks=tuple(args.ks), pool=args.pool, seed=args.seed,
                       resamples=args.resamples, confidence=args.confidence, zero_shot=not args.no_zero_shot,
-                      batch_size=args.batch_size)
+                      batch_size=args.batch_size, engine=args.engine)
 
 
 def _load_data(args: argparse.Namespace) -> tuple[Any, Any]:
-    from harness.data import load_catalogue
+    from harness.data.parquet import load_any
 
     sources = args.data[0] if len(args.data) == 1 else list(args.data)
-    return load_catalogue(sources, image_root=args.image_root)
+    return load_any(sources, image_root=args.image_root)
 
 
 def _load_models(specs: Sequence[str], args: argparse.Namespace, config: Any) -> tuple[list[Any], Any]:
@@ -263,7 +270,7 @@ def _stats(config: Any) -> Any:
 def _new_report(kind: str, catalogue: Any, load_report: Any, config: Any, overlap: list[dict[str, Any]]) -> Any:
     from harness.report.build import new_report
 
-    report = new_report(kind, settings=_stats(config),
+    report = new_report(kind, settings=_stats(config), engine=config.engine,
                         extra_settings={k: v for k, v in config.to_dict().items()
                                         if k not in ("resamples", "confidence", "seed")},
                         data={"fingerprint": catalogue.fingerprint, "rows": len(catalogue),

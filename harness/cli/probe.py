@@ -49,6 +49,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--writeup-case", action="store_true",
                         help="only the original write-up's case: 'The Power of Now' against four prompts")
     parser.add_argument("--list-families", action="store_true", help="list the perturbation families and exit")
+    from harness.cli.evaluate import add_engine_option
+
+    add_engine_option(parser)
     parser.set_defaults(func=run)
 
 
@@ -106,13 +109,13 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _catalogue(data: str | None, categories: tuple[str, ...] | None):  # noqa: ANN202 - a Catalogue
-    from harness.data import load_catalogue
+    from harness.data.parquet import load_any
 
     if data is None:
         from harness.data.fixtures import fixture_catalogue
 
         data = str(fixture_catalogue())
-    catalogue, _report = load_catalogue(data)
+    catalogue, _report = load_any(data)
     return catalogue.by_category(categories) if categories else catalogue
 
 
@@ -122,7 +125,9 @@ def _run_report(base: "ProbeReport", other: "ProbeReport | None", compared: "Seq
 
     report = new_report("probe", settings=base.config.stat_settings,
                         data={"fingerprint": base.catalogue_fingerprint, "rows": len(catalogue)},  # type: ignore[arg-type]
-                        extra_settings={"k": base.config.k, "items": base.items})
+                        extra_settings={"k": base.config.k, "items": base.items}, engine=args.engine)
+    report.sections["engine"] = {"name": args.engine, "probes": "driver: the probe runner embeds and ranks "
+                                 "through the local engine; Spark runs only eval, compare and interpolate"}
     add_probes(report, "baseline" if other else "model", base)
     if other is not None:
         add_probes(report, "candidate", other)

@@ -195,6 +195,22 @@ def encode_texts(model: Any, texts: Sequence[str], *, batch_size: int = 256) -> 
     return _encode_captions(model, list(texts), batch_size)[0]
 
 
+def encode_covers(model: Any, catalogue: Any, batch_size: int = 256) -> np.ndarray:
+    """L2-normalised cover embeddings of `catalogue`'s rows (decoded-image cache + normalise); not cached here.
+    What embed() runs for covers, and what Spark executors run on their rows."""
+    return _encode_covers(model, catalogue, batch_size)
+
+
+def encode_captions(model: Any, captions: Sequence[str], batch_size: int = 256) -> tuple[np.ndarray, int]:
+    """(L2-normalised caption embeddings, captions truncated at the context length); not cached here."""
+    return _encode_captions(model, list(captions), batch_size)
+
+
+def check_finite(emb: Embeddings, model: Any) -> None:
+    """Raise EvaluationError naming the first book whose embedding holds NaN/inf."""
+    _check_finite(emb, model)
+
+
 # --------------------------------------------------------------------------- cache
 
 def _cached(key: str, kind: str, enabled: bool,

@@ -12,10 +12,11 @@ from typing import Any, Mapping, Sequence
 
 from harness.errors import EvaluationError
 from harness.evaluate.cross_category import per_category_views
-from harness.evaluate.embed import Embeddings, embed
+from harness.evaluate.engines import Engine, check_engine, get_engine
+from harness.evaluate.embed import Embeddings
 from harness.evaluate.results import Evaluation, QueryRanks
 from harness.evaluate.metrics import metrics as registered_metrics
-from harness.evaluate.retrieval import DEFAULT_KS, check_ks, retrieval_ranks
+from harness.evaluate.retrieval import DEFAULT_KS, check_ks
 from harness.evaluate.stats import Estimate
 from harness.evaluate.templates import DEFAULT_CATEGORY_PROMPT, DEFAULT_TEMPLATE, resolve_template
 from harness.evaluate.zero_shot import accepted_categories, category_prompt_embeddings, classify
@@ -43,9 +44,11 @@ class EvalConfig:
     category_prompt: str = DEFAULT_CATEGORY_PROMPT
     per_category: bool = True  # cross-category metrics per category, as views `cross:<Category>`
     batch_size: int = 256
+    engine: str = "local"  # where embeddings and ranks are computed: local, spark-local, spark-cluster
 
     def __post_init__(self) -> None:
         resolve_template(self.template)
+        check_engine(self.engine, "engine")
         StatSettings(self.resamples, self.confidence, self.seed)  # one place checks every setting
         settings.heldout_fraction(self.heldout_fraction)
         settings.replay_fraction(self.replay_fraction)
@@ -120,8 +123,10 @@ def evaluate_views(
     *,
     config: EvalConfig = EvalConfig(),
     embeddings: Embeddings | None = None,
+    engine: Engine | None = None,
 ) -> Evaluation:
-    """Retrieval (and zero-shot) metrics with CIs on each named view of `catalogue`."""
+    """Retrieval (and zero-shot) metrics with CIs on each named view of `catalogue`; embeddings and ranks
+    come from `engine` (default: get_engine(config.engine)), zero-shot runs here on those embeddings."""
     _check_unique_ids(catalogue)
     all_views = dict(views)
     if config.per_category and "cross" in views and len(views["cross"].categories) > 1:
@@ -131,8 +136,9 @@ def evaluate_views(
             raise EvaluationError(f"view {name!r} is empty; choose categories that leave items in it "
                                   "(or drop it with --views)")
         check_ks(config.ks, len(catalogue) if config.pool == "catalogue" else len(view), where=f"view {name!r}")
-    emb = embeddings if embeddings is not None else embed(model, catalogue, template=config.template,
-                                                          batch_size=config.batch_size)
+    engine = engine if engine is not None else get_engine(config.engine)
+    emb = embeddings if embeddings is not None else engine.embed(model, catalogue, template=config.template,
+                                                                 batch_size=config.batch_size)
     rankings: dict[str, QueryRanks] = {}
     zero_shot = {}
     prompts = None
@@ -140,7 +146,7 @@ def evaluate_views(
         sub = emb.select(view.frame["book_id"].astype(str).tolist())
         pool = {} if config.pool == "view" else {
             "pool_images": emb.images, "pool_texts": emb.texts, "pool_groups": emb.group_ids}
-        ranked = retrieval_ranks(sub.images, sub.texts, sub.group_ids, where=f"view {name!r}", **pool)
+        ranked = engine.retrieval_ranks(sub.images, sub.texts, sub.group_ids, where=f"view {name!r}", **pool)
         titles = tuple(view.frame["title"].astype(str))
         for direction, r in ranked.items():
             rankings[f"{name}/{direction}"] = QueryRanks(name, direction, r.ranks, tuple(sub.book_ids.tolist()),
@@ -157,7 +163,7 @@ def evaluate_views(
         model={"spec": str(getattr(model, "spec", "")), "fingerprint": str(getattr(model, "fingerprint", ""))},
         data={"fingerprint": catalogue.fingerprint, "rows": len(catalogue), "categories": list(catalogue.categories),
               "views": {name: len(v) for name, v in all_views.items()},
-              "truncated_captions": int(emb.truncated_texts)},
+              "truncated_captions": int(emb.truncated_texts), "engine": engine.describe()},
         settings=config.to_dict(), metrics={}, rankings=rankings, zero_shot=zero_shot)
     return replace(evaluation, metrics=metric_estimates(evaluation, config))
 

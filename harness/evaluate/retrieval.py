@@ -18,11 +18,11 @@ Both count a query as a hit when any positive is in the top k. The numbers are e
 scores have no ties; with ties, ``torch.topk`` picks arbitrarily and we count the tie against the
 query.
 
-Scale: scores are computed in row chunks (memory O(N·d + chunk·N), never an N×N matrix). One
-matrix product serves both directions: rows give image-to-text ranks, columns text-to-image.
-Row thresholds come exactly from the chunk itself; column thresholds are predicted in a cheap
-pre-pass and checked against the chunk values, and any column whose prediction was not bit-exact
-is recounted, so ranks are always exact with respect to the float32 scores of the chunked product.
+Scale: scores are computed in row chunks (memory O(N·d + chunk·N), never N×N). One product serves
+both directions: rows give image-to-text ranks, columns text-to-image. Row thresholds come from the
+chunk itself; column thresholds are predicted in a cheap pre-pass, checked against the chunk values,
+and recounted where not bit-exact. Engines (harness.evaluate.engines) run rank_jobs' row blocks
+locally or on Spark executors and join them with finish_ranks: the same ranks, bit for bit.
 """
 from __future__ import annotations
 
@@ -83,6 +83,27 @@ def retrieval_ranks(
     must contain the items) is given: image queries then search `pool_texts`, text queries
     `pool_images`.
     """
+    jobs = rank_jobs(images, texts, groups, pool_images=pool_images, pool_texts=pool_texts,
+                     pool_groups=pool_groups, chunk_bytes=chunk_bytes, where=where)
+    return job_ranks(jobs, [finish_ranks(j.plan, [rank_block(j.plan, j.rows, j.cols.T.contiguous())], j.rows, j.cols)
+                            for j in jobs])
+
+
+@dataclass(frozen=True, eq=False)
+class RankJob:
+    """Rows (queries) ranked against columns; `directions` names the row (and column) ranks."""
+
+    directions: tuple[str, ...]
+    rows: torch.Tensor
+    cols: torch.Tensor
+    plan: "RankPlan"
+    pool_size: int
+
+
+def rank_jobs(images: np.ndarray, texts: np.ndarray, groups: Sequence, *, pool_images: np.ndarray | None = None,
+              pool_texts: np.ndarray | None = None, pool_groups: Sequence | None = None,
+              chunk_bytes: int = DEFAULT_CHUNK_BYTES, where: str = "view") -> list[RankJob]:
+    """The checked, planned products behind retrieval_ranks (any engine runs their blocks)."""
     images = _as_matrix(images, "image embeddings", where)
     texts = _as_matrix(texts, "text embeddings", where)
     if len(images) != len(texts) or len(images) != len(groups):
@@ -91,19 +112,26 @@ def retrieval_ranks(
             "embed the same catalogue rows for both")
     if pool_images is None and pool_texts is None and pool_groups is None:
         codes_q, _ = _codes(groups, groups)
-        i2t, t2i = _ranks(images, texts, codes_q, codes_q, rank_cols=True, chunk_bytes=chunk_bytes, where=where)
-        n = len(images)
-        return {"image_to_text": DirectionRanks("image_to_text", i2t, n),
-                "text_to_image": DirectionRanks("text_to_image", t2i, n)}
+        plan = plan_ranks(images, texts, codes_q, codes_q, rank_cols=True, chunk_bytes=chunk_bytes, where=where)
+        return [RankJob(DIRECTIONS, images, texts, plan, len(images))]
     if pool_images is None or pool_texts is None or pool_groups is None:
         raise EvaluationError(f"{where}: a candidate pool needs pool_images, pool_texts and pool_groups together")
     pool_images = _as_matrix(pool_images, "pool image embeddings", where)
     pool_texts = _as_matrix(pool_texts, "pool text embeddings", where)
     codes_q, codes_p = _codes(groups, pool_groups)
-    i2t, _ = _ranks(images, pool_texts, codes_q, codes_p, rank_cols=False, chunk_bytes=chunk_bytes, where=where)
-    t2i, _ = _ranks(texts, pool_images, codes_q, codes_p, rank_cols=False, chunk_bytes=chunk_bytes, where=where)
-    return {"image_to_text": DirectionRanks("image_to_text", i2t, len(pool_texts)),
-            "text_to_image": DirectionRanks("text_to_image", t2i, len(pool_images))}
+    return [RankJob(("image_to_text",), images, pool_texts, plan_ranks(
+                images, pool_texts, codes_q, codes_p, rank_cols=False, chunk_bytes=chunk_bytes, where=where),
+                len(pool_texts)),
+            RankJob(("text_to_image",), texts, pool_images, plan_ranks(
+                texts, pool_images, codes_q, codes_p, rank_cols=False, chunk_bytes=chunk_bytes, where=where),
+                len(pool_images))]
+
+
+def job_ranks(jobs: Sequence[RankJob], results: Sequence[tuple[np.ndarray, np.ndarray | None]],
+              ) -> dict[str, DirectionRanks]:
+    """Per direction ranks from each job's (row ranks, column ranks)."""
+    return {direction: DirectionRanks(direction, ranks, job.pool_size)
+            for job, ranked in zip(jobs, results) for direction, ranks in zip(job.directions, ranked)}
 
 
 def query_ranks(
@@ -190,11 +218,44 @@ def _ranks(
     where: str,
     predicted_col_thresholds: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray | None]:
-    """Ranks of rows among columns (and, with rank_cols, of columns among rows) in one pass.
+    """Ranks of rows among columns (and, with rank_cols, of columns among rows) in one pass:
+    plan_ranks, rank_block over all rows, finish_ranks (the steps an engine may spread over workers).
+    `predicted_col_thresholds` replaces the pre-pass prediction (any gives exact ranks)."""
+    plan = plan_ranks(rows_emb, cols_emb, row_codes, col_codes, rank_cols=rank_cols, chunk_bytes=chunk_bytes,
+                      where=where, predicted_col_thresholds=predicted_col_thresholds)
+    block = rank_block(plan, rows_emb, cols_emb.T.contiguous())
+    return finish_ranks(plan, [block], rows_emb, cols_emb)
 
-    `predicted_col_thresholds` replaces the pre-pass prediction (any prediction gives exact
-    ranks; a good one avoids recounting).
-    """
+
+@dataclass(frozen=True)
+class RankPlan:
+    """What every block of rows needs to rank itself: positives by column, predicted column thresholds
+    (rank_cols only) and the chunk height. Row blocks that start at multiples of `chunk` compute
+    exactly the matrix products of the one-block pass, so their ranks are bit-identical."""
+
+    by_col: _Positives
+    row_codes: np.ndarray
+    col_thr: np.ndarray | None
+    chunk: int
+    n_rows: int
+    n_cols: int
+
+
+@dataclass(frozen=True)
+class BlockRanks:
+    """One block's share: ranks of its rows; with rank_cols, per column the negatives of the block at
+    or above the predicted threshold and the block's best positive score."""
+
+    start: int
+    row_ranks: np.ndarray
+    col_above: np.ndarray | None
+    col_exact: np.ndarray | None
+
+
+def plan_ranks(rows_emb: torch.Tensor, cols_emb: torch.Tensor, row_codes: np.ndarray, col_codes: np.ndarray, *,
+               rank_cols: bool, chunk_bytes: int = DEFAULT_CHUNK_BYTES, where: str = "view",
+               predicted_col_thresholds: np.ndarray | None = None) -> RankPlan:
+    """Check the inputs and prepare the blocks' shared state (no N x N work)."""
     if rows_emb.shape[1] != cols_emb.shape[1]:
         raise EvaluationError(
             f"{where}: embedding widths differ ({rows_emb.shape[1]} vs {cols_emb.shape[1]}); "
@@ -217,9 +278,22 @@ def _ranks(
         col_thr = (_predicted_column_thresholds(rows_emb, cols_emb, by_col, row_codes, n_cols)
                    if predicted_col_thresholds is None
                    else np.asarray(predicted_col_thresholds, dtype=np.float32))
+    return RankPlan(by_col, row_codes, col_thr, _chunk_rows(n_cols, chunk_bytes), n_rows, n_cols)
 
-    chunk = _chunk_rows(n_cols, chunk_bytes)
-    cols_t = cols_emb.T.contiguous()
+
+def block_starts(plan: RankPlan, blocks: int) -> list[int]:
+    """Start rows of about `blocks` blocks of whole chunks (the last block takes the remainder)."""
+    n_chunks = -(-plan.n_rows // plan.chunk)
+    per_block = max(1, -(-n_chunks // max(1, blocks)))
+    return [c * plan.chunk for c in range(0, n_chunks, per_block)]
+
+
+def rank_block(plan: RankPlan, rows_block: torch.Tensor, cols_t: torch.Tensor, *, start: int = 0) -> BlockRanks:
+    """Ranks of one block of rows (`start` = its first row, a multiple of plan.chunk) against every
+    column (`cols_t`: the columns' embeddings transposed, contiguous)."""
+    n_rows, n_cols, chunk, rank_cols = rows_block.shape[0], plan.n_cols, plan.chunk, plan.col_thr is not None
+    by_col, col_thr = plan.by_col, plan.col_thr
+    row_codes_block = plan.row_codes[start:start + n_rows]
     scores = torch.empty((min(chunk, n_rows), n_cols), dtype=torch.float32)
     mask = np.empty((min(chunk, n_rows), n_cols), dtype=bool)
     row_ranks = np.empty(n_rows, dtype=np.int64)
@@ -229,8 +303,8 @@ def _ranks(
     pool = ThreadPoolExecutor(max_workers=workers)
     for r0 in range(0, n_rows, chunk):
         r1 = min(r0 + chunk, n_rows)
-        s = _chunk_scores(rows_emb, cols_t, r0, r1, scores)
-        rows, cols, counts = by_col.pairs(row_codes[r0:r1])
+        s = _chunk_scores(rows_block, cols_t, r0, r1, scores)
+        rows, cols, counts = by_col.pairs(row_codes_block[r0:r1])
         pos = s[rows, cols]
         row_thr = np.maximum.reduceat(pos, np.cumsum(counts) - counts)
         s[rows, cols] = -np.inf  # positives never count against their own query
@@ -246,12 +320,26 @@ def _ranks(
             if rank_cols:
                 col_above += above_cols
     pool.shutdown()
-    if not rank_cols:
+    return BlockRanks(start, row_ranks, col_above, col_exact)
+
+
+def finish_ranks(plan: RankPlan, blocks: Sequence[BlockRanks], rows_emb: torch.Tensor,
+                 cols_emb: torch.Tensor) -> tuple[np.ndarray, np.ndarray | None]:
+    """Join the blocks (each start once, in row order) into row ranks and, with rank_cols, exact column
+    ranks: columns whose predicted threshold was not bit-identical to the chunks' are recounted."""
+    ordered = sorted({b.start: b for b in blocks}.values(), key=lambda b: b.start)
+    row_ranks = np.concatenate([b.row_ranks for b in ordered]) if ordered else np.empty(0, np.int64)
+    if len(row_ranks) != plan.n_rows:
+        raise EvaluationError(f"ranked {len(row_ranks)} of {plan.n_rows} queries; a block is missing")
+    if plan.col_thr is None:
         return row_ranks, None
-    # Recount the columns whose predicted threshold was not bit-identical to the chunk's value.
-    redo = np.flatnonzero(col_exact != col_thr)
+    col_above = np.sum([b.col_above for b in ordered], axis=0, dtype=np.int64)
+    col_exact = np.max([b.col_exact for b in ordered], axis=0)
+    redo = np.flatnonzero(col_exact != plan.col_thr)
     if len(redo):
-        col_above[redo] = _recount_columns(rows_emb, cols_t, by_col, row_codes, col_exact, redo, chunk, scores)
+        scores = torch.empty((min(plan.chunk, plan.n_rows), plan.n_cols), dtype=torch.float32)
+        col_above[redo] = _recount_columns(rows_emb, cols_emb.T.contiguous(), plan.by_col, plan.row_codes, col_exact,
+                                           redo, plan.chunk, scores)
     return row_ranks, 1 + col_above
 
 

@@ -45,6 +45,8 @@ def add_evaluation(report: RunReport, role: str, evaluation: Evaluation) -> None
     add_model(report, role, evaluation.model)
     add_metrics(report, role, evaluation.metrics)
     report.data.setdefault("view_sizes", dict(evaluation.data.get("views", {})))
+    if evaluation.data.get("engine"):  # where embeddings, ranks and zero-shot ran (the first role's engine)
+        report.sections.setdefault("engine", evaluation.data["engine"])
     if evaluation.data.get("truncated_captions"):
         report.data.setdefault("truncated_captions", {})[role] = evaluation.data["truncated_captions"]
     for prefix, ranking in evaluation.rankings.items():
@@ -102,7 +104,7 @@ def suites_report(workspace: Any, source: Any, gates: list[Any], *, name: str = 
 
     ws = workspace
     cfg = ws.config
-    report = new_report("suites", settings=ws.stat_settings, name=name,
+    report = new_report("suites", settings=ws.stat_settings, name=name, engine=cfg.engine,
                         extra_settings={"ks": list(cfg.ks), "template": cfg.template,
                                         "heldout_fraction": cfg.heldout_fraction})
     report.environment = environment_info(ws.rootdir)

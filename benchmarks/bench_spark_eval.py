@@ -1,0 +1,76 @@
+"""Exact ranks on Spark executors vs the local engine, on the same cores, in one run.
+
+    python benchmarks/bench_spark_eval.py             # N = 100,000 pairs, d = 512, local[2]
+    python benchmarks/bench_spark_eval.py --n 20000   # quicker
+
+Synthetic L2-normalised embeddings with duplicate groups (editions) and exact ties. Both
+directions of duplicate-aware pessimistic ranks are computed by the local engine (this process,
+torch on all cores) and by the spark-local engine (local[cores]: query blocks per task against a
+broadcast gallery); the ranks must be equal bit for bit. Prints both times (the Spark one with its
+session already started), their ratio (target <= 1.5) and the peak resident memory per Python
+worker (the Spark tasks' own getrusage).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+import numpy as np
+
+
+def synthetic(n: int, d: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    images = rng.standard_normal((n, d), dtype=np.float32)
+    texts = images + 1.5 * rng.standard_normal((n, d), dtype=np.float32)
+    images /= np.linalg.norm(images, axis=1, keepdims=True)
+    texts /= np.linalg.norm(texts, axis=1, keepdims=True)
+    groups = np.arange(n)
+    editions = rng.choice(n, size=n // 20, replace=False)  # 5% of rows are another edition of some book
+    groups[editions] = rng.integers(0, n, size=len(editions))
+    texts[editions[: n // 200]] = texts[0]  # and some exact ties
+    return images, texts, groups.astype(str)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=100_000)
+    parser.add_argument("--d", type=int, default=512)
+    parser.add_argument("--cores", type=int, default=2, help="local[cores] and torch threads (default 2)")
+    args = parser.parse_args()
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    import torch
+
+    from harness.evaluate.engines import get_engine
+    from harness.spark import get_or_create_session
+
+    torch.set_num_threads(args.cores)
+    images, texts, groups = synthetic(args.n, args.d)
+    print(f"N={args.n:,} d={args.d} cores={args.cores}: both directions, exact duplicate-aware ranks")
+
+    t0 = time.perf_counter()
+    want = get_engine("local").retrieval_ranks(images, texts, groups)
+    local_s = time.perf_counter() - t0
+    print(f"local engine        {local_s:8.2f} s")
+
+    session = get_or_create_session(master=f"local[{args.cores}]")
+    # start the Python workers and import torch and the ranking code there once, as a run with several views does
+    session.sparkContext.parallelize(range(args.cores), args.cores).map(
+        lambda x: __import__("harness.evaluate.retrieval") and x).collect()
+    engine = get_engine("spark-local", session=session)
+    t0 = time.perf_counter()
+    got = engine.retrieval_ranks(images, texts, groups)
+    spark_s = time.perf_counter() - t0
+    ranking = engine.describe()["ranks"]
+    print(f"spark-local engine  {spark_s:8.2f} s  ({ranking['tasks']} tasks)")
+    same = all(np.array_equal(want[k].ranks, got[k].ranks) for k in want)
+    print(f"ranks equal bit for bit: {same}")
+    print(f"ratio spark-local / local: {spark_s / local_s:.2f}x (target <= 1.5x)")
+    print(f"peak memory per Python worker: {ranking['peak_worker_rss_mib']:.0f} MiB "
+          f"(gallery {images.nbytes / 2**20:.0f} MiB; an N x N float32 matrix would be {4 * args.n**2 / 2**30:.1f} GiB)")
+    return 0 if same else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,137 @@
+"""Catalogues as Parquet: one folder, partitioned by category, with each row's cover bytes.
+
+`export_parquet` writes book_id, title, author, isbn, group_id, title_key, the cover's bytes, its
+file name and digest, the row's position (`row`) and `category` (the partition column): every
+column the catalogue fingerprint covers. `read_parquet_catalogue` puts the rows back in their
+order (the fingerprint, and every cache keyed by it, depend on row order), writes each cover once
+under the cache folder by content hash, and checks the fingerprint against the one recorded at
+export. `load_any` is what commands call for `--data`: a Parquet folder, else load_catalogue.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from harness.data.catalogue import COLUMNS, Catalogue
+from harness.data.images import probe_image
+from harness.data.load_report import LoadReport, ReportBuilder
+from harness.errors import DataError
+from harness.io import atomic_path, cache_dir, sha256_hex
+
+FORMAT = "bookclip-catalogue-parquet-v1"
+MANIFEST = "_bookclip_catalogue.json"
+
+
+def is_parquet_catalogue(path: Any) -> bool:
+    try:
+        return (Path(os.fspath(path)) / MANIFEST).is_file()
+    except TypeError:
+        return False
+
+
+def export_parquet(catalogue: Catalogue, out_dir: str | os.PathLike[str]) -> Path:
+    """Write `catalogue` as a Parquet folder partitioned by category (replaces `out_dir` in one step)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    out = Path(out_dir)
+    if out.exists() and not is_parquet_catalogue(out) and any(out.iterdir()):
+        raise DataError(f"{out} exists and is not a bookclip Parquet catalogue; pass an empty or new folder")
+    frame = catalogue.frame
+    covers = [Path(p).read_bytes() for p in frame["image_path"]]
+    digests = catalogue.image_digests or tuple(probe_image(p).digest for p in frame["image_path"])
+    table = pa.table({
+        "row": pa.array(np.arange(len(frame), dtype=np.int64)),
+        **{c: pa.array(frame[c].astype(str).tolist(), pa.string()) for c in COLUMNS if c != "image_path"},
+        "image_name": pa.array([Path(p).name for p in frame["image_path"]], pa.string()),
+        "digest": pa.array(list(digests), pa.string()),
+        "cover": pa.array(covers, pa.binary()),
+    })
+    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    pq.write_to_dataset(table, str(tmp), partition_cols=["category"])
+    manifest = {"format": FORMAT, "fingerprint": catalogue.fingerprint, "rows": len(catalogue),
+                "categories": list(catalogue.categories)}
+    (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2))
+    if out.exists():
+        shutil.rmtree(out)
+    os.replace(tmp, out)
+    return out
+
+
+def read_parquet_catalogue(path: str | os.PathLike[str]) -> tuple[Catalogue, LoadReport]:
+    """The catalogue a Parquet folder holds (same rows, order and fingerprint as the one exported)."""
+    import pyarrow.dataset as ds
+
+    root = Path(path)
+    manifest = _manifest(root)
+    try:
+        table = ds.dataset(str(root), format="parquet", partitioning="hive",
+                           exclude_invalid_files=True).to_table()
+    except Exception as exc:  # pyarrow raises several types for unreadable folders
+        raise DataError(f"cannot read the Parquet catalogue {root}: {type(exc).__name__}: {exc}") from None
+    frame = table.drop_columns(["cover"]).to_pandas()
+    frame["category"] = frame["category"].astype(str)
+    order = np.argsort(frame["row"].to_numpy(), kind="stable")
+    frame = frame.iloc[order].reset_index(drop=True)
+    covers = table.column("cover").take(order).to_pylist()
+    if len(frame) != manifest["rows"] or not np.array_equal(frame["row"].to_numpy(), np.arange(len(frame))):
+        raise DataError(f"{root} holds {len(frame)} rows, its manifest {manifest['rows']}; export it again")
+    folder = cache_dir() / "parquet-covers"
+    paths = [_stored_cover(folder, data, name) for data, name in zip(covers, frame["image_name"])]
+    frame["image_path"] = [str(p) for p in paths]
+    digests = tuple(probe_image(p).digest for p in paths)
+    if list(digests) != frame["digest"].tolist():
+        raise DataError(f"{root}: cover bytes do not match their recorded digests; export the catalogue again")
+    catalogue = Catalogue(frame[list(COLUMNS)].astype(str), digests)
+    if catalogue.fingerprint != manifest["fingerprint"]:
+        raise DataError(f"{root}: the rows give fingerprint {catalogue.fingerprint[:12]}, the export recorded "
+                        f"{manifest['fingerprint'][:12]}; the folder was changed after export: export it again")
+    builder = ReportBuilder()
+    builder.sources.append(str(root))
+    for category in frame["category"]:
+        builder.row_seen(category)
+    kept = {str(k): int(v) for k, v in frame["category"].value_counts().items()}
+    return catalogue, builder.build(kept)
+
+
+def load_any(sources: Any, *, image_root: Any = None, strict: bool = False,
+             decode: bool = False) -> tuple[Catalogue, LoadReport]:
+    """`--data` for every command: a Parquet catalogue folder, else CSVs through load_catalogue
+    (`decode` decodes every cover in full, as `data validate --strict` does)."""
+    single = sources[0] if isinstance(sources, (list, tuple)) and len(sources) == 1 else sources
+    if not isinstance(single, (list, tuple)) and is_parquet_catalogue(single):
+        return read_parquet_catalogue(single)
+    from harness.data.loader import load_catalogue
+
+    return load_catalogue(sources, image_root=image_root, strict=strict, decode=decode)
+
+
+def _manifest(root: Path) -> dict[str, Any]:
+    try:
+        manifest = json.loads((root / MANIFEST).read_text())
+    except (OSError, ValueError):
+        raise DataError(f"{root} is not a bookclip Parquet catalogue (no readable {MANIFEST}); "
+                        "write one with `bookclip data export --parquet DIR`") from None
+    if manifest.get("format") != FORMAT:
+        raise DataError(f"{root}: unknown Parquet catalogue format {manifest.get('format')!r}; expected {FORMAT}")
+    return manifest
+
+
+def _stored_cover(folder: Path, data: bytes, name: str) -> Path:
+    """The cover written once under the cache folder, named by its content hash (same bytes, same file)."""
+    path = folder / f"{sha256_hex(data)[:32]}{Path(name).suffix.lower()}"
+    if not path.is_file() or path.stat().st_size != len(data):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(path) as tmp:
+            tmp.write_bytes(data)
+    return path
+
+
+__all__ = ["export_parquet", "is_parquet_catalogue", "load_any", "read_parquet_catalogue"]

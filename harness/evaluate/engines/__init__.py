@@ -1,0 +1,55 @@
+"""Engines: where embeddings and per-query ranks are computed, behind one interface.
+
+- `local`: this process (harness.evaluate.embed, harness.evaluate.retrieval's chunked exact ranks).
+- `spark-local`, `spark-cluster`: the same functions on Spark executors (harness.evaluate.engines.spark):
+  query blocks spread over tasks against a broadcast gallery, covers and captions embedded with
+  mapInArrow. The ranks are bit-identical to the local engine's given the same embeddings.
+
+Metrics, CIs, tests and reports never know which engine ran: they read the ranks an engine returns.
+"""
+from __future__ import annotations
+
+from typing import Any, Protocol, Sequence
+
+import numpy as np
+
+from harness.errors import ConfigError
+
+ENGINES = ("local", "spark-local", "spark-cluster")
+DEFAULT_ENGINE = "local"
+
+
+class Engine(Protocol):
+    """Embeds a catalogue and ranks queries; `describe()` says where, for the run report."""
+
+    name: str
+
+    def embed(self, model: Any, catalogue: Any, *, template: str, batch_size: int) -> Any: ...
+
+    def retrieval_ranks(self, images: np.ndarray, texts: np.ndarray, groups: Sequence, *,
+                        pool_images: np.ndarray | None = None, pool_texts: np.ndarray | None = None,
+                        pool_groups: Sequence | None = None, where: str = "view") -> dict[str, Any]: ...
+
+    def describe(self) -> dict[str, Any]: ...
+
+
+def check_engine(name: str, where: str = "--engine") -> str:
+    """The engine name, or a one-line ConfigError listing the engines."""
+    if name not in ENGINES:
+        raise ConfigError(f"{where}: unknown engine {name!r}; use one of {', '.join(ENGINES)}")
+    return name
+
+
+def get_engine(name: str = DEFAULT_ENGINE, **options: Any) -> Engine:
+    """A fresh engine of this name (`options` go to its constructor, e.g. chunk_bytes, blocks)."""
+    check_engine(name)
+    if name == "local":
+        from harness.evaluate.engines.local import LocalEngine
+
+        return LocalEngine(**options)
+    from harness.evaluate.engines.spark import SparkEngine
+
+    return SparkEngine(name, **options)
+
+
+__all__ = ["DEFAULT_ENGINE", "ENGINES", "Engine", "check_engine", "get_engine"]

@@ -1,0 +1,213 @@
+"""The Spark engine: embeddings and exact ranks on executors, handed to the same metrics code.
+
+Ranks: harness.evaluate.retrieval.rank_jobs plans each product on the driver (no N x N work);
+the queries are cut into blocks of whole chunks (so every matrix product is the one the local
+engine computes, and the ranks are bit-identical), one block per task; the gallery and the plan
+are broadcast; each task runs retrieval.rank_block; the driver joins the blocks with
+retrieval.finish_ranks. Results come back by collect(), one per partition, so a retried task is
+never counted twice. Embeddings: mapInArrow over the catalogue rows, the model loaded once per
+Python worker by spec or checkpoint path and checked against the driver's fingerprint.
+Zero-shot and probes run on the driver over the collected embeddings.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+from functools import partial
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from harness.errors import ConfigError, EvaluationError
+from harness.evaluate.engines.spark_tasks import EMBED_SCHEMA, END, MARKER, embed_partition, rank_partition
+from harness.evaluate.retrieval import (DEFAULT_CHUNK_BYTES, DirectionRanks, block_starts, finish_ranks, job_ranks,
+                                        rank_jobs)
+
+RECORDS_CONF = "spark.sql.execution.arrow.maxRecordsPerBatch"
+NO_SPARK_HINT = "or run with --engine local"
+
+
+class SparkEngine:
+    """`spark-local`: a local session (or the active one); `spark-cluster`: the active session or $SPARK_MASTER."""
+
+    def __init__(self, name: str = "spark-local", *, session: Any = None, chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+                 blocks: int | None = None, records_per_batch: int | None = None,
+                 fail_partition: int | None = None) -> None:
+        self.name = name
+        self._session = session
+        self.chunk_bytes = chunk_bytes
+        self.blocks = blocks  # query blocks per product (default: the session's task slots)
+        self.records_per_batch = records_per_batch  # Arrow batch rows (rounded up to a batch-size multiple)
+        self.fail_partition = fail_partition  # tests: make this partition's task raise
+        self.ranking: dict[str, Any] = {"products": 0, "tasks": 0, "peak_worker_rss_mib": 0.0}
+        self.embedding: dict[str, Any] = {}
+
+    # -- session -----------------------------------------------------------------------------------
+    @property
+    def session(self) -> Any:
+        if self._session is None:
+            self._session = open_session(self.name)
+        return self._session
+
+    # -- ranks -------------------------------------------------------------------------------------
+    def retrieval_ranks(self, images: np.ndarray, texts: np.ndarray, groups: Sequence, *,
+                        pool_images: np.ndarray | None = None, pool_texts: np.ndarray | None = None,
+                        pool_groups: Sequence | None = None, where: str = "view") -> dict[str, DirectionRanks]:
+        jobs = rank_jobs(images, texts, groups, pool_images=pool_images, pool_texts=pool_texts,
+                         pool_groups=pool_groups, chunk_bytes=self.chunk_bytes, where=where)
+        return job_ranks(jobs, [self._rank(job, where) for job in jobs])
+
+    def _rank(self, job: Any, where: str) -> tuple[np.ndarray, np.ndarray | None]:
+        sc = self.session.sparkContext
+        starts = block_starts(job.plan, self.blocks or sc.defaultParallelism)
+        rows = job.rows.numpy()
+        items = [(a, np.ascontiguousarray(rows[a:b])) for a, b in zip(starts, starts[1:] + [job.plan.n_rows])]
+        shared = sc.broadcast((job.plan, job.cols.T.contiguous().numpy()))
+        try:
+            body = partial(rank_partition, shared, self.fail_partition)
+            out = run_tasks(lambda: sc.parallelize(items, len(items)).mapPartitionsWithIndex(body).collect(),
+                            f"ranking {where}", sc)
+        finally:
+            shared.destroy()
+        self.ranking["products"] += 1
+        self.ranking["tasks"] += len(items)
+        self.ranking["peak_worker_rss_mib"] = max([self.ranking["peak_worker_rss_mib"]] + [o[2] for o in out])
+        return finish_ranks(job.plan, [block for _, blocks, _ in out for block in blocks], job.rows, job.cols)
+
+    # -- embeddings --------------------------------------------------------------------------------
+    def embed(self, model: Any, catalogue: Any, *, template: str, batch_size: int) -> Any:
+        from harness.evaluate.embed import Embeddings, check_finite
+        from harness.evaluate.templates import render_captions, resolve_template
+
+        template_text = resolve_template(template)
+        if len(catalogue) == 0:
+            raise EvaluationError("cannot embed an empty catalogue; check the data path and category filter")
+        if batch_size < 1:
+            raise EvaluationError(f"batch_size={batch_size} must be at least 1")
+        spark = self.session
+        frame = catalogue_rows(catalogue, render_captions(template_text, catalogue.frame))
+        per_batch = batch_size * max(1, -(-(self.records_per_batch or 1024) // batch_size))
+        source = {**model_source(model, spark.sparkContext, self.name), "batch_size": batch_size,
+                  "fail_partition": self.fail_partition}
+        previous = spark.conf.get(RECORDS_CONF, None)
+        spark.conf.set(RECORDS_CONF, str(per_batch))
+        try:
+            df = spark.createDataFrame(frame)  # contiguous row slices, one per task slot
+            table = run_tasks(lambda: _to_arrow(df.mapInArrow(partial(embed_partition, source), EMBED_SCHEMA)),
+                              "embedding", spark.sparkContext)
+        finally:
+            spark.conf.unset(RECORDS_CONF) if previous is None else spark.conf.set(RECORDS_CONF, previous)
+        images, texts, infos = _assemble(table, len(frame), model.embed_dim)
+        self.embedding = _embedding_record(infos, per_batch, source)
+        result = Embeddings(images=images, texts=texts, book_ids=catalogue.frame["book_id"].astype(str).to_numpy(),
+                            group_ids=catalogue.frame["group_id"].astype(str).to_numpy(), template=template_text,
+                            truncated_texts=sum(i["truncated"] for i in infos))
+        check_finite(result, model)
+        return result
+
+    def describe(self) -> dict[str, Any]:
+        sc = self.session.sparkContext
+        return {"name": self.name, "master": sc.master, "task_slots": sc.defaultParallelism,
+                "embeddings": dict(self.embedding) or "none computed here (given to the engine)",
+                "ranks": {"where": "executors: query blocks per task, gallery broadcast", **self.ranking},
+                "zero_shot": "driver, on the collected embeddings", "probes": "driver, on the collected embeddings"}
+
+
+# --------------------------------------------------------------------------- helpers
+
+def open_session(name: str) -> Any:
+    """spark-local: the active session or a new local one; spark-cluster: the active one or $SPARK_MASTER."""
+    from harness.spark.session import active_session, get_or_create_session
+
+    if name == "spark-local":
+        return get_or_create_session(master=os.environ.get("BOOKCLIP_SPARK_LOCAL_MASTER", "local[*]"),
+                                     hint=NO_SPARK_HINT)
+    session = active_session()
+    if session is not None:
+        return session
+    master = os.environ.get("SPARK_MASTER")
+    if not master:
+        raise ConfigError("--engine spark-cluster needs a running Spark session (run under spark-submit) or "
+                          "SPARK_MASTER=spark://host:7077; on one machine use --engine spark-local")
+    return get_or_create_session(master=master, hint=NO_SPARK_HINT)
+
+
+def run_tasks(action: Callable[[], Any], what: str, sc: Any = None) -> Any:
+    """Run a Spark action; a failed task becomes one EvaluationError line naming its partition and cause
+    (the JVM's own stack traces of the failed task are kept off the console while it runs)."""
+    if sc is not None:
+        sc.setLogLevel("OFF")
+    try:
+        return action()
+    except Exception as exc:  # Py4JJavaError, PythonException, ...: find the task's own line
+        text = str(exc)
+        found = re.search(re.escape(MARKER) + r"\s*(.*?)\s*" + re.escape(END), text, re.S)
+        if found:
+            raise EvaluationError(f"Spark {' '.join(found.group(1).split())}") from None
+        lines = [line.strip() for line in text.splitlines() if line.strip()]
+        raise EvaluationError(f"Spark {what} failed: {type(exc).__name__}: {(lines or [''])[0][:300]}") from None
+    finally:
+        if sc is not None:
+            sc.setLogLevel("ERROR")
+
+
+def catalogue_rows(catalogue: Any, captions: Sequence[str]) -> Any:
+    """The rows executors embed: position, the catalogue columns, each cover's digest and its caption."""
+    from harness.data.catalogue import COLUMNS
+    from harness.data.images import probe_image
+
+    frame = catalogue.frame[list(COLUMNS)].astype(str).copy()
+    digests = catalogue.image_digests or tuple(probe_image(p).digest for p in frame["image_path"])
+    frame.insert(0, "row", np.arange(len(frame), dtype=np.int64))
+    frame["digest"] = list(digests)
+    frame["caption"] = list(captions)
+    return frame
+
+
+def model_source(model: Any, sc: Any, engine: str) -> dict[str, Any]:
+    """How an executor gets the model: a checkpoint path (shipped with addFile on a cluster), else its spec."""
+    spec = str(getattr(model, "spec", ""))
+    expected = {"fingerprint": str(model.fingerprint), "identity": str(getattr(model, "identity", None) or "")}
+    path = Path(spec)
+    if spec and path.is_file():
+        if engine == "spark-cluster":
+            sc.addFile(str(path.resolve()))
+            return {**expected, "file": path.name, "shipped": True, "how": f"shipped with addFile: {path.name}"}
+        return {**expected, "file": str(path.resolve()), "how": f"checkpoint path {path.resolve()}"}
+    return {**expected, "spec": spec, "how": f"spec {spec}"}
+
+
+def _to_arrow(df: Any) -> Any:
+    if hasattr(df, "toArrow"):
+        return df.toArrow()
+    import pyarrow as pa
+
+    return pa.Table.from_pandas(df.toPandas())
+
+
+def _assemble(table: Any, n: int, dim: int) -> tuple[np.ndarray, np.ndarray, list[dict[str, Any]]]:
+    rows = table.column("row").to_numpy()
+    if len(rows) != n or len(np.unique(rows)) != n:
+        raise EvaluationError(f"Spark embedding returned {len(np.unique(rows))} of {n} rows; rerun the command")
+    order = np.argsort(rows)
+    images = np.frombuffer(b"".join(table.column("image").to_pylist()), dtype=np.float32).reshape(n, dim)[order]
+    texts = np.frombuffer(b"".join(table.column("text").to_pylist()), dtype=np.float32).reshape(n, dim)[order]
+    infos = [json.loads(x) for x in table.column("info").to_pylist() if x]
+    return np.ascontiguousarray(images), np.ascontiguousarray(texts), infos
+
+
+def _embedding_record(infos: list[dict[str, Any]], per_batch: int, source: dict[str, Any]) -> dict[str, Any]:
+    from harness.io import cache_dir
+
+    driver_cache = str(cache_dir().resolve())
+    caches = sorted({(i["host"], i["cache"]) for i in infos})
+    shared = all(c == driver_cache and h == socket.gethostname() for h, c in caches)
+    return {"where": "executors (mapInArrow)", "records_per_batch": per_batch,
+            "python_workers": len({(i["host"], i["pid"]) for i in infos}),
+            "model": f"loaded once per Python worker from {source['how']}, fingerprint checked",
+            "decoded_cover_cache": (f"shared cache folder {driver_cache}" if shared
+                                    else f"per-executor caches ({len(caches)} folders)"),
+            "peak_worker_rss_mib": max([i["rss_mib"] for i in infos] or [0.0])}

@@ -1,0 +1,120 @@
+"""What Spark executors run: rank blocks of queries, embed covers and captions of rows.
+
+Both call evaluation's own functions (harness.evaluate.retrieval.rank_block,
+harness.evaluate.embed.encode_covers / encode_captions), so an executor computes what the local
+engine computes. A task that raises fails with one marked line naming its partition and the
+cause; the driver (harness.evaluate.engines.spark) finds that line and reports only it.
+"""
+from __future__ import annotations
+
+import json
+import os
+import resource
+import socket
+from typing import Any, Iterator
+
+MARKER = "[bookclip-task]"
+END = "[/bookclip-task]"
+EMBED_SCHEMA = "row long, image binary, text binary, info string"
+
+# One model per Python worker (Spark reuses workers): loaded on a task's first batch, kept for the
+# worker's life, keyed by where it came from and the fingerprint the driver expects.
+_WORKER_MODELS: dict[tuple[str, str], Any] = {}
+
+
+def task_failure(what: str, partition: int, exc: BaseException) -> RuntimeError:
+    text = str(exc).strip().splitlines()
+    cause = f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+    return RuntimeError(f"{MARKER} {what} failed in partition {partition}: {cause} {END}")
+
+
+def peak_rss_mib() -> float:
+    """Peak resident memory of this Python worker so far (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def rank_partition(shared: Any, fail_partition: int | None, index: int,
+                   items: Iterator[tuple[int, Any]]) -> Iterator[tuple[int, list[Any], float]]:
+    """mapPartitionsWithIndex body: (partition, [BlockRanks], peak MiB) for this partition's query blocks.
+    `shared` is the broadcast (RankPlan, gallery transposed); `fail_partition` is a test hook."""
+    try:
+        import torch
+
+        from harness.evaluate.retrieval import rank_block
+
+        if fail_partition == index:
+            raise ValueError("injected failure (fail_partition)")
+        plan, cols_t = shared.value
+        cols = torch.from_numpy(cols_t)
+        blocks = [rank_block(plan, torch.from_numpy(rows), cols, start=start) for start, rows in items]
+    except Exception as exc:  # one line for the driver, whatever failed
+        raise task_failure("ranking", index, exc) from None
+    yield index, blocks, peak_rss_mib()
+
+
+def embed_partition(source: dict[str, Any], batches: Iterator[Any]) -> Iterator[Any]:
+    """mapInArrow body: per Arrow batch of catalogue rows, their cover and caption embeddings (float32 bytes)."""
+    import pyarrow as pa
+    from pyspark import TaskContext
+
+    context = TaskContext.get()
+    partition = context.partitionId() if context is not None else -1
+    try:
+        if source.get("fail_partition") == partition:
+            raise ValueError("injected failure (fail_partition)")
+        model = worker_model(source)
+        for batch in batches:
+            if batch.num_rows == 0:
+                continue
+            rows, images, texts, truncated = _embed_rows(model, batch.to_pandas(), int(source["batch_size"]))
+            info = json.dumps({"host": socket.gethostname(), "pid": os.getpid(), "cache": _cache_folder(),
+                               "truncated": truncated, "rss_mib": peak_rss_mib(), "partition": partition})
+            yield pa.RecordBatch.from_arrays(
+                [pa.array(rows, pa.int64()), pa.array([r.tobytes() for r in images], pa.binary()),
+                 pa.array([r.tobytes() for r in texts], pa.binary()),
+                 pa.array([info] + [""] * (len(rows) - 1), pa.string())],
+                names=["row", "image", "text", "info"])
+    except Exception as exc:
+        raise task_failure("embedding", partition, exc) from None
+
+
+def worker_model(source: dict[str, Any]) -> Any:
+    """The model this worker already loaded for `source`, else load it (by spec, a shared path or a
+    file shipped with SparkContext.addFile) and check it is the driver's model (fingerprint, identity)."""
+    where = source.get("spec") or source["file"]
+    key = (where, source["fingerprint"])
+    if key not in _WORKER_MODELS:
+        from harness.errors import EvaluationError
+        from harness.models import load
+
+        if source.get("shipped"):
+            from pyspark import SparkFiles
+
+            where = SparkFiles.get(source["file"])
+        model = load(where, device="cpu")
+        identity = str(getattr(model, "identity", None) or "")
+        if model.fingerprint != source["fingerprint"] or (source.get("identity") and identity
+                                                          and identity != source["identity"]):
+            raise EvaluationError(f"the executor loaded {where} with fingerprint {model.fingerprint[:12]}, "
+                                  f"not the driver's {source['fingerprint'][:12]}; put the same checkpoint on "
+                                  "every executor (a shared path) or pass a checkpoint file")
+        _WORKER_MODELS.clear()  # one model per worker at a time keeps memory flat across models
+        _WORKER_MODELS[key] = model
+    return _WORKER_MODELS[key]
+
+
+def _embed_rows(model: Any, frame: Any, batch_size: int) -> tuple[Any, Any, Any, int]:
+    from harness.data.catalogue import COLUMNS, Catalogue
+    from harness.evaluate.embed import encode_captions, encode_covers
+
+    rows = frame["row"].to_numpy()
+    catalogue = Catalogue(frame[list(COLUMNS)].reset_index(drop=True), tuple(frame["digest"].astype(str)))
+    images = encode_covers(model, catalogue, batch_size)
+    texts, truncated = encode_captions(model, frame["caption"].astype(str).tolist(), batch_size)
+    return rows, images, texts, truncated
+
+
+def _cache_folder() -> str:
+    from harness.io import cache_dir
+
+    return str(cache_dir().resolve())

@@ -1,0 +1,120 @@
+"""The Spark engine computes what the local engine computes: ranks bit for bit, embeddings within 1e-5."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from harness.errors import EvaluationError
+from harness.evaluate.engines import get_engine
+
+pytestmark = [pytest.mark.slow, pytest.mark.spark]
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def embeddings():
+    """Items with exact ties and duplicate groups that cross 'categories' (far-apart rows)."""
+    rng = np.random.default_rng(7)
+    n, d = 700, 32
+    images = _unit(rng.standard_normal((n, d)))
+    texts = _unit(images + 0.8 * rng.standard_normal((n, d)))
+    texts[5] = texts[6]  # tied candidates
+    images[40] = images[41]
+    texts[100:110] = texts[100]  # one text tied for ten queries
+    groups = np.array([f"g{i}" for i in range(n)], dtype=object)
+    for a, b in ((3, 650), (10, 11), (200, 201), (202, 699), (5, 6)):  # editions, some far apart
+        groups[b] = groups[a]
+    groups[300:304] = "g300"
+    return images, texts, groups.astype(str)
+
+
+@pytest.mark.parametrize("chunk_rows", [7, 64, None])  # several chunks per task, one, and the default
+def test_spark_ranks_equal_local_ranks_bit_for_bit(spark, embeddings, chunk_rows) -> None:
+    images, texts, groups = embeddings
+    options = {} if chunk_rows is None else {"chunk_bytes": 4 * len(texts) * chunk_rows}
+    local = get_engine("local", **options)
+    remote = get_engine("spark-local", session=spark, blocks=3, **options)
+    want, got = local.retrieval_ranks(images, texts, groups), remote.retrieval_ranks(images, texts, groups)
+    for direction in ("image_to_text", "text_to_image"):
+        assert got[direction].ranks.dtype == want[direction].ranks.dtype
+        np.testing.assert_array_equal(got[direction].ranks, want[direction].ranks)
+        assert got[direction].pool_size == want[direction].pool_size
+    # a catalogue pool: queries are a subset, the gallery the whole set
+    q = np.arange(0, len(groups), 3)
+    pool = {"pool_images": images, "pool_texts": texts, "pool_groups": groups}
+    want = local.retrieval_ranks(images[q], texts[q], groups[q], **pool)
+    got = remote.retrieval_ranks(images[q], texts[q], groups[q], **pool)
+    for direction in ("image_to_text", "text_to_image"):
+        np.testing.assert_array_equal(got[direction].ranks, want[direction].ranks)
+    assert remote.describe()["ranks"]["tasks"] >= 3
+
+
+def test_ties_count_against_the_query_on_executors(spark) -> None:
+    images = np.eye(4, dtype=np.float32)
+    texts = np.array([[1, 0, 0, 0], [1, 0, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]], dtype=np.float32)
+    ranks = get_engine("spark-local", session=spark).retrieval_ranks(images, texts, ["a", "b", "c", "d"])
+    assert ranks["image_to_text"].ranks.tolist() == [2, 4, 1, 1]  # text 1 ties text 0 for image 0: counted above
+    assert ranks["text_to_image"].ranks.tolist() == [1, 4, 1, 1]
+
+
+def test_a_failing_partition_is_one_line_naming_it(spark, embeddings) -> None:
+    images, texts, groups = embeddings
+    engine = get_engine("spark-local", session=spark, blocks=2, fail_partition=1, chunk_bytes=4 * len(texts) * 64)
+    with pytest.raises(EvaluationError) as info:
+        engine.retrieval_ranks(images, texts, groups)
+    message = str(info.value)
+    assert "\n" not in message and "partition 1" in message and "injected failure" in message
+
+
+def test_executor_embeddings_match_local(spark, tmp_path) -> None:
+    from harness.data import load_catalogue, make_fixture_catalogue
+    from harness.evaluate.embed import embed
+    from harness.models import load
+
+    catalogue, _ = load_catalogue(make_fixture_catalogue(tmp_path / "fx", books_per_category=10))
+    model = load("tiny:vit-xs")
+    want = embed(model, catalogue, batch_size=16, cache=False)
+    engine = get_engine("spark-local", session=spark, records_per_batch=32)
+    got = engine.embed(model, catalogue, template="{title}", batch_size=16)
+    np.testing.assert_allclose(got.images, want.images, atol=1e-5)
+    np.testing.assert_allclose(got.texts, want.texts, atol=1e-5)
+    assert got.book_ids.tolist() == want.book_ids.tolist()
+    record = engine.describe()["embeddings"]
+    assert record["records_per_batch"] % 16 == 0 and record["decoded_cover_cache"].startswith("shared cache folder")
+    with pytest.raises(EvaluationError, match="partition 0"):
+        get_engine("spark-local", session=spark, fail_partition=0).embed(model, catalogue, template="{title}",
+                                                                         batch_size=16)
+
+
+def test_eval_spark_local_gives_the_local_metrics(tmp_path) -> None:
+    """End to end in a subprocess: `bookclip eval --engine spark-local` against `--engine local`."""
+    from harness.data import make_fixture_catalogue
+
+    data = make_fixture_catalogue(tmp_path / "fx", books_per_category=20)
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PYSPARK_PYTHON": sys.executable,
+           "BOOKCLIP_SPARK_LOCAL_MASTER": "local[2]"}
+    reports = {}
+    for engine in ("local", "spark-local"):
+        out = tmp_path / f"{engine}.json"
+        subprocess.run([sys.executable, "-m", "harness.cli", "eval", "--model", "fixtures:tiny-baseline", "--data",
+                        str(data), "--categories", "Medical", "--ks", "1,3", "--resamples", "200", "--engine", engine,
+                        "--json", "--out", str(out)], check=True, env=env, cwd=ROOT, capture_output=True)
+        reports[engine] = json.loads(out.read_text())
+    local, remote = reports["local"], reports["spark-local"]
+    assert local["engine"] == "local" and remote["engine"] == "spark-local"
+    assert remote["sections"]["engine"]["zero_shot"].startswith("driver")
+    # embeddings may differ in the last float bits; count the queries whose rank moved (near ties)
+    moved = sum(a != b for key in local["per_query"] for a, b in zip(local["per_query"][key]["ranks"]["model"],
+                                                                     remote["per_query"][key]["ranks"]["model"]))
+    assert moved == 0, f"{moved} near-tie rank differences"
+    assert local["metrics"] == remote["metrics"]
