@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from harness.data.catalogue import COLUMNS, Catalogue
 from harness.data.images import probe_image
