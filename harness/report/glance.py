@@ -82,17 +82,17 @@ def gate_evidence(report: RunReport, gate: GateResult) -> GateEvidence:
 
 
 def worst_regressions(report: RunReport, count: int = 5) -> list[tuple[str, Any]]:
-    """(role, Difference) of the differences whose whole CI lies on the worse side, largest relative
-    change first (their units differ, so the change is taken relative to the reference value)."""
+    """(role, Difference) of the differences whose whole CI lies on the worse side, the clearest first:
+    by the change in units of its own CI width, so rates and ranks can be ordered together."""
     found = [(role, d) for role in report.compared_roles for d in report.comparisons[role].values()
              if d.significant == "worse"]
 
-    def size(item: tuple[str, Any]) -> float:
+    def clarity(item: tuple[str, Any]) -> float:
         d = item[1]
-        ref = abs(d.reference) if _num(d.reference) else 0.0
-        return abs(d.delta) / ref if ref > 1e-12 else abs(d.delta)
+        width = abs(d.ci_high - d.ci_low)
+        return abs(d.delta) / width if width > 1e-12 else math.inf
 
-    return sorted(found, key=lambda item: (-size(item), item[0], item[1].key))[:count]
+    return sorted(found, key=lambda item: (-clarity(item), item[0], item[1].key))[:count]
 
 
 def _num(x: Any) -> float | None:

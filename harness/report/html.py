@@ -63,7 +63,7 @@ def render_html(report: RunReport) -> str:
     models = [{"role": role, "spec": (m or {}).get("spec", "?"), "fingerprint": str((m or {}).get("fingerprint", ""))[:12]}
               for role, m in report.models.items()]
     return environment().get_template("page.html.j2").render(
-        csp=CSP, css=Markup(stylesheet()), cover_css=Markup(cover_rules(report)),
+        csp=Markup(CSP), css=Markup(stylesheet()), cover_css=Markup(cover_rules(report)),
         title=f"bookclip {report.kind} {report.name or report.run_id}",
         heading=f"bookclip {report.kind}: {report.name}" if report.name else f"bookclip {report.kind}",
         meta=" · ".join(meta), models=models, sections=sections, schema=report.schema_version,
