@@ -76,7 +76,8 @@ def metrics_table(report: RunReport) -> Table:
                 continue
             style = {"better": "green", "worse": "red"}.get(c.significant, "")
             cells.append(Text(f"{fmt(c.delta, True)} {fmt_ci(c.ci_low, c.ci_high)}", style=style))
-            cells.append(f"{c.p_value:.3g}" if isinstance(c.p_value, (int, float)) and math.isfinite(c.p_value) else "")
+            cells.append(f"{c.p_value:.3g}" if isinstance(c.p_value, (int, float)) and math.isfinite(c.p_value)
+                         else "point estimates" if c.test == "point" else "")
         table.add_row(*cells)
     return table
 
