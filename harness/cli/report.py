@@ -35,7 +35,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                         help="print the run report (or, with --against, the regression result) as JSON")
     parser.add_argument("--html", metavar="OUT", help="write the run's self-contained HTML report")
     parser.add_argument("--full", action="store_true",
-                        help="print every metric with its CI and test (default: verdict, gates, worst regressions)")
+                        help="print every metric with its CI and test (default for a run with gates: the verdict, "
+                             "the gates and the five worst regressions)")
     parser.add_argument("--save", metavar="NAME", help="store the run in the run history under NAME")
     parser.add_argument("--list", action="store_true", help="list the saved runs")
     parser.add_argument("--runs-dir", metavar="DIR", default=None,
@@ -87,7 +88,7 @@ def run_report(args: argparse.Namespace) -> int:
             import json
 
             print(json.dumps(report.to_dict(), indent=2, ensure_ascii=False, default=str))
-        elif args.full:
+        elif args.full or not report.gates:  # without gates there is no verdict to lead with
             print_run(report, console)
         elif not (args.html or args.save or args.list):
             print_glance(report, console)
