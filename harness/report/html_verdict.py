@@ -45,7 +45,9 @@ def _panels(report: RunReport) -> dict[tuple[bool, str], list[GateEvidence]]:
         panels.setdefault((ev.paired, ev.family), []).append(ev)
     families = list(UNIT_FAMILIES)
     ordered = sorted(panels, key=lambda k: (not k[0], families.index(k[1])))
-    return {k: sorted(panels[k], key=lambda e: order.get(e.gate.role, 99)) for k in ordered}
+    outcome = {"FAIL": 0, "UNDECIDED": 1, "WARN": 2, "PASS": 3}  # failures on top of each group
+    return {k: sorted(panels[k], key=lambda e: (order.get(e.gate.role, 99), outcome.get(e.gate.outcome, 9)))
+            for k in ordered}
 
 
 def forest_plot(report: RunReport) -> Chart:

@@ -55,6 +55,8 @@ def test_console_and_html_show_three_columns(three, capsys):
     assert page.count('class="chart heatmap"') == 2  # one per checkpoint against the reference
     assert "B minus baseline" in page and "C minus baseline" in page
     assert "point estimates only: no paired CI" in page  # C's rows say what they compare
+    assert ('<th class="num">baseline</th><th class="num">B</th><th class="num">C</th>'
+            '<th class="num">delta B [CI]</th><th class="num">p</th><th class="num">delta C [CI]</th>') in page
 
 
 def test_three_files_in_html_and_default_view(three, tmp_path, capsys):

@@ -2,14 +2,16 @@
 tables collapsed; every string escaped by the template; covers embedded once."""
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
 
+from harness.errors import ConfigError
 from harness.report.html import SECTIONS, render_html
 from harness.report.html_blocks import environment
 from harness.report.html_verdict import forest_plot
-from harness.report.model import GateResult
+from harness.report.model import GateResult, RunReport
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +96,7 @@ def test_each_cover_is_embedded_once(page, realistic):
         assert page.count(thumb) == 1
 
 
-def test_crafted_markup_in_any_field_renders_as_text(make_run):
+def test_crafted_markup_in_any_field_renders_as_text(make_run, tmp_path):
     evil = "<img src=x onerror=alert(1)>"
     report = make_run("good", seed=8, name=evil)
     report.models[evil] = {"spec": evil, "fingerprint": evil}
@@ -103,6 +105,11 @@ def test_crafted_markup_in_any_field_renders_as_text(make_run):
     report.sections["examples"][0].update({"view": evil, "category": evil, "book_id": evil})
     report.gates.append(GateResult(evil, "heldout/image_to_text/recall@5", evil, "fail", "FAIL", evil,
                                    rule_kind="delta", role=evil))
-    page = render_html(report)
+    crafted = RunReport.read(report.write(tmp_path / "crafted.json"))  # a crafted run.json, read back
+    page = render_html(crafted)
     assert evil not in page and "onerror=alert(1)&gt;" in page
     assert "<img src=x" not in page
+    raw = json.loads((tmp_path / "crafted.json").read_text())
+    raw["gates"][0]["outcome"] = evil  # outcomes and tiers are enumerations: refused with one line
+    with pytest.raises(ConfigError, match="outcome"):
+        RunReport.from_dict(raw)
