@@ -9,7 +9,7 @@ from harness.report.console import fmt, fmt_ci, make_console
 from harness.report.glance import gate_evidence, verdict, worst_regressions
 from harness.report.model import RunReport
 
-MAX_GATE_LINES = 24
+MAX_GATE_LINES = 22  # with the role headings, the other lines and 5 regressions: at most 40
 _STYLE = {"PASS": "green", "FAIL": "bold red", "WARN": "yellow", "UNDECIDED": "magenta"}
 
 
@@ -35,6 +35,8 @@ def print_glance(report: RunReport, console: Console | None = None) -> None:
         order = {"FAIL": 0, "UNDECIDED": 1, "WARN": 2, "PASS": 3}
         shown = 0
         for role in roles:
+            if shown >= MAX_GATE_LINES:
+                break
             gates = sorted((g for g in report.gates if g.role == role), key=lambda g: (order.get(g.outcome, 9), g.metric))
             if len(roles) > 1:
                 _line(console, Text(f" {role}", style="bold"))

@@ -92,3 +92,17 @@ def test_print_run_of_n_models_has_a_delta_column_per_model(three):
     print_run(report, console)
     text = console.export_text()
     assert "delta B [CI]" in text and "delta C [CI]" in text and "point estimates" in text
+
+
+def test_default_view_of_many_checkpoints_stays_within_forty_lines(make_run, tmp_path):
+    from harness.report.console_glance import print_glance
+
+    runs = [make_run(kind, seed=i) for i, kind in enumerate(["good", "degraded", "good", "degraded", "same"] * 2)]
+    paths = [str(r.write(tmp_path / f"run{i}.json")) for i, r in enumerate(runs)]
+    report = combine_reports([RunReport.read(p) for p in paths], paths)
+    assert len(report.gates) > 30
+    console = Console(file=io.StringIO(), width=80, record=True)
+    print_glance(report, console)
+    lines = console.export_text().rstrip("\n").splitlines()
+    assert len(lines) <= 40 and max(map(len, lines)) <= 80
+    assert "more gates: --full shows them all" in "\n".join(lines)
