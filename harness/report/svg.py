@@ -76,8 +76,12 @@ class Scale:
         lo, hi = self.lo, self.hi
         if self.log:
             low, high = (math.copysign(10 ** abs(t) - 1, t) for t in (lo, hi))
-            powers = [0.0] + [float(10 ** e) for e in range(0, 7)]
-            return sorted(v for p in powers for v in {p, -p} if low <= v <= high)
+            for steps in ((1,), (1, 3), (1, 2, 5)):  # the densest set of round numbers that stays readable
+                marks = [0.0] + [float(m * 10 ** e) for e in range(0, 7) for m in steps]
+                ticks = sorted(v for p in marks for v in {p, -p} if low <= v <= high)
+                if len(ticks) >= 4:
+                    break
+            return ticks
         return nice_ticks(lo, hi)
 
 

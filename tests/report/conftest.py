@@ -118,7 +118,8 @@ def build_run(candidate: str = "good", *, seed: int = 0, fingerprint: str = "fp-
     ]
     for role, shift in (("baseline", 0.0), ("candidate", {"good": 0.05, "degraded": -0.2, "same": 0.0}[candidate])):
         for family, rate in (("typo", 0.22), ("case", 0.08), ("article", 0.12)):
-            report.metrics[role][f"probes/{family}/flip_rate"] = Estimate(rate - shift / 2, rate - 0.03, rate + 0.03, 200)
+            value = rate - shift / 2
+            report.metrics[role][f"probes/{family}/flip_rate"] = Estimate(value, value - 0.03, value + 0.03, 200)
         for v in ("heldout", "cross"):
             report.metrics[role][f"{v}/zero_shot/accuracy"] = Estimate(0.55 + shift, 0.5 + shift, 0.6 + shift, 200)
     if realistic:
