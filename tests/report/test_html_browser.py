@@ -39,7 +39,8 @@ COVERS_DECODE = """async () => {
     let ok = true;
     try { await img.decode(); } catch (e) { ok = false; }
     const box = el.getBoundingClientRect();
-    out.push({label: el.getAttribute('aria-label'), ok: ok && img.naturalWidth > 0, w: box.width, h: box.height});
+    out.push({label: el.getAttribute('aria-label'), ok: ok && img.naturalWidth > 0, w: box.width, h: box.height,
+              hidden: el.closest('details:not([open])') !== null});
   }
   return out;
 }"""
@@ -90,7 +91,9 @@ def test_report_opens_in_chromium_clean(tmp_path, make_run, hostile_title, real_
     broken = [i["alt"] for i in images if not i["ok"]]
     assert broken == [], f"images that did not decode: {broken}"
     assert len(images) >= 5
-    assert covers and all(c["ok"] and c["w"] > 0 and c["h"] > 0 for c in covers), covers
+    assert covers and [c for c in covers if not c["ok"]] == []  # every cover's data URI decodes
+    assert [c for c in covers if not c["hidden"] and not (c["w"] > 0 and c["h"] > 0)] == []  # and shows
+    assert any(not c["hidden"] for c in covers)
     assert len(covers) <= len(report.sections["examples"])
     # the verdict's forest plot is on the first screen, before any table
     assert 0 < forest["top"] < forest["bottom"] <= VIEWPORT["height"]
