@@ -200,8 +200,15 @@ def _judge_one(gate: Gate, ev: Evidence, p: float | None, alpha: float, blocked:
     rule = gate.describe()
     fail = "FAIL" if gate.tier == "fail" else "WARN"
 
+    if gate.rule in PAIRED_RULES and knows_direction(gate.metric):
+        better = 1.0 if higher_is_better(gate.metric) else -1.0  # the line, in candidate-minus-baseline units
+        line: float | None = better * (gate.threshold if gate.rule == "delta" else -gate.threshold)
+    else:
+        line = gate.threshold if gate.rule in ("min", "max") else None
+
     def result(outcome: str, why: str) -> GateResult:
-        return GateResult(name=gate.name, metric=gate.metric, rule=rule, tier=gate.tier, outcome=outcome, message=why)
+        return GateResult(name=gate.name, metric=gate.metric, rule=rule, tier=gate.tier, outcome=outcome, message=why,
+                          rule_kind=gate.rule, threshold=gate.threshold, bound=line, role=gate.role)
 
     est = ev.estimate
     if gate.rule in ("min", "max"):

@@ -66,7 +66,8 @@ class EvaluationSession:
                     evidence[g] = self.source.evidence(g)
                 except BookclipError as exc:
                     errors[g] = GateResult(name=g.name, metric=g.metric, rule=g.describe(), tier=g.tier,
-                                           outcome="FAIL" if g.tier == "fail" else "WARN", message=f"error: {exc}")
+                                           outcome="FAIL" if g.tier == "fail" else "WARN", message=f"error: {exc}",
+                                           rule_kind=g.rule, threshold=g.threshold, role=g.role)
             judged = [g for g in gates if g in evidence]
             results = {**dict(zip(judged, judge(judged, evidence, holm=self.config.holm))), **errors}
             self._results = {g: results[g] for g in gates}

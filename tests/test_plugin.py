@@ -88,15 +88,25 @@ def test_degraded_candidate_fails_named_gates_and_writes_report(pytester):
                              'resamples = 300\n'
                              '[tool.bookclip.gates]\n'
                              '"cross/image_to_text/recall@5" = { non_inferior = 0.02 }\n'
-                             '"heldout/text_to_image/recall@5" = { delta = 0 }\n')
+                             '"heldout/text_to_image/recall@5" = { delta = 0 }\n'
+                             '"heldout/text_to_image/mrr" = { non_inferior = 0.01, tier = "warn" }\n')
     result = pytester.runpytest_subprocess("suites", "-p", "no:cacheprovider", "-k", "gate")
     assert result.ret == 1
     out = result.stdout.str()
+    # every gate's whole message is in the summary; the warn-tier gate's only there (no pytest warning)
+    summary = out.split("bookclip gates:", 1)[1]
+    report_gates = json.loads((root / "reports" / "run.json").read_text())["gates"]
+    for gate in report_gates:
+        assert f"{gate['outcome']} {gate['metric']}: {gate['message']}" in summary.replace("\n", " ")
+    warned = next(g for g in report_gates if g["tier"] == "warn")
+    assert warned["outcome"] == "WARN" and out.count(warned["message"]) == 1
+    assert "warnings summary" not in out or "bookclip" not in out.split("warnings summary", 1)[1].split("=====", 1)[0]
     assert "cross/image_to_text/recall@5: candidate" in out and "non-inferior by 0.02 at 95%\": FAIL" in out
     assert "heldout/text_to_image/recall@5" in out
     report = json.loads((root / "reports" / "run.json").read_text())
     outcomes = {g["metric"]: g["outcome"] for g in report["gates"]}
-    assert outcomes == {"cross/image_to_text/recall@5": "FAIL", "heldout/text_to_image/recall@5": "FAIL"}
+    assert outcomes == {"cross/image_to_text/recall@5": "FAIL", "heldout/text_to_image/recall@5": "FAIL",
+                        "heldout/text_to_image/mrr": "WARN"}
     assert report["models"]["candidate"]["spec"] == "tiny:vit-xs@7"
     assert report["comparisons"]["candidate"]["cross/image_to_text/recall@5"]["delta"] < 0
     assert report["comparisons"]["candidate"]["cross/image_to_text/recall@5"]["test"] == "mcnemar"

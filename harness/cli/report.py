@@ -17,8 +17,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         epilog=("examples:  bookclip report reports/run.json --against reports/main.json  |  "
                 "bookclip report latest --against main --fail-on warn  |  bookclip report latest --html out.html  |  "
                 "bookclip report --list"))
-    parser.add_argument("run", nargs="?", metavar="RUN",
-                        help="run report: a file, 'latest', a saved name (its newest run), a run number or id")
+    parser.add_argument("run", nargs="*", metavar="RUN",
+                        help="run report: a file, 'latest', a saved name (its newest run), a run number or id; "
+                             "several: one column per checkpoint against the first file's reference")
     parser.add_argument("--against", metavar="MAIN", help="reference run to compare against (same forms as RUN)")
     parser.add_argument("--fail-on", choices=("regression", "warn", "never"), default="regression",
                         help="exit 1 on regressions (default), also on warnings, or never")
@@ -33,6 +34,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--json", action="store_true",
                         help="print the run report (or, with --against, the regression result) as JSON")
     parser.add_argument("--html", metavar="OUT", help="write the run's self-contained HTML report")
+    parser.add_argument("--full", action="store_true",
+                        help="print every metric with its CI and test (default for a run with gates: the verdict, "
+                             "the gates and the five worst regressions)")
     parser.add_argument("--save", metavar="NAME", help="store the run in the run history under NAME")
     parser.add_argument("--list", action="store_true", help="list the saved runs")
     parser.add_argument("--runs-dir", metavar="DIR", default=None,
@@ -42,6 +46,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run_report(args: argparse.Namespace) -> int:
     from harness.report.console import make_console, print_regression, print_run, runs_table
+    from harness.report.console_glance import print_glance
     from harness.report.history import history_root, list_runs, resolve_run, save_run
     from rich.text import Text
 
@@ -54,15 +59,24 @@ def run_report(args: argparse.Namespace) -> int:
             console.print(runs_table(runs))
         else:
             console.print(f"no runs saved under {history_root(args.runs_dir)}")
-        if args.run is None:
+        if not args.run:
             return 0
-    if args.run is None:
+    if not args.run:
         raise ConfigError("bookclip report needs a RUN (a report file, a saved name or 'latest'), or --list")
     if args.out and not args.against:
         raise ConfigError("--out writes the regression result: add --against MAIN")
 
-    run_path = resolve_run(args.run, args.runs_dir)
-    report = RunReport.read(run_path)
+    if len(args.run) > 1:
+        if args.against or args.save:
+            raise ConfigError("--against and --save take one RUN; several RUNs are shown side by side")
+        from harness.report.combine import combine_reports
+
+        paths = [resolve_run(r, args.runs_dir) for r in args.run]
+        report = combine_reports([RunReport.read(p) for p in paths], [str(p) for p in paths])
+        run_path = paths[0]
+    else:
+        run_path = resolve_run(args.run[0], args.runs_dir)
+        report = RunReport.read(run_path)
     if args.save:
         console.print(Text(f"saved {run_path} as {save_run(report, args.save, args.runs_dir)}"))
     if args.html:
@@ -74,8 +88,10 @@ def run_report(args: argparse.Namespace) -> int:
             import json
 
             print(json.dumps(report.to_dict(), indent=2, ensure_ascii=False, default=str))
-        elif not (args.html or args.save or args.list):
+        elif args.full or not report.gates:  # without gates there is no verdict to lead with
             print_run(report, console)
+        elif not (args.html or args.save or args.list):
+            print_glance(report, console)
         return 0
 
     from harness.io import atomic_write_json

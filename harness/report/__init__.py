@@ -20,6 +20,8 @@ _LAZY = {
     "render_html": "harness.report.html",
     "print_run": "harness.report.console",
     "print_regression": "harness.report.console",
+    "print_glance": "harness.report.console_glance",
+    "combine_reports": "harness.report.combine",
     "suites_report": "harness.report.build",
     "thumbnail_b64": "harness.report.examples",
     "select_examples": "harness.report.examples",

@@ -140,7 +140,8 @@ def suites_report(workspace: Any, source: Any, gates: list[Any], *, name: str = 
     if all(role in evaluations for role in ("baseline", "candidate")):
         add_comparison(report, "candidate", compare_evaluations(evaluations["baseline"], evaluations["candidate"],
                                                                 ws.stat_settings), reference="baseline")
-        report.sections["examples"] = example_books(evaluations, ws.loaded_models(), ws.catalogue, ws.splits.heldout,
+        views = {name: getattr(ws.splits, name) for name in ("heldout", "cross") if getattr(ws.splits, name, None)}
+        report.sections["examples"] = example_books(evaluations, ws.loaded_models(), ws.catalogue, views,
                                                     template=cfg.template)
     report.gates = list(gates)
     return report

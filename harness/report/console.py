@@ -76,7 +76,8 @@ def metrics_table(report: RunReport) -> Table:
                 continue
             style = {"better": "green", "worse": "red"}.get(c.significant, "")
             cells.append(Text(f"{fmt(c.delta, True)} {fmt_ci(c.ci_low, c.ci_high)}", style=style))
-            cells.append(f"{c.p_value:.3g}" if isinstance(c.p_value, (int, float)) and math.isfinite(c.p_value) else "")
+            cells.append(f"{c.p_value:.3g}" if isinstance(c.p_value, (int, float)) and math.isfinite(c.p_value)
+                         else "point estimates" if c.test == "point" else "")
         table.add_row(*cells)
     return table
 
@@ -234,4 +235,10 @@ def suite_summary(report: RunReport, *, markup: bool) -> str:
             table.add_row(Text(result.metric), fmt(base.value) if base else "-", fmt(cand.value) if cand else "-",
                           delta, Text(result.rule), Text(result.outcome, style=_OUTCOME_STYLE.get(result.outcome, "")))
         console.print(table)
+    if report.gates:  # each gate's whole message, once, as one line a log search finds
+        console.print(Text("bookclip gates:", style="bold"))
+        order = {"FAIL": 0, "UNDECIDED": 1, "WARN": 2, "PASS": 3}
+        for result in sorted(report.gates, key=lambda g: (order.get(g.outcome, 9), g.metric)):
+            console.print(Text(f"{result.outcome} ", style=_OUTCOME_STYLE.get(result.outcome, ""))
+                          .append(Text(f"{result.metric}: {result.message}")), soft_wrap=True)
     return buffer.getvalue()

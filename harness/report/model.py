@@ -43,6 +43,12 @@ class GateResult:
     tier: str          # 'fail' or 'warn'
     outcome: str       # 'PASS', 'FAIL', 'WARN', 'UNDECIDED'
     message: str       # one line saying why
+    # structured form of the rule, for the forest plot (absent in reports of older bookclips)
+    rule_kind: str = ""             # 'min', 'max', 'delta', 'non_inferior'
+    threshold: float | None = None  # the number in the rule, in the metric's units
+    bound: float | None = None      # where the rule's line sits: on the value axis for min/max, on the
+                                    # candidate-minus-reference axis for delta/non_inferior
+    role: str = "candidate"         # the model the gate judged
 
     def __post_init__(self) -> None:
         if self.outcome not in OUTCOMES or self.tier not in TIERS:

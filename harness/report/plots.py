@@ -62,14 +62,22 @@ def _figure(panels: int, *, width: float = 4.2, height: float = 2.9, max_cols: i
     return fig, axes[:panels]
 
 
-def recall_curves(curves: Mapping[str, Mapping[str, tuple[Sequence[float], Sequence[float]]]]) -> str:
-    """One panel per view/direction: recall@k against k (log axis) for each role."""
+def recall_curves(curves: Mapping[str, Mapping[str, tuple[Sequence[float], Sequence[float]]]],
+                  errors: Mapping[str, Mapping[str, tuple[Sequence[float], ...]]] | None = None) -> str:
+    """One panel per view/direction: recall@k against k (log axis) for each role; `errors` holds
+    view -> role -> (ks, values, ci_lows, ci_highs) of the stored estimates, drawn as error bars."""
+    errors = errors or {}
     with matplotlib.rc_context(_STYLE):
-        fig, axes = _figure(len(curves))
+        fig, axes = _figure(len(curves), width=3.7, height=2.6, max_cols=3)
         for ax, (view, roles) in zip(axes, curves.items()):
             for i, (role, (ks, values)) in enumerate(roles.items()):
                 ax.plot(ks, values, label=label(role), color=role_color(role, i), lw=1.8,
                         marker="o" if len(ks) <= 12 else None, ms=3)
+                bars = (errors.get(view) or {}).get(role)
+                if bars:
+                    at, mid, low, high = (np.asarray(x, dtype=float) for x in bars)
+                    ax.errorbar(at, mid, yerr=[np.clip(mid - low, 0, None), np.clip(high - mid, 0, None)], fmt="none",
+                                ecolor=role_color(role, i), elinewidth=1.4, capsize=3)
             _log_rank_axis(ax, max((max(ks) for ks, _ in roles.values() if len(ks)), default=1))
             ax.set_ylim(0, 1.02)
             ax.set_title(label(view))
@@ -97,8 +105,12 @@ def rank_histograms(ranks: Mapping[str, Mapping[str, Sequence[float]]]) -> str:
         return to_data_uri(fig)
 
 
-def grouped_bars(groups: Mapping[str, Mapping[str, float]], *, title: str, xlabel: str) -> str:
-    """Horizontal bars: one row per group (e.g. category), one bar per role."""
+def grouped_bars(groups: Mapping[str, Mapping[str, float]], *, title: str, xlabel: str,
+                 errors: Mapping[str, Mapping[str, tuple[float, float]]] | None = None,
+                 xlim: tuple[float, float] | None = None) -> str:
+    """Horizontal bars: one row per group (e.g. category), one bar per role; `errors` (group -> role ->
+    (ci_low, ci_high)) are drawn as whiskers; `xlim` fixes the scale (rates: 0 to 1)."""
+    errors = errors or {}
     names = list(groups)
     roles = list(dict.fromkeys(role for values in groups.values() for role in values))
     # margins sized from the label lengths: constrained layout took about half of this function's
@@ -106,7 +118,7 @@ def grouped_bars(groups: Mapping[str, Mapping[str, float]], *, title: str, xlabe
     char_in = 0.075  # width of one 9 pt character, generously
     left = 0.3 + char_in * max((len(label(n)) for n in names), default=4)
     right = 0.7 + char_in * max((len(label(r)) for r in roles), default=4)  # legend handle + text
-    width, height = left + 3.6 + right, 1.2 + 0.3 * len(names) * max(1, len(roles))
+    width, height = left + 3.6 + right, 1.0 + 0.22 * len(names) * max(1, len(roles))
     with matplotlib.rc_context(_STYLE):
         fig = Figure(figsize=(width, height))
         fig.subplots_adjust(left=left / width, right=1 - right / width, top=1 - 0.4 / height, bottom=0.55 / height)
@@ -115,8 +127,16 @@ def grouped_bars(groups: Mapping[str, Mapping[str, float]], *, title: str, xlabe
         y = np.arange(len(names))
         for i, role in enumerate(roles):
             values = [groups[n].get(role, np.nan) for n in names]
-            ax.barh(y + (i - (len(roles) - 1) / 2) * bar, values, height=bar,
-                    label=label(role), color=role_color(role, i))
+            pos = y + (i - (len(roles) - 1) / 2) * bar
+            ax.barh(pos, values, height=bar, label=label(role), color=role_color(role, i))
+            whiskers = [(p, v, errors[n][role]) for p, v, n in zip(pos, values, names) if role in errors.get(n, {})]
+            if whiskers:
+                ax.errorbar([v for _, v, _ in whiskers], [p for p, _, _ in whiskers], fmt="none", ecolor="#1d232a",
+                            elinewidth=1.1, capsize=2.5,
+                            xerr=[[max(0.0, v - lo) for _, v, (lo, _) in whiskers],
+                                  [max(0.0, hi - v) for _, v, (_, hi) in whiskers]])
+        if xlim is not None:
+            ax.set_xlim(*xlim)
         ax.set_yticks(y, [label(n) for n in names])
         ax.set_ylim(len(names) - 0.5, -0.5)  # first group on top, no empty rows around the bars
         ax.set_title(label(title))

@@ -24,6 +24,14 @@ from harness.settings import StatSettings
 
 HOSTILE_TITLE = "<script>alert(1)</script>"
 VIEWS = {"heldout": 240, "cross": 300}
+REALISTIC_VIEWS = {"train": 258, "heldout": 64, "cross": 400, "cross:Medical": 100, "cross:Health": 100,
+                   "cross:Biography": 100, "cross:Cookery": 100}
+FAMILIES = ("repeated_letters", "dropped_letter", "adjacent_swap", "keyboard_typo", "ocr_confusion", "homoglyph",
+            "case", "punctuation_stripped", "spacing", "unicode_normalisation", "article_moved", "ampersand_and",
+            "numerals_words", "subtitle", "author_appended", "category_prefix", "word_dropped",
+            "word_order_shuffled", "overlong")
+PROBE_METRICS = ("flip_rate", "lost@5", "similarity_drop_p90", "similarity_drop_mean", "similarity_drop_p50",
+                 "recall@1", "mean_rank_change")
 DIRECTIONS = ("image_to_text", "text_to_image")
 METRICS = ("recall@1", "recall@5", "recall@10", "mrr", "median_rank", "mean_rank")
 CATEGORIES = ("Mind-Body-Spirit", "Medical", "Health", "Biography")
@@ -49,9 +57,13 @@ def cover_image(title: str, seed: int, size: int = 128) -> Image.Image:
 
 def build_run(candidate: str = "good", *, seed: int = 0, fingerprint: str = "fp-data-1", name: str = "",
               per_query: bool = True, sections: bool = True, covers: list[Image.Image] | None = None,
-              views: dict[str, int] | None = None) -> RunReport:
-    """A run report: the same baseline in every run, a candidate that is 'good', 'degraded' or 'same'."""
-    views = views or VIEWS
+              views: dict[str, int] | None = None, realistic: bool = False) -> RunReport:
+    """A run report: the same baseline in every run, a candidate that is 'good', 'degraded' or 'same'.
+
+    `realistic` gives it the shape of the embedded default's run: train, heldout, cross and one view
+    per other category, twenty probe families with their title-hidden controls, zero-shot per view,
+    and example books from every view (hundreds of metric keys)."""
+    views = views or (REALISTIC_VIEWS if realistic else VIEWS)
     base_rng = np.random.default_rng(1000)  # the baseline model is the same in every run
     cand_rng = np.random.default_rng(seed)
     scale = {"good": 1.1, "degraded": 2.6, "same": None}[candidate]
@@ -93,21 +105,53 @@ def build_run(candidate: str = "good", *, seed: int = 0, fingerprint: str = "fp-
     report.gates = [
         GateResult("heldout-r5-improves", "heldout/image_to_text/recall@5", "delta > 0 at 95%", "fail",
                    "PASS" if c.ci_low > 0 else "FAIL",
-                   f"delta {c.delta:+.3f} [{c.ci_low:+.3f}, {c.ci_high:+.3f}]"),
+                   f"delta {c.delta:+.3f} [{c.ci_low:+.3f}, {c.ci_high:+.3f}]", rule_kind="delta", threshold=0.0,
+                   bound=0.0),
         GateResult("cross-r5-noninferior", "cross/image_to_text/recall@5", "non-inferior by 0.02 at 95%", "fail",
                    "PASS" if report.comparisons["candidate"]["cross/image_to_text/recall@5"].ci_low > -0.02 else "FAIL",
-                   "lower CI bound against -0.02"),
+                   "lower CI bound against -0.02", rule_kind="non_inferior", threshold=0.02, bound=-0.02),
+        GateResult("heldout-median-rank", "heldout/text_to_image/median_rank", "non-inferior by 2 at 95%", "warn",
+                   "PASS" if report.comparisons["candidate"]["heldout/text_to_image/median_rank"].ci_high < 2 else "WARN",
+                   "upper CI bound against +2", rule_kind="non_inferior", threshold=2.0, bound=2.0),
         GateResult("probe-flip-rate", "probes/typo/flip_rate", "max 0.5", "warn", "WARN" if candidate == "degraded" else "PASS",
-                   "flip rate against 0.5"),
+                   "flip rate against 0.5", rule_kind="max", threshold=0.5, bound=0.5),
     ]
     for role, shift in (("baseline", 0.0), ("candidate", {"good": 0.05, "degraded": -0.2, "same": 0.0}[candidate])):
         for family, rate in (("typo", 0.22), ("case", 0.08), ("article", 0.12)):
-            report.metrics[role][f"probes/{family}/flip_rate"] = Estimate(rate - shift / 2, rate - 0.03, rate + 0.03, 200)
+            value = rate - shift / 2
+            report.metrics[role][f"probes/{family}/flip_rate"] = Estimate(value, value - 0.03, value + 0.03, 200)
         for v in ("heldout", "cross"):
             report.metrics[role][f"{v}/zero_shot/accuracy"] = Estimate(0.55 + shift, 0.5 + shift, 0.6 + shift, 200)
+    if realistic:
+        _add_realistic(report, candidate, seed)
     if sections:
         _add_sections(report, candidate, covers or [])
     return report
+
+
+def _add_realistic(report: RunReport, candidate: str, seed: int) -> None:
+    """Probe families with title-hidden controls and zero-shot metrics of every view, for both roles."""
+    rng = np.random.default_rng(seed + 7)
+    base_rng = np.random.default_rng(77)
+    worse = {"good": -0.05, "degraded": 0.25, "same": 0.0}[candidate]
+    for family in FAMILIES:
+        for suffix in ("", "@title_hidden"):
+            for metric in PROBE_METRICS:
+                key = f"probes/{family}{suffix}/{metric}"
+                base = float(base_rng.uniform(0.05, 0.6))
+                cand = min(1.0, max(0.0, base + worse + float(rng.normal(0, 0.03))))
+                for role, value in (("baseline", base), ("candidate", cand)):
+                    report.metrics[role][key] = Estimate(value, max(0.0, value - 0.06), value + 0.06, 120, "percentile")
+                report.comparisons["candidate"][key] = compare_values(
+                    key, (base_rng.random(120) < base).astype(float), (rng.random(120) < cand).astype(float),
+                    StatSettings(200, seed=seed))
+    for view in report.data["view_sizes"]:
+        key = f"{view}/zero_shot/accuracy"
+        a, b = (base_rng.random(150) < 0.6).astype(float), (rng.random(150) < 0.6 - worse).astype(float)
+        for role, values in (("baseline", a), ("candidate", b)):
+            v = float(values.mean())
+            report.metrics[role][key] = Estimate(v, v - 0.07, v + 0.07, 150, "percentile")
+        report.comparisons["candidate"][key] = compare_values(key, a, b, StatSettings(200, seed=seed))
 
 
 def _add_sections(report: RunReport, candidate: str, covers: list[Image.Image]) -> None:
@@ -125,7 +169,15 @@ def _add_sections(report: RunReport, candidate: str, covers: list[Image.Image]) 
         "in_category": {"recall@5": [0.30, 0.38, 0.44, 0.47, 0.48]},
         "cross_category": {"recall@5": [0.35, 0.36, 0.35, 0.31, 0.27]},
         "best_alpha": 0.5}
-    entry = report.per_query["heldout/image_to_text"]
+    examples = []
+    for view in ("heldout", "cross"):
+        if f"{view}/image_to_text" in report.per_query:
+            examples += _examples(report, view, covers)
+    report.sections["examples"] = examples
+
+
+def _examples(report: RunReport, view: str, covers: list[Image.Image]) -> list[dict[str, Any]]:
+    entry = report.per_query[f"{view}/image_to_text"]
     base, cand = entry["ranks"]["baseline"], entry["ranks"]["candidate"]
     worst, best = select_examples(base, cand, count=3)
     chosen = [3, *[i for i in worst + best if i != 3]]  # the hostile title is always shown
@@ -140,11 +192,11 @@ def _add_sections(report: RunReport, candidate: str, covers: list[Image.Image]) 
             if rank <= 5:
                 rows[rank - 1] = {"title": title, "similarity": 0.31 - 0.01 * (rank - 1), "correct": True}
             top5[role] = rows
-        examples.append({"book_id": entry["item_ids"][i], "title": title,
+        examples.append({"book_id": entry["item_ids"][i], "title": title, "view": view,
                          "author": "A. <b>Writer</b>" if i == 3 else f"Author {i}",
                          "category": CATEGORIES[i % len(CATEGORIES)], "thumbnail": thumbnail_b64(image),
                          "top5": top5, "rank": {"baseline": int(base[i]), "candidate": int(cand[i])}})
-    report.sections["examples"] = examples
+    return examples
 
 
 @pytest.fixture(scope="session")

@@ -56,6 +56,9 @@ def test_html_and_show(runs, capsys, tmp_path):
     assert main(["report", str(good), "--html", str(tmp_path / "r.html")]) == 0
     assert (tmp_path / "r.html").read_text().startswith("<!DOCTYPE html>")
     assert main(["report", str(good)]) == 0
+    out = capsys.readouterr().out
+    assert "verdict:" in out and "heldout/image_to_text/recall@5" in out
+    assert main(["report", str(good), "--full"]) == 0
     assert "heldout-r5-improves" in capsys.readouterr().out
 
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import copy
+import io
 
 from rich.console import Console
 
@@ -47,4 +48,21 @@ def test_clean_and_run_views(make_run, tmp_path):
     out = console.export_text()
     assert "verdict: CLEAN" in out
     assert "cross/text_to_image/mrr" in out and "heldout-r5-improves" in out
-    assert "0001_main_" in out and "abc1234def" in out and "PASS 3" in out
+    assert "0001_main_" in out and "abc1234def" in out and f"PASS {sum(g.outcome == 'PASS' for g in good.gates)}" in out
+
+
+def test_default_view_fits_forty_lines_of_eighty_columns(make_run):
+    from harness.report.console_glance import print_glance
+
+    report = make_run("degraded", seed=6, realistic=True)
+    console = Console(file=io.StringIO(), width=80, record=True)
+    print_glance(report, console)
+    lines = console.export_text().rstrip("\n").splitlines()
+    assert len(lines) <= 40 and max(len(line) for line in lines) <= 80
+    text = "\n".join(lines)
+    assert text.count("verdict: FAIL") == 1 and "five worst regressions" in text
+    for gate in report.gates:
+        assert gate.metric in text
+    worst = [line for line in lines[lines.index(next(x for x in lines if x.startswith("five worst"))) + 1:]
+             if line.startswith("  ")]
+    assert len(worst) == 5

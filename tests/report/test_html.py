@@ -51,19 +51,20 @@ def test_page_is_self_contained_and_script_free(full_page):
     assert page.images and all(i["src"].startswith("data:image/") for i in page.images)
 
 
-def test_plots_are_matplotlib_svg_and_covers_are_jpeg(full_page):
+def test_plots_are_svg_and_covers_are_jpeg_css_classes(full_page):
     images = _parse(full_page).images
-    plots = [i for i in images if i["class"] == "plot"]
-    covers = [i for i in images if i["class"] == "cover"]
-    assert sorted(i["alt"] for i in plots) == [
-        "interpolation frontier", "mrr per category", "probe flip_rate", "rank histograms", "recall@5 per category",
-        "recall@k curves", "zero-shot accuracy"]
-    assert len(covers) >= 4
-    for image in plots:
+    assert sorted(i["alt"] for i in images) == [
+        "interpolation frontier", "rank histograms", "recall@5 per category", "recall@k curves", "zero-shot accuracy"]
+    for image in images:
         svg = base64.b64decode(image["src"].split(",", 1)[1])
         assert b"<svg" in svg and b"Matplotlib" in svg
-    for image in covers:
-        assert base64.b64decode(image["src"].split(",", 1)[1])[:3] == b"\xff\xd8\xff"
+    covers = re.findall(r"\.(cv-[0-9a-f]{12}) \{ background-image: url\(data:image/jpeg;base64,([A-Za-z0-9+/=]+)\); \}",
+                        full_page)
+    assert len(covers) >= 4
+    for name, data in covers:
+        assert base64.b64decode(data)[:3] == b"\xff\xd8\xff"
+        assert f'class="cover {name}"' in full_page
+    assert full_page.count("<svg") >= 3  # the forest plot, the heatmap and the probe matrix are inline
 
 
 def test_hostile_title_and_author_appear_as_text(full_page, hostile_title):
@@ -76,9 +77,9 @@ def test_hostile_title_and_author_appear_as_text(full_page, hostile_title):
 
 
 def test_every_section_is_present_with_its_data(full_page):
-    for heading in ("Summary", "Metrics", "Recall@k", "Rank of the correct title", "Per category",
-                    "Zero-shot category", "Probe families", "Interpolation frontier", "Worst regressions",
-                    "Best improvements", "Flips"):
+    for heading in ("Verdict", "Where the models differ", "Recall@k", "Rank of the correct title", "Per category",
+                    "Zero-shot category", "Perturbed-title probes", "Interpolation frontier", "Largest rank losses",
+                    "Largest rank gains", "Flips", "Details: every number"):
         assert heading in full_page
     assert 'class="note">No' not in full_page
     assert "gates failed" in full_page  # the degraded candidate fails its gate
@@ -89,12 +90,13 @@ def test_sections_without_data_are_omitted_with_a_note(make_run):
     bare = make_run("good", per_query=False, sections=False)
     bare.flips = {}
     page = render_html(bare)
-    for note in ("No per-query ranks in this run.", "No per-category results in this run.",
+    for note in ("No per-category results in this run.",
                  "No interpolation sweep in this run.", "No example books in this run.", "No per-query flips"):
         assert note in page
     assert "From the stored recall@k metrics" in page  # curves fall back to the stored R@k points
     empty = render_html(type(bare)())
-    assert "No metrics in this run." in empty and "no gates in this run" in empty
+    assert "No differences against a reference in this run." in empty and "no gates in this run" in empty
+    assert "No metrics, data or environment information in this run." in empty
 
 
 def test_malformed_sections_do_not_break_the_page(make_run):
@@ -106,7 +108,7 @@ def test_malformed_sections_do_not_break_the_page(make_run):
                        "probes": {"typo": {"flip": [1, 2, {"a": 3}]}}}
     page = render_html(report)
     assert "no cover" in page and "<script>" not in page and "<i>x</i>" not in page and "<u>" not in page
-    assert "Per-category results hold no numbers." in page
+    assert "Per-category results hold no recall@5." in page
     assert "holds no metric series" in page
 
 

@@ -1,0 +1,99 @@
+"""What a reviewer reads first, for the console and the HTML page alike: the verdict, each gate's
+evidence (read from the report, never recomputed) and the worst regressions.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from harness.evaluate.metrics import metric_name
+from harness.report.model import GateResult, RunReport
+
+FAILING = ("FAIL", "UNDECIDED")  # an UNDECIDED gate fails its test, as a FAIL does
+UNIT_FAMILIES = {"rate": "rates (0 to 1)", "rank": "ranks (log scale)", "similarity": "cosine similarity",
+                 "other": "other units"}
+
+
+@dataclass(frozen=True)
+class Verdict:
+    outcome: str                 # 'PASS', 'WARN', 'FAIL' or '' (no gates)
+    label: str                   # one line
+    counts: dict[str, int]
+
+
+def verdict(report: RunReport) -> Verdict:
+    counts: dict[str, int] = {}
+    for gate in report.gates:
+        counts[gate.outcome] = counts.get(gate.outcome, 0) + 1
+    total = len(report.gates)
+    failing = sum(counts.get(o, 0) for o in FAILING)
+    if not total:
+        return Verdict("", "no gates in this run", counts)
+    if failing:
+        return Verdict("FAIL", f"{failing} of {total} gates failed", counts)
+    if counts.get("WARN"):
+        return Verdict("WARN", f"all {total} gates passed or warned ({counts['WARN']} warned)", counts)
+    return Verdict("PASS", f"all {total} gates passed", counts)
+
+
+def unit_family(key: str) -> str:
+    """Which axis a metric can share: rates in [0, 1], ranks (log scale), similarities, or other."""
+    name = metric_name(key)
+    if "rank" in name:
+        return "rank"
+    if name.startswith("similarity"):
+        return "similarity"
+    if name.startswith(("recall", "mrr", "accuracy", "flip_rate", "lost@", "failure_rate")):
+        return "rate"
+    return "other"
+
+
+@dataclass(frozen=True)
+class GateEvidence:
+    """A gate with the number it was judged on: the difference against the reference (paired rules)
+    or the model's own estimate (min/max), and the rule's line on the same axis."""
+
+    gate: GateResult
+    paired: bool
+    value: float | None
+    low: float | None
+    high: float | None
+    bound: float | None
+    interval: str
+
+    @property
+    def family(self) -> str:
+        return unit_family(self.gate.metric)
+
+
+def gate_evidence(report: RunReport, gate: GateResult) -> GateEvidence:
+    absolute = gate.rule_kind in ("min", "max") or (not gate.rule_kind and gate.rule.lstrip()[:1] in "≥≤")
+    if not absolute:
+        d = report.comparison(gate.metric, gate.role) or report.comparison(gate.metric)
+        if d is not None:
+            return GateEvidence(gate, True, _num(d.delta), _num(d.ci_low), _num(d.ci_high), _num(gate.bound),
+                                f"{d.test} test; paired CI over n={d.n}")
+    est = report.metrics.get(gate.role, {}).get(gate.metric)
+    if est is None:
+        return GateEvidence(gate, not absolute, None, None, None, _num(gate.bound), "")
+    return GateEvidence(gate, False, _num(est.value), _num(est.ci_low), _num(est.ci_high), _num(gate.bound),
+                        f"{est.interval} CI over n={est.n}")
+
+
+def worst_regressions(report: RunReport, count: int = 5) -> list[tuple[str, Any]]:
+    """(role, Difference) of the differences whose whole CI lies on the worse side, the clearest first:
+    by the change in units of its own CI width, so rates and ranks can be ordered together."""
+    found = [(role, d) for role in report.compared_roles for d in report.comparisons[role].values()
+             if d.significant == "worse"]
+
+    def clarity(item: tuple[str, Any]) -> float:
+        d = item[1]
+        width = abs(d.ci_high - d.ci_low)
+        return abs(d.delta) / width if width > 1e-12 else math.inf
+
+    return sorted(found, key=lambda item: (-clarity(item), item[0], item[1].key))[:count]
+
+
+def _num(x: Any) -> float | None:
+    return float(x) if isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) else None
