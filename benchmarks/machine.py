@@ -2,7 +2,8 @@
 
 Every benchmark prints `machine_line()` first, so a pasted result says where it came from:
 
-    machine: AMD EPYC (2 CPUs, torch threads 2), Linux x86_64; python 3.11.9, torch 2.14.1, open_clip 3.3.0, ...
+    machine: AMD EPYC (2 CPUs, torch threads 2, load average 0.3 at start), Linux x86_64; python 3.11.7, torch 2.14.1,
+             open_clip 3.3.0
 """
 from __future__ import annotations
 
@@ -41,6 +42,7 @@ def machine_info(extra_packages: tuple[str, ...] = ()) -> dict[str, object]:
         "python": platform.python_version(), "torch": torch.__version__,
         "open_clip": package_version("open_clip_torch"),
         "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        "load_1min": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
     }
     for name in extra_packages:
         info[name] = package_version(name)
@@ -53,7 +55,9 @@ def machine_line(extra_packages: tuple[str, ...] = ()) -> str:
     cpus = f"{info['cpus']} CPUs" + (f", {info['usable_cpus']} usable" if info["usable_cpus"] != info["cpus"] else "")
     gpu = f", GPU {info['cuda']}" if info["cuda"] else ""
     versions = ", ".join(f"{name} {info[name]}" for name in ("python", "torch", "open_clip", *extra_packages))
-    return f"machine: {info['cpu']} ({cpus}, torch threads {info['torch_threads']}{gpu}), {info['os']}; {versions}"
+    load = f", load average {info['load_1min']:.1f} at start" if info["load_1min"] is not None else ""
+    return (f"machine: {info['cpu']} ({cpus}, torch threads {info['torch_threads']}{gpu}{load}), {info['os']}; "
+            f"{versions}")
 
 
 if __name__ == "__main__":
