@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from machine import machine_line
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -49,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n", type=int, default=1000, help="covers in the cold-embedding comparison")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
+    print(machine_line())
 
     with tempfile.TemporaryDirectory(prefix="bookclip-bench-") as tmp:
         os.environ["BOOKCLIP_CACHE_DIR"] = tmp  # cold: nothing decoded or embedded yet

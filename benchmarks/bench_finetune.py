@@ -21,6 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from machine import machine_line
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -72,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=2, help="alternating runs of each loop; the best counts")
     parser.add_argument("--skip-spark", action="store_true", help="skip the 2-process spark-local comparison")
     args = parser.parse_args(argv)
+    print(machine_line())
 
     from harness.finetune.config import FinetuneConfig
     from harness.finetune.data import training_rows

@@ -27,6 +27,7 @@ import time
 
 import torch
 import torch.nn.functional as F
+from machine import machine_line
 
 H100_SXM_DENSE_BF16_TFLOPS = 989.0
 
@@ -103,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--budget-s", type=float, default=480.0,
                         help="with --sweep: wall-clock budget; variants that would start later are skipped")
     args = parser.parse_args(argv)
+    print(machine_line())
     if args.sweep:
         passthrough = ["--model", args.model, "--batch-size", str(args.batch_size), "--steps", str(args.steps), "--warmup", str(args.warmup),
                        "--peak-tflops", str(args.peak_tflops), "--device", args.device]

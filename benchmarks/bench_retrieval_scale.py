@@ -15,6 +15,7 @@ import time
 
 import numpy as np
 import torch
+from machine import machine_line
 
 from harness.evaluate.metrics import retrieval_names, statistic_of, values_from_ranks
 from harness.evaluate.stats import statistic
@@ -48,6 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=2,
                         help="interleaved runs of each; the best time of each is compared (shared CPUs are noisy)")
     args = parser.parse_args(argv)
+    print(machine_line())
 
     gen = torch.Generator().manual_seed(args.seed)
     images = torch.nn.functional.normalize(torch.randn(args.n, args.dim, generator=gen), dim=1)

@@ -207,7 +207,9 @@ def open_cover(path: str | os.PathLike[str], *, max_pixels: int = MAX_COVER_PIXE
                 if problem is not None:
                     raise DataError(f"cover image {where} is {problem}")
                 image.load()
-                return to_rgb(image).copy()
+                rgb = to_rgb(image)
+                # a converted image is already detached from the file; only the file's own image is copied
+                return rgb if rgb is not image else image.copy()
     except DataError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:

@@ -12,6 +12,7 @@ fails it (truncated, corrupt, or copied under another key) is rebuilt.
 """
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import zipfile
@@ -169,7 +170,7 @@ def _encode_covers(model: Any, catalogue: Any, batch_size: int) -> np.ndarray:
         def batch(a: int, b: int) -> torch.Tensor:
             return torch.stack([model.preprocess(catalogue.open_image(i)) for i in range(a, b)])
 
-    with torch.inference_mode(), progress("embedding covers", n) as advance:
+    with torch.inference_mode(), _fast_matmuls(model), progress("embedding covers", n) as advance:
         for a in range(0, n, batch_size):
             b = min(a + batch_size, n)
             out[a:b] = _unit(model.encode_images(batch(a, b)))
@@ -177,12 +178,20 @@ def _encode_covers(model: Any, catalogue: Any, batch_size: int) -> np.ndarray:
     return out
 
 
+def _fast_matmuls(model: Any) -> Any:
+    """oneDNN float32 products for the model's layers while encoding (harness.models.cpu_kernels)."""
+    from harness.models.cpu_kernels import onednn_kernels
+
+    module = getattr(model, "module", None)
+    return onednn_kernels(module) if isinstance(module, torch.nn.Module) else contextlib.nullcontext()
+
+
 # --------------------------------------------------------------------------- captions
 
 def _encode_captions(model: Any, captions: list[str], batch_size: int) -> tuple[np.ndarray, int]:
     out = np.empty((len(captions), model.embed_dim), dtype=np.float32)
     before = int(getattr(model, "truncated_texts", 0))
-    with torch.inference_mode(), progress("embedding captions", len(captions)) as advance:
+    with torch.inference_mode(), _fast_matmuls(model), progress("embedding captions", len(captions)) as advance:
         for a in range(0, len(captions), batch_size):
             b = min(a + batch_size, len(captions))
             out[a:b] = _unit(model.encode_texts(captions[a:b]))

@@ -53,3 +53,34 @@ def load_training_state(path: str | Path) -> dict[str, Any]:
     except Exception as exc:
         raise CheckpointError(f"training state {path} cannot be read ({type(exc).__name__}: {exc}); "
                               "delete it to resume from the previous one") from None
+
+
+def rng_state(device: torch.device) -> dict[str, Any]:
+    """This process's Python, NumPy, torch (and CUDA on a GPU `device`) RNG states.
+
+    Plain tuples and tensors only, so the state file loads with torch.load(weights_only=True).
+    """
+    import random
+
+    import numpy as np
+
+    name, keys, pos, has_gauss, gauss = np.random.get_state()
+    numpy_state = (str(name), torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(gauss))
+    state = {"python": random.getstate(), "numpy": numpy_state, "torch": torch.get_rng_state()}
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def set_rng_state(state: dict[str, Any], device: torch.device) -> None:
+    """Restore what rng_state() returned."""
+    import random
+
+    import numpy as np
+
+    random.setstate(state["python"])
+    name, keys, pos, has_gauss, gauss = state["numpy"]
+    np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and device.type == "cuda":
+        torch.cuda.set_rng_state(state["cuda"], device)

@@ -175,40 +175,15 @@ class _Trainer:
                           generator=torch.Generator().manual_seed(self.cfg.training_seed * 1_000_003 + epoch))
 
     # -- checkpoints --------------------------------------------------------------------
-    def _rng_state(self) -> dict[str, Any]:
-        import random
-
-        import numpy as np
-        import torch
-
-        name, keys, pos, has_gauss, gauss = np.random.get_state()
-        # plain tuples and tensors only, so the state file loads with torch.load(weights_only=True)
-        numpy_state = (str(name), torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(gauss))
-        state = {"python": random.getstate(), "numpy": numpy_state, "torch": torch.get_rng_state()}
-        if self.device.type == "cuda":
-            state["cuda"] = torch.cuda.get_rng_state(self.device)
-        return state
-
-    def _set_rng_state(self, state: dict[str, Any]) -> None:
-        import random
-
-        import numpy as np
-        import torch
-
-        random.setstate(state["python"])
-        name, keys, pos, has_gauss, gauss = state["numpy"]
-        np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
-        torch.set_rng_state(state["torch"])
-        if "cuda" in state and self.device.type == "cuda":
-            torch.cuda.set_rng_state(state["cuda"], self.device)
-
     def _all_rng_states(self) -> list[dict[str, Any]]:
+        from harness.finetune.state import rng_state
+
         if not self.distributed:
-            return [self._rng_state()]
+            return [rng_state(self.device)]
         import torch.distributed as dist
 
         states: list[Any] = [None] * self.world
-        dist.all_gather_object(states, self._rng_state())
+        dist.all_gather_object(states, rng_state(self.device))
         return states
 
     def _save_training_state(self, step: int, loss: float) -> None:
@@ -226,7 +201,7 @@ class _Trainer:
 
     def _resume(self) -> tuple[int, float]:
         from harness.errors import FinetuneError
-        from harness.finetune.state import latest_training_state, load_training_state
+        from harness.finetune.state import latest_training_state, load_training_state, set_rng_state
 
         path = latest_training_state(self.files.checkpoints)
         if path is None:
@@ -245,7 +220,7 @@ class _Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.scaler.load_state_dict(state["scaler"])
-        self._set_rng_state(state["rng"][self.rank])
+        set_rng_state(state["rng"][self.rank], self.device)
         self.log.info(f"resumed from {path.name} at step {state['step']}")
         return int(state["step"]), float(state["loss"])
 
@@ -293,6 +268,7 @@ class _Trainer:
         from harness.finetune.data import planned_steps, steps_per_epoch
         from harness.evaluate.pixels import normalise
         from harness.finetune.loss import distributed_contrastive_loss
+        from harness.models.cpu_kernels import onednn_kernels
 
         cfg = self.cfg
         self._init_distributed()
@@ -327,57 +303,59 @@ class _Trainer:
         step = start_step
         samples = 0
         t0 = time.perf_counter()
-        while step < self.total_steps:
-            epoch, within = divmod(step, self.steps_per_epoch)
-            batches = self._epoch_batches(epoch)[within * cfg.grad_accum:]
-            batch_iter = iter(self._loader(epoch, batches))
-            for _ in range(within, self.steps_per_epoch):
-                if step >= self.total_steps:
-                    break
-                if cfg.fail_at_step is not None and step + 1 >= cfg.fail_at_step and self.rank == cfg.fail_rank:
-                    raise FinetuneError(f"injected failure on rank {self.rank} before step {step + 1} "
-                                        "(fail_at_step is set)")
-                self.optimizer.zero_grad(set_to_none=True)
-                step_loss = 0.0
-                for micro_step in range(cfg.grad_accum):
-                    images, tokens, groups = batch_iter.__next__()
-                    images = images.to(self.device, non_blocking=True)
-                    x = normalise(images, self.mean, self.std)
-                    tokens = tokens.to(self.device, non_blocking=True)
-                    groups = groups.to(self.device, non_blocking=True)
-                    sync = micro_step == cfg.grad_accum - 1 or not self.distributed
-                    with (contextlib.nullcontext() if sync else ddp.no_sync()):
-                        with autocast:
-                            out = forward(x, tokens)
-                        image_f, text_f, scale = (out["image_features"], out["text_features"], out["logit_scale"]) \
-                            if isinstance(out, dict) else out[:3]
-                        loss = distributed_contrastive_loss(image_f.float(), text_f.float(), scale.float(), groups)
-                        self.scaler.scale(loss / cfg.grad_accum).backward()
-                    step_loss += loss.item() / cfg.grad_accum
-                if not math.isfinite(step_loss):
-                    raise FinetuneError(f"loss became {step_loss} at step {step + 1}; "
-                                        "lower --lr or use --precision fp32/bf16")
-                self.scaler.unscale_(self.optimizer)
-                if cfg.grad_clip > 0:
-                    torch.nn.utils.clip_grad_norm_(self.params, cfg.grad_clip, foreach=True)
-                self.scaler.step(self.optimizer)
-                self.scaler.update()
-                self.scheduler.step()
-                with torch.no_grad():
-                    self.module.logit_scale.clamp_(0, logit_cap)
-                step += 1
-                samples += cfg.batch_size
-                loss_value = step_loss
-                if self.rank == 0 and (step % log_every == 0 or step == self.total_steps or step == start_step + 1):
-                    elapsed = time.perf_counter() - t0
-                    self.files.append_train_log({
-                        "step": step, "total_steps": self.total_steps, "epoch": epoch,
-                        "loss": round(step_loss, 6), "lr": self.scheduler.get_last_lr()[0],
-                        "logit_scale": float(self.module.logit_scale.detach().exp()),
-                        "samples_per_s": round(samples / elapsed, 2) if elapsed > 0 else None,
-                        "elapsed_s": round(elapsed, 3)})
-                if cfg.checkpoint_every and step % cfg.checkpoint_every == 0 and step < self.total_steps:
-                    self._save_training_state(step, loss_value)
+        # oneDNN float32 products for the CPU model's layers (MKL's are 2x slower on AMD); not under compile
+        with onednn_kernels(self.module, enabled=not cfg.compile):
+            while step < self.total_steps:
+                epoch, within = divmod(step, self.steps_per_epoch)
+                batches = self._epoch_batches(epoch)[within * cfg.grad_accum:]
+                batch_iter = iter(self._loader(epoch, batches))
+                for _ in range(within, self.steps_per_epoch):
+                    if step >= self.total_steps:
+                        break
+                    if cfg.fail_at_step is not None and step + 1 >= cfg.fail_at_step and self.rank == cfg.fail_rank:
+                        raise FinetuneError(f"injected failure on rank {self.rank} before step {step + 1} "
+                                            "(fail_at_step is set)")
+                    self.optimizer.zero_grad(set_to_none=True)
+                    step_loss = 0.0
+                    for micro_step in range(cfg.grad_accum):
+                        images, tokens, groups = batch_iter.__next__()
+                        images = images.to(self.device, non_blocking=True)
+                        x = normalise(images, self.mean, self.std)
+                        tokens = tokens.to(self.device, non_blocking=True)
+                        groups = groups.to(self.device, non_blocking=True)
+                        sync = micro_step == cfg.grad_accum - 1 or not self.distributed
+                        with (contextlib.nullcontext() if sync else ddp.no_sync()):
+                            with autocast:
+                                out = forward(x, tokens)
+                            image_f, text_f, scale = (out["image_features"], out["text_features"], out["logit_scale"]) \
+                                if isinstance(out, dict) else out[:3]
+                            loss = distributed_contrastive_loss(image_f.float(), text_f.float(), scale.float(), groups)
+                            self.scaler.scale(loss / cfg.grad_accum).backward()
+                        step_loss += loss.item() / cfg.grad_accum
+                    if not math.isfinite(step_loss):
+                        raise FinetuneError(f"loss became {step_loss} at step {step + 1}; "
+                                            "lower --lr or use --precision fp32/bf16")
+                    self.scaler.unscale_(self.optimizer)
+                    if cfg.grad_clip > 0:
+                        torch.nn.utils.clip_grad_norm_(self.params, cfg.grad_clip, foreach=True)
+                    self.scaler.step(self.optimizer)
+                    self.scaler.update()
+                    self.scheduler.step()
+                    with torch.no_grad():
+                        self.module.logit_scale.clamp_(0, logit_cap)
+                    step += 1
+                    samples += cfg.batch_size
+                    loss_value = step_loss
+                    if self.rank == 0 and (step % log_every == 0 or step == self.total_steps or step == start_step + 1):
+                        elapsed = time.perf_counter() - t0
+                        self.files.append_train_log({
+                            "step": step, "total_steps": self.total_steps, "epoch": epoch,
+                            "loss": round(step_loss, 6), "lr": self.scheduler.get_last_lr()[0],
+                            "logit_scale": float(self.module.logit_scale.detach().exp()),
+                            "samples_per_s": round(samples / elapsed, 2) if elapsed > 0 else None,
+                            "elapsed_s": round(elapsed, 3)})
+                    if cfg.checkpoint_every and step % cfg.checkpoint_every == 0 and step < self.total_steps:
+                        self._save_training_state(step, loss_value)
         elapsed = time.perf_counter() - t0
         if step > start_step:
             self._save_training_state(step, loss_value)
