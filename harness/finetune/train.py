@@ -26,7 +26,7 @@ def main(cfg_dict: dict[str, Any]) -> dict[str, Any]:
     files = RunFiles(cfg.out_dir)
     log = WorkerLog(files.rank_log(rank), rank=rank)
     try:
-        return _Trainer(cfg, log, files).run()
+        return train_steps(_Trainer(cfg, log, files))
     except BaseException as exc:
         log.error("".join(traceback.format_exception(exc)))
         files.write_error(rank, exc)
@@ -175,210 +175,218 @@ class _Trainer:
                           generator=torch.Generator().manual_seed(self.cfg.training_seed * 1_000_003 + epoch))
 
     # -- checkpoints --------------------------------------------------------------------
-    def _all_rng_states(self) -> list[dict[str, Any]]:
-        from harness.finetune.state import rng_state
-
-        if not self.distributed:
-            return [rng_state(self.device)]
-        import torch.distributed as dist
-
-        states: list[Any] = [None] * self.world
-        dist.all_gather_object(states, rng_state(self.device))
-        return states
-
-    def _save_training_state(self, step: int, loss: float) -> None:
-        from harness.finetune.state import save_training_state
-
-        rng = self._all_rng_states()  # collective: every rank takes part
-        if self.rank == 0:
-            path = save_training_state(
-                self.files.checkpoints, step=step, model=self.module.state_dict(),
-                optimizer=self.optimizer.state_dict(), scheduler=self.scheduler.state_dict(),
-                scaler=self.scaler.state_dict(), rng=rng, loss=loss, recipe=self.cfg.recipe(),
-                world_size=self.world, keep=self.cfg.keep_checkpoints)
-            self.log.info(f"checkpoint {path.name}")
-        self.barrier()
-
-    def _resume(self) -> tuple[int, float]:
-        from harness.errors import FinetuneError
-        from harness.finetune.state import latest_training_state, load_training_state, set_rng_state
-
-        path = latest_training_state(self.files.checkpoints)
-        if path is None:
-            self.log.info("resume: no checkpoint yet, starting from the baseline")
-            return 0, float("nan")
-        state = load_training_state(path)
-        if state["world_size"] != self.world:
-            raise FinetuneError(f"checkpoint {path} was written by {state['world_size']} processes, "
-                                f"this run has {self.world}; resume with --num-processes {state['world_size']}")
-        recipe = self.cfg.recipe()
-        changed = sorted(k for k in recipe if state["recipe"].get(k) != recipe[k])
-        if changed:
-            raise FinetuneError(f"checkpoint {path} was trained with different {', '.join(changed)}; "
-                                "resume with the same options or start a fresh --out directory")
-        self.module.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
-        self.scaler.load_state_dict(state["scaler"])
-        set_rng_state(state["rng"][self.rank], self.device)
-        self.log.info(f"resumed from {path.name} at step {state['step']}")
-        return int(state["step"]), float(state["loss"])
-
-    def _save_final(self, steps: int, loss: float) -> tuple[str, str]:
-        from harness.models import fingerprint_state_dict, save_checkpoint
-
-        path = self.files.model
-        fingerprint = ""
-        if self.rank == 0:
-            state = {k: v.detach().to("cpu").contiguous() for k, v in self.module.state_dict().items()}
-            fingerprint = fingerprint_state_dict(state)
-            metadata = {
-                "parent_fingerprint": self.parent_fingerprint,
-                "parent_spec": self.cfg.baseline,
-                "data_fingerprint": self.train.fingerprint,
-                "training_config": self.cfg.recipe(),
-                "recipe_hash": self.cfg.recipe_hash(),
-                "steps": steps,
-                "final_loss": loss,
-                "world_size": self.world,
-            }
-            save_checkpoint(path, state, config=self.model.config, metadata=metadata)
-        fingerprint = self._broadcast(fingerprint)
-        self.barrier()
-        return str(path), fingerprint
-
-    def _broadcast(self, value: Any) -> Any:
-        if not self.distributed:
-            return value
-        import torch.distributed as dist
-
-        box = [value]
-        dist.broadcast_object_list(box, src=0)
-        return box[0]
 
     # -- the loop -----------------------------------------------------------------------
-    def run(self) -> dict[str, Any]:
-        import contextlib
-        import math
-        import time
 
-        import torch
 
-        from harness.errors import FinetuneError
-        from harness.finetune.data import planned_steps, steps_per_epoch
-        from harness.evaluate.pixels import normalise
-        from harness.finetune.loss import distributed_contrastive_loss
-        from harness.models.cpu_kernels import onednn_kernels
+def _all_rng_states(trainer: "_Trainer") -> list[dict[str, Any]]:
+    from harness.finetune.state import rng_state
 
-        cfg = self.cfg
-        self._init_distributed()
-        self._load_model()
-        self._load_data()
-        self.micro = cfg.micro_batch(self.world)
-        self.steps_per_epoch = steps_per_epoch(len(self.train), cfg.batch_size)
-        if self.steps_per_epoch < 1:
-            raise FinetuneError(f"{len(self.train)} training rows make no full step of batch {cfg.batch_size}; "
-                                "lower --batch-size")
-        self.total_steps = planned_steps(cfg, len(self.train))
-        self._build_optimiser()
+    if not trainer.distributed:
+        return [rng_state(trainer.device)]
+    import torch.distributed as dist
 
-        from torch.nn.parallel import DistributedDataParallel as DDP
+    states: list[Any] = [None] * trainer.world
+    dist.all_gather_object(states, rng_state(trainer.device))
+    return states
 
-        if self.distributed:
-            ddp = DDP(self.module, device_ids=[self.device.index] if self.device.type == "cuda" else None)
-        else:
-            ddp = self.module
-        # compile the DDP-wrapped model (its graph breaks at gradient buckets keep the overlap);
-        # no_sync() stays on the DDP object itself
-        forward = torch.compile(ddp) if cfg.compile else ddp
-        torch.manual_seed(cfg.training_seed + self.rank)  # a resumed run restores the saved RNG states instead
-        start_step, loss_value = self._resume() if cfg.resume else (0, float("nan"))
-        if self.rank == 0:  # the killed run's records past the resume point would repeat those steps
-            self.files.truncate_train_log(start_step)
-        logit_cap = math.log(100.0)
-        autocast = (torch.autocast(self.device.type, dtype=self.autocast_dtype)
-                    if self.autocast_dtype is not None else contextlib.nullcontext())
-        log_every = max(1, min(10, self.total_steps // 20))
 
-        step = start_step
-        samples = 0
-        t0 = time.perf_counter()
-        # oneDNN float32 products for the CPU model's layers (MKL's are 2x slower on AMD); not under compile
-        with onednn_kernels(self.module, enabled=not cfg.compile):
-            while step < self.total_steps:
-                epoch, within = divmod(step, self.steps_per_epoch)
-                batches = self._epoch_batches(epoch)[within * cfg.grad_accum:]
-                batch_iter = iter(self._loader(epoch, batches))
-                for _ in range(within, self.steps_per_epoch):
-                    if step >= self.total_steps:
-                        break
-                    if cfg.fail_at_step is not None and step + 1 >= cfg.fail_at_step and self.rank == cfg.fail_rank:
-                        raise FinetuneError(f"injected failure on rank {self.rank} before step {step + 1} "
-                                            "(fail_at_step is set)")
-                    self.optimizer.zero_grad(set_to_none=True)
-                    step_loss = 0.0
-                    for micro_step in range(cfg.grad_accum):
-                        images, tokens, groups = batch_iter.__next__()
-                        images = images.to(self.device, non_blocking=True)
-                        x = normalise(images, self.mean, self.std)
-                        tokens = tokens.to(self.device, non_blocking=True)
-                        groups = groups.to(self.device, non_blocking=True)
-                        sync = micro_step == cfg.grad_accum - 1 or not self.distributed
-                        with (contextlib.nullcontext() if sync else ddp.no_sync()):
-                            with autocast:
-                                out = forward(x, tokens)
-                            image_f, text_f, scale = (out["image_features"], out["text_features"], out["logit_scale"]) \
-                                if isinstance(out, dict) else out[:3]
-                            loss = distributed_contrastive_loss(image_f.float(), text_f.float(), scale.float(), groups)
-                            self.scaler.scale(loss / cfg.grad_accum).backward()
-                        step_loss += loss.item() / cfg.grad_accum
-                    if not math.isfinite(step_loss):
-                        raise FinetuneError(f"loss became {step_loss} at step {step + 1}; "
-                                            "lower --lr or use --precision fp32/bf16")
-                    self.scaler.unscale_(self.optimizer)
-                    if cfg.grad_clip > 0:
-                        torch.nn.utils.clip_grad_norm_(self.params, cfg.grad_clip, foreach=True)
-                    self.scaler.step(self.optimizer)
-                    self.scaler.update()
-                    self.scheduler.step()
-                    with torch.no_grad():
-                        self.module.logit_scale.clamp_(0, logit_cap)
-                    step += 1
-                    samples += cfg.batch_size
-                    loss_value = step_loss
-                    if self.rank == 0 and (step % log_every == 0 or step == self.total_steps or step == start_step + 1):
-                        elapsed = time.perf_counter() - t0
-                        self.files.append_train_log({
-                            "step": step, "total_steps": self.total_steps, "epoch": epoch,
-                            "loss": round(step_loss, 6), "lr": self.scheduler.get_last_lr()[0],
-                            "logit_scale": float(self.module.logit_scale.detach().exp()),
-                            "samples_per_s": round(samples / elapsed, 2) if elapsed > 0 else None,
-                            "elapsed_s": round(elapsed, 3)})
-                    if cfg.checkpoint_every and step % cfg.checkpoint_every == 0 and step < self.total_steps:
-                        self._save_training_state(step, loss_value)
-        elapsed = time.perf_counter() - t0
-        if step > start_step:
-            self._save_training_state(step, loss_value)
-        checkpoint, fingerprint = self._save_final(step, loss_value)
-        manifest = {
-            "version": MANIFEST_VERSION,
-            "checkpoint": checkpoint,
-            "fingerprint": fingerprint,
-            "steps": step,
-            "planned_steps": self.total_steps,
-            "resumed_from": start_step,
-            "final_loss": loss_value,
-            "samples_per_s": samples / elapsed if elapsed > 0 and samples else 0.0,
-            "world_size": self.world,
-            "train_rows": len(self.train),
-            "data_fingerprint": self.train.fingerprint,
-            "parent_fingerprint": self.parent_fingerprint,
-            "precision": self.precision,
-            "recipe_hash": cfg.recipe_hash(),
+def _save_training_state(trainer: "_Trainer", step: int, loss: float) -> None:
+    from harness.finetune.state import save_training_state
+
+    rng = _all_rng_states(trainer)  # collective: every rank takes part
+    if trainer.rank == 0:
+        path = save_training_state(
+            trainer.files.checkpoints, step=step, model=trainer.module.state_dict(),
+            optimizer=trainer.optimizer.state_dict(), scheduler=trainer.scheduler.state_dict(),
+            scaler=trainer.scaler.state_dict(), rng=rng, loss=loss, recipe=trainer.cfg.recipe(),
+            world_size=trainer.world, keep=trainer.cfg.keep_checkpoints)
+        trainer.log.info(f"checkpoint {path.name}")
+    trainer.barrier()
+
+
+def _resume(trainer: "_Trainer") -> tuple[int, float]:
+    from harness.errors import FinetuneError
+    from harness.finetune.state import latest_training_state, load_training_state, set_rng_state
+
+    path = latest_training_state(trainer.files.checkpoints)
+    if path is None:
+        trainer.log.info("resume: no checkpoint yet, starting from the baseline")
+        return 0, float("nan")
+    state = load_training_state(path)
+    if state["world_size"] != trainer.world:
+        raise FinetuneError(f"checkpoint {path} was written by {state['world_size']} processes, "
+                            f"this run has {trainer.world}; resume with --num-processes {state['world_size']}")
+    recipe = trainer.cfg.recipe()
+    changed = sorted(k for k in recipe if state["recipe"].get(k) != recipe[k])
+    if changed:
+        raise FinetuneError(f"checkpoint {path} was trained with different {', '.join(changed)}; "
+                            "resume with the same options or start a fresh --out directory")
+    trainer.module.load_state_dict(state["model"])
+    trainer.optimizer.load_state_dict(state["optimizer"])
+    trainer.scheduler.load_state_dict(state["scheduler"])
+    trainer.scaler.load_state_dict(state["scaler"])
+    set_rng_state(state["rng"][trainer.rank], trainer.device)
+    trainer.log.info(f"resumed from {path.name} at step {state['step']}")
+    return int(state["step"]), float(state["loss"])
+
+
+def _save_final(trainer: "_Trainer", steps: int, loss: float) -> tuple[str, str]:
+    from harness.models import fingerprint_state_dict, save_checkpoint
+
+    path = trainer.files.model
+    fingerprint = ""
+    if trainer.rank == 0:
+        state = {k: v.detach().to("cpu").contiguous() for k, v in trainer.module.state_dict().items()}
+        fingerprint = fingerprint_state_dict(state)
+        metadata = {
+            "parent_fingerprint": trainer.parent_fingerprint,
+            "parent_spec": trainer.cfg.baseline,
+            "data_fingerprint": trainer.train.fingerprint,
+            "training_config": trainer.cfg.recipe(),
+            "recipe_hash": trainer.cfg.recipe_hash(),
+            "steps": steps,
+            "final_loss": loss,
+            "world_size": trainer.world,
         }
-        manifest["samples_per_s"] = self._broadcast(manifest["samples_per_s"])
-        if self.rank == 0:
-            self.files.write_manifest(manifest)
-        self.barrier()
-        self.log.info(f"done: {step} steps, loss {loss_value:.4f}, {manifest['samples_per_s']:.1f} samples/s")
-        return manifest
+        save_checkpoint(path, state, config=trainer.model.config, metadata=metadata)
+    fingerprint = _broadcast(trainer, fingerprint)
+    trainer.barrier()
+    return str(path), fingerprint
+
+
+def _broadcast(trainer: "_Trainer", value: Any) -> Any:
+    if not trainer.distributed:
+        return value
+    import torch.distributed as dist
+
+    box = [value]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def train_steps(trainer: "_Trainer") -> dict[str, Any]:
+    import contextlib
+    import math
+    import time
+
+    import torch
+
+    from harness.errors import FinetuneError
+    from harness.finetune.data import planned_steps, steps_per_epoch
+    from harness.evaluate.pixels import normalise
+    from harness.finetune.loss import distributed_contrastive_loss
+    from harness.models.cpu_kernels import onednn_kernels
+
+    cfg = trainer.cfg
+    trainer._init_distributed()
+    trainer._load_model()
+    trainer._load_data()
+    trainer.micro = cfg.micro_batch(trainer.world)
+    trainer.steps_per_epoch = steps_per_epoch(len(trainer.train), cfg.batch_size)
+    if trainer.steps_per_epoch < 1:
+        raise FinetuneError(f"{len(trainer.train)} training rows make no full step of batch {cfg.batch_size}; "
+                            "lower --batch-size")
+    trainer.total_steps = planned_steps(cfg, len(trainer.train))
+    trainer._build_optimiser()
+
+    from torch.nn.parallel import DistributedDataParallel as DDP
+
+    if trainer.distributed:
+        ddp = DDP(trainer.module, device_ids=[trainer.device.index] if trainer.device.type == "cuda" else None)
+    else:
+        ddp = trainer.module
+    # compile the DDP-wrapped model (its graph breaks at gradient buckets keep the overlap);
+    # no_sync() stays on the DDP object itself
+    forward = torch.compile(ddp) if cfg.compile else ddp
+    torch.manual_seed(cfg.training_seed + trainer.rank)  # a resumed run restores the saved RNG states instead
+    start_step, loss_value = _resume(trainer) if cfg.resume else (0, float("nan"))
+    if trainer.rank == 0:  # the killed run's records past the resume point would repeat those steps
+        trainer.files.truncate_train_log(start_step)
+    logit_cap = math.log(100.0)
+    autocast = (torch.autocast(trainer.device.type, dtype=trainer.autocast_dtype)
+                if trainer.autocast_dtype is not None else contextlib.nullcontext())
+    log_every = max(1, min(10, trainer.total_steps // 20))
+
+    step = start_step
+    samples = 0
+    t0 = time.perf_counter()
+    # oneDNN float32 products for the CPU model's layers (MKL's are 2x slower on AMD); not under compile
+    with onednn_kernels(trainer.module, enabled=not cfg.compile):
+        while step < trainer.total_steps:
+            epoch, within = divmod(step, trainer.steps_per_epoch)
+            batches = trainer._epoch_batches(epoch)[within * cfg.grad_accum:]
+            batch_iter = iter(trainer._loader(epoch, batches))
+            for _ in range(within, trainer.steps_per_epoch):
+                if step >= trainer.total_steps:
+                    break
+                if cfg.fail_at_step is not None and step + 1 >= cfg.fail_at_step and trainer.rank == cfg.fail_rank:
+                    raise FinetuneError(f"injected failure on rank {trainer.rank} before step {step + 1} "
+                                        "(fail_at_step is set)")
+                trainer.optimizer.zero_grad(set_to_none=True)
+                step_loss = 0.0
+                for micro_step in range(cfg.grad_accum):
+                    images, tokens, groups = batch_iter.__next__()
+                    images = images.to(trainer.device, non_blocking=True)
+                    x = normalise(images, trainer.mean, trainer.std)
+                    tokens = tokens.to(trainer.device, non_blocking=True)
+                    groups = groups.to(trainer.device, non_blocking=True)
+                    sync = micro_step == cfg.grad_accum - 1 or not trainer.distributed
+                    with (contextlib.nullcontext() if sync else ddp.no_sync()):
+                        with autocast:
+                            out = forward(x, tokens)
+                        image_f, text_f, scale = (out["image_features"], out["text_features"], out["logit_scale"]) \
+                            if isinstance(out, dict) else out[:3]
+                        loss = distributed_contrastive_loss(image_f.float(), text_f.float(), scale.float(), groups)
+                        trainer.scaler.scale(loss / cfg.grad_accum).backward()
+                    step_loss += loss.item() / cfg.grad_accum
+                if not math.isfinite(step_loss):
+                    raise FinetuneError(f"loss became {step_loss} at step {step + 1}; "
+                                        "lower --lr or use --precision fp32/bf16")
+                trainer.scaler.unscale_(trainer.optimizer)
+                if cfg.grad_clip > 0:
+                    torch.nn.utils.clip_grad_norm_(trainer.params, cfg.grad_clip, foreach=True)
+                trainer.scaler.step(trainer.optimizer)
+                trainer.scaler.update()
+                trainer.scheduler.step()
+                with torch.no_grad():
+                    trainer.module.logit_scale.clamp_(0, logit_cap)
+                step += 1
+                samples += cfg.batch_size
+                loss_value = step_loss
+                if trainer.rank == 0 and (step % log_every == 0 or step == trainer.total_steps or step == start_step + 1):
+                    elapsed = time.perf_counter() - t0
+                    trainer.files.append_train_log({
+                        "step": step, "total_steps": trainer.total_steps, "epoch": epoch,
+                        "loss": round(step_loss, 6), "lr": trainer.scheduler.get_last_lr()[0],
+                        "logit_scale": float(trainer.module.logit_scale.detach().exp()),
+                        "samples_per_s": round(samples / elapsed, 2) if elapsed > 0 else None,
+                        "elapsed_s": round(elapsed, 3)})
+                if cfg.checkpoint_every and step % cfg.checkpoint_every == 0 and step < trainer.total_steps:
+                    _save_training_state(trainer, step, loss_value)
+    elapsed = time.perf_counter() - t0
+    if step > start_step:
+        _save_training_state(trainer, step, loss_value)
+    checkpoint, fingerprint = _save_final(trainer, step, loss_value)
+    manifest = {
+        "version": MANIFEST_VERSION,
+        "checkpoint": checkpoint,
+        "fingerprint": fingerprint,
+        "steps": step,
+        "planned_steps": trainer.total_steps,
+        "resumed_from": start_step,
+        "final_loss": loss_value,
+        "samples_per_s": samples / elapsed if elapsed > 0 and samples else 0.0,
+        "world_size": trainer.world,
+        "train_rows": len(trainer.train),
+        "data_fingerprint": trainer.train.fingerprint,
+        "parent_fingerprint": trainer.parent_fingerprint,
+        "precision": trainer.precision,
+        "recipe_hash": cfg.recipe_hash(),
+    }
+    manifest["samples_per_s"] = _broadcast(trainer, manifest["samples_per_s"])
+    if trainer.rank == 0:
+        trainer.files.write_manifest(manifest)
+    trainer.barrier()
+    trainer.log.info(f"done: {step} steps, loss {loss_value:.4f}, {manifest['samples_per_s']:.1f} samples/s")
+    return manifest
