@@ -12,6 +12,7 @@ import errno
 import hashlib
 import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -108,9 +109,12 @@ def _build(path: Path, catalogue: Catalogue, image_size: int, shape: tuple[int, 
     with atomic_path(path) as tmp:
         array = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=shape)
         _reserve(tmp)  # before any page of the map is written: ENOSPC now, not SIGBUS later
-        with progress(f"decoding covers ({image_size}px)", len(catalogue)) as advance:
-            for i in range(len(catalogue)):
-                array[i] = np.asarray(resize_and_crop(catalogue.open_image(i), image_size))
+        def decode(i: int, out: np.ndarray = array) -> None:  # Pillow decodes outside the GIL: threads overlap
+            out[i] = np.asarray(resize_and_crop(catalogue.open_image(i), image_size))
+
+        with progress(f"decoding covers ({image_size}px)", len(catalogue)) as advance, \
+                ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+            for _ in pool.map(decode, range(len(catalogue))):
                 advance(1)
         array.flush()
         del array

@@ -12,6 +12,7 @@ import hashlib
 import io
 import os
 import stat
+import threading
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -185,6 +186,9 @@ def to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
+_HEADER_LOCK = threading.Lock()
+
+
 def open_cover(path: str | os.PathLike[str], *, max_pixels: int = MAX_COVER_PIXELS,
                digest: str | None = None) -> Image.Image:
     """Decode a cover into an RGB image, or raise DataError naming the file and the fix.
@@ -200,16 +204,19 @@ def open_cover(path: str | os.PathLike[str], *, max_pixels: int = MAX_COVER_PIXE
         if digest is not None and len(digest) == 64 and content_digest(data) != digest:
             raise DataError(f"cover image {where} changed since the catalogue was loaded (its content hash "
                             "differs); load the catalogue again")
-        with warnings.catch_warnings():
+        # warning filters are process-wide, so the header read (where Pillow's bomb check runs) is
+        # serialised; decoding the pixels, the slow part, runs in parallel where callers use threads
+        with _HEADER_LOCK, warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as image:
-                problem = size_problem(image.width, image.height, max_pixels)
-                if problem is not None:
-                    raise DataError(f"cover image {where} is {problem}")
-                image.load()
-                rgb = to_rgb(image)
-                # a converted image is already detached from the file; only the file's own image is copied
-                return rgb if rgb is not image else image.copy()
+            opened = Image.open(io.BytesIO(data))
+        with opened as image:
+            problem = size_problem(image.width, image.height, max_pixels)
+            if problem is not None:
+                raise DataError(f"cover image {where} is {problem}")
+            image.load()
+            rgb = to_rgb(image)
+            # a converted image is already detached from the file; only the file's own image is copied
+            return rgb if rgb is not image else image.copy()
     except DataError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
