@@ -39,13 +39,15 @@ class MetricSource:
         return self.evaluations[role]
 
     def probes(self, role: str) -> Any:
-        """Every perturbation probe of one model over the held-out books of the tuned categories."""
+        """Every perturbation probe of one model over the books no model trained on: the held-out books
+        of the tuned categories and the cross-category books (a pool large enough that every probe
+        gate has its min_n items, also for a baseline that never learnt the tuned categories)."""
         from harness.probes.runner import ProbeConfig, run_probes
 
         if role not in self.probe_reports:
             ws = self.workspace
             config = ProbeConfig(seed=ws.config.seed, resamples=ws.config.resamples)
-            self.probe_reports[role] = run_probes(ws.model(role), ws.splits.heldout, config)
+            self.probe_reports[role] = run_probes(ws.model(role), ws.probe_pool, config)
         return self.probe_reports[role]
 
     @functools.cached_property
@@ -55,7 +57,7 @@ class MetricSource:
 
         ws = self.workspace
         return interpolation_sweep(ws.baseline, ws.candidate, ws.catalogue, train_categories=ws.config.categories,
-                                   config=ws.eval_config)
+                                   config=ws.eval_config)  # its views leave out the baseline's books too
 
     @property
     def has_interpolation(self) -> bool:

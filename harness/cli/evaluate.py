@@ -144,6 +144,18 @@ def _load_models(specs: Sequence[str], args: argparse.Namespace, config: Any) ->
     return models, dataclasses.replace(config, replay_fraction=replay)
 
 
+def _unseen_by_reference(models: Sequence[Any], catalogue: Any, config: Any) -> Any:
+    """With two or more models, the books the first (the reference) was trained on leave the held-out
+    and cross-category views, so a change there is forgetting, not lost memorisation."""
+    import dataclasses
+
+    from harness.evaluate.leakage import trained_groups
+
+    if len(models) < 2:
+        return config
+    return dataclasses.replace(config, exclude_groups=trained_groups(models[0], catalogue))
+
+
 def _training_overlap(models: Sequence[Any], catalogue: Any, args: argparse.Namespace,
                       config: Any) -> list[dict[str, Any]]:
     """Per model, the evaluated books it was trained on (see harness.evaluate.leakage); a warning
@@ -154,7 +166,8 @@ def _training_overlap(models: Sequence[Any], catalogue: Any, args: argparse.Name
     if not args.categories:
         return []
     views = build_views(catalogue, categories=args.categories, views=args.views, seed=config.seed,
-                        heldout_fraction=config.heldout_fraction, replay_fraction=config.replay_fraction)
+                        heldout_fraction=config.heldout_fraction, replay_fraction=config.replay_fraction,
+                        exclude_groups=config.exclude_groups)
     out = []
     for i, model in enumerate(models):
         overlap = training_overlap(model, catalogue, views)
@@ -198,6 +211,7 @@ def run_compare(args: argparse.Namespace) -> int:
     config = _config(args)
     catalogue, load_report = _load_data(args)
     models, config = _load_models(args.models, args, config)
+    config = _unseen_by_reference(models, catalogue, config)
     overlap = _training_overlap(models, catalogue, args, config)
     report = _new_report("compare", catalogue, load_report, config, overlap)
     evaluations = [_evaluate(model, catalogue, args, config) for model in models]
@@ -237,6 +251,7 @@ def run_interpolate(args: argparse.Namespace) -> int:
     config = _config(args)
     catalogue, load_report = _load_data(args)
     (base, tuned), config = _load_models([args.baseline, args.finetuned], args, config)
+    config = _unseen_by_reference([base, tuned], catalogue, config)
     overlap = _training_overlap([base, tuned], catalogue, args, config)
     sweep = interpolation_sweep(base, tuned, catalogue, train_categories=args.categories, alphas=alphas,
                                 metric=args.metric, max_cross_drop=max_drop, config=config)

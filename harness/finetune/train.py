@@ -129,6 +129,8 @@ class _Trainer:
                 if not name.startswith("visual.") and name != "logit_scale":
                     p.requires_grad_(False)
         self.module = module.to(self.device)
+        from harness.finetune.methods import training_method
+        self.method = training_method(self.cfg, self.device)
         self.mean, self.std = channel_stats(self.model.mean, self.model.std, self.device)
 
     def _build_optimiser(self) -> None:
@@ -256,6 +258,7 @@ class _Trainer:
         fingerprint = ""
         if self.rank == 0:
             state = {k: v.detach().to("cpu").contiguous() for k, v in self.module.state_dict().items()}
+            state, method_record = self.method.final_weights(state, self)
             fingerprint = fingerprint_state_dict(state)
             metadata = {
                 "parent_fingerprint": self.parent_fingerprint,
@@ -266,6 +269,7 @@ class _Trainer:
                 "steps": steps,
                 "final_loss": loss,
                 "world_size": self.world,
+                **method_record,
             }
             save_checkpoint(path, state, config=self.model.config, metadata=metadata)
         fingerprint = self._broadcast(fingerprint)
@@ -352,6 +356,7 @@ class _Trainer:
                         image_f, text_f, scale = (out["image_features"], out["text_features"], out["logit_scale"]) \
                             if isinstance(out, dict) else out[:3]
                         loss = distributed_contrastive_loss(image_f.float(), text_f.float(), scale.float(), groups)
+                        loss = self.method.add_loss(loss, x, tokens, image_f, text_f)
                         self.scaler.scale(loss / cfg.grad_accum).backward()
                     step_loss += loss.item() / cfg.grad_accum
                 if not math.isfinite(step_loss):
