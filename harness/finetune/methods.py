@@ -125,9 +125,9 @@ def choose_alpha(cfg: Any, state: dict[str, Any], config: Any) -> tuple[float, l
         raise ConfigError(f"--method wise chooses its alpha on validation books of the tuned categories and "
                           f"rehearsed books; this run has {len(inside)} and {len(rehearsed)}: set "
                           "--replay-fraction (e.g. 0.3) or a larger --validation-fraction")
-    views = {"inside": inside, "rehearsed": rehearsed}
+    views = {"heldout": inside, "cross": rehearsed}  # the view names metric keys know; neither is evaluated
     eval_config = EvalConfig(template=cfg.template, ks=(5,), seed=cfg.seed, zero_shot=False, per_category=False,
-                             resamples=10)
+                             resamples=100)
     key = "image_to_text/recall@5"
     baseline = load(cfg.baseline, device="cpu")
     with tempfile.TemporaryDirectory(prefix="bookclip-wise-") as work:
@@ -137,8 +137,8 @@ def choose_alpha(cfg: Any, state: dict[str, Any], config: Any) -> tuple[float, l
         scores = []
         for alpha in WISE_ALPHAS:
             evaluation = evaluate_views(interpolated_model(baseline, tuned, alpha), rows, views, config=eval_config)
-            scores.append({"alpha": alpha, "inside": evaluation.metric(f"inside/{key}").value,
-                           "rehearsed": evaluation.metric(f"rehearsed/{key}").value})
+            scores.append({"alpha": alpha, "inside": evaluation.metric(f"heldout/{key}").value,
+                           "rehearsed": evaluation.metric(f"cross/{key}").value})
     reference = scores[0]["rehearsed"]
     feasible = [s for s in scores if s["rehearsed"] >= reference - cfg.wise_max_drop - 1e-12]
     if len(feasible) > 1:
