@@ -62,7 +62,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--validation-fraction", type=float, metavar="F",
                    help="share of the training and rehearsed books --method wise keeps out to choose alpha (default 0.15)")
     p.add_argument("--wise-max-drop", type=float, metavar="D",
-                   help="how far rehearsed books' validation R@5 may fall below the baseline's (default 0.02)")
+                   help="how far rehearsed books' validation R@1 may fall below the baseline's (default 0.02)")
     p.add_argument("--max-train-rows", type=int, metavar="N", help="train on a seeded subset of N rows")
     p.add_argument("--template", help="caption template, e.g. '{title} by {author}'")
     p.add_argument("--checkpoint-every", type=int, metavar="N", help="resumable checkpoint every N steps (0: end only)")
