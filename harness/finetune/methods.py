@@ -3,8 +3,11 @@
 - `plain`: the contrastive loss alone.
 - `distill`: plus a feature-distillation loss toward the frozen baseline (ZSCL-style): the squared
   distance between the L2-normalised image and text features of the model being trained and those
-  of the baseline, on every cover and title of the batch, rehearsed books included. It keeps the
-  embedding geometry the baseline had, so other categories' books keep their neighbours.
+  of the baseline, on every cover and title of the batch, rehearsed books included, and on the
+  category prompts ("a book about {category}", every category of the catalogue). It keeps the
+  embedding geometry the baseline had, so other categories' books keep their neighbours and the
+  zero-shot classifier its category directions (without the prompts, balanced accuracy on the
+  unseen cross-category books fell 0.267 -> 0.189 while R@5 held).
 - `wise`: train as `plain`, then interpolate the weights toward the baseline (WiSE-FT) with the
   alpha chosen on a validation split carved from the training categories' books and the rehearsed
   books (`harness.data.split.validation_rows`; never an evaluated view): the largest in-category
@@ -49,18 +52,31 @@ class Plain:
 
 
 class Distill(Plain):
-    """Feature distillation toward the frozen baseline (loaded again, on the worker's device)."""
+    """Feature distillation toward the frozen baseline (loaded again, on the worker's device): the
+    batch's covers and titles, and the category prompts zero-shot classification reads (one per
+    catalogue category), so the candidate keeps the baseline's category directions too."""
 
     name = "distill"
 
-    def __init__(self, cfg: Any, device: Any) -> None:
+    def __init__(self, cfg: Any, device: Any, student: Any) -> None:
+        import torch
+        import torch.nn.functional as F
+
+        from harness.data import load_catalogue
+        from harness.evaluate.templates import DEFAULT_CATEGORY_PROMPT, render_category_prompts
         from harness.models import load
 
         self.weight = float(cfg.distill_weight)
+        self.student = student
         teacher = load(cfg.baseline, device="cpu")
+        catalogue, _report = load_catalogue(list(cfg.data), image_root=cfg.image_root)
+        prompts = render_category_prompts(DEFAULT_CATEGORY_PROMPT, list(catalogue.categories))
+        self.prompt_tokens = teacher.tokenizer(prompts).to(device)
         self.teacher = teacher.module.to(device).eval()
         for p in self.teacher.parameters():
             p.requires_grad_(False)
+        with torch.no_grad():
+            self.prompt_target = F.normalize(self.teacher.encode_text(self.prompt_tokens).float(), dim=-1)
 
     def extra_loss(self, x: Any, tokens: Any, image_f: Any, text_f: Any) -> Any:
         import torch
@@ -71,8 +87,22 @@ class Distill(Plain):
             t_img, t_txt = (out["image_features"], out["text_features"]) if isinstance(out, dict) else out[:2]
             t_img, t_txt = F.normalize(t_img.float(), dim=-1), F.normalize(t_txt.float(), dim=-1)
         s_img, s_txt = F.normalize(image_f.float(), dim=-1), F.normalize(text_f.float(), dim=-1)
-        per_item = (s_img - t_img).pow(2).sum(-1) + (s_txt - t_txt).pow(2).sum(-1)
-        return self.weight * per_item.mean()
+        batch = _global_mean((s_img - t_img).pow(2).sum(-1).mean() + (s_txt - t_txt).pow(2).sum(-1).mean())
+        # the prompts are the same on every rank, so DDP's gradient average keeps their gradient whole
+        s_prompt = F.normalize(self.student.encode_text(self.prompt_tokens).float(), dim=-1)
+        return self.weight * (batch + (s_prompt - self.prompt_target).pow(2).sum(-1).mean())
+
+
+def _global_mean(local: Any) -> Any:
+    """`local` whose value is the mean over ranks (so every rank logs the same loss) and whose gradient
+    is the local one (DDP averages gradients over ranks: the gradient of the global mean)."""
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return local
+    value = local.detach().clone()
+    dist.all_reduce(value)
+    return local + (value / dist.get_world_size() - local.detach())
 
 
 class Wise(Plain):
@@ -92,9 +122,9 @@ class Wise(Plain):
         return final, {"wise": {"alpha": alpha, "validation": scores}}
 
 
-def training_method(cfg: Any, device: Any) -> Plain:
+def training_method(cfg: Any, device: Any, student: Any) -> Plain:
     if cfg.method == "distill":
-        return Distill(cfg, device)
+        return Distill(cfg, device, student)
     if cfg.method == "wise":
         return Wise(cfg)
     return Plain()

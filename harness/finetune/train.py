@@ -130,7 +130,7 @@ class _Trainer:
                     p.requires_grad_(False)
         self.module = module.to(self.device)
         from harness.finetune.methods import training_method
-        self.method = training_method(self.cfg, self.device)
+        self.method = training_method(self.cfg, self.device, self.module)
         self.mean, self.std = channel_stats(self.model.mean, self.model.std, self.device)
 
     def _build_optimiser(self) -> None:
