@@ -68,7 +68,7 @@ class Workspace:
     @functools.cached_property
     def pretrained_groups(self) -> frozenset[str]:
         """The books the baseline was trained on (derived from its recorded training config and data
-        fingerprint): they leave `heldout` and `cross`, so a cross-category drop is forgetting of
+        fingerprint): they leave `cross`, so a cross-category drop is forgetting of
         unseen books, not loss of what the baseline memorised."""
         from harness.evaluate.leakage import trained_groups
 
@@ -166,7 +166,7 @@ class Workspace:
     def check_training_overlap(self, role: str, views: dict[str, Any]) -> None:
         """Record which evaluated books the model was trained on, and warn when that inflates a
         metric: any held-out book, or a cross-category book the candidate was tuned on. (The
-        baseline's own pretraining books are left out of `heldout` and `cross`: see `pretrained_groups`.)"""
+        baseline's own pretraining books are left out of `cross`: see `pretrained_groups`.)"""
         from harness.evaluate.leakage import training_overlap
 
         overlap = training_overlap(self.model(role), self.catalogue, views)

@@ -145,14 +145,12 @@ def _load_models(specs: Sequence[str], args: argparse.Namespace, config: Any) ->
 
 
 def _unseen_by_reference(models: Sequence[Any], catalogue: Any, config: Any) -> Any:
-    """With two or more models, the books the first (the reference) was trained on leave the held-out
-    and cross-category views, so a change there is forgetting, not lost memorisation."""
+    """The books the first model (the reference) was trained on leave the cross-category views, so a
+    change there is forgetting, not lost memorisation; the suites and `finetune --evaluate` do the same."""
     import dataclasses
 
     from harness.evaluate.leakage import trained_groups
 
-    if len(models) < 2:
-        return config
     return dataclasses.replace(config, exclude_groups=trained_groups(models[0], catalogue))
 
 
@@ -194,6 +192,7 @@ def run_eval(args: argparse.Namespace) -> int:
     config = _config(args)  # template and options fail before any loading
     catalogue, load_report = _load_data(args)
     [model], config = _load_models([args.model], args, config)
+    config = _unseen_by_reference([model], catalogue, config)
     overlap = _training_overlap([model], catalogue, args, config)
     report = _new_report("eval", catalogue, load_report, config, overlap)
     add_evaluation(report, "model", _evaluate(model, catalogue, args, config))

@@ -17,8 +17,9 @@ class Splits:
     """`train` and `heldout` share the training categories; `cross` holds the other categories.
 
     `withheld` counts rows of other categories left out of `cross` because their book is in `train`.
-    `pretrained` counts rows left out of `heldout` and `cross` because a model under evaluation
-    (the baseline) was trained on their book (`exclude_groups`): those views hold unseen books only.
+    `pretrained` counts rows left out of `cross` because the reference model (the baseline) was
+    trained on their book (`exclude_groups`): the cross views hold unseen books only. (`heldout`
+    keeps every book, so a model trained on held-out books is warned about, not hidden.)
     `replay` holds the other categories' books set aside for rehearsal during fine-tuning (None
     unless a replay fraction is asked for); they are never in `cross`, so the cross-category
     views measure forgetting on books the fine-tune did not see.
@@ -49,8 +50,8 @@ def split(catalogue: Catalogue, *, train_categories: str | Iterable[str], heldou
     on row order. `cross` is every other category minus the groups in `train`, minus `replay`:
     the other categories' groups whose seeded hash falls below `replay_fraction` (a per-group
     draw, so a book's fate does not depend on which other books the catalogue holds).
-    `exclude_groups` (the books a baseline was pretrained on) leave `heldout` and `cross` only:
-    `train` and `replay`, the rows a fine-tune trains on, do not depend on them.
+    `exclude_groups` (the books a baseline was pretrained on) leave `cross` only: `train` and
+    `replay`, the rows a fine-tune trains on, do not depend on them.
     """
     wanted = [train_categories] if isinstance(train_categories, str) else list(train_categories)
     if not wanted:
@@ -85,8 +86,8 @@ def split(catalogue: Catalogue, *, train_categories: str | Iterable[str], heldou
     seen = np.fromiter((g in excluded for g in groups), dtype=bool, count=len(groups)) if excluded \
         else np.zeros(len(groups), dtype=bool)
     cross_mask = other & ~replay_mask
-    pretrained = int(((heldout_mask | cross_mask) & seen).sum())
-    return Splits(train=catalogue.subset(train_mask), heldout=catalogue.subset(heldout_mask & ~seen),
+    pretrained = int((cross_mask & seen).sum())
+    return Splits(train=catalogue.subset(train_mask), heldout=catalogue.subset(heldout_mask),
                   cross=catalogue.subset(cross_mask & ~seen), withheld=withheld,
                   replay=catalogue.subset(replay_mask) if replay_fraction > 0 else None, pretrained=pretrained)
 

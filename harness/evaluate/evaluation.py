@@ -40,7 +40,7 @@ class EvalConfig:
     confidence: float = DEFAULT_CONFIDENCE
     heldout_fraction: float = 0.2
     replay_fraction: float = 0.0  # other-category books a fine-tune rehearsed: kept out of `cross`
-    # books (edition groups) the reference model was pretrained on: kept out of `heldout` and `cross`
+    # books (edition groups) the reference model was pretrained on: kept out of `cross`
     exclude_groups: frozenset[str] = field(default_factory=frozenset, repr=False)
     zero_shot: bool = True
     category_prompt: str = DEFAULT_CATEGORY_PROMPT
