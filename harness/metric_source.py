@@ -19,6 +19,18 @@ from harness.gates import Evidence, Gate
 from harness.workspace import ROLES, Workspace
 
 
+# Probe items drawn from the unseen books: enough that `lost@5`, counted over the items both models
+# find in their top 5 at all, decides a 0.05 margin (300 items left 86 such items, UNDECIDED).
+PROBE_ITEMS = 600
+
+
+def _default_edit_items() -> int:
+    """The probe runner's own number of minimal-edit items."""
+    from harness.probes.runner import ProbeConfig
+
+    return ProbeConfig().edit_items
+
+
 class MetricSource:
     def __init__(self, workspace: Workspace) -> None:
         self.workspace = workspace
@@ -39,14 +51,27 @@ class MetricSource:
         return self.evaluations[role]
 
     def probes(self, role: str) -> Any:
-        """Every perturbation probe of one model over the held-out books of the tuned categories."""
+        """Every perturbation probe of one model over the books no model trained on: the held-out books
+        of the tuned categories and the cross-category books (a pool large enough that every probe
+        gate has its min_n items, also for a baseline that never learnt the tuned categories)."""
         from harness.probes.runner import ProbeConfig, run_probes
 
         if role not in self.probe_reports:
             ws = self.workspace
-            config = ProbeConfig(seed=ws.config.seed, resamples=ws.config.resamples)
-            self.probe_reports[role] = run_probes(ws.model(role), ws.splits.heldout, config)
+            config = ProbeConfig(seed=ws.config.seed, resamples=ws.config.resamples, max_items=PROBE_ITEMS,
+                                 **self._probes_gated())
+            self.probe_reports[role] = run_probes(ws.model(role), ws.probe_pool, config)
         return self.probe_reports[role]
+
+    def _probes_gated(self) -> dict[str, Any]:
+        """Only the probes the configured gates read: the perturbation families they name (the
+        unperturbed `exact` titles and hard negatives always run), the cover-text control and the
+        minimal-edit search only when a gate reads them. `bookclip probe` runs every probe."""
+        names = {g.metric.split("/")[1] for g in self.workspace.config.gates if g.metric.startswith("probes/")}
+        control = any(n.endswith("@title_hidden") or n.startswith("cover_text") for n in names)
+        families = {n.split("@")[0] for n in names} - {"exact", "hard_negatives", "minimal_edit", "cover_text"}
+        return {"families": tuple(sorted(families)), "cover_control": control,
+                "edit_items": _default_edit_items() if "minimal_edit" in names else 0}
 
     @functools.cached_property
     def interpolation(self) -> Any:
@@ -55,7 +80,7 @@ class MetricSource:
 
         ws = self.workspace
         return interpolation_sweep(ws.baseline, ws.candidate, ws.catalogue, train_categories=ws.config.categories,
-                                   config=ws.eval_config)
+                                   config=ws.eval_config)  # its views leave out the baseline's books too
 
     @property
     def has_interpolation(self) -> bool:

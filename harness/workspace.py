@@ -63,12 +63,27 @@ class Workspace:
                               "set --bookclip-categories")
         return split(self.catalogue, train_categories=self.config.categories,
                      heldout_fraction=self.config.heldout_fraction, seed=self.config.seed,
-                     replay_fraction=self.replay_fraction)
+                     replay_fraction=self.replay_fraction, exclude_groups=self.pretrained_groups)
+
+    @functools.cached_property
+    def pretrained_groups(self) -> frozenset[str]:
+        """The books the baseline was trained on (derived from its recorded training config and data
+        fingerprint): they leave `cross`, so a cross-category drop is forgetting of
+        unseen books, not loss of what the baseline memorised."""
+        from harness.evaluate.leakage import trained_groups
+
+        return trained_groups(self.baseline, self.catalogue)
 
     def views(self) -> dict[str, Any]:
         """The whole views every model is evaluated on: train, heldout, cross (when not empty)."""
         return {name: getattr(self.splits, name) for name in ("train", "heldout", "cross")
                 if len(getattr(self.splits, name))}
+
+    @property
+    def probe_pool(self) -> Any:
+        """The unseen books probes draw their items from: held-out, then cross-category."""
+        splits = self.splits
+        return splits.heldout.concat(splits.cross) if len(splits.cross) else splits.heldout
 
     @functools.cached_property
     def replay_fraction(self) -> float:
@@ -141,7 +156,8 @@ class Workspace:
         cfg = self.config
         return EvalConfig(template=cfg.template, ks=cfg.ks, seed=cfg.seed, resamples=cfg.resamples,
                           confidence=cfg.confidence, heldout_fraction=cfg.heldout_fraction,
-                          replay_fraction=self.replay_fraction, engine=cfg.engine)
+                          replay_fraction=self.replay_fraction, exclude_groups=self.pretrained_groups,
+                          engine=cfg.engine)
 
     @property
     def stat_settings(self) -> StatSettings:
@@ -149,8 +165,8 @@ class Workspace:
 
     def check_training_overlap(self, role: str, views: dict[str, Any]) -> None:
         """Record which evaluated books the model was trained on, and warn when that inflates a
-        metric: any held-out book, or a cross-category book the candidate was tuned on. (A
-        baseline's own pretraining books in `cross` are expected: that is what it should keep.)"""
+        metric: any held-out book, or a cross-category book the candidate was tuned on. (The
+        baseline's own pretraining books are left out of `cross`: see `pretrained_groups`.)"""
         from harness.evaluate.leakage import training_overlap
 
         overlap = training_overlap(self.model(role), self.catalogue, views)

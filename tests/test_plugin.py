@@ -30,6 +30,16 @@ def fixture_rows():
 
 
 @pytest.fixture(scope="module")
+def pretrained(fixture_rows):
+    """The books the embedded baseline was trained on: the suites leave them out of heldout and cross."""
+    from harness.evaluate.leakage import trained_groups
+
+    groups = trained_groups(load("fixtures:tiny-baseline"), fixture_rows)
+    assert groups, "the embedded baseline records its training rows"
+    return groups
+
+
+@pytest.fixture(scope="module")
 def candidate_model():
     return load("tiny:vit-xs@7")
 
@@ -150,7 +160,7 @@ def test_real_checkpoint_specs_fail_offline_with_the_file_to_fetch(pytester, mon
 
 
 @pytest.mark.slow
-def test_cross_views_leave_out_books_the_candidate_rehearsed(pytester, fixture_rows, candidate_model):
+def test_cross_views_leave_out_books_the_candidate_rehearsed(pytester, fixture_rows, candidate_model, pretrained):
     """A candidate fine-tuned with replay (its metadata says so): the cross view shrinks by exactly
     the rehearsed books, and the report says how many."""
     root = candidate_project(pytester, candidate_model, {"training_config": {"replay_fraction": 0.3}},
@@ -159,14 +169,15 @@ def test_cross_views_leave_out_books_the_candidate_rehearsed(pytester, fixture_r
     assert result.ret == 0, result.stdout.str()[-2000:]
     report = json.loads((root / "reports" / "run.json").read_text())
     catalogue = fixture_rows
-    expected = split(catalogue, train_categories=["Mind-Body-Spirit"], replay_fraction=0.3)
+    expected = split(catalogue, train_categories=["Mind-Body-Spirit"], replay_fraction=0.3, exclude_groups=pretrained)
     assert report["data"]["replay"] == {"fraction": 0.3, "rows": expected.replay_rows} and expected.replay_rows > 0
     assert report["data"]["view_sizes"]["cross"] == len(expected.cross)
     assert report["metrics"]["candidate"]["cross/image_to_text/recall@5"]["n"] == len(expected.cross)
 
 
 @pytest.mark.slow
-def test_candidate_trained_on_heldout_books_is_warned_and_recorded(pytester, fixture_rows, candidate_model):
+def test_candidate_trained_on_heldout_books_is_warned_and_recorded(pytester, fixture_rows, candidate_model,
+                                                                   pretrained):
     """A candidate whose metadata says it was fine-tuned on a split with another seed: the suites
     say how many held-out books it saw, and the report records it per role."""
     catalogue = fixture_rows
@@ -178,7 +189,7 @@ def test_candidate_trained_on_heldout_books_is_warned_and_recorded(pytester, fix
                              '"heldout/image_to_text/recall@5" = { delta = 0, tier = "warn" }')
     result = pytester.runpytest_subprocess("suites", "-p", "no:cacheprovider", "-k", "retrieval")
     assert result.ret == 0, result.stdout.str()[-2000:]
-    heldout = split(catalogue, train_categories=["Mind-Body-Spirit"], seed=0).heldout
+    heldout = split(catalogue, train_categories=["Mind-Body-Spirit"], seed=0, exclude_groups=pretrained).heldout
     seen = int(heldout.frame["group_id"].isin(set(other_seed.train.frame["group_id"])).sum())
     assert seen > 0
     assert f"the candidate was trained on {seen} of the {len(heldout)} heldout books" in result.stdout.str()
@@ -186,3 +197,4 @@ def test_candidate_trained_on_heldout_books_is_warned_and_recorded(pytester, fix
     assert overlap["candidate"] == {"known": True, "views": {"train": overlap["candidate"]["views"]["train"],
                                                             "heldout": seen, "cross": 0}}
     assert overlap["baseline"]["known"] and overlap["baseline"]["views"]["heldout"] == 0
+    assert overlap["baseline"]["views"]["cross"] == 0  # its pretraining books left the cross view

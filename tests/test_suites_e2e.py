@@ -32,7 +32,9 @@ def test_embedded_default_passes_cold_then_warm_from_caches(tmp_path):
     cold = run_suites(cache, reports)
     assert cold.returncode == 0, cold.stdout[-4000:] + cold.stderr[-2000:]
     out = cold.stdout
-    for suite in ("retrieval", "cross_category", "probes", "interpolation"):  # no zero-shot gate by default
+    # the interpolation suite is analysis (`bookclip interpolate`): the default sets no gate on it
+    # and the default has no zero-shot gate (pyproject.toml says why)
+    for suite in ("retrieval", "cross_category", "probes"):
         assert f"bookclip · {suite}" in out, f"no summary table for {suite}"
     report = json.loads((reports / "run.json").read_text())
     assert report["models"]["baseline"]["spec"] == "fixtures:tiny-baseline"
@@ -82,3 +84,28 @@ def test_xdist_workers_share_one_finetune_and_one_report(tmp_path):
     metrics = sorted(g["metric"] for g in report["gates"])
     assert "heldout/image_to_text/recall@5" in metrics and "cross/image_to_text/recall@5" in metrics
     assert "bookclip · retrieval" in proc.stdout and "bookclip · cross_category" in proc.stdout
+
+
+@pytest.mark.slow
+def test_plain_finetune_fails_the_cross_category_gates_by_name(tmp_path):
+    """The other side of the default: fine-tuned with `--method plain` (no replay, no distillation),
+    the candidate improves its category and forgets the others; the cross-category gates say so."""
+    import tomllib
+
+    cache, reports = tmp_path / "cache", tmp_path / "reports"
+    env = {**os.environ, "BOOKCLIP_CACHE_DIR": str(cache), "PYSPARK_PYTHON": sys.executable}
+    run = tmp_path / "plain"
+    subprocess.run([sys.executable, "-m", "harness.cli", "finetune", "--method", "plain", "--replay-fraction", "0",
+                    "--launcher", "inline", "--out", str(run)], cwd=ROOT, env=env, check=True,
+                   capture_output=True, text=True, timeout=1800)
+    proc = run_suites(cache, reports, "--bookclip-candidate", str(run / "model.safetensors"),
+                      "-k", "retrieval or cross_category")
+    assert proc.returncode == 1, proc.stdout[-4000:]
+    gates = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["bookclip"]["gates"]
+    for metric in ("cross/image_to_text/recall@5", "cross/text_to_image/recall@5"):
+        margin = gates[metric]["non_inferior"]
+        assert f"FAILED suites/test_cross_category.py::test_gate[{metric}:noninf{margin}]" in proc.stdout
+    assert "FAILED suites/test_retrieval.py" not in proc.stdout  # it does learn its own category
+    report = json.loads((reports / "run.json").read_text())
+    assert report["data"]["training_overlap"]["candidate"]["views"]["cross"] == 0
+    assert report["data"]["training_overlap"]["baseline"]["views"]["cross"] == 0

@@ -144,6 +144,16 @@ def _load_models(specs: Sequence[str], args: argparse.Namespace, config: Any) ->
     return models, dataclasses.replace(config, replay_fraction=replay)
 
 
+def _unseen_by_reference(models: Sequence[Any], catalogue: Any, config: Any) -> Any:
+    """The books the first model (the reference) was trained on leave the cross-category views, so a
+    change there is forgetting, not lost memorisation; the suites and `finetune --evaluate` do the same."""
+    import dataclasses
+
+    from harness.evaluate.leakage import trained_groups
+
+    return dataclasses.replace(config, exclude_groups=trained_groups(models[0], catalogue))
+
+
 def _training_overlap(models: Sequence[Any], catalogue: Any, args: argparse.Namespace,
                       config: Any) -> list[dict[str, Any]]:
     """Per model, the evaluated books it was trained on (see harness.evaluate.leakage); a warning
@@ -154,7 +164,8 @@ def _training_overlap(models: Sequence[Any], catalogue: Any, args: argparse.Name
     if not args.categories:
         return []
     views = build_views(catalogue, categories=args.categories, views=args.views, seed=config.seed,
-                        heldout_fraction=config.heldout_fraction, replay_fraction=config.replay_fraction)
+                        heldout_fraction=config.heldout_fraction, replay_fraction=config.replay_fraction,
+                        exclude_groups=config.exclude_groups)
     out = []
     for i, model in enumerate(models):
         overlap = training_overlap(model, catalogue, views)
@@ -181,6 +192,7 @@ def run_eval(args: argparse.Namespace) -> int:
     config = _config(args)  # template and options fail before any loading
     catalogue, load_report = _load_data(args)
     [model], config = _load_models([args.model], args, config)
+    config = _unseen_by_reference([model], catalogue, config)
     overlap = _training_overlap([model], catalogue, args, config)
     report = _new_report("eval", catalogue, load_report, config, overlap)
     add_evaluation(report, "model", _evaluate(model, catalogue, args, config))
@@ -198,6 +210,7 @@ def run_compare(args: argparse.Namespace) -> int:
     config = _config(args)
     catalogue, load_report = _load_data(args)
     models, config = _load_models(args.models, args, config)
+    config = _unseen_by_reference(models, catalogue, config)
     overlap = _training_overlap(models, catalogue, args, config)
     report = _new_report("compare", catalogue, load_report, config, overlap)
     evaluations = [_evaluate(model, catalogue, args, config) for model in models]
@@ -237,6 +250,7 @@ def run_interpolate(args: argparse.Namespace) -> int:
     config = _config(args)
     catalogue, load_report = _load_data(args)
     (base, tuned), config = _load_models([args.baseline, args.finetuned], args, config)
+    config = _unseen_by_reference([base, tuned], catalogue, config)
     overlap = _training_overlap([base, tuned], catalogue, args, config)
     sweep = interpolation_sweep(base, tuned, catalogue, train_categories=args.categories, alphas=alphas,
                                 metric=args.metric, max_cross_drop=max_drop, config=config)

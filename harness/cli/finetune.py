@@ -9,13 +9,14 @@ from pathlib import Path
 from typing import Any
 
 from harness.finetune.config import FREEZE, LAUNCHERS, PRECISIONS, FinetuneConfig
+from harness.finetune.methods import METHODS
 
 # flag dest -> FinetuneConfig field, for the options that map one to one
 _FIELDS = ("data", "categories", "baseline", "out", "image_root", "seed", "train_seed", "max_train_rows", "template",
            "epochs", "max_steps", "batch_size", "grad_accum", "lr", "weight_decay", "warmup_steps",
            "min_lr_ratio", "grad_clip", "precision", "freeze", "checkpoint_every", "keep_checkpoints",
            "launcher", "num_processes", "num_workers", "threads", "timeout_s", "heldout_fraction", "replay_fraction",
-           "fail_at_step", "fail_rank")
+           "method", "distill_weight", "validation_fraction", "wise_max_drop", "fail_at_step", "fail_rank")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -53,6 +54,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--replay-fraction", type=float, metavar="F",
                    help="rehearse this share of the other categories' books alongside the tuned ones, "
                         "which limits forgetting (default 0); evaluation keeps them out of the cross-category views")
+    p.add_argument("--method", choices=METHODS,
+                   help="what limits forgetting: plain (contrastive loss only, the default), distill (feature "
+                        "distillation toward the frozen baseline), wise (weight interpolation toward the baseline, "
+                        "alpha chosen on validation books); combines with --replay-fraction")
+    p.add_argument("--distill-weight", type=float, metavar="W", help="weight of the distillation loss (default 1)")
+    p.add_argument("--validation-fraction", type=float, metavar="F",
+                   help="share of the training and rehearsed books --method wise keeps out to choose alpha (default 0.15)")
+    p.add_argument("--wise-max-drop", type=float, metavar="D",
+                   help="how far rehearsed books' validation R@1 may fall below the baseline's (default 0.02)")
     p.add_argument("--max-train-rows", type=int, metavar="N", help="train on a seeded subset of N rows")
     p.add_argument("--template", help="caption template, e.g. '{title} by {author}'")
     p.add_argument("--checkpoint-every", type=int, metavar="N", help="resumable checkpoint every N steps (0: end only)")
@@ -146,16 +156,21 @@ def _evaluate(cfg: FinetuneConfig, manifest: Any) -> Any:
     from harness.report.build import add_comparison, add_evaluation, new_report
     from harness.settings import StatSettings
 
+    from harness.evaluate.leakage import trained_groups
+
     resolved = resolve(cfg)
     catalogue, _ = load_catalogue(list(resolved.data), image_root=resolved.image_root)
+    baseline = load(resolved.baseline)
+    unseen = trained_groups(baseline, catalogue)  # the baseline's pretraining books leave both views
     views = build_views(catalogue, categories=resolved.categories, views=("heldout", "cross"), seed=resolved.seed,
-                        heldout_fraction=resolved.heldout_fraction, replay_fraction=resolved.replay_fraction)
+                        heldout_fraction=resolved.heldout_fraction, replay_fraction=resolved.replay_fraction,
+                        exclude_groups=unseen)
     views = {name: rows for name, rows in views.items() if len(rows) > 5}
     config = EvalConfig(template=resolved.template, seed=resolved.seed, heldout_fraction=resolved.heldout_fraction,
-                        replay_fraction=resolved.replay_fraction, per_category=False)
+                        replay_fraction=resolved.replay_fraction, exclude_groups=unseen, per_category=False)
     settings = StatSettings(config.resamples, config.confidence, config.seed)
-    evaluations = [evaluate_views(load(spec), catalogue, views, config=config)
-                   for spec in (resolved.baseline, str(manifest.checkpoint))]
+    evaluations = [evaluate_views(model, catalogue, views, config=config)
+                   for model in (baseline, load(str(manifest.checkpoint)))]
     report = new_report("finetune", settings=settings, extra_settings={"ks": list(config.ks),
                                                                          "template": config.template},
                         data={"fingerprint": catalogue.fingerprint, "view_sizes": {v: len(r) for v, r in views.items()},

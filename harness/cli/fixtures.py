@@ -12,6 +12,8 @@ DEFAULT_BASELINE = Path("fixtures") / "tiny-baseline.safetensors"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from harness.data.fixtures import BOOKS_PER_CATEGORY
+
     fixtures = sub.add_parser("fixtures", help="generate the fixture catalogue and the embedded baseline")
     fixtures_sub = fixtures.add_subparsers(dest="fixtures_command", metavar="SUBCOMMAND", required=True)
     make = fixtures_sub.add_parser(
@@ -20,8 +22,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "The same seed gives byte-identical files.")
     make.add_argument("dir", metavar="DIR", help="new or empty directory (an earlier fixture there is replaced)")
     make.add_argument("--seed", type=int, default=0, help="seed for titles, authors and quirks (default 0)")
-    make.add_argument("--books-per-category", type=int, default=300, metavar="N",
-                      help="distinct books per category before editions and cross-listings (default 300)")
+    make.add_argument("--books-per-category", type=int, default=BOOKS_PER_CATEGORY, metavar="N",
+                      help="distinct books per category before editions and cross-listings (default %(default)s)")
     make.set_defaults(func=run_make)
     baseline = fixtures_sub.add_parser(
         "build-baseline", help="pretrain the embedded tiny baseline on the fixture's general categories")

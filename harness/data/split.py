@@ -17,6 +17,9 @@ class Splits:
     """`train` and `heldout` share the training categories; `cross` holds the other categories.
 
     `withheld` counts rows of other categories left out of `cross` because their book is in `train`.
+    `pretrained` counts rows left out of `cross` because the reference model (the baseline) was
+    trained on their book (`exclude_groups`): the cross views hold unseen books only. (`heldout`
+    keeps every book, so a model trained on held-out books is warned about, not hidden.)
     `replay` holds the other categories' books set aside for rehearsal during fine-tuning (None
     unless a replay fraction is asked for); they are never in `cross`, so the cross-category
     views measure forgetting on books the fine-tune did not see.
@@ -27,6 +30,7 @@ class Splits:
     cross: Catalogue
     withheld: int
     replay: Catalogue | None = None
+    pretrained: int = 0
 
     @property
     def replay_rows(self) -> int:
@@ -34,11 +38,11 @@ class Splits:
 
     def to_dict(self) -> dict[str, Any]:
         return {"train": len(self.train), "heldout": len(self.heldout), "cross": len(self.cross),
-                "withheld": self.withheld, "replay": self.replay_rows}
+                "withheld": self.withheld, "replay": self.replay_rows, "pretrained": self.pretrained}
 
 
 def split(catalogue: Catalogue, *, train_categories: str | Iterable[str], heldout_fraction: float = 0.2,
-          seed: int = 0, replay_fraction: float = 0.0) -> Splits:
+          seed: int = 0, replay_fraction: float = 0.0, exclude_groups: Iterable[str] = ()) -> Splits:
     """Split `catalogue` by `group_id` (editions of one book stay together, across categories too).
 
     A `heldout_fraction` of the training categories' groups (rounded) goes to `heldout`, picked by
@@ -46,6 +50,8 @@ def split(catalogue: Catalogue, *, train_categories: str | Iterable[str], heldou
     on row order. `cross` is every other category minus the groups in `train`, minus `replay`:
     the other categories' groups whose seeded hash falls below `replay_fraction` (a per-group
     draw, so a book's fate does not depend on which other books the catalogue holds).
+    `exclude_groups` (the books a baseline was pretrained on) leave `cross` only: `train` and
+    `replay`, the rows a fine-tune trains on, do not depend on them.
     """
     wanted = [train_categories] if isinstance(train_categories, str) else list(train_categories)
     if not wanted:
@@ -76,14 +82,19 @@ def split(catalogue: Catalogue, *, train_categories: str | Iterable[str], heldou
         drawn = {g for g in set(groups[candidates]) if _unit_hash(seed, g) < replay_fraction}
         replay_mask = candidates & np.fromiter((g in drawn for g in groups), dtype=bool, count=len(groups))
     withheld = int((~in_train_categories & leaks).sum())
+    excluded = set(exclude_groups)
+    seen = np.fromiter((g in excluded for g in groups), dtype=bool, count=len(groups)) if excluded \
+        else np.zeros(len(groups), dtype=bool)
+    cross_mask = other & ~replay_mask
+    pretrained = int((cross_mask & seen).sum())
     return Splits(train=catalogue.subset(train_mask), heldout=catalogue.subset(heldout_mask),
-                  cross=catalogue.subset(other & ~replay_mask), withheld=withheld,
-                  replay=catalogue.subset(replay_mask) if replay_fraction > 0 else None)
+                  cross=catalogue.subset(cross_mask & ~seen), withheld=withheld,
+                  replay=catalogue.subset(replay_mask) if replay_fraction > 0 else None, pretrained=pretrained)
 
 
-def _unit_hash(seed: int, group: str) -> float:
+def _unit_hash(seed: int, group: str, purpose: str = "replay") -> float:
     """A seeded, uniform-looking number in [0, 1) for one group (independent of the heldout ranking)."""
-    return int(sha256_hex("replay", str(seed), group)[:13], 16) / 16**13
+    return int(sha256_hex(purpose, str(seed), group)[:13], 16) / 16**13
 
 
 def cap_rows(catalogue: Catalogue, max_rows: int | None, seed: int) -> Catalogue:
@@ -94,8 +105,28 @@ def cap_rows(catalogue: Catalogue, max_rows: int | None, seed: int) -> Catalogue
     return catalogue.subset(keep)
 
 
-def rows_trained_on(splits: Splits, max_rows: int | None, seed: int) -> Catalogue:
+def _rehearsable_rows(splits: Splits) -> Catalogue:
+    return splits.train if splits.replay is None else splits.train.concat(splits.replay)
+
+
+def _validation_mask(rows: Catalogue, seed: int, fraction: float) -> np.ndarray:
+    groups = rows.frame["group_id"].to_numpy()
+    return np.fromiter((_unit_hash(seed, g, "validation") < fraction for g in groups), dtype=bool, count=len(groups))
+
+
+def rows_trained_on(splits: Splits, max_rows: int | None, seed: int, *, validation_fraction: float = 0.0) -> Catalogue:
     """The training split plus the rehearsed books of the other categories (when there are any),
-    capped at `max_rows`: the one rule for what a run trains on."""
-    rows = splits.train if splits.replay is None else splits.train.concat(splits.replay)
+    minus the validation books (`validation_rows`), capped at `max_rows`: the one rule for what a
+    run trains on."""
+    rows = _rehearsable_rows(splits)
+    if validation_fraction > 0:
+        rows = rows.subset(~_validation_mask(rows, seed, validation_fraction))
     return cap_rows(rows, max_rows, seed)
+
+
+def validation_rows(splits: Splits, seed: int, fraction: float) -> Catalogue:
+    """A seeded share `fraction` of the books of the training split and the rehearsed books (drawn per
+    edition group), kept out of training to choose a setting on (e.g. WiSE-FT's alpha); never a
+    book of an evaluated view."""
+    rows = _rehearsable_rows(splits)
+    return rows.subset(_validation_mask(rows, seed, fraction))

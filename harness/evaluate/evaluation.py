@@ -6,8 +6,8 @@ zero_shot), e.g. `heldout/image_to_text/recall@5`; each carries value, ci_low, c
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
-from typing import Any, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Iterable, Mapping, Sequence
 
 
 from harness.errors import EvaluationError
@@ -40,6 +40,8 @@ class EvalConfig:
     confidence: float = DEFAULT_CONFIDENCE
     heldout_fraction: float = 0.2
     replay_fraction: float = 0.0  # other-category books a fine-tune rehearsed: kept out of `cross`
+    # books (edition groups) the reference model was pretrained on: kept out of `cross`
+    exclude_groups: frozenset[str] = field(default_factory=frozenset, repr=False)
     zero_shot: bool = True
     category_prompt: str = DEFAULT_CATEGORY_PROMPT
     per_category: bool = True  # cross-category metrics per category, as views `cross:<Category>`
@@ -58,7 +60,11 @@ class EvalConfig:
             raise EvaluationError("no k given for recall@k; pass e.g. --ks 1,5,10")
 
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "ks": list(self.ks)}
+        out = {**asdict(self), "ks": list(self.ks)}
+        out.pop("exclude_groups")
+        if self.exclude_groups:  # how many, not which: the views record the rows left out
+            out["pretrained_books_excluded"] = len(self.exclude_groups)
+        return out
 
 
 def build_views(
@@ -69,6 +75,7 @@ def build_views(
     heldout_fraction: float = 0.2,
     seed: int = 0,
     replay_fraction: float = 0.0,
+    exclude_groups: Iterable[str] = (),
 ) -> dict[str, Any]:
     """Named catalogue views. Without `categories`: the whole catalogue as `all`. With them:
     `train`, `heldout` (the training categories, split by book) and `cross` (the others)."""
@@ -85,7 +92,7 @@ def build_views(
     if unknown:
         raise EvaluationError(f"unknown view {unknown[0]!r}; use any of {', '.join(SPLIT_VIEWS)}")
     splits = split(catalogue, train_categories=list(categories), heldout_fraction=heldout_fraction, seed=seed,
-                   replay_fraction=replay_fraction)
+                   replay_fraction=replay_fraction, exclude_groups=exclude_groups)
     return {name: getattr(splits, name) for name in wanted}
 
 
@@ -112,7 +119,8 @@ def evaluate(
 ) -> Evaluation:
     """Evaluate `model` on the views of `catalogue` (see build_views)."""
     named = build_views(catalogue, categories=categories, views=views, heldout_fraction=config.heldout_fraction,
-                        seed=config.seed, replay_fraction=config.replay_fraction)
+                        seed=config.seed, replay_fraction=config.replay_fraction,
+                        exclude_groups=config.exclude_groups)
     return evaluate_views(model, catalogue, named, config=config, embeddings=embeddings)
 
 

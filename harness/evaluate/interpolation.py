@@ -147,7 +147,7 @@ def interpolation_sweep(
     sign = 1.0 if higher_is_better(metric) else -1.0  # "better" as a larger number
     views = build_views(catalogue, categories=train_categories, views=(in_view, cross_view),
                         heldout_fraction=config.heldout_fraction, seed=config.seed,
-                        replay_fraction=config.replay_fraction)
+                        replay_fraction=config.replay_fraction, exclude_groups=config.exclude_groups)
     points = []
     reference = None
     for alpha in grid:

@@ -49,6 +49,13 @@ class FinetuneConfig:
     # rehearsal: this share of the other categories' books is trained on alongside the tuned
     # categories (and left out of the cross-category views), which limits forgetting
     replay_fraction: float = 0.0
+    # what limits forgetting (harness.finetune.methods): plain, distill (feature distillation toward
+    # the frozen baseline, weighted by distill_weight) or wise (weight interpolation, alpha chosen on
+    # validation_fraction of the training and rehearsed books, keeping those within wise_max_drop)
+    method: str = "plain"
+    distill_weight: float = 1.0
+    validation_fraction: float | None = None
+    wise_max_drop: float = 0.02
     seed: int = 0
     # the seed of data order and training randomness, when it should differ from the split's `seed`
     # (an A/A check trains one recipe on one split with several training seeds)
@@ -140,6 +147,13 @@ class FinetuneConfig:
         recipe = {k: d[k] for k in RECIPE_FIELDS}
         if self.train_seed is not None:  # unset leaves the recipes (and their hashes) of earlier runs alone
             recipe["train_seed"] = self.train_seed
+        recipe["method"] = self.method
+        if self.method == "distill":
+            recipe["distill_weight"] = self.distill_weight
+        if self.method == "wise":
+            recipe["wise_max_drop"] = self.wise_max_drop
+        # the books kept out of training for the method's own choices (0: none); the leakage check reads it
+        recipe["validation_fraction"] = self.validation_share
         return recipe
 
     def recipe_hash(self) -> str:
@@ -149,6 +163,12 @@ class FinetuneConfig:
     @property
     def training_seed(self) -> int:
         return self.seed if self.train_seed is None else self.train_seed
+
+    @property
+    def validation_share(self) -> float:
+        from harness.finetune.methods import validation_fraction
+
+        return validation_fraction(self.method, self.validation_fraction)
 
     @property
     def out_dir(self) -> Path:
@@ -167,6 +187,20 @@ class FinetuneConfig:
             raise bad("launcher", self.launcher, f"is not one of {', '.join(LAUNCHERS)}")
         if self.precision not in PRECISIONS:
             raise bad("precision", self.precision, f"is not one of {', '.join(PRECISIONS)}")
+        from harness.finetune.methods import METHODS
+
+        if self.method not in METHODS:
+            raise bad("method", self.method, f"is not one of {', '.join(METHODS)}")
+        if self.validation_fraction is not None:
+            from harness import settings as _settings
+
+            _settings.number(self.validation_fraction, "fine-tune option validation_fraction")
+            if not 0 < self.validation_fraction < 0.5:
+                raise bad("validation_fraction", self.validation_fraction, "must lie in (0, 0.5)")
+        for name in ("distill_weight", "wise_max_drop"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+                raise bad(name, value, "must be a non-negative number")
         if self.freeze not in FREEZE:
             raise bad("freeze", self.freeze, f"is not one of {', '.join(FREEZE)}")
         for name in ("epochs", "batch_size", "grad_accum", "num_processes", "keep_checkpoints", "timeout_s"):

@@ -23,7 +23,7 @@ def training_rows(cfg: "FinetuneConfig") -> "Catalogue":
     """The rows a run trains on (see harness.data.split.rows_trained_on)."""
     from harness.data.split import rows_trained_on
 
-    return rows_trained_on(run_splits(cfg), cfg.max_train_rows, cfg.seed)
+    return rows_trained_on(run_splits(cfg), cfg.max_train_rows, cfg.seed, validation_fraction=cfg.validation_share)
 
 
 def steps_per_epoch(rows: int, batch_size: int) -> int:

@@ -129,6 +129,9 @@ class _Trainer:
                 if not name.startswith("visual.") and name != "logit_scale":
                     p.requires_grad_(False)
         self.module = module.to(self.device)
+        from harness.finetune.methods import training_method
+
+        self.method = training_method(self.cfg, self.device, self.module)
         self.mean, self.std = channel_stats(self.model.mean, self.model.std, self.device)
 
     def _build_optimiser(self) -> None:
@@ -238,6 +241,7 @@ def _save_final(trainer: "_Trainer", steps: int, loss: float) -> tuple[str, str]
     fingerprint = ""
     if trainer.rank == 0:
         state = {k: v.detach().to("cpu").contiguous() for k, v in trainer.module.state_dict().items()}
+        state, method_record = trainer.method.final_weights(state, trainer)
         fingerprint = fingerprint_state_dict(state)
         metadata = {
             "parent_fingerprint": trainer.parent_fingerprint,
@@ -248,6 +252,7 @@ def _save_final(trainer: "_Trainer", steps: int, loss: float) -> tuple[str, str]
             "steps": steps,
             "final_loss": loss,
             "world_size": trainer.world,
+            **method_record,
         }
         save_checkpoint(path, state, config=trainer.model.config, metadata=metadata)
     fingerprint = _broadcast(trainer, fingerprint)
@@ -338,6 +343,7 @@ def train_steps(trainer: "_Trainer") -> dict[str, Any]:
                         image_f, text_f, scale = (out["image_features"], out["text_features"], out["logit_scale"]) \
                             if isinstance(out, dict) else out[:3]
                         loss = distributed_contrastive_loss(image_f.float(), text_f.float(), scale.float(), groups)
+                        loss = trainer.method.add_loss(loss, x, tokens, image_f, text_f)
                         trainer.scaler.scale(loss / cfg.grad_accum).backward()
                     step_loss += loss.item() / cfg.grad_accum
                 if not math.isfinite(step_loss):

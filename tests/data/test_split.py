@@ -134,3 +134,21 @@ def test_real_book_in_two_categories_never_straddles_the_split(real_bookcovers):
     assert views.withheld > 0
     assert len(views.train) + len(views.heldout) == (catalogue.frame["category"] == "Mind-Body-Spirit").sum()
     assert views.to_dict()["withheld"] == views.withheld
+
+
+@settings(max_examples=80, deadline=None)
+@given(catalogues, st.sets(st.integers(0, 40)), fractions, st.integers(0, 2**32))
+def test_excluded_books_leave_cross_only(rows, excluded, replay, seed):
+    catalogue = make_catalogue([("A", 0), *rows])
+    groups = {f"g{g}" for g in excluded}
+    plain = split(catalogue, train_categories=["A"], seed=seed, replay_fraction=replay)
+    views = split(catalogue, train_categories=["A"], seed=seed, replay_fraction=replay, exclude_groups=groups)
+    assert _ids(views.train) == _ids(plain.train)  # what a fine-tune trains on does not move
+    assert (views.replay is None) == (plain.replay is None)
+    if views.replay is not None:
+        assert _ids(views.replay) == _ids(plain.replay)
+    assert _ids(views.heldout) == _ids(plain.heldout)  # a model trained on held-out books is warned about
+    assert not _groups(views.cross) & groups
+    assert _ids(views.cross) == {b for b, g in zip(plain.cross.frame["book_id"], plain.cross.frame["group_id"])
+                                 if g not in groups}
+    assert views.pretrained == len(plain.cross) - len(views.cross)
