@@ -99,7 +99,7 @@ class FinetuneConfig:
     fail_rank: int = 0
 
     def __post_init__(self) -> None:
-        self.validate()
+        validate(self)
 
     # -- construction -------------------------------------------------------------------
     @classmethod
@@ -177,65 +177,67 @@ class FinetuneConfig:
     def micro_batch(self, world_size: int) -> int:
         return self.batch_size // (world_size * self.grad_accum)
 
-    def validate(self) -> None:
-        def bad(option: str, value: Any, why: str) -> ConfigError:
-            return ConfigError(f"fine-tune option {option}={value!r} {why}")
 
-        if not isinstance(self.compile, bool):
-            raise bad("compile", self.compile, "must be true or false")
-        if self.launcher not in LAUNCHERS:
-            raise bad("launcher", self.launcher, f"is not one of {', '.join(LAUNCHERS)}")
-        if self.precision not in PRECISIONS:
-            raise bad("precision", self.precision, f"is not one of {', '.join(PRECISIONS)}")
-        from harness.finetune.methods import METHODS
+def validate(cfg: FinetuneConfig) -> None:
+    """Every option's type and range, checked once (one-line errors that name the option)."""
+    def bad(option: str, value: Any, why: str) -> ConfigError:
+        return ConfigError(f"fine-tune option {option}={value!r} {why}")
 
-        if self.method not in METHODS:
-            raise bad("method", self.method, f"is not one of {', '.join(METHODS)}")
-        if self.validation_fraction is not None:
-            from harness import settings as _settings
+    if not isinstance(cfg.compile, bool):
+        raise bad("compile", cfg.compile, "must be true or false")
+    if cfg.launcher not in LAUNCHERS:
+        raise bad("launcher", cfg.launcher, f"is not one of {', '.join(LAUNCHERS)}")
+    if cfg.precision not in PRECISIONS:
+        raise bad("precision", cfg.precision, f"is not one of {', '.join(PRECISIONS)}")
+    from harness.finetune.methods import METHODS
 
-            _settings.number(self.validation_fraction, "fine-tune option validation_fraction")
-            if not 0 < self.validation_fraction < 0.5:
-                raise bad("validation_fraction", self.validation_fraction, "must lie in (0, 0.5)")
-        for name in ("distill_weight", "wise_max_drop"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
-                raise bad(name, value, "must be a non-negative number")
-        if self.freeze not in FREEZE:
-            raise bad("freeze", self.freeze, f"is not one of {', '.join(FREEZE)}")
-        for name in ("epochs", "batch_size", "grad_accum", "num_processes", "keep_checkpoints", "timeout_s"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise bad(name, value, "must be a positive integer")
-        for name in ("warmup_steps", "checkpoint_every", "num_workers", "threads"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                raise bad(name, value, "must be a non-negative integer")
-        if self.max_steps is not None and (not isinstance(self.max_steps, int) or self.max_steps < 1):
-            raise bad("max_steps", self.max_steps, "must be a positive integer (or unset to train by epochs)")
-        if self.max_train_rows is not None and self.max_train_rows < 1:
-            raise bad("max_train_rows", self.max_train_rows, "must be a positive integer (or unset for all rows)")
-        from harness import settings
+    if cfg.method not in METHODS:
+        raise bad("method", cfg.method, f"is not one of {', '.join(METHODS)}")
+    if cfg.validation_fraction is not None:
+        from harness import settings as _settings
 
-        if self.train_seed is not None:
-            settings.integer(self.train_seed, "fine-tune option train_seed")
-        settings.replay_fraction(self.replay_fraction, "fine-tune option replay_fraction")
-        settings.heldout_fraction(self.heldout_fraction, "fine-tune option heldout_fraction")
-        for name in ("lr", "min_lr_ratio", "grad_clip", "weight_decay"):
-            settings.number(getattr(self, name), f"fine-tune option {name}")
-        if not self.lr > 0:
-            raise bad("lr", self.lr, "must be positive")
-        if not 0 <= self.min_lr_ratio <= 1:
-            raise bad("min_lr_ratio", self.min_lr_ratio, "must lie in [0, 1]")
-        if self.grad_clip < 0 or self.weight_decay < 0:
-            raise bad("grad_clip/weight_decay", (self.grad_clip, self.weight_decay), "must be non-negative")
-        per_step = self.num_processes * self.grad_accum
-        if self.batch_size % per_step or self.batch_size // per_step < 2:
-            raise bad("batch_size", self.batch_size,
-                      f"must be a multiple of num_processes*grad_accum={per_step} with at least 2 items "
-                      "per micro-batch; change --batch-size, --num-processes or --grad-accum")
-        from harness.evaluate.templates import resolve_template
+        _settings.number(cfg.validation_fraction, "fine-tune option validation_fraction")
+        if not 0 < cfg.validation_fraction < 0.5:
+            raise bad("validation_fraction", cfg.validation_fraction, "must lie in (0, 0.5)")
+    for name in ("distill_weight", "wise_max_drop"):
+        value = getattr(cfg, name)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+            raise bad(name, value, "must be a non-negative number")
+    if cfg.freeze not in FREEZE:
+        raise bad("freeze", cfg.freeze, f"is not one of {', '.join(FREEZE)}")
+    for name in ("epochs", "batch_size", "grad_accum", "num_processes", "keep_checkpoints", "timeout_s"):
+        value = getattr(cfg, name)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise bad(name, value, "must be a positive integer")
+    for name in ("warmup_steps", "checkpoint_every", "num_workers", "threads"):
+        value = getattr(cfg, name)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise bad(name, value, "must be a non-negative integer")
+    if cfg.max_steps is not None and (not isinstance(cfg.max_steps, int) or cfg.max_steps < 1):
+        raise bad("max_steps", cfg.max_steps, "must be a positive integer (or unset to train by epochs)")
+    if cfg.max_train_rows is not None and cfg.max_train_rows < 1:
+        raise bad("max_train_rows", cfg.max_train_rows, "must be a positive integer (or unset for all rows)")
+    from harness import settings
 
-        resolve_template(self.template)  # evaluation's rule: a built-in name or a format string
-        if self.fail_at_step is not None and not 0 <= self.fail_rank < self.num_processes:
-            raise bad("fail_rank", self.fail_rank, f"must be a rank below num_processes={self.num_processes}")
+    if cfg.train_seed is not None:
+        settings.integer(cfg.train_seed, "fine-tune option train_seed")
+    settings.replay_fraction(cfg.replay_fraction, "fine-tune option replay_fraction")
+    settings.heldout_fraction(cfg.heldout_fraction, "fine-tune option heldout_fraction")
+    for name in ("lr", "min_lr_ratio", "grad_clip", "weight_decay"):
+        settings.number(getattr(cfg, name), f"fine-tune option {name}")
+    if not cfg.lr > 0:
+        raise bad("lr", cfg.lr, "must be positive")
+    if not 0 <= cfg.min_lr_ratio <= 1:
+        raise bad("min_lr_ratio", cfg.min_lr_ratio, "must lie in [0, 1]")
+    if cfg.grad_clip < 0 or cfg.weight_decay < 0:
+        raise bad("grad_clip/weight_decay", (cfg.grad_clip, cfg.weight_decay), "must be non-negative")
+    per_step = cfg.num_processes * cfg.grad_accum
+    if cfg.batch_size % per_step or cfg.batch_size // per_step < 2:
+        raise bad("batch_size", cfg.batch_size,
+                  f"must be a multiple of num_processes*grad_accum={per_step} with at least 2 items "
+                  "per micro-batch; change --batch-size, --num-processes or --grad-accum")
+    from harness.evaluate.templates import resolve_template
+
+    resolve_template(cfg.template)  # evaluation's rule: a built-in name or a format string
+    if cfg.fail_at_step is not None and not 0 <= cfg.fail_rank < cfg.num_processes:
+        raise bad("fail_rank", cfg.fail_rank, f"must be a rank below num_processes={cfg.num_processes}")
