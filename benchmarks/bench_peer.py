@@ -161,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
         n = len(unique)
         unique_captions = render_captions(resolve_template(config.template), unique.frame)
         _, peer_unique = run_peer(model, unique, unique_captions, args)
-        _, ours_unique = run_bookclip(model, unique, EvalConfig(ks=KS, zero_shot=False, resamples=10), view="unique")
+        _, ours_unique = run_bookclip(model, unique, EvalConfig(ks=KS, zero_shot=False, resamples=100), view="unique")
         equal = True
         for k in KS:
             pairs = (("image_to_text", "text_retrieval"), ("text_to_image", "image_retrieval"))
