@@ -161,12 +161,12 @@ def main(argv: list[str] | None = None) -> int:
         n = len(unique)
         unique_captions = render_captions(resolve_template(config.template), unique.frame)
         _, peer_unique = run_peer(model, unique, unique_captions, args)
-        _, ours_unique = run_bookclip(model, unique, EvalConfig(ks=KS, zero_shot=False, resamples=100), view="unique")
+        _, ours_unique = run_bookclip(model, unique, EvalConfig(ks=KS, zero_shot=False, resamples=100), view="all")
         equal = True
         for k in KS:
             pairs = (("image_to_text", "text_retrieval"), ("text_to_image", "image_retrieval"))
             for ours_name, peer_name in pairs:
-                ours_hits = round(ours_unique.metric(f"unique/{ours_name}/recall@{k}").value * n)
+                ours_hits = round(ours_unique.metric(f"all/{ours_name}/recall@{k}").value * n)
                 peer_hits = round(peer_unique[f"{peer_name}_recall@{k}"] * n)
                 same = ours_hits == peer_hits
                 equal &= same
