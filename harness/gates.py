@@ -30,11 +30,10 @@ from harness.evaluate.compare import Difference
 from harness.evaluate.intervals import z_quantile
 from harness.evaluate.metrics import higher_is_better, knows_direction, parse_key
 from harness.evaluate.stats import Estimate
-from harness.report.model import GateResult
+from harness.report.model import TIERS, GateResult
 
 RULES = ("min", "max", "delta", "non_inferior")
 PAIRED_RULES = ("delta", "non_inferior")
-TIERS = ("fail", "warn")
 _OPTIONS = {"confidence", "tier", "role", "suite", "min_n"}
 
 def suite_of(key: str) -> str | None:

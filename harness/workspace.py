@@ -125,6 +125,7 @@ class Workspace:
         """Fine-tune the baseline on the configured categories once; later runs (and other xdist
         workers, which wait on a file lock) reuse the checkpoint, keyed by what determines it."""
         from harness.data.file_lock import exclusive_lock
+        from harness.evaluate.embed import model_identity
         from harness.finetune.config import FinetuneConfig
         from harness.finetune.launch import launch
         from harness.io import cache_dir, sha256_hex
@@ -137,7 +138,7 @@ class Workspace:
             "launcher": self.config.finetune.get("launcher", self.config.launcher),
             "num_processes": self.config.finetune.get("num_processes", self.config.num_processes),
         })
-        key = sha256_hex(_identity(self.baseline), self.catalogue.fingerprint, cfg.recipe_hash())[:16]
+        key = sha256_hex(model_identity(self.baseline), self.catalogue.fingerprint, cfg.recipe_hash())[:16]
         out = cache_dir() / "finetune" / key
         checkpoint = out / "final.safetensors"
         with exclusive_lock(out.with_suffix(".lock")):
@@ -176,8 +177,3 @@ class Workspace:
             warnings.warn(f"bookclip: the {role} was trained on {n} of the {len(views[view])} {view} books, so its "
                           f"{view} metrics are inflated; evaluate with the categories, seed, heldout_fraction and "
                           "replay_fraction it was fine-tuned with (its checkpoint metadata)", stacklevel=3)
-
-
-def _identity(model: Any) -> str:
-    """The model's full identity (weights, architecture, preprocessing, tokenizer) where it has one."""
-    return str(getattr(model, "identity", None) or model.fingerprint)

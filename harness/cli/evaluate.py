@@ -218,7 +218,7 @@ def run_compare(args: argparse.Namespace) -> int:
     for role, evaluation in zip(roles, evaluations):
         add_evaluation(report, role, evaluation)
     for role, evaluation in zip(roles[1:], evaluations[1:]):
-        add_comparison(report, role, compare_evaluations(evaluations[0], evaluation, _stats(config)),
+        add_comparison(report, role, compare_evaluations(evaluations[0], evaluation, config.stat_settings),
                        reference=roles[0])
     status = _emit(report, args)
     if not args.json:
@@ -260,7 +260,7 @@ def run_interpolate(args: argparse.Namespace) -> int:
         role = f"alpha={point.alpha:g}"
         add_evaluation(report, role, point.evaluation)
         if point is not reference:
-            add_comparison(report, role, compare_evaluations(reference.evaluation, point.evaluation, _stats(config)),
+            add_comparison(report, role, compare_evaluations(reference.evaluation, point.evaluation, config.stat_settings),
                            reference=f"alpha={reference.alpha:g}")
     report.sections["interpolation"] = interpolation_section(sweep)
     status = _emit(report, args)
@@ -275,16 +275,10 @@ def run_interpolate(args: argparse.Namespace) -> int:
 
 # --------------------------------------------------------------------------- output
 
-def _stats(config: Any) -> Any:
-    from harness.settings import StatSettings
-
-    return StatSettings(config.resamples, config.confidence, config.seed)
-
-
 def _new_report(kind: str, catalogue: Any, load_report: Any, config: Any, overlap: list[dict[str, Any]]) -> Any:
     from harness.report.build import new_report
 
-    report = new_report(kind, settings=_stats(config), engine=config.engine,
+    report = new_report(kind, settings=config.stat_settings, engine=config.engine,
                         extra_settings={k: v for k, v in config.to_dict().items()
                                         if k not in ("resamples", "confidence", "seed")},
                         data={"fingerprint": catalogue.fingerprint, "rows": len(catalogue),

@@ -154,7 +154,6 @@ def _evaluate(cfg: FinetuneConfig, manifest: Any) -> Any:
     from harness.finetune.launch import resolve
     from harness.models import load
     from harness.report.build import add_comparison, add_evaluation, new_report
-    from harness.settings import StatSettings
 
     from harness.evaluate.leakage import trained_groups
 
@@ -168,7 +167,7 @@ def _evaluate(cfg: FinetuneConfig, manifest: Any) -> Any:
     views = {name: rows for name, rows in views.items() if len(rows) > 5}
     config = EvalConfig(template=resolved.template, seed=resolved.seed, heldout_fraction=resolved.heldout_fraction,
                         replay_fraction=resolved.replay_fraction, exclude_groups=unseen, per_category=False)
-    settings = StatSettings(config.resamples, config.confidence, config.seed)
+    settings = config.stat_settings
     evaluations = [evaluate_views(model, catalogue, views, config=config)
                    for model in (baseline, load(str(manifest.checkpoint)))]
     report = new_report("finetune", settings=settings, extra_settings={"ks": list(config.ks),

@@ -23,6 +23,7 @@ import numpy as np
 from harness.errors import EvaluationError
 from harness.evaluate.intervals import clopper_pearson, paired_p_greater, tango_interval
 from harness.evaluate.metrics import lookup, parse_key
+from harness.evaluate.metrics import statistic_of as _statistic
 from harness.evaluate.results import Evaluation
 from harness.evaluate.stats import (Estimate, Flips, bca_interval, bootstrap_distributions, difference_distribution,
                                     flips, jackknife, mcnemar_exact, percentile_interval, statistic)
@@ -226,11 +227,6 @@ def _zero_one(key: str, values: np.ndarray) -> np.ndarray:
         raise EvaluationError(f"{key} is declared a per-query 0/1 outcome (test mcnemar), but its values are not "
                               "all 0 or 1; declare it with test='bootstrap'")
     return values
-
-
-def _statistic(key: str) -> str:
-    found = lookup(key)
-    return "mean" if found is None else found.statistic
 
 
 def _test(key: str) -> str:

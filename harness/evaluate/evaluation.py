@@ -51,13 +51,17 @@ class EvalConfig:
     def __post_init__(self) -> None:
         resolve_template(self.template)
         check_engine(self.engine, "engine")
-        StatSettings(self.resamples, self.confidence, self.seed)  # one place checks every setting
+        self.stat_settings  # one place checks every setting
         settings.heldout_fraction(self.heldout_fraction)
         settings.replay_fraction(self.replay_fraction)
         if self.pool not in POOLS:
             raise EvaluationError(f"unknown candidate pool {self.pool!r}; use one of {', '.join(POOLS)}")
         if not self.ks:
             raise EvaluationError("no k given for recall@k; pass e.g. --ks 1,5,10")
+
+    @property
+    def stat_settings(self) -> StatSettings:
+        return StatSettings(self.resamples, self.confidence, self.seed)
 
     def to_dict(self) -> dict[str, Any]:
         out = {**asdict(self), "ks": list(self.ks)}
@@ -193,7 +197,7 @@ def metric_estimates(evaluation: Evaluation, config: EvalConfig) -> dict[str, Es
     so the metrics of one view share their resamples)."""
     from harness.evaluate.compare import estimates
 
-    stats = StatSettings(config.resamples, config.confidence, config.seed)
+    stats = config.stat_settings
     return estimates({key: evaluation.per_query(key)[1] for key in metric_keys(evaluation, config.ks)}, stats)
 
 

@@ -18,6 +18,7 @@ from typing import Any, Mapping, Sequence
 import torch
 
 from harness.errors import EvaluationError
+from harness.evaluate.embed import model_identity
 from harness.evaluate.evaluation import EvalConfig, build_views, evaluate_views
 from harness.evaluate.metrics import higher_is_better
 from harness.evaluate.results import Evaluation
@@ -100,7 +101,7 @@ def interpolated_model(baseline: Any, finetuned: Any, alpha: float) -> Any:
     from harness.models import load
 
     # keyed by the models' full identities: the same weights under another architecture are another model
-    key = sha256_hex("wise-ft-v2", _identity(baseline), _identity(finetuned), repr(float(alpha)))[:32]
+    key = sha256_hex("wise-ft-v2", model_identity(baseline), model_identity(finetuned), repr(float(alpha)))[:32]
     path = cache_dir() / "interpolated" / f"{key}.safetensors"
     if not path.is_file():
         save_interpolated(baseline, finetuned, alpha, path)
@@ -182,10 +183,6 @@ def best_alpha(points: Sequence[tuple[float, float, bool]]) -> float | None:
     if not feasible:
         return None
     return -max(feasible)[1]
-
-
-def _identity(model: Any) -> str:
-    return str(getattr(model, "identity", None) or model.fingerprint)
 
 
 def _check_alpha(alpha: float) -> None:
