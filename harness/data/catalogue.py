@@ -96,7 +96,8 @@ class Catalogue:
                             f"this catalogue has: {', '.join(self.categories)}")
         return self.subset(self.frame["category"].isin(wanted).to_numpy())
 
-    def open_image(self, i: int) -> Image.Image:
-        """Cover of row `i`, decoded into RGB (raises DataError when the file cannot be decoded)."""
+    def open_image(self, i: int, *, keep_grey: bool = False) -> Image.Image:
+        """Cover of row `i`, decoded into RGB, or L with `keep_grey` (see open_cover); raises DataError when
+        the file cannot be decoded."""
         digest = None if self.image_digests is None else self.image_digests[i]
-        return open_cover(self.frame["image_path"].iat[i], digest=digest)
+        return open_cover(self.frame["image_path"].iat[i], digest=digest, keep_grey=keep_grey)

@@ -27,6 +27,7 @@ from harness.progress import progress
 
 # Named so a change of method gives new cache keys instead of stale arrays.
 RESIZE_METHOD = "shorter-side-bicubic+centre-crop-v1"
+DECODE_RUN = 32  # covers per decoding task
 
 
 def resize_and_crop(image: Image.Image, image_size: int) -> Image.Image:
@@ -45,9 +46,19 @@ def resize_and_crop(image: Image.Image, image_size: int) -> Image.Image:
         new_w, new_h = int(image_size * width / height), image_size
     if (new_w, new_h) != (width, height):
         image = image.resize((new_w, new_h), Image.Resampling.BICUBIC)
+    if (new_w, new_h) == (image_size, image_size):
+        return image
     top = int(round((new_h - image_size) / 2.0))
     left = int(round((new_w - image_size) / 2.0))
     return image.crop((left, top, left + image_size, top + image_size))
+
+
+def cover_pixels(catalogue: Catalogue, i: int, image_size: int) -> np.ndarray:
+    """Row i's cover as the cache stores it: (image_size, image_size, 3) uint8 (resize_and_crop of its RGB).
+
+    A greyscale cover is resized in mode L and then converted: the same pixels as converting first."""
+    image = resize_and_crop(catalogue.open_image(i, keep_grey=True), image_size)
+    return np.asarray(image.convert("RGB") if image.mode == "L" else image)
 
 
 def image_cache_path(catalogue: Catalogue, image_size: int) -> Path:
@@ -109,13 +120,18 @@ def _build(path: Path, catalogue: Catalogue, image_size: int, shape: tuple[int, 
     with atomic_path(path) as tmp:
         array = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=shape)
         _reserve(tmp)  # before any page of the map is written: ENOSPC now, not SIGBUS later
-        def decode(i: int, out: np.ndarray = array) -> None:  # Pillow decodes outside the GIL: threads overlap
-            out[i] = np.asarray(resize_and_crop(catalogue.open_image(i), image_size))
+        def decode(rows: range, out: np.ndarray = array) -> int:
+            for i in rows:
+                out[i] = cover_pixels(catalogue, i, image_size)
+            return len(rows)
 
-        with progress(f"decoding covers ({image_size}px)", len(catalogue)) as advance, \
+        # Pillow decodes and resamples outside the GIL, so threads overlap; runs of rows keep the
+        # per-task overhead (the GIL-held part) small next to the pixel work
+        n, run = len(catalogue), DECODE_RUN
+        with progress(f"decoding covers ({image_size}px)", n) as advance, \
                 ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
-            for _ in pool.map(decode, range(len(catalogue))):
-                advance(1)
+            for done in pool.map(decode, [range(a, min(a + run, n)) for a in range(0, n, run)]):
+                advance(done)
         array.flush()
         del array
         digest = _file_sha256(tmp)

@@ -190,13 +190,15 @@ _HEADER_LOCK = threading.Lock()
 
 
 def open_cover(path: str | os.PathLike[str], *, max_pixels: int = MAX_COVER_PIXELS,
-               digest: str | None = None) -> Image.Image:
+               digest: str | None = None, keep_grey: bool = False) -> Image.Image:
     """Decode a cover into an RGB image, or raise DataError naming the file and the fix.
 
     The pixel count and aspect ratio are checked from the header before any pixel is decoded
     (decompression bombs). The format comes from the file's bytes, so a PNG or WebP saved as .jpg
     loads too. With `digest` (the content hash recorded when the catalogue was loaded), a file
-    changed since is refused rather than decoded under the old identity.
+    changed since is refused rather than decoded under the old identity. With `keep_grey`, an 8-bit
+    greyscale cover stays in mode L: a caller that resizes before converting to RGB does a third of
+    the work for the same pixels (resampling treats each band alike, and L to RGB copies the band).
     """
     where = Path(path)
     try:
@@ -208,15 +210,12 @@ def open_cover(path: str | os.PathLike[str], *, max_pixels: int = MAX_COVER_PIXE
         # serialised; decoding the pixels, the slow part, runs in parallel where callers use threads
         with _HEADER_LOCK, warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            opened = Image.open(io.BytesIO(data))
-        with opened as image:
-            problem = size_problem(image.width, image.height, max_pixels)
-            if problem is not None:
-                raise DataError(f"cover image {where} is {problem}")
-            image.load()
-            rgb = to_rgb(image)
-            # a converted image is already detached from the file; only the file's own image is copied
-            return rgb if rgb is not image else image.copy()
+            image = Image.open(io.BytesIO(data))
+        problem = size_problem(image.width, image.height, max_pixels)
+        if problem is not None:
+            raise DataError(f"cover image {where} is {problem}")
+        image.load()  # reads an in-memory buffer: no file is left open
+        return image if keep_grey and image.mode == "L" else to_rgb(image)
     except DataError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:

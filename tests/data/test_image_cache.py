@@ -94,3 +94,26 @@ def test_undecodable_cover_names_the_file(cache, tmp_path, put_image, build):
     with pytest.raises(DataError, match="b.jpg"):
         decoded_images(catalogue, 32)
     assert not image_cache_path(catalogue, 32).exists()
+
+
+@pytest.mark.parametrize("size", [32, 70])
+def test_greyscale_covers_resized_before_conversion_give_the_pixels_of_converting_first(
+        cache, tmp_path, put_image, build, size):
+    import io
+
+    rng = np.random.default_rng(size)
+    rows = []
+    for i, (w, h) in enumerate([(100, 150), (150, 97), (41, 41)]):
+        buffer = io.BytesIO()
+        Image.fromarray(rng.integers(0, 255, (h, w), dtype=np.uint8), mode="L").save(
+            buffer, format="JPEG" if i % 2 else "PNG")
+        rows.append(build.row(f"Grey {i}", put_image(f"Art/g{i}.{'jpg' if i % 2 else 'png'}", buffer.getvalue()),
+                              category="Art"))
+    catalogue, _ = load_catalogue(build.write_csv(tmp_path / "root" / "Art" / "Art.csv", rows))
+    assert all(catalogue.open_image(i, keep_grey=True).mode == "L" for i in range(len(catalogue)))
+    array = decoded_images(catalogue, size)
+    for i in range(len(catalogue)):
+        converted_first = catalogue.open_image(i)
+        assert converted_first.mode == "RGB"
+        assert np.array_equal(array[i], np.asarray(resize_and_crop(converted_first, size)))
+        assert len(np.unique(array[i])) > 10  # real texture, not a flat grey that any order would keep

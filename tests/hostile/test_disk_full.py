@@ -75,11 +75,11 @@ KILL_WHILE_DECODING = textwrap.dedent("""
     catalogue, _ = load_catalogue(sys.argv[1])
     opened = []
     real_open = catalogue.open_image
-    def open_then_die(i):
+    def open_then_die(i, **kwargs):
         opened.append(i)
         if len(opened) == 5:  # half-way through decoding: the array file exists, full size
             os.kill(os.getpid(), signal.SIGKILL)
-        return real_open(i)
+        return real_open(i, **kwargs)
     object.__setattr__(catalogue, "open_image", open_then_die)
     decoded_images(catalogue, 32)
 """)
