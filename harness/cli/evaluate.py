@@ -80,7 +80,8 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help="CI level (default 0.95); intervals are two-sided, so a paired difference whose 95%% CI "
                         "excludes zero is significant at a one-sided 2.5%%")
     p.add_argument("--no-zero-shot", action="store_true", help="skip zero-shot category classification")
-    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--batch-size", type=int, default=256, metavar="N",
+                   help="rows per forward pass when embedding (default 256; on CPU at most 64, which stay in cache)")
     p.add_argument("--device", default="cpu")
     add_engine_option(p)
 

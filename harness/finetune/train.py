@@ -281,6 +281,7 @@ def train_steps(trainer: "_Trainer") -> dict[str, Any]:
     from harness.finetune.data import planned_steps, steps_per_epoch
     from harness.evaluate.pixels import normalise
     from harness.finetune.loss import distributed_contrastive_loss
+    from harness.models.cpu_heap import keep_freed_memory
     from harness.models.cpu_kernels import onednn_kernels
 
     cfg = trainer.cfg
@@ -316,6 +317,8 @@ def train_steps(trainer: "_Trainer") -> dict[str, Any]:
     step = start_step
     samples = 0
     t0 = time.perf_counter()
+    if trainer.device.type == "cpu":
+        keep_freed_memory()  # activations reused step after step, not page-faulted in again
     # oneDNN float32 products for the CPU model's layers (MKL's are 2x slower on AMD); not under compile
     with onednn_kernels(trainer.module, enabled=not cfg.compile):
         while step < trainer.total_steps:
