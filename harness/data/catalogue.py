@@ -48,6 +48,11 @@ class Catalogue:
         return self.frame["title"].tolist()
 
     @cached_property
+    def image_paths(self) -> tuple[str, ...]:
+        """Each row's cover file (read once: a pandas lookup per cover costs as much as resizing it)."""
+        return tuple(self.frame["image_path"].astype(str))
+
+    @cached_property
     def categories(self) -> tuple[str, ...]:
         return tuple(sorted(self.frame["category"].unique()))
 
@@ -100,4 +105,4 @@ class Catalogue:
         """Cover of row `i`, decoded into RGB, or L with `keep_grey` (see open_cover); raises DataError when
         the file cannot be decoded."""
         digest = None if self.image_digests is None else self.image_digests[i]
-        return open_cover(self.frame["image_path"].iat[i], digest=digest, keep_grey=keep_grey)
+        return open_cover(self.image_paths[i], digest=digest, keep_grey=keep_grey)
