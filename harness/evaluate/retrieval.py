@@ -23,7 +23,8 @@ harness.evaluate.score_chunks). One product serves both directions: rows give im
 columns text-to-image. Row thresholds come from the chunk itself; column thresholds are predicted in
 a cheap pre-pass, checked against the chunk values, and recounted where not bit-exact. Engines
 (harness.evaluate.engines) run rank_jobs' row blocks locally or on Spark executors and join them
-with finish_ranks: the same ranks, bit for bit.
+with finish_ranks: the same ranks, bit for bit. A gallery too large for one task is streamed in
+column pieces instead (harness.evaluate.pieces), row thresholds predicted like the column ones.
 """
 from __future__ import annotations
 

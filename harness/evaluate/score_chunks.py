@@ -1,9 +1,10 @@
 """The chunk loop under every ranking pass, and the positive pairs it takes out.
 
-Scores are computed `chunk` rows at a time against a matrix of columns, so no pass holds more than
-one chunk of scores. Every pass over row blocks (harness.evaluate.retrieval.rank_block) runs
-`scan_chunks`; its counts are exact integers, so the ranks assembled from them are the same
-whichever engine ran the chunks.
+Scores are computed `chunk` rows at a time against a matrix of columns (all of the gallery, or one
+column piece of it), so no pass holds more than one chunk of scores. harness.evaluate.retrieval
+(row blocks against the whole gallery) and harness.evaluate.pieces (row blocks against column
+pieces) both run `scan_chunks`; its counts are exact integers, so the ranks they assemble are the
+same whichever engine ran the chunks.
 """
 from __future__ import annotations
 
@@ -121,6 +122,13 @@ def predicted_column_thresholds(rows_emb: torch.Tensor, cols_emb: torch.Tensor, 
     thr = np.full(n_cols, -np.inf, dtype=np.float32)
     np.maximum.at(thr, cols, pos)
     return thr
+
+
+def predicted_row_thresholds(rows_emb: torch.Tensor, cols_emb: torch.Tensor, by_col: Positives,
+                             row_codes: np.ndarray) -> np.ndarray:
+    """Best positive score per row, from the same small products (a miss costs a recount too)."""
+    _, _, counts, pos = positive_scores(rows_emb, cols_emb, by_col, row_codes)
+    return best_per_row(pos, counts)
 
 
 def positive_scores(rows_emb: torch.Tensor, cols_emb: torch.Tensor, by_col: Positives, row_codes: np.ndarray,
