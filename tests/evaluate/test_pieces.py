@@ -8,7 +8,7 @@ import pytest
 from harness import settings
 from harness.errors import ConfigError
 from harness.evaluate import pieces
-from harness.evaluate.engines.spark import gallery_budget
+from harness.evaluate.engines.spark import failure_hook, gallery_budget
 from harness.evaluate.retrieval import job_ranks, plan_ranks, rank_jobs, retrieval_ranks
 
 
@@ -117,7 +117,7 @@ def test_piece_bounds_are_aligned_and_within_the_budget() -> None:
             assert (widths <= max(budget_cols, 2 * pieces.ALIGN - 1)).all()
 
 
-def test_gallery_budget_setting(monkeypatch) -> None:
+def test_gallery_budget_and_failure_hook_settings(monkeypatch) -> None:
     monkeypatch.delenv("BOOKCLIP_SPARK_GALLERY_MB", raising=False)
     assert gallery_budget(None) == settings.DEFAULT_SPARK_GALLERY_MIB * 2**20
     assert gallery_budget(4096) == 4096
@@ -129,3 +129,7 @@ def test_gallery_budget_setting(monkeypatch) -> None:
             gallery_budget(None)
     with pytest.raises(ConfigError, match="gallery_bytes"):
         gallery_budget(0)
+    assert failure_hook(None) == (None, None) and failure_hook("3") == (None, 3)
+    assert failure_hook("ranking:1") == ("ranking", 1)
+    with pytest.raises(ConfigError, match="BOOKCLIP_SPARK_FAIL_PARTITION"):
+        failure_hook("scoring:1")

@@ -1,5 +1,5 @@
 """The Spark engine computes what the local engine computes: ranks bit for bit (gallery broadcast or
-streamed in pieces), embeddings within 1e-5."""
+streamed in pieces), embeddings within 1e-5; a failing task is one line and no report."""
 from __future__ import annotations
 
 import json
@@ -126,19 +126,30 @@ def test_executor_embeddings_match_local(spark, tmp_path) -> None:
                                                                          batch_size=16)
 
 
-def test_eval_spark_local_gives_the_local_metrics(tmp_path) -> None:
-    """End to end in a subprocess: `bookclip eval --engine spark-local` against `--engine local`."""
+@pytest.fixture(scope="module")
+def cli_data(tmp_path_factory) -> Path:
+    """One fixture catalogue for the end-to-end runs."""
     from harness.data import make_fixture_catalogue
 
-    data = make_fixture_catalogue(tmp_path / "fx", books_per_category=20)
+    return make_fixture_catalogue(tmp_path_factory.mktemp("cli") / "fx", books_per_category=20)
+
+
+def _eval(data: Path, engine: str, out: Path, **env: str) -> subprocess.CompletedProcess:
+    """`bookclip eval` in a subprocess (a Spark session of its own, local[2])."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "PYSPARK_PYTHON": sys.executable,
-           "BOOKCLIP_SPARK_LOCAL_MASTER": "local[2]"}
+           "BOOKCLIP_SPARK_LOCAL_MASTER": "local[2]", **env}
+    return subprocess.run([sys.executable, "-m", "harness.cli", "eval", "--model", "fixtures:tiny-baseline", "--data",
+                           str(data), "--categories", "Medical", "--ks", "1,3", "--resamples", "200", "--engine", engine,
+                           "--json", "--out", str(out)], env=env, cwd=ROOT, capture_output=True, text=True, check=False)
+
+
+def test_eval_spark_local_gives_the_local_metrics(cli_data, tmp_path) -> None:
+    """End to end in a subprocess: `bookclip eval --engine spark-local` against `--engine local`."""
     reports = {}
     for engine in ("local", "spark-local"):
         out = tmp_path / f"{engine}.json"
-        subprocess.run([sys.executable, "-m", "harness.cli", "eval", "--model", "fixtures:tiny-baseline", "--data",
-                        str(data), "--categories", "Medical", "--ks", "1,3", "--resamples", "200", "--engine", engine,
-                        "--json", "--out", str(out)], check=True, env=env, cwd=ROOT, capture_output=True)
+        done = _eval(cli_data, engine, out)
+        assert done.returncode == 0, done.stderr[-2000:]
         reports[engine] = json.loads(out.read_text())
     local, remote = reports["local"], reports["spark-local"]
     assert local["engine"] == "local" and remote["engine"] == "spark-local"
@@ -148,3 +159,22 @@ def test_eval_spark_local_gives_the_local_metrics(tmp_path) -> None:
                                                                      remote["per_query"][key]["ranks"]["model"]))
     assert moved == 0, f"{moved} near-tie rank differences"
     assert local["metrics"] == remote["metrics"]
+
+
+# What a Spark session prints on stderr while it starts, before the run's own output: the JVM's
+# incubator-module notice and Spark's log-level banner (pyspark's pandas-version FutureWarnings are
+# turned off with PYTHONWARNINGS).
+SPARK_STARTUP = ("WARNING: Using incubator modules", "Setting default log level", "To adjust logging level")
+
+
+def test_a_failing_spark_task_writes_no_report(cli_data, tmp_path) -> None:
+    """A ranking task fails (the test-only BOOKCLIP_SPARK_FAIL_PARTITION hook) on a streamed gallery: the
+    command exits non-zero with one line naming the partition and writes no report, not even a partial one."""
+    out = tmp_path / "report.json"
+    done = _eval(cli_data, "spark-local", out, BOOKCLIP_SPARK_FAIL_PARTITION="ranking:0",
+                 BOOKCLIP_SPARK_GALLERY_MB="0.001", PYTHONWARNINGS="ignore::FutureWarning")
+    assert done.returncode == 2
+    lines = [line for line in done.stderr.splitlines() if line.strip() and not line.startswith(SPARK_STARTUP)]
+    assert lines == [("bookclip: error: Spark ranking failed in partition 0: ValueError: injected failure "
+                      "(fail_partition)")], done.stderr[-2000:]
+    assert not out.exists() and list(tmp_path.iterdir()) == [] and done.stdout == ""

@@ -35,6 +35,7 @@ from harness.evaluate.retrieval import (DEFAULT_CHUNK_BYTES, DirectionRanks, blo
 RECORDS_CONF = "spark.sql.execution.arrow.maxRecordsPerBatch"
 NO_SPARK_HINT = "or run with --engine local"
 GALLERY_ENV = "BOOKCLIP_SPARK_GALLERY_MB"  # gallery budget in MiB: larger galleries are streamed in pieces
+FAIL_ENV = "BOOKCLIP_SPARK_FAIL_PARTITION"  # tests only: N, ranking:N or embedding:N makes that partition fail
 
 
 class SparkEngine:
@@ -42,14 +43,17 @@ class SparkEngine:
 
     def __init__(self, name: str = "spark-local", *, session: Any = None, chunk_bytes: int = DEFAULT_CHUNK_BYTES,
                  blocks: int | None = None, records_per_batch: int | None = None, gallery_bytes: int | None = None,
-                 fail_partition: int | None = None) -> None:
+                 fail_partition: int | None = None, fail_stage: str | None = None) -> None:
         self.name = name
         self._session = session
         self.chunk_bytes = chunk_bytes
         self.blocks = blocks  # query blocks per product (default: the session's task slots)
         self.records_per_batch = records_per_batch  # Arrow batch rows (rounded up to a batch-size multiple)
         self.gallery_bytes = gallery_budget(gallery_bytes)  # larger galleries are streamed in column pieces
-        self.fail_partition = fail_partition  # tests: make this partition's task raise
+        if fail_partition is None:
+            fail_stage, fail_partition = failure_hook(os.environ.get(FAIL_ENV))
+        self.fail_partition = fail_partition  # tests: make this partition's task raise ...
+        self.fail_stage = fail_stage  # ... in this stage ("ranking", "embedding"; None: both)
         self.ranking: dict[str, Any] = {"products": 0, "tasks": 0, "peak_worker_rss_mib": 0.0, "broadcast": 0,
                                         "streamed": 0, "pieces": 0, "second_passes": 0, "driver_rows": 0}
         self.embedding: dict[str, Any] = {}
@@ -78,7 +82,7 @@ class SparkEngine:
         items = [(a, np.ascontiguousarray(rows[a:b])) for a, b in zip(starts, starts[1:] + [job.plan.n_rows])]
         shared = sc.broadcast((job.plan, job.cols.T.contiguous().numpy()))
         try:
-            body = partial(rank_partition, shared, self.fail_partition)
+            body = partial(rank_partition, shared, self._failing("ranking"))
             out = run_tasks(lambda: sc.parallelize(items, len(items)).mapPartitionsWithIndex(body).collect(),
                             f"ranking {where}", sc)
         finally:
@@ -94,7 +98,7 @@ class SparkEngine:
         def run(index: int, piece: tuple, items: list[tuple]) -> list[PieceCounts]:
             shared = sc.broadcast(piece)
             try:
-                body = partial(piece_partition, shared, self.fail_partition)
+                body = partial(piece_partition, shared, self._failing("ranking"))
                 out = run_tasks(lambda: sc.parallelize(items, len(items)).mapPartitionsWithIndex(body).collect(),
                                 f"ranking {where}", sc)
             finally:
@@ -116,6 +120,9 @@ class SparkEngine:
         for key, value in added.items():
             self.ranking[key] += value
 
+    def _failing(self, stage: str) -> int | None:
+        return self.fail_partition if self.fail_stage in (None, stage) else None
+
     # -- embeddings --------------------------------------------------------------------------------
     def embed(self, model: Any, catalogue: Any, *, template: str, batch_size: int) -> Any:
         from harness.evaluate.embed import Embeddings, check_finite
@@ -130,7 +137,7 @@ class SparkEngine:
         frame = catalogue_rows(catalogue, render_captions(template_text, catalogue.frame))
         per_batch = batch_size * max(1, -(-(self.records_per_batch or 1024) // batch_size))
         source = {**model_source(model, spark.sparkContext, self.name), "batch_size": batch_size,
-                  "fail_partition": self.fail_partition}
+                  "fail_partition": self._failing("embedding")}
         previous = spark.conf.get(RECORDS_CONF, None)
         spark.conf.set(RECORDS_CONF, str(per_batch))
         try:
@@ -164,6 +171,18 @@ def gallery_budget(value: int | None) -> int:
         return settings.integer(value, "gallery_bytes", minimum=1)
     text = os.environ.get(GALLERY_ENV, "").strip()
     return settings.mebibytes(text, GALLERY_ENV) if text else settings.DEFAULT_SPARK_GALLERY_MIB * 2**20
+
+
+def failure_hook(text: str | None) -> tuple[str | None, int | None]:
+    """$BOOKCLIP_SPARK_FAIL_PARTITION (tests only): N fails partition N of every Spark stage of the run,
+    ranking:N or embedding:N of those stages only."""
+    if not text or not text.strip():
+        return None, None
+    stage, _, index = text.strip().rpartition(":")
+    if stage not in ("", "ranking", "embedding") or not index.isdigit():
+        raise ConfigError(f"{FAIL_ENV} must be N, ranking:N or embedding:N (a partition to fail, for tests); "
+                          f"got {text!r}")
+    return stage or None, int(index)
 
 
 def gallery_mode(ranking: dict[str, Any]) -> str:
