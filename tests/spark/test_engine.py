@@ -134,26 +134,39 @@ def cli_data(tmp_path_factory) -> Path:
     return make_fixture_catalogue(tmp_path_factory.mktemp("cli") / "fx", books_per_category=20)
 
 
-def _eval(data: Path, engine: str, out: Path, **env: str) -> subprocess.CompletedProcess:
-    """`bookclip eval` in a subprocess (a Spark session of its own, local[2])."""
+def _eval(data: Path, engine: str, out: Path, *, submit: bool = False, **env: str) -> subprocess.CompletedProcess:
+    """`bookclip eval` in a subprocess (a Spark session of its own, local[2]): `python -m harness.cli`, or with
+    `submit` the CLI's __main__.py under spark-submit."""
+    import pyspark
+
     env = {**os.environ, "PYTHONPATH": str(ROOT), "PYSPARK_PYTHON": sys.executable,
-           "BOOKCLIP_SPARK_LOCAL_MASTER": "local[2]", **env}
-    return subprocess.run([sys.executable, "-m", "harness.cli", "eval", "--model", "fixtures:tiny-baseline", "--data",
-                           str(data), "--categories", "Medical", "--ks", "1,3", "--resamples", "200", "--engine", engine,
-                           "--json", "--out", str(out)], env=env, cwd=ROOT, capture_output=True, text=True, check=False)
+           "PYSPARK_DRIVER_PYTHON": sys.executable, "BOOKCLIP_SPARK_LOCAL_MASTER": "local[2]", **env}
+    launch = ([str(Path(pyspark.__file__).parent / "bin" / "spark-submit"), "--master", "local[2]",
+               str(ROOT / "harness" / "cli" / "__main__.py")] if submit else [sys.executable, "-m", "harness.cli"])
+    return subprocess.run([*launch, "eval", "--model", "fixtures:tiny-baseline", "--data", str(data), "--categories",
+                           "Medical", "--ks", "1,3", "--resamples", "200", "--engine", engine, "--json", "--out",
+                           str(out)], env=env, cwd=ROOT, capture_output=True, text=True, check=False)
 
 
-def test_eval_spark_local_gives_the_local_metrics(cli_data, tmp_path) -> None:
-    """End to end in a subprocess: `bookclip eval --engine spark-local` against `--engine local`."""
-    reports = {}
-    for engine in ("local", "spark-local"):
-        out = tmp_path / f"{engine}.json"
-        done = _eval(cli_data, engine, out)
-        assert done.returncode == 0, done.stderr[-2000:]
-        reports[engine] = json.loads(out.read_text())
-    local, remote = reports["local"], reports["spark-local"]
-    assert local["engine"] == "local" and remote["engine"] == "spark-local"
+@pytest.fixture(scope="module")
+def local_report(cli_data, tmp_path_factory) -> dict:
+    out = tmp_path_factory.mktemp("local") / "local.json"
+    done = _eval(cli_data, "local", out)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads(out.read_text())
+
+
+@pytest.mark.parametrize("engine, submit", [("spark-local", False), ("spark-cluster", True)])
+def test_eval_on_spark_gives_the_local_metrics(cli_data, local_report, tmp_path, engine, submit) -> None:
+    """End to end in a subprocess: `bookclip eval --engine spark-local`, and `spark-submit .../__main__.py eval
+    --engine spark-cluster` (the session spark-submit configured), against `--engine local`."""
+    out = tmp_path / f"{engine}.json"
+    done = _eval(cli_data, engine, out, submit=submit)
+    assert done.returncode == 0, done.stderr[-2000:]
+    local, remote = local_report, json.loads(out.read_text())
+    assert local["engine"] == "local" and remote["engine"] == engine
     assert remote["sections"]["engine"]["zero_shot"].startswith("driver")
+    assert remote["sections"]["engine"]["master"] == "local[2]"
     # embeddings may differ in the last float bits; count the queries whose rank moved (near ties)
     moved = sum(a != b for key in local["per_query"] for a, b in zip(local["per_query"][key]["ranks"]["model"],
                                                                      remote["per_query"][key]["ranks"]["model"]))

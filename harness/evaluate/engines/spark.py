@@ -202,7 +202,8 @@ def ranks_where(ranking: dict[str, Any]) -> str:
 
 
 def open_session(name: str) -> Any:
-    """spark-local: the active session or a new local one; spark-cluster: the active one or $SPARK_MASTER."""
+    """spark-local: the active session or a new local one; spark-cluster: the active one, the one spark-submit
+    configured (its master and conf), or $SPARK_MASTER."""
     from harness.spark.session import active_session, get_or_create_session
 
     if name == "spark-local":
@@ -211,6 +212,10 @@ def open_session(name: str) -> Any:
     session = active_session()
     if session is not None:
         return session
+    if os.environ.get("PYSPARK_GATEWAY_PORT"):  # spark-submit started this driver: no session is active yet
+        from pyspark.sql import SparkSession
+
+        return SparkSession.builder.getOrCreate()
     master = os.environ.get("SPARK_MASTER")
     if not master:
         raise ConfigError("--engine spark-cluster needs a running Spark session (run under spark-submit) or "
