@@ -18,8 +18,9 @@ import torch
 from machine import machine_line
 
 from harness.evaluate.metrics import retrieval_names, statistic_of, values_from_ranks
+from harness.evaluate.retrieval import DEFAULT_CHUNK_BYTES, retrieval_ranks
+from harness.evaluate.score_chunks import chunk_rows
 from harness.evaluate.stats import statistic
-from harness.evaluate.retrieval import DEFAULT_CHUNK_BYTES, _chunk_rows, retrieval_ranks
 
 
 def peak_rss_mib() -> float:
@@ -58,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     groups = np.arange(args.n)
     dup = rng.random(args.n) < args.duplicates
     groups[dup] = rng.integers(0, args.n, int(dup.sum()))  # some items join another item's group
-    chunk = _chunk_rows(args.n, DEFAULT_CHUNK_BYTES)
+    chunk = chunk_rows(args.n, DEFAULT_CHUNK_BYTES)
     rss0 = peak_rss_mib()
     print(f"N={args.n:,} d={args.dim} groups={len(np.unique(groups)):,} chunk={chunk} rows "
           f"threads={torch.get_num_threads()} (inputs: {rss0:,.0f} MiB peak RSS)")

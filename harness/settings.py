@@ -14,6 +14,7 @@ from harness.errors import ConfigError
 MIN_RESAMPLES = 100
 DEFAULT_RESAMPLES = 1000
 DEFAULT_CONFIDENCE = 0.95
+DEFAULT_SPARK_GALLERY_MIB = 256  # Spark ranking: larger galleries are streamed in pieces of at most this
 
 
 def number(value: Any, name: str) -> float:
@@ -39,6 +40,20 @@ def boolean(value: Any, name: str) -> bool:
     if not isinstance(value, bool):
         raise ConfigError(f"{name} must be true or false, got {value!r}")
     return value
+
+
+def mebibytes(value: Any, name: str) -> int:
+    """A memory budget given in MiB, as bytes: a positive number (a string, as read from the environment,
+    is parsed)."""
+    if isinstance(value, str):
+        try:
+            value = float(value.strip())
+        except ValueError:
+            raise ConfigError(f"{name} must be a number of MiB such as 256, got {value!r}") from None
+    value = number(value, name)
+    if value <= 0:
+        raise ConfigError(f"{name} must be more than 0 MiB, got {value:g}")
+    return max(1, int(value * 2**20))
 
 
 def confidence(value: Any, name: str = "confidence") -> float:

@@ -18,15 +18,16 @@ Both count a query as a hit when any positive is in the top k. The numbers are e
 scores have no ties; with ties, ``torch.topk`` picks arbitrarily and we count the tie against the
 query.
 
-Scale: scores are computed in row chunks (memory O(N·d + chunk·N), never N×N). One product serves
-both directions: rows give image-to-text ranks, columns text-to-image. Row thresholds come from the
-chunk itself; column thresholds are predicted in a cheap pre-pass, checked against the chunk values,
-and recounted where not bit-exact. Engines (harness.evaluate.engines) run rank_jobs' row blocks
-locally or on Spark executors and join them with finish_ranks: the same ranks, bit for bit.
+Scale: scores are computed in row chunks (memory O(N·d + chunk·N), never N×N; the chunk loop is
+harness.evaluate.score_chunks). One product serves both directions: rows give image-to-text ranks,
+columns text-to-image. Row thresholds come from the chunk itself; column thresholds are predicted in
+a cheap pre-pass, checked against the chunk values, and recounted where not bit-exact. Engines
+(harness.evaluate.engines) run rank_jobs' row blocks locally or on Spark executors and join them
+with finish_ranks: the same ranks, bit for bit. A gallery too large for one task is streamed in
+column pieces instead (harness.evaluate.pieces), row thresholds predicted like the column ones.
 """
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -34,6 +35,13 @@ import numpy as np
 import torch
 
 from harness.errors import EvaluationError
+from harness.evaluate.score_chunks import (
+    Positives,
+    chunk_rows,
+    predicted_column_thresholds,
+    recount_columns,
+    scan_chunks,
+)
 
 DIRECTIONS = ("image_to_text", "text_to_image")
 DEFAULT_KS = (1, 5, 10)
@@ -180,33 +188,6 @@ def _codes(groups_a: Sequence, groups_b: Sequence) -> tuple[np.ndarray, np.ndarr
     return inverse[: len(a)], inverse[len(a):]
 
 
-@dataclass(frozen=True)
-class _Positives:
-    """Positive (row, column) pairs in CSR form by row, for a slice of rows."""
-
-    order: np.ndarray  # columns sorted by code
-    starts: np.ndarray  # per code: first index into `order`
-    ends: np.ndarray
-
-    @classmethod
-    def build(cls, codes_cols: np.ndarray, n_codes: int) -> "_Positives":
-        order = np.argsort(codes_cols, kind="stable")
-        sorted_codes = codes_cols[order]
-        starts = np.searchsorted(sorted_codes, np.arange(n_codes), side="left")
-        ends = np.searchsorted(sorted_codes, np.arange(n_codes), side="right")
-        return cls(order, starts, ends)
-
-    def pairs(self, row_codes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(local row index, column, per-row count) of every positive pair of these rows."""
-        counts = self.ends[row_codes] - self.starts[row_codes]
-        total = int(counts.sum())
-        rows = np.repeat(np.arange(len(row_codes)), counts)
-        offsets = np.cumsum(counts) - counts
-        within = np.arange(total) - np.repeat(offsets, counts)
-        cols = self.order[np.repeat(self.starts[row_codes], counts) + within]
-        return rows, cols, counts
-
-
 def _ranks(
     rows_emb: torch.Tensor,
     cols_emb: torch.Tensor,
@@ -233,7 +214,7 @@ class RankPlan:
     (rank_cols only) and the chunk height. Row blocks that start at multiples of `chunk` compute
     exactly the matrix products of the one-block pass, so their ranks are bit-identical."""
 
-    by_col: _Positives
+    by_col: Positives
     row_codes: np.ndarray
     col_thr: np.ndarray | None
     chunk: int
@@ -262,7 +243,7 @@ def plan_ranks(rows_emb: torch.Tensor, cols_emb: torch.Tensor, row_codes: np.nda
             "embed both sides with the same model")
     n_rows, n_cols = rows_emb.shape[0], cols_emb.shape[0]
     n_codes = int(max(row_codes.max(initial=-1), col_codes.max(initial=-1))) + 1
-    by_col = _Positives.build(col_codes, n_codes)
+    by_col = Positives.build(col_codes, n_codes)
     row_counts = by_col.ends[row_codes] - by_col.starts[row_codes]
     if (row_counts == 0).any():
         first = int(np.argmax(row_counts == 0))
@@ -271,19 +252,20 @@ def plan_ranks(rows_emb: torch.Tensor, cols_emb: torch.Tensor, row_codes: np.nda
             f"({int((row_counts == 0).sum())} such queries); the pool must contain every query's group")
     col_thr = None
     if rank_cols:
-        by_row = _Positives.build(row_codes, n_codes)
+        by_row = Positives.build(row_codes, n_codes)
         if ((by_row.ends[col_codes] - by_row.starts[col_codes]) == 0).any():
             raise EvaluationError(f"{where}: a candidate has no correct answer among the queries; "
                                   "rank both directions over the same items")
-        col_thr = (_predicted_column_thresholds(rows_emb, cols_emb, by_col, row_codes, n_cols)
+        col_thr = (predicted_column_thresholds(rows_emb, cols_emb, by_col, row_codes, n_cols)
                    if predicted_col_thresholds is None
                    else np.asarray(predicted_col_thresholds, dtype=np.float32))
-    return RankPlan(by_col, row_codes, col_thr, _chunk_rows(n_cols, chunk_bytes), n_rows, n_cols)
+    return RankPlan(by_col, row_codes, col_thr, chunk_rows(n_cols, chunk_bytes), n_rows, n_cols)
 
 
-def block_starts(plan: RankPlan, blocks: int) -> list[int]:
-    """Start rows of about `blocks` blocks of whole chunks (the last block takes the remainder)."""
-    n_chunks = -(-plan.n_rows // plan.chunk)
+def block_starts(plan: RankPlan, blocks: int, end: int | None = None) -> list[int]:
+    """Start rows of about `blocks` blocks of whole chunks of rows [0, end) (default: every row; the last
+    block takes the remainder)."""
+    n_chunks = -(-(plan.n_rows if end is None else end) // plan.chunk)
     per_block = max(1, -(-n_chunks // max(1, blocks)))
     return [c * plan.chunk for c in range(0, n_chunks, per_block)]
 
@@ -291,36 +273,10 @@ def block_starts(plan: RankPlan, blocks: int) -> list[int]:
 def rank_block(plan: RankPlan, rows_block: torch.Tensor, cols_t: torch.Tensor, *, start: int = 0) -> BlockRanks:
     """Ranks of one block of rows (`start` = its first row, a multiple of plan.chunk) against every
     column (`cols_t`: the columns' embeddings transposed, contiguous)."""
-    n_rows, n_cols, chunk, rank_cols = rows_block.shape[0], plan.n_cols, plan.chunk, plan.col_thr is not None
-    by_col, col_thr = plan.by_col, plan.col_thr
-    row_codes_block = plan.row_codes[start:start + n_rows]
-    scores = torch.empty((min(chunk, n_rows), n_cols), dtype=torch.float32)
-    mask = np.empty((min(chunk, n_rows), n_cols), dtype=bool)
-    row_ranks = np.empty(n_rows, dtype=np.int64)
-    col_above = np.zeros(n_cols, dtype=np.int64) if rank_cols else None
-    col_exact = np.full(n_cols, -np.inf, dtype=np.float32) if rank_cols else None
-    workers = max(1, min(torch.get_num_threads(), 8))
-    pool = ThreadPoolExecutor(max_workers=workers)
-    for r0 in range(0, n_rows, chunk):
-        r1 = min(r0 + chunk, n_rows)
-        s = _chunk_scores(rows_block, cols_t, r0, r1, scores)
-        rows, cols, counts = by_col.pairs(row_codes_block[r0:r1])
-        pos = s[rows, cols]
-        row_thr = np.maximum.reduceat(pos, np.cumsum(counts) - counts)
-        s[rows, cols] = -np.inf  # positives never count against their own query
-        if rank_cols:
-            np.maximum.at(col_exact, cols, pos)
-        # numpy releases the GIL: count row slices on every core the matrix product uses
-        slices = np.array_split(np.arange(r1 - r0), workers)
-        jobs = [pool.submit(_count_slice, s, mask, sl[0], sl[-1] + 1, row_thr, col_thr)
-                for sl in slices if len(sl)]
-        for sl, job in zip(slices, jobs):
-            above_rows, above_cols = job.result()
-            row_ranks[r0 + sl[0]: r0 + sl[-1] + 1] = 1 + above_rows
-            if rank_cols:
-                col_above += above_cols
-    pool.shutdown()
-    return BlockRanks(start, row_ranks, col_above, col_exact)
+    codes = plan.row_codes[start:start + rows_block.shape[0]]
+    above, _, col_above, col_exact = scan_chunks(rows_block, cols_t, plan.chunk,
+                                                 lambda r0, r1: plan.by_col.pairs(codes[r0:r1]), None, plan.col_thr)
+    return BlockRanks(start, 1 + above, col_above, col_exact)
 
 
 def finish_ranks(plan: RankPlan, blocks: Sequence[BlockRanks], rows_emb: torch.Tensor,
@@ -338,61 +294,6 @@ def finish_ranks(plan: RankPlan, blocks: Sequence[BlockRanks], rows_emb: torch.T
     redo = np.flatnonzero(col_exact != plan.col_thr)
     if len(redo):
         scores = torch.empty((min(plan.chunk, plan.n_rows), plan.n_cols), dtype=torch.float32)
-        col_above[redo] = _recount_columns(rows_emb, cols_emb.T.contiguous(), plan.by_col, plan.row_codes, col_exact,
+        col_above[redo] = recount_columns(rows_emb, cols_emb.T.contiguous(), plan.by_col, plan.row_codes, col_exact,
                                            redo, plan.chunk, scores)
     return row_ranks, 1 + col_above
-
-
-def _chunk_rows(n_cols: int, chunk_bytes: int) -> int:
-    return int(max(1, min(65_535, chunk_bytes // (4 * max(n_cols, 1)))))
-
-
-def _chunk_scores(rows_emb: torch.Tensor, cols_t: torch.Tensor, r0: int, r1: int,
-                  scores: torch.Tensor) -> np.ndarray:
-    out = scores[: r1 - r0]
-    torch.mm(rows_emb[r0:r1], cols_t, out=out)
-    return out.numpy()
-
-
-def _count_slice(scores: np.ndarray, mask: np.ndarray, a: int, b: int, row_thr: np.ndarray,
-                 col_thr: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
-    """Negatives at or above the thresholds in rows a:b: per row, and per column when col_thr is given."""
-    s, m = scores[a:b], mask[a:b]
-    np.greater_equal(s, row_thr[a:b, None], out=m)
-    above_rows = np.add.reduce(m.view(np.uint8), axis=1, dtype=np.int32)
-    if col_thr is None:
-        return above_rows, None
-    np.greater_equal(s, col_thr[None, :], out=m)
-    # uint16 column sums stay exact: a chunk holds fewer than 65,536 rows
-    return above_rows, np.add.reduce(m.view(np.uint8), axis=0, dtype=np.uint16)
-
-
-def _predicted_column_thresholds(rows_emb: torch.Tensor, cols_emb: torch.Tensor, by_col: _Positives,
-                                 row_codes: np.ndarray, n_cols: int) -> np.ndarray:
-    """Best positive score per column, from small matrix products (usually bit-identical to the chunks')."""
-    rows, cols, _ = by_col.pairs(row_codes)
-    pos = np.empty(len(rows), dtype=np.float32)
-    block = 128  # small products of this size matched the chunk products bit for bit; a miss only costs a recount
-    for p0 in range(0, len(rows), block):
-        r = torch.from_numpy(rows[p0:p0 + block])
-        c = torch.from_numpy(cols[p0:p0 + block])
-        # index_select: tensor-indexed gathers are far slower for small blocks
-        pos[p0:p0 + block] = torch.mm(rows_emb.index_select(0, r), cols_emb.index_select(0, c).T).diagonal().numpy()
-    thr = np.full(n_cols, -np.inf, dtype=np.float32)
-    np.maximum.at(thr, cols, pos)
-    return thr
-
-
-def _recount_columns(rows_emb: torch.Tensor, cols_t: torch.Tensor, by_col: _Positives, row_codes: np.ndarray,
-                     col_exact: np.ndarray, redo: np.ndarray, chunk: int, scores: torch.Tensor) -> np.ndarray:
-    """Exact counts for a few columns, recomputing the same chunk products as the main pass."""
-    above = np.zeros(len(redo), dtype=np.int64)
-    thr = col_exact[redo][None, :]
-    n_rows = rows_emb.shape[0]
-    for r0 in range(0, n_rows, chunk):
-        r1 = min(r0 + chunk, n_rows)
-        s = _chunk_scores(rows_emb, cols_t, r0, r1, scores)
-        rows, cols, _ = by_col.pairs(row_codes[r0:r1])
-        s[rows, cols] = -np.inf
-        above += np.count_nonzero(s[:, redo] >= thr, axis=0)
-    return above

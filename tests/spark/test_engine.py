@@ -1,4 +1,5 @@
-"""The Spark engine computes what the local engine computes: ranks bit for bit, embeddings within 1e-5."""
+"""The Spark engine computes what the local engine computes: ranks bit for bit (gallery broadcast or
+streamed in pieces), embeddings within 1e-5; a failing task is one line and no report."""
 from __future__ import annotations
 
 import json
@@ -12,6 +13,7 @@ import pytest
 
 from harness.errors import EvaluationError
 from harness.evaluate.engines import get_engine
+from harness.evaluate.retrieval import retrieval_ranks
 
 pytestmark = [pytest.mark.slow, pytest.mark.spark]
 ROOT = Path(__file__).resolve().parents[2]
@@ -56,7 +58,35 @@ def test_spark_ranks_equal_local_ranks_bit_for_bit(spark, embeddings, chunk_rows
     got = remote.retrieval_ranks(images[q], texts[q], groups[q], **pool)
     for direction in ("image_to_text", "text_to_image"):
         np.testing.assert_array_equal(got[direction].ranks, want[direction].ranks)
-    assert remote.describe()["ranks"]["tasks"] >= 3
+    ranks = remote.describe()["ranks"]
+    assert ranks["tasks"] >= 3 and ranks["gallery"] == "broadcast" and ranks["gallery_budget_mib"] == 256
+
+
+# 8 KiB: ten 64-column pieces of the 700 x 32 gallery; 4 * 32 * 191 bytes: five of 128 columns. 699 items
+# with 16-row chunks end in an 11-row chunk against a width that is not a multiple of 4 (MKL's sliced
+# products differ there: those rows are ranked on the driver).
+@pytest.mark.parametrize("n, chunk_rows, budget", [(700, 7, 8192), (699, 16, 4 * 32 * 191)])
+def test_streamed_gallery_ranks_equal_local_ranks_bit_for_bit(spark, embeddings, n, chunk_rows, budget) -> None:
+    images, texts, groups = (x[:n] for x in embeddings)
+    chunk_bytes = 4 * n * chunk_rows
+    remote = get_engine("spark-local", session=spark, blocks=3, chunk_bytes=chunk_bytes, gallery_bytes=budget)
+    want = retrieval_ranks(images, texts, groups, chunk_bytes=chunk_bytes)
+    got = remote.retrieval_ranks(images, texts, groups)
+    for direction in ("image_to_text", "text_to_image"):
+        assert got[direction].ranks.dtype == want[direction].ranks.dtype
+        np.testing.assert_array_equal(got[direction].ranks, want[direction].ranks)
+    # a catalogue pool (rank_cols=False): image and text queries each stream against the pool
+    q = np.arange(0, n, 3)
+    pool = {"pool_images": images, "pool_texts": texts, "pool_groups": groups}
+    want = retrieval_ranks(images[q], texts[q], groups[q], chunk_bytes=chunk_bytes, **pool)
+    got = remote.retrieval_ranks(images[q], texts[q], groups[q], **pool)
+    for direction in ("image_to_text", "text_to_image"):
+        np.testing.assert_array_equal(got[direction].ranks, want[direction].ranks)
+        assert got[direction].pool_size == n
+    ranks = remote.describe()["ranks"]
+    assert ranks["gallery"] == "streamed" and ranks["streamed"] == 3 and ranks["broadcast"] == 0
+    assert ranks["pieces"] == (10 if budget == 8192 else 5) and ranks["gallery_budget_mib"] == round(budget / 2**20, 3)
+    assert "streamed in up to" in ranks["where"] and ranks["peak_worker_rss_mib"] > 0
 
 
 def test_ties_count_against_the_query_on_executors(spark) -> None:
@@ -96,25 +126,68 @@ def test_executor_embeddings_match_local(spark, tmp_path) -> None:
                                                                          batch_size=16)
 
 
-def test_eval_spark_local_gives_the_local_metrics(tmp_path) -> None:
-    """End to end in a subprocess: `bookclip eval --engine spark-local` against `--engine local`."""
+@pytest.fixture(scope="module")
+def cli_data(tmp_path_factory) -> Path:
+    """One fixture catalogue for the end-to-end runs."""
     from harness.data import make_fixture_catalogue
 
-    data = make_fixture_catalogue(tmp_path / "fx", books_per_category=20)
+    return make_fixture_catalogue(tmp_path_factory.mktemp("cli") / "fx", books_per_category=20)
+
+
+def _eval(data: Path, engine: str, out: Path, *, submit: bool = False, **env: str) -> subprocess.CompletedProcess:
+    """`bookclip eval` in a subprocess (a Spark session of its own, local[2]): `python -m harness.cli`, or with
+    `submit` the CLI's __main__.py under spark-submit."""
+    import pyspark
+
     env = {**os.environ, "PYTHONPATH": str(ROOT), "PYSPARK_PYTHON": sys.executable,
-           "BOOKCLIP_SPARK_LOCAL_MASTER": "local[2]"}
-    reports = {}
-    for engine in ("local", "spark-local"):
-        out = tmp_path / f"{engine}.json"
-        subprocess.run([sys.executable, "-m", "harness.cli", "eval", "--model", "fixtures:tiny-baseline", "--data",
-                        str(data), "--categories", "Medical", "--ks", "1,3", "--resamples", "200", "--engine", engine,
-                        "--json", "--out", str(out)], check=True, env=env, cwd=ROOT, capture_output=True)
-        reports[engine] = json.loads(out.read_text())
-    local, remote = reports["local"], reports["spark-local"]
-    assert local["engine"] == "local" and remote["engine"] == "spark-local"
+           "PYSPARK_DRIVER_PYTHON": sys.executable, "BOOKCLIP_SPARK_LOCAL_MASTER": "local[2]", **env}
+    launch = ([str(Path(pyspark.__file__).parent / "bin" / "spark-submit"), "--master", "local[2]",
+               str(ROOT / "harness" / "cli" / "__main__.py")] if submit else [sys.executable, "-m", "harness.cli"])
+    return subprocess.run([*launch, "eval", "--model", "fixtures:tiny-baseline", "--data", str(data), "--categories",
+                           "Medical", "--ks", "1,3", "--resamples", "200", "--engine", engine, "--json", "--out",
+                           str(out)], env=env, cwd=ROOT, capture_output=True, text=True, check=False)
+
+
+@pytest.fixture(scope="module")
+def local_report(cli_data, tmp_path_factory) -> dict:
+    out = tmp_path_factory.mktemp("local") / "local.json"
+    done = _eval(cli_data, "local", out)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads(out.read_text())
+
+
+@pytest.mark.parametrize("engine, submit", [("spark-local", False), ("spark-cluster", True)])
+def test_eval_on_spark_gives_the_local_metrics(cli_data, local_report, tmp_path, engine, submit) -> None:
+    """End to end in a subprocess: `bookclip eval --engine spark-local`, and `spark-submit .../__main__.py eval
+    --engine spark-cluster` (the session spark-submit configured), against `--engine local`."""
+    out = tmp_path / f"{engine}.json"
+    done = _eval(cli_data, engine, out, submit=submit)
+    assert done.returncode == 0, done.stderr[-2000:]
+    local, remote = local_report, json.loads(out.read_text())
+    assert local["engine"] == "local" and remote["engine"] == engine
     assert remote["sections"]["engine"]["zero_shot"].startswith("driver")
+    assert remote["sections"]["engine"]["master"] == "local[2]"
     # embeddings may differ in the last float bits; count the queries whose rank moved (near ties)
     moved = sum(a != b for key in local["per_query"] for a, b in zip(local["per_query"][key]["ranks"]["model"],
                                                                      remote["per_query"][key]["ranks"]["model"]))
     assert moved == 0, f"{moved} near-tie rank differences"
     assert local["metrics"] == remote["metrics"]
+
+
+# What a Spark session prints on stderr while it starts, before the run's own output: the JVM's
+# incubator-module notice and Spark's log-level banner (pyspark's pandas-version FutureWarnings are
+# turned off with PYTHONWARNINGS).
+SPARK_STARTUP = ("WARNING: Using incubator modules", "Setting default log level", "To adjust logging level")
+
+
+def test_a_failing_spark_task_writes_no_report(cli_data, tmp_path) -> None:
+    """A ranking task fails (the test-only BOOKCLIP_SPARK_FAIL_PARTITION hook) on a streamed gallery: the
+    command exits non-zero with one line naming the partition and writes no report, not even a partial one."""
+    out = tmp_path / "report.json"
+    done = _eval(cli_data, "spark-local", out, BOOKCLIP_SPARK_FAIL_PARTITION="ranking:0",
+                 BOOKCLIP_SPARK_GALLERY_MB="0.001", PYTHONWARNINGS="ignore::FutureWarning")
+    assert done.returncode == 2
+    lines = [line for line in done.stderr.splitlines() if line.strip() and not line.startswith(SPARK_STARTUP)]
+    assert lines == [("bookclip: error: Spark ranking failed in partition 0: ValueError: injected failure "
+                      "(fail_partition)")], done.stderr[-2000:]
+    assert not out.exists() and list(tmp_path.iterdir()) == [] and done.stdout == ""

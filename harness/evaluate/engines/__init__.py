@@ -2,8 +2,9 @@
 
 - `local`: this process (harness.evaluate.embed, harness.evaluate.retrieval's chunked exact ranks).
 - `spark-local`, `spark-cluster`: the same functions on Spark executors (harness.evaluate.engines.spark):
-  query blocks spread over tasks against a broadcast gallery, covers and captions embedded with
-  mapInArrow. The ranks are bit-identical to the local engine's given the same embeddings.
+  query blocks spread over tasks against a broadcast gallery (or, above the gallery budget, against
+  one column piece of it per task), covers and captions embedded with mapInArrow. The ranks are
+  bit-identical to the local engine's given the same embeddings.
 
 Metrics, CIs, tests and reports never know which engine ran: they read the ranks an engine returns.
 """

@@ -2,10 +2,13 @@
 
 Ranks: harness.evaluate.retrieval.rank_jobs plans each product on the driver (no N x N work);
 the queries are cut into blocks of whole chunks (so every matrix product is the one the local
-engine computes, and the ranks are bit-identical), one block per task; the gallery and the plan
-are broadcast; each task runs retrieval.rank_block; the driver joins the blocks with
-retrieval.finish_ranks. Results come back by collect(), one per partition, so a retried task is
-never counted twice. Embeddings: mapInArrow over the catalogue rows, the model loaded once per
+engine computes, and the ranks are bit-identical). A gallery within the budget (`gallery_bytes`,
+$BOOKCLIP_SPARK_GALLERY_MB, default 256 MiB) is broadcast with the plan, one block per task runs
+retrieval.rank_block and the driver joins the blocks with retrieval.finish_ranks. A larger gallery
+is streamed: harness.evaluate.pieces.stream_ranks cuts it into column pieces within the budget and
+runs one Spark job per piece, the piece broadcast to that job's tasks only, each task one query
+block against it (pieces.rank_piece). Results come back by collect(), one per partition, so a
+retried task is never counted twice. Embeddings: mapInArrow over the catalogue rows, the model loaded once per
 Python worker by spec or checkpoint path and checked against the driver's fingerprint.
 Zero-shot and probes run on the driver over the collected embeddings.
 """
@@ -21,28 +24,38 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from harness import settings
 from harness.errors import ConfigError, EvaluationError
-from harness.evaluate.engines.spark_tasks import EMBED_SCHEMA, END, MARKER, embed_partition, rank_partition
+from harness.evaluate.engines.spark_tasks import (EMBED_SCHEMA, END, MARKER, embed_partition, piece_partition,
+                                                  rank_partition)
+from harness.evaluate.pieces import PieceCounts, gallery_bytes, stream_ranks
 from harness.evaluate.retrieval import (DEFAULT_CHUNK_BYTES, DirectionRanks, block_starts, finish_ranks, job_ranks,
                                         rank_jobs)
 
 RECORDS_CONF = "spark.sql.execution.arrow.maxRecordsPerBatch"
 NO_SPARK_HINT = "or run with --engine local"
+GALLERY_ENV = "BOOKCLIP_SPARK_GALLERY_MB"  # gallery budget in MiB: larger galleries are streamed in pieces
+FAIL_ENV = "BOOKCLIP_SPARK_FAIL_PARTITION"  # tests only: N, ranking:N or embedding:N makes that partition fail
 
 
 class SparkEngine:
     """`spark-local`: a local session (or the active one); `spark-cluster`: the active session or $SPARK_MASTER."""
 
     def __init__(self, name: str = "spark-local", *, session: Any = None, chunk_bytes: int = DEFAULT_CHUNK_BYTES,
-                 blocks: int | None = None, records_per_batch: int | None = None,
-                 fail_partition: int | None = None) -> None:
+                 blocks: int | None = None, records_per_batch: int | None = None, gallery_bytes: int | None = None,
+                 fail_partition: int | None = None, fail_stage: str | None = None) -> None:
         self.name = name
         self._session = session
         self.chunk_bytes = chunk_bytes
         self.blocks = blocks  # query blocks per product (default: the session's task slots)
         self.records_per_batch = records_per_batch  # Arrow batch rows (rounded up to a batch-size multiple)
-        self.fail_partition = fail_partition  # tests: make this partition's task raise
-        self.ranking: dict[str, Any] = {"products": 0, "tasks": 0, "peak_worker_rss_mib": 0.0}
+        self.gallery_bytes = gallery_budget(gallery_bytes)  # larger galleries are streamed in column pieces
+        if fail_partition is None:
+            fail_stage, fail_partition = failure_hook(os.environ.get(FAIL_ENV))
+        self.fail_partition = fail_partition  # tests: make this partition's task raise ...
+        self.fail_stage = fail_stage  # ... in this stage ("ranking", "embedding"; None: both)
+        self.ranking: dict[str, Any] = {"products": 0, "tasks": 0, "peak_worker_rss_mib": 0.0, "broadcast": 0,
+                                        "streamed": 0, "pieces": 0, "second_passes": 0, "driver_rows": 0}
         self.embedding: dict[str, Any] = {}
 
     # -- session -----------------------------------------------------------------------------------
@@ -61,21 +74,54 @@ class SparkEngine:
         return job_ranks(jobs, [self._rank(job, where) for job in jobs])
 
     def _rank(self, job: Any, where: str) -> tuple[np.ndarray, np.ndarray | None]:
+        if gallery_bytes(job) > self.gallery_bytes:
+            return self._stream(job, where)
         sc = self.session.sparkContext
         starts = block_starts(job.plan, self.blocks or sc.defaultParallelism)
         rows = job.rows.numpy()
         items = [(a, np.ascontiguousarray(rows[a:b])) for a, b in zip(starts, starts[1:] + [job.plan.n_rows])]
         shared = sc.broadcast((job.plan, job.cols.T.contiguous().numpy()))
         try:
-            body = partial(rank_partition, shared, self.fail_partition)
+            body = partial(rank_partition, shared, self._failing("ranking"))
             out = run_tasks(lambda: sc.parallelize(items, len(items)).mapPartitionsWithIndex(body).collect(),
                             f"ranking {where}", sc)
         finally:
             shared.destroy()
-        self.ranking["products"] += 1
-        self.ranking["tasks"] += len(items)
-        self.ranking["peak_worker_rss_mib"] = max([self.ranking["peak_worker_rss_mib"]] + [o[2] for o in out])
+        self._count(len(items), [o[2] for o in out], broadcast=1)
         return finish_ranks(job.plan, [block for _, blocks, _ in out for block in blocks], job.rows, job.cols)
+
+    def _stream(self, job: Any, where: str) -> tuple[np.ndarray, np.ndarray | None]:
+        """The gallery in column pieces: one job per piece, the piece broadcast to that job's tasks only."""
+        sc = self.session.sparkContext
+        peaks: list[float] = []
+
+        def run(index: int, piece: tuple, items: list[tuple]) -> list[PieceCounts]:
+            shared = sc.broadcast(piece)
+            try:
+                body = partial(piece_partition, shared, self._failing("ranking"))
+                out = run_tasks(lambda: sc.parallelize(items, len(items)).mapPartitionsWithIndex(body).collect(),
+                                f"ranking {where}", sc)
+            finally:
+                shared.destroy()
+            peaks.extend(o[2] for o in out)
+            return [counts for _, part, _ in out for counts in part]
+
+        row_ranks, col_ranks, record = stream_ranks(job, budget=self.gallery_bytes,
+                                                    blocks=self.blocks or sc.defaultParallelism, run=run)
+        self._count(record.tasks, peaks, streamed=1, pieces=record.pieces, second_passes=int(record.passes > 1),
+                    driver_rows=record.driver_rows)
+        return row_ranks, col_ranks
+
+    def _count(self, tasks: int, peaks: list[float], *, pieces: int = 0, **added: int) -> None:
+        self.ranking["products"] += 1
+        self.ranking["tasks"] += tasks
+        self.ranking["peak_worker_rss_mib"] = max([self.ranking["peak_worker_rss_mib"], *peaks])
+        self.ranking["pieces"] = max(self.ranking["pieces"], pieces)
+        for key, value in added.items():
+            self.ranking[key] += value
+
+    def _failing(self, stage: str) -> int | None:
+        return self.fail_partition if self.fail_stage in (None, stage) else None
 
     # -- embeddings --------------------------------------------------------------------------------
     def embed(self, model: Any, catalogue: Any, *, template: str, batch_size: int) -> Any:
@@ -91,7 +137,7 @@ class SparkEngine:
         frame = catalogue_rows(catalogue, render_captions(template_text, catalogue.frame))
         per_batch = batch_size * max(1, -(-(self.records_per_batch or 1024) // batch_size))
         source = {**model_source(model, spark.sparkContext, self.name), "batch_size": batch_size,
-                  "fail_partition": self.fail_partition}
+                  "fail_partition": self._failing("embedding")}
         previous = spark.conf.get(RECORDS_CONF, None)
         spark.conf.set(RECORDS_CONF, str(per_batch))
         try:
@@ -112,14 +158,52 @@ class SparkEngine:
         sc = self.session.sparkContext
         return {"name": self.name, "master": sc.master, "task_slots": sc.defaultParallelism,
                 "embeddings": dict(self.embedding) or "none computed here (given to the engine)",
-                "ranks": {"where": "executors: query blocks per task, gallery broadcast", **self.ranking},
+                "ranks": {"where": ranks_where(self.ranking), "gallery": gallery_mode(self.ranking),
+                          "gallery_budget_mib": round(self.gallery_bytes / 2**20, 3), **self.ranking},
                 "zero_shot": "driver, on the collected embeddings", "probes": "driver, on the collected embeddings"}
 
 
 # --------------------------------------------------------------------------- helpers
 
+def gallery_budget(value: int | None) -> int:
+    """Bytes of gallery a task may hold: `value`, else $BOOKCLIP_SPARK_GALLERY_MB MiB, else the default."""
+    if value is not None:
+        return settings.integer(value, "gallery_bytes", minimum=1)
+    text = os.environ.get(GALLERY_ENV, "").strip()
+    return settings.mebibytes(text, GALLERY_ENV) if text else settings.DEFAULT_SPARK_GALLERY_MIB * 2**20
+
+
+def failure_hook(text: str | None) -> tuple[str | None, int | None]:
+    """$BOOKCLIP_SPARK_FAIL_PARTITION (tests only): N fails partition N of every Spark stage of the run,
+    ranking:N or embedding:N of those stages only."""
+    if not text or not text.strip():
+        return None, None
+    stage, _, index = text.strip().rpartition(":")
+    if stage not in ("", "ranking", "embedding") or not index.isdigit():
+        raise ConfigError(f"{FAIL_ENV} must be N, ranking:N or embedding:N (a partition to fail, for tests); "
+                          f"got {text!r}")
+    return stage or None, int(index)
+
+
+def gallery_mode(ranking: dict[str, Any]) -> str:
+    """broadcast, streamed, or both (products of a run differ in size), from the ranking counts."""
+    modes = [mode for mode in ("broadcast", "streamed") if ranking[mode]]
+    return " and ".join(modes) if modes else "none ranked"
+
+
+def ranks_where(ranking: dict[str, Any]) -> str:
+    parts = []
+    if ranking["broadcast"]:
+        parts.append(f"{ranking['broadcast']} product(s): query blocks per task, the gallery broadcast")
+    if ranking["streamed"]:
+        parts.append(f"{ranking['streamed']} product(s): a query block against one gallery piece per task, "
+                     f"the gallery streamed in up to {ranking['pieces']} column pieces within the budget")
+    return "executors; " + "; ".join(parts) if parts else "executors (nothing ranked yet)"
+
+
 def open_session(name: str) -> Any:
-    """spark-local: the active session or a new local one; spark-cluster: the active one or $SPARK_MASTER."""
+    """spark-local: the active session or a new local one; spark-cluster: the active one, the one spark-submit
+    configured (its master and conf), or $SPARK_MASTER."""
     from harness.spark.session import active_session, get_or_create_session
 
     if name == "spark-local":
@@ -128,6 +212,10 @@ def open_session(name: str) -> Any:
     session = active_session()
     if session is not None:
         return session
+    if os.environ.get("PYSPARK_GATEWAY_PORT"):  # spark-submit started this driver: no session is active yet
+        from pyspark.sql import SparkSession
+
+        return SparkSession.builder.getOrCreate()
     master = os.environ.get("SPARK_MASTER")
     if not master:
         raise ConfigError("--engine spark-cluster needs a running Spark session (run under spark-submit) or "

@@ -1,6 +1,7 @@
 """What Spark executors run: rank blocks of queries, embed covers and captions of rows.
 
-Both call evaluation's own functions (harness.evaluate.retrieval.rank_block,
+They call evaluation's own functions (harness.evaluate.retrieval.rank_block, or
+harness.evaluate.pieces.rank_piece when the gallery is streamed, and
 harness.evaluate.embed.encode_covers / encode_captions), so an executor computes what the local
 engine computes. A task that raises fails with one marked line naming its partition and the
 cause; the driver (harness.evaluate.engines.spark) finds that line and reports only it.
@@ -50,6 +51,22 @@ def rank_partition(shared: Any, fail_partition: int | None, index: int,
     except Exception as exc:  # one line for the driver, whatever failed
         raise task_failure("ranking", index, exc) from None
     yield index, blocks, peak_rss_mib()
+
+
+def piece_partition(shared: Any, fail_partition: int | None, index: int,
+                    items: Iterator[tuple]) -> Iterator[tuple[int, list[Any], float]]:
+    """mapPartitionsWithIndex body when the gallery is streamed: (partition, [PieceCounts], peak MiB) for this
+    partition's query blocks against one column piece. `shared` is that piece's broadcast, the only part of
+    the gallery this task reads; `fail_partition` is a test hook."""
+    try:
+        from harness.evaluate.pieces import rank_piece
+
+        if fail_partition == index:
+            raise ValueError("injected failure (fail_partition)")
+        counts = [rank_piece(shared.value, item) for item in items]
+    except Exception as exc:  # one line for the driver, whatever failed
+        raise task_failure("ranking", index, exc) from None
+    yield index, counts, peak_rss_mib()
 
 
 def embed_partition(source: dict[str, Any], batches: Iterator[Any]) -> Iterator[Any]:
