@@ -121,6 +121,7 @@ def test_executor_embeddings_match_local(spark, tmp_path) -> None:
     assert got.book_ids.tolist() == want.book_ids.tolist()
     record = engine.describe()["embeddings"]
     assert record["records_per_batch"] % 16 == 0 and record["decoded_cover_cache"].startswith("shared cache folder")
+    assert record["devices"] == ["cpu"]  # local[*] assigns no GPU to its tasks
     with pytest.raises(EvaluationError, match="partition 0"):
         get_engine("spark-local", session=spark, fail_partition=0).embed(model, catalogue, template="{title}",
                                                                          batch_size=16)
@@ -191,3 +192,12 @@ def test_a_failing_spark_task_writes_no_report(cli_data, tmp_path) -> None:
     assert lines == [("bookclip: error: Spark ranking failed in partition 0: ValueError: injected failure "
                       "(fail_partition)")], done.stderr[-2000:]
     assert not out.exists() and list(tmp_path.iterdir()) == [] and done.stdout == ""
+
+
+def test_a_task_embeds_on_the_gpu_spark_assigned_it_when_torch_sees_cuda() -> None:
+    import torch
+
+    from harness.evaluate.engines.spark_tasks import device_for
+
+    assert device_for([]) == "cpu"
+    assert device_for(["1", "0"]) == ("cuda:1" if torch.cuda.is_available() else "cpu")

@@ -296,6 +296,7 @@ def _embedding_record(infos: list[dict[str, Any]], per_batch: int, source: dict[
     return {"where": "executors (mapInArrow)", "records_per_batch": per_batch,
             "python_workers": len({(i["host"], i["pid"]) for i in infos}),
             "model": f"loaded once per Python worker from {source['how']}, fingerprint checked",
+            "devices": sorted({str(i.get("device", "cpu")) for i in infos}),
             "decoded_cover_cache": (f"shared cache folder {driver_cache}" if shared
                                     else f"per-executor caches ({len(caches)} folders)"),
             "peak_worker_rss_mib": max([i["rss_mib"] for i in infos] or [0.0])}

@@ -20,7 +20,7 @@ EMBED_SCHEMA = "row long, image binary, text binary, info string"
 
 # One model per Python worker (Spark reuses workers): loaded on a task's first batch, kept for the
 # worker's life, keyed by where it came from and the fingerprint the driver expects.
-_WORKER_MODELS: dict[tuple[str, str], Any] = {}
+_WORKER_MODELS: dict[tuple[str, str, str], Any] = {}
 
 
 def task_failure(what: str, partition: int, exc: BaseException) -> RuntimeError:
@@ -85,6 +85,7 @@ def embed_partition(source: dict[str, Any], batches: Iterator[Any]) -> Iterator[
                 continue
             rows, images, texts, truncated = _embed_rows(model, batch.to_pandas(), int(source["batch_size"]))
             info = json.dumps({"host": socket.gethostname(), "pid": os.getpid(), "cache": _cache_folder(),
+                               "device": str(model.device),
                                "truncated": truncated, "rss_mib": peak_rss_mib(), "partition": partition})
             yield pa.RecordBatch.from_arrays(
                 [pa.array(rows, pa.int64()), pa.array([r.tobytes() for r in images], pa.binary()),
@@ -99,7 +100,7 @@ def worker_model(source: dict[str, Any]) -> Any:
     """The model this worker already loaded for `source`, else load it (by spec, a shared path or a
     file shipped with SparkContext.addFile) and check it is the driver's model (fingerprint, identity)."""
     where = source.get("spec") or source["file"]
-    key = (where, source["fingerprint"])
+    key = (where, source["fingerprint"], task_device())
     if key not in _WORKER_MODELS:
         from harness.errors import EvaluationError
         from harness.models import load
@@ -108,7 +109,7 @@ def worker_model(source: dict[str, Any]) -> Any:
             from pyspark import SparkFiles
 
             where = SparkFiles.get(source["file"])
-        model = load(where, device="cpu")
+        model = load(where, device=task_device())
         identity = str(getattr(model, "identity", None) or "")
         if model.fingerprint != source["fingerprint"] or (source.get("identity") and identity
                                                           and identity != source["identity"]):
@@ -118,6 +119,25 @@ def worker_model(source: dict[str, Any]) -> Any:
         _WORKER_MODELS.clear()  # one model per worker at a time keeps memory flat across models
         _WORKER_MODELS[key] = model
     return _WORKER_MODELS[key]
+
+
+def task_device() -> str:
+    """The device this task embeds on: the first GPU Spark assigned to it (spark.task.resource.gpu.amount,
+    with a discovery script on the executors), else the CPU."""
+    from pyspark import TaskContext
+
+    context = TaskContext.get()
+    gpus = context.resources().get("gpu") if context is not None else None
+    return device_for(list(gpus.addresses) if gpus is not None else [])
+
+
+def device_for(gpu_addresses: list[str]) -> str:
+    """`cuda:<first address>` when Spark assigned GPUs and this worker's torch sees CUDA, else `cpu`."""
+    if not gpu_addresses:
+        return "cpu"
+    import torch
+
+    return f"cuda:{int(gpu_addresses[0])}" if torch.cuda.is_available() else "cpu"
 
 
 def _embed_rows(model: Any, frame: Any, batch_size: int) -> tuple[Any, Any, Any, int]:
