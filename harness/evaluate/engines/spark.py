@@ -79,14 +79,16 @@ class SparkEngine:
         sc = self.session.sparkContext
         starts = block_starts(job.plan, self.blocks or sc.defaultParallelism)
         rows = job.rows.numpy()
-        items = [(a, np.ascontiguousarray(rows[a:b])) for a, b in zip(starts, starts[1:] + [job.plan.n_rows])]
+        queries = QueryBlocks(sc)
+        items = [(a, queries.ship(a, rows[a:b])) for a, b in zip(starts, starts[1:] + [job.plan.n_rows])]
         shared = sc.broadcast((job.plan, job.cols.T.contiguous().numpy()))
         try:
-            body = partial(rank_partition, shared, self._failing("ranking"))
+            body = partial(rank_partition, shared, queries.handles(), self._failing("ranking"))
             out = run_tasks(lambda: sc.parallelize(items, len(items)).mapPartitionsWithIndex(body).collect(),
                             f"ranking {where}", sc)
         finally:
             shared.destroy()
+            queries.destroy()
         self._count(len(items), [o[2] for o in out], broadcast=1)
         return finish_ranks(job.plan, [block for _, blocks, _ in out for block in blocks], job.rows, job.cols)
 
@@ -94,20 +96,25 @@ class SparkEngine:
         """The gallery in column pieces: one job per piece, the piece broadcast to that job's tasks only."""
         sc = self.session.sparkContext
         peaks: list[float] = []
+        queries = QueryBlocks(sc)  # each query block shipped once, read by its tasks in every piece's job
 
         def run(index: int, piece: tuple, items: list[tuple]) -> list[PieceCounts]:
+            shipped = [(a, queries.ship(a, rows), *rest) for a, rows, *rest in items]
             shared = sc.broadcast(piece)
             try:
-                body = partial(piece_partition, shared, self._failing("ranking"))
-                out = run_tasks(lambda: sc.parallelize(items, len(items)).mapPartitionsWithIndex(body).collect(),
+                body = partial(piece_partition, shared, queries.handles(), self._failing("ranking"))
+                out = run_tasks(lambda: sc.parallelize(shipped, len(shipped)).mapPartitionsWithIndex(body).collect(),
                                 f"ranking {where}", sc)
             finally:
                 shared.destroy()
             peaks.extend(o[2] for o in out)
             return [counts for _, part, _ in out for counts in part]
 
-        row_ranks, col_ranks, record = stream_ranks(job, budget=self.gallery_bytes,
-                                                    blocks=self.blocks or sc.defaultParallelism, run=run)
+        try:
+            row_ranks, col_ranks, record = stream_ranks(job, budget=self.gallery_bytes,
+                                                        blocks=self.blocks or sc.defaultParallelism, run=run)
+        finally:
+            queries.destroy()
         self._count(record.tasks, peaks, streamed=1, pieces=record.pieces, second_passes=int(record.passes > 1),
                     driver_rows=record.driver_rows)
         return row_ranks, col_ranks
@@ -164,6 +171,31 @@ class SparkEngine:
 
 
 # --------------------------------------------------------------------------- helpers
+
+class QueryBlocks:
+    """Query blocks as broadcasts, one per block start, handed to the tasks' function (`handles()`); a task's
+    items carry the block's start in place of its rows. Rows inside parallelize()'s items pass through the
+    driver's JVM heap in every task message (100,000 x 512 queries overflowed its default 1 GiB);
+    broadcasts go to Spark's block manager, which spills to disk, and a Python worker loads a block only
+    when one of its tasks reads it."""
+
+    def __init__(self, sc: Any) -> None:
+        self._sc = sc
+        self._shipped: dict[int, Any] = {}
+
+    def ship(self, start: int, rows: Any) -> int:
+        if start not in self._shipped:
+            self._shipped[start] = self._sc.broadcast(np.ascontiguousarray(rows))
+        return start
+
+    def handles(self) -> dict[int, Any]:
+        return dict(self._shipped)
+
+    def destroy(self) -> None:
+        for shipped in self._shipped.values():
+            shipped.destroy()
+        self._shipped.clear()
+
 
 def gallery_budget(value: int | None) -> int:
     """Bytes of gallery a task may hold: `value`, else $BOOKCLIP_SPARK_GALLERY_MB MiB, else the default."""

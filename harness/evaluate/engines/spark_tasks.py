@@ -34,10 +34,11 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def rank_partition(shared: Any, fail_partition: int | None, index: int,
+def rank_partition(shared: Any, queries: dict[int, Any], fail_partition: int | None, index: int,
                    items: Iterator[tuple[int, Any]]) -> Iterator[tuple[int, list[Any], float]]:
     """mapPartitionsWithIndex body: (partition, [BlockRanks], peak MiB) for this partition's query blocks.
-    `shared` is the broadcast (RankPlan, gallery transposed); `fail_partition` is a test hook."""
+    `shared` is the broadcast (RankPlan, gallery transposed), `queries` the query blocks' broadcasts by start,
+    each item (start, start); `fail_partition` is a test hook."""
     try:
         import torch
 
@@ -47,23 +48,25 @@ def rank_partition(shared: Any, fail_partition: int | None, index: int,
             raise ValueError("injected failure (fail_partition)")
         plan, cols_t = shared.value
         cols = torch.from_numpy(cols_t)
-        blocks = [rank_block(plan, torch.from_numpy(rows), cols, start=start) for start, rows in items]
+        blocks = [rank_block(plan, torch.from_numpy(queries[block].value), cols, start=start)
+                  for start, block in items]
     except Exception as exc:  # one line for the driver, whatever failed
         raise task_failure("ranking", index, exc) from None
     yield index, blocks, peak_rss_mib()
 
 
-def piece_partition(shared: Any, fail_partition: int | None, index: int,
+def piece_partition(shared: Any, queries: dict[int, Any], fail_partition: int | None, index: int,
                     items: Iterator[tuple]) -> Iterator[tuple[int, list[Any], float]]:
     """mapPartitionsWithIndex body when the gallery is streamed: (partition, [PieceCounts], peak MiB) for this
     partition's query blocks against one column piece. `shared` is that piece's broadcast, the only part of
-    the gallery this task reads; `fail_partition` is a test hook."""
+    the gallery this task reads; `queries` the query blocks' broadcasts by start (an item names its block in
+    place of its rows); `fail_partition` is a test hook."""
     try:
         from harness.evaluate.pieces import rank_piece
 
         if fail_partition == index:
             raise ValueError("injected failure (fail_partition)")
-        counts = [rank_piece(shared.value, item) for item in items]
+        counts = [rank_piece(shared.value, (start, queries[block].value, *rest)) for start, block, *rest in items]
     except Exception as exc:  # one line for the driver, whatever failed
         raise task_failure("ranking", index, exc) from None
     yield index, counts, peak_rss_mib()
