@@ -81,13 +81,10 @@ class SparkEngine:
         rows = job.rows.numpy()
         queries = QueryBlocks(sc)
         items = [(a, queries.ship(a, rows[a:b])) for a, b in zip(starts, starts[1:] + [job.plan.n_rows])]
-        shared = sc.broadcast((job.plan, job.cols.T.contiguous().numpy()))
         try:
-            body = partial(rank_partition, shared, queries.handles(), self._failing("ranking"))
-            out = run_tasks(lambda: sc.parallelize(items, len(items)).mapPartitionsWithIndex(body).collect(),
-                            f"ranking {where}", sc)
+            out = self._run_ranking(rank_partition, (job.plan, job.cols.T.contiguous().numpy()), queries, items,
+                                    where)
         finally:
-            shared.destroy()
             queries.destroy()
         self._count(len(items), [o[2] for o in out], broadcast=1)
         return finish_ranks(job.plan, [block for _, blocks, _ in out for block in blocks], job.rows, job.cols)
@@ -100,13 +97,7 @@ class SparkEngine:
 
         def run(index: int, piece: tuple, items: list[tuple]) -> list[PieceCounts]:
             shipped = [(a, queries.ship(a, rows), *rest) for a, rows, *rest in items]
-            shared = sc.broadcast(piece)
-            try:
-                body = partial(piece_partition, shared, queries.handles(), self._failing("ranking"))
-                out = run_tasks(lambda: sc.parallelize(shipped, len(shipped)).mapPartitionsWithIndex(body).collect(),
-                                f"ranking {where}", sc)
-            finally:
-                shared.destroy()
+            out = self._run_ranking(piece_partition, piece, queries, shipped, where)
             peaks.extend(o[2] for o in out)
             return [counts for _, part, _ in out for counts in part]
 
@@ -118,6 +109,18 @@ class SparkEngine:
         self._count(record.tasks, peaks, streamed=1, pieces=record.pieces, second_passes=int(record.passes > 1),
                     driver_rows=record.driver_rows)
         return row_ranks, col_ranks
+
+    def _run_ranking(self, partition_fn: Callable[..., Any], shared: Any, queries: "QueryBlocks", items: list[tuple],
+                     where: str) -> list[Any]:
+        """One Spark job: `shared` broadcast to its tasks, one task per item, each running `partition_fn`."""
+        sc = self.session.sparkContext
+        handle = sc.broadcast(shared)
+        try:
+            body = partial(partition_fn, handle, queries.handles(), self._failing("ranking"))
+            return run_tasks(lambda: sc.parallelize(items, len(items)).mapPartitionsWithIndex(body).collect(),
+                             f"ranking {where}", sc)
+        finally:
+            handle.destroy()
 
     def _count(self, tasks: int, peaks: list[float], *, pieces: int = 0, **added: int) -> None:
         self.ranking["products"] += 1
