@@ -34,6 +34,15 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+def read_once(handle: Any) -> Any:
+    """A broadcast's value, not kept in this worker afterwards: PySpark keeps a value once read (in the
+    handle's `_value`), so a worker would hold every query block it ever ranked, memory that grows with
+    N; the next read comes from the executor's local copy instead."""
+    value = handle.value
+    vars(handle).pop("_value", None)
+    return value
+
+
 def rank_partition(shared: Any, queries: dict[int, Any], fail_partition: int | None, index: int,
                    items: Iterator[tuple[int, Any]]) -> Iterator[tuple[int, list[Any], float]]:
     """mapPartitionsWithIndex body: (partition, [BlockRanks], peak MiB) for this partition's query blocks.
@@ -48,7 +57,7 @@ def rank_partition(shared: Any, queries: dict[int, Any], fail_partition: int | N
             raise ValueError("injected failure (fail_partition)")
         plan, cols_t = shared.value
         cols = torch.from_numpy(cols_t)
-        blocks = [rank_block(plan, torch.from_numpy(queries[block].value), cols, start=start)
+        blocks = [rank_block(plan, torch.from_numpy(read_once(queries[block])), cols, start=start)
                   for start, block in items]
     except Exception as exc:  # one line for the driver, whatever failed
         raise task_failure("ranking", index, exc) from None
@@ -66,7 +75,7 @@ def piece_partition(shared: Any, queries: dict[int, Any], fail_partition: int | 
 
         if fail_partition == index:
             raise ValueError("injected failure (fail_partition)")
-        counts = [rank_piece(shared.value, (start, queries[block].value, *rest)) for start, block, *rest in items]
+        counts = [rank_piece(shared.value, (start, read_once(queries[block]), *rest)) for start, block, *rest in items]
     except Exception as exc:  # one line for the driver, whatever failed
         raise task_failure("ranking", index, exc) from None
     yield index, counts, peak_rss_mib()
