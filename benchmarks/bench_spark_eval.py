@@ -82,6 +82,8 @@ def main() -> int:
     print(f"peak memory per Python worker: {ranking['peak_worker_rss_mib']:.0f} MiB "
           f"({max(started):.0f} MiB once torch and the ranking code are loaded; "
           f"an N x N float32 matrix would be {4 * args.n**2 / 2**30:.1f} GiB)")
+    print(f"peak memory a ranking task added to its worker: {ranking['peak_task_added_mib']:.0f} MiB "
+          "(its blocks, piece and chunks; bounded by the budgets, not by N)")
     return 0 if same else 1
 
 

@@ -87,6 +87,7 @@ def test_streamed_gallery_ranks_equal_local_ranks_bit_for_bit(spark, embeddings,
     assert ranks["gallery"] == "streamed" and ranks["streamed"] == 3 and ranks["broadcast"] == 0
     assert ranks["pieces"] == (10 if budget == 8192 else 5) and ranks["gallery_budget_mib"] == round(budget / 2**20, 3)
     assert "streamed in up to" in ranks["where"] and ranks["peak_worker_rss_mib"] > 0
+    assert 0 < ranks["peak_task_added_mib"] < ranks["peak_worker_rss_mib"]
 
 
 def test_ties_count_against_the_query_on_executors(spark) -> None:

@@ -54,7 +54,8 @@ class SparkEngine:
             fail_stage, fail_partition = failure_hook(os.environ.get(FAIL_ENV))
         self.fail_partition = fail_partition  # tests: make this partition's task raise ...
         self.fail_stage = fail_stage  # ... in this stage ("ranking", "embedding"; None: both)
-        self.ranking: dict[str, Any] = {"products": 0, "tasks": 0, "peak_worker_rss_mib": 0.0, "broadcast": 0,
+        self.ranking: dict[str, Any] = {"products": 0, "tasks": 0, "peak_worker_rss_mib": 0.0,
+                                        "peak_task_added_mib": 0.0, "broadcast": 0,
                                         "streamed": 0, "pieces": 0, "second_passes": 0, "driver_rows": 0}
         self.embedding: dict[str, Any] = {}
 
@@ -86,27 +87,27 @@ class SparkEngine:
                                     where)
         finally:
             queries.destroy()
-        self._count(len(items), [o[2] for o in out], broadcast=1)
-        return finish_ranks(job.plan, [block for _, blocks, _ in out for block in blocks], job.rows, job.cols)
+        self._count(len(items), out, broadcast=1)
+        return finish_ranks(job.plan, [block for _, blocks, *_ in out for block in blocks], job.rows, job.cols)
 
     def _stream(self, job: Any, where: str) -> tuple[np.ndarray, np.ndarray | None]:
         """The gallery in column pieces: one job per piece, the piece broadcast to that job's tasks only."""
         sc = self.session.sparkContext
-        peaks: list[float] = []
+        done: list[tuple] = []  # every task's (partition, result, worker peak, task's added peak)
         queries = QueryBlocks(sc)  # each query block shipped once, read by its tasks in every piece's job
 
         def run(index: int, piece: tuple, items: list[tuple]) -> list[PieceCounts]:
             shipped = [(a, queries.ship(a, rows), *rest) for a, rows, *rest in items]
             out = self._run_ranking(piece_partition, piece, queries, shipped, where)
-            peaks.extend(o[2] for o in out)
-            return [counts for _, part, _ in out for counts in part]
+            done.extend(out)
+            return [counts for _, part, *_ in out for counts in part]
 
         try:
             row_ranks, col_ranks, record = stream_ranks(job, budget=self.gallery_bytes,
                                                         blocks=self.blocks or sc.defaultParallelism, run=run)
         finally:
             queries.destroy()
-        self._count(record.tasks, peaks, streamed=1, pieces=record.pieces, second_passes=int(record.passes > 1),
+        self._count(record.tasks, done, streamed=1, pieces=record.pieces, second_passes=int(record.passes > 1),
                     driver_rows=record.driver_rows)
         return row_ranks, col_ranks
 
@@ -122,10 +123,13 @@ class SparkEngine:
         finally:
             handle.destroy()
 
-    def _count(self, tasks: int, peaks: list[float], *, pieces: int = 0, **added: int) -> None:
+    def _count(self, tasks: int, out: list[tuple], *, pieces: int = 0, **added: int) -> None:
+        """Add one product's tasks; `out` holds the tasks' (partition, result, worker peak, task's added peak)."""
         self.ranking["products"] += 1
         self.ranking["tasks"] += tasks
-        self.ranking["peak_worker_rss_mib"] = max([self.ranking["peak_worker_rss_mib"], *peaks])
+        self.ranking["peak_worker_rss_mib"] = max([self.ranking["peak_worker_rss_mib"], *(o[2] for o in out)])
+        self.ranking["peak_task_added_mib"] = max([self.ranking["peak_task_added_mib"],
+                                                   *(o[3] for o in out if o[3] is not None)])
         self.ranking["pieces"] = max(self.ranking["pieces"], pieces)
         for key, value in added.items():
             self.ranking[key] += value

@@ -30,8 +30,46 @@ def task_failure(what: str, partition: int, exc: BaseException) -> RuntimeError:
 
 
 def peak_rss_mib() -> float:
-    """Peak resident memory of this Python worker so far (Linux reports KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    """Peak resident memory of this Python worker so far (Linux reports KiB), including peaks that
+    TaskMemory reset."""
+    return max(_WORKER_PEAK["mib"], resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0)
+
+
+_WORKER_PEAK = {"mib": 0.0}
+
+
+def _status_kib(field: str) -> int | None:
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        return None
+    return None
+
+
+class TaskMemory:
+    """The memory one task adds to its worker at its peak, whatever earlier tasks or the worker's start-up
+    used: Linux's peak resident size (VmHWM) is reset to the current one as the task starts (writing 5 to
+    /proc/self/clear_refs). None where that cannot be done."""
+
+    def __init__(self) -> None:
+        _WORKER_PEAK["mib"] = peak_rss_mib()
+        self.start = _status_kib("VmRSS")
+        try:
+            with open("/proc/self/clear_refs", "w", encoding="ascii") as fh:
+                fh.write("5")
+            self.reset = True
+        except OSError:
+            self.reset = False
+
+    def added_mib(self) -> float | None:
+        peak = _status_kib("VmHWM")
+        if not self.reset or self.start is None or peak is None:
+            return None
+        _WORKER_PEAK["mib"] = max(_WORKER_PEAK["mib"], peak / 1024.0)
+        return max(0.0, (peak - self.start) / 1024.0)
 
 
 def read_once(handle: Any) -> Any:
@@ -44,11 +82,13 @@ def read_once(handle: Any) -> Any:
 
 
 def rank_partition(shared: Any, queries: dict[int, Any], fail_partition: int | None, index: int,
-                   items: Iterator[tuple[int, Any]]) -> Iterator[tuple[int, list[Any], float]]:
-    """mapPartitionsWithIndex body: (partition, [BlockRanks], peak MiB) for this partition's query blocks.
+                   items: Iterator[tuple[int, Any]]) -> Iterator[tuple[int, list[Any], float, float | None]]:
+    """mapPartitionsWithIndex body: (partition, [BlockRanks], worker's peak MiB, MiB the task added at its peak)
+    for this partition's query blocks.
     `shared` is the broadcast (RankPlan, gallery transposed), `queries` the query blocks' broadcasts by start,
     each item (start, start); `fail_partition` is a test hook."""
     try:
+        memory = TaskMemory()
         import torch
 
         from harness.evaluate.retrieval import rank_block
@@ -61,16 +101,17 @@ def rank_partition(shared: Any, queries: dict[int, Any], fail_partition: int | N
                   for start, block in items]
     except Exception as exc:  # one line for the driver, whatever failed
         raise task_failure("ranking", index, exc) from None
-    yield index, blocks, peak_rss_mib()
+    yield index, blocks, peak_rss_mib(), memory.added_mib()
 
 
 def piece_partition(shared: Any, queries: dict[int, Any], fail_partition: int | None, index: int,
-                    items: Iterator[tuple]) -> Iterator[tuple[int, list[Any], float]]:
-    """mapPartitionsWithIndex body when the gallery is streamed: (partition, [PieceCounts], peak MiB) for this
+                    items: Iterator[tuple]) -> Iterator[tuple[int, list[Any], float, float | None]]:
+    """mapPartitionsWithIndex body when the gallery is streamed: (partition, [PieceCounts], peak MiBs) for this
     partition's query blocks against one column piece. `shared` is that piece's broadcast, the only part of
     the gallery this task reads; `queries` the query blocks' broadcasts by start (an item names its block in
     place of its rows); `fail_partition` is a test hook."""
     try:
+        memory = TaskMemory()
         from harness.evaluate.pieces import rank_piece
 
         if fail_partition == index:
@@ -78,7 +119,7 @@ def piece_partition(shared: Any, queries: dict[int, Any], fail_partition: int | 
         counts = [rank_piece(shared.value, (start, read_once(queries[block]), *rest)) for start, block, *rest in items]
     except Exception as exc:  # one line for the driver, whatever failed
         raise task_failure("ranking", index, exc) from None
-    yield index, counts, peak_rss_mib()
+    yield index, counts, peak_rss_mib(), memory.added_mib()
 
 
 def embed_partition(source: dict[str, Any], batches: Iterator[Any]) -> Iterator[Any]:
