@@ -28,7 +28,7 @@ from harness import settings
 from harness.errors import ConfigError
 from harness.evaluate.compare import Difference
 from harness.evaluate.intervals import z_quantile
-from harness.evaluate.metrics import higher_is_better, knows_direction, parse_key
+from harness.evaluate.metrics import better_sign, higher_is_better, knows_direction, parse_key
 from harness.evaluate.stats import Estimate
 from harness.report.model import TIERS, GateResult
 
@@ -200,7 +200,7 @@ def _judge_one(gate: Gate, ev: Evidence, p: float | None, alpha: float, blocked:
     fail = "FAIL" if gate.tier == "fail" else "WARN"
 
     if gate.rule in PAIRED_RULES and knows_direction(gate.metric):
-        better = 1.0 if higher_is_better(gate.metric) else -1.0  # the line, in candidate-minus-baseline units
+        better = better_sign(higher_is_better(gate.metric))  # the line, in candidate-minus-baseline units
         line: float | None = better * (gate.threshold if gate.rule == "delta" else -gate.threshold)
     else:
         line = gate.threshold if gate.rule in ("min", "max") else None
@@ -230,7 +230,7 @@ def _judge_one(gate: Gate, ev: Evidence, p: float | None, alpha: float, blocked:
     assert p is not None
     if p < alpha and not blocked:
         return result("PASS", f"{shown}; gate \"{rule}\": PASS (p={p:.3g})")
-    sign = 1.0 if higher_is_better(gate.metric) else -1.0
+    sign = better_sign(higher_is_better(gate.metric))
     bound = gate.threshold if gate.rule == "delta" else -gate.threshold
     distance = sign * d.delta - bound
     if distance > 0:
@@ -252,7 +252,7 @@ def queries_to_decide(d: Difference, bound: float, alpha: float) -> int:
             if scaled.one_sided_p(bound) < alpha:
                 return scaled.n
         return d.n * 1000
-    sign = 1.0 if d.higher_is_better is not False else -1.0
+    sign = better_sign(d.higher_is_better)
     distance = sign * d.delta - bound
     se = float(np.std(d.samples)) if d.samples is not None else 0.0
     if se <= 0 or distance <= 0:

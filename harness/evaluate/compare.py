@@ -22,7 +22,7 @@ import numpy as np
 
 from harness.errors import EvaluationError
 from harness.evaluate.intervals import clopper_pearson, paired_p_greater, tango_interval
-from harness.evaluate.metrics import lookup, parse_key
+from harness.evaluate.metrics import better_sign, direction_of, lookup, parse_key
 from harness.evaluate.metrics import statistic_of as _statistic
 from harness.evaluate.results import Evaluation
 from harness.evaluate.stats import (Estimate, Flips, bca_interval, bootstrap_distributions, difference_distribution,
@@ -60,7 +60,7 @@ class Difference:
         (`bound` in the better direction: +x for a `delta` rule, -margin for `non_inferior`), from
         the metric's declared test: exact McNemar at 0 and Tango's score test at a margin for 0/1
         outcomes; the paired bootstrap otherwise, (count + 1) / (B + 1) so p stays above zero."""
-        sign = 1.0 if self.higher_is_better is not False else -1.0
+        sign = better_sign(self.higher_is_better)
         if self.test == "mcnemar" and self.gained is not None and self.lost is not None:
             better, worse = (self.gained, self.lost) if sign > 0 else (self.lost, self.gained)
             return paired_p_greater(better, worse, self.n, bound)
@@ -74,7 +74,7 @@ class Difference:
         """'better', 'worse' or '' : whether the whole CI lies on one side of zero."""
         if self.higher_is_better is None or not (math.isfinite(self.ci_low) and math.isfinite(self.ci_high)):
             return ""
-        sign = 1.0 if self.higher_is_better else -1.0
+        sign = better_sign(self.higher_is_better)
         low, high = sorted((sign * self.ci_low, sign * self.ci_high))
         return "better" if low > 0 else "worse" if high < 0 else ""
 
@@ -155,8 +155,7 @@ def compare_values(key: str, a: np.ndarray, b: np.ndarray, settings: StatSetting
     if a.shape != b.shape:
         raise EvaluationError(f"{key}: a paired comparison needs the same queries for both models, got "
                               f"{a.shape[0]} and {b.shape[0]}; evaluate both on the same view")
-    found = lookup(key)
-    hib = None if found is None else found.higher_is_better
+    hib = direction_of(key)
     kind = _statistic(key)
     if a.size == 0:
         nan = math.nan

@@ -20,7 +20,7 @@ import torch
 from harness.errors import EvaluationError
 from harness.evaluate.embed import model_identity
 from harness.evaluate.evaluation import EvalConfig, build_views, evaluate_views
-from harness.evaluate.metrics import higher_is_better
+from harness.evaluate.metrics import better_sign, higher_is_better
 from harness.evaluate.results import Evaluation
 from harness.evaluate.stats import Estimate
 from harness.io import cache_dir, sha256_hex
@@ -145,7 +145,7 @@ def interpolation_sweep(
     grid = sorted({0.0, *(float(a) for a in alphas)})
     for a in grid:
         _check_alpha(a)
-    sign = 1.0 if higher_is_better(metric) else -1.0  # "better" as a larger number
+    sign = better_sign(higher_is_better(metric))  # "better" as a larger number
     views = build_views(catalogue, categories=train_categories, views=(in_view, cross_view),
                         heldout_fraction=config.heldout_fraction, seed=config.seed,
                         replay_fraction=config.replay_fraction, exclude_groups=config.exclude_groups)

@@ -245,21 +245,36 @@ def higher_is_better(key: str) -> bool:
     return found.higher_is_better
 
 
-def knows_direction(key: str) -> bool:
+def direction_of(key: str) -> bool | None:
+    """The registered direction of a key or metric name: True (higher is better), False, or None when it is
+    not registered or has none."""
     found = lookup(key)
-    return found is not None and found.higher_is_better is not None
+    return None if found is None else found.higher_is_better
+
+
+def knows_direction(key: str) -> bool:
+    return direction_of(key) is not None
+
+
+def better_sign(higher: bool | None) -> float:
+    """+1 when higher is better, -1 when lower is: a change times it is positive when it is better
+    (a metric without a direction counts as higher-is-better where a sign is needed)."""
+    return -1.0 if higher is False else 1.0
 
 
 def is_worse(key: str, delta: float) -> bool:
     """True when a change of `delta` (new minus old) moves `key` the wrong way."""
-    return delta < 0 if higher_is_better(key) else delta > 0
+    return better_sign(higher_is_better(key)) * delta < 0
 
 
 def arrow(key: str) -> str:
     """'↑' when higher is better, '↓' when lower is, '' when unknown."""
-    if not knows_direction(key):
-        return ""
-    return "↑" if higher_is_better(key) else "↓"
+    return arrow_of(direction_of(key))
+
+
+def arrow_of(higher: bool | None) -> str:
+    """The arrow of a direction: '↑', '↓', or '' for none."""
+    return "" if higher is None else "↑" if higher else "↓"
 
 
 def statistic_of(key: str) -> str:

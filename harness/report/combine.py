@@ -19,7 +19,7 @@ import numpy as np
 
 from harness.errors import ConfigError
 from harness.evaluate.compare import Difference, compare_values
-from harness.evaluate.metrics import lookup, parse_key
+from harness.evaluate.metrics import direction_of, parse_key
 from harness.report.model import RunReport
 from harness.settings import StatSettings
 
@@ -85,8 +85,7 @@ def _differences(out: RunReport, other: RunReport, role: str, name: str, stats: 
         if paired is not None:
             diffs[key] = paired
             continue
-        found = lookup(key)
-        hib = None if found is None else found.higher_is_better
+        hib = direction_of(key)
         delta = est.value - ref.value if math.isfinite(est.value) and math.isfinite(ref.value) else math.nan
         diffs[key] = Difference(key, ref.value, est.value, delta, math.nan, math.nan, min(est.n, ref.n), math.nan,
                                 POINT, hib)

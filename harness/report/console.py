@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from harness.evaluate.metrics import arrow
+from harness.evaluate.metrics import arrow, arrow_of
 from harness.report.history import StoredRun
 from harness.report.model import RunReport
 from harness.report.regress import RegressionResult
@@ -140,7 +140,7 @@ def regression_table(result: RegressionResult, *, show_unchanged: bool = True) -
     for m in sorted(result.metrics, key=lambda m: (order.get(m.status, 9), m.key)):
         if not show_unchanged and m.status == "unchanged":
             continue
-        direction = "" if m.higher_is_better is None else (" ↑" if m.higher_is_better else " ↓")
+        direction = f" {arrow_of(m.higher_is_better)}" if m.higher_is_better is not None else ""
         table.add_row(Text(m.key + direction), fmt(m.old), fmt(m.new), fmt(m.delta, True), fmt_ci(m.ci_low, m.ci_high),
                       m.basis, Text(m.status, style=_STATUS_STYLE.get(m.status, "")), Text(m.reason))
     return table

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.evaluate.metrics import higher_is_better, knows_direction
+from harness.evaluate.metrics import better_sign, direction_of
 from harness.report.console import fmt, fmt_ci
 from harness.report.html_blocks import Block, NoData, is_number, note, roles_with_metrics
 from harness.report.model import RunReport
@@ -90,7 +90,7 @@ def _delta_cell(chart: Chart, x: float, y: float, w: float, h: float, d: Any, to
     if d.higher_is_better is None or top <= 0:
         color, strength = NEUTRAL, 0.15
     else:
-        better = d.delta > 0 if d.higher_is_better else d.delta < 0
+        better = better_sign(d.higher_is_better) * d.delta > 0
         color, strength = (BETTER if better else WORSE), 0.12 + 0.78 * abs(d.delta) / top
     marked = bool(d.significant)
     p = f", p={d.p_value:.3g} ({d.test})" if is_number(d.p_value) else f" ({d.test})"
@@ -160,7 +160,8 @@ def probe_matrix(report: RunReport) -> Chart | None:
 def _probe_cell(chart: Chart, x: float, y: float, w: float, h: float, key: str, est: Any, top: float,
                 d: Any) -> None:
     share = est.value / top if top > 0 else 0.0
-    badness = (1 - share if higher_is_better(key) else share) if knows_direction(key) else 0.3
+    higher = direction_of(key)
+    badness = 0.3 if higher is None else 1 - share if higher else share
     strength = 0.08 + 0.8 * max(0.0, min(1.0, badness))
     marked = d is not None and bool(d.significant)
     tip = f"{key}: {fmt(est.value)} {fmt_ci(est.ci_low, est.ci_high, False)} (n={est.n}; interval: {est.interval})"

@@ -18,7 +18,7 @@ import numpy as np
 from harness import settings as check
 from harness.errors import ConfigError
 from harness.evaluate.compare import compare_values
-from harness.evaluate.metrics import higher_is_better, knows_direction, metric_name, parse_key
+from harness.evaluate.metrics import better_sign, direction_of, metric_name, parse_key
 from harness.evaluate.stats import Estimate
 from harness.report.model import RunReport
 from harness.settings import StatSettings
@@ -152,7 +152,7 @@ def compare_runs(run: RunReport, main: RunReport, *, role: str = "candidate", ma
 def _compare_metric(key: str, new: Estimate | None, old: Estimate | None,
                     pair: tuple[Any, ...] | str | None, *, same_data: bool, margin: float,
                     stats: StatSettings) -> MetricChange:
-    hib = higher_is_better(key) if knows_direction(key) else None
+    hib = direction_of(key)
     new_v, old_v = _value(new), _value(old)
     if new_v is None or old_v is None:
         missing = "RUN" if new_v is None else "MAIN"
@@ -162,7 +162,7 @@ def _compare_metric(key: str, new: Estimate | None, old: Estimate | None,
     if hib is None:
         return MetricChange(key, new_v, old_v, new_v - old_v, None, None, None, "point", None, UNKNOWN,
                             f"direction of {metric_name(key)!r} unknown: not judged")
-    sign = 1.0 if hib else -1.0
+    sign = better_sign(hib)
 
     parsed = parse_key(key)
     if isinstance(pair, tuple) and parsed is not None and parsed.kind == "retrieval":
