@@ -6,6 +6,7 @@ comparison engine all call these, so `confidence = 1.2` reads the same everywher
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 from typing import Any, Mapping
 
@@ -54,6 +55,12 @@ def mebibytes(value: Any, name: str) -> int:
     if value <= 0:
         raise ConfigError(f"{name} must be more than 0 MiB, got {value:g}")
     return max(1, int(value * 2**20))
+
+
+def switched_off(env: str, *also_off: str) -> bool:
+    """Whether environment variable `env` turns a behaviour that is on by default off: `default`, `off`,
+    `0`, `false` (any case), or one of `also_off`."""
+    return os.environ.get(env, "").strip().lower() in ("default", "off", "0", "false", *also_off)
 
 
 def confidence(value: Any, name: str = "confidence") -> float:

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import os
 import threading
+
+from harness.settings import switched_off
 
 ENV_SWITCH = "BOOKCLIP_CPU_HEAP"
 _M_TRIM_THRESHOLD = -1  # glibc's mallopt parameter numbers (malloc.h)
@@ -38,7 +39,7 @@ def keep_freed_memory() -> bool:
 
 
 def _raise_thresholds() -> bool:
-    if os.environ.get(ENV_SWITCH, "keep").strip().lower() in ("default", "off", "0", "false"):
+    if switched_off(ENV_SWITCH):
         return False
     name = ctypes.util.find_library("c")
     try:

@@ -15,11 +15,12 @@ to turn the routing off.
 from __future__ import annotations
 
 import contextlib
-import os
 from typing import Any, Iterator
 
 import torch
 import torch.nn.functional as F
+
+from harness.settings import switched_off
 
 ENV_SWITCH = "BOOKCLIP_CPU_MATMUL"
 _MARK = "_bookclip_onednn"
@@ -27,7 +28,7 @@ _MARK = "_bookclip_onednn"
 
 def onednn_available() -> bool:
     """True when this PyTorch build has oneDNN's float32 linear kernel and the switch is not off."""
-    if os.environ.get(ENV_SWITCH, "onednn").strip().lower() in ("default", "mkl", "off", "0", "false"):
+    if switched_off(ENV_SWITCH, "mkl"):
         return False
     return bool(torch.backends.mkldnn.is_available()) and hasattr(torch.ops.mkldnn, "_linear_pointwise")
 
