@@ -30,6 +30,7 @@ import numpy as np
 from harness.errors import ConfigError, EvaluationError
 
 KINDS = ("retrieval", "zero_shot", "probes")
+SCALES = ("rate", "rank", "similarity", "other")  # the axis a metric's values share with others in a plot
 TESTS = ("mcnemar", "bootstrap")
 # per test: the interval of one model's value, and of the paired difference between two models.
 # Per-query 0/1 outcomes: Clopper-Pearson and Tango's score interval (its test: exact McNemar at 0,
@@ -59,6 +60,7 @@ class Metric:
     instances: Callable[[Sequence[int]], Sequence[str]] | None = None  # names evaluated for recall cut-offs ks
     interval: str = ""  # how a value's CI is made; default: by the test (see INTERVALS)
     description: str = ""
+    scale: str = "other"  # one of SCALES
 
     def __post_init__(self) -> None:
         if self.applies_to not in KINDS:
@@ -69,6 +71,8 @@ class Metric:
             raise ConfigError(f"retrieval metric {self.name!r} needs from_ranks")
         if self.applies_to == "zero_shot" and self.from_zero_shot is None:
             raise ConfigError(f"zero-shot metric {self.name!r} needs from_zero_shot")
+        if self.scale not in SCALES:
+            raise ConfigError(f"metric {self.name!r}: scale must be one of {SCALES}")
         if not self.interval:
             object.__setattr__(self, "interval", INTERVALS[self.test][0])
 
@@ -277,6 +281,12 @@ def arrow_of(higher: bool | None) -> str:
     return "" if higher is None else "↑" if higher else "↓"
 
 
+def scale_of(key: str) -> str:
+    """The registered scale of a key or metric name (SCALES); 'other' when it is not registered."""
+    found = lookup(key)
+    return "other" if found is None else found.metric.scale
+
+
 def statistic_of(key: str) -> str:
     found = lookup(key)
     return "mean" if found is None else found.statistic
@@ -320,21 +330,21 @@ def _zero_shot_recall_names(categories: Sequence[str]) -> list[str]:
 
 register_metric(Metric(
     "recall@K", r"recall@(?P<k>[1-9]\d*)", higher_is_better=True, applies_to="retrieval", test="mcnemar",
-    from_ranks=lambda r, k: (r <= int(k)).astype(np.float64), instances=_recall_names,
+    from_ranks=lambda r, k: (r <= int(k)).astype(np.float64), instances=_recall_names, scale="rate",
     description="share of queries whose correct answer ranks k or better"))
 register_metric(Metric(
-    "mrr", "mrr", higher_is_better=True, applies_to="retrieval", from_ranks=lambda r: 1.0 / r,
+    "mrr", "mrr", higher_is_better=True, applies_to="retrieval", from_ranks=lambda r: 1.0 / r, scale="rate",
     description="mean reciprocal rank of the correct answer"))
 register_metric(Metric(
     "median_rank", "median_rank", higher_is_better=False, applies_to="retrieval", statistic="median",
-    from_ranks=lambda r: r, description="median rank of the correct answer"))
+    from_ranks=lambda r: r, scale="rank", description="median rank of the correct answer"))
 register_metric(Metric(
-    "mean_rank", "mean_rank", higher_is_better=False, applies_to="retrieval", from_ranks=lambda r: r,
+    "mean_rank", "mean_rank", higher_is_better=False, applies_to="retrieval", from_ranks=lambda r: r, scale="rank",
     description="mean rank of the correct answer"))
 
 register_metric(Metric(
     "accuracy", "accuracy", higher_is_better=True, applies_to="zero_shot", test="mcnemar",
-    from_zero_shot=lambda result: result.correct.astype(np.float64),
+    from_zero_shot=lambda result: result.correct.astype(np.float64), scale="rate",
     description="share of covers whose best-scoring category prompt is one of their book's categories"))
 register_metric(Metric(
     "balanced_accuracy", "balanced_accuracy", higher_is_better=True, applies_to="zero_shot",
@@ -343,7 +353,7 @@ register_metric(Metric(
                 "predictor scores 1/C"))
 register_metric(Metric(
     "recall[C]", r"recall\[(?P<category>.+)\]", higher_is_better=True, applies_to="zero_shot",
-    test="mcnemar", instances=_zero_shot_recall_names,  # type: ignore[arg-type]
+    test="mcnemar", instances=_zero_shot_recall_names, scale="rate",  # type: ignore[arg-type]
     from_zero_shot=lambda result, category: result.correct[
         result.labels == list(result.categories).index(category)].astype(np.float64)
     if category in result.categories else np.empty(0),
@@ -351,23 +361,23 @@ register_metric(Metric(
 
 
 def _probe(name: str, pattern: str, higher: bool | None, *, test: str = "bootstrap",
-           statistic: str | Callable[..., str] = "mean", description: str = "") -> None:
+           statistic: str | Callable[..., str] = "mean", description: str = "", scale: str = "other") -> None:
     register_metric(Metric(name, pattern, higher_is_better=higher, applies_to="probes", test=test,
-                           statistic=statistic, description=description))
+                           statistic=statistic, description=description, scale=scale))
 
 
 _QUANTILE = r"(?P<stat>mean|p50|p90)"  # the drops the probe runner measures
-_probe("probe recall@K", r"recall@(?P<k>[1-9]\d*)", True, test="mcnemar",
+_probe("probe recall@K", r"recall@(?P<k>[1-9]\d*)", True, test="mcnemar", scale="rate",
        description="share of probed titles whose cover ranks k or better")
-_probe("flip_rate", "flip_rate", False, test="mcnemar", description="top-1 answer changed by the perturbation")
-_probe("lost@K", r"lost@(?P<k>[1-9]\d*)", False, test="mcnemar",
+_probe("flip_rate", "flip_rate", False, test="mcnemar", scale="rate", description="top-1 answer changed by the perturbation")
+_probe("lost@K", r"lost@(?P<k>[1-9]\d*)", False, test="mcnemar", scale="rate",
        description="cover found at k with the exact title, lost with the perturbed one")
-_probe("mean_rank_change", "mean_rank_change", False, description="rank of the cover, perturbed minus exact")
-_probe("probe mean_rank", "mean_rank", False)
+_probe("mean_rank_change", "mean_rank_change", False, scale="rank", description="rank of the cover, perturbed minus exact")
+_probe("probe mean_rank", "mean_rank", False, scale="rank")
 _probe("similarity_drop", rf"similarity_drop_{_QUANTILE}", False,
-       statistic=lambda stat: "mean" if stat == "mean" else stat,
+       statistic=lambda stat: "mean" if stat == "mean" else stat, scale="similarity",
        description="cosine similarity lost by the perturbation (mean or a percentile)")
-_probe("failure_rate", "failure_rate", False,
+_probe("failure_rate", "failure_rate", False, scale="rate",
        description="a look-alike title scores above the true one")
 _probe("any_failure_rate", "any_failure_rate", False, test="mcnemar")
 _probe("margin", r"margin_(?P<stat>mean|p50)", True, statistic=lambda stat: "mean" if stat == "mean" else "median",

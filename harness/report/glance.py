@@ -7,7 +7,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from harness.evaluate.metrics import metric_name
+from harness.evaluate.metrics import scale_of
 from harness.report.model import GateResult, RunReport
 
 FAILING = ("FAIL", "UNDECIDED")  # an UNDECIDED gate fails its test, as a FAIL does
@@ -37,18 +37,6 @@ def verdict(report: RunReport) -> Verdict:
     return Verdict("PASS", f"all {total} gates passed", counts)
 
 
-def unit_family(key: str) -> str:
-    """Which axis a metric can share: rates in [0, 1], ranks (log scale), similarities, or other."""
-    name = metric_name(key)
-    if "rank" in name:
-        return "rank"
-    if name.startswith("similarity"):
-        return "similarity"
-    if name.startswith(("recall", "mrr", "accuracy", "flip_rate", "lost@", "failure_rate")):
-        return "rate"
-    return "other"
-
-
 @dataclass(frozen=True)
 class GateEvidence:
     """A gate with the number it was judged on: the difference against the reference (paired rules)
@@ -64,7 +52,7 @@ class GateEvidence:
 
     @property
     def family(self) -> str:
-        return unit_family(self.gate.metric)
+        return scale_of(self.gate.metric)  # which axis it can share: rates in [0, 1], ranks (log), ...
 
 
 def gate_evidence(report: RunReport, gate: GateResult) -> GateEvidence:

@@ -64,3 +64,15 @@ def test_a_registered_metric_is_known_everywhere_and_gone_after():
     with registered(toy):
         assert metric_key("heldout/image_to_text/top3_share").resolved.from_ranks(np.array([1, 4])).tolist() == [1, 0]
     assert parse_key("heldout/image_to_text/top3_share") is None
+
+
+def test_a_metric_declares_the_axis_it_shares_in_plots():
+    from harness.evaluate.metrics import SCALES, Metric, scale_of
+
+    assert scale_of("heldout/image_to_text/recall@5") == "rate"
+    assert scale_of("cross:Health/text_to_image/median_rank") == "rank"
+    assert scale_of("probes/keyboard_typo/similarity_drop_p90") == "similarity"
+    assert scale_of("interpolation/best_alpha") == "other"  # not registered
+    assert set(SCALES) == {"rate", "rank", "similarity", "other"}
+    with pytest.raises(ConfigError, match="scale"):
+        Metric("bad", "bad", higher_is_better=True, applies_to="retrieval", from_ranks=lambda r: r, scale="percent")
