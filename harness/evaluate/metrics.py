@@ -347,7 +347,7 @@ register_metric(Metric(
     from_zero_shot=lambda result: result.correct.astype(np.float64), scale="rate",
     description="share of covers whose best-scoring category prompt is one of their book's categories"))
 register_metric(Metric(
-    "balanced_accuracy", "balanced_accuracy", higher_is_better=True, applies_to="zero_shot",
+    "balanced_accuracy", "balanced_accuracy", higher_is_better=True, applies_to="zero_shot", scale="rate",
     from_zero_shot=lambda result: _balanced_weights(result) * result.correct,
     description="mean over the view's categories of the per-category accuracy (macro recall): a constant "
                 "predictor scores 1/C"))
@@ -379,11 +379,11 @@ _probe("similarity_drop", rf"similarity_drop_{_QUANTILE}", False,
        description="cosine similarity lost by the perturbation (mean or a percentile)")
 _probe("failure_rate", "failure_rate", False, scale="rate",
        description="a look-alike title scores above the true one")
-_probe("any_failure_rate", "any_failure_rate", False, test="mcnemar")
+_probe("any_failure_rate", "any_failure_rate", False, test="mcnemar", scale="rate")
 _probe("margin", r"margin_(?P<stat>mean|p50)", True, statistic=lambda stat: "mean" if stat == "mean" else "median",
        description="true title's similarity above the best look-alike")
 _probe("radius", r"radius_(?P<stat>mean|p50)", True, statistic=lambda stat: "mean" if stat == "mean" else "median",
        description="fewest character edits that lose the cover")
-_probe("fragile_rate", "fragile_rate", False, test="mcnemar", description="lost within one edit")
+_probe("fragile_rate", "fragile_rate", False, test="mcnemar", scale="rate", description="lost within one edit")
 _probe("reading_gap@K", r"reading_gap@(?P<k>[1-9]\d*)", None,
        description="hit with the title shown minus hit with it hidden (how much the model reads the cover)")

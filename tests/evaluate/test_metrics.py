@@ -72,6 +72,9 @@ def test_a_metric_declares_the_axis_it_shares_in_plots():
     assert scale_of("heldout/image_to_text/recall@5") == "rate"
     assert scale_of("cross:Health/text_to_image/median_rank") == "rank"
     assert scale_of("probes/keyboard_typo/similarity_drop_p90") == "similarity"
+    for rate in ("heldout/zero_shot/balanced_accuracy", "probes/hard_negatives/any_failure_rate",
+                 "probes/minimal_edit/fragile_rate"):
+        assert scale_of(rate) == "rate"
     assert scale_of("interpolation/best_alpha") == "other"  # not registered
     assert set(SCALES) == {"rate", "rank", "similarity", "other"}
     with pytest.raises(ConfigError, match="scale"):
