@@ -18,8 +18,10 @@ import torch
 from machine import machine_line
 
 from harness.evaluate.metrics import retrieval_names, statistic_of, values_from_ranks
-from harness.evaluate.retrieval import DEFAULT_CHUNK_BYTES, retrieval_ranks
-from harness.evaluate.score_chunks import chunk_rows
+from harness.evaluate.retrieval import Certificate, retrieval_ranks
+from harness.evaluate.score_chunks import tile_shape
+
+BARE_CHUNK_BYTES = 128 * 2**20  # the reference: row chunks of 128 MiB of float32 scores, the whole width
 from harness.evaluate.stats import statistic
 
 
@@ -59,9 +61,10 @@ def main(argv: list[str] | None = None) -> int:
     groups = np.arange(args.n)
     dup = rng.random(args.n) < args.duplicates
     groups[dup] = rng.integers(0, args.n, int(dup.sum()))  # some items join another item's group
-    chunk = chunk_rows(args.n, DEFAULT_CHUNK_BYTES)
+    chunk = max(1, BARE_CHUNK_BYTES // (4 * args.n))
     rss0 = peak_rss_mib()
-    print(f"N={args.n:,} d={args.dim} groups={len(np.unique(groups)):,} chunk={chunk} rows "
+    print(f"N={args.n:,} d={args.dim} groups={len(np.unique(groups)):,} bare chunk={chunk} rows, "
+          f"certified tiles={tile_shape(args.n, args.n, 16 * 2**20)} "
           f"threads={torch.get_num_threads()} (inputs: {rss0:,.0f} MiB peak RSS)")
 
     bare_times, our_times, bare_cpu, our_cpu = [], [], [], []
@@ -73,7 +76,8 @@ def main(argv: list[str] | None = None) -> int:
         rss_bare = peak_rss_mib()
 
         t0, c0 = time.perf_counter(), time.process_time()
-        ranks = retrieval_ranks(images, texts, groups)
+        certificate = Certificate()
+        ranks = retrieval_ranks(images, texts, groups, certificate=certificate)
         our_times.append(time.perf_counter() - t0)
         our_cpu.append(time.process_time() - c0)
         rss_ours = peak_rss_mib()

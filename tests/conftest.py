@@ -5,7 +5,46 @@ import os
 import sys
 from pathlib import Path
 
+import pytest
+
 _TEST_CACHE = Path(__file__).resolve().parent.parent / ".cache" / "test-cache"
 os.environ.setdefault("BOOKCLIP_CACHE_DIR", str(_TEST_CACHE))
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 os.environ.setdefault("BOOKCLIP_NO_PROGRESS", "1")
+
+
+@pytest.fixture(scope="session")
+def near_ties():
+    """Embeddings built to sit at float32 near-ties, with their float64 brute-force ranks computed here:
+    identical vectors, vectors one float32 ulp apart in one coordinate, 300 byte-identical placeholder
+    covers, and score gaps below 1e-7. Returns (images, texts, groups, image_to_text, text_to_image)."""
+    import math
+
+    import numpy as np
+
+    rng = np.random.default_rng(23)
+    n, d = 520, 24
+    unit = lambda x: (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)  # noqa: E731
+    images = unit(rng.standard_normal((n, d)))
+    texts = unit(images + 0.9 * rng.standard_normal((n, d)))
+    images[100:400] = images[100]  # byte-identical placeholder covers
+    texts[10] = texts[11]  # identical titles of different books
+    for i in range(20, 60, 2):  # one float32 ulp apart in a single coordinate
+        texts[i + 1] = texts[i]
+        k = i % d
+        texts[i + 1, k] = np.nextafter(texts[i, k], np.float32(np.inf))
+    for i in range(60, 100, 2):  # gaps below 1e-7: nudge a coordinate by a few ulps
+        images[i + 1] = images[i]
+        images[i + 1, 0] = np.nextafter(np.nextafter(images[i, 0], np.float32(1)), np.float32(1))
+    groups = np.array([f"g{i}" for i in range(n)])
+    groups[450:454] = "g450"  # editions
+    groups[500] = groups[7]
+
+    def brute(q: np.ndarray, c: np.ndarray) -> np.ndarray:
+        # float64 products (exact) summed by math.fsum (correctly rounded): independent of any kernel
+        scores = np.array([[math.fsum(row) for row in qi.astype(np.float64) * c.astype(np.float64)] for qi in q])
+        positive = groups[:, None] == groups[None, :]
+        best = np.where(positive, scores, -np.inf).max(axis=1)
+        return 1 + ((scores >= best[:, None]) & ~positive).sum(axis=1)
+
+    return images, texts, groups, brute(images, texts), brute(texts, images)

@@ -1,15 +1,26 @@
 """Duplicate-aware cross-modal retrieval: for every query, the rank of its best correct answer.
 
-Definitions (both directions use the same ones):
+Definitions (both directions, every engine, every machine use the same ones):
 
 - A query's positives are the candidates that share its group id (every edition of the same
   book), so a cover whose title also belongs to another edition is not punished for ranking
   that edition's title first.
-- Score = dot product of the embeddings (cosine similarity for L2-normalised embeddings).
+- Score = the exact dot product of the float32 embeddings, accumulated in float64 in a fixed
+  order (harness.evaluate.kernels.exact_scores; cosine similarity for L2-normalised embeddings).
+  It does not depend on the BLAS library, the instruction set, the thread count or the device,
+  and identical vectors tie exactly.
 - rank = 1 + the number of *negative* candidates whose score is >= the best positive's score.
   A negative tied with the best positive is ranked above it (pessimistic, deterministic ties).
 - The metrics over these ranks (recall@k, mrr, median_rank, ...) are declared in
   harness.evaluate.metrics.
+
+How they are computed fast. Every positive pair is scored exactly, so each query's threshold
+(its best positive's exact score) is known before the big product. The product itself comes
+from a fast kernel (float32, TF32 or bfloat16, on a CPU or a GPU) that states a rigorous bound on
+its error (harness.evaluate.kernels): a fast score farther than the bound from the threshold is
+certainly on its side of it, and only the pairs within the bound (the band) are scored exactly.
+rank = 1 + the negatives certainly above + those in the band whose exact score is >= the threshold.
+The counts are exact integers, so tiles of any shape, on any worker, add up to the same ranks.
 
 Equivalence with CLIP_benchmark's ``zeroshot_retrieval``: with one caption per image and no
 duplicate groups, ``image_to_text/recall@k`` here is their ``text_retrieval_recall@k`` (an image
@@ -18,13 +29,11 @@ Both count a query as a hit when any positive is in the top k. The numbers are e
 scores have no ties; with ties, ``torch.topk`` picks arbitrarily and we count the tie against the
 query.
 
-Scale: scores are computed in row chunks (memory O(N·d + chunk·N), never N×N; the chunk loop is
-harness.evaluate.score_chunks). One product serves both directions: rows give image-to-text ranks,
-columns text-to-image. Row thresholds come from the chunk itself; column thresholds are predicted in
-a cheap pre-pass, checked against the chunk values, and recounted where not bit-exact. Engines
-(harness.evaluate.engines) run rank_jobs' row blocks locally or on Spark executors and join them
-with finish_ranks: the same ranks, bit for bit. A gallery too large for one task is streamed in
-column pieces instead (harness.evaluate.pieces), row thresholds predicted like the column ones.
+Scale: scores are computed tile by tile (harness.evaluate.score_chunks; memory O(N·d + tile),
+never N×N). One product serves both directions: rows give image-to-text ranks, columns
+text-to-image. Engines (harness.evaluate.engines) run blocks of rows against the gallery, or
+against column pieces of it (harness.evaluate.pieces), locally, on a GPU or on Spark executors,
+and add their counts with finish_ranks.
 """
 from __future__ import annotations
 
@@ -35,18 +44,14 @@ import numpy as np
 import torch
 
 from harness.errors import EvaluationError
-from harness.evaluate.score_chunks import (
-    Positives,
-    chunk_rows,
-    predicted_column_thresholds,
-    recount_columns,
-    scan_chunks,
-)
+from harness.evaluate.kernels import (DEFAULT_KERNEL, Kernel, certified_bound, exact_scores, get_kernel, round_down,
+                                      round_up)
+from harness.evaluate.score_chunks import Band, Positives, TileTotals, scan_tiles, tile_shape
 
 DIRECTIONS = ("image_to_text", "text_to_image")
 DEFAULT_KS = (1, 5, 10)
-# Score-matrix chunk budget: rows per chunk are chosen so one chunk of float32 scores fits it.
-DEFAULT_CHUNK_BYTES = 128 * 2**20
+# Score tile budget: a tile of float32 scores fits it (its counting passes then run near the cores' caches).
+DEFAULT_CHUNK_BYTES = 8 * 2**20
 
 
 @dataclass(frozen=True)
@@ -59,6 +64,30 @@ class DirectionRanks:
 
     def __len__(self) -> int:
         return len(self.ranks)
+
+
+@dataclass
+class Certificate:
+    """How the ranks of some products were certified (for the run report)."""
+
+    kernel: str = DEFAULT_KERNEL
+    relative_bound: float = 0.0  # |fast - exact| <= relative_bound * ||x|| ||y|| (+ absolute_bound)
+    absolute_bound: float = 0.0
+    pairs: int = 0  # negative pairs scored by the fast kernel
+    rescored: int = 0  # of those, scored exactly because they fell inside a band
+
+    def add(self, plan: RankPlan, totals: RankTotals) -> None:
+        self.kernel = plan.kernel.name
+        self.relative_bound = max(self.relative_bound, plan.relative_bound)
+        self.absolute_bound = max(self.absolute_bound, plan.absolute_bound)
+        self.pairs += totals.pairs
+        self.rescored += totals.rescored
+
+    def to_dict(self) -> dict[str, object]:
+        share = self.rescored / self.pairs if self.pairs else 0.0
+        return {"definition": "float64 exact scores; fast scores certified by a rigorous error bound",
+                "kernel": self.kernel, "relative_bound": self.relative_bound, "absolute_bound": self.absolute_bound,
+                "pairs": self.pairs, "rescored_pairs": self.rescored, "rescored_share": share}
 
 
 def check_ks(ks: Sequence[int], pool_size: int, *, where: str) -> tuple[int, ...]:
@@ -83,18 +112,30 @@ def retrieval_ranks(
     pool_texts: np.ndarray | None = None,
     pool_groups: Sequence | None = None,
     chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+    tile_rows: int | None = None,
+    kernel: str = DEFAULT_KERNEL,
+    device: str = "cpu",
     where: str = "view",
+    certificate: Certificate | None = None,
 ) -> dict[str, DirectionRanks]:
     """Ranks in both directions. Item i is (images[i], texts[i], groups[i]).
 
     The candidate pool is the items themselves unless `pool_*` (e.g. the whole catalogue, which
     must contain the items) is given: image queries then search `pool_texts`, text queries
-    `pool_images`.
+    `pool_images`. The fast products run with `kernel` on `device`, in tiles of `tile_rows` rows and
+    `chunk_bytes` of scores; none of these changes a rank. `certificate` collects how they were certified.
     """
     jobs = rank_jobs(images, texts, groups, pool_images=pool_images, pool_texts=pool_texts,
-                     pool_groups=pool_groups, chunk_bytes=chunk_bytes, where=where)
-    return job_ranks(jobs, [finish_ranks(j.plan, [rank_block(j.plan, j.rows, j.cols.T.contiguous())], j.rows, j.cols)
-                            for j in jobs])
+                     pool_groups=pool_groups, chunk_bytes=chunk_bytes, tile_rows=tile_rows, kernel=kernel,
+                     where=where)
+    results = []
+    for job in jobs:
+        rows, cols = job.rows.to(device), job.cols.to(device)
+        totals = finish_ranks(job.plan, [rank_block(job.plan, rows, cols)])
+        if certificate is not None:
+            certificate.add(job.plan, totals)
+        results.append((totals.row_ranks, totals.col_ranks))
+    return job_ranks(jobs, results)
 
 
 @dataclass(frozen=True, eq=False)
@@ -104,23 +145,25 @@ class RankJob:
     directions: tuple[str, ...]
     rows: torch.Tensor
     cols: torch.Tensor
-    plan: "RankPlan"
+    plan: RankPlan
     pool_size: int
 
 
 def rank_jobs(images: np.ndarray, texts: np.ndarray, groups: Sequence, *, pool_images: np.ndarray | None = None,
               pool_texts: np.ndarray | None = None, pool_groups: Sequence | None = None,
-              chunk_bytes: int = DEFAULT_CHUNK_BYTES, where: str = "view") -> list[RankJob]:
+              chunk_bytes: int = DEFAULT_CHUNK_BYTES, tile_rows: int | None = None, kernel: str = DEFAULT_KERNEL,
+              where: str = "view") -> list[RankJob]:
     """The checked, planned products behind retrieval_ranks (any engine runs their blocks)."""
     images = _as_matrix(images, "image embeddings", where)
     texts = _as_matrix(texts, "text embeddings", where)
+    options = {"chunk_bytes": chunk_bytes, "tile_rows": tile_rows, "kernel": kernel, "where": where}
     if len(images) != len(texts) or len(images) != len(groups):
         raise EvaluationError(
             f"{where}: {len(images)} image and {len(texts)} text embeddings for {len(groups)} items; "
             "embed the same catalogue rows for both")
     if pool_images is None and pool_texts is None and pool_groups is None:
         codes_q, _ = _codes(groups, groups)
-        plan = plan_ranks(images, texts, codes_q, codes_q, rank_cols=True, chunk_bytes=chunk_bytes, where=where)
+        plan = plan_ranks(images, texts, codes_q, codes_q, rank_cols=True, **options)  # type: ignore[arg-type]
         return [RankJob(DIRECTIONS, images, texts, plan, len(images))]
     if pool_images is None or pool_texts is None or pool_groups is None:
         raise EvaluationError(f"{where}: a candidate pool needs pool_images, pool_texts and pool_groups together")
@@ -128,10 +171,10 @@ def rank_jobs(images: np.ndarray, texts: np.ndarray, groups: Sequence, *, pool_i
     pool_texts = _as_matrix(pool_texts, "pool text embeddings", where)
     codes_q, codes_p = _codes(groups, pool_groups)
     return [RankJob(("image_to_text",), images, pool_texts, plan_ranks(
-                images, pool_texts, codes_q, codes_p, rank_cols=False, chunk_bytes=chunk_bytes, where=where),
+                images, pool_texts, codes_q, codes_p, rank_cols=False, **options),  # type: ignore[arg-type]
                 len(pool_texts)),
             RankJob(("text_to_image",), texts, pool_images, plan_ranks(
-                texts, pool_images, codes_q, codes_p, rank_cols=False, chunk_bytes=chunk_bytes, where=where),
+                texts, pool_images, codes_q, codes_p, rank_cols=False, **options),  # type: ignore[arg-type]
                 len(pool_images))]
 
 
@@ -155,8 +198,8 @@ def query_ranks(
     queries = _as_matrix(queries, "query embeddings", where)
     candidates = _as_matrix(candidates, "candidate embeddings", where)
     codes_q, codes_c = _codes(query_groups, candidate_groups)
-    ranks, _ = _ranks(queries, candidates, codes_q, codes_c, rank_cols=False, chunk_bytes=chunk_bytes, where=where)
-    return ranks
+    plan = plan_ranks(queries, candidates, codes_q, codes_c, rank_cols=False, chunk_bytes=chunk_bytes, where=where)
+    return finish_ranks(plan, [rank_block(plan, queries, candidates)]).row_ranks
 
 
 # --------------------------------------------------------------------------- internals
@@ -168,7 +211,7 @@ def _as_matrix(x: np.ndarray | torch.Tensor, what: str, where: str) -> torch.Ten
     if t.shape[0] == 0:
         raise EvaluationError(f"{where} is empty: no items to rank; check the view's categories and the split")
     if bool(torch.isfinite(t.sum(dim=1)).all()):  # fast path: a NaN/inf anywhere makes its row sum non-finite
-        return t.contiguous()
+        return _bounded(t.contiguous(), what, where)
     finite = torch.isfinite(t).all(dim=1)
     if not bool(finite.all()):
         bad = int((~finite).sum())
@@ -176,7 +219,18 @@ def _as_matrix(x: np.ndarray | torch.Tensor, what: str, where: str) -> torch.Ten
         raise EvaluationError(
             f"{where}: {what} hold NaN/inf in {bad} rows (first row {first}); the model produced non-finite "
             "outputs: check its weights (fingerprint) or rebuild the embedding cache")
-    return t.contiguous()
+    return _bounded(t.contiguous(), what, where)
+
+
+MAX_NORM = 2.0**40  # scores of vectors this long stay far from float32 overflow (3.4e38)
+
+
+def _bounded(t: torch.Tensor, what: str, where: str) -> torch.Tensor:
+    largest = float(t.abs().max()) if t.numel() else 0.0
+    if largest * np.sqrt(t.shape[1]) > MAX_NORM:
+        raise EvaluationError(f"{where}: {what} hold values up to {largest:.3g}, too large to score in float32; "
+                              "embeddings are expected near unit length: check the model's output")
+    return t
 
 
 def _codes(groups_a: Sequence, groups_b: Sequence) -> tuple[np.ndarray, np.ndarray]:
@@ -188,55 +242,52 @@ def _codes(groups_a: Sequence, groups_b: Sequence) -> tuple[np.ndarray, np.ndarr
     return inverse[: len(a)], inverse[len(a):]
 
 
-def _ranks(
-    rows_emb: torch.Tensor,
-    cols_emb: torch.Tensor,
-    row_codes: np.ndarray,
-    col_codes: np.ndarray,
-    *,
-    rank_cols: bool,
-    chunk_bytes: int,
-    where: str,
-    predicted_col_thresholds: np.ndarray | None = None,
-) -> tuple[np.ndarray, np.ndarray | None]:
-    """Ranks of rows among columns (and, with rank_cols, of columns among rows) in one pass:
-    plan_ranks, rank_block over all rows, finish_ranks (the steps an engine may spread over workers).
-    `predicted_col_thresholds` replaces the pre-pass prediction (any gives exact ranks)."""
-    plan = plan_ranks(rows_emb, cols_emb, row_codes, col_codes, rank_cols=rank_cols, chunk_bytes=chunk_bytes,
-                      where=where, predicted_col_thresholds=predicted_col_thresholds)
-    block = rank_block(plan, rows_emb, cols_emb.T.contiguous())
-    return finish_ranks(plan, [block], rows_emb, cols_emb)
-
-
 @dataclass(frozen=True)
 class RankPlan:
-    """What every block of rows needs to rank itself: positives by column, predicted column thresholds
-    (rank_cols only) and the chunk height. Row blocks that start at multiples of `chunk` compute
-    exactly the matrix products of the one-block pass, so their ranks are bit-identical."""
+    """What every block of rows needs to count itself against any columns: positives by column, each row's
+    (and, rank_cols, each column's) exact threshold and band, the kernel and the tile shape."""
 
     by_col: Positives
     row_codes: np.ndarray
-    col_thr: np.ndarray | None
-    chunk: int
+    row_band: Band
+    col_band: Band | None
+    kernel: Kernel
+    relative_bound: float
+    absolute_bound: float
+    tile: tuple[int, int]
     n_rows: int
     n_cols: int
 
+    def positives(self, start: int, stop: int, c0: int, c1: int) -> tuple[np.ndarray, np.ndarray]:
+        """Positive pairs of rows start:stop within columns c0:c1, as (row, column) from (start, c0), by row."""
+        rows, cols, _ = self.by_col.pairs(self.row_codes[start:stop])
+        inside = (cols >= c0) & (cols < c1)
+        return rows[inside], cols[inside] - c0
+
 
 @dataclass(frozen=True)
-class BlockRanks:
-    """One block's share: ranks of its rows; with rank_cols, per column the negatives of the block at
-    or above the predicted threshold and the block's best positive score."""
+class BlockCounts:
+    """One block of rows (from row `start`) counted against the columns from `c0`."""
 
     start: int
+    c0: int
+    totals: TileTotals
+
+
+@dataclass(frozen=True)
+class RankTotals:
+    """Ranks of a product's rows (and columns), with the pairs scored fast and exactly."""
+
     row_ranks: np.ndarray
-    col_above: np.ndarray | None
-    col_exact: np.ndarray | None
+    col_ranks: np.ndarray | None
+    pairs: int
+    rescored: int
 
 
 def plan_ranks(rows_emb: torch.Tensor, cols_emb: torch.Tensor, row_codes: np.ndarray, col_codes: np.ndarray, *,
-               rank_cols: bool, chunk_bytes: int = DEFAULT_CHUNK_BYTES, where: str = "view",
-               predicted_col_thresholds: np.ndarray | None = None) -> RankPlan:
-    """Check the inputs and prepare the blocks' shared state (no N x N work)."""
+               rank_cols: bool, chunk_bytes: int = DEFAULT_CHUNK_BYTES, tile_rows: int | None = None,
+               kernel: str = DEFAULT_KERNEL, where: str = "view") -> RankPlan:
+    """Check the inputs, score every positive pair exactly and set each query's band (no N x N work)."""
     if rows_emb.shape[1] != cols_emb.shape[1]:
         raise EvaluationError(
             f"{where}: embedding widths differ ({rows_emb.shape[1]} vs {cols_emb.shape[1]}); "
@@ -250,50 +301,71 @@ def plan_ranks(rows_emb: torch.Tensor, cols_emb: torch.Tensor, row_codes: np.nda
         raise EvaluationError(
             f"{where}: query {first} has no correct answer in the candidate pool "
             f"({int((row_counts == 0).sum())} such queries); the pool must contain every query's group")
-    col_thr = None
     if rank_cols:
         by_row = Positives.build(row_codes, n_codes)
         if ((by_row.ends[col_codes] - by_row.starts[col_codes]) == 0).any():
             raise EvaluationError(f"{where}: a candidate has no correct answer among the queries; "
                                   "rank both directions over the same items")
-        col_thr = (predicted_column_thresholds(rows_emb, cols_emb, by_col, row_codes, n_cols)
-                   if predicted_col_thresholds is None
-                   else np.asarray(predicted_col_thresholds, dtype=np.float32))
-    return RankPlan(by_col, row_codes, col_thr, chunk_rows(n_cols, chunk_bytes), n_rows, n_cols)
+    chosen = get_kernel(kernel)
+    relative, absolute = certified_bound(chosen, int(rows_emb.shape[1]))
+    rows_norm = torch.linalg.vector_norm(rows_emb, dim=1, dtype=torch.float64).numpy()
+    cols_norm = torch.linalg.vector_norm(cols_emb, dim=1, dtype=torch.float64).numpy()
+    pair_rows, pair_cols, counts = by_col.pairs(row_codes)
+    exact = exact_scores(rows_emb, cols_emb, pair_rows, pair_cols)
+    row_best = np.maximum.reduceat(exact, np.cumsum(counts) - counts)  # every row has a positive
+    margin = (1 + 1e-9)  # the norms' own float64 rounding
+    row_band = _band(row_best, relative * rows_norm * cols_norm.max() * margin + absolute)
+    col_band = None
+    if rank_cols:
+        col_best = np.full(n_cols, -np.inf)
+        np.maximum.at(col_best, pair_cols, exact)
+        col_band = _band(col_best, relative * cols_norm * rows_norm.max() * margin + absolute)
+    return RankPlan(by_col, row_codes, row_band, col_band, chosen, relative, absolute,
+                    tile_shape(n_rows, n_cols, chunk_bytes, tile_rows), n_rows, n_cols)
+
+
+def _band(exact: np.ndarray, half_width: np.ndarray) -> Band:
+    return Band(exact, round_down(exact - half_width), round_up(exact + half_width))
 
 
 def block_starts(plan: RankPlan, blocks: int, end: int | None = None) -> list[int]:
-    """Start rows of about `blocks` blocks of whole chunks of rows [0, end) (default: every row; the last
-    block takes the remainder)."""
-    n_chunks = -(-(plan.n_rows if end is None else end) // plan.chunk)
-    per_block = max(1, -(-n_chunks // max(1, blocks)))
-    return [c * plan.chunk for c in range(0, n_chunks, per_block)]
+    """Start rows of about `blocks` blocks of rows [0, end) (default: every row; the last block takes the
+    remainder)."""
+    stop = plan.n_rows if end is None else end
+    per_block = max(1, -(-stop // max(1, blocks)))
+    return list(range(0, stop, per_block))
 
 
-def rank_block(plan: RankPlan, rows_block: torch.Tensor, cols_t: torch.Tensor, *, start: int = 0) -> BlockRanks:
-    """Ranks of one block of rows (`start` = its first row, a multiple of plan.chunk) against every
-    column (`cols_t`: the columns' embeddings transposed, contiguous)."""
-    codes = plan.row_codes[start:start + rows_block.shape[0]]
-    above, _, col_above, col_exact = scan_chunks(rows_block, cols_t, plan.chunk,
-                                                 lambda r0, r1: plan.by_col.pairs(codes[r0:r1]), None, plan.col_thr)
-    return BlockRanks(start, 1 + above, col_above, col_exact)
+def rank_block(plan: RankPlan, rows_block: torch.Tensor, cols: torch.Tensor, *, start: int = 0,
+               c0: int = 0) -> BlockCounts:
+    """Certified counts of one block of rows (from row `start`) against columns `cols` (from column `c0`: the
+    whole gallery or one piece of it), both float32 on one device, rows x d and columns x d."""
+    stop, c1 = start + rows_block.shape[0], c0 + cols.shape[0]
+    col_band = plan.col_band[c0:c1] if plan.col_band is not None else None
+    totals = scan_tiles(rows_block, cols, plan.positives(start, stop, c0, c1), plan.row_band[start:stop], col_band,
+                        plan.kernel, plan.tile)
+    return BlockCounts(start, c0, totals)
 
 
-def finish_ranks(plan: RankPlan, blocks: Sequence[BlockRanks], rows_emb: torch.Tensor,
-                 cols_emb: torch.Tensor) -> tuple[np.ndarray, np.ndarray | None]:
-    """Join the blocks (each start once, in row order) into row ranks and, with rank_cols, exact column
-    ranks: columns whose predicted threshold was not bit-identical to the chunks' are recounted."""
-    ordered = sorted({b.start: b for b in blocks}.values(), key=lambda b: b.start)
-    row_ranks = np.concatenate([b.row_ranks for b in ordered]) if ordered else np.empty(0, np.int64)
-    if len(row_ranks) != plan.n_rows:
-        raise EvaluationError(f"ranked {len(row_ranks)} of {plan.n_rows} queries; a block is missing")
-    if plan.col_thr is None:
-        return row_ranks, None
-    col_above = np.sum([b.col_above for b in ordered], axis=0, dtype=np.int64)
-    col_exact = np.max([b.col_exact for b in ordered], axis=0)
-    redo = np.flatnonzero(col_exact != plan.col_thr)
-    if len(redo):
-        scores = torch.empty((min(plan.chunk, plan.n_rows), plan.n_cols), dtype=torch.float32)
-        col_above[redo] = recount_columns(rows_emb, cols_emb.T.contiguous(), plan.by_col, plan.row_codes, col_exact,
-                                           redo, plan.chunk, scores)
-    return row_ranks, 1 + col_above
+def finish_ranks(plan: RankPlan, blocks: Sequence[BlockCounts]) -> RankTotals:
+    """Add the blocks' counts (each (start, c0) once) into row ranks and, with rank_cols, column ranks."""
+    unique = {(b.start, b.c0): b for b in blocks}.values()
+    row_above = np.zeros(plan.n_rows, dtype=np.int64)
+    covered = np.zeros(plan.n_rows, dtype=np.int64)  # columns each row was counted against
+    col_above = np.zeros(plan.n_cols, dtype=np.int64) if plan.col_band is not None else None
+    pairs = rescored = 0
+    for b in unique:
+        t = b.totals
+        rows = slice(b.start, b.start + len(t.row_above))
+        row_above[rows] += t.row_above
+        covered[rows] += t.width
+        if col_above is not None and t.col_above is not None:
+            col_above[b.c0:b.c0 + t.width] += t.col_above
+        pairs += t.pairs
+        rescored += t.rescored
+    if not (covered == plan.n_cols).all():
+        missing = int((covered != plan.n_cols).sum())
+        raise EvaluationError(f"ranked {plan.n_rows - missing} of {plan.n_rows} queries against the whole gallery; "
+                              "a block's result is missing or counted twice")
+    return RankTotals(1 + row_above, None if col_above is None else 1 + col_above, pairs, rescored)
+

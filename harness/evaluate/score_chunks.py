@@ -1,19 +1,24 @@
-"""The chunk loop under every ranking pass, and the positive pairs it takes out.
+"""The tile loop under every ranking pass: fast scores, certified counts, and the pairs scored exactly.
 
-Scores are computed `chunk` rows at a time against a matrix of columns (all of the gallery, or one
-column piece of it), so no pass holds more than one chunk of scores. harness.evaluate.retrieval
-(row blocks against the whole gallery) and harness.evaluate.pieces (row blocks against column
-pieces) both run `scan_chunks`; its counts are exact integers, so the ranks they assemble are the
-same whichever engine ran the chunks.
+Scores are computed one tile at a time (`tile_rows` query rows against `tile_cols` gallery columns)
+by a fast kernel (harness.evaluate.kernels). Every query's exact threshold (the exact score of its
+best positive) is known before any tile is computed, so a tile's counts simply add up: any tiling,
+any split of rows or columns over workers, any kernel gives the same ranks. Per query the fast
+scores fall in three parts: above its band (certainly >= the threshold: counted), below it
+(certainly not), and inside it; the pairs inside a band are scored exactly and counted when the
+exact score is >= the threshold.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 import torch
+
+from harness.evaluate.kernels import Kernel, exact_scores
+
+TILE_ROWS = 512  # query rows per tile: tall enough for an efficient GEMM; columns fill the tile budget
 
 
 @dataclass(frozen=True)
@@ -43,118 +48,156 @@ class Positives:
         return rows, cols, counts
 
 
-def scan_chunks(rows_block: torch.Tensor, cols_t: torch.Tensor, chunk: int,
-                chunk_pairs: Callable[[int, int], tuple[np.ndarray, np.ndarray, np.ndarray]],
-                row_thr: np.ndarray | None, col_thr: np.ndarray | None,
-                ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
-    """The chunk loop every ranking pass runs: scores of `chunk` rows at a time against `cols_t`, positives
-    (`chunk_pairs(r0, r1)`: row within the chunk, column, per-row count, grouped by row) taken out, then per
-    row the negatives >= its threshold (`row_thr`, or None: its best positive in the chunk, when the chunk
-    holds all of them) and per column those >= `col_thr` (when given). Returns (row counts, best positive
-    per row (-inf: none here), column counts, best positive per column) of these rows and columns."""
-    n_rows, n_cols = rows_block.shape[0], cols_t.shape[1]
-    scores = torch.empty((min(chunk, n_rows), n_cols), dtype=torch.float32)
-    mask = np.empty((min(chunk, n_rows), n_cols), dtype=bool)
-    row_above = np.empty(n_rows, dtype=np.int64)
-    row_best = np.empty(n_rows, dtype=np.float32)
-    col_above = np.zeros(n_cols, dtype=np.int64) if col_thr is not None else None
-    col_best = np.full(n_cols, -np.inf, dtype=np.float32) if col_thr is not None else None
-    workers = max(1, min(torch.get_num_threads(), 8))
+@dataclass(frozen=True)
+class Band:
+    """Per query: the exact score of its best positive, and the float32 edges of the band around it
+    where a fast score cannot be trusted (below `lo`: certainly lower; above `hi`: certainly higher)."""
+
+    exact: np.ndarray  # float64
+    lo: np.ndarray  # float32
+    hi: np.ndarray  # float32
+
+    def __getitem__(self, index: slice) -> Band:
+        return Band(self.exact[index], self.lo[index], self.hi[index])
+
+
+@dataclass(frozen=True)
+class TileTotals:
+    """Counts of one block of rows against some columns: negatives at or above each row's threshold and
+    (when columns are ranked too) each column's, the pairs scored fast and those scored exactly."""
+
+    row_above: np.ndarray
+    col_above: np.ndarray | None
+    width: int  # columns counted against
+    pairs: int
+    rescored: int
+
+
+def tile_shape(n_rows: int, n_cols: int, tile_bytes: int, tile_rows: int | None = None) -> tuple[int, int]:
+    """(rows, columns) of a tile: `tile_rows` (default TILE_ROWS) rows, and as many columns as fit
+    `tile_bytes` of float32 scores."""
+    rows = max(1, min(n_rows, tile_rows or TILE_ROWS, 65_535))  # column counts of a tile are uint16
+    return rows, max(1, min(n_cols, tile_bytes // (4 * rows)))
+
+
+def scan_tiles(rows: torch.Tensor, cols: torch.Tensor, positives: tuple[np.ndarray, np.ndarray],
+               row_band: Band, col_band: Band | None, kernel: Kernel, shape: tuple[int, int]) -> TileTotals:
+    """Certified counts of `rows` against `cols` (both on one device): `positives` are the (row, column)
+    pairs never counted, `row_band` the rows' bands, `col_band` the columns' (None: rows only)."""
+    n_rows, n_cols = rows.shape[0], cols.shape[0]
+    tile_r, tile_c = shape
+    row_above = np.zeros(n_rows, dtype=np.int64)
+    col_above = np.zeros(n_cols, dtype=np.int64) if col_band is not None else None
+    pos_rows, pos_cols = positives
+    rescored = 0
+    scores = torch.empty((min(tile_r, n_rows), min(tile_c, n_cols)), dtype=torch.float32, device=rows.device)
+    workers = max(1, min(torch.get_num_threads(), 8)) if rows.device.type == "cpu" else 1
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        for r0 in range(0, n_rows, chunk):
-            r1 = min(r0 + chunk, n_rows)
-            s = chunk_scores(rows_block, cols_t, r0, r1, scores)
-            rows, cols, counts = chunk_pairs(r0, r1)
-            pos = s[rows, cols]
-            row_best[r0:r1] = best_per_row(pos, counts)
-            s[rows, cols] = -np.inf  # positives never count against their own query
-            if col_best is not None:
-                np.maximum.at(col_best, cols, pos)
-            # numpy releases the GIL: count row slices on every core the matrix product uses
-            slices = [sl for sl in np.array_split(np.arange(r1 - r0), workers) if len(sl)]
-            thr = row_best[r0:r1] if row_thr is None else row_thr[r0:r1]
-            jobs = [pool.submit(count_slice, s, mask, sl[0], sl[-1] + 1, thr, col_thr) for sl in slices]
-            for sl, job in zip(slices, jobs):
-                above_rows, above_cols = job.result()
-                row_above[r0 + sl[0]: r0 + sl[-1] + 1] = above_rows
-                if col_above is not None:
-                    col_above += above_cols
-    return row_above, row_best, col_above, col_best
+        for r0 in range(0, n_rows, tile_r):
+            r1 = min(r0 + tile_r, n_rows)
+            lo, hi = np.searchsorted(pos_rows, (r0, r1))
+            chunk_pos_rows, chunk_pos_cols = pos_rows[lo:hi] - r0, pos_cols[lo:hi]
+            for c0 in range(0, n_cols, tile_c):
+                c1 = min(c0 + tile_c, n_cols)
+                s = kernel.scores(rows[r0:r1], cols[c0:c1].T, scores[: r1 - r0, : c1 - c0])
+                inside = (chunk_pos_cols >= c0) & (chunk_pos_cols < c1)
+                s[torch.as_tensor(chunk_pos_rows[inside], device=s.device),
+                  torch.as_tensor(chunk_pos_cols[inside] - c0, device=s.device)] = -torch.inf
+                cb = col_band[c0:c1] if col_band is not None else None
+                for got in _certify(pool, workers, s, row_band[r0:r1], cb):
+                    above_r, above_c, band_r, band_c = got
+                    row_above[r0:r1] += above_r
+                    if col_above is not None and above_c is not None:
+                        col_above[c0:c1] += above_c
+                    rescored += _rescore(rows, cols, r0, c0, band_r, band_c, row_band, col_band, row_above,
+                                         col_above)
+    return TileTotals(row_above, col_above, n_cols, n_rows * n_cols - len(pos_rows), rescored)
 
 
-def chunk_rows(n_cols: int, chunk_bytes: int) -> int:
-    return int(max(1, min(65_535, chunk_bytes // (4 * max(n_cols, 1)))))
+Found = tuple[np.ndarray, np.ndarray | None, tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray] | None]
 
 
-def chunk_scores(rows_emb: torch.Tensor, cols_t: torch.Tensor, r0: int, r1: int,
-                 scores: torch.Tensor) -> np.ndarray:
-    out = scores[: r1 - r0]
-    torch.mm(rows_emb[r0:r1], cols_t, out=out)
-    return out.numpy()
+def _certify(pool: ThreadPoolExecutor, workers: int, s: torch.Tensor, rb: Band, cb: Band | None) -> list[Found]:
+    """Certified counts of one tile: numpy over row slices on every core on CPU (it releases the GIL), torch
+    on a GPU. Each result: (row counts, column counts, row-band pairs, column-band pairs), pairs as
+    (row, column) within the tile."""
+    if s.device.type != "cpu":
+        return [certify_torch(s, rb, cb)]
+    values = s.numpy()
+    mask = np.empty(values.shape, dtype=bool)
+    cuts = np.linspace(0, values.shape[0], min(workers, values.shape[0]) + 1).astype(int)
+    jobs = [pool.submit(certify_numpy, values, mask, int(a), int(b), rb, cb) for a, b in zip(cuts[:-1], cuts[1:])]
+    found = []
+    for a, job in zip(cuts[:-1], jobs):
+        above_r, above_c, (br, bc), band_c = job.result()
+        rows = np.zeros(values.shape[0], dtype=np.int64)
+        rows[a:a + len(above_r)] = above_r
+        found.append((rows, above_c, (br + a, bc), None if band_c is None else (band_c[0] + a, band_c[1])))
+    return found
 
 
-def best_per_row(pos: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """Largest of each row's positive scores (`pos` grouped by row, `counts` per row); -inf for none."""
-    best = np.full(len(counts), -np.inf, dtype=np.float32)
-    some = counts > 0
-    if len(pos):
-        best[some] = np.maximum.reduceat(pos, (np.cumsum(counts) - counts)[some])
-    return best
+def certify_numpy(values: np.ndarray, mask: np.ndarray, a: int, b: int, rb: Band,
+                  cb: Band | None) -> Found:
+    """Rows a:b of a tile: per row the scores above its band and the pairs inside it; with `cb`, per column."""
+    s, m = values[a:b], mask[a:b]
+    above_r, band_r = _side(s, m, rb.lo[a:b, None], rb.hi[a:b, None], axis=1)
+    if cb is None:
+        return above_r, None, band_r, None
+    above_c, band_c = _side(s, m, cb.lo[None, :], cb.hi[None, :], axis=0)
+    return above_r, above_c, band_r, band_c
 
 
-def count_slice(scores: np.ndarray, mask: np.ndarray, a: int, b: int, row_thr: np.ndarray,
-                col_thr: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
-    """Negatives at or above the thresholds in rows a:b: per row, and per column when col_thr is given."""
-    s, m = scores[a:b], mask[a:b]
-    np.greater_equal(s, row_thr[a:b, None], out=m)
-    above_rows = np.add.reduce(m.view(np.uint8), axis=1, dtype=np.int32)
-    if col_thr is None:
-        return above_rows, None
-    np.greater_equal(s, col_thr[None, :], out=m)
-    # uint16 column sums stay exact: a chunk holds fewer than 65,536 rows
-    return above_rows, np.add.reduce(m.view(np.uint8), axis=0, dtype=np.uint16)
+def _side(s: np.ndarray, m: np.ndarray, lo: np.ndarray, hi: np.ndarray, axis: int,
+          ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
+    counts = np.int32 if axis == 1 else np.uint16  # uint16 column sums stay exact: a tile holds < 65,536 rows
+    np.greater(s, hi, out=m)
+    above = np.add.reduce(m.view(np.uint8), axis=axis, dtype=counts)
+    np.greater_equal(s, lo, out=m)
+    inside = np.add.reduce(m.view(np.uint8), axis=axis, dtype=counts) - above
+    some = np.flatnonzero(inside)
+    if not len(some):
+        return above, (np.empty(0, np.int64), np.empty(0, np.int64))
+    if axis == 1:
+        sub = s[some]
+        r, c = np.nonzero((sub >= lo[some]) & (sub <= hi[some]))
+        return above, (some[r], c)
+    sub = s[:, some]
+    r, c = np.nonzero((sub >= lo[:, some]) & (sub <= hi[:, some]))
+    return above, (r, some[c])
 
 
-def predicted_column_thresholds(rows_emb: torch.Tensor, cols_emb: torch.Tensor, by_col: Positives,
-                                row_codes: np.ndarray, n_cols: int) -> np.ndarray:
-    """Best positive score per column, from small matrix products (usually bit-identical to the chunks')."""
-    _, cols, _, pos = positive_scores(rows_emb, cols_emb, by_col, row_codes)
-    thr = np.full(n_cols, -np.inf, dtype=np.float32)
-    np.maximum.at(thr, cols, pos)
-    return thr
+def certify_torch(s: torch.Tensor, rb: Band, cb: Band | None) -> Found:
+    """certify_numpy's counts with torch, for tiles on a GPU."""
+    def side(lo: np.ndarray, hi: np.ndarray, axis: int) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
+        lo_t, hi_t = torch.as_tensor(lo, device=s.device), torch.as_tensor(hi, device=s.device)
+        above = (s > hi_t).sum(dim=axis)
+        r, c = torch.nonzero((s >= lo_t) & (s <= hi_t), as_tuple=True)
+        return above.cpu().numpy().astype(np.int64), (r.cpu().numpy(), c.cpu().numpy())
+
+    above_r, band_r = side(rb.lo[:, None], rb.hi[:, None], 1)
+    if cb is None:
+        return above_r, None, band_r, None
+    above_c, band_c = side(cb.lo[None, :], cb.hi[None, :], 0)
+    return above_r, above_c, band_r, band_c
 
 
-def predicted_row_thresholds(rows_emb: torch.Tensor, cols_emb: torch.Tensor, by_col: Positives,
-                             row_codes: np.ndarray) -> np.ndarray:
-    """Best positive score per row, from the same small products (a miss costs a recount too)."""
-    _, _, counts, pos = positive_scores(rows_emb, cols_emb, by_col, row_codes)
-    return best_per_row(pos, counts)
-
-
-def positive_scores(rows_emb: torch.Tensor, cols_emb: torch.Tensor, by_col: Positives, row_codes: np.ndarray,
-                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Every positive pair (row, column, per-row count, grouped by row) and its score from small products."""
-    rows, cols, counts = by_col.pairs(row_codes)
-    pos = np.empty(len(rows), dtype=np.float32)
-    block = 128  # small products of this size matched the chunk products bit for bit; a miss only costs a recount
-    for p0 in range(0, len(rows), block):
-        r = torch.from_numpy(rows[p0:p0 + block])
-        c = torch.from_numpy(cols[p0:p0 + block])
-        # index_select: tensor-indexed gathers are far slower for small blocks
-        pos[p0:p0 + block] = torch.mm(rows_emb.index_select(0, r), cols_emb.index_select(0, c).T).diagonal().numpy()
-    return rows, cols, counts, pos
-
-
-def recount_columns(rows_emb: torch.Tensor, cols_t: torch.Tensor, by_col: Positives, row_codes: np.ndarray,
-                    col_exact: np.ndarray, redo: np.ndarray, chunk: int, scores: torch.Tensor) -> np.ndarray:
-    """Exact counts for a few columns, recomputing the same chunk products as the main pass."""
-    above = np.zeros(len(redo), dtype=np.int64)
-    thr = col_exact[redo][None, :]
-    n_rows = rows_emb.shape[0]
-    for r0 in range(0, n_rows, chunk):
-        r1 = min(r0 + chunk, n_rows)
-        s = chunk_scores(rows_emb, cols_t, r0, r1, scores)
-        rows, cols, _ = by_col.pairs(row_codes[r0:r1])
-        s[rows, cols] = -np.inf
-        above += np.count_nonzero(s[:, redo] >= thr, axis=0)
-    return above
+def _rescore(rows: torch.Tensor, cols: torch.Tensor, r0: int, c0: int, band_r: tuple[np.ndarray, np.ndarray],
+             band_c: tuple[np.ndarray, np.ndarray] | None, row_band: Band, col_band: Band | None,
+             row_above: np.ndarray, col_above: np.ndarray | None) -> int:
+    """Score the pairs inside a band exactly (each pair once) and count those at or above the threshold."""
+    r = band_r[0] + r0
+    c = band_r[1] + c0
+    n_row_pairs = len(r)
+    if band_c is not None:
+        r = np.concatenate([r, band_c[0] + r0])
+        c = np.concatenate([c, band_c[1] + c0])
+    if not len(r):
+        return 0
+    keys, first, back = np.unique(r * cols.shape[0] + c, return_index=True, return_inverse=True)
+    exact = exact_scores(rows, cols, r[first], c[first])[back]
+    rr, cc = r[:n_row_pairs], c[:n_row_pairs]
+    np.add.at(row_above, rr, exact[:n_row_pairs] >= row_band.exact[rr])
+    if band_c is not None and col_above is not None and col_band is not None:
+        rr, cc = r[n_row_pairs:], c[n_row_pairs:]
+        np.add.at(col_above, cc, exact[n_row_pairs:] >= col_band.exact[cc])
+    return len(keys)

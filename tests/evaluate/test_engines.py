@@ -5,9 +5,10 @@ import numpy as np
 import pytest
 import torch
 
-from harness.errors import ConfigError
+from harness.errors import ConfigError, EvaluationError
 from harness.evaluate.engines import ENGINES, check_engine, get_engine
 from harness.evaluate.evaluation import EvalConfig
+from harness.evaluate.pieces import piece_bounds
 from harness.evaluate.retrieval import block_starts, finish_ranks, rank_block, rank_jobs, retrieval_ranks
 
 
@@ -29,21 +30,23 @@ def test_config_and_plugin_take_the_engine() -> None:
         build_config({"engine": "yarn"})
 
 
-@pytest.mark.parametrize("blocks", [1, 2, 5])
-def test_blocks_in_any_order_give_the_one_pass_ranks(blocks: int) -> None:
+@pytest.mark.parametrize("blocks, pieces", [(1, 1), (2, 3), (5, 7)])
+def test_blocks_and_pieces_in_any_order_give_the_one_pass_ranks(blocks: int, pieces: int) -> None:
     rng = np.random.default_rng(0)
     x = rng.standard_normal((90, 8)).astype(np.float32)
     y = (x + rng.standard_normal((90, 8))).astype(np.float32)
     groups = [f"g{i // 2}" for i in range(90)]
-    want = retrieval_ranks(x, y, groups, chunk_bytes=4 * 90 * 10)
-    [job] = rank_jobs(x, y, groups, chunk_bytes=4 * 90 * 10)
+    want = retrieval_ranks(x, y, groups)
+    [job] = rank_jobs(x, y, groups, tile_rows=4, chunk_bytes=4 * 4 * 9)
     starts = block_starts(job.plan, blocks)
-    assert all(s % job.plan.chunk == 0 for s in starts)
-    parts = [rank_block(job.plan, job.rows[a:b], job.cols.T.contiguous(), start=a)
-             for a, b in zip(starts, starts[1:] + [90])]
-    rows, cols = finish_ranks(job.plan, parts[::-1] + parts[:1], job.rows, job.cols)  # shuffled, one repeated
-    np.testing.assert_array_equal(rows, want["image_to_text"].ranks)
-    np.testing.assert_array_equal(cols, want["text_to_image"].ranks)
+    bounds = piece_bounds(90, 8, 4 * 8 * -(-90 // pieces))
+    parts = [rank_block(job.plan, job.rows[a:b], job.cols[c0:c1], start=a, c0=c0)
+             for a, b in zip(starts, starts[1:] + [90]) for c0, c1 in zip(bounds, bounds[1:])]
+    totals = finish_ranks(job.plan, parts[::-1] + parts[:1])  # shuffled, one repeated
+    np.testing.assert_array_equal(totals.row_ranks, want["image_to_text"].ranks)
+    np.testing.assert_array_equal(totals.col_ranks, want["text_to_image"].ranks)
+    with pytest.raises(EvaluationError, match="a block's result is missing"):
+        finish_ranks(job.plan, parts[1:])
 
 
 def test_local_engine_is_retrieval_ranks() -> None:
@@ -51,3 +54,13 @@ def test_local_engine_is_retrieval_ranks() -> None:
     got = get_engine("local").retrieval_ranks(x, x, ["a", "b", "c"])
     assert got["image_to_text"].ranks.tolist() == [1, 1, 1]
     assert get_engine("local").describe()["name"] == "local"
+
+
+def test_local_engine_reports_its_certificate() -> None:
+    x = np.eye(3, dtype=np.float32)
+    engine = get_engine("local", kernel="bfloat16")
+    engine.retrieval_ranks(x, x, ["a", "b", "c"])
+    exact = engine.describe()["ranks"]["exact"]
+    assert exact["kernel"] == "bfloat16" and exact["pairs"] == 6 and exact["relative_bound"] > 2**-8
+    with pytest.raises(ConfigError, match="unknown score kernel 'fp8'"):
+        get_engine("local", kernel="fp8")

@@ -1,16 +1,16 @@
 """The Spark engine: embeddings and exact ranks on executors, handed to the same metrics code.
 
-Ranks: harness.evaluate.retrieval.rank_jobs plans each product on the driver (no N x N work);
-the queries are cut into blocks of whole chunks (so every matrix product is the one the local
-engine computes, and the ranks are bit-identical). A gallery within the budget (`gallery_bytes`,
-$BOOKCLIP_SPARK_GALLERY_MB, default 256 MiB) is broadcast with the plan, one block per task runs
-retrieval.rank_block and the driver joins the blocks with retrieval.finish_ranks. A larger gallery
-is streamed: harness.evaluate.pieces.stream_ranks cuts it into column pieces within the budget and
-runs one Spark job per piece, the piece broadcast to that job's tasks only, each task one query
-block against it (pieces.rank_piece). Results come back by collect(), one per partition, so a
-retried task is never counted twice. Embeddings: mapInArrow over the catalogue rows, the model loaded once per
-Python worker by spec or checkpoint path and checked against the driver's fingerprint.
-Zero-shot and probes run on the driver over the collected embeddings.
+Ranks: harness.evaluate.retrieval.rank_jobs plans each product on the driver (every positive pair
+scored exactly, so each query's threshold is known; no N x N work). The gallery is cut into column
+pieces within the budget ($BOOKCLIP_SPARK_GALLERY_MB, default 256 MiB; one piece when it fits, the
+"broadcast" case) and the queries into blocks. One Spark job per piece: the plan and that piece are
+broadcast to its tasks, each task counts one query block against the piece (retrieval.rank_block,
+on the GPU Spark assigned it, else its CPU) and the driver adds the counts (retrieval.finish_ranks).
+The counts are certified exact, so the ranks equal the local engine's whatever the executors' CPU,
+BLAS, thread count or device, and whatever the pieces and blocks. Results come back by collect(),
+one per partition, so a retried task is never counted twice. Embeddings: mapInArrow over the
+catalogue rows, the model loaded once per Python worker by spec or checkpoint path and checked
+against the driver's fingerprint. Zero-shot and probes run on the driver over the collected embeddings.
 """
 from __future__ import annotations
 
@@ -26,11 +26,11 @@ import numpy as np
 
 from harness import settings
 from harness.errors import ConfigError, EvaluationError
-from harness.evaluate.engines.spark_tasks import (EMBED_SCHEMA, END, MARKER, embed_partition, piece_partition,
-                                                  rank_partition)
-from harness.evaluate.pieces import PieceCounts, gallery_bytes, stream_ranks
-from harness.evaluate.retrieval import (DEFAULT_CHUNK_BYTES, DirectionRanks, block_starts, finish_ranks, job_ranks,
-                                        rank_jobs)
+from harness.evaluate.engines.spark_tasks import EMBED_SCHEMA, END, MARKER, embed_partition, rank_partition
+from harness.evaluate.kernels import DEFAULT_KERNEL
+from harness.evaluate.pieces import block_count, piece_bounds
+from harness.evaluate.retrieval import (DEFAULT_CHUNK_BYTES, BlockCounts, Certificate, DirectionRanks, RankJob,
+                                        block_starts, finish_ranks, job_ranks, rank_jobs)
 
 RECORDS_CONF = "spark.sql.execution.arrow.maxRecordsPerBatch"
 NO_SPARK_HINT = "or run with --engine local"
@@ -42,11 +42,15 @@ class SparkEngine:
     """`spark-local`: a local session (or the active one); `spark-cluster`: the active session or $SPARK_MASTER."""
 
     def __init__(self, name: str = "spark-local", *, session: Any = None, chunk_bytes: int = DEFAULT_CHUNK_BYTES,
-                 blocks: int | None = None, records_per_batch: int | None = None, gallery_bytes: int | None = None,
+                 tile_rows: int | None = None, kernel: str = DEFAULT_KERNEL, blocks: int | None = None,
+                 records_per_batch: int | None = None, gallery_bytes: int | None = None,
                  fail_partition: int | None = None, fail_stage: str | None = None) -> None:
         self.name = name
         self._session = session
         self.chunk_bytes = chunk_bytes
+        self.tile_rows = tile_rows  # tile shape on the executors: any gives the same ranks
+        self.kernel = kernel
+        self.certificate = Certificate()
         self.blocks = blocks  # query blocks per product (default: the session's task slots)
         self.records_per_batch = records_per_batch  # Arrow batch rows (rounded up to a batch-size multiple)
         self.gallery_bytes = gallery_budget(gallery_bytes)  # larger galleries are streamed in column pieces
@@ -56,7 +60,7 @@ class SparkEngine:
         self.fail_stage = fail_stage  # ... in this stage ("ranking", "embedding"; None: both)
         self.ranking: dict[str, Any] = {"products": 0, "tasks": 0, "peak_worker_rss_mib": 0.0,
                                         "peak_task_added_mib": 0.0, "broadcast": 0,
-                                        "streamed": 0, "pieces": 0, "second_passes": 0, "driver_rows": 0}
+                                        "streamed": 0, "pieces": 0}
         self.embedding: dict[str, Any] = {}
 
     # -- session -----------------------------------------------------------------------------------
@@ -71,53 +75,42 @@ class SparkEngine:
                         pool_images: np.ndarray | None = None, pool_texts: np.ndarray | None = None,
                         pool_groups: Sequence | None = None, where: str = "view") -> dict[str, DirectionRanks]:
         jobs = rank_jobs(images, texts, groups, pool_images=pool_images, pool_texts=pool_texts,
-                         pool_groups=pool_groups, chunk_bytes=self.chunk_bytes, where=where)
+                         pool_groups=pool_groups, chunk_bytes=self.chunk_bytes, tile_rows=self.tile_rows,
+                         kernel=self.kernel, where=where)
         return job_ranks(jobs, [self._rank(job, where) for job in jobs])
 
-    def _rank(self, job: Any, where: str) -> tuple[np.ndarray, np.ndarray | None]:
-        if gallery_bytes(job) > self.gallery_bytes:
-            return self._stream(job, where)
+    def _rank(self, job: RankJob, where: str) -> tuple[np.ndarray, np.ndarray | None]:
+        """One Spark job per gallery piece: the plan and the piece broadcast to its tasks, one query block each."""
         sc = self.session.sparkContext
-        starts = block_starts(job.plan, self.blocks or sc.defaultParallelism)
-        rows = job.rows.numpy()
+        plan, dim = job.plan, int(job.rows.shape[1])
+        bounds = piece_bounds(plan.n_cols, dim, self.gallery_bytes)
+        starts = block_starts(plan, block_count(plan.n_rows, dim, self.gallery_bytes,
+                                                self.blocks or sc.defaultParallelism))
+        rows, cols = job.rows.numpy(), job.cols.numpy()
         queries = QueryBlocks(sc)
-        items = [(a, queries.ship(a, rows[a:b])) for a, b in zip(starts, starts[1:] + [job.plan.n_rows])]
+        items = [(a, queries.ship(a, rows[a:b])) for a, b in zip(starts, [*starts[1:], plan.n_rows])]
+        shared = sc.broadcast(plan)
+        done: list[tuple] = []  # every task's (partition, [BlockCounts], worker peak, task's added peak)
         try:
-            out = self._run_ranking(rank_partition, (job.plan, job.cols.T.contiguous().numpy()), queries, items,
-                                    where)
+            for c0, c1 in zip(bounds, bounds[1:]):
+                done.extend(self._run_ranking(shared, (c0, np.ascontiguousarray(cols[c0:c1])), queries, items, where))
         finally:
             queries.destroy()
-        self._count(len(items), out, broadcast=1)
-        return finish_ranks(job.plan, [block for _, blocks, *_ in out for block in blocks], job.rows, job.cols)
+            shared.destroy()
+        blocks: list[BlockCounts] = [block for _, part, *_ in done for block in part]
+        totals = finish_ranks(plan, blocks)
+        self.certificate.add(plan, totals)
+        pieces = len(bounds) - 1
+        self._count(len(done), done, pieces=pieces, **({"broadcast": 1} if pieces == 1 else {"streamed": 1}))
+        return totals.row_ranks, totals.col_ranks
 
-    def _stream(self, job: Any, where: str) -> tuple[np.ndarray, np.ndarray | None]:
-        """The gallery in column pieces: one job per piece, the piece broadcast to that job's tasks only."""
-        sc = self.session.sparkContext
-        done: list[tuple] = []  # every task's (partition, result, worker peak, task's added peak)
-        queries = QueryBlocks(sc)  # each query block shipped once, read by its tasks in every piece's job
-
-        def run(index: int, piece: tuple, items: list[tuple]) -> list[PieceCounts]:
-            shipped = [(a, queries.ship(a, rows), *rest) for a, rows, *rest in items]
-            out = self._run_ranking(piece_partition, piece, queries, shipped, where)
-            done.extend(out)
-            return [counts for _, part, *_ in out for counts in part]
-
-        try:
-            row_ranks, col_ranks, record = stream_ranks(job, budget=self.gallery_bytes,
-                                                        blocks=self.blocks or sc.defaultParallelism, run=run)
-        finally:
-            queries.destroy()
-        self._count(record.tasks, done, streamed=1, pieces=record.pieces, second_passes=int(record.passes > 1),
-                    driver_rows=record.driver_rows)
-        return row_ranks, col_ranks
-
-    def _run_ranking(self, partition_fn: Callable[..., Any], shared: Any, queries: "QueryBlocks", items: list[tuple],
+    def _run_ranking(self, plan: Any, piece: tuple[int, np.ndarray], queries: "QueryBlocks", items: list[tuple],
                      where: str) -> list[Any]:
-        """One Spark job: `shared` broadcast to its tasks, one task per item, each running `partition_fn`."""
+        """One Spark job: `piece` (first column, its columns) broadcast to its tasks, one task per query block."""
         sc = self.session.sparkContext
-        handle = sc.broadcast(shared)
+        handle = sc.broadcast(piece)
         try:
-            body = partial(partition_fn, handle, queries.handles(), self._failing("ranking"))
+            body = partial(rank_partition, plan, handle, queries.handles(), self._failing("ranking"))
             return run_tasks(lambda: sc.parallelize(items, len(items)).mapPartitionsWithIndex(body).collect(),
                              f"ranking {where}", sc)
         finally:
@@ -173,7 +166,8 @@ class SparkEngine:
         return {"name": self.name, "master": sc.master, "task_slots": sc.defaultParallelism,
                 "embeddings": dict(self.embedding) or "none computed here (given to the engine)",
                 "ranks": {"where": ranks_where(self.ranking), "gallery": gallery_mode(self.ranking),
-                          "gallery_budget_mib": round(self.gallery_bytes / 2**20, 3), **self.ranking},
+                          "gallery_budget_mib": round(self.gallery_bytes / 2**20, 3), **self.ranking,
+                          "exact": self.certificate.to_dict()},
                 "zero_shot": "driver, on the collected embeddings", "probes": "driver, on the collected embeddings"}
 
 

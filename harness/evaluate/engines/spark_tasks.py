@@ -1,7 +1,6 @@
 """What Spark executors run: rank blocks of queries, embed covers and captions of rows.
 
-They call evaluation's own functions (harness.evaluate.retrieval.rank_block, or
-harness.evaluate.pieces.rank_piece when the gallery is streamed, and
+They call evaluation's own functions (harness.evaluate.retrieval.rank_block and
 harness.evaluate.embed.encode_covers / encode_captions), so an executor computes what the local
 engine computes. A task that raises fails with one marked line naming its partition and the
 cause; the driver (harness.evaluate.engines.spark) finds that line and reports only it.
@@ -81,12 +80,12 @@ def read_once(handle: Any) -> Any:
     return value
 
 
-def rank_partition(shared: Any, queries: dict[int, Any], fail_partition: int | None, index: int,
+def rank_partition(plan: Any, piece: Any, queries: dict[int, Any], fail_partition: int | None, index: int,
                    items: Iterator[tuple[int, Any]]) -> Iterator[tuple[int, list[Any], float, float | None]]:
-    """mapPartitionsWithIndex body: (partition, [BlockRanks], worker's peak MiB, MiB the task added at its peak)
-    for this partition's query blocks.
-    `shared` is the broadcast (RankPlan, gallery transposed), `queries` the query blocks' broadcasts by start,
-    each item (start, start); `fail_partition` is a test hook."""
+    """mapPartitionsWithIndex body: (partition, [BlockCounts], worker's peak MiB, MiB the task added at its peak)
+    for this partition's query blocks against one gallery piece, on the GPU Spark assigned the task, else its CPU.
+    `plan` is the product's broadcast RankPlan, `piece` the broadcast (first column, columns), `queries` the
+    query blocks' broadcasts by start, each item (start, start); `fail_partition` is a test hook."""
     try:
         memory = TaskMemory()
         import torch
@@ -95,31 +94,14 @@ def rank_partition(shared: Any, queries: dict[int, Any], fail_partition: int | N
 
         if fail_partition == index:
             raise ValueError("injected failure (fail_partition)")
-        plan, cols_t = shared.value
-        cols = torch.from_numpy(cols_t)
-        blocks = [rank_block(plan, torch.from_numpy(read_once(queries[block])), cols, start=start)
-                  for start, block in items]
+        device = task_device()
+        c0, cols = piece.value
+        gallery = torch.from_numpy(cols).to(device)
+        blocks = [rank_block(plan.value, torch.from_numpy(read_once(queries[block])).to(device), gallery,
+                             start=start, c0=c0) for start, block in items]
     except Exception as exc:  # one line for the driver, whatever failed
         raise task_failure("ranking", index, exc) from None
     yield index, blocks, peak_rss_mib(), memory.added_mib()
-
-
-def piece_partition(shared: Any, queries: dict[int, Any], fail_partition: int | None, index: int,
-                    items: Iterator[tuple]) -> Iterator[tuple[int, list[Any], float, float | None]]:
-    """mapPartitionsWithIndex body when the gallery is streamed: (partition, [PieceCounts], peak MiBs) for this
-    partition's query blocks against one column piece. `shared` is that piece's broadcast, the only part of
-    the gallery this task reads; `queries` the query blocks' broadcasts by start (an item names its block in
-    place of its rows); `fail_partition` is a test hook."""
-    try:
-        memory = TaskMemory()
-        from harness.evaluate.pieces import rank_piece
-
-        if fail_partition == index:
-            raise ValueError("injected failure (fail_partition)")
-        counts = [rank_piece(shared.value, (start, read_once(queries[block]), *rest)) for start, block, *rest in items]
-    except Exception as exc:  # one line for the driver, whatever failed
-        raise task_failure("ranking", index, exc) from None
-    yield index, counts, peak_rss_mib(), memory.added_mib()
 
 
 def embed_partition(source: dict[str, Any], batches: Iterator[Any]) -> Iterator[Any]:
@@ -175,7 +157,7 @@ def worker_model(source: dict[str, Any]) -> Any:
 
 
 def task_device() -> str:
-    """The device this task embeds on: the first GPU Spark assigned to it (spark.task.resource.gpu.amount,
+    """The device this task embeds and ranks on: the first GPU Spark assigned to it (spark.task.resource.gpu.amount,
     with a discovery script on the executors), else the CPU."""
     from pyspark import TaskContext
 
