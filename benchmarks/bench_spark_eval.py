@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import sys
 import time
 
@@ -74,7 +75,8 @@ def main() -> int:
     ranking = engine.describe()["ranks"]
     print(f"spark-local engine  {spark_s:8.2f} s  ({ranking['tasks']} tasks)")
     same = all(np.array_equal(want[k].ranks, got[k].ranks) for k in want)
-    print(f"ranks equal bit for bit: {same}")
+    print(f"ranks equal to the local engine's: {same} (both certified exact; "
+          f"{ranking['exact']['rescored_pairs']:,} of {ranking['exact']['pairs']:,} pairs rescored)")
     print(f"ratio spark-local / local: {spark_s / local_s:.2f}x (target <= 1.5x)")
     gallery = f"gallery {texts.nbytes / 2**20:.1f} MiB, budget {ranking['gallery_budget_mib']:g} MiB"
     print(f"gallery {ranking['gallery']}: " + (f"{ranking['pieces']} column pieces per product ({gallery})"
@@ -84,6 +86,8 @@ def main() -> int:
           f"an N x N float32 matrix would be {4 * args.n**2 / 2**30:.1f} GiB)")
     print(f"peak memory a ranking task added to its worker: {ranking['peak_task_added_mib']:.0f} MiB "
           "(its blocks, piece and chunks; bounded by the budgets, not by N)")
+    driver_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"driver peak RSS: {driver_mib:,.0f} MiB (the embeddings are {2 * texts.nbytes / 2**20:,.0f} MiB)")
     return 0 if same else 1
 
 

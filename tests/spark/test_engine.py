@@ -1,5 +1,5 @@
-"""The Spark engine computes what the local engine computes: ranks bit for bit (gallery broadcast or
-streamed in pieces), embeddings within 1e-5; a failing task is one line and no report."""
+"""The Spark engine computes what the local engine computes: the same exact ranks (gallery broadcast or
+streamed in pieces, any tile shape), embeddings within 1e-5; a failing task is one line and no report."""
 from __future__ import annotations
 
 import json
@@ -40,12 +40,11 @@ def embeddings():
     return images, texts, groups.astype(str)
 
 
-@pytest.mark.parametrize("chunk_rows", [7, 64, None])  # several chunks per task, one, and the default
-def test_spark_ranks_equal_local_ranks_bit_for_bit(spark, embeddings, chunk_rows) -> None:
+@pytest.mark.parametrize("tile_rows", [7, 64, None])  # several tiles per task, one, and the default
+def test_spark_ranks_equal_local_ranks(spark, embeddings, tile_rows) -> None:
     images, texts, groups = embeddings
-    options = {} if chunk_rows is None else {"chunk_bytes": 4 * len(texts) * chunk_rows}
-    local = get_engine("local", **options)
-    remote = get_engine("spark-local", session=spark, blocks=3, **options)
+    local = get_engine("local")
+    remote = get_engine("spark-local", session=spark, blocks=3, tile_rows=tile_rows, chunk_bytes=4 * 100 * 13)
     want, got = local.retrieval_ranks(images, texts, groups), remote.retrieval_ranks(images, texts, groups)
     for direction in ("image_to_text", "text_to_image"):
         assert got[direction].ranks.dtype == want[direction].ranks.dtype
@@ -62,15 +61,12 @@ def test_spark_ranks_equal_local_ranks_bit_for_bit(spark, embeddings, chunk_rows
     assert ranks["tasks"] >= 3 and ranks["gallery"] == "broadcast" and ranks["gallery_budget_mib"] == 256
 
 
-# 8 KiB: ten 64-column pieces of the 700 x 32 gallery; 4 * 32 * 191 bytes: five of 128 columns. 699 items
-# with 16-row chunks end in an 11-row chunk against a width that is not a multiple of 4 (MKL's sliced
-# products differ there: those rows are ranked on the driver).
-@pytest.mark.parametrize("n, chunk_rows, budget", [(700, 7, 8192), (699, 16, 4 * 32 * 191)])
-def test_streamed_gallery_ranks_equal_local_ranks_bit_for_bit(spark, embeddings, n, chunk_rows, budget) -> None:
+# 8 KiB: eleven 64-column pieces of the 700 x 32 gallery; 4 * 32 * 191 bytes: four of 191 columns.
+@pytest.mark.parametrize("n, tile_rows, budget, pieces", [(700, 7, 8192, 11), (699, 16, 4 * 32 * 191, 4)])
+def test_streamed_gallery_ranks_equal_local_ranks(spark, embeddings, n, tile_rows, budget, pieces) -> None:
     images, texts, groups = (x[:n] for x in embeddings)
-    chunk_bytes = 4 * n * chunk_rows
-    remote = get_engine("spark-local", session=spark, blocks=3, chunk_bytes=chunk_bytes, gallery_bytes=budget)
-    want = retrieval_ranks(images, texts, groups, chunk_bytes=chunk_bytes)
+    remote = get_engine("spark-local", session=spark, blocks=3, tile_rows=tile_rows, gallery_bytes=budget)
+    want = retrieval_ranks(images, texts, groups)
     got = remote.retrieval_ranks(images, texts, groups)
     for direction in ("image_to_text", "text_to_image"):
         assert got[direction].ranks.dtype == want[direction].ranks.dtype
@@ -78,16 +74,30 @@ def test_streamed_gallery_ranks_equal_local_ranks_bit_for_bit(spark, embeddings,
     # a catalogue pool (rank_cols=False): image and text queries each stream against the pool
     q = np.arange(0, n, 3)
     pool = {"pool_images": images, "pool_texts": texts, "pool_groups": groups}
-    want = retrieval_ranks(images[q], texts[q], groups[q], chunk_bytes=chunk_bytes, **pool)
+    want = retrieval_ranks(images[q], texts[q], groups[q], **pool)
     got = remote.retrieval_ranks(images[q], texts[q], groups[q], **pool)
     for direction in ("image_to_text", "text_to_image"):
         np.testing.assert_array_equal(got[direction].ranks, want[direction].ranks)
         assert got[direction].pool_size == n
     ranks = remote.describe()["ranks"]
     assert ranks["gallery"] == "streamed" and ranks["streamed"] == 3 and ranks["broadcast"] == 0
-    assert ranks["pieces"] == (10 if budget == 8192 else 5) and ranks["gallery_budget_mib"] == round(budget / 2**20, 3)
+    assert ranks["pieces"] == pieces and ranks["gallery_budget_mib"] == round(budget / 2**20, 3)
     assert "streamed in up to" in ranks["where"] and ranks["peak_worker_rss_mib"] > 0
     assert 0 < ranks["peak_task_added_mib"] < ranks["peak_worker_rss_mib"]
+    assert ranks["exact"]["kernel"] == "float32" and ranks["exact"]["pairs"] > 0
+
+
+@pytest.mark.parametrize("budget", [None, 4 * 24 * 37])  # broadcast; streamed in 15 pieces of 37 columns
+def test_near_ties_on_executors_equal_the_float64_brute_force(spark, near_ties, budget) -> None:
+    images, texts, groups, want_i2t, want_t2i = near_ties
+    remote = get_engine("spark-local", session=spark, blocks=4, tile_rows=5, chunk_bytes=4 * 5 * 61,
+                        gallery_bytes=budget)
+    got = remote.retrieval_ranks(images, texts, groups)
+    np.testing.assert_array_equal(got["image_to_text"].ranks, want_i2t)
+    np.testing.assert_array_equal(got["text_to_image"].ranks, want_t2i)
+    ranks = remote.describe()["ranks"]
+    assert ranks["gallery"] == ("broadcast" if budget is None else "streamed")
+    assert ranks["exact"]["rescored_pairs"] > 0
 
 
 def test_ties_count_against_the_query_on_executors(spark) -> None:
