@@ -149,12 +149,11 @@ def certify_numpy(values: np.ndarray, mask: np.ndarray, a: int, b: int, rb: Band
 
 def _side(s: np.ndarray, m: np.ndarray, lo: np.ndarray, hi: np.ndarray, axis: int,
           ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
-    counts = np.int32 if axis == 1 else np.uint16  # uint16 column sums stay exact: a tile holds < 65,536 rows
+    count = row_counts if axis == 1 else col_counts
     np.greater(s, hi, out=m)
-    above = np.add.reduce(m.view(np.uint8), axis=axis, dtype=counts)
+    above = count(m)
     np.greater_equal(s, lo, out=m)
-    inside = np.add.reduce(m.view(np.uint8), axis=axis, dtype=counts) - above
-    some = np.flatnonzero(inside)
+    some = np.flatnonzero(count(m) - above)
     if not len(some):
         return above, (np.empty(0, np.int64), np.empty(0, np.int64))
     if axis == 1:
@@ -164,6 +163,39 @@ def _side(s: np.ndarray, m: np.ndarray, lo: np.ndarray, hi: np.ndarray, axis: in
     sub = s[:, some]
     r, c = np.nonzero((sub >= lo[:, some]) & (sub <= hi[:, some]))
     return above, (r, some[c])
+
+
+LANE_MAX = 255  # a uint8 lane of a uint64 word holds sums up to 255
+
+
+def row_counts(mask: np.ndarray) -> np.ndarray:
+    """True values per row of a C-contiguous bool matrix, eight at a time: the matrix read as uint64 words
+    whose eight byte lanes are summed together (at most 255 words at once, so no lane carries)."""
+    n, width = mask.shape
+    whole = width - width % 8
+    counts = np.zeros(n, dtype=np.int64)
+    if whole:
+        words = np.ascontiguousarray(mask[:, :whole]).view(np.uint64)
+        for w0 in range(0, words.shape[1], LANE_MAX):
+            lanes = np.add.reduce(words[:, w0:w0 + LANE_MAX], axis=1)
+            counts += np.add.reduce(lanes.view(np.uint8).reshape(n, 8), axis=1, dtype=np.int64)
+    if whole < width:
+        counts += np.add.reduce(mask[:, whole:].view(np.uint8), axis=1, dtype=np.int64)
+    return counts
+
+
+def col_counts(mask: np.ndarray) -> np.ndarray:
+    """True values per column of a C-contiguous bool matrix, by the same uint64 lanes (255 rows at once)."""
+    n, width = mask.shape
+    whole = width - width % 8
+    counts = np.zeros(width, dtype=np.int64)
+    if whole:
+        words = np.ascontiguousarray(mask[:, :whole]).view(np.uint64)
+        for r0 in range(0, n, LANE_MAX):
+            counts[:whole] += np.add.reduce(words[r0:r0 + LANE_MAX], axis=0).view(np.uint8)
+    if whole < width:
+        counts[whole:] += np.add.reduce(mask[:, whole:].view(np.uint8), axis=0, dtype=np.int64)
+    return counts
 
 
 def certify_torch(s: torch.Tensor, rb: Band, cb: Band | None) -> Found:

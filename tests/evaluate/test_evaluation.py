@@ -123,3 +123,26 @@ def test_bad_template_fails_when_configured():
 
     with pytest.raises(ConfigError, match="unknown placeholder"):
         EvalConfig(template="{title} {publisher}")
+
+
+@pytest.mark.slow
+def test_every_view_of_the_real_catalogue_equals_a_float64_brute_force(tiny_model, real_bookcovers):
+    """Every category of ../shared/data/bookcovers, every view (per category too), both directions: each
+    query's rank is the one a float64 brute force over the same embeddings gives."""
+    from harness.data import load_catalogue
+
+    catalogue, _ = load_catalogue(sorted(p for p in real_bookcovers.iterdir() if p.is_dir()))
+    config = EvalConfig(resamples=100, zero_shot=False)
+    result = evaluate(tiny_model, catalogue, categories=["Mind-Body-Spirit"], config=config)
+    emb = embed(tiny_model, catalogue)
+    row_of = {b: i for i, b in enumerate(emb.book_ids.tolist())}
+    assert len(result.rankings) >= 2 * 7  # train, heldout, cross and one view per other category
+    for key, ranking in result.rankings.items():
+        rows = np.array([row_of[b] for b in ranking.book_ids])
+        images, texts, groups = emb.images[rows], emb.texts[rows], emb.group_ids[rows]
+        queries, candidates = (images, texts) if key.endswith("image_to_text") else (texts, images)
+        scores = queries.astype(np.float64) @ candidates.astype(np.float64).T
+        positive = groups[:, None] == groups[None, :]
+        best = np.where(positive, scores, -np.inf).max(axis=1)
+        want = 1 + ((scores >= best[:, None]) & ~positive).sum(axis=1)
+        np.testing.assert_array_equal(ranking.ranks, want, err_msg=key)
