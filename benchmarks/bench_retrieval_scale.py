@@ -18,7 +18,7 @@ import torch
 from machine import machine_line
 
 from harness.evaluate.metrics import retrieval_names, statistic_of, values_from_ranks
-from harness.evaluate.retrieval import Certificate, retrieval_ranks
+from harness.evaluate.retrieval import DEFAULT_CHUNK_BYTES, Certificate, retrieval_ranks
 from harness.evaluate.score_chunks import tile_shape
 
 BARE_CHUNK_BYTES = 128 * 2**20  # the reference: row chunks of 128 MiB of float32 scores, the whole width
@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     chunk = max(1, BARE_CHUNK_BYTES // (4 * args.n))
     rss0 = peak_rss_mib()
     print(f"N={args.n:,} d={args.dim} groups={len(np.unique(groups)):,} bare chunk={chunk} rows, "
-          f"certified tiles={tile_shape(args.n, args.n, 16 * 2**20)} "
+          f"certified tiles={tile_shape(args.n, args.n, DEFAULT_CHUNK_BYTES)} "
           f"threads={torch.get_num_threads()} (inputs: {rss0:,.0f} MiB peak RSS)")
 
     bare_times, our_times, bare_cpu, our_cpu = [], [], [], []

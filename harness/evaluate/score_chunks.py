@@ -10,7 +10,6 @@ exact score is >= the threshold.
 """
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -76,7 +75,7 @@ class TileTotals:
 def tile_shape(n_rows: int, n_cols: int, tile_bytes: int, tile_rows: int | None = None) -> tuple[int, int]:
     """(rows, columns) of a tile: `tile_rows` (default TILE_ROWS) rows, and as many columns as fit
     `tile_bytes` of float32 scores."""
-    rows = max(1, min(n_rows, tile_rows or TILE_ROWS, 65_535))  # column counts of a tile are uint16
+    rows = max(1, min(n_rows, tile_rows or TILE_ROWS))
     return rows, max(1, min(n_cols, tile_bytes // (4 * rows)))
 
 
@@ -91,69 +90,87 @@ def scan_tiles(rows: torch.Tensor, cols: torch.Tensor, positives: tuple[np.ndarr
     pos_rows, pos_cols = positives
     rescored = 0
     scores = torch.empty((min(tile_r, n_rows), min(tile_c, n_cols)), dtype=torch.float32, device=rows.device)
-    workers = max(1, min(torch.get_num_threads(), 8)) if rows.device.type == "cpu" else 1
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        for r0 in range(0, n_rows, tile_r):
-            r1 = min(r0 + tile_r, n_rows)
-            lo, hi = np.searchsorted(pos_rows, (r0, r1))
-            chunk_pos_rows, chunk_pos_cols = pos_rows[lo:hi] - r0, pos_cols[lo:hi]
-            for c0 in range(0, n_cols, tile_c):
-                c1 = min(c0 + tile_c, n_cols)
-                s = kernel.scores(rows[r0:r1], cols[c0:c1].T, scores[: r1 - r0, : c1 - c0])
-                inside = (chunk_pos_cols >= c0) & (chunk_pos_cols < c1)
-                s[torch.as_tensor(chunk_pos_rows[inside], device=s.device),
-                  torch.as_tensor(chunk_pos_cols[inside] - c0, device=s.device)] = -torch.inf
-                cb = col_band[c0:c1] if col_band is not None else None
-                for got in _certify(pool, workers, s, row_band[r0:r1], cb):
-                    above_r, above_c, band_r, band_c = got
-                    row_above[r0:r1] += above_r
-                    if col_above is not None and above_c is not None:
-                        col_above[c0:c1] += above_c
-                    rescored += _rescore(rows, cols, r0, c0, band_r, band_c, row_band, col_band, row_above,
-                                         col_above)
+    # one counting thread: more would compete with the matrix library's threads, which spin between products
+    mask = np.empty(scores.numel(), dtype=bool) if rows.device.type == "cpu" else None
+    screen = True  # until a tile shows that its lowest band edge lets through too many scores
+    for r0 in range(0, n_rows, tile_r):
+        r1 = min(r0 + tile_r, n_rows)
+        lo, hi = np.searchsorted(pos_rows, (r0, r1))
+        chunk_pos_rows, chunk_pos_cols = pos_rows[lo:hi] - r0, pos_cols[lo:hi]
+        for c0 in range(0, n_cols, tile_c):
+            c1 = min(c0 + tile_c, n_cols)
+            s = kernel.scores(rows[r0:r1], cols[c0:c1].T, scores[: r1 - r0, : c1 - c0])
+            inside = (chunk_pos_cols >= c0) & (chunk_pos_cols < c1)
+            s[torch.as_tensor(chunk_pos_rows[inside], device=s.device),
+              torch.as_tensor(chunk_pos_cols[inside] - c0, device=s.device)] = -torch.inf
+            cb = col_band[c0:c1] if col_band is not None else None
+            if mask is not None:  # a contiguous mask of the tile's shape
+                tile_mask = mask[: (r1 - r0) * (c1 - c0)].reshape(r1 - r0, c1 - c0)
+                (above_r, above_c, band_r, band_c), screen = certify_numpy(s.numpy(), tile_mask, row_band[r0:r1], cb,
+                                                                           screen=screen)
+            else:
+                above_r, above_c, band_r, band_c = certify_torch(s, row_band[r0:r1], cb)
+            row_above[r0:r1] += above_r
+            if col_above is not None and above_c is not None:
+                col_above[c0:c1] += above_c
+            rescored += _rescore(rows, cols, r0, c0, band_r, band_c, row_band, col_band, row_above, col_above)
     return TileTotals(row_above, col_above, n_cols, n_rows * n_cols - len(pos_rows), rescored)
 
 
 Found = tuple[np.ndarray, np.ndarray | None, tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray] | None]
 
 
-def _certify(pool: ThreadPoolExecutor, workers: int, s: torch.Tensor, rb: Band, cb: Band | None) -> list[Found]:
-    """Certified counts of one tile: numpy over row slices on every core on CPU (it releases the GIL), torch
-    on a GPU. Each result: (row counts, column counts, row-band pairs, column-band pairs), pairs as
-    (row, column) within the tile."""
-    if s.device.type != "cpu":
-        return [certify_torch(s, rb, cb)]
-    values = s.numpy()
-    mask = np.empty(values.shape, dtype=bool)
-    cuts = np.linspace(0, values.shape[0], min(workers, values.shape[0]) + 1).astype(int)
-    jobs = [pool.submit(certify_numpy, values, mask, int(a), int(b), rb, cb) for a, b in zip(cuts[:-1], cuts[1:])]
-    found = []
-    for a, job in zip(cuts[:-1], jobs):
-        above_r, above_c, (br, bc), band_c = job.result()
-        rows = np.zeros(values.shape[0], dtype=np.int64)
-        rows[a:a + len(above_r)] = above_r
-        found.append((rows, above_c, (br + a, bc), None if band_c is None else (band_c[0] + a, band_c[1])))
-    return found
-
-
-def certify_numpy(values: np.ndarray, mask: np.ndarray, a: int, b: int, rb: Band,
-                  cb: Band | None) -> Found:
-    """Rows a:b of a tile: per row the scores above its band and the pairs inside it; with `cb`, per column."""
-    s, m = values[a:b], mask[a:b]
-    above_r, band_r = _side(s, m, rb.lo[a:b, None], rb.hi[a:b, None], axis=1)
+def certify_numpy(s: np.ndarray, m: np.ndarray, rb: Band, cb: Band | None, *, screen: bool = True,
+                  ) -> tuple[Found, bool]:
+    """A tile's certified counts: per row the scores above its band and the pairs inside it; with `cb`, per
+    column. `m` is a contiguous bool scratch of the tile's shape. With `screen`, one comparison against the
+    tile's lowest band edge comes first: when few scores pass it (a model whose positives stand out), they
+    are classified one by one for rows and columns at once. Returns the counts and whether the screen did."""
+    if screen:
+        floor = min(rb.lo.min(), cb.lo.min()) if cb is not None else rb.lo.min()
+        np.greater_equal(s, floor, out=m)
+        if np.count_nonzero(m) * SPARSE <= m.size:
+            r, c = np.divmod(np.flatnonzero(m), m.shape[1])
+            values = s[r, c]
+            above_r, band_r = _classify(values, r, c, rb.lo[r], rb.hi[r], r, m.shape[0])
+            if cb is None:
+                return (above_r, None, band_r, None), True
+            above_c, band_c = _classify(values, r, c, cb.lo[c], cb.hi[c], c, m.shape[1])
+            return (above_r, above_c, band_r, band_c), True
+    above_r, band_r = _side(s, m, rb.lo[:, None], rb.hi[:, None], axis=1)
     if cb is None:
-        return above_r, None, band_r, None
+        return (above_r, None, band_r, None), False
     above_c, band_c = _side(s, m, cb.lo[None, :], cb.hi[None, :], axis=0)
-    return above_r, above_c, band_r, band_c
+    return (above_r, above_c, band_r, band_c), False
+
+
+def _classify(values: np.ndarray, r: np.ndarray, c: np.ndarray, lo: np.ndarray, hi: np.ndarray, owner: np.ndarray,
+              n: int) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
+    """Scores (at rows r, columns c) against each owner's band edges: per owner the count above, and the pairs
+    inside the band."""
+    at_least = values >= lo
+    inside = at_least & (values <= hi)
+    return np.bincount(owner[at_least & ~inside], minlength=n), (r[inside], c[inside])
+
+
+SPARSE = 256  # at most one score in this many at or above the band's lower edge: find them, don't compare again
 
 
 def _side(s: np.ndarray, m: np.ndarray, lo: np.ndarray, hi: np.ndarray, axis: int,
           ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
+    """Per row (axis 1) or column (axis 0): scores above the band, and the (row, column) pairs inside it."""
     count = row_counts if axis == 1 else col_counts
+    np.greater_equal(s, lo, out=m)
+    if np.count_nonzero(m) * SPARSE <= m.size:  # few: classify them one by one
+        r, c = np.divmod(np.flatnonzero(m), m.shape[1])
+        owner, edge = (r, hi[r, 0]) if axis == 1 else (c, hi[0, c])
+        inside = s[r, c] <= edge
+        above = np.bincount(owner[~inside], minlength=m.shape[1 - axis])
+        return above, (r[inside], c[inside])
+    at_least = count(m)
     np.greater(s, hi, out=m)
     above = count(m)
-    np.greater_equal(s, lo, out=m)
-    some = np.flatnonzero(count(m) - above)
+    some = np.flatnonzero(at_least - above)
     if not len(some):
         return above, (np.empty(0, np.int64), np.empty(0, np.int64))
     if axis == 1:

@@ -30,7 +30,7 @@ def test_torch_counts_equal_numpy_counts(seed):
     rb = _band(np.round(rng.standard_normal(rows), 2), 0.02)
     cb = _band(np.round(rng.standard_normal(cols), 2), 0.02)
     mask = np.empty(scores.shape, dtype=bool)
-    want = certify_numpy(scores, mask, 0, rows, rb, cb)
+    want, _ = certify_numpy(scores, mask, rb, cb)
     got = certify_torch(torch.from_numpy(scores), rb, cb)
     for a, b in zip(want[:2], got[:2]):
         np.testing.assert_array_equal(a, b)
@@ -39,3 +39,27 @@ def test_torch_counts_equal_numpy_counts(seed):
         assert pairs(a) == pairs(b) and len(pairs(a)) > 0
     above_rows = (scores > rb.hi[:, None]).sum(axis=1)
     np.testing.assert_array_equal(want[0], above_rows)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_screened_counts_equal_the_per_side_counts(seed):
+    """A tile whose scores mostly sit far below every band: the one-comparison screen classifies the few
+    that pass it, and gives what comparing per row and per column gives."""
+    rng = np.random.default_rng(seed)
+    rows, cols = 64, 1000
+    scores = (rng.standard_normal((rows, cols)) * 0.05).astype(np.float32)
+    rb = _band(rng.uniform(0.15, 0.2, rows), 1e-3)
+    cb = _band(rng.uniform(0.15, 0.2, cols), 1e-3)
+    near = rng.integers(0, rows, 40), rng.integers(0, cols, 40)
+    scores[near] = rb.exact[near[0]].astype(np.float32)  # some right at a row's threshold: inside its band
+    scores[rng.integers(0, rows, 20), rng.integers(0, cols, 20)] = 0.5  # some certainly above
+    mask = np.empty(scores.shape, dtype=bool)
+    screened, used = certify_numpy(scores, mask, rb, cb, screen=True)
+    plain, unused = certify_numpy(scores, mask, rb, cb, screen=False)
+    assert used and not unused
+    pairs = lambda p: sorted(zip(p[0].tolist(), p[1].tolist()))  # noqa: E731
+    for a, b in zip(screened[:2], plain[:2]):
+        np.testing.assert_array_equal(a, b)
+    for a, b in zip(screened[2:], plain[2:]):
+        assert pairs(a) == pairs(b)
+    assert len(pairs(screened[2])) >= 30 and screened[0].sum() >= 15
