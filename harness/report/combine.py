@@ -15,12 +15,12 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Sequence
 
-import numpy as np
 
 from harness.errors import ConfigError
 from harness.evaluate.compare import Difference, compare_values
 from harness.evaluate.metrics import direction_of, parse_key
 from harness.report.model import RunReport
+from harness.report.paired import pair_ranks
 from harness.settings import StatSettings
 
 POINT = "point"  # the test name of a difference between point estimates
@@ -100,15 +100,9 @@ def _paired(out: RunReport, other: RunReport, key: str, role: str, reference: st
         return None
     view = key.rsplit("/", 1)[0]
     mine, theirs = out.per_query.get(view) or {}, other.per_query.get(view) or {}
-    try:
-        ids_a, ids_b = [str(i) for i in mine["item_ids"]], [str(i) for i in theirs["item_ids"]]
-        a = np.asarray(mine["ranks"][reference], dtype=np.float64)
-        b = np.asarray(theirs["ranks"][role], dtype=np.float64)
-    except (KeyError, TypeError, ValueError):
+    pair = pair_ranks(mine, theirs, reference, role)
+    if isinstance(pair, str):  # the same refusal as `report --against`: no invented paired result
         return None
-    if len(ids_a) != len(a) or len(ids_b) != len(b) or len(set(ids_a)) != len(ids_a) or set(ids_a) != set(ids_b):
-        return None
-    position = {item: i for i, item in enumerate(ids_b)}
-    aligned = b[[position[item] for item in ids_a]]
+    a, aligned = pair.first, pair.second
     mine["ranks"][name] = aligned.astype(int).tolist()  # the recall curves draw it beside the others
     return compare_values(key, parsed.resolved.from_ranks(a), parsed.resolved.from_ranks(aligned), stats)

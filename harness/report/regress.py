@@ -21,6 +21,7 @@ from harness.evaluate.compare import compare_values
 from harness.evaluate.metrics import better_sign, direction_of, metric_name, parse_key
 from harness.evaluate.stats import Estimate
 from harness.report.model import RunReport
+from harness.report.paired import pair_ranks
 from harness.settings import StatSettings
 
 FAIL_ON = ("regression", "warn", "never")
@@ -215,32 +216,8 @@ def _paired_views(run: RunReport, main: RunReport, role: str) -> dict[str, tuple
     """view/direction -> (ids, titles, new_ranks, old_ranks) aligned by item id, or why not."""
     views: dict[str, tuple[Any, ...] | str] = {}
     for view in set(run.per_query) & set(main.per_query):
-        new, old = run.per_query[view], main.per_query[view]
-        try:
-            new_ids, old_ids = [str(i) for i in new["item_ids"]], [str(i) for i in old["item_ids"]]
-            new_ranks = np.asarray(new["ranks"][role], dtype=np.float64)
-            old_ranks = np.asarray(old["ranks"][role], dtype=np.float64)
-        except (KeyError, TypeError, ValueError):
-            views[view] = f"per-query ranks for {role!r} missing or malformed"
-            continue
-        if len(new_ids) != len(new_ranks) or len(old_ids) != len(old_ranks):
-            views[view] = "per-query ids and ranks differ in length"
-            continue
-        if len(set(new_ids)) != len(new_ids) or set(new_ids) != set(old_ids):
-            shared = len(set(new_ids) & set(old_ids))
-            views[view] = f"items differ: RUN {len(new_ids)}, MAIN {len(old_ids)}, shared {shared}"
-            continue
-        if not (np.all(np.isfinite(new_ranks)) and np.all(np.isfinite(old_ranks))
-                and new_ranks.min(initial=1) >= 1 and old_ranks.min(initial=1) >= 1):
-            views[view] = "per-query ranks are not all >= 1"
-            continue
-        if new_ids:
-            position = {item: i for i, item in enumerate(old_ids)}
-            order = np.array([position[item] for item in new_ids])
-            titles = list(new.get("titles") or [""] * len(new_ids))
-            views[view] = (new_ids, titles, new_ranks, old_ranks[order])
-        else:
-            views[view] = "no queries"
+        pair = pair_ranks(run.per_query[view], main.per_query[view], role, role)
+        views[view] = pair if isinstance(pair, str) else (pair.ids, pair.titles, pair.first, pair.second)
     for view in set(run.per_query) ^ set(main.per_query):
         views[view] = f"per-query ranks only in {'RUN' if view in run.per_query else 'MAIN'}"
     return views

@@ -106,3 +106,26 @@ def test_default_view_of_many_checkpoints_stays_within_forty_lines(make_run, tmp
     lines = console.export_text().rstrip("\n").splitlines()
     assert len(lines) <= 40 and max(map(len, lines)) <= 80
     assert "more gates: --full shows them all" in "\n".join(lines)
+
+
+@pytest.mark.parametrize("tamper", [lambda r: -r, lambda r: 0 * r, lambda r: r + 0.5, lambda r: r[:-1]])
+def test_tampered_ranks_are_not_paired(make_run, tmp_path, tamper):
+    """Ranks that `report --against` refuses (negative, zero, fractional, the wrong length) give no paired
+    result in `report A B` either: the metric is compared as point estimates, without an invented CI."""
+    import numpy as np
+
+    from harness.report.paired import pair_ranks
+
+    good = make_run("good", seed=1)
+    first, second = single(good, "baseline"), single(good, "candidate")
+    view = "heldout/image_to_text"
+    ranks = second.per_query[view]["ranks"]
+    ranks["candidate"] = tamper(np.array(ranks["candidate"])).tolist()
+    assert isinstance(pair_ranks(second.per_query[view], first.per_query[view], "candidate", "baseline"), str)
+    paths = [str(first.write(tmp_path / "a.json")), str(second.write(tmp_path / "b.json"))]
+    report = combine_reports([RunReport.read(p) for p in paths], paths)
+    [other] = report.compared_roles
+    diff = report.comparisons[other][f"{view}/recall@5"]
+    assert diff.test == POINT and not diff.significant
+    assert diff.delta == pytest.approx(diff.value - diff.reference)
+    assert report.comparisons[other]["heldout/text_to_image/recall@5"].test != POINT  # untouched: still paired

@@ -1,10 +1,12 @@
 """Engines: where embeddings and per-query ranks are computed, behind one interface.
 
-- `local`: this process (harness.evaluate.embed, harness.evaluate.retrieval's chunked exact ranks).
+- `local`: this process, on its CPU or the model's GPU (harness.evaluate.embed, harness.evaluate.retrieval's
+  certified exact ranks).
 - `spark-local`, `spark-cluster`: the same functions on Spark executors (harness.evaluate.engines.spark):
-  query blocks spread over tasks against a broadcast gallery (or, above the gallery budget, against
-  one column piece of it per task), covers and captions embedded with mapInArrow. The ranks are
-  bit-identical to the local engine's given the same embeddings.
+  query blocks spread over tasks against the gallery, one column piece of it per Spark job (a single piece
+  when it fits the budget), covers and captions embedded with mapInArrow. Ranks are exact by definition
+  (harness.evaluate.kernels), so they equal the local engine's given the same embeddings, whatever the
+  executors' CPUs, BLAS or GPUs.
 
 Metrics, CIs, tests and reports never know which engine ran: they read the ranks an engine returns.
 """
@@ -42,7 +44,8 @@ def check_engine(name: str, where: str = "--engine") -> str:
 
 
 def get_engine(name: str = DEFAULT_ENGINE, **options: Any) -> Engine:
-    """A fresh engine of this name (`options` go to its constructor, e.g. chunk_bytes, blocks)."""
+    """A fresh engine of this name (`options` go to its constructor, e.g. kernel, tile_rows, chunk_bytes,
+    device (local), blocks (Spark))."""
     check_engine(name)
     if name == "local":
         from harness.evaluate.engines.local import LocalEngine
