@@ -9,6 +9,7 @@ MAX_EXAMPLES = 3
 
 # Skip reasons (the row is not in the catalogue) and flag reasons (kept, but worth a look).
 SKIP_EMPTY_TITLE = "empty title"
+SKIP_TITLE_WITHOUT_WORDS = "title without letters or digits"  # "!!!", "...", a zero-width space: no identity
 SKIP_EMPTY_CATEGORY = "empty category"
 SKIP_NO_IMAGE_PATH = "empty img_paths"
 SKIP_PATH_ESCAPES = "path escapes image root"

@@ -89,6 +89,10 @@ def _load_rows(frame: pd.DataFrame, csv_path: Path, root: Path, report: ReportBu
         if not title or title.casefold() in _NULL_TITLES:
             report.skip(reasons.SKIP_EMPTY_TITLE, category, where)
             continue
+        key = title_key(title)
+        if not key:  # unrelated books would share the empty key and count as editions of each other
+            report.skip(reasons.SKIP_TITLE_WITHOUT_WORDS, category, f"{where}: {title!r}")
+            continue
         if not img_paths:
             report.skip(reasons.SKIP_NO_IMAGE_PATH, category, where)
             continue
@@ -121,7 +125,7 @@ def _load_rows(frame: pd.DataFrame, csv_path: Path, root: Path, report: ReportBu
         digests.append(reason.digest)
         rows.append({"book_id": book_id, "title": title, "author": " ".join(get["author"][i].split()),
                      "category": category, "image_path": str(image_path), "isbn": isbn,
-                     "title_key": title_key(title), "_where": where})
+                     "title_key": key, "_where": where})
 
 
 def _image_problem(image_path: Path, where: str, report: ReportBuilder):

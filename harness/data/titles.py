@@ -30,9 +30,12 @@ def title_key(title: str) -> str:
     """Normalised identity of a title: article restored, NFKC, case-folded, punctuation and spacing removed.
 
     "Gifts Of Imperfection, The:" and "The Gifts of Imperfection" give the same key. Accents are kept
-    (they can tell titles apart); underscores count as punctuation.
+    (they can tell titles apart); underscores count as punctuation. Invisible format characters (zero-width
+    joiners and spaces, bidi controls) are dropped first, so "Edu\u200dcated" is "educated". A title with no
+    letters or digits has the empty key: it names no book (the loader skips it).
     """
-    text = unicodedata.normalize("NFKC", restore_article(title)).casefold()
+    visible = "".join(ch for ch in title if unicodedata.category(ch) != "Cf")
+    text = unicodedata.normalize("NFKC", restore_article(visible)).casefold()
     text = text.replace("&", " and ")
     words = [w for w in _NON_WORD.split(text.replace("_", " ")) if w]
     return " ".join(words)
