@@ -178,6 +178,9 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         from harness.session import write_run
 
         terminalreporter.write(suite_summary(report, markup=bool(getattr(terminalreporter, "hasmarkup", False))))
+        if not report.metrics and not report.gates:  # an empty run never replaces a report of one that evaluated
+            terminalreporter.write_line("bookclip: nothing was evaluated: no run report written")
+            return
         for path in write_run(report, config.stash[CONFIG_KEY], Path(config.rootpath)):
             terminalreporter.write_line(f"bookclip: wrote {path}")
     except BookclipError as exc:

@@ -91,6 +91,9 @@ class EvaluationSession:
         from harness.report.regress import compare_runs
 
         stored = RunReport.read(against)
+        for role in ("baseline", "candidate"):  # evaluate what is compared, whatever else the run selected
+            if role in stored.metrics:
+                self.evaluation(role)
         result = compare_runs(self.finish(), stored, confidence=self.config.confidence, seed=self.config.seed,
                               main_source=str(against))
         for warning in result.warnings:

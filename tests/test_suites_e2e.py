@@ -56,6 +56,19 @@ def test_embedded_default_passes_cold_then_warm_from_caches(tmp_path):
     assert list((cache / "finetune").glob("*/final.safetensors")) == finetunes
     assert "TorchDistributor" not in warm.stdout + warm.stderr
 
+    # the regression suite alone evaluates what it compares (it once failed with "no metrics for role")
+    stored = tmp_path / "stored.json"
+    stored.write_bytes((reports / "run.json").read_bytes())
+    alone = run_suites(cache, tmp_path / "regression", "-k", "regression", "--bookclip-compare-to", str(stored))
+    assert alone.returncode == 0 and "1 passed" in alone.stdout, alone.stdout[-3000:]
+    again = json.loads((tmp_path / "regression" / "run.json").read_text())
+    assert again["metrics"]["candidate"] and again["metrics"]["baseline"]
+    # and a run that evaluates nothing leaves the last report as it was
+    before = (reports / "run.json").stat().st_mtime_ns
+    empty = run_suites(cache, reports, "-k", "regression")
+    assert empty.returncode == 0 and "nothing was evaluated: no run report written" in empty.stdout
+    assert (reports / "run.json").stat().st_mtime_ns == before
+
 
 @pytest.mark.slow
 def test_k_runs_only_retrieval_and_skips_unused_work(tmp_path):
