@@ -184,6 +184,7 @@ def test_metric_names_follow_ks():
     (np.array([[np.nan, 1.0]]), np.array([[1.0, 0.0]]), ["a"], "NaN"),
     (np.ones((2, 3)), np.ones((2, 4)), ["a", "b"], "widths differ"),
     (np.ones((2, 3)), np.ones((3, 3)), ["a", "b"], "embed the same catalogue rows"),
+    (np.full((2, 3), 1e30), np.ones((2, 3)), ["a", "b"], "too large to score in float32"),
 ])
 def test_bad_input_is_one_line_evaluation_error(images, texts, groups, message):
     with pytest.raises(EvaluationError, match=message) as info:
