@@ -146,7 +146,7 @@ def _from_text(value: Any, key: str) -> Any:
 
 
 _CHECKS = {
-    "seed": lambda v, name: settings.integer(v, name),
+    "seed": settings.seed,
     "num_processes": lambda v, name: settings.integer(v, name, minimum=1),
     "resamples": settings.resamples,
     "min_n": settings.min_n,

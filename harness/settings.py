@@ -13,6 +13,8 @@ from typing import Any, Mapping
 from harness.errors import ConfigError
 
 MIN_RESAMPLES = 100
+MAX_RESAMPLES = 100_000  # a bootstrap holds resamples x queries numbers: more buys nothing but memory
+MAX_SEED = 2**32 - 1  # numpy's and torch's seeds are non-negative; 32 bits fit every generator
 DEFAULT_RESAMPLES = 1000
 DEFAULT_CONFIDENCE = 0.95
 DEFAULT_SPARK_GALLERY_MIB = 256  # Spark ranking: larger galleries are streamed in pieces of at most this
@@ -74,6 +76,17 @@ def resamples(value: Any, name: str = "resamples") -> int:
     value = integer(value, name)
     if value < MIN_RESAMPLES:
         raise ConfigError(f"{name} must be at least {MIN_RESAMPLES} for a bootstrap, got {value}; use e.g. 1000")
+    if value > MAX_RESAMPLES:
+        raise ConfigError(f"{name} must be at most {MAX_RESAMPLES:,} (more only costs memory), got {value}; "
+                          "use e.g. 1000")
+    return value
+
+
+def seed(value: Any, name: str = "seed") -> int:
+    """A seed: an integer in [0, 2**32 - 1], checked before any work."""
+    value = integer(value, name)
+    if not 0 <= value <= MAX_SEED:
+        raise ConfigError(f"{name} must be between 0 and {MAX_SEED}, got {value}")
     return value
 
 
@@ -117,9 +130,9 @@ class StatSettings:
     def __post_init__(self) -> None:
         object.__setattr__(self, "resamples", resamples(self.resamples))
         object.__setattr__(self, "confidence", confidence(self.confidence))
-        object.__setattr__(self, "seed", integer(self.seed, "seed"))
+        object.__setattr__(self, "seed", seed(self.seed, "seed"))
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "StatSettings":
-        return cls(int(d.get("resamples", DEFAULT_RESAMPLES)), float(d.get("confidence", DEFAULT_CONFIDENCE)),
-                   int(d.get("seed", 0)))
+        # the validators read the stored values as they are: 1e400 or -1 is one line, not an OverflowError
+        return cls(d.get("resamples", DEFAULT_RESAMPLES), d.get("confidence", DEFAULT_CONFIDENCE), d.get("seed", 0))

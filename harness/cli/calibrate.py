@@ -34,9 +34,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from harness.settings import confidence
+    from harness.settings import confidence, seed
 
     confidence(args.confidence, "--confidence")
+    seed(args.seed, "--seed")
     if args.simulate:
         return _simulate(args)
     if args.aa < 2:
