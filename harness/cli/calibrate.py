@@ -94,6 +94,9 @@ def _aa(args: argparse.Namespace) -> int:
     from harness.workspace import Workspace
 
     root = Path(args.root).resolve()
+    if not root.is_dir():  # else the default recipe would be fine-tuned for minutes, silently
+        raise ConfigError(f"--root {args.root}: not an existing directory; give the project folder whose "
+                          "pyproject.toml holds the recipe and gates")
     config = load_config(rootdir=root)
     # judged at fail tier, so a warn-tier gate's FAIL is not hidden behind WARN
     gates = [dataclasses.replace(g, tier="fail") for g in config.gates if g.paired and g.suite != "interpolation"]

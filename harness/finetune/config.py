@@ -185,6 +185,9 @@ def validate(cfg: FinetuneConfig) -> None:
 
     if not isinstance(cfg.compile, bool):
         raise bad("compile", cfg.compile, "must be true or false")
+    if cfg.resume and cfg.overwrite:
+        raise ConfigError("fine-tune options resume and overwrite contradict each other: --resume continues OUT's "
+                          "checkpoint, --overwrite starts OUT afresh; pass one")
     if cfg.launcher not in LAUNCHERS:
         raise bad("launcher", cfg.launcher, f"is not one of {', '.join(LAUNCHERS)}")
     if cfg.precision not in PRECISIONS:
