@@ -35,6 +35,7 @@ from harness.evaluate.retrieval import (DEFAULT_CHUNK_BYTES, BlockCounts, Certif
 RECORDS_CONF = "spark.sql.execution.arrow.maxRecordsPerBatch"
 NO_SPARK_HINT = "or run with --engine local"
 GALLERY_ENV = "BOOKCLIP_SPARK_GALLERY_MB"  # gallery budget in MiB: larger galleries are streamed in pieces
+LOCAL_MASTER_ENV = "BOOKCLIP_SPARK_LOCAL_MASTER"  # spark-local's master: local, local[N] or local[*]
 FAIL_ENV = "BOOKCLIP_SPARK_FAIL_PARTITION"  # tests only: N, ranking:N or embedding:N makes that partition fail
 
 
@@ -206,6 +207,18 @@ def gallery_budget(value: int | None) -> int:
     return settings.mebibytes(text, GALLERY_ENV) if text else settings.DEFAULT_SPARK_GALLERY_MIB * 2**20
 
 
+def local_master(text: str | None) -> str:
+    """spark-local's master from $BOOKCLIP_SPARK_LOCAL_MASTER: `local`, `local[*]` (the default) or `local[N]` with
+    N between 1 and this machine's cores; anything else is one line naming the variable, before Spark starts."""
+    value = (text or "").strip() or "local[*]"
+    found = re.fullmatch(r"local(?:\[(\*|\d+)\])?", value)
+    cores = os.cpu_count() or 1
+    if found is None or (found.group(1) not in (None, "*") and not 1 <= int(found.group(1)) <= cores):
+        raise ConfigError(f"{LOCAL_MASTER_ENV}={text!r}: use local, local[*] or local[N] with N from 1 to {cores} "
+                          "(this machine's cores)")
+    return value
+
+
 def failure_hook(text: str | None) -> tuple[str | None, int | None]:
     """$BOOKCLIP_SPARK_FAIL_PARTITION (tests only): N fails partition N of every Spark stage of the run,
     ranking:N or embedding:N of those stages only."""
@@ -240,8 +253,7 @@ def open_session(name: str) -> Any:
     from harness.spark.session import active_session, get_or_create_session
 
     if name == "spark-local":
-        return get_or_create_session(master=os.environ.get("BOOKCLIP_SPARK_LOCAL_MASTER", "local[*]"),
-                                     hint=NO_SPARK_HINT)
+        return get_or_create_session(master=local_master(os.environ.get(LOCAL_MASTER_ENV)), hint=NO_SPARK_HINT)
     session = active_session()
     if session is not None:
         return session
