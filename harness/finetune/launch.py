@@ -63,6 +63,8 @@ def resolve(cfg: FinetuneConfig) -> FinetuneConfig:
     """Absolute paths (workers may run elsewhere), the cache location, and a thread count per process."""
     if not cfg.out:
         raise FinetuneError("no output directory; pass --out DIR")
+    if os.path.lexists(cfg.out) and not os.path.isdir(cfg.out):
+        raise FinetuneError(f"--out {cfg.out}: exists and is not a directory; pass a new or existing directory")
     if not cfg.data:  # the embedded default: the generated fixture catalogue
         from harness.data import fixture_catalogue
 

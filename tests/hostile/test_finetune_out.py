@@ -74,3 +74,11 @@ def test_resumed_train_log_holds_each_step_once(small) -> None:
     steps = [r["step"] for r in files.read_train_log()]
     assert len(steps) == len(set(steps)), steps
     assert steps == sorted(steps) and steps[-1] == 8
+
+
+def test_out_naming_a_file_is_one_line(small, tmp_path: Path) -> None:
+    """--out naming an existing file once gave a FileExistsError traceback."""
+    (tmp_path / "taken").write_text("a file")
+    with pytest.raises(FinetuneError, match="exists and is not a directory"):
+        launch(small(out=str(tmp_path / "taken")))
+    assert (tmp_path / "taken").read_text() == "a file"
