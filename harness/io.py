@@ -12,16 +12,28 @@ from typing import Any, Iterator
 
 def cache_dir() -> Path:
     """Root of bookclip's on-disk caches: $BOOKCLIP_CACHE_DIR, else $XDG_CACHE_HOME/bookclip, else
-    ~/.cache/bookclip (the XDG base-directory convention: a relative XDG_CACHE_HOME is ignored)."""
+    ~/.cache/bookclip (the XDG base-directory convention: a relative XDG_CACHE_HOME is ignored). A folder
+    that cannot be created or written is one ConfigError naming the variable it came from."""
     root = os.environ.get("BOOKCLIP_CACHE_DIR")
     xdg = os.environ.get("XDG_CACHE_HOME")
     if root:
-        path = Path(root).expanduser()
+        path, source = Path(root).expanduser(), f"BOOKCLIP_CACHE_DIR={root!r}"
     elif xdg and os.path.isabs(xdg):
-        path = Path(xdg) / "bookclip"
+        path, source = Path(xdg) / "bookclip", f"XDG_CACHE_HOME={xdg!r}"
     else:
-        path = Path.home() / ".cache" / "bookclip"
-    path.mkdir(parents=True, exist_ok=True)
+        path, source = Path.home() / ".cache" / "bookclip", "the default cache folder"
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        writable = os.access(path, os.W_OK | os.X_OK)
+    except OSError as exc:
+        writable, why = False, exc.strerror or type(exc).__name__
+    else:
+        why = "not writable"
+    if not writable:
+        from harness.errors import ConfigError
+
+        raise ConfigError(f"{source}: {path} is not a usable cache folder ({why}); point it at a writable "
+                          "directory")
     return path
 
 

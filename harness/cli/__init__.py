@@ -32,6 +32,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0
     try:
+        if getattr(args, "uses_cache", True):  # an unusable cache folder fails now, not after minutes of work
+            from harness.io import cache_dir
+
+            cache_dir()
         return int(args.func(args) or 0)
     except BookclipError as exc:
         from harness.cli.plain import strip_control

@@ -41,7 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--list", action="store_true", help="list the saved runs")
     parser.add_argument("--runs-dir", metavar="DIR", default=None,
                         help="run history directory (default $BOOKCLIP_RUNS_DIR or reports/runs)")
-    parser.set_defaults(func=run_report)
+    parser.set_defaults(func=run_report, uses_cache=False)
 
 
 def run_report(args: argparse.Namespace) -> int:

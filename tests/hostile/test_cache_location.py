@@ -4,6 +4,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
+
 from harness.io import cache_dir
 
 
@@ -30,3 +32,16 @@ def test_eval_writes_its_caches_under_xdg_cache_home(tmp_path, catalogue_dir, ho
     assert list((xdg / "bookclip" / "embeddings").glob("*.npz"))
     assert list((xdg / "bookclip" / "images").glob("*.npy"))
     assert not (home / ".cache" / "bookclip").exists()
+
+
+@pytest.mark.parametrize("variable, folder", [("BOOKCLIP_CACHE_DIR", "a-file"), ("XDG_CACHE_HOME", "a-file")])
+def test_a_cache_variable_naming_a_file_fails_first_in_one_line(tmp_path, monkeypatch, capsys, variable, folder):
+    """It once failed with a traceback from io.cache_dir after 8-10 s of work."""
+    from harness.cli import main
+
+    (tmp_path / "a-file").write_text("not a folder")
+    monkeypatch.delenv("BOOKCLIP_CACHE_DIR", raising=False)
+    monkeypatch.setenv(variable, str(tmp_path / folder))
+    assert main(["eval", "--model", "fixtures:tiny-baseline", "--data", str(tmp_path / "nowhere.csv")]) == 2
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith(f"bookclip: error: {variable}=") and "not a usable cache folder" in line
