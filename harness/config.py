@@ -67,10 +67,9 @@ def load_config(*, rootdir: Path, config_file: str | None = None, overrides: Map
     raw: dict[str, Any] = {}
     pyproject = rootdir / "pyproject.toml"
     if pyproject.is_file():
-        raw.update(_read_toml(pyproject).get("tool", {}).get("bookclip", {}))
+        raw.update(_bookclip_table(_read_toml(pyproject), pyproject, required=False))
     if config_file:
-        table = _read_toml(Path(config_file))
-        raw.update(table.get("tool", {}).get("bookclip", table))
+        raw.update(_bookclip_table(_read_toml(Path(config_file)), Path(config_file), required=True))
     raw.update({k: v for k, v in (overrides or {}).items() if v is not None})
     return build_config(raw, source=str(config_file or pyproject))
 
@@ -116,6 +115,17 @@ def build_config(raw: Mapping[str, Any], *, source: str = "configuration") -> Ru
     return replace(cfg, gates=tuple(gates))
 
 
+def _bookclip_table(table: Mapping[str, Any], path: Path, *, required: bool) -> Mapping[str, Any]:
+    """[tool.bookclip] of a TOML document (a --bookclip-config file may also be that table itself)."""
+    tool = table.get("tool", {})
+    if not isinstance(tool, Mapping):
+        raise ConfigError(f"{path}: `tool` must be a table ([tool.bookclip]), got {tool!r}")
+    found = tool.get("bookclip", table if required else {})
+    if not isinstance(found, Mapping):
+        raise ConfigError(f"{path}: [tool.bookclip] must be a table, got {found!r}")
+    return found
+
+
 def _read_toml(path: Path) -> dict[str, Any]:
     try:
         with path.open("rb") as fh:
@@ -130,7 +140,7 @@ def _ks(value: Any, source: str) -> tuple[int, ...]:
     items = value.split(",") if isinstance(value, str) else value
     try:
         ks = tuple(sorted({int(k) for k in items}))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise ConfigError(f"{source}: ks must be positive integers like 1,5,10, got {value!r}") from None
     if not ks or ks[0] < 1:
         raise ConfigError(f"{source}: ks must be positive integers like 1,5,10, got {value!r}")

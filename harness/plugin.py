@@ -62,6 +62,10 @@ def pytest_configure(config: pytest.Config) -> None:
                           overrides=overrides)
     except BookclipError as exc:
         raise pytest.UsageError(f"bookclip: {exc}") from None
+    report_dir = Path(config.rootpath) / cfg.report_dir
+    if report_dir.exists() and not report_dir.is_dir():  # else the whole run completes, then no report is written
+        raise pytest.UsageError(f"bookclip: report_dir {cfg.report_dir!r} is not a directory; "
+                                "name a folder for the run reports")
     config.stash[CONFIG_KEY] = cfg
 
 
