@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
             cache_dir()
         return int(args.func(args) or 0)
     except BookclipError as exc:
-        from harness.cli.plain import strip_control
+        from harness.plain_text import strip_control
 
         print(f"bookclip: error: {strip_control(exc)}", file=sys.stderr)
         return exc.exit_code

@@ -6,7 +6,7 @@ import json
 import sys
 from typing import TYPE_CHECKING
 
-from harness.cli.plain import plain, strip_control
+from harness.plain_text import plain, strip_control
 from harness.errors import DataError
 
 if TYPE_CHECKING:

@@ -305,7 +305,7 @@ def _emit(report: Any, args: argparse.Namespace) -> int:
 
 
 def _print_flips(report: Any, n: int) -> None:
-    from harness.cli.plain import strip_control
+    from harness.plain_text import strip_control
 
     if n <= 0:
         return

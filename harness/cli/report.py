@@ -5,6 +5,7 @@ import argparse
 from pathlib import Path
 
 from harness.errors import ConfigError
+from harness.plain_text import plain
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -48,8 +49,7 @@ def run_report(args: argparse.Namespace) -> int:
     from harness.report.console import make_console, print_regression, print_run, runs_table
     from harness.report.console_glance import print_glance
     from harness.report.history import history_root, list_runs, resolve_run, save_run
-    from rich.text import Text
-
+    
     from harness.report.model import RunReport
 
     console = make_console()
@@ -78,11 +78,11 @@ def run_report(args: argparse.Namespace) -> int:
         run_path = resolve_run(args.run[0], args.runs_dir)
         report = RunReport.read(run_path)
     if args.save:
-        console.print(Text(f"saved {run_path} as {save_run(report, args.save, args.runs_dir)}"))
+        console.print(plain(f"saved {run_path} as {save_run(report, args.save, args.runs_dir)}"))
     if args.html:
         from harness.report.html import write_html
 
-        console.print(Text(f"wrote {write_html(report, args.html)}"))
+        console.print(plain(f"wrote {write_html(report, args.html)}"))
     if not args.against:
         if args.json:
             import json
@@ -112,5 +112,5 @@ def run_report(args: argparse.Namespace) -> int:
     if args.out:
         atomic_write_json(Path(args.out), document)
         if not args.json:
-            console.print(Text(f"wrote {args.out}"))
+            console.print(plain(f"wrote {args.out}"))
     return result.exit_code(args.fail_on)

@@ -12,9 +12,9 @@ from typing import Any, Iterable
 
 from rich.console import Console
 from rich.table import Table
-from rich.text import Text
 
 from harness.evaluate.metrics import arrow, arrow_of
+from harness.plain_text import plain
 from harness.report.history import StoredRun
 from harness.report.model import RunReport
 from harness.report.regress import RegressionResult
@@ -54,18 +54,18 @@ def metrics_table(report: RunReport) -> Table:
     the reference with its CI and p-value (the test named in the JSON)."""
     roles = report.roles
     compared = report.compared_roles
-    table = Table(title=Text(f"{report.kind} run {report.name or report.run_id}"), title_justify="left")
+    table = Table(title=plain(f"{report.kind} run {report.name or report.run_id}"), title_justify="left")
     table.add_column("metric", no_wrap=True)
     for role in roles:
-        table.add_column(Text(role), justify="right")
+        table.add_column(plain(role), justify="right")
     for role in compared:
         suffix = f" {role}" if len(compared) > 1 else ""
-        table.add_column(Text(f"delta{suffix} [CI]"), justify="right")
-        table.add_column(Text(f"p{suffix}"), justify="right")
+        table.add_column(plain(f"delta{suffix} [CI]"), justify="right")
+        table.add_column(plain(f"p{suffix}"), justify="right")
     keys = sorted({k for values in report.metrics.values() for k in values}
                   | {k for values in report.comparisons.values() for k in values})
     for key in keys:
-        cells: list[Any] = [Text(f"{key} {arrow(key)}".strip())]
+        cells: list[Any] = [plain(f"{key} {arrow(key)}".strip())]
         for role in roles:
             m = report.metrics.get(role, {}).get(key)
             cells.append(f"{fmt(m.value)} {fmt_ci(m.ci_low, m.ci_high, False)}" if m else "-")
@@ -75,7 +75,7 @@ def metrics_table(report: RunReport) -> Table:
                 cells += ["", ""]
                 continue
             style = {"better": "green", "worse": "red"}.get(c.significant, "")
-            cells.append(Text(f"{fmt(c.delta, True)} {fmt_ci(c.ci_low, c.ci_high)}", style=style))
+            cells.append(plain(f"{fmt(c.delta, True)} {fmt_ci(c.ci_low, c.ci_high)}", style=style))
             cells.append(f"{c.p_value:.3g}" if isinstance(c.p_value, (int, float)) and math.isfinite(c.p_value)
                          else "point estimates" if c.test == "point" else "")
         table.add_row(*cells)
@@ -88,18 +88,18 @@ def gates_table(report: RunReport) -> Table:
     for name in ("metric", "rule", "tier", "outcome", "why"):
         table.add_column(name, overflow="fold")
     for g in report.gates:
-        table.add_row(Text(g.name), Text(g.metric), Text(g.rule), g.tier,
-                      Text(g.outcome, style=_OUTCOME_STYLE.get(g.outcome, "")), Text(g.message))
+        table.add_row(plain(g.name), plain(g.metric), plain(g.rule), plain(g.tier),
+                      plain(g.outcome, style=_OUTCOME_STYLE.get(g.outcome, "")), plain(g.message))
     return table
 
 
 def print_run(report: RunReport, console: Console | None = None) -> None:
     console = console or make_console()
     models = ", ".join(f"{role}={m.get('spec', '?')}" for role, m in report.models.items())
-    console.print(Text(f"{report.kind} run {report.run_id} ({report.name or 'unnamed'}) {report.created_at}  {models}"))
+    console.print(plain(f"{report.kind} run {report.run_id} ({report.name or 'unnamed'}) {report.created_at}  {models}"))
     settings = report.settings
     if settings:
-        console.print(Text(f"{settings.get('confidence', 0.95):.0%} two-sided CIs from {settings.get('resamples')} "
+        console.print(plain(f"{settings.get('confidence', 0.95):.0%} two-sided CIs from {settings.get('resamples')} "
                            "bootstrap resamples; differences against "
                            f"{report.reference or 'no reference'} are paired over the same queries", style="dim"))
     console.print(metrics_table(report))
@@ -111,7 +111,7 @@ def print_run(report: RunReport, console: Console | None = None) -> None:
 
 def sweep_table(sweep: dict[str, Any]) -> Table:
     """The interpolation sweep: each alpha's in- and cross-category metric, frontier, constraint."""
-    table = Table(title=Text(f"WiSE-FT sweep: {sweep.get('metric', '')}; best alpha "
+    table = Table(title=plain(f"WiSE-FT sweep: {sweep.get('metric', '')}; best alpha "
                              f"{sweep.get('best_alpha') if sweep.get('best_alpha') is not None else 'none'} "
                              f"({sweep.get('constraint', '')})"), title_justify="left")
     for column in ("alpha", "in-category", "cross-category", "frontier", "meets constraint"):
@@ -131,7 +131,7 @@ def sweep_table(sweep: dict[str, Any]) -> Table:
 
 def regression_table(result: RegressionResult, *, show_unchanged: bool = True) -> Table:
     run, main = result.run, result.main
-    table = Table(title=Text(f"{result.role}: RUN {run.get('name') or run.get('run_id')} vs "
+    table = Table(title=plain(f"{result.role}: RUN {run.get('name') or run.get('run_id')} vs "
                              f"MAIN {main.get('name') or main.get('run_id')}"), title_justify="left")
     for name, justify in (("metric", "left"), ("MAIN", "right"), ("RUN", "right"), ("delta", "right"),
                           ("CI", "right"), ("basis", "left"), ("status", "left"), ("why", "left")):
@@ -141,8 +141,8 @@ def regression_table(result: RegressionResult, *, show_unchanged: bool = True) -
         if not show_unchanged and m.status == "unchanged":
             continue
         direction = f" {arrow_of(m.higher_is_better)}" if m.higher_is_better is not None else ""
-        table.add_row(Text(m.key + direction), fmt(m.old), fmt(m.new), fmt(m.delta, True), fmt_ci(m.ci_low, m.ci_high),
-                      m.basis, Text(m.status, style=_STATUS_STYLE.get(m.status, "")), Text(m.reason))
+        table.add_row(plain(m.key + direction), fmt(m.old), fmt(m.new), fmt(m.delta, True), fmt_ci(m.ci_low, m.ci_high),
+                      plain(m.basis), plain(m.status, style=_STATUS_STYLE.get(m.status, "")), plain(m.reason))
     return table
 
 
@@ -150,7 +150,7 @@ def print_regression(result: RegressionResult, console: Console | None = None, *
                      fail_on: str = "regression") -> None:
     console = console or make_console()
     for warning in result.warnings:
-        console.print(Text("warning: ", style="yellow").append(Text(warning)))
+        console.print(plain("warning: ", style="yellow").append(plain(warning)))
     console.print(regression_table(result))
     if result.gates:
         table = Table(title="gates: RUN vs MAIN", title_justify="left")
@@ -158,21 +158,21 @@ def print_regression(result: RegressionResult, console: Console | None = None, *
         for name in ("metric", "MAIN", "RUN", "status", "why"):
             table.add_column(name, overflow="fold")
         for g in result.gates:
-            table.add_row(Text(g.name), Text(g.metric), g.old or "-", g.new or "-",
-                          Text(g.status, style=_STATUS_STYLE.get(g.status, "")), Text(g.reason))
+            table.add_row(plain(g.name), plain(g.metric), plain(g.old or "-"), plain(g.new or "-"),
+                          plain(g.status, style=_STATUS_STYLE.get(g.status, "")), plain(g.reason))
         console.print(table)
     for view, items in result.worst_items.items():
         if items:
             worst = "; ".join(f"{i.title or i.book_id} {i.old_rank}->{i.new_rank}" for i in items[:3])
-            console.print(Text(f"{view}: largest rank losses: {worst}", style="dim"))
+            console.print(plain(f"{view}: largest rank losses: {worst}", style="dim"))
     verdict = result.verdict
     style = {"regression": "bold red", "warn": "yellow", "clean": "bold green"}[verdict]
-    line = Text(f"verdict: {verdict.upper()}", style=style)
+    line = plain(f"verdict: {verdict.upper()}", style=style)
     if result.regressions:
-        line.append(Text(f" - regressed: {', '.join(result.regressions)}"))
+        line.append(plain(f" - regressed: {', '.join(result.regressions)}"))
     elif result.warned:
-        line.append(Text(f" - worse but not significant / incomplete: {', '.join(result.warned)}"))
-    line.append(Text(f"  (margin {result.margin:g}, {result.confidence:.0%} confidence, "
+        line.append(plain(f" - worse but not significant / incomplete: {', '.join(result.warned)}"))
+    line.append(plain(f"  (margin {result.margin:g}, {result.confidence:.0%} confidence, "
                      f"--fail-on {fail_on}: exit {result.exit_code(fail_on)})", style="dim"))
     console.print(line, soft_wrap=True)  # one line a log search finds whole
 
@@ -191,7 +191,8 @@ def runs_table(runs: Iterable[StoredRun]) -> Table:
         table.add_column(name, overflow="fold")
     for run in runs:
         info = _summary(run)
-        table.add_row(Text(run.path.name), info["created"], info["commit"], Text(info["models"]), info["gates"])
+        table.add_row(plain(run.path.name), plain(info["created"]), plain(info["commit"]), plain(info["models"]),
+                      plain(info["gates"]))
     return table
 
 
@@ -232,13 +233,13 @@ def suite_summary(report: RunReport, *, markup: bool) -> str:
             cand = report.metrics.get("candidate", {}).get(result.metric)
             c = report.comparison(result.metric)
             delta = f"{fmt(c.delta, True)} {fmt_ci(c.ci_low, c.ci_high)}" if c else ""
-            table.add_row(Text(result.metric), fmt(base.value) if base else "-", fmt(cand.value) if cand else "-",
-                          delta, Text(result.rule), Text(result.outcome, style=_OUTCOME_STYLE.get(result.outcome, "")))
+            table.add_row(plain(result.metric), fmt(base.value) if base else "-", fmt(cand.value) if cand else "-",
+                          delta, plain(result.rule), plain(result.outcome, style=_OUTCOME_STYLE.get(result.outcome, "")))
         console.print(table)
     if report.gates:  # each gate's whole message, once, as one line a log search finds
-        console.print(Text("bookclip gates:", style="bold"))
+        console.print(plain("bookclip gates:", style="bold"))
         order = {"FAIL": 0, "UNDECIDED": 1, "WARN": 2, "PASS": 3}
         for result in sorted(report.gates, key=lambda g: (order.get(g.outcome, 9), g.metric)):
-            console.print(Text(f"{result.outcome} ", style=_OUTCOME_STYLE.get(result.outcome, ""))
-                          .append(Text(f"{result.metric}: {result.message}")), soft_wrap=True)
+            console.print(plain(f"{result.outcome} ", style=_OUTCOME_STYLE.get(result.outcome, ""))
+                          .append(plain(f"{result.metric}: {result.message}")), soft_wrap=True)
     return buffer.getvalue()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.text import Text
 
+from harness.plain_text import plain
 from harness.report.console import fmt, fmt_ci, make_console
 from harness.report.glance import gate_evidence, verdict, worst_regressions
 from harness.report.model import RunReport
@@ -22,15 +23,15 @@ def _line(console: Console, text: Text) -> None:
 def print_glance(report: RunReport, console: Console | None = None) -> None:
     console = console or make_console()
     models = ", ".join(f"{role}={m.get('spec', '?')}" for role, m in report.models.items())
-    _line(console, Text(f"{report.kind} run {report.name or report.run_id} · {report.created_at}"))
-    _line(console, Text(f"models: {models or 'none recorded'}", style="dim"))
+    _line(console, plain(f"{report.kind} run {report.name or report.run_id} · {report.created_at}"))
+    _line(console, plain(f"models: {models or 'none recorded'}", style="dim"))
     v = verdict(report)
     counts = ", ".join(f"{o} {n}" for o, n in sorted(v.counts.items()))
-    head = Text("verdict: ", style="bold").append(Text(v.outcome or "NO GATES", style=_STYLE.get(v.outcome, "bold")))
-    _line(console, head.append(Text(f" - {v.label}" + (f" ({counts})" if counts else ""))))
+    head = plain("verdict: ", style="bold").append(plain(v.outcome or "NO GATES", style=_STYLE.get(v.outcome, "bold")))
+    _line(console, head.append(plain(f" - {v.label}" + (f" ({counts})" if counts else ""))))
     reference = report.reference or "the reference"
     if report.gates:
-        _line(console, Text(f"gates (difference against {reference} with CI, or the value for min/max):", style="bold"))
+        _line(console, plain(f"gates (difference against {reference} with CI, or the value for min/max):", style="bold"))
         roles = list(dict.fromkeys(g.role for g in report.gates))
         order = {"FAIL": 0, "UNDECIDED": 1, "WARN": 2, "PASS": 3}
         shown = 0
@@ -39,24 +40,24 @@ def print_glance(report: RunReport, console: Console | None = None) -> None:
                 break
             gates = sorted((g for g in report.gates if g.role == role), key=lambda g: (order.get(g.outcome, 9), g.metric))
             if len(roles) > 1:
-                _line(console, Text(f" {role}", style="bold"))
+                _line(console, plain(f" {role}", style="bold"))
             for g in gates:
                 if shown == MAX_GATE_LINES:
                     break
                 ev = gate_evidence(report, g)
                 number = f"{fmt(ev.value, ev.paired)} {fmt_ci(ev.low, ev.high, ev.paired)}".strip()
-                text = Text(f"  {g.outcome:<9}", style=_STYLE.get(g.outcome, ""))
-                _line(console, text.append(Text(f"{g.metric}  {number}  ({g.rule})")))
+                text = plain(f"  {g.outcome:<9}", style=_STYLE.get(g.outcome, ""))
+                _line(console, text.append(plain(f"{g.metric}  {number}  ({g.rule})")))
                 shown += 1
         if shown < len(report.gates):
-            _line(console, Text(f"  ... {len(report.gates) - shown} more gates: --full shows them all", style="dim"))
+            _line(console, plain(f"  ... {len(report.gates) - shown} more gates: --full shows them all", style="dim"))
     worst = worst_regressions(report, 5)
     compared = len(report.compared_roles) > 1
     if worst:
-        _line(console, Text("five worst regressions (whole CI on the worse side):", style="bold"))
+        _line(console, plain("five worst regressions (whole CI on the worse side):", style="bold"))
         for role, d in worst:
             who = f"{role}: " if compared else ""
-            _line(console, Text(f"  {who}{d.key}  {fmt(d.delta, True)} {fmt_ci(d.ci_low, d.ci_high)}", style="red"))
+            _line(console, plain(f"  {who}{d.key}  {fmt(d.delta, True)} {fmt_ci(d.ci_low, d.ci_high)}", style="red"))
     elif report.compared_roles:
-        _line(console, Text(f"no metric is significantly worse than {reference}", style="green"))
-    _line(console, Text("--full: every metric with CIs and tests; --html OUT: the page with pictures", style="dim"))
+        _line(console, plain(f"no metric is significantly worse than {reference}", style="green"))
+    _line(console, plain("--full: every metric with CIs and tests; --html OUT: the page with pictures", style="dim"))

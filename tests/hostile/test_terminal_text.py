@@ -62,7 +62,29 @@ def test_one_line_errors_escape_control_characters(tmp_path, hostile) -> None:
 
 
 def test_plain_helper() -> None:
-    from harness.cli.plain import plain, strip_control
+    from harness.plain_text import plain, strip_control
 
     assert strip_control("a\x1b[31mb\x07\u202ec\td") == "a\\x1b[31mb\\x07\\u202ec\td"
     assert plain("[/]").plain == "[/]"
+
+
+EVIL = "\x1b]8;;https://evil.example\x1b\\click\x1b]8;;\x1b\\ \x1b[2J \x9b31m \u202eabc [link=https://x]y[/link]"
+
+
+def test_report_prints_crafted_report_text_as_plain_text(tmp_path, capsys) -> None:
+    """A crafted report's names, rules, tiers and messages reach the terminal with control characters
+    escaped and no markup: no hyperlink, no clear-screen, no C1 CSI, no reversed text."""
+    from harness.cli import main
+    from harness.report.model import GateResult, RunReport
+
+    report = RunReport(kind="suites", name=f"run {EVIL}")
+    report.gates = [GateResult(name=f"gate {EVIL}", metric=f"heldout/{EVIL}", rule=f"rule {EVIL}", tier="fail",
+                               outcome="FAIL", message=f"message {EVIL}")]
+    path = report.write(tmp_path / "crafted.json")
+    for extra, shown in (([], "rule"), (["--full"], "message")):
+        assert main(["report", str(path), *extra]) in (0, 1)
+        out = capsys.readouterr().out
+        assert shown in out
+        for raw in ("\x1b", "\x9b", "\u202e", "\x07"):
+            assert raw not in out
+        assert "\\x1b]8;;" in out.replace("\n", "")  # shown as a visible escape instead
