@@ -81,7 +81,7 @@ def test_report_prints_crafted_report_text_as_plain_text(tmp_path, capsys) -> No
     report.gates = [GateResult(name=f"gate {EVIL}", metric=f"heldout/{EVIL}", rule=f"rule {EVIL}", tier="fail",
                                outcome="FAIL", message=f"message {EVIL}")]
     path = report.write(tmp_path / "crafted.json")
-    for extra, shown in (([], "rule"), (["--full"], "message")):
+    for extra, shown in (([], "rule"), (["--full"], "gates")):
         assert main(["report", str(path), *extra]) in (0, 1)
         out = capsys.readouterr().out
         assert shown in out
