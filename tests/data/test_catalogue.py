@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from harness.data import COLUMNS, Catalogue, load_catalogue
@@ -122,3 +122,30 @@ def test_symlink_out_of_the_root_is_refused(tmp_path):
     assert resolve_under_root("dataset/A/s.jpg", real_root) is None
     assert resolve_under_root("dataset/B/../A/x.jpg", real_root) == real_root / "A" / "x.jpg"
     assert np.all([resolve_under_root(p, real_root) is None for p in ("dataset/..", "dataset/../../x", "dataset/A/../..")])
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 7), st.integers(0, 9)), min_size=1, max_size=60))
+def test_summary_equals_the_pairwise_definition(rows):
+    """The indexed summary (one pass over shared groups) gives what comparing every pair of categories gives."""
+    from itertools import combinations
+
+    from harness.data.load_report import LoadReport
+
+    frame = pd.DataFrame({
+        "book_id": [f"b{i}" for i in range(len(rows))], "title": [f"T{g}" for _, g in rows],
+        "author": "", "category": [f"C{c}" for c, _ in rows], "image_path": [f"/x/{i}.jpg" for i in range(len(rows))],
+        "isbn": "", "group_id": [f"g{g}" for _, g in rows], "title_key": [f"t{g}" for _, g in rows]})
+    catalogue = Catalogue(frame, tuple(f"{i:064x}" for i in range(len(rows))))
+    counts = frame["category"].value_counts().to_dict()
+    report = LoadReport(sources=(), total_rows=len(rows), kept_rows=len(rows), skipped={}, flagged={}, examples={},
+                        rows_by_category=counts, kept_by_category=counts, skipped_by_category={})
+    summary = summarise(catalogue, report)
+    cats_of = frame.groupby("group_id")["category"].agg(set)
+    for c in summary.categories:
+        sizes = frame[frame["category"] == c.category].groupby("group_id").size()
+        assert c.duplicate_groups == int((sizes > 1).sum()) and c.duplicate_rows == int(sizes[sizes > 1].sum())
+        assert c.shared_groups == sum(1 for cats in cats_of if c.category in cats and len(cats) > 1)
+    want = [((a, b), sum(1 for cats in cats_of if {a, b} <= cats))
+            for a, b in combinations(sorted(frame["category"].unique()), 2)]
+    assert [(o.categories, o.groups) for o in summary.overlaps] == [(p, n) for p, n in want if n]
