@@ -24,3 +24,14 @@ def plain(value: Any, style: str = "") -> Any:
     from rich.text import Text
 
     return Text(strip_control(value), style=style)
+
+
+# the same for a page: line breaks and tabs kept; lone surrogates (unencodable as UTF-8) shown as escapes too
+_PAGE_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+
+
+def visible_page(text: str) -> str:
+    """A page's text with control, bidi-override and lone-surrogate characters shown as visible escapes:
+    no reversed text (U+202E), no raw ESC or BEL, and always encodable as UTF-8."""
+    return _PAGE_CONTROL.sub(lambda m: m.group(0).encode("unicode_escape", "backslashreplace").decode("ascii"),
+                             text)

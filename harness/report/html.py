@@ -15,6 +15,7 @@ import os
 from pathlib import Path
 
 from harness.io import atomic_write_text
+from harness.plain_text import visible_page
 from harness.report.html_blocks import CSP, Block, environment, safely, stylesheet
 from harness.report.html_books import cover_rules, example_blocks, flip_blocks
 from harness.report.html_matrix import heatmap_blocks, probe_blocks
@@ -62,12 +63,13 @@ def render_html(report: RunReport) -> str:
         meta.append("views: " + ", ".join(f"{k} {v}" for k, v in sizes.items()))
     models = [{"role": role, "spec": (m or {}).get("spec", "?"), "fingerprint": str((m or {}).get("fingerprint", ""))[:12]}
               for role, m in report.models.items()]
-    return environment().get_template("page.html.j2").render(
+    page = environment().get_template("page.html.j2").render(
         csp=Markup(CSP), css=Markup(stylesheet()), cover_css=Markup(cover_rules(report)),
         title=f"bookclip {report.kind} {report.name or report.run_id}",
         heading=f"bookclip {report.kind}: {report.name}" if report.name else f"bookclip {report.kind}",
         meta=" · ".join(meta), models=models, sections=sections, schema=report.schema_version,
         run_id=report.run_id)
+    return visible_page(page)  # data strings: no bidi reversal, no raw control characters, always UTF-8
 
 
 __all__ = ["SECTIONS", "Block", "recall_curve", "render_html", "write_html"]

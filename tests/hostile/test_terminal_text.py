@@ -88,3 +88,24 @@ def test_report_prints_crafted_report_text_as_plain_text(tmp_path, capsys) -> No
         for raw in ("\x1b", "\x9b", "\u202e", "\x07"):
             assert raw not in out
         assert "\\x1b]8;;" in out.replace("\n", "")  # shown as a visible escape instead
+
+
+def test_html_page_shows_crafted_text_visibly_and_always_encodes(tmp_path) -> None:
+    """U+202E in a run id once reversed the page header; ESC, BEL and C1 reached the page raw; a lone
+    surrogate made `--html` fail with a UnicodeEncodeError traceback."""
+    import json
+
+    from harness.cli import main
+    from harness.report.model import GateResult, RunReport
+
+    report = RunReport(kind="suites", name="evil \x1b[2J\x07\x9b", run_id="\u202eabc123")
+    report.gates = [GateResult(name="g", metric="heldout/m", rule="r", tier="fail", outcome="FAIL",
+                               message="lone \ud800 surrogate \u2066isolate")]
+    path = tmp_path / "crafted.json"
+    path.write_text(json.dumps(report.to_dict(), ensure_ascii=True))  # JSON carries the surrogate as \ud800
+    page = tmp_path / "page.html"
+    assert main(["report", str(path), "--html", str(page)]) in (0, 1)
+    text = page.read_bytes().decode("utf-8")  # valid UTF-8
+    for raw in ("\u202e", "\x1b", "\x07", "\x9b", "\u2066"):
+        assert raw not in text
+    assert "\\u202eabc123" in text and "\\ud800" in text
