@@ -61,10 +61,12 @@ def pytest_configure(config: pytest.Config) -> None:
         cfg = load_config(rootdir=Path(config.rootpath), config_file=config.getoption("bookclip_config"),
                           overrides=overrides)
     except BookclipError as exc:
-        raise pytest.UsageError(f"bookclip: {exc}") from None
+        from harness.plain_text import strip_control
+
+        raise pytest.UsageError(f"bookclip: {strip_control(exc)}") from None  # a gate key may carry ESC
     report_dir = Path(config.rootpath) / cfg.report_dir
     if report_dir.exists() and not report_dir.is_dir():  # else the whole run completes, then no report is written
-        raise pytest.UsageError(f"bookclip: report_dir {cfg.report_dir!r} is not a directory; "
+        raise pytest.UsageError(f"bookclip: report_dir {ascii(cfg.report_dir)} is not a directory; "
                                 "name a folder for the run reports")
     config.stash[CONFIG_KEY] = cfg
 

@@ -39,3 +39,18 @@ def test_report_dir_naming_a_file_is_a_usage_error_before_the_run(tmp_path):
     assert proc.returncode == 4, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert "is not a directory" in proc.stderr and "Traceback" not in proc.stderr
     assert taken.read_text() == "a file"
+
+
+def test_a_gate_key_with_escape_sequences_is_printed_visibly(tmp_path):
+    """The plugin's usage errors once printed a crafted gate key's OSC 8 and clear-screen sequences raw."""
+    from harness.plain_text import strip_control
+
+    path = tmp_path / "bookclip.toml"
+    path.write_text('[gates]\n"heldout/\\u001b]8;;https://evil\\u001b\\\\x\\u001b[2J/recall@5" = { min = 0.1 }\n')
+    with pytest.raises(ConfigError) as info:
+        load_config(rootdir=tmp_path, config_file=str(path))
+    shown = strip_control(info.value)
+    assert "\x1b" not in shown and "\\x1b" in shown
+    proc = subprocess.run([sys.executable, "-m", "pytest", "suites/", "--collect-only", "-q", "-p", "no:cacheprovider",
+                           "--bookclip-config", str(path)], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 4 and "\x1b" not in proc.stdout + proc.stderr and "\\x1b" in proc.stderr
