@@ -54,7 +54,9 @@ def export_parquet(catalogue: Catalogue, out_dir: str | os.PathLike[str]) -> Pat
     })
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
-    pq.write_to_dataset(table, str(tmp), partition_cols=["category"])
+    # one partition a category: pyarrow's default cap of 1,024 partitions would fail a larger catalogue
+    pq.write_to_dataset(table, str(tmp), partition_cols=["category"],
+                        max_partitions=max(1024, len(catalogue.categories) + 1))
     manifest = {"format": FORMAT, "fingerprint": catalogue.fingerprint, "rows": len(catalogue),
                 "categories": list(catalogue.categories)}
     (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2))

@@ -41,3 +41,21 @@ def test_cli_export_then_eval_reads_it(catalogue, tmp_path, capsys) -> None:
     assert main(["data", "export", str(fx), "--parquet", str(tmp_path / "pq")]) == 0
     assert "fingerprint" in capsys.readouterr().out
     assert main(["data", "validate", str(tmp_path / "pq"), "--json"]) == 0
+
+
+def test_more_than_1024_categories_export_and_read_back(catalogue, tmp_path) -> None:
+    """pyarrow caps a write at 1,024 partitions by default: a catalogue with more categories once failed
+    with an ArrowInvalid traceback."""
+    import pandas as pd
+
+    from harness.data import Catalogue
+
+    n = 1100
+    row = catalogue.frame.iloc[[0] * n].reset_index(drop=True)
+    row["category"] = [f"C{i:04d}" for i in range(n)]
+    row["book_id"] = [f"b{i:04d}" for i in range(n)]
+    row["group_id"] = row["book_id"]
+    wide = Catalogue(pd.DataFrame(row), tuple([catalogue.image_digests[0]] * n))
+    out = export_parquet(wide, tmp_path / "wide")
+    back, report = read_parquet_catalogue(out)
+    assert len(back.categories) == n and report.kept_rows == n and back.fingerprint == wide.fingerprint
