@@ -126,9 +126,10 @@ def _manifest(root: Path) -> dict[str, Any]:
 
 
 def _stored_cover(folder: Path, data: bytes, name: str) -> Path:
-    """The cover written once under the cache folder, named by its content hash (same bytes, same file)."""
+    """The cover written once under the cache folder, named by its content hash (same bytes, same file); a
+    cached file whose bytes differ (a flipped byte, a truncated write) is written again."""
     path = folder / f"{sha256_hex(data)[:32]}{Path(name).suffix.lower()}"
-    if not path.is_file() or path.stat().st_size != len(data):
+    if not path.is_file() or path.stat().st_size != len(data) or path.read_bytes() != data:
         path.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(path) as tmp:
             tmp.write_bytes(data)

@@ -59,3 +59,20 @@ def test_more_than_1024_categories_export_and_read_back(catalogue, tmp_path) -> 
     out = export_parquet(wide, tmp_path / "wide")
     back, report = read_parquet_catalogue(out)
     assert len(back.categories) == n and report.kept_rows == n and back.fingerprint == wide.fingerprint
+
+
+def test_a_damaged_cached_cover_is_written_again(catalogue, tmp_path, monkeypatch) -> None:
+    """One flipped byte in the cover cache once broke the catalogue for good: a cached file of the right size
+    was never rewritten, and exporting again did not help."""
+    monkeypatch.setenv("BOOKCLIP_CACHE_DIR", str(tmp_path / "cache"))
+    out = export_parquet(catalogue, tmp_path / "pq")
+    first, _ = read_parquet_catalogue(out)
+    cached = first.frame["image_path"].iat[0]
+    with open(cached, "r+b") as handle:
+        handle.seek(100)
+        byte = handle.read(1)
+        handle.seek(100)
+        handle.write(bytes([byte[0] ^ 0xFF]))
+    again, _ = read_parquet_catalogue(out)
+    assert again.fingerprint == catalogue.fingerprint
+    assert again.frame["image_path"].iat[0] == cached
