@@ -77,6 +77,7 @@ def read_parquet_catalogue(path: str | os.PathLike[str]) -> tuple[Catalogue, Loa
                            exclude_invalid_files=True).to_table()
     except Exception as exc:  # pyarrow raises several types for unreadable folders
         raise DataError(f"cannot read the Parquet catalogue {root}: {type(exc).__name__}: {exc}") from None
+    _check_structure(root, table)
     frame = table.drop_columns(["cover"]).to_pandas()
     frame["category"] = frame["category"].astype(str)
     order = np.argsort(frame["row"].to_numpy(), kind="stable")
@@ -120,9 +121,34 @@ def _manifest(root: Path) -> dict[str, Any]:
     except (OSError, ValueError):
         raise DataError(f"{root} is not a bookclip Parquet catalogue (no readable {MANIFEST}); "
                         "write one with `bookclip data export --parquet DIR`") from None
+    if not isinstance(manifest, dict):
+        raise DataError(f"{root}: {MANIFEST} is a JSON {type(manifest).__name__}, not an object; export it again")
     if manifest.get("format") != FORMAT:
         raise DataError(f"{root}: unknown Parquet catalogue format {manifest.get('format')!r}; expected {FORMAT}")
+    rows, fingerprint = manifest.get("rows"), manifest.get("fingerprint")
+    if isinstance(rows, bool) or not isinstance(rows, int) or rows < 0 or not isinstance(fingerprint, str):
+        raise DataError(f"{root}: {MANIFEST} lacks a row count or a fingerprint (rows={rows!r}); export it again")
     return manifest
+
+
+MAX_IMAGE_NAME = 255  # a file name, as file systems allow
+
+
+def _check_structure(root: Path, table: Any) -> None:
+    """Every column a Parquet catalogue needs, no missing cover, usable image names: one line naming the
+    column (a crafted folder once gave a KeyError or ValueError traceback)."""
+    needed = ["row", "cover", "digest", "image_name", *(c for c in COLUMNS if c not in ("image_path", "category"))]
+    missing = [c for c in needed if c not in table.column_names]
+    if missing:
+        raise DataError(f"{root}: the Parquet catalogue lacks column(s) {', '.join(missing)}; export it again")
+    for column in ("row", "cover", "digest", "image_name"):
+        nulls = table.column(column).null_count
+        if nulls:
+            raise DataError(f"{root}: column {column} has {nulls} empty value(s); export it again")
+    for name in table.column("image_name").to_pylist():
+        if len(name) > MAX_IMAGE_NAME or any(ord(ch) < 32 or ord(ch) == 127 for ch in name) or "/" in name:
+            raise DataError(f"{root}: column image_name holds an unusable file name {ascii(name[:40])}; "
+                            "export it again")
 
 
 def _stored_cover(folder: Path, data: bytes, name: str) -> Path:

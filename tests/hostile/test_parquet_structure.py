@@ -1,0 +1,73 @@
+"""Crafted Parquet catalogue folders: a missing column, a null cover, an unusable image name or a malformed
+manifest is one line naming it (exit 2 on the command line), never a traceback."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+import pytest
+
+from harness.cli import main
+from harness.data import load_catalogue, make_fixture_catalogue
+from harness.data.parquet import MANIFEST, export_parquet, read_parquet_catalogue
+from harness.errors import DataError
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("pq")
+    catalogue = load_catalogue(make_fixture_catalogue(root / "fx", books_per_category=10))[0]
+    return export_parquet(catalogue, root / "good")
+
+
+def _rewrite(exported: Path, out: Path, change) -> Path:
+    table = ds.dataset(str(exported), format="parquet", partitioning="hive").to_table()
+    pq.write_to_dataset(change(table), str(out), partition_cols=["category"])
+    shutil.copy(exported / MANIFEST, out / MANIFEST)
+    return out
+
+
+def _set(table: pa.Table, column: str, values: list) -> pa.Table:
+    index = table.column_names.index(column)
+    return table.set_column(index, column, pa.array(values, table.schema.field(column).type))
+
+
+CASES = {
+    "no cover": (lambda t: t.drop_columns(["cover"]), r"lacks column\(s\) cover"),
+    "no row": (lambda t: t.drop_columns(["row"]), r"lacks column\(s\) row"),
+    "no digest": (lambda t: t.drop_columns(["digest"]), r"lacks column\(s\) digest"),
+    "no image_name": (lambda t: t.drop_columns(["image_name"]), r"lacks column\(s\) image_name"),
+    "null cover": (lambda t: _set(t, "cover", [None] + t.column("cover").to_pylist()[1:]), "column cover has 1 empty"),
+    "NUL image_name": (lambda t: _set(t, "image_name", ["a\x00.jpg"] + t.column("image_name").to_pylist()[1:]),
+                       "unusable file name"),
+    "long image_name": (lambda t: _set(t, "image_name", ["a" * 300 + ".jpg"] + t.column("image_name").to_pylist()[1:]),
+                        "unusable file name"),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_malformed_folders_are_one_line(exported, tmp_path, case, capsys) -> None:
+    change, message = CASES[case]
+    folder = _rewrite(exported, tmp_path / "bad", change)
+    with pytest.raises(DataError, match=message) as info:
+        read_parquet_catalogue(folder)
+    assert "\n" not in str(info.value)
+    assert main(["data", "validate", str(folder)]) == 2
+    assert "Traceback" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("manifest, message", [([1, 2], "is a JSON list"),
+                                               ({"format": None}, "unknown Parquet catalogue format"),
+                                               ("no rows", "lacks a row count")])
+def test_malformed_manifests_are_one_line(exported, tmp_path, manifest, message) -> None:
+    folder = tmp_path / "bad"
+    shutil.copytree(exported, folder)
+    if manifest == "no rows":
+        manifest = {k: v for k, v in json.loads((exported / MANIFEST).read_text()).items() if k != "rows"}
+    (folder / MANIFEST).write_text(json.dumps(manifest))
+    with pytest.raises(DataError, match=message):
+        read_parquet_catalogue(folder)
