@@ -86,13 +86,11 @@ def _load_rows(frame: pd.DataFrame, csv_path: Path, root: Path, report: ReportBu
         if not category:
             report.skip(reasons.SKIP_EMPTY_CATEGORY, "?", where)
             continue
-        if not title or title.casefold() in _NULL_TITLES:
-            report.skip(reasons.SKIP_EMPTY_TITLE, category, where)
+        problem = title_problem(title)
+        if problem is not None:
+            report.skip(problem, category, where if problem == reasons.SKIP_EMPTY_TITLE else f"{where}: {title!r}")
             continue
         key = title_key(title)
-        if not key:  # unrelated books would share the empty key and count as editions of each other
-            report.skip(reasons.SKIP_TITLE_WITHOUT_WORDS, category, f"{where}: {title!r}")
-            continue
         if not img_paths:
             report.skip(reasons.SKIP_NO_IMAGE_PATH, category, where)
             continue
@@ -111,21 +109,36 @@ def _load_rows(frame: pd.DataFrame, csv_path: Path, root: Path, report: ReportBu
         if book_id in seen_ids:
             report.skip(reasons.SKIP_DUPLICATE_ROW, category, where)
             continue
-        reason = _image_problem(image_path, where, report)
-        if isinstance(reason, str):
-            report.skip(reason, category, f"{where}: {image_path}")
+        reason = cover_problem(image_path, where, report, decode=decode)
+        if isinstance(reason, tuple):
+            report.skip(reason[0], category, reason[1])
             continue
-        if decode:
-            try:
-                open_cover(image_path, digest=reason.digest)
-            except DataError as exc:
-                report.skip(reasons.SKIP_UNDECODABLE_IMAGE, category, f"{where}: {exc}")
-                continue
         seen_ids.add(book_id)
         digests.append(reason.digest)
         rows.append({"book_id": book_id, "title": title, "author": " ".join(get["author"][i].split()),
                      "category": category, "image_path": str(image_path), "isbn": isbn,
                      "title_key": key, "_where": where})
+
+
+def title_problem(title: str) -> str | None:
+    """The skip reason of a title, or None: empty, a null word ("nan", "n/a", ...), or no letters or digits
+    (unrelated books would share its empty key and count as editions of each other)."""
+    if not title.strip() or title.strip().casefold() in _NULL_TITLES:
+        return reasons.SKIP_EMPTY_TITLE
+    return None if title_key(title) else reasons.SKIP_TITLE_WITHOUT_WORDS
+
+
+def cover_problem(image_path: Path, where: str, report: ReportBuilder, *, decode: bool = False):
+    """The cover's ImageProbe, or (skip reason, example) when it is unusable; `decode` also decodes it in full."""
+    reason = _image_problem(image_path, where, report)
+    if isinstance(reason, str):
+        return reason, f"{where}: {image_path}"
+    if decode:
+        try:
+            open_cover(image_path, digest=reason.digest)
+        except DataError as exc:
+            return reasons.SKIP_UNDECODABLE_IMAGE, f"{where}: {exc}"
+    return reason
 
 
 def _image_problem(image_path: Path, where: str, report: ReportBuilder):

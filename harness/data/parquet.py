@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from harness.data.catalogue import COLUMNS, Catalogue
-from harness.data.images import probe_image
+from harness.data.images import content_digest, probe_image
 from harness.data.load_report import LoadReport, ReportBuilder
 from harness.errors import DataError
 from harness.io import atomic_path, cache_dir, sha256_hex
@@ -66,8 +66,12 @@ def export_parquet(catalogue: Catalogue, out_dir: str | os.PathLike[str]) -> Pat
     return out
 
 
-def read_parquet_catalogue(path: str | os.PathLike[str]) -> tuple[Catalogue, LoadReport]:
-    """The catalogue a Parquet folder holds (same rows, order and fingerprint as the one exported)."""
+def read_parquet_catalogue(path: str | os.PathLike[str], *, decode: bool = False) -> tuple[Catalogue, LoadReport]:
+    """The catalogue a Parquet folder holds (same rows, order and fingerprint as the one exported), less the
+    rows the CSV loader would skip (empty or wordless titles, unusable covers; `decode`: covers that do not
+    decode in full), each counted with the loader's reason."""
+    from harness.data.loader import cover_problem, title_problem
+
     import pyarrow.dataset as ds
 
     root = Path(path)
@@ -88,18 +92,31 @@ def read_parquet_catalogue(path: str | os.PathLike[str]) -> tuple[Catalogue, Loa
     folder = cache_dir() / "parquet-covers"
     paths = [_stored_cover(folder, data, name) for data, name in zip(covers, frame["image_name"])]
     frame["image_path"] = [str(p) for p in paths]
-    digests = tuple(probe_image(p).digest for p in paths)
-    if list(digests) != frame["digest"].tolist():
+    digests = [content_digest(data) for data in covers]
+    if digests != frame["digest"].tolist():
         raise DataError(f"{root}: cover bytes do not match their recorded digests; export the catalogue again")
-    catalogue = Catalogue(frame[list(COLUMNS)].astype(str), digests)
-    if catalogue.fingerprint != manifest["fingerprint"]:
-        raise DataError(f"{root}: the rows give fingerprint {catalogue.fingerprint[:12]}, the export recorded "
+    everything = Catalogue(frame[list(COLUMNS)].astype(str), tuple(digests))
+    if everything.fingerprint != manifest["fingerprint"]:
+        raise DataError(f"{root}: the rows give fingerprint {everything.fingerprint[:12]}, the export recorded "
                         f"{manifest['fingerprint'][:12]}; the folder was changed after export: export it again")
+    # the CSV loader's rules, with its reasons and counts: a row it would skip is skipped here too
     builder = ReportBuilder()
     builder.sources.append(str(root))
-    for category in frame["category"]:
+    keep = []
+    for i, (category, title, path) in enumerate(zip(frame["category"], frame["title"].astype(str), paths)):
         builder.row_seen(category)
-    kept = {str(k): int(v) for k, v in frame["category"].value_counts().items()}
+        where = f"{root.name}: row {i}"
+        problem = title_problem(title)
+        if problem is not None:
+            builder.skip(problem, category, f"{where}: {title!r}")
+            continue
+        cover = cover_problem(path, where, builder, decode=decode)
+        if isinstance(cover, tuple):
+            builder.skip(cover[0], category, cover[1])
+            continue
+        keep.append(i)
+    catalogue = everything if len(keep) == len(frame) else everything.subset(keep)
+    kept = {str(k): int(v) for k, v in catalogue.frame["category"].value_counts().items()}
     return catalogue, builder.build(kept)
 
 
@@ -109,7 +126,10 @@ def load_any(sources: Any, *, image_root: Any = None, strict: bool = False,
     (`decode` decodes every cover in full, as `data validate --strict` does)."""
     single = sources[0] if isinstance(sources, (list, tuple)) and len(sources) == 1 else sources
     if not isinstance(single, (list, tuple)) and is_parquet_catalogue(single):
-        return read_parquet_catalogue(single)
+        catalogue, report = read_parquet_catalogue(single, decode=decode)
+        if strict and report.skipped_rows:
+            raise DataError(f"strict load: {report.summary_line()}; fix those rows or load without --strict")
+        return catalogue, report
     from harness.data.loader import load_catalogue
 
     return load_catalogue(sources, image_root=image_root, strict=strict, decode=decode)

@@ -71,3 +71,37 @@ def test_malformed_manifests_are_one_line(exported, tmp_path, manifest, message)
     (folder / MANIFEST).write_text(json.dumps(manifest))
     with pytest.raises(DataError, match=message):
         read_parquet_catalogue(folder)
+
+
+def test_bad_content_is_skipped_with_the_csv_loaders_reasons(exported, tmp_path, capsys) -> None:
+    """Digests and fingerprint recomputed so the folder is self-consistent: non-image bytes, and empty, blank,
+    "nan" or wordless titles were all kept ("240 of 240 kept", exit 0 under --strict). They are now skipped
+    and counted with the CSV loader's reasons, and --strict exits 1."""
+    import hashlib
+
+    from harness.data import Catalogue
+    from harness.data import load_report as reasons
+    from harness.data.catalogue import COLUMNS
+
+    table = ds.dataset(str(exported), format="parquet", partitioning="hive").to_table()
+    table = table.take(pa.array(sorted(range(table.num_rows), key=lambda i: table.column("row")[i].as_py())))
+    titles, covers = table.column("title").to_pylist(), table.column("cover").to_pylist()
+    titles[0], titles[1], titles[2], titles[3] = "", "   ", "nan", "!!!"
+    covers[4] = b"this is not an image at all" * 10
+    digests = [hashlib.sha256(c).hexdigest() for c in covers]
+    table = _set(_set(_set(table, "title", titles), "cover", covers), "digest", digests)
+    folder = tmp_path / "bad"
+    pq.write_to_dataset(table, str(folder), partition_cols=["category"])
+    frame = table.to_pandas()
+    frame["image_path"] = frame["image_name"]
+    manifest = json.loads((exported / MANIFEST).read_text())
+    manifest["fingerprint"] = Catalogue(frame[list(COLUMNS)].astype(str), tuple(digests)).fingerprint
+    (folder / MANIFEST).write_text(json.dumps(manifest))
+
+    catalogue, report = read_parquet_catalogue(folder)
+    assert report.skipped == {reasons.SKIP_EMPTY_TITLE: 3, reasons.SKIP_TITLE_WITHOUT_WORDS: 1,
+                              reasons.SKIP_NOT_AN_IMAGE: 1}
+    assert len(catalogue) == table.num_rows - 5 and report.kept_rows == len(catalogue)
+    assert main(["data", "validate", str(folder)]) == 0
+    assert main(["data", "validate", "--strict", str(folder)]) == 1
+    assert "strict" in capsys.readouterr().err
