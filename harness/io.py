@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -44,18 +45,29 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     Readers never see a half-written file, and a failure leaves the old file (or none).
     """
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
+    tmp_path: Path | None = None
     try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        os.close(fd)
+        tmp_path = Path(tmp)
         yield tmp_path
         if tmp_path.exists():
             os.chmod(tmp_path, 0o644)  # mkstemp makes 0600; the result is an ordinary file
         os.replace(tmp_path, target)
+    except OSError as exc:
+        if exc.errno not in _DISK_ERRORS:
+            raise
+        from harness.errors import BookclipError
+
+        raise BookclipError(f"cannot write {target}: {exc.strerror}; free some space there or write elsewhere "
+                            "(nothing was replaced)") from None
     finally:
-        if tmp_path.exists():
+        if tmp_path is not None and tmp_path.exists():
             tmp_path.unlink()
+
+
+_DISK_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG)  # the disk, not the program
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
