@@ -82,8 +82,12 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-zero-shot", action="store_true", help="skip zero-shot category classification")
     p.add_argument("--batch-size", type=int, default=256, metavar="N",
                    help="rows per forward pass when embedding (default 256; on CPU at most 64, which stay in cache)")
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", default="cpu",
+                   help="where the model embeds and the local engine ranks: cpu (default), cuda, cuda:N")
     add_engine_option(p)
+    p.add_argument("--score-kernel", default="float32", metavar="KERNEL",
+                   help="the fast product behind the ranks: float32 (default), tf32 or bfloat16 (GPU tensor cores); "
+                        "ranks are exact whichever: scores near a tie are checked in float64")
 
 
 def add_engine_option(p: argparse.ArgumentParser) -> None:
@@ -122,7 +126,7 @@ def _config(args: argparse.Namespace) -> Any:
         replay_fraction(args.replay_fraction, "--replay-fraction")
     return EvalConfig(template=args.template, ks=tuple(args.ks), pool=args.pool, seed=args.seed,
                       resamples=args.resamples, confidence=args.confidence, zero_shot=not args.no_zero_shot,
-                      batch_size=args.batch_size, engine=args.engine)
+                      batch_size=args.batch_size, engine=args.engine, score_kernel=args.score_kernel)
 
 
 def _load_data(args: argparse.Namespace) -> tuple[Any, Any]:

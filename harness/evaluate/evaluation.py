@@ -13,6 +13,7 @@ from typing import Any, Iterable, Mapping, Sequence
 from harness.errors import EvaluationError
 from harness.evaluate.cross_category import per_category_views
 from harness.evaluate.engines import Engine, check_engine, get_engine
+from harness.evaluate.kernels import get_kernel
 from harness.evaluate.embed import Embeddings
 from harness.evaluate.results import Evaluation, QueryRanks
 from harness.evaluate.metrics import metrics as registered_metrics
@@ -47,10 +48,12 @@ class EvalConfig:
     per_category: bool = True  # cross-category metrics per category, as views `cross:<Category>`
     batch_size: int = 256
     engine: str = "local"  # where embeddings and ranks are computed: local, spark-local, spark-cluster
+    score_kernel: str = "float32"  # the fast product behind the ranks (harness.evaluate.kernels); ranks are exact
 
     def __post_init__(self) -> None:
         resolve_template(self.template)
         check_engine(self.engine, "engine")
+        get_kernel(self.score_kernel, "score_kernel")
         self.stat_settings  # one place checks every setting
         settings.heldout_fraction(self.heldout_fraction)
         settings.replay_fraction(self.replay_fraction)
@@ -148,7 +151,7 @@ def evaluate_views(
             raise EvaluationError(f"view {name!r} is empty; choose categories that leave items in it "
                                   "(or drop it with --views)")
         check_ks(config.ks, len(catalogue) if config.pool == "catalogue" else len(view), where=f"view {name!r}")
-    engine = engine if engine is not None else get_engine(config.engine)
+    engine = engine if engine is not None else get_engine(config.engine, kernel=config.score_kernel)
     emb = embeddings if embeddings is not None else engine.embed(model, catalogue, template=config.template,
                                                                  batch_size=config.batch_size)
     rankings: dict[str, QueryRanks] = {}

@@ -148,3 +148,22 @@ def test_interpolate_sweeps_saves_the_best_alpha_and_checks_training_overlap(rea
     point = data["models"][f"alpha={sweep['best_alpha']:g}"]
     assert fingerprint_state_dict(saved.state_dict()) == point["fingerprint"]
     assert f"wrote alpha={sweep['best_alpha']:g}" in captured.out
+
+
+@pytest.mark.slow
+def test_any_score_kernel_gives_the_same_ranks(real_bookcovers, tmp_path, capsys):
+    """`--score-kernel bfloat16` computes the products in reduced precision; the ranks are the float32 run's,
+    and the report says which kernel ran, under which bound, and how many pairs it rescored."""
+    runs = {}
+    for kernel in ("float32", "bfloat16"):
+        out = tmp_path / f"{kernel}.json"
+        assert main(["eval", "--model", "tiny:vit-xs", "--score-kernel", kernel,
+                     *_args(real_bookcovers, "--no-zero-shot", "--out", str(out))]) == 0
+        runs[kernel] = json.loads(out.read_text())
+    capsys.readouterr()
+    for view, entry in runs["float32"]["per_query"].items():
+        assert entry["ranks"]["model"] == runs["bfloat16"]["per_query"][view]["ranks"]["model"], view
+    exact = runs["bfloat16"]["sections"]["engine"]["ranks"]["exact"]
+    assert exact["kernel"] == "bfloat16" and exact["rescored_pairs"] > 0 and exact["relative_bound"] > 2**-8
+    assert main(["eval", "--model", "tiny:vit-xs", "--score-kernel", "fp8", *_args(real_bookcovers)]) == 2
+    assert "unknown score kernel 'fp8'" in capsys.readouterr().err
