@@ -58,10 +58,10 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     except OSError as exc:
         if exc.errno not in _DISK_ERRORS:
             raise
-        from harness.errors import BookclipError
+        from harness.errors import WriteError
 
-        raise BookclipError(f"cannot write {target}: {exc.strerror}; free some space there or write elsewhere "
-                            "(nothing was replaced)") from None
+        raise WriteError(exc.errno, exc.strerror, f"cannot write {target}: {exc.strerror}; free some space there "
+                         "or write elsewhere (nothing was replaced)") from None
     finally:
         if tmp_path is not None and tmp_path.exists():
             tmp_path.unlink()
