@@ -94,7 +94,7 @@ def _load_rows(frame: pd.DataFrame, csv_path: Path, root: Path, report: ReportBu
         if not img_paths:
             report.skip(reasons.SKIP_NO_IMAGE_PATH, category, where)
             continue
-        if any(ord(ch) < 32 or ord(ch) == 127 for ch in img_paths):
+        if not usable_file_name(img_paths):
             report.skip(reasons.SKIP_BAD_IMAGE_PATH, category, f"{where}: {img_paths!r}")
             continue
         image_path = resolve_under_root(img_paths, root)
@@ -118,6 +118,11 @@ def _load_rows(frame: pd.DataFrame, csv_path: Path, root: Path, report: ReportBu
         rows.append({"book_id": book_id, "title": title, "author": " ".join(get["author"][i].split()),
                      "category": category, "image_path": str(image_path), "isbn": isbn,
                      "title_key": key, "_where": where})
+
+
+def usable_file_name(text: str) -> bool:
+    """No NUL or other control character: a path or file name that the OS takes as written."""
+    return not any(ord(ch) < 32 or ord(ch) == 127 for ch in text)
 
 
 def title_problem(title: str) -> str | None:

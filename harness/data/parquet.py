@@ -157,6 +157,8 @@ MAX_IMAGE_NAME = 255  # a file name, as file systems allow
 def _check_structure(root: Path, table: Any) -> None:
     """Every column a Parquet catalogue needs, no missing cover, usable image names: one line naming the
     column (a crafted folder once gave a KeyError or ValueError traceback)."""
+    from harness.data.loader import usable_file_name
+
     needed = ["row", "cover", "digest", "image_name", *(c for c in COLUMNS if c not in ("image_path", "category"))]
     missing = [c for c in needed if c not in table.column_names]
     if missing:
@@ -166,7 +168,7 @@ def _check_structure(root: Path, table: Any) -> None:
         if nulls:
             raise DataError(f"{root}: column {column} has {nulls} empty value(s); export it again")
     for name in table.column("image_name").to_pylist():
-        if len(name) > MAX_IMAGE_NAME or any(ord(ch) < 32 or ord(ch) == 127 for ch in name) or "/" in name:
+        if len(name) > MAX_IMAGE_NAME or not usable_file_name(name) or "/" in name:
             raise DataError(f"{root}: column image_name holds an unusable file name {ascii(name[:40])}; "
                             "export it again")
 

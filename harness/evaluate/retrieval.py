@@ -328,12 +328,10 @@ def _band(exact: np.ndarray, half_width: np.ndarray) -> Band:
     return Band(exact, round_down(exact - half_width), round_up(exact + half_width))
 
 
-def block_starts(plan: RankPlan, blocks: int, end: int | None = None) -> list[int]:
-    """Start rows of about `blocks` blocks of rows [0, end) (default: every row; the last block takes the
-    remainder)."""
-    stop = plan.n_rows if end is None else end
-    per_block = max(1, -(-stop // max(1, blocks)))
-    return list(range(0, stop, per_block))
+def block_starts(plan: RankPlan, blocks: int) -> list[int]:
+    """Start rows of about `blocks` blocks of rows (the last block takes the remainder)."""
+    per_block = max(1, -(-plan.n_rows // max(1, blocks)))
+    return list(range(0, plan.n_rows, per_block))
 
 
 def rank_block(plan: RankPlan, rows_block: torch.Tensor, cols: torch.Tensor, *, start: int = 0,
