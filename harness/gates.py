@@ -207,7 +207,7 @@ def _judge_one(gate: Gate, ev: Evidence, p: float | None, alpha: float, blocked:
 
     def result(outcome: str, why: str) -> GateResult:
         return GateResult(name=gate.name, metric=gate.metric, rule=rule, tier=gate.tier, outcome=outcome, message=why,
-                          rule_kind=gate.rule, threshold=gate.threshold, bound=line, role=gate.role)
+                          rule_kind=gate.rule, threshold=gate.threshold, bound=line, role=gate.role, p_value=p)
 
     est = ev.estimate
     if gate.rule in ("min", "max"):

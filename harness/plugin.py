@@ -80,6 +80,10 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
                                 "@pytest.mark.suite(name) marker saying which suite's gates it checks")
     suite = marker.args[0]
     gates = [g for g in metafunc.config.stash[CONFIG_KEY].gates if g.suite == suite]
+    if not gates:  # one skip that says why, not pytest's `[NOTSET]` for an empty parameter set
+        reason = f"suite {suite!r} has no gates: add one under [tool.bookclip.gates]"
+        metafunc.parametrize("gate", [pytest.param(None, id="no-gates", marks=pytest.mark.skip(reason=reason))])
+        return
     metafunc.parametrize("gate", gates, ids=[gate_id(g) for g in gates])
 
 
@@ -96,7 +100,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     for item in session.items:
         callspec = getattr(item, "callspec", None)
         gate = callspec.params.get("gate") if callspec is not None else None
-        if isinstance(gate, Gate):  # a suite with no gates holds pytest's empty-parameter marker
+        if isinstance(gate, Gate):  # a suite with no gates holds one skipped `no-gates` item
             selected.append(gate)
     session.config.stash[SELECTED_KEY] = selected
 
@@ -105,7 +109,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 def pytest_runtest_call(item: pytest.Item) -> Any:
     # In a suite, a failed gate or a user error (bad data path, missing weights) reads as one
     # line that names what failed and why, not as a traceback.
-    from harness.gates import GateFailure
+    from harness.gates import Gate, GateFailure
 
     try:
         return (yield)
@@ -113,6 +117,13 @@ def pytest_runtest_call(item: pytest.Item) -> Any:
         if item.get_closest_marker("suite") is None:
             raise
         message = str(exc) if isinstance(exc, GateFailure) else f"bookclip: {exc}"
+    finally:
+        # The gate's numbers travel with its test report: --junitxml writes them as <property>
+        # elements (under xdist too), so CI pages show delta, CI and p-value, not a bare pass.
+        callspec = getattr(item, "callspec", None)
+        gate = callspec.params.get("gate") if callspec is not None else None
+        if isinstance(gate, Gate) and SESSION_KEY in item.config.stash:
+            item.user_properties += list(item.config.stash[SESSION_KEY].gate_numbers(gate).items())
     pytest.fail(message, pytrace=False)
 
 
@@ -191,6 +202,14 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
             terminalreporter.write_line(f"bookclip: wrote {path}")
     except BookclipError as exc:
         terminalreporter.write_line(f"bookclip: could not write the run report: {exc}", red=True)
+        return
+    from harness.report.github import publish
+
+    try:
+        for line in publish(report):  # GitHub Actions: the job summary, and one annotation per failed gate
+            terminalreporter.write_line(line)
+    except BookclipError as exc:
+        terminalreporter.write_line(f"bookclip: {exc}", red=True)
 
 
 __all__ = ["bookclip", "baseline", "candidate", "gate_id"]

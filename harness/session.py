@@ -87,6 +87,18 @@ class EvaluationSession:
             raise GateFailure(f"{gate.metric}: {result.message}")
         return result
 
+    def gate_numbers(self, gate: Gate) -> dict[str, Any]:
+        """The judged gate's numbers for CI tools (empty before it is judged): the same estimate and
+        difference objects the run report records."""
+        from harness.report.glance import gate_numbers
+
+        result = (self._results or {}).get(gate)
+        if result is None:
+            return {}
+        difference = self.source.differences.get(gate.metric) if gate.paired else None
+        estimate = self.source.estimates.get(gate.role, {}).get(gate.metric)
+        return gate_numbers(result, estimate, difference, "baseline")
+
     def check_regressions(self, against: str) -> None:
         from harness.report.regress import compare_runs
 

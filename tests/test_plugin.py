@@ -92,17 +92,23 @@ def test_plugin_costs_nothing_for_tests_that_do_not_use_it(pytester):
 
 
 @pytest.mark.slow
-def test_degraded_candidate_fails_named_gates_and_writes_report(pytester):
+def test_degraded_candidate_fails_named_gates_and_writes_report(pytester, monkeypatch):
     # The trained baseline against a randomly initialised "candidate": every gate must fail by name.
+    # As in a GitHub Actions job, with --junitxml: CI pages get the numbers, not a bare FAILED.
+    summary = pytester.path / "step_summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
     root = project(pytester, '[tool.bookclip]\nbaseline = "fixtures:tiny-baseline"\ncandidate = "tiny:vit-xs@7"\n'
                              'resamples = 300\n'
                              '[tool.bookclip.gates]\n'
                              '"cross/image_to_text/recall@5" = { non_inferior = 0.02 }\n'
                              '"heldout/text_to_image/recall@5" = { delta = 0 }\n'
                              '"heldout/text_to_image/mrr" = { non_inferior = 0.01, tier = "warn" }\n')
-    result = pytester.runpytest_subprocess("suites", "-p", "no:cacheprovider", "-k", "gate")
+    result = pytester.runpytest_subprocess("suites", "-p", "no:cacheprovider", "-k", "gate",
+                                           "--junitxml", "junit.xml", "-o", "junit_family=xunit1")
     assert result.ret == 1
     out = result.stdout.str()
+    check_ci_outputs(root, out, summary)
     # every gate's whole message is in the summary; the warn-tier gate's only there (no pytest warning)
     summary = out.split("bookclip gates:", 1)[1]
     report_gates = json.loads((root / "reports" / "run.json").read_text())["gates"]
@@ -124,6 +130,33 @@ def test_degraded_candidate_fails_named_gates_and_writes_report(pytester):
     assert (root / "reports" / "run.html").is_file()
 
 
+def check_ci_outputs(root: Path, out: str, summary: Path) -> None:
+    """JUnit properties, the job summary's gate table and the annotations all carry run.json's numbers."""
+    import xml.etree.ElementTree as ET
+
+    from markdown_it import MarkdownIt
+
+    run = json.loads((root / "reports" / "run.json").read_text())
+    cases = {case.get("name"): {p.get("name"): p.get("value") for p in case.iter("property")}
+             for case in ET.parse(root / "junit.xml").getroot().iter("testcase")}
+    assert not any("NOTSET" in name for name in cases)
+    for gate in run["gates"]:
+        props = next(p for name, p in cases.items() if name.startswith(f"test_gate[{gate['metric']}:"))
+        assert props["outcome"] == gate["outcome"] and props["rule"] == gate["rule"] and props["tier"] == gate["tier"]
+        if gate["rule_kind"] in ("delta", "non_inferior"):
+            d = run["comparisons"]["candidate"][gate["metric"]]
+            for prop, key in (("value", "value"), ("reference_value", "reference"), ("delta", "delta"),
+                              ("ci_low", "ci_low"), ("ci_high", "ci_high"), ("n", "n"), ("test", "test")):
+                assert props[prop] == str(d[key]), prop  # the same float, written by repr
+            assert float(props["p_value"]) == gate["p_value"] and props["ci_of"] == "delta"
+    # the job summary: one table row per gate, as GitHub parses it
+    tokens = MarkdownIt("commonmark").enable("table").parse(summary.read_text())
+    first_cells = [tokens[i + 1].content for i, t in enumerate(tokens) if t.type == "td_open" and tokens[i - 1].type == "tr_open"]
+    assert [c.replace("\\", "") for c in first_cells[:len(run["gates"])]] == [g["metric"] for g in run["gates"]]
+    failing = [g for g in run["gates"] if g["outcome"] in ("FAIL", "UNDECIDED")]
+    assert sum(line.startswith("::error title=bookclip ") for line in out.splitlines()) == len(failing)
+
+
 @pytest.mark.slow
 def test_better_candidate_passes_and_summary_names_suites(pytester):
     # A random baseline against the trained one as candidate: a real, significant improvement.
@@ -133,9 +166,12 @@ def test_better_candidate_passes_and_summary_names_suites(pytester):
                              '"cross/image_to_text/recall@5" = { delta = 0 }\n'
                              '"cross/text_to_image/mrr" = { delta = 0.01 }\n'
                              '"cross/image_to_text/median_rank" = { delta = 0 }\n')
-    result = pytester.runpytest_subprocess("suites", "-p", "no:cacheprovider", "-k", "gate")
+    result = pytester.runpytest_subprocess("suites", "-p", "no:cacheprovider", "-k", "gate", "-rs")
     result.assert_outcomes(passed=3, skipped=4)   # the four suites with no gate configured here
     out = result.stdout.str()
+    for suite in ("retrieval", "zero_shot", "probes", "interpolation"):  # one skip each, saying why
+        assert f"suite '{suite}' has no gates: add one under [tool.bookclip.gates]" in out
+    assert "NOTSET" not in out
     assert "bookclip · cross_category" in out and "PASS" in out
     report = json.loads((root / "reports" / "run.json").read_text())
     assert all(g["outcome"] == "PASS" for g in report["gates"])

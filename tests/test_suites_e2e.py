@@ -88,7 +88,8 @@ def test_k_runs_only_retrieval_and_skips_unused_work(tmp_path):
 @pytest.mark.spark
 def test_xdist_workers_share_one_finetune_and_one_report(tmp_path):
     cache, reports = tmp_path / "cache", tmp_path / "reports"
-    proc = run_suites(cache, reports, "-n", "2", "-k", "retrieval or cross_category")
+    junit = tmp_path / "junit.xml"
+    proc = run_suites(cache, reports, "-n", "2", "-k", "retrieval or cross_category", "--junitxml", str(junit))
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     # both workers needed the candidate; the file lock let exactly one of them fine-tune
     assert len(list((cache / "finetune").glob("*/final.safetensors"))) == 1
@@ -97,6 +98,17 @@ def test_xdist_workers_share_one_finetune_and_one_report(tmp_path):
     metrics = sorted(g["metric"] for g in report["gates"])
     assert "heldout/image_to_text/recall@5" in metrics and "cross/image_to_text/recall@5" in metrics
     assert "bookclip · retrieval" in proc.stdout and "bookclip · cross_category" in proc.stdout
+    # each worker's gate numbers reach the controller's JUnit XML, equal to the merged run.json's
+    import xml.etree.ElementTree as ET
+
+    props = {case.get("name"): {p.get("name"): p.get("value") for p in case.iter("property")}
+             for case in ET.parse(junit).getroot().iter("testcase") if case.get("name", "").startswith("test_gate[")}
+    assert len(props) == len(report["gates"])
+    for gate in report["gates"]:
+        found = next(p for name, p in props.items() if name.startswith(f"test_gate[{gate['metric']}:"))
+        difference = report["comparisons"]["candidate"][gate["metric"]]
+        assert found["delta"] == str(difference["delta"]) and found["outcome"] == gate["outcome"]
+        assert float(found["p_value"]) == gate["p_value"] and found["n"] == str(difference["n"])
 
 
 @pytest.mark.slow

@@ -17,6 +17,7 @@ def register(sub: argparse._SubParsersAction) -> None:
             "report regressions against another run and exit 1 when one is found (see --fail-on)."),
         epilog=("examples:  bookclip report reports/run.json --against reports/main.json  |  "
                 "bookclip report latest --against main --fail-on warn  |  bookclip report latest --html out.html  |  "
+                "bookclip report reports/run.json --format markdown >> \"$GITHUB_STEP_SUMMARY\"  |  "
                 "bookclip report --list"))
     parser.add_argument("run", nargs="*", metavar="RUN",
                         help="run report: a file, 'latest', a saved name (its newest run), a run number or id; "
@@ -33,7 +34,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--role", default="candidate", help="which model of each run to compare (default candidate)")
     parser.add_argument("--out", metavar="FILE.json", help="write the regression result (with --against) as JSON")
     parser.add_argument("--json", action="store_true",
-                        help="print the run report (or, with --against, the regression result) as JSON")
+                        help="print the run report (or, with --against, the regression result) as JSON "
+                             "(the same as --format json)")
+    parser.add_argument("--format", choices=("console", "json", "markdown"), default="console",
+                        help="console tables (default); json; or markdown: the verdict, the gate table and the "
+                             "five clearest regressions as GitHub-flavoured Markdown, for a pull-request comment "
+                             "or $GITHUB_STEP_SUMMARY")
     parser.add_argument("--html", metavar="OUT", help="write the run's self-contained HTML report")
     parser.add_argument("--full", action="store_true",
                         help="print every metric with its CI and test (default for a run with gates: the verdict, "
@@ -53,6 +59,10 @@ def run_report(args: argparse.Namespace) -> int:
     from harness.report.model import RunReport
 
     console = make_console()
+    args.json = args.json or args.format == "json"
+    if args.format == "markdown" and (args.against or args.json):
+        raise ConfigError("--format markdown shows one run (its gates and regressions against its own reference); "
+                          "it does not combine with --against or --json")
     if args.list:
         runs = list_runs(args.runs_dir)
         if runs:
@@ -84,7 +94,11 @@ def run_report(args: argparse.Namespace) -> int:
 
         console.print(plain(f"wrote {write_html(report, args.html)}"))
     if not args.against:
-        if args.json:
+        if args.format == "markdown":
+            from harness.report.markdown import run_markdown
+
+            print(run_markdown(report))
+        elif args.json:
             import json
 
             print(json.dumps(report.to_dict(), indent=2, ensure_ascii=False, default=str))

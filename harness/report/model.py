@@ -49,6 +49,7 @@ class GateResult:
     bound: float | None = None      # where the rule's line sits: on the value axis for min/max, on the
                                     # candidate-minus-reference axis for delta/non_inferior
     role: str = "candidate"         # the model the gate judged
+    p_value: float | None = None    # the paired rule's one-sided p-value against its bound (None for min/max)
 
     def __post_init__(self) -> None:
         if self.outcome not in OUTCOMES or self.tier not in TIERS:
