@@ -33,7 +33,7 @@ DEFAULT_GATES: dict[str, Any] = {
 
 _KEYS = {"data", "image_root", "baseline", "candidate", "categories", "heldout_fraction", "seed",
          "template", "ks", "confidence", "resamples", "holm", "min_n", "report_dir", "compare_to",
-         "save", "launcher", "num_processes", "finetune", "gates", "strict", "engine"}
+         "save", "launcher", "num_processes", "finetune", "gates", "strict", "engine", "mlflow"}
 
 
 @dataclass(frozen=True)
@@ -58,6 +58,7 @@ class RunConfig:
     num_processes: int = 2
     strict: bool = False
     engine: str = "local"                   # evaluation engine: local, spark-local, spark-cluster
+    mlflow: bool = False                    # log the run to MLflow (also on when MLFLOW_TRACKING_URI is set)
     finetune: Mapping[str, Any] = field(default_factory=dict)   # FinetuneConfig overrides
     gates: tuple[Gate, ...] = ()
 
@@ -93,7 +94,7 @@ def build_config(raw: Mapping[str, Any], *, source: str = "configuration") -> Ru
         elif key == "ks":
             value = _ks(value, source)
         elif key in ("seed", "num_processes", "resamples", "min_n", "heldout_fraction", "confidence",
-                     "holm", "strict"):
+                     "holm", "strict", "mlflow"):
             value = _CHECKS[key](_from_text(value, key), name)
         elif key == "finetune":
             if not isinstance(value, Mapping):
@@ -164,4 +165,5 @@ _CHECKS = {
     "confidence": settings.confidence,
     "holm": settings.boolean,
     "strict": settings.boolean,
+    "mlflow": settings.boolean,
 }

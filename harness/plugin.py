@@ -48,6 +48,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("bookclip", "bookclip: model-quality gates for CLIP book-cover models")
     for flag, _key, help_text in _OPTIONS:
         group.addoption(flag, action="store", default=None, help=help_text)
+    group.addoption("--bookclip-mlflow", action="store_true", default=None,
+                    help="log the run to MLflow (needs the mlflow extra; also on when MLFLOW_TRACKING_URI is set)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -57,6 +59,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
     overrides = {key: config.getoption(flag.lstrip("-").replace("-", "_"))
                  for flag, key, _ in _OPTIONS if key}
+    overrides["mlflow"] = config.getoption("bookclip_mlflow")
     try:
         cfg = load_config(rootdir=Path(config.rootpath), config_file=config.getoption("bookclip_config"),
                           overrides=overrides)
@@ -198,11 +201,16 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         if not report.metrics and not report.gates:  # an empty run never replaces a report of one that evaluated
             terminalreporter.write_line("bookclip: nothing was evaluated: no run report written")
             return
-        for path in write_run(report, config.stash[CONFIG_KEY], Path(config.rootpath)):
+        paths = write_run(report, config.stash[CONFIG_KEY], Path(config.rootpath))
+        for path in paths:
             terminalreporter.write_line(f"bookclip: wrote {path}")
     except BookclipError as exc:
         terminalreporter.write_line(f"bookclip: could not write the run report: {exc}", red=True)
         return
+    from harness.tracking import try_log, wanted
+
+    if wanted(config.stash[CONFIG_KEY].mlflow):  # after the files are written: they are never lost
+        try_log(report, [p for p in paths if p.suffix in (".json", ".html")][:2], terminalreporter.write_line)
     from harness.report.github import publish
 
     try:

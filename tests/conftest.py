@@ -48,3 +48,51 @@ def near_ties():
         return 1 + ((scores >= best[:, None]) & ~positive).sum(axis=1)
 
     return images, texts, groups, brute(images, texts), brute(texts, images)
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory):
+    """A real MLflow tracking server on 127.0.0.1 with a sqlite store in a temporary folder: its URI."""
+    import socket
+    import subprocess
+    import time
+    import urllib.request
+
+    root = tmp_path_factory.mktemp("mlflow")
+    with socket.socket() as probe:  # a free port
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    uri = f"http://127.0.0.1:{port}"
+    log = open(root / "server.log", "wb")
+    server = subprocess.Popen([sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
+                               "--workers", "1", "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}",
+                               "--artifacts-destination", str(root / "artifacts")],
+                              stdout=log, stderr=subprocess.STDOUT, cwd=root)
+    try:
+        for _ in range(240):  # start-up is several seconds; the loop only guards against a hang
+            if server.poll() is not None:
+                raise RuntimeError(f"mlflow server exited: {(root / 'server.log').read_text()[-2000:]}")
+            try:
+                with urllib.request.urlopen(f"{uri}/health", timeout=2):
+                    break
+            except OSError:
+                time.sleep(0.5)
+        else:
+            raise RuntimeError(f"mlflow server did not answer: {(root / 'server.log').read_text()[-2000:]}")
+        yield uri
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        log.close()
+
+
+@pytest.fixture
+def tracking(mlflow_server, monkeypatch):
+    """MLFLOW_TRACKING_URI pointing at the test server, for this test only, and a client to read runs back."""
+    from mlflow.tracking import MlflowClient
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server)
+    return MlflowClient(tracking_uri=mlflow_server)

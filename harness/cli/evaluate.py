@@ -56,6 +56,9 @@ def _outputs(p: argparse.ArgumentParser) -> None:
                    help="write the run report here (metrics with CIs, comparisons, per-query ranks); "
                         "`bookclip report FILE` shows it, --html draws it, --against compares it")
     p.add_argument("--json", action="store_true", help="print the run report as JSON instead of tables")
+    p.add_argument("--mlflow", action="store_true",
+                   help="log the run to MLflow: a parent run and one nested run per model (needs the mlflow "
+                        "extra; also on when MLFLOW_TRACKING_URI is set)")
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -305,7 +308,17 @@ def _emit(report: Any, args: argparse.Namespace) -> int:
         report.write(Path(args.out))
         if not args.json:
             print(f"wrote {args.out}")
+    log_to_mlflow(report, args, [Path(args.out)] if args.out else [])
     return 0
+
+
+def log_to_mlflow(report: Any, args: argparse.Namespace, files: list[Path], **extra: Any) -> None:
+    """With --mlflow or MLFLOW_TRACKING_URI: log the written run; a failure is one line on stderr."""
+    from harness.tracking import try_log, wanted
+
+    if wanted(getattr(args, "mlflow", False)):
+        # on stderr, so that --json keeps stdout one JSON document
+        try_log(report, files, lambda line: print(line, file=sys.stderr), **extra)
 
 
 def _print_flips(report: Any, n: int) -> None:

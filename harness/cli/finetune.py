@@ -8,7 +8,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from harness.finetune.config import FREEZE, LAUNCHERS, PRECISIONS, FinetuneConfig
+from harness.finetune.config import FREEZE, LAUNCHERS, PRECISIONS, RECIPE_FIELDS, FinetuneConfig
 from harness.finetune.methods import METHODS
 
 # flag dest -> FinetuneConfig field, for the options that map one to one
@@ -77,6 +77,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "of compilation per process; same trained weights up to float rounding)")
     p.add_argument("--timeout-s", type=int, metavar="S", help="collective-operation timeout")
     p.add_argument("--json", action="store_true", help="print the manifest as JSON")
+    p.add_argument("--mlflow", action="store_true",
+                   help="log the run to MLflow: the training curve per logged step (rank 0's log, so each step "
+                        "once), the model and manifest, and with --evaluate the evaluation (needs the mlflow extra; "
+                        "also on when MLFLOW_TRACKING_URI is set)")
     p.add_argument("--evaluate", action="store_true",
                    help="then compare baseline and result on image-to-text R@5 (paired bootstrap CIs): held-out "
                         "books of the tuned categories, and the other categories' books (forgetting)")
@@ -121,6 +125,7 @@ def run_finetune(args: argparse.Namespace) -> int:
 
         manifest = launch(cfg, on_progress=on_progress)
     evaluation = _evaluate(cfg, manifest) if args.evaluate else None
+    _log_to_mlflow(cfg, manifest, evaluation, args)
     if args.json:
         extra = {"evaluation": evaluation.to_dict()} if evaluation is not None else {}
         print(json.dumps({**manifest.to_dict(), **extra}, indent=2, sort_keys=True, default=str))
@@ -179,3 +184,23 @@ def _evaluate(cfg: FinetuneConfig, manifest: Any) -> Any:
     add_comparison(report, "candidate", compare_evaluations(*evaluations, settings), reference="baseline")
     report.write(Path(cfg.out) / "evaluation.json")
     return report
+
+
+def _log_to_mlflow(cfg: FinetuneConfig, manifest: Any, evaluation: Any, args: argparse.Namespace) -> None:
+    """The run as MLflow sees it: the evaluation report (or, without --evaluate, the two models), the
+    manifest as params, rank 0's training log as the curve, the model and manifest as artifacts."""
+    from harness.cli.evaluate import log_to_mlflow
+    from harness.finetune.runlog import RunFiles
+    from harness.report.model import RunReport, environment_info
+
+    report = evaluation if evaluation is not None else RunReport(kind="finetune", name="finetune",
+                                                                  environment=environment_info())
+    report.models.setdefault("baseline", {"spec": cfg.baseline})
+    report.models.setdefault("candidate", {"spec": str(manifest.checkpoint), "fingerprint": manifest.fingerprint})
+    recipe = {f"recipe.{name}": ", ".join(map(str, value)) if isinstance(value, (list, tuple)) else value
+              for name in RECIPE_FIELDS for value in [getattr(cfg, name, None)]}
+    report.sections.setdefault("finetune", {k: v for k, v in {**manifest.to_dict(), **recipe}.items()
+                                            if isinstance(v, (str, int, float, bool))})
+    files = RunFiles(cfg.out)
+    log_to_mlflow(report, args, [files.root / "evaluation.json"] if evaluation is not None else [],
+                  train_log=files.read_train_log(), model_files=[files.model, files.manifest])

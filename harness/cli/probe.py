@@ -31,6 +31,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                         help="comma-separated perturbation families (default: all; see --list-families)")
     parser.add_argument("--compare", metavar="SPEC_B", default=None,
                         help="a second model (e.g. the fine-tuned checkpoint): side by side with paired CIs")
+    parser.add_argument("--mlflow", action="store_true",
+                        help="log the run to MLflow (needs the mlflow extra; also on when MLFLOW_TRACKING_URI is set)")
     parser.add_argument("--out", metavar="FILE.json", default=None,
                         help="write the run report (metrics, comparisons, probe details); `bookclip report` reads it")
     parser.add_argument("--json", action="store_true", help="print the run report as JSON instead of tables")
@@ -105,6 +107,9 @@ def run(args: argparse.Namespace) -> int:
         report.write(Path(args.out))
         if not args.json:
             console.print(Text(f"wrote {args.out}"))
+    from harness.cli.evaluate import log_to_mlflow
+
+    log_to_mlflow(report, args, [Path(args.out)] if args.out else [])
     return 0
 
 

@@ -22,7 +22,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("run", nargs="*", metavar="RUN",
                         help="run report: a file, 'latest', a saved name (its newest run), a run number or id; "
                              "several: one column per checkpoint against the first file's reference")
-    parser.add_argument("--against", metavar="MAIN", help="reference run to compare against (same forms as RUN)")
+    parser.add_argument("--against", metavar="MAIN",
+                        help="reference run to compare against (same forms as RUN, or mlflow:<run id> for the run "
+                             "report logged with an MLflow run)")
     parser.add_argument("--fail-on", choices=("regression", "warn", "never"), default="regression",
                         help="exit 1 on regressions (default), also on warnings, or never")
     parser.add_argument("--margin", type=float, default=0.0,
@@ -111,8 +113,18 @@ def run_report(args: argparse.Namespace) -> int:
     from harness.io import atomic_write_json
     from harness.report.regress import compare_runs, json_ready
 
-    main_path = resolve_run(args.against, args.runs_dir)
-    result = compare_runs(report, RunReport.read(main_path), role=args.role, margin=args.margin,
+    if args.against.startswith("mlflow:"):  # the run report logged with an MLflow run
+        import tempfile
+
+        from harness.tracking import fetch_report
+
+        with tempfile.TemporaryDirectory(prefix="bookclip-mlflow-") as tmp:
+            main = RunReport.read(fetch_report(args.against, Path(tmp)))
+        main_path: Path | str = args.against
+    else:
+        main_path = resolve_run(args.against, args.runs_dir)
+        main = RunReport.read(main_path)
+    result = compare_runs(report, main, role=args.role, margin=args.margin,
                           confidence=args.confidence, resamples=args.resamples,
                           seed=report.seed if args.seed is None else args.seed,
                           run_source=str(run_path), main_source=str(main_path))
