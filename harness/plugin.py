@@ -210,7 +210,11 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     from harness.tracking import try_log, wanted
 
     if wanted(config.stash[CONFIG_KEY].mlflow):  # after the files are written: they are never lost
-        try_log(report, [p for p in paths if p.suffix in (".json", ".html")][:2], terminalreporter.write_line)
+        from harness.finetune.runlog import RunFiles
+
+        run_dir = (report.sections.get("finetune") or {}).get("run_dir")  # the cached fine-tune's curve
+        try_log(report, [p for p in paths if p.suffix in (".json", ".html")][:2], terminalreporter.write_line,
+                train_log=RunFiles(run_dir).read_train_log() if run_dir else [])
     from harness.report.github import publish
 
     try:

@@ -146,7 +146,8 @@ class Workspace:
                 manifest = launch(cfg.replace(out=str(out / "run")))
                 # one stable name per cache key; the run directory keeps logs and resumable state
                 os.replace(manifest.checkpoint, checkpoint)
-        self.finetune_record = {"cache_key": key, "checkpoint": str(checkpoint), "recipe_hash": cfg.recipe_hash()}
+        self.finetune_record = {"cache_key": key, "checkpoint": str(checkpoint), "recipe_hash": cfg.recipe_hash(),
+                                "run_dir": str(out / "run")}
         return checkpoint
 
     # -- evaluation settings ----------------------------------------------------------------------

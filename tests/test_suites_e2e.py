@@ -27,11 +27,12 @@ def cache_entries(folder: Path) -> dict[str, int]:
 
 @pytest.mark.slow
 @pytest.mark.spark
-def test_embedded_default_passes_cold_then_warm_from_caches(tmp_path):
+def test_embedded_default_passes_cold_then_warm_from_caches(tmp_path, tracking):
     cache, reports = tmp_path / "cache", tmp_path / "reports"
-    cold = run_suites(cache, reports)
+    cold = run_suites(cache, reports)  # logged to MLflow too: the `tracking` fixture sets MLFLOW_TRACKING_URI
     assert cold.returncode == 0, cold.stdout[-4000:] + cold.stderr[-2000:]
     out = cold.stdout
+    check_logged_finetune(tracking, json.loads((reports / "run.json").read_text()), cache)
     # the interpolation suite is analysis (`bookclip interpolate`): the default sets no gate on it
     # and the default has no zero-shot gate (pyproject.toml says why)
     for suite in ("retrieval", "cross_category", "probes"):
@@ -68,6 +69,21 @@ def test_embedded_default_passes_cold_then_warm_from_caches(tmp_path):
     empty = run_suites(cache, reports, "-k", "regression")
     assert empty.returncode == 0 and "nothing was evaluated: no run report written" in empty.stdout
     assert (reports / "run.json").stat().st_mtime_ns == before
+
+
+def check_logged_finetune(client, report: dict, cache: Path) -> None:
+    """The suites' MLflow run: a parent, baseline and candidate nested runs, and the cached fine-tune's
+    curve on the candidate, each of rank 0's logged steps once."""
+    from harness.finetune.runlog import RunFiles
+
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    (parent,) = client.search_runs(experiments, filter_string=f"tags.`bookclip.run_id` = '{report['run_id']}'")
+    children = client.search_runs(experiments, filter_string=f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
+    candidate = next(c for c in children if c.info.run_name == "candidate")
+    assert sorted(c.info.run_name for c in children) == ["baseline", "candidate"]
+    (run_dir,) = (cache / "finetune").glob("*/run")
+    steps = [r["step"] for r in RunFiles(run_dir).read_train_log()]
+    assert steps and sorted(m.step for m in client.get_metric_history(candidate.info.run_id, "train/loss")) == steps
 
 
 @pytest.mark.slow
