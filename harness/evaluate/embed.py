@@ -228,6 +228,15 @@ def encode_texts(model: Any, texts: Sequence[str], *, batch_size: int = 256) -> 
     return _encode_captions(model, list(texts), batch_size)[0]
 
 
+def cached_texts(model: Any, texts: Sequence[str], *, batch_size: int = 256) -> np.ndarray:
+    """`encode_texts` through the embedding cache, keyed by the model's identity and every text: a warm
+    run's probe titles (the same perturbations of the same books) are read, not encoded again."""
+    texts = list(texts)
+    key = sha256_hex(CACHE_VERSION, "text-list", model_identity(model), str(model.context_length),
+                     json.dumps(texts, ensure_ascii=False))
+    return _cached(key, "texts", True, lambda: _encode_captions(model, texts, batch_size))[0]
+
+
 def encode_covers(model: Any, catalogue: Any, batch_size: int = 256) -> np.ndarray:
     """L2-normalised cover embeddings of `catalogue`'s rows (decoded-image cache + normalise); not cached here.
     What embed() runs for covers, and what Spark executors run on their rows."""

@@ -33,8 +33,15 @@ def binomial_cdf(k: int, n: int, p: float) -> float:
     if p >= 1.0:
         return 0.0
     i = np.arange(k + 1, dtype=np.float64)
-    log_choose = np.array([math.lgamma(n + 1) - math.lgamma(j + 1) - math.lgamma(n - j + 1) for j in range(k + 1)])
-    return float(np.exp(np.logaddexp.reduce(log_choose + i * math.log(p) + (n - i) * math.log1p(-p))))
+    return float(np.exp(np.logaddexp.reduce(_log_choose(k, n) + i * math.log(p) + (n - i) * math.log1p(-p))))
+
+
+@functools.lru_cache(maxsize=4096)
+def _log_choose(k: int, n: int) -> np.ndarray:
+    """log C(n, j) for j = 0..k: the same for every step of a bisection, so computed once."""
+    values = np.array([math.lgamma(n + 1) - math.lgamma(j + 1) - math.lgamma(n - j + 1) for j in range(k + 1)])
+    values.setflags(write=False)
+    return values
 
 
 @functools.lru_cache(maxsize=65536)

@@ -29,10 +29,11 @@ def unit_rows(x: np.ndarray | torch.Tensor) -> np.ndarray:
 
 
 def encode_titles(model: "ClipModel", titles: Sequence[str], *, batch_size: int = 256) -> np.ndarray:
-    """Titles as the model's L2-normalised float32 text embeddings, (len(titles), embed_dim); not cached."""
-    from harness.evaluate.embed import encode_texts
+    """Titles as the model's L2-normalised float32 text embeddings, (len(titles), embed_dim), through the
+    embedding cache (keyed by the model's identity and the titles)."""
+    from harness.evaluate.embed import cached_texts
 
-    out = encode_texts(model, list(titles), batch_size=batch_size)
+    out = cached_texts(model, list(titles), batch_size=batch_size)
     if not np.isfinite(out).all():
         raise EvaluationError(f"model {model.spec} gave non-finite text embeddings for probe titles; "
                               "check its weights (fingerprint)")

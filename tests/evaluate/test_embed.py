@@ -151,3 +151,17 @@ def test_encode_texts_is_unit_norm(tiny_model):
     out = encode_texts(tiny_model, ["a book about Medical", "a book about Biography"])
     assert out.shape == (2, tiny_model.embed_dim)
     np.testing.assert_allclose(np.linalg.norm(out, axis=1), 1.0, atol=1e-5)
+
+
+def test_probe_texts_are_cached_by_model_and_every_text(tiny_model, fresh_cache):
+    from harness.evaluate.embed import cached_texts
+
+    titles = ["The Power of Nowww", "the power of now", "Lord of Rings"]
+    first = cached_texts(tiny_model, titles)
+    np.testing.assert_array_equal(first, encode_texts(tiny_model, titles))
+    entries = {p: p.stat().st_mtime_ns for p in embedding_cache_dir().glob("texts-*.npz")}
+    assert len(entries) == 1
+    np.testing.assert_array_equal(cached_texts(tiny_model, titles), first)  # read back, not rewritten
+    assert {p: p.stat().st_mtime_ns for p in embedding_cache_dir().glob("texts-*.npz")} == entries
+    cached_texts(tiny_model, titles[:2])  # other texts: another entry
+    assert len(list(embedding_cache_dir().glob("texts-*.npz"))) == 2
