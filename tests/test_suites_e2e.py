@@ -35,7 +35,7 @@ def test_embedded_default_passes_cold_then_warm_from_caches(tmp_path, tracking):
     check_logged_finetune(tracking, json.loads((reports / "run.json").read_text()), cache)
     # the interpolation suite is analysis (`bookclip interpolate`): the default sets no gate on it
     # and the default has no zero-shot gate (pyproject.toml says why)
-    for suite in ("retrieval", "cross_category", "probes"):
+    for suite in ("retrieval", "cross_category", "probes", "interpolation"):
         assert f"bookclip · {suite}" in out, f"no summary table for {suite}"
     report = json.loads((reports / "run.json").read_text())
     assert report["models"]["baseline"]["spec"] == "fixtures:tiny-baseline"
@@ -66,7 +66,7 @@ def test_embedded_default_passes_cold_then_warm_from_caches(tmp_path, tracking):
     assert again["metrics"]["candidate"] and again["metrics"]["baseline"]
     # and a run that evaluates nothing leaves the last report as it was
     before = (reports / "run.json").stat().st_mtime_ns
-    empty = run_suites(cache, reports, "-k", "regression")
+    empty = run_suites(cache, reports, "-k", "disjoint")  # loads the views, evaluates no model
     assert empty.returncode == 0 and "nothing was evaluated: no run report written" in empty.stdout
     assert (reports / "run.json").stat().st_mtime_ns == before
 
