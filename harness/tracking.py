@@ -69,15 +69,18 @@ def _client() -> MlflowClient:
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     import mlflow
 
-    uri = mlflow.get_tracking_uri()
-    if uri.startswith(("http://", "https://")):
-        try:
+    try:
+        uri = mlflow.get_tracking_uri()
+        if uri.startswith(("http://", "https://")):
             with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=5):
                 pass
-        except (OSError, urllib.error.URLError) as exc:
-            reason = getattr(exc, "reason", exc)
-            raise TrackingError(f"MLflow tracking server {uri} cannot be reached ({reason})") from None
-    return MlflowClient()
+        return MlflowClient()
+    except (OSError, urllib.error.URLError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise TrackingError(f"MLflow tracking server {uri} cannot be reached ({reason})") from None
+    except ValueError as exc:  # a malformed URI, e.g. http://[::1
+        given = os.environ.get("MLFLOW_TRACKING_URI", "")
+        raise TrackingError(f"MLFLOW_TRACKING_URI {given!r} is not a usable tracking URI: {exc}") from None
 
 
 def _experiment(client: MlflowClient) -> str:
