@@ -7,7 +7,7 @@ come from them, and the comparison engine turns those into estimates and differe
 from __future__ import annotations
 
 import functools
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -17,6 +17,11 @@ from harness.evaluate.metrics import metric_key
 from harness.evaluate.stats import Estimate
 from harness.gates import Evidence, Gate
 from harness.workspace import ROLES, Workspace
+
+if TYPE_CHECKING:
+    from harness.evaluate.interpolation import InterpolationSweep
+    from harness.evaluate.results import Evaluation
+    from harness.probes.runner import ProbeReport
 
 
 # Probe items drawn from the unseen books: enough that `lost@5`, counted over the items both models
@@ -34,12 +39,12 @@ def _default_edit_items() -> int:
 class MetricSource:
     def __init__(self, workspace: Workspace) -> None:
         self.workspace = workspace
-        self.evaluations: dict[str, Any] = {}
-        self.probe_reports: dict[str, Any] = {}
+        self.evaluations: dict[str, Evaluation] = {}
+        self.probe_reports: dict[str, ProbeReport] = {}
         self.estimates: dict[str, dict[str, Estimate]] = {}  # role -> key -> what a gate was judged on
         self.differences: dict[str, Difference] = {}  # key -> candidate against baseline
 
-    def evaluation(self, role: str) -> Any:
+    def evaluation(self, role: str) -> Evaluation:
         """Retrieval and zero-shot metrics of one model on train, heldout, cross and cross:<Category>."""
         from harness.evaluate.evaluation import evaluate_views
 
@@ -50,7 +55,7 @@ class MetricSource:
             self.evaluations[role] = evaluate_views(ws.model(role), ws.catalogue, views, config=ws.eval_config)
         return self.evaluations[role]
 
-    def probes(self, role: str) -> Any:
+    def probes(self, role: str) -> ProbeReport:
         """Every perturbation probe of one model over the books no model trained on: the held-out books
         of the tuned categories and the cross-category books (a pool large enough that every probe
         gate has its min_n items, also for a baseline that never learnt the tuned categories)."""
@@ -74,7 +79,7 @@ class MetricSource:
                 "edit_items": _default_edit_items() if "minimal_edit" in names else 0}
 
     @functools.cached_property
-    def interpolation(self) -> Any:
+    def interpolation(self) -> InterpolationSweep:
         """WiSE-FT sweep between baseline and candidate; its best alpha is the 'interpolated' model."""
         from harness.evaluate.interpolation import interpolation_sweep
 
@@ -86,7 +91,7 @@ class MetricSource:
     def has_interpolation(self) -> bool:
         return "interpolation" in self.__dict__
 
-    def _interpolated_evaluation(self) -> Any:
+    def _interpolated_evaluation(self) -> Evaluation:
         sweep = self.interpolation
         if sweep.best_alpha is None:
             raise EvaluationError("no interpolation weight meets the cross-category constraint "

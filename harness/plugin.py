@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable, Generator, TypeVar
 
 import pytest
 
@@ -18,12 +18,14 @@ from harness.errors import BookclipError
 if TYPE_CHECKING:
     from harness.config import RunConfig
     from harness.gates import Gate
+    from harness.models.clip_model import ClipModel
     from harness.session import EvaluationSession
 
 CONFIG_KEY = pytest.StashKey["RunConfig"]()
 SESSION_KEY = pytest.StashKey["EvaluationSession"]()
-SELECTED_KEY = pytest.StashKey["list"]()
-WORKER_REPORTS_KEY = pytest.StashKey["list"]()
+SELECTED_KEY = pytest.StashKey["list[Gate]"]()
+WORKER_REPORTS_KEY = pytest.StashKey["list[str]"]()
+T = TypeVar("T")
 
 _OPTIONS = (
     # option, key, help
@@ -109,7 +111,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_call(item: pytest.Item) -> Any:
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
     # In a suite, a failed gate or a user error (bad data path, missing weights) reads as one
     # line that names what failed and why, not as a traceback.
     from harness.gates import Gate, GateFailure
@@ -144,18 +146,18 @@ def bookclip(request: pytest.FixtureRequest) -> EvaluationSession:
 
 
 @pytest.fixture(scope="session")
-def baseline(bookclip: EvaluationSession) -> Any:
+def baseline(bookclip: EvaluationSession) -> ClipModel:
     """The baseline ClipModel."""
     return _user_errors(lambda: bookclip.baseline)
 
 
 @pytest.fixture(scope="session")
-def candidate(bookclip: EvaluationSession) -> Any:
+def candidate(bookclip: EvaluationSession) -> ClipModel:
     """The candidate ClipModel (fine-tuned on first use when the candidate is 'finetune')."""
     return _user_errors(lambda: bookclip.candidate)
 
 
-def _user_errors(fn: Any) -> Any:
+def _user_errors(fn: Callable[[], T]) -> T:
     try:
         return fn()
     except BookclipError as exc:
@@ -173,14 +175,14 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 
 
 @pytest.hookimpl(optionalhook=True)
-def pytest_testnodedown(node: Any, error: Any) -> None:
+def pytest_testnodedown(node: Any, error: object) -> None:
     output = getattr(node, "workeroutput", {})
     if "bookclip_report" in output:
         node.config.stash.setdefault(WORKER_REPORTS_KEY, []).append(output["bookclip_report"])
 
 
 @pytest.hookimpl(trylast=True)
-def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatus: int, config: pytest.Config) -> None:
     if hasattr(config, "workeroutput"):
         return
     from harness.report.model import RunReport

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.config import RunConfig
 from harness.errors import BookclipError
@@ -16,6 +16,14 @@ from harness.gates import Gate, GateFailure, failed, judge
 from harness.metric_source import MetricSource
 from harness.report.model import GateResult, RunReport
 from harness.workspace import Workspace
+
+if TYPE_CHECKING:
+    from harness.data.catalogue import Catalogue
+    from harness.data.split import Splits
+    from harness.evaluate.interpolation import InterpolationSweep
+    from harness.evaluate.results import Evaluation
+    from harness.models.clip_model import ClipModel
+    from harness.probes.runner import ProbeReport
 
 
 class EvaluationSession:
@@ -29,30 +37,30 @@ class EvaluationSession:
 
     # what suites and fixtures read
     @property
-    def catalogue(self) -> Any:
+    def catalogue(self) -> Catalogue:
         return self.workspace.catalogue
 
     @property
-    def splits(self) -> Any:
+    def splits(self) -> Splits:
         return self.workspace.splits
 
-    def evaluation(self, role: str) -> Any:
+    def evaluation(self, role: str) -> Evaluation:
         """Retrieval and zero-shot metrics of `role` on every view (computed once)."""
         return self.source.evaluation(role)
 
-    def probes(self, role: str) -> Any:
+    def probes(self, role: str) -> ProbeReport:
         return self.source.probes(role)
 
     @property
-    def interpolation(self) -> Any:
+    def interpolation(self) -> InterpolationSweep:
         return self.source.interpolation
 
     @property
-    def baseline(self) -> Any:
+    def baseline(self) -> ClipModel:
         return self.workspace.baseline
 
     @property
-    def candidate(self) -> Any:
+    def candidate(self) -> ClipModel:
         return self.workspace.candidate
 
     def results(self) -> dict[Gate, GateResult]:
@@ -102,7 +110,8 @@ class EvaluationSession:
     def check_regressions(self, against: str) -> None:
         from harness.report.regress import compare_runs
 
-        stored = RunReport.read(against)
+        path = Path(against)
+        stored = RunReport.read(path if path.is_absolute() else self.rootdir / path)  # as written in pyproject
         for role in ("baseline", "candidate"):  # evaluate what is compared, whatever else the run selected
             if role in stored.metrics:
                 self.evaluation(role)
@@ -143,12 +152,12 @@ def merge_reports(reports: list[RunReport]) -> RunReport:
         merged.reference = merged.reference or other.reference
         for role, model in other.models.items():
             merged.models.setdefault(role, model)
-        for role, values in other.metrics.items():
-            merged.metrics.setdefault(role, {}).update(values)
-        for role, values in other.comparisons.items():
-            merged.comparisons.setdefault(role, {}).update(values)
-        for role, values in other.flips.items():
-            merged.flips.setdefault(role, {}).update(values)
+        for role, estimates in other.metrics.items():
+            merged.metrics.setdefault(role, {}).update(estimates)
+        for role, differences in other.comparisons.items():
+            merged.comparisons.setdefault(role, {}).update(differences)
+        for role, flips in other.flips.items():
+            merged.flips.setdefault(role, {}).update(flips)
         merged.per_query.update(other.per_query)
         merged.sections.update(other.sections)
         known = {g.name for g in merged.gates}

@@ -10,11 +10,18 @@ import functools
 import os
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.config import RunConfig
 from harness.errors import ConfigError
 from harness.settings import StatSettings, replay_fraction
+
+if TYPE_CHECKING:
+    from harness.data.catalogue import Catalogue
+    from harness.data.load_report import LoadReport
+    from harness.data.split import Splits
+    from harness.evaluate.evaluation import EvalConfig
+    from harness.models.clip_model import ClipModel
 
 ROLES = ("baseline", "candidate")
 
@@ -36,7 +43,7 @@ class Workspace:
         return [str(fixture_catalogue())]
 
     @functools.cached_property
-    def _loaded(self) -> tuple[Any, Any]:
+    def _loaded(self) -> tuple[Catalogue, LoadReport]:
         from harness.data.parquet import load_any
 
         return load_any(self.data_sources, image_root=self.config.image_root, strict=self.config.strict)
@@ -46,15 +53,15 @@ class Workspace:
         return "_loaded" in self.__dict__
 
     @property
-    def catalogue(self) -> Any:
+    def catalogue(self) -> Catalogue:
         return self._loaded[0]
 
     @property
-    def load_report(self) -> Any:
+    def load_report(self) -> LoadReport:
         return self._loaded[1]
 
     @functools.cached_property
-    def splits(self) -> Any:
+    def splits(self) -> Splits:
         from harness.data import split
 
         missing = [c for c in self.config.categories if c not in self.catalogue.categories]
@@ -74,13 +81,13 @@ class Workspace:
 
         return trained_groups(self.baseline, self.catalogue)
 
-    def views(self) -> dict[str, Any]:
+    def views(self) -> dict[str, Catalogue]:
         """The whole views every model is evaluated on: train, heldout, cross (when not empty)."""
         return {name: getattr(self.splits, name) for name in ("train", "heldout", "cross")
                 if len(getattr(self.splits, name))}
 
     @property
-    def probe_pool(self) -> Any:
+    def probe_pool(self) -> Catalogue:
         """The unseen books probes draw their items from: held-out, then cross-category."""
         splits = self.splits
         return splits.heldout.concat(splits.cross) if len(splits.cross) else splits.heldout
@@ -99,23 +106,23 @@ class Workspace:
 
     # -- models -----------------------------------------------------------------------------------
     @functools.cached_property
-    def baseline(self) -> Any:
+    def baseline(self) -> ClipModel:
         from harness.models import load
 
         return load(self.config.baseline)
 
     @functools.cached_property
-    def candidate(self) -> Any:
+    def candidate(self) -> ClipModel:
         from harness.models import load
 
         if self.config.candidate == "finetune":
             return load(str(self.finetuned_checkpoint()))
         return load(self.config.candidate)
 
-    def loaded_models(self) -> dict[str, Any]:
+    def loaded_models(self) -> dict[str, ClipModel]:
         return {role: self.__dict__[role] for role in ROLES if role in self.__dict__}
 
-    def model(self, role: str) -> Any:
+    def model(self, role: str) -> ClipModel:
         return self.baseline if role == "baseline" else self.candidate
 
     def spec(self, role: str) -> str:
@@ -152,7 +159,7 @@ class Workspace:
 
     # -- evaluation settings ----------------------------------------------------------------------
     @functools.cached_property
-    def eval_config(self) -> Any:
+    def eval_config(self) -> EvalConfig:
         from harness.evaluate.evaluation import EvalConfig
 
         cfg = self.config

@@ -144,7 +144,8 @@ def estimates(values: Mapping[str, np.ndarray], settings: StatSettings = StatSet
 # --------------------------------------------------------------------------- differences
 
 def compare_values(key: str, a: np.ndarray, b: np.ndarray, settings: StatSettings = StatSettings(), *,
-                   ids_a: Sequence[str] | None = None, ids_b: Sequence[str] | None = None) -> Difference:
+                   ids_a: Sequence[str] | np.ndarray | None = None,
+                   ids_b: Sequence[str] | np.ndarray | None = None) -> Difference:
     """b minus a on `key`. With ids, the items both were measured on are paired (probe items can
     depend on the model); without, a and b must hold the same queries in the same order."""
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
