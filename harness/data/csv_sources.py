@@ -4,15 +4,15 @@ from __future__ import annotations
 import glob
 import io
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Union
 
 import pandas as pd
 
 from harness.errors import DataError
 
-Sources = Union[str, os.PathLike, Iterable[Union[str, os.PathLike]]]
+Sources = str | os.PathLike | Iterable[str | os.PathLike]
 
 REQUIRED_COLUMNS = ("name", "category", "img_paths")
 LAYOUT = "image,name,author,format,book_depository_stars,price,currency,old_price,isbn,category,img_paths"
@@ -122,7 +122,10 @@ def read_csv(path: Path) -> CsvTable:
         raise DataError(f"catalogue CSV {path} is empty; expected a header line {LAYOUT}")
     text, encoding, legacy_lines = decode_csv_lines(raw)
     try:
-        frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_filter=False)
+        # pandas 2's C parser ends a field at a NUL byte (a crafted path would lose its tail silently);
+        # the Python engine keeps it, so the loader's path check sees it and skips the row by name
+        frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_filter=False,
+                            engine="python" if "\x00" in text else "c")
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
         first = " ".join(str(exc).split())
         raise DataError(f"catalogue CSV {path} cannot be parsed ({first}); "
