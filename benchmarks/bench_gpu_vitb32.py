@@ -106,8 +106,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     print(machine_line())
     if args.sweep:
-        passthrough = ["--model", args.model, "--batch-size", str(args.batch_size), "--steps", str(args.steps), "--warmup", str(args.warmup),
-                       "--peak-tflops", str(args.peak_tflops), "--device", args.device]
+        passthrough = ["--model", args.model, "--batch-size", str(args.batch_size), "--steps", str(args.steps),
+                       "--warmup", str(args.warmup), "--peak-tflops", str(args.peak_tflops), "--device", args.device]
         return sweep(args.budget_s, passthrough)
 
     import open_clip
@@ -175,7 +175,8 @@ def main(argv: list[str] | None = None) -> int:
     achieved = counted * steps_per_s
     result = {
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
-        "model": args.model, "batch_size": args.batch_size, "compiled": step_model is not model, "compile_mode": args.compile_mode, "block_type": args.block_type,
+        "model": args.model, "batch_size": args.batch_size, "compiled": step_model is not model,
+        "compile_mode": args.compile_mode, "block_type": args.block_type,
         "params_m": round(sum(p.numel() for p in model.parameters()) / 1e6, 1),
         "samples_per_s": round(args.batch_size * steps_per_s, 1),
         "step_ms": round(1000 / steps_per_s, 2),

@@ -45,8 +45,7 @@ def peer_loader(model, catalogue, captions: list[str], *, batch_size: int, worke
     """The dataloader CLIP_benchmark's CLI builds for a retrieval dataset (image, [captions]) per item."""
     import torch
     from PIL import Image
-    from torch.utils.data import DataLoader, Dataset
-    from torch.utils.data import default_collate
+    from torch.utils.data import DataLoader, Dataset, default_collate
 
     paths = catalogue.frame["image_path"].astype(str).tolist()
     transform = model.preprocess
@@ -59,7 +58,7 @@ def peer_loader(model, catalogue, captions: list[str], *, batch_size: int, worke
             return transform(Image.open(paths[i]).convert("RGB")), [captions[i]]
 
     def image_captions_collate_fn(batch):  # clip_benchmark.datasets.builder's, which imports requests etc.
-        transposed = list(zip(*batch))
+        transposed = list(zip(*batch, strict=True))
         return default_collate(transposed[0]), transposed[1]
 
     return DataLoader(Covers(), batch_size=batch_size, shuffle=False, num_workers=workers,

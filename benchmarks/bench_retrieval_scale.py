@@ -20,9 +20,9 @@ from machine import machine_line
 from harness.evaluate.metrics import retrieval_names, statistic_of, values_from_ranks
 from harness.evaluate.retrieval import DEFAULT_CHUNK_BYTES, Certificate, retrieval_ranks
 from harness.evaluate.score_chunks import tile_shape
+from harness.evaluate.stats import statistic
 
 BARE_CHUNK_BYTES = 128 * 2**20  # the reference: row chunks of 128 MiB of float32 scores, the whole width
-from harness.evaluate.stats import statistic
 
 
 def peak_rss_mib() -> float:

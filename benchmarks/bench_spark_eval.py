@@ -67,7 +67,8 @@ def main() -> int:
     session = get_or_create_session(master=f"local[{args.cores}]")
     # start the Python workers and import torch and the ranking code there once, as a run with several views does
     started = session.sparkContext.parallelize(range(args.cores), args.cores).map(
-        lambda x: __import__("harness.evaluate.engines.spark_tasks", fromlist=["peak_rss_mib"]).peak_rss_mib()).collect()
+        lambda x: __import__("harness.evaluate.engines.spark_tasks", fromlist=["peak_rss_mib"]).peak_rss_mib(),
+    ).collect()
     engine = get_engine("spark-local", session=session, gallery_bytes=budget)
     t0 = time.perf_counter()
     got = engine.retrieval_ranks(images, texts, groups)

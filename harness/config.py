@@ -8,9 +8,10 @@ the default category through TorchDistributor's local mode.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from harness import settings
 from harness.errors import ConfigError
@@ -63,7 +64,8 @@ class RunConfig:
     gates: tuple[Gate, ...] = ()
 
 
-def load_config(*, rootdir: Path, config_file: str | None = None, overrides: Mapping[str, Any] | None = None) -> RunConfig:
+def load_config(*, rootdir: Path, config_file: str | None = None,
+                overrides: Mapping[str, Any] | None = None) -> RunConfig:
     """Merge pyproject's [tool.bookclip], an optional config file and command-line overrides."""
     raw: dict[str, Any] = {}
     pyproject = rootdir / "pyproject.toml"
@@ -156,7 +158,7 @@ def _from_text(value: Any, key: str) -> Any:
     return value
 
 
-_CHECKS = {
+_CHECKS: dict[str, Callable[[Any, str], object]] = {  # (raw value, name) -> the checked value
     "seed": settings.seed,
     "num_processes": lambda v, name: settings.integer(v, name, minimum=1),
     "resamples": settings.resamples,

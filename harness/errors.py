@@ -43,7 +43,7 @@ class WriteError(BookclipError, OSError):
     """A file could not be written: the disk is full, read-only or over a size limit. Also an OSError (errno
     and strerror kept), so a caller with its own message for a failed write still gives it."""
 
-    def __init__(self, errno: int, strerror: str, message: str) -> None:
+    def __init__(self, errno: int, strerror: str | None, message: str) -> None:
         OSError.__init__(self, errno, strerror)
         self.message = message
 

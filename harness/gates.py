@@ -19,8 +19,9 @@ across the paired gates of a run.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -149,7 +150,8 @@ def _parse_gate(key: str, spec: Any, defaults: Mapping[str, Any]) -> Gate:
         raise ConfigError(f"{where}: {rule} compares candidate with baseline; it takes no role")
     min_n = settings.min_n(spec.get("min_n", defaults.get("min_n", 30)), f"{where}: min_n")
     return Gate(metric=key, rule=rule, threshold=threshold, confidence=confidence, tier=tier, role=role,
-                suite=str(spec.get("suite", suite)), min_n=min_n, ci_based=rule in ("min", "max") and "confidence" in spec)
+                suite=str(spec.get("suite", suite)), min_n=min_n,
+                ci_based=rule in ("min", "max") and "confidence" in spec)
 
 
 # -- judging -------------------------------------------------------------------------------
@@ -175,7 +177,7 @@ def judge(gates: Sequence[Gate], evidence: Mapping[Gate, Evidence], *, holm: boo
     (1 - confidence) / 2 -- the two-sided CI excludes the bound -- Holm-adjusted if asked."""
     alphas = {g: (1 - g.confidence) / 2 for g in gates}
     p_values = {g: one_sided_p(g, evidence[g]) for g in gates
-                if g.paired and evidence[g].difference is not None and evidence[g].difference.n >= g.min_n}
+                if g.paired and (d := evidence[g].difference) is not None and d.n >= g.min_n}
     blocked: set[Gate] = set()
     if holm:
         alphas, blocked = _holm(p_values, alphas)
@@ -226,7 +228,8 @@ def _judge_one(gate: Gate, ev: Evidence, p: float | None, alpha: float, blocked:
              f"[{int(round(gate.confidence * 100))}% CI {d.ci_low:+.4g}, {d.ci_high:+.4g}] (n={d.n})")
     if d.n < gate.min_n:
         return result("UNDECIDED" if gate.tier == "fail" else "WARN",
-                      f"{shown}; gate \"{rule}\": UNDECIDED — n={d.n} is below min_n={gate.min_n}, too few queries to decide")
+                      f"{shown}; gate \"{rule}\": UNDECIDED — n={d.n} is below min_n={gate.min_n}, "
+                      "too few queries to decide")
     assert p is not None
     if p < alpha and not blocked:
         return result("PASS", f"{shown}; gate \"{rule}\": PASS (p={p:.3g})")

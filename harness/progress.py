@@ -4,7 +4,8 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from typing import Iterator, Protocol
+from collections.abc import Iterator
+from typing import Protocol
 
 
 class Advance(Protocol):
@@ -24,8 +25,14 @@ def progress(description: str, total: int | None) -> Iterator[Advance]:
     if not interactive():
         yield lambda n=1, **fields: None
         return
-    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                               TimeElapsedColumn, TimeRemainingColumn)
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TimeRemainingColumn()]
@@ -33,7 +40,9 @@ def progress(description: str, total: int | None) -> Iterator[Advance]:
         task = bar.add_task(description, total=total, info="")
 
         def advance(n: int = 1, **fields: object) -> None:
-            info = "  ".join(f"{k}={v}" for k, v in fields.items())
-            bar.update(task, advance=n, **({"info": info} if fields else {}))
+            if fields:
+                bar.update(task, advance=n, info="  ".join(f"{k}={v}" for k, v in fields.items()))
+            else:  # the last info stays
+                bar.update(task, advance=n)
 
         yield advance

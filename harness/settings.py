@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from harness.errors import ConfigError
 
@@ -133,6 +134,9 @@ class StatSettings:
         object.__setattr__(self, "seed", seed(self.seed, "seed"))
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "StatSettings":
+    def from_dict(cls, d: Mapping[str, Any]) -> StatSettings:
         # the validators read the stored values as they are: 1e400 or -1 is one line, not an OverflowError
         return cls(d.get("resamples", DEFAULT_RESAMPLES), d.get("confidence", DEFAULT_CONFIDENCE), d.get("seed", 0))
+
+
+DEFAULT_STAT_SETTINGS = StatSettings()  # a default argument: frozen, so one instance serves every call

@@ -66,8 +66,8 @@ class Workspace:
 
         missing = [c for c in self.config.categories if c not in self.catalogue.categories]
         if missing:
-            raise ConfigError(f"categories {missing} are not in the catalogue (it has {list(self.catalogue.categories)}); "
-                              "set --bookclip-categories")
+            raise ConfigError(f"categories {missing} are not in the catalogue "
+                              f"(it has {list(self.catalogue.categories)}); set --bookclip-categories")
         return split(self.catalogue, train_categories=self.config.categories,
                      heldout_fraction=self.config.heldout_fraction, seed=self.config.seed,
                      replay_fraction=self.replay_fraction, exclude_groups=self.pretrained_groups)
@@ -180,7 +180,8 @@ class Workspace:
 
         overlap = training_overlap(self.model(role), self.catalogue, views)
         self.training_overlap[role] = overlap.to_dict()
-        inflated = {v: n for v, n in overlap.views.items() if n and (v == "heldout" or (v == "cross" and role != "baseline"))}
+        inflated = {v: n for v, n in overlap.views.items()
+                    if n and (v == "heldout" or (v == "cross" and role != "baseline"))}
         for view, n in inflated.items():
             warnings.warn(f"bookclip: the {role} was trained on {n} of the {len(views[view])} {view} books, so its "
                           f"{view} metrics are inflated; evaluate with the categories, seed, heldout_fraction and "

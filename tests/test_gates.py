@@ -17,7 +17,8 @@ def paired_evidence(base_hits: np.ndarray, cand_hits: np.ndarray, *, seed: int =
     idx = rng.integers(0, n, size=(b, n))
     diffs = (cand_hits[idx] - base_hits[idx]).mean(axis=1)
     boot_c = cand_hits[idx].mean(axis=1)
-    estimate = Estimate(float(cand_hits.mean()), float(np.quantile(boot_c, 0.025)), float(np.quantile(boot_c, 0.975)), n)
+    estimate = Estimate(float(cand_hits.mean()), float(np.quantile(boot_c, 0.025)), float(np.quantile(boot_c, 0.975)),
+                        n)
     difference = Difference("k", float(base_hits.mean()), float(cand_hits.mean()),
                             float(cand_hits.mean() - base_hits.mean()), float(np.quantile(diffs, 0.025)),
                             float(np.quantile(diffs, 0.975)), n, 1.0, "bootstrap", higher_is_better, samples=diffs)
@@ -35,7 +36,8 @@ def test_parse_all_rules_and_options():
     assert [g.rule for g in gates] == ["delta", "non_inferior", "min", "max", "min", "max"]
     assert gates[1].confidence == 0.9 and gates[2].tier == "warn"
     assert gates[3].ci_based and not gates[2].ci_based
-    assert [g.suite for g in gates] == ["retrieval", "cross_category", "cross_category", "retrieval", "zero_shot", "probes"]
+    assert [g.suite for g in gates] == ["retrieval", "cross_category", "cross_category", "retrieval", "zero_shot",
+                                        "probes"]
     assert gates[0].name == "heldout/image_to_text/recall@5 better by > 0 at 95%"
 
 
@@ -141,7 +143,7 @@ def test_holm_is_stricter_than_uncorrected():
     plain = [r.outcome == "PASS" for r in judge(gates, evidence)]
     holm = [r.outcome == "PASS" for r in judge(gates, evidence, holm=True)]
     assert sum(holm) <= sum(plain)
-    assert all(p or not h for p, h in zip(plain, holm))         # Holm never passes what plain fails
+    assert all(p or not h for p, h in zip(plain, holm, strict=True))         # Holm never passes what plain fails
 
 
 def test_holm_step_down_levels():
@@ -149,9 +151,9 @@ def test_holm_step_down_levels():
     gates = parse_gates({f"heldout/image_to_text/recall@{k}": {"delta": 0} for k in (1, 2, 3)})
     alphas = {g: 0.025 for g in gates}
     # p sorted: 0.005 < 0.025/3 passes; 0.011 < 0.025/2 passes; 0.03 >= 0.025 blocked
-    levels, blocked = _holm(dict(zip(gates, (0.011, 0.005, 0.03))), alphas)
+    levels, blocked = _holm(dict(zip(gates, (0.011, 0.005, 0.03), strict=True)), alphas)
     assert blocked == {gates[2]}
     assert levels[gates[1]] == pytest.approx(0.025 / 3) and levels[gates[0]] == pytest.approx(0.025 / 2)
     # once one is not rejected, every later one is blocked even if its p is below its level
-    levels, blocked = _holm(dict(zip(gates, (0.009, 0.02, 0.0249))), alphas)
+    levels, blocked = _holm(dict(zip(gates, (0.009, 0.02, 0.0249), strict=True)), alphas)
     assert blocked == set(gates)   # 0.009 >= 0.025/3 stops the step-down at once

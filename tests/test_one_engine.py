@@ -148,9 +148,10 @@ def test_report_reads_the_out_of_every_command(command, folder, tmp_path, capsys
     common = ["--data", str(folder), "--resamples", "100", "--ks", "1,5"]
     argv = {
         "eval": ["eval", "--model", "tiny:vit-xs", *common, "--categories", FIXTURE_FINETUNE_CATEGORY],
-        "compare": ["compare", "tiny:vit-xs", "tiny:vit-xs@1", "tiny:vit-xs@2", *common, "--categories", FIXTURE_FINETUNE_CATEGORY],
-        "interpolate": ["interpolate", "tiny:vit-xs", "tiny:vit-xs@1", *common, "--categories", FIXTURE_FINETUNE_CATEGORY,
-                        "--alphas", "0,1"],
+        "compare": ["compare", "tiny:vit-xs", "tiny:vit-xs@1", "tiny:vit-xs@2", *common,
+                    "--categories", FIXTURE_FINETUNE_CATEGORY],
+        "interpolate": ["interpolate", "tiny:vit-xs", "tiny:vit-xs@1", *common,
+                        "--categories", FIXTURE_FINETUNE_CATEGORY, "--alphas", "0,1"],
         "probe": ["probe", "--model", "tiny:vit-xs", "--compare", "tiny:vit-xs@1", "--data", str(folder),
                   "--resamples", "100", "--items", "20", "--edit-items", "2", "--edit-time", "5", "--no-control"],
     }[command]

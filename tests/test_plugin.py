@@ -151,7 +151,8 @@ def check_ci_outputs(root: Path, out: str, summary: Path) -> None:
             assert float(props["p_value"]) == gate["p_value"] and props["ci_of"] == "delta"
     # the job summary: one table row per gate, as GitHub parses it
     tokens = MarkdownIt("commonmark").enable("table").parse(summary.read_text())
-    first_cells = [tokens[i + 1].content for i, t in enumerate(tokens) if t.type == "td_open" and tokens[i - 1].type == "tr_open"]
+    first_cells = [tokens[i + 1].content for i, t in enumerate(tokens)
+                   if t.type == "td_open" and tokens[i - 1].type == "tr_open"]
     assert [c.replace("\\", "") for c in first_cells[:len(run["gates"])]] == [g["metric"] for g in run["gates"]]
     failing = [g for g in run["gates"] if g["outcome"] in ("FAIL", "UNDECIDED")]
     assert sum(line.startswith("::error title=bookclip ") for line in out.splitlines()) == len(failing)

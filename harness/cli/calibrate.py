@@ -112,7 +112,7 @@ def _aa(args: argparse.Namespace) -> int:
         pair = dataclasses.replace(config, baseline=checkpoints[0], candidate=candidate)
         source = MetricSource(Workspace(pair, rootdir=root))
         evidence = {g: source.evidence(g) for g in gates}
-        for gate, result in zip(gates, judge(gates, evidence, holm=config.holm)):
+        for gate, result in zip(gates, judge(gates, evidence, holm=config.holm), strict=True):
             # "better" from a delta gate, or "worse beyond the margin" from non_inferior, is a false alarm
             alarms[gate.name] += result.outcome == ("PASS" if gate.rule == "delta" else "FAIL")
             if i == 0:

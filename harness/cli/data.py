@@ -6,8 +6,8 @@ import json
 import sys
 from typing import TYPE_CHECKING
 
-from harness.plain_text import plain, strip_control
 from harness.errors import DataError
+from harness.plain_text import plain, strip_control
 
 if TYPE_CHECKING:
     from harness.data.catalogue_summary import CatalogueSummary

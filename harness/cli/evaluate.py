@@ -4,10 +4,16 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 from harness.errors import ConfigError
+
+if TYPE_CHECKING:
+    from harness.evaluate.evaluation import EvalConfig
+    from harness.evaluate.results import Evaluation
+    from harness.report.model import RunReport
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -120,9 +126,8 @@ def _float_list(text: str, what: str) -> tuple[float, ...]:
         raise ConfigError(f"{what} must be numbers like 0,0.5,1, got {text!r}") from None
 
 
-def _config(args: argparse.Namespace) -> Any:
+def _config(args: argparse.Namespace) -> EvalConfig:
     from harness.evaluate.evaluation import EvalConfig
-
     from harness.settings import replay_fraction
 
     if args.replay_fraction is not None:
@@ -152,7 +157,7 @@ def _load_models(specs: Sequence[str], args: argparse.Namespace, config: Any) ->
     return models, dataclasses.replace(config, replay_fraction=replay)
 
 
-def _unseen_by_reference(models: Sequence[Any], catalogue: Any, config: Any) -> Any:
+def _unseen_by_reference(models: Sequence[Any], catalogue: Any, config: EvalConfig) -> EvalConfig:
     """The books the first model (the reference) was trained on leave the cross-category views, so a
     change there is forgetting, not lost memorisation; the suites and `finetune --evaluate` do the same."""
     import dataclasses
@@ -186,7 +191,7 @@ def _training_overlap(models: Sequence[Any], catalogue: Any, args: argparse.Name
     return out
 
 
-def _evaluate(model: Any, catalogue: Any, args: argparse.Namespace, config: Any) -> Any:
+def _evaluate(model: Any, catalogue: Any, args: argparse.Namespace, config: EvalConfig) -> Evaluation:
     from harness.evaluate.evaluation import evaluate
 
     return evaluate(model, catalogue, categories=args.categories, views=args.views, config=config)
@@ -223,9 +228,9 @@ def run_compare(args: argparse.Namespace) -> int:
     report = _new_report("compare", catalogue, load_report, config, overlap)
     evaluations = [_evaluate(model, catalogue, args, config) for model in models]
     roles = compare_roles(len(models))
-    for role, evaluation in zip(roles, evaluations):
+    for role, evaluation in zip(roles, evaluations, strict=True):
         add_evaluation(report, role, evaluation)
-    for role, evaluation in zip(roles[1:], evaluations[1:]):
+    for role, evaluation in zip(roles[1:], evaluations[1:], strict=True):
         add_comparison(report, role, compare_evaluations(evaluations[0], evaluation, config.stat_settings),
                        reference=roles[0])
     status = _emit(report, args)
@@ -268,8 +273,8 @@ def run_interpolate(args: argparse.Namespace) -> int:
         role = f"alpha={point.alpha:g}"
         add_evaluation(report, role, point.evaluation)
         if point is not reference:
-            add_comparison(report, role, compare_evaluations(reference.evaluation, point.evaluation, config.stat_settings),
-                           reference=f"alpha={reference.alpha:g}")
+            comparison = compare_evaluations(reference.evaluation, point.evaluation, config.stat_settings)
+            add_comparison(report, role, comparison, reference=f"alpha={reference.alpha:g}")
     report.sections["interpolation"] = interpolation_section(sweep)
     status = _emit(report, args)
     if args.save_alpha:
@@ -277,13 +282,15 @@ def run_interpolate(args: argparse.Namespace) -> int:
             print("bookclip: no alpha meets the constraint; nothing saved", file=sys.stderr)
             return 1
         save_interpolated(base, tuned, sweep.best_alpha, args.save_alpha)
-        print(f"wrote alpha={sweep.best_alpha:g} checkpoint to {args.save_alpha}", file=sys.stderr if args.json else sys.stdout)
+        print(f"wrote alpha={sweep.best_alpha:g} checkpoint to {args.save_alpha}",
+              file=sys.stderr if args.json else sys.stdout)
     return status
 
 
 # --------------------------------------------------------------------------- output
 
-def _new_report(kind: str, catalogue: Any, load_report: Any, config: Any, overlap: list[dict[str, Any]]) -> Any:
+def _new_report(kind: str, catalogue: Any, load_report: Any, config: EvalConfig,
+                overlap: list[dict[str, Any]]) -> RunReport:
     from harness.report.build import new_report
 
     report = new_report(kind, settings=config.stat_settings, engine=config.engine,

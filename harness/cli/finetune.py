@@ -6,10 +6,13 @@ import contextlib
 import json
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.finetune.config import FREEZE, LAUNCHERS, PRECISIONS, RECIPE_FIELDS, FinetuneConfig
 from harness.finetune.methods import METHODS
+
+if TYPE_CHECKING:
+    from harness.report.model import RunReport
 
 # flag dest -> FinetuneConfig field, for the options that map one to one
 _FIELDS = ("data", "categories", "baseline", "out", "image_root", "seed", "train_seed", "max_train_rows", "template",
@@ -60,7 +63,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "alpha chosen on validation books); combines with --replay-fraction")
     p.add_argument("--distill-weight", type=float, metavar="W", help="weight of the distillation loss (default 1)")
     p.add_argument("--validation-fraction", type=float, metavar="F",
-                   help="share of the training and rehearsed books --method wise keeps out to choose alpha (default 0.15)")
+                   help="share of the training and rehearsed books --method wise keeps out to choose alpha "
+                        "(default 0.15)")
     p.add_argument("--wise-max-drop", type=float, metavar="D",
                    help="how far rehearsed books' validation R@1 may fall below the baseline's (default 0.02)")
     p.add_argument("--max-train-rows", type=int, metavar="N", help="train on a seeded subset of N rows")
@@ -150,17 +154,16 @@ def run_finetune(args: argparse.Namespace) -> int:
     return 0
 
 
-def _evaluate(cfg: FinetuneConfig, manifest: Any) -> Any:
+def _evaluate(cfg: FinetuneConfig, manifest: Any) -> RunReport:
     """Baseline against the result on the held-out view and, when the catalogue has other categories,
     on cross, through the evaluation engine; written as `evaluation.json` in the run folder."""
     from harness.data import load_catalogue
     from harness.evaluate.compare import compare_evaluations
     from harness.evaluate.evaluation import EvalConfig, build_views, evaluate_views
+    from harness.evaluate.leakage import trained_groups
     from harness.finetune.launch import resolve
     from harness.models import load
     from harness.report.build import add_comparison, add_evaluation, new_report
-
-    from harness.evaluate.leakage import trained_groups
 
     resolved = resolve(cfg)
     catalogue, _ = load_catalogue(list(resolved.data), image_root=resolved.image_root)
@@ -181,7 +184,8 @@ def _evaluate(cfg: FinetuneConfig, manifest: Any) -> Any:
                               "categories": list(resolved.categories)})
     add_evaluation(report, "baseline", evaluations[0])
     add_evaluation(report, "candidate", evaluations[1])
-    add_comparison(report, "candidate", compare_evaluations(*evaluations, settings), reference="baseline")
+    add_comparison(report, "candidate", compare_evaluations(evaluations[0], evaluations[1], settings),
+                   reference="baseline")
     report.write(Path(cfg.out) / "evaluation.json")
     return report
 

@@ -77,8 +77,7 @@ def _describe_architecture(arch: dict[str, Any]) -> str:
 def collect_listing() -> dict[str, Any]:
     """Everything `bookclip models list` shows, as data."""
     from harness.models import build_model, fixtures_dir, get_tiny_config, list_tiny
-    from harness.models.pretrained import (clip_cache_dir, find_local, openai_arch, openai_names,
-                                           pretrained_source)
+    from harness.models.pretrained import clip_cache_dir, find_local, openai_arch, openai_names, pretrained_source
     from harness.models.tiny import DEFAULT_TINY
 
     tiny = []

@@ -2,17 +2,20 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 
 from harness.errors import ConfigError
 
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from harness.data import Catalogue
     from harness.evaluate.compare import Difference
     from harness.evaluate.stats import Estimate
     from harness.probes.runner import ProbeReport
+    from harness.report.model import RunReport
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -113,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _catalogue(data: str | None, categories: tuple[str, ...] | None):  # noqa: ANN202 - a Catalogue
+def _catalogue(data: str | None, categories: tuple[str, ...] | None) -> Catalogue:
     from harness.data.parquet import load_any
 
     if data is None:
@@ -124,12 +127,12 @@ def _catalogue(data: str | None, categories: tuple[str, ...] | None):  # noqa: A
     return catalogue.by_category(categories) if categories else catalogue
 
 
-def _run_report(base: "ProbeReport", other: "ProbeReport | None", compared: "Sequence[Difference] | None",
-                catalogue: object, args: argparse.Namespace) -> object:
+def _run_report(base: ProbeReport, other: ProbeReport | None, compared: Sequence[Difference] | None,
+                catalogue: Catalogue, args: argparse.Namespace) -> RunReport:
     from harness.report.build import add_difference, add_probes, new_report
 
     report = new_report("probe", settings=base.config.stat_settings,
-                        data={"fingerprint": base.catalogue_fingerprint, "rows": len(catalogue)},  # type: ignore[arg-type]
+                        data={"fingerprint": base.catalogue_fingerprint, "rows": len(catalogue)},
                         extra_settings={"k": base.config.k, "items": base.items}, engine=args.engine)
     report.sections["engine"] = {"name": args.engine, "probes": "driver: the probe runner embeds and ranks "
                                  "through the local engine; Spark runs only eval, compare and interpolate"}
@@ -141,14 +144,14 @@ def _run_report(base: "ProbeReport", other: "ProbeReport | None", compared: "Seq
     return report
 
 
-def _fmt(metric: "Estimate | None", pct: bool = False, signed: bool = False) -> str:
+def _fmt(metric: Estimate | None, pct: bool = False, signed: bool = False) -> str:
     if metric is None or metric.n == 0 or metric.value != metric.value:
         return "-"
     spec = ("+" if signed else "") + (".1%" if pct else ".3g")
     return f"{metric.value:{spec}} [{metric.ci_low:{spec}}, {metric.ci_high:{spec}}]"
 
 
-def _print_families(console: "Console") -> None:
+def _print_families(console: Console) -> None:
     from rich.table import Table
 
     from harness.probes.families import families
@@ -161,8 +164,8 @@ def _print_families(console: "Console") -> None:
     console.print(table)
 
 
-def _print_report(console: "Console", base: "ProbeReport", other: "ProbeReport | None",
-                  compared: "Sequence[Difference] | None") -> None:
+def _print_report(console: Console, base: ProbeReport, other: ProbeReport | None,
+                  compared: Sequence[Difference] | None) -> None:
     from rich.table import Table
 
     k = base.config.k
@@ -176,7 +179,7 @@ def _print_report(console: "Console", base: "ProbeReport", other: "ProbeReport |
     for col in ("family", "severity", "n (unchanged)"):
         table.add_column(col, justify="right" if col.startswith("n") else "left", no_wrap=True)
     if compared is None:
-        metrics = ("flip_rate", f"lost@{k}", "mean_rank_change", "similarity_drop_p50")
+        metrics: tuple[str, ...] = ("flip_rate", f"lost@{k}", "mean_rank_change", "similarity_drop_p50")
         for metric in metrics:
             table.add_column(metric, justify="right")
     else:

@@ -57,7 +57,6 @@ def run_report(args: argparse.Namespace) -> int:
     from harness.report.console import make_console, print_regression, print_run, runs_table
     from harness.report.console_glance import print_glance
     from harness.report.history import history_root, list_runs, resolve_run, save_run
-    
     from harness.report.model import RunReport
 
     console = make_console()

@@ -1,9 +1,9 @@
 """The Catalogue: one validated row per book edition, with lazy access to its cover images."""
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -64,7 +64,7 @@ class Catalogue:
             digests = tuple(probe_image(p).digest for p in self.frame["image_path"])
         cols = self.frame[["book_id", "title", "author", "category", "isbn", "group_id"]]
         rows = ["\x1f".join(values) + "\x1f" + digest
-                for values, digest in zip(cols.itertuples(index=False, name=None), digests)]
+                for values, digest in zip(cols.itertuples(index=False, name=None), digests, strict=True)]
         return sha256_hex("catalogue-v2", "\x1e".join(rows))
 
     def subset(self, selector: Sequence[int] | Sequence[bool] | np.ndarray | pd.Series) -> Catalogue:

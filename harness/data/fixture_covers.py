@@ -12,8 +12,13 @@ import unicodedata
 
 from PIL import Image, ImageDraw, ImageFont
 
-from harness.data.fixture_vocabulary import CategoryStyle, WordSignature, category_style, signature_words, \
-    word_signatures
+from harness.data.fixture_vocabulary import (
+    CategoryStyle,
+    WordSignature,
+    category_style,
+    signature_words,
+    word_signatures,
+)
 from harness.data.titles import restore_article
 
 COVER_SIZE = 128
@@ -70,7 +75,7 @@ def _drawable(text: str) -> str:
     return "".join(ch for ch in unicodedata.normalize("NFKD", text) if not unicodedata.combining(ch))
 
 
-def _wrap(text: str, font: ImageFont.FreeTypeFont, width: int) -> list[str]:
+def _wrap(text: str, font: ImageFont.FreeTypeFont | ImageFont.ImageFont, width: int) -> list[str]:
     lines: list[str] = []
     current = ""
     for word in text.split():
@@ -85,7 +90,7 @@ def _wrap(text: str, font: ImageFont.FreeTypeFont, width: int) -> list[str]:
     return [_fit_line(line, font, width) for line in lines]
 
 
-def _fit_line(text: str, font: ImageFont.FreeTypeFont, width: int) -> str:
+def _fit_line(text: str, font: ImageFont.FreeTypeFont | ImageFont.ImageFont, width: int) -> str:
     while len(text) > 1 and font.getlength(text) > width:
         text = text[:-1]
     return text

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import random
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 FIXTURE_FINETUNE_CATEGORY = "Mind-Body-Spirit"
 
@@ -123,7 +123,7 @@ def word_signatures() -> dict[str, WordSignature]:
               if a != b for p in range(len(SIGNATURE_PATTERNS))]
     random.Random("bookclip-fixture-signatures-v1").shuffle(combos)
     return {word.casefold(): WordSignature(SIGNATURE_COLOURS[a], SIGNATURE_COLOURS[b], SIGNATURE_PATTERNS[p])
-            for word, (a, b, p) in zip(all_words(), combos)}
+            for word, (a, b, p) in zip(all_words(), combos, strict=False)}  # more combinations than words
 
 
 _WORD = re.compile(r"\w+")

@@ -23,9 +23,17 @@ import PIL
 from harness.data import fixture_covers, fixture_vocabulary
 from harness.data.file_lock import exclusive_lock
 from harness.data.fixture_covers import draw_cover
-from harness.data.fixture_vocabulary import (CATEGORY_WORDS, FIRST_NAMES, FIXTURE_CATEGORIES, FORMATS,
-                                             LAST_NAMES, NON_ASCII_WORD, SHARED_WORD_PROBABILITY, SHARED_WORDS,
-                                             TITLE_TEMPLATES)
+from harness.data.fixture_vocabulary import (
+    CATEGORY_WORDS,
+    FIRST_NAMES,
+    FIXTURE_CATEGORIES,
+    FORMATS,
+    LAST_NAMES,
+    NON_ASCII_WORD,
+    SHARED_WORD_PROBABILITY,
+    SHARED_WORDS,
+    TITLE_TEMPLATES,
+)
 from harness.data.titles import title_key
 from harness.errors import DataError
 from harness.io import atomic_write_json, cache_dir, sha256_hex
@@ -87,7 +95,8 @@ def fixture_catalogue(seed: int = 0, *, books_per_category: int = BOOKS_PER_CATE
     return dest
 
 
-def make_fixture_catalogue(dest: str | os.PathLike[str], *, seed: int = 0, books_per_category: int = BOOKS_PER_CATEGORY) -> Path:
+def make_fixture_catalogue(dest: str | os.PathLike[str], *, seed: int = 0,
+                           books_per_category: int = BOOKS_PER_CATEGORY) -> Path:
     """Write the fixture (<Category>/<Category>.csv and <Category>/NNNNNNN.jpg, plus fixture.json) into `dest`.
 
     Same seed and size -> byte-identical files. `dest` must be absent, empty, or an earlier fixture

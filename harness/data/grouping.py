@@ -1,7 +1,7 @@
 """Edition groups: rows that share a normalised title or an ISBN are one book, across categories too."""
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from harness.io import sha256_hex
 
@@ -25,7 +25,7 @@ def group_ids(title_keys: Sequence[str], isbns: Sequence[str]) -> list[str]:
             parent[max(a, b)] = min(a, b)
 
     first_by_key: dict[tuple[str, str], int] = {}
-    for i, (key, isbn) in enumerate(zip(title_keys, isbns)):
+    for i, (key, isbn) in enumerate(zip(title_keys, isbns, strict=True)):
         for token in (("title", key), ("isbn", isbn)):
             if not token[1]:
                 continue

@@ -9,8 +9,8 @@ that evaluation would reject is skipped here instead.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import pandas as pd
 

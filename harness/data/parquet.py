@@ -70,9 +70,9 @@ def read_parquet_catalogue(path: str | os.PathLike[str], *, decode: bool = False
     """The catalogue a Parquet folder holds (same rows, order and fingerprint as the one exported), less the
     rows the CSV loader would skip (empty or wordless titles, unusable covers; `decode`: covers that do not
     decode in full), each counted with the loader's reason."""
-    from harness.data.loader import cover_problem, title_problem
-
     import pyarrow.dataset as ds
+
+    from harness.data.loader import cover_problem, title_problem
 
     root = Path(path)
     manifest = _manifest(root)
@@ -90,7 +90,7 @@ def read_parquet_catalogue(path: str | os.PathLike[str], *, decode: bool = False
     if len(frame) != manifest["rows"] or not np.array_equal(frame["row"].to_numpy(), np.arange(len(frame))):
         raise DataError(f"{root} holds {len(frame)} rows, its manifest {manifest['rows']}; export it again")
     folder = cache_dir() / "parquet-covers"
-    paths = [_stored_cover(folder, data, name) for data, name in zip(covers, frame["image_name"])]
+    paths = [_stored_cover(folder, data, name) for data, name in zip(covers, frame["image_name"], strict=True)]
     frame["image_path"] = [str(p) for p in paths]
     digests = [content_digest(data) for data in covers]
     if digests != frame["digest"].tolist():
@@ -103,7 +103,7 @@ def read_parquet_catalogue(path: str | os.PathLike[str], *, decode: bool = False
     builder = ReportBuilder()
     builder.sources.append(str(root))
     keep = []
-    for i, (category, title, path) in enumerate(zip(frame["category"], frame["title"].astype(str), paths)):
+    for i, (category, title, path) in enumerate(zip(frame["category"], frame["title"].astype(str), paths, strict=True)):
         builder.row_seen(category)
         where = f"{root.name}: row {i}"
         problem = title_problem(title)

@@ -1,13 +1,14 @@
 """Seeded train / held-out / cross-category views, split by edition group so no book leaks."""
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 
-from harness.data.catalogue import Catalogue
 from harness import settings
+from harness.data.catalogue import Catalogue
 from harness.errors import ConfigError, DataError
 from harness.io import sha256_hex
 

@@ -14,8 +14,8 @@ is known:
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Callable, Iterator
 
 import numpy as np
 
@@ -54,7 +54,7 @@ class Grid:
     rank_trials: int = 400
 
     @classmethod
-    def reduced(cls) -> "Grid":
+    def reduced(cls) -> Grid:
         """The grid the test suite runs: every family, fewer points."""
         return cls(rates=(0.05, 0.5, 0.95), sizes=(30, 200), correlations=(0.0, 1.0), deltas=(0.0, 0.1),
                    margins=(0.05,), rank_sizes=(30,), trials=400, rank_trials=150)

@@ -15,8 +15,10 @@ from here: the pytest suites, `bookclip compare`, `report --against`, probes, `f
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Sequence
+from functools import partial
+from typing import Any
 
 import numpy as np
 
@@ -25,9 +27,19 @@ from harness.evaluate.intervals import clopper_pearson, paired_p_greater, tango_
 from harness.evaluate.metrics import better_sign, direction_of, lookup, parse_key
 from harness.evaluate.metrics import statistic_of as _statistic
 from harness.evaluate.results import Evaluation
-from harness.evaluate.stats import (Estimate, Flips, bca_interval, bootstrap_distributions, difference_distribution,
-                                    flips, jackknife, mcnemar_exact, percentile_interval, statistic)
-from harness.settings import StatSettings
+from harness.evaluate.stats import (
+    Estimate,
+    Flips,
+    bca_interval,
+    bootstrap_distributions,
+    difference_distribution,
+    flips,
+    jackknife,
+    mcnemar_exact,
+    percentile_interval,
+    statistic,
+)
+from harness.settings import DEFAULT_STAT_SETTINGS, StatSettings
 
 FLIP_K = 5
 
@@ -66,8 +78,8 @@ class Difference:
             return paired_p_greater(better, worse, self.n, bound)
         if self.samples is None:
             raise EvaluationError(f"{self.key}: no bootstrap samples kept to test against {bound:g}")
-        better = sign * np.asarray(self.samples, dtype=np.float64)
-        return float((np.count_nonzero(better <= bound) + 1) / (better.size + 1))
+        improvement = sign * np.asarray(self.samples, dtype=np.float64)
+        return float((np.count_nonzero(improvement <= bound) + 1) / (improvement.size + 1))
 
     @property
     def significant(self) -> str:
@@ -85,7 +97,7 @@ class Difference:
                 "gained": self.gained, "lost": self.lost}
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "Difference":
+    def from_dict(cls, d: Mapping[str, Any]) -> Difference:
         def num(x: Any) -> float:
             return float("nan") if x is None else float(x)
 
@@ -109,12 +121,12 @@ class Comparison:
 
 # --------------------------------------------------------------------------- estimates
 
-def estimate(key: str, values: np.ndarray, settings: StatSettings = StatSettings()) -> Estimate:
+def estimate(key: str, values: np.ndarray, settings: StatSettings = DEFAULT_STAT_SETTINGS) -> Estimate:
     """The registered statistic of `key` over per-query `values`, with its CI (NaN, n=0 when empty)."""
     return estimates({key: values}, settings)[key]
 
 
-def estimates(values: Mapping[str, np.ndarray], settings: StatSettings = StatSettings()) -> dict[str, Estimate]:
+def estimates(values: Mapping[str, np.ndarray], settings: StatSettings = DEFAULT_STAT_SETTINGS) -> dict[str, Estimate]:
     """estimate() for several keys over the same queries, resampled with the same indices."""
     out: dict[str, Estimate] = {}
     by_length: dict[int, dict[str, np.ndarray]] = {}
@@ -136,14 +148,14 @@ def estimates(values: Mapping[str, np.ndarray], settings: StatSettings = StatSet
             dists = bootstrap_distributions(rest, statistics=kinds, resamples=settings.resamples, seed=settings.seed)
             for key, v in rest.items():
                 value = statistic(v, kinds[key])
-                low, high = _interval_of(key, value, dists[key], lambda: jackknife(v, kinds[key]), settings)
+                low, high = _interval_of(key, value, dists[key], partial(jackknife, v, kinds[key]), settings)
                 out[key] = Estimate(value, low, high, len(v), _interval(key))
     return {key: out[key] for key in values}
 
 
 # --------------------------------------------------------------------------- differences
 
-def compare_values(key: str, a: np.ndarray, b: np.ndarray, settings: StatSettings = StatSettings(), *,
+def compare_values(key: str, a: np.ndarray, b: np.ndarray, settings: StatSettings = DEFAULT_STAT_SETTINGS, *,
                    ids_a: Sequence[str] | np.ndarray | None = None,
                    ids_b: Sequence[str] | np.ndarray | None = None) -> Difference:
     """b minus a on `key`. With ids, the items both were measured on are paired (probe items can
@@ -171,7 +183,7 @@ def compare_values(key: str, a: np.ndarray, b: np.ndarray, settings: StatSetting
     samples = difference_distribution(a, b, statistic_name=kind, resamples=settings.resamples, seed=settings.seed)
     low, high = _interval_of(key, delta, samples, lambda: jackknife(b, kind) - jackknife(a, kind), settings,
                              paired=True)
-    p = float(min(1.0, 2.0 * min(np.mean(samples <= 0), np.mean(samples >= 0))))
+    p = min(1.0, 2.0 * min(float(np.mean(samples <= 0)), float(np.mean(samples >= 0))))
     return Difference(key, reference, value, delta, low, high, len(a), p, "bootstrap", hib,
                       interval=_difference_interval(key), samples=samples)
 

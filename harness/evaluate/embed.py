@@ -7,8 +7,9 @@ batches. Both run under torch.inference_mode.
 
 Cache entries live under cache_dir()/embeddings and are keyed by everything that changes the
 numbers: the model's identity (weights, architecture config, preprocessing, tokenizer), the
-catalogue fingerprint, the caption template (texts) or the preprocessing (covers). Each file carries a checksum of its contents and key; a file that
-fails it (truncated, corrupt, or copied under another key) is rebuilt.
+catalogue fingerprint, the caption template (texts) or the preprocessing (covers). Each file carries a
+checksum of its contents and key; a file that fails it (truncated, corrupt, or copied under another key)
+is rebuilt.
 """
 from __future__ import annotations
 
@@ -16,9 +17,10 @@ import contextlib
 import io
 import json
 import zipfile
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -45,12 +47,12 @@ class Embeddings:
     def __len__(self) -> int:
         return len(self.book_ids)
 
-    def subset(self, indices: Sequence[int] | np.ndarray) -> "Embeddings":
+    def subset(self, indices: Sequence[int] | np.ndarray) -> Embeddings:
         idx = np.asarray(indices, dtype=np.int64)
         return replace(self, images=self.images[idx], texts=self.texts[idx],
                        book_ids=self.book_ids[idx], group_ids=self.group_ids[idx])
 
-    def select(self, book_ids: Sequence[str]) -> "Embeddings":
+    def select(self, book_ids: Sequence[str]) -> Embeddings:
         """The rows of these book ids, in the order given (all must be present)."""
         position = {b: i for i, b in enumerate(self.book_ids.tolist())}
         missing = [b for b in book_ids if b not in position]
@@ -157,7 +159,6 @@ def _encode_covers(model: Any, catalogue: Any, batch_size: int) -> np.ndarray:
     out = np.empty((n, model.embed_dim), dtype=np.float32)
     if _cover_source(model) == "decoded-cache":
         from harness.data import decoded_images
-
         from harness.evaluate.pixels import channel_stats, normalise
 
         pixels = decoded_images(catalogue, model.image_size)

@@ -6,22 +6,22 @@ zero_shot), e.g. `heldout/image_to_text/recall@5`; each carries value, ci_low, c
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
-
+from harness import settings
 from harness.errors import EvaluationError
 from harness.evaluate.cross_category import per_category_views
+from harness.evaluate.embed import Embeddings
 from harness.evaluate.engines import Engine, check_engine, get_engine
 from harness.evaluate.kernels import get_kernel
-from harness.evaluate.embed import Embeddings
-from harness.evaluate.results import Evaluation, QueryRanks
 from harness.evaluate.metrics import metrics as registered_metrics
+from harness.evaluate.results import Evaluation, QueryRanks
 from harness.evaluate.retrieval import DEFAULT_KS, check_ks
 from harness.evaluate.stats import Estimate
 from harness.evaluate.templates import DEFAULT_CATEGORY_PROMPT, DEFAULT_TEMPLATE, resolve_template
 from harness.evaluate.zero_shot import accepted_categories, category_prompt_embeddings, classify
-from harness import settings
 from harness.settings import DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES, StatSettings
 
 SPLIT_VIEWS = ("train", "heldout", "cross")
@@ -54,7 +54,7 @@ class EvalConfig:
         resolve_template(self.template)
         check_engine(self.engine, "engine")
         get_kernel(self.score_kernel, "score_kernel")
-        self.stat_settings  # one place checks every setting
+        _ = self.stat_settings  # built only to check: StatSettings is the one place that checks these settings
         settings.heldout_fraction(self.heldout_fraction)
         settings.replay_fraction(self.replay_fraction)
         if self.pool not in POOLS:
@@ -72,6 +72,9 @@ class EvalConfig:
         if self.exclude_groups:  # how many, not which: the views record the rows left out
             out["pretrained_books_excluded"] = len(self.exclude_groups)
         return out
+
+
+DEFAULT_EVAL_CONFIG = EvalConfig()  # a default argument: frozen, so one instance serves every call
 
 
 def build_views(
@@ -121,7 +124,7 @@ def evaluate(
     *,
     categories: Sequence[str] | None = None,
     views: Sequence[str] | None = None,
-    config: EvalConfig = EvalConfig(),
+    config: EvalConfig = DEFAULT_EVAL_CONFIG,
     embeddings: Embeddings | None = None,
 ) -> Evaluation:
     """Evaluate `model` on the views of `catalogue` (see build_views)."""
@@ -136,7 +139,7 @@ def evaluate_views(
     catalogue: Any,
     views: Mapping[str, Any],
     *,
-    config: EvalConfig = EvalConfig(),
+    config: EvalConfig = DEFAULT_EVAL_CONFIG,
     embeddings: Embeddings | None = None,
     engine: Engine | None = None,
 ) -> Evaluation:

@@ -11,19 +11,23 @@ so every α has its own weight fingerprint and embedding-cache entries.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from harness.errors import EvaluationError
 from harness.evaluate.embed import model_identity
-from harness.evaluate.evaluation import EvalConfig, build_views, evaluate_views
+from harness.evaluate.evaluation import DEFAULT_EVAL_CONFIG, EvalConfig, build_views, evaluate_views
 from harness.evaluate.metrics import better_sign, higher_is_better
 from harness.evaluate.results import Evaluation
 from harness.evaluate.stats import Estimate
 from harness.io import cache_dir, sha256_hex
+
+if TYPE_CHECKING:
+    from harness.models import ClipModel
 
 DEFAULT_ALPHAS = (0.0, 0.25, 0.5, 0.75, 1.0)
 
@@ -88,7 +92,7 @@ def interpolate_state_dicts(baseline: Mapping[str, torch.Tensor], finetuned: Map
     return out
 
 
-def interpolated_model(baseline: Any, finetuned: Any, alpha: float) -> Any:
+def interpolated_model(baseline: ClipModel, finetuned: ClipModel, alpha: float) -> ClipModel:
     """A ClipModel with θ(α); α = 0 and 1 are the inputs themselves."""
     _check_alpha(alpha)
     for model in (baseline, finetuned):
@@ -139,7 +143,7 @@ def interpolation_sweep(
     max_cross_drop: float = 0.02,
     in_view: str = "heldout",
     cross_view: str = "cross",
-    config: EvalConfig = EvalConfig(),
+    config: EvalConfig = DEFAULT_EVAL_CONFIG,
 ) -> InterpolationSweep:
     """Evaluate θ(α) for every α (0 is always included: it is the constraint's reference)."""
     grid = sorted({0.0, *(float(a) for a in alphas)})

@@ -9,8 +9,9 @@ its own training books and look better than it is.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from harness.errors import BookclipError
 

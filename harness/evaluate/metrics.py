@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -369,10 +369,12 @@ def _probe(name: str, pattern: str, higher: bool | None, *, test: str = "bootstr
 _QUANTILE = r"(?P<stat>mean|p50|p90)"  # the drops the probe runner measures
 _probe("probe recall@K", r"recall@(?P<k>[1-9]\d*)", True, test="mcnemar", scale="rate",
        description="share of probed titles whose cover ranks k or better")
-_probe("flip_rate", "flip_rate", False, test="mcnemar", scale="rate", description="top-1 answer changed by the perturbation")
+_probe("flip_rate", "flip_rate", False, test="mcnemar", scale="rate",
+       description="top-1 answer changed by the perturbation")
 _probe("lost@K", r"lost@(?P<k>[1-9]\d*)", False, test="mcnemar", scale="rate",
        description="cover found at k with the exact title, lost with the perturbed one")
-_probe("mean_rank_change", "mean_rank_change", False, scale="rank", description="rank of the cover, perturbed minus exact")
+_probe("mean_rank_change", "mean_rank_change", False, scale="rank",
+       description="rank of the cover, perturbed minus exact")
 _probe("probe mean_rank", "mean_rank", False, scale="rank")
 _probe("similarity_drop", rf"similarity_drop_{_QUANTILE}", False,
        statistic=lambda stat: "mean" if stat == "mean" else stat, scale="similarity",

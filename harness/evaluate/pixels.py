@@ -1,7 +1,7 @@
 """From decoded cover pixels to model input: the one normalisation evaluation and training share."""
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 

@@ -5,9 +5,10 @@ compared query by query (paired bootstrap, McNemar, flip lists) long after they 
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -37,7 +38,7 @@ class QueryRanks:
                 "ranks": [int(r) for r in self.ranks]}
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "QueryRanks":
+    def from_dict(cls, d: Mapping[str, Any]) -> QueryRanks:
         return cls(str(d["view"]), str(d["direction"]), np.asarray(d["ranks"], dtype=np.int64),
                    tuple(d["book_ids"]), tuple(d["titles"]), int(d["pool_size"]))
 
@@ -71,7 +72,7 @@ class ZeroShotResult:
                 "correct": self.correct.astype(int).tolist(), "confusion": self.confusion.tolist()}
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "ZeroShotResult":
+    def from_dict(cls, d: Mapping[str, Any]) -> ZeroShotResult:
         return cls(str(d["view"]), tuple(d["categories"]), tuple(d["book_ids"]), tuple(d["titles"]),
                    np.asarray(d["labels"], dtype=np.int64), np.asarray(d["predictions"], dtype=np.int64),
                    np.asarray(d["correct"], dtype=bool), str(d["prompt"]))
@@ -129,7 +130,7 @@ class Evaluation:
         return out
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any], *, source: str = "evaluation") -> "Evaluation":
+    def from_dict(cls, d: Mapping[str, Any], *, source: str = "evaluation") -> Evaluation:
         try:
             return cls(model=dict(d["model"]), data=dict(d["data"]), settings=dict(d["settings"]),
                        metrics={k: Estimate.from_dict(v) for k, v in d["metrics"].items()},

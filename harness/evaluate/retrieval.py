@@ -37,15 +37,22 @@ and add their counts with finish_ranks.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 import torch
 
 from harness.errors import EvaluationError
-from harness.evaluate.kernels import (DEFAULT_KERNEL, Kernel, certified_bound, exact_scores, get_kernel, round_down,
-                                      round_up)
+from harness.evaluate.kernels import (
+    DEFAULT_KERNEL,
+    Kernel,
+    certified_bound,
+    exact_scores,
+    get_kernel,
+    round_down,
+    round_up,
+)
 from harness.evaluate.score_chunks import Band, Positives, TileTotals, scan_tiles, tile_shape
 
 DIRECTIONS = ("image_to_text", "text_to_image")
@@ -106,11 +113,11 @@ def check_ks(ks: Sequence[int], pool_size: int, *, where: str) -> tuple[int, ...
 def retrieval_ranks(
     images: np.ndarray,
     texts: np.ndarray,
-    groups: Sequence,
+    groups: Sequence | np.ndarray,
     *,
     pool_images: np.ndarray | None = None,
     pool_texts: np.ndarray | None = None,
-    pool_groups: Sequence | None = None,
+    pool_groups: Sequence | np.ndarray | None = None,
     chunk_bytes: int = DEFAULT_CHUNK_BYTES,
     tile_rows: int | None = None,
     kernel: str = DEFAULT_KERNEL,
@@ -149,8 +156,9 @@ class RankJob:
     pool_size: int
 
 
-def rank_jobs(images: np.ndarray, texts: np.ndarray, groups: Sequence, *, pool_images: np.ndarray | None = None,
-              pool_texts: np.ndarray | None = None, pool_groups: Sequence | None = None,
+def rank_jobs(images: np.ndarray | torch.Tensor, texts: np.ndarray | torch.Tensor, groups: Sequence | np.ndarray, *,
+              pool_images: np.ndarray | torch.Tensor | None = None, pool_texts: np.ndarray | torch.Tensor | None = None,
+              pool_groups: Sequence | np.ndarray | None = None,
               chunk_bytes: int = DEFAULT_CHUNK_BYTES, tile_rows: int | None = None, kernel: str = DEFAULT_KERNEL,
               where: str = "view") -> list[RankJob]:
     """The checked, planned products behind retrieval_ranks (any engine runs their blocks)."""
@@ -181,14 +189,16 @@ def rank_jobs(images: np.ndarray, texts: np.ndarray, groups: Sequence, *, pool_i
 def job_ranks(jobs: Sequence[RankJob], results: Sequence[tuple[np.ndarray, np.ndarray | None]],
               ) -> dict[str, DirectionRanks]:
     """Per direction ranks from each job's (row ranks, column ranks)."""
+    # a one-direction job's column ranks are None: zip stops at its one direction
     return {direction: DirectionRanks(direction, ranks, job.pool_size)
-            for job, ranked in zip(jobs, results) for direction, ranks in zip(job.directions, ranked)}
+            for job, ranked in zip(jobs, results, strict=True)
+            for direction, ranks in zip(job.directions, ranked, strict=False) if ranks is not None}
 
 
 def query_ranks(
-    queries: np.ndarray,
+    queries: np.ndarray | torch.Tensor,
     query_groups: Sequence,
-    candidates: np.ndarray,
+    candidates: np.ndarray | torch.Tensor,
     candidate_groups: Sequence,
     *,
     chunk_bytes: int = DEFAULT_CHUNK_BYTES,
@@ -233,7 +243,7 @@ def _bounded(t: torch.Tensor, what: str, where: str) -> torch.Tensor:
     return t
 
 
-def _codes(groups_a: Sequence, groups_b: Sequence) -> tuple[np.ndarray, np.ndarray]:
+def _codes(groups_a: Sequence | np.ndarray, groups_b: Sequence | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Map group ids of both sides onto shared integer codes."""
     a = np.asarray(groups_a).astype(str)
     b = np.asarray(groups_b).astype(str)

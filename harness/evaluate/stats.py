@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -44,7 +45,7 @@ class Estimate:
                 "interval": self.interval}
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "Estimate":
+    def from_dict(cls, d: Mapping[str, Any]) -> Estimate:
         def num(x: Any) -> float:
             return math.nan if x is None else float(x)
 
@@ -218,7 +219,7 @@ def flips(
     def listed(mask: np.ndarray) -> tuple[Flip, ...]:
         idx = np.flatnonzero(mask)
         idx = idx[np.argsort(-np.abs(ranks_a[idx] - ranks_b[idx]), kind="stable")]
-        return tuple(Flip(int(i), str(book_ids[i]), str(titles[i]), int(ranks_a[i]), int(ranks_b[i])) for i in idx)
+        return tuple(Flip(i, str(book_ids[i]), str(titles[i]), int(ranks_a[i]), int(ranks_b[i])) for i in idx.tolist())
 
     return Flips(int(k), listed(~hit_a & hit_b), listed(hit_a & ~hit_b))
 

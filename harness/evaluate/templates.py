@@ -6,7 +6,7 @@ name of a built-in one. Categories are written readably ("Mind-Body-Spirit" -> "
 from __future__ import annotations
 
 import string
-from typing import Mapping
+from collections.abc import Mapping
 
 import pandas as pd
 
@@ -53,7 +53,7 @@ def render_captions(template: str, frame: pd.DataFrame) -> list[str]:
     authors = frame["author"].fillna("").astype(str).tolist()
     categories = [readable_category(c) for c in frame["category"].astype(str)]
     return [" ".join(text.format(title=t, author=a, category=c).split())
-            for t, a, c in zip(titles, authors, categories)]
+            for t, a, c in zip(titles, authors, categories, strict=True)]
 
 
 def render_category_prompts(prompt: str, categories: tuple[str, ...] | list[str]) -> list[str]:

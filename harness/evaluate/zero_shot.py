@@ -1,7 +1,8 @@
 """Zero-shot category classification: each cover against one text prompt per category."""
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -50,7 +51,7 @@ def classify(
     if accepted is None:
         correct = predictions == labels
     else:
-        correct = np.array([categories[p] in ok for p, ok in zip(predictions, accepted)], dtype=bool)
+        correct = np.array([categories[p] in ok for p, ok in zip(predictions, accepted, strict=True)], dtype=bool)
     return ZeroShotResult(view, tuple(categories), tuple(str(b) for b in book_ids),
                           tuple(str(t) for t in titles), labels, predictions, correct, prompt)
 
@@ -58,7 +59,7 @@ def classify(
 def accepted_categories(frame: Any, view_frame: Any) -> list[frozenset[str]]:
     """For each row of `view_frame`: every category its group is listed in across `frame`."""
     by_group: dict[str, set[str]] = {}
-    for g, c in zip(frame["group_id"].tolist(), frame["category"].tolist()):
+    for g, c in zip(frame["group_id"].tolist(), frame["category"].tolist(), strict=True):
         by_group.setdefault(g, set()).add(c)
     return [frozenset(by_group.get(g, set()) | {c})
-            for g, c in zip(view_frame["group_id"].tolist(), view_frame["category"].tolist())]
+            for g, c in zip(view_frame["group_id"].tolist(), view_frame["category"].tolist(), strict=True)]

@@ -17,7 +17,12 @@ _EXPORTS = {
     "DEFAULT_TINY": "tiny", "TINY_IMAGE_SIZE": "tiny", "get_tiny_config": "tiny", "list_tiny": "tiny",
 }
 
-__all__ = sorted(_EXPORTS)
+# spelled out (it equals sorted(_EXPORTS)) so that linters see the TYPE_CHECKING imports as re-exports
+__all__ = [
+    "Checkpoint", "ClipModel", "DEFAULT_TINY", "ModelSpec", "PreprocessConfig", "TINY_IMAGE_SIZE", "build_model",
+    "fingerprint_state_dict", "fixtures_dir", "get_tiny_config", "list_tiny", "load", "load_checkpoint",
+    "load_weights", "parse_spec", "save_checkpoint",
+]
 
 if TYPE_CHECKING:
     from harness.models.build import build_model, load_weights

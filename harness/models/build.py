@@ -2,18 +2,22 @@
 from __future__ import annotations
 
 import copy
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from harness.errors import CheckpointError, ModelError
+
+if TYPE_CHECKING:
+    from open_clip.model import CLIP, CustomTextCLIP
 
 # keys of an open_clip model config that the model class takes as constructor arguments
 _MODEL_KWARGS = ("embed_dim", "vision_cfg", "text_cfg", "quick_gelu", "init_logit_scale",
                  "init_logit_bias", "nonscalar_logit_scale")
 
 
-def build_model(config: Mapping[str, Any], seed: int = 0) -> torch.nn.Module:
+def build_model(config: Mapping[str, Any], seed: int = 0) -> CLIP | CustomTextCLIP:
     """A randomly initialised open_clip model (CLIP, or CustomTextCLIP for custom text towers), in eval mode.
 
     The same config and seed give bit-identical weights; the caller's global RNG state is left untouched.

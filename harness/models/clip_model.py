@@ -3,14 +3,18 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from harness.errors import CheckpointError
 from harness.io import sha256_hex
 from harness.models.fingerprint import fingerprint_state_dict
+
+if TYPE_CHECKING:
+    from open_clip.model import CLIP, CustomTextCLIP
 
 IDENTITY_VERSION = "model-identity-v1"
 
@@ -33,7 +37,7 @@ class PreprocessConfig:
                 "interpolation": self.interpolation, "resize_mode": self.resize_mode}
 
     @classmethod
-    def from_dict(cls, data: Any, image_size: int, *, source: str = "checkpoint") -> "PreprocessConfig":
+    def from_dict(cls, data: Any, image_size: int, *, source: str = "checkpoint") -> PreprocessConfig:
         """Read (and check) a preprocessing record against the architecture's `image_size`.
 
         Raises CheckpointError for anything else than what the architecture takes: another image size
@@ -55,13 +59,19 @@ class PreprocessConfig:
                                for v in value)
                     or (name == "std" and min(value) <= 0)):
                 raise CheckpointError(f"{source}: preprocess {name} {value!r} is not three finite numbers"
-                                      f"{' above 0' if name == 'std' else ''}; fix the checkpoint's preprocess metadata")
+                                      f"{' above 0' if name == 'std' else ''}; "
+                                      "fix the checkpoint's preprocess metadata")
         interpolation, resize_mode = data.get("interpolation", "bicubic"), data.get("resize_mode", "shortest")
         if interpolation not in _INTERPOLATIONS or resize_mode not in _RESIZE_MODES:
             raise CheckpointError(f"{source}: preprocess interpolation {interpolation!r} / resize_mode {resize_mode!r} "
                                   f"is not one of {sorted(_INTERPOLATIONS)} / {sorted(_RESIZE_MODES)}")
-        return cls(image_size=int(size), mean=tuple(float(v) for v in mean), std=tuple(float(v) for v in std),
+        return cls(image_size=int(size), mean=_three_floats(mean), std=_three_floats(std),
                    interpolation=str(interpolation), resize_mode=str(resize_mode))
+
+
+def _three_floats(values: Sequence[float]) -> tuple[float, float, float]:
+    first, second, third = values  # checked above: three finite numbers
+    return float(first), float(second), float(third)
 
 
 _INTERPOLATIONS = frozenset({"bicubic", "bilinear", "nearest"})
@@ -89,7 +99,7 @@ class ClipModel:
     Edits through `p.data` bypass autograd's version counters; call `refresh_fingerprint()` after those.
     """
 
-    def __init__(self, module: torch.nn.Module, *, config: dict[str, Any], spec: str, tokenizer: Any,
+    def __init__(self, module: CLIP | CustomTextCLIP, *, config: dict[str, Any], spec: str, tokenizer: Any,
                  preprocess_config: PreprocessConfig, fingerprint: str | None = None,
                  metadata: dict[str, Any] | None = None) -> None:
         from open_clip.transform import image_transform
@@ -173,7 +183,7 @@ class ClipModel:
     def parameter_count(self) -> int:
         return sum(p.numel() for p in self.module.parameters())
 
-    def _grad_context(self) -> Any:
+    def _grad_context(self) -> torch.enable_grad | torch.no_grad:
         return torch.enable_grad() if self.module.training and torch.is_grad_enabled() else torch.no_grad()
 
     def encode_images(self, images: torch.Tensor) -> torch.Tensor:
@@ -195,7 +205,7 @@ class ClipModel:
     def state_dict(self) -> dict[str, torch.Tensor]:
         return self.module.state_dict()
 
-    def to(self, device: str | torch.device) -> "ClipModel":
+    def to(self, device: str | torch.device) -> ClipModel:
         self.module.to(device)
         return self
 

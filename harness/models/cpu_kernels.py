@@ -15,7 +15,8 @@ to turn the routing off.
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -74,13 +75,13 @@ def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = No
     return _mm(x, weight, bias)
 
 
-def _linear_forward(module: torch.nn.Linear) -> Any:
+def _linear_forward(module: torch.nn.Linear) -> Callable[[torch.Tensor], torch.Tensor]:
     def forward(x: torch.Tensor) -> torch.Tensor:
         return linear(x, module.weight, module.bias)
     return forward
 
 
-def _attention_forward(module: torch.nn.MultiheadAttention) -> Any:
+def _attention_forward(module: torch.nn.MultiheadAttention) -> Callable[..., tuple[torch.Tensor, None]]:
     """Self-attention as nn.MultiheadAttention computes it (packed in-projection, SDPA, out-projection)."""
     own = type(module).forward.__get__(module)
 
@@ -124,10 +125,10 @@ def onednn_kernels(module: torch.nn.Module, *, enabled: bool = True) -> Iterator
             if "forward" in vars(sub):  # someone else's instance-level forward: leave it alone
                 continue
             if isinstance(sub, torch.nn.Linear) and type(sub).forward is torch.nn.Linear.forward:
-                sub.forward = _linear_forward(sub)
+                sub.forward = _linear_forward(sub)  # type: ignore[method-assign,assignment]  # per instance; deleted below
             elif isinstance(sub, torch.nn.MultiheadAttention) \
                     and type(sub).forward is torch.nn.MultiheadAttention.forward:
-                sub.forward = _attention_forward(sub)
+                sub.forward = _attention_forward(sub)  # type: ignore[method-assign]  # per instance; deleted below
             else:
                 continue
             patched.append(sub)

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import hashlib
-from typing import Mapping
+from collections.abc import Mapping
 
 import torch
 
@@ -10,7 +10,7 @@ import torch
 def _tensor_bytes(tensor: torch.Tensor) -> memoryview:
     # flatten then reinterpret as bytes: works for every dtype, bfloat16 included
     flat = tensor.detach().to("cpu").contiguous().reshape(-1)
-    return memoryview(flat.view(torch.uint8).numpy())
+    return flat.view(torch.uint8).numpy().data
 
 
 def fingerprint_state_dict(state_dict: Mapping[str, torch.Tensor]) -> str:

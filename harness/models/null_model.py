@@ -7,7 +7,8 @@ evaluated and probed, not fine-tuned or interpolated.
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 

@@ -6,7 +6,8 @@ we take width // 64. OpenAI trained with QuickGELU, so inferred configs use it.
 """
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import copy
 import json
-from functools import lru_cache
+from functools import cache
 from importlib import resources
 from typing import Any
 
@@ -17,7 +17,7 @@ DEFAULT_TINY = "vit-xs"
 TINY_IMAGE_SIZE = 64
 
 
-@lru_cache(maxsize=None)
+@cache
 def _read_configs() -> dict[str, dict[str, Any]]:
     # read once per process; callers get deep copies so the cache stays immutable in effect
     folder = resources.files("harness.models").joinpath("configs")

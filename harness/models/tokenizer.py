@@ -1,7 +1,8 @@
 """Text tokenisation for CLIP text towers, counting the texts cut at the context length."""
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 

@@ -2,8 +2,16 @@
 failing edit search, the cover-text control, the write-up's named case, and the runner."""
 from __future__ import annotations
 
-from harness.probes.families import (ENTRY_POINT_GROUP, Family, FamilyRegistry, Severity, TitleContext,
-                                     default_registry, families, register_family)
+from harness.probes.families import (
+    ENTRY_POINT_GROUP,
+    Family,
+    FamilyRegistry,
+    Severity,
+    TitleContext,
+    default_registry,
+    families,
+    register_family,
+)
 
 __all__ = [
     "ENTRY_POINT_GROUP", "Family", "FamilyRegistry", "ProbeConfig", "ProbeReport", "Severity", "TitleContext",

@@ -17,8 +17,8 @@ import enum
 import random
 import re
 import unicodedata
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Iterator, Union
 
 from harness.errors import ConfigError
 from harness.io import sha256_hex
@@ -46,7 +46,7 @@ class TitleContext:
 
 
 PerturbFn = Callable[[str, random.Random, TitleContext], str]
-Bound = Union[int, Callable[[str, TitleContext], int]]
+Bound = int | Callable[[str, TitleContext], int]
 
 
 def _resolve(bound: Bound, title: str, context: TitleContext) -> int:
@@ -134,7 +134,7 @@ class FamilyRegistry:
     def __len__(self) -> int:
         return len(self._families)
 
-    def copy(self) -> "FamilyRegistry":
+    def copy(self) -> FamilyRegistry:
         return FamilyRegistry(self._families.values())
 
     def load_entry_points(self, group: str = ENTRY_POINT_GROUP) -> list[str]:
@@ -496,9 +496,9 @@ def _numeral_sites(title: str) -> list[tuple[int, int, str]]:
             capital = not title[: m.start()].strip() or title[: m.start()].rstrip()[-1] in ":.!?"
             sites.append((m.start(), m.end(), word.capitalize() if capital else word))
     for m in _ASCII_WORD.finditer(title):
-        value = _WORD_NUMBERS.get(m.group().lower())
-        if value is not None:
-            sites.append((m.start(), m.end(), str(value)))
+        number = _WORD_NUMBERS.get(m.group().lower())
+        if number is not None:
+            sites.append((m.start(), m.end(), str(number)))
     return sorted(sites)
 
 

@@ -8,8 +8,8 @@ high as the true title. Items with no near miss in the catalogue are counted, no
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 
@@ -35,7 +35,7 @@ class NearMisses:
     without: int                          # probed rows with no near miss in the catalogue
 
 
-def find_near_misses(scores: CatalogueScores, rows: Sequence[int], *, per_item: int = 5) -> NearMisses:
+def find_near_misses(scores: CatalogueScores, rows: Sequence[int] | np.ndarray, *, per_item: int = 5) -> NearMisses:
     """Up to `per_item` distinct near-miss titles per row, from other books of the catalogue.
 
     A near miss shares at least one content word with the title; candidates are ordered by the
@@ -99,7 +99,8 @@ class HardNegativeResult:
                  "margin": float(self.margin[i])} for i in order]
 
 
-def hard_negative_probe(scores: CatalogueScores, rows: Sequence[int], *, per_item: int = 5) -> HardNegativeResult:
+def hard_negative_probe(scores: CatalogueScores, rows: Sequence[int] | np.ndarray, *,
+                        per_item: int = 5) -> HardNegativeResult:
     """Score every probed cover against its true title and its near-miss titles."""
     near = find_near_misses(scores, rows, per_item=per_item)
     order = np.argsort(scores.book_ids[near.rows], kind="stable")

@@ -7,8 +7,8 @@ family leaves unchanged are not probed; they are counted as `unchanged`.
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 import numpy as np
 
@@ -29,7 +29,7 @@ class PerturbedTitles:
     unchanged: int            # rows the family returned unchanged (not applicable to it)
 
 
-def perturb_rows(family: Family, scores: CatalogueScores, rows: Sequence[int], *, seed: int,
+def perturb_rows(family: Family, scores: CatalogueScores, rows: Sequence[int] | np.ndarray, *, seed: int,
                  context_length: int) -> PerturbedTitles:
     """Apply `family` to each row's title, with the row's author and category as context."""
     kept, titles = [], []
@@ -85,7 +85,7 @@ class InvarianceResult:
         if len(self) == 0:
             return {}
         qs = np.quantile(self.similarity_drop, [0.1, 0.25, 0.5, 0.75, 0.9, 1.0])
-        return dict(zip(("p10", "p25", "p50", "p75", "p90", "max"), (float(q) for q in qs)))
+        return dict(zip(("p10", "p25", "p50", "p75", "p90", "max"), (float(q) for q in qs), strict=True))
 
     def worst(self, n: int = 5) -> list[dict[str, object]]:
         """The items whose true cover lost most similarity, most affected first."""
@@ -95,7 +95,7 @@ class InvarianceResult:
                  "similarity_drop": float(self.similarity_drop[i])} for i in order]
 
 
-def invariance_probe(family: Family, scores: CatalogueScores, rows: Sequence[int], encode: Encoder, *,
+def invariance_probe(family: Family, scores: CatalogueScores, rows: Sequence[int] | np.ndarray, encode: Encoder, *,
                      seed: int = 0, context_length: int = 77,
                      count_truncated: Callable[[Sequence[str]], int] | None = None) -> InvarianceResult:
     """Run one family over `rows` of the catalogue, every cover of it being a candidate."""
@@ -120,7 +120,7 @@ def invariance_probe(family: Family, scores: CatalogueScores, rows: Sequence[int
         unchanged=perturbed.unchanged, truncated=count_truncated(titles) if count_truncated else 0)
 
 
-def exact_samples(scores: CatalogueScores, rows: Sequence[int], *, k: int) -> dict[str, MetricSample]:
+def exact_samples(scores: CatalogueScores, rows: Sequence[int] | np.ndarray, *, k: int) -> dict[str, MetricSample]:
     """The reference: recall@1, recall@k and mean rank with the unperturbed titles."""
     idx = np.asarray(rows, dtype=np.int64)
     ids, ranks = scores.book_ids[idx], scores.exact_rank[idx]

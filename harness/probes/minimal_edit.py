@@ -13,8 +13,8 @@ from __future__ import annotations
 import random
 import string
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 import numpy as np
 
@@ -153,7 +153,7 @@ class MinimalEditResult:
         return [o.to_dict() for o in found[:n]]
 
 
-def minimal_edit_probe(scores: CatalogueScores, rows: Sequence[int], encode: Encoder,
+def minimal_edit_probe(scores: CatalogueScores, rows: Sequence[int] | np.ndarray, encode: Encoder,
                        config: EditSearchConfig = EditSearchConfig(),
                        advance: Callable[..., None] | None = None) -> MinimalEditResult:
     """Search each row whose exact title ranks its cover within the top k; others are counted."""

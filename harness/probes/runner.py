@@ -8,23 +8,25 @@ cover-text control view.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from harness.errors import ConfigError, DataError
-from harness.probes.families import Family, families as registered_families
-from harness.probes.hard_negatives import HardNegativeResult, hard_negative_probe
 from harness.evaluate.compare import Difference, compare_values, estimates
 from harness.evaluate.stats import Estimate
+from harness.probes.families import Family
+from harness.probes.families import families as registered_families
+from harness.probes.hard_negatives import HardNegativeResult, hard_negative_probe
 from harness.probes.intervals import MetricSample
-from harness.settings import DEFAULT_RESAMPLES, StatSettings
 from harness.probes.invariance import InvarianceResult, exact_samples, invariance_probe
 from harness.probes.minimal_edit import EditSearchConfig, MinimalEditResult, minimal_edit_probe
 from harness.probes.scoring import CatalogueScores, catalogue_embeddings, encode_titles, sample_rows
 from harness.probes.writeup_case import WriteupCase, writeup_case
 from harness.progress import progress
+from harness.settings import DEFAULT_RESAMPLES, StatSettings
 
 if TYPE_CHECKING:
     from harness.data import Catalogue
@@ -119,13 +121,13 @@ def _estimate(samples: dict[str, MetricSample], config: ProbeConfig) -> dict[str
     return estimates({key: sample.values for key, sample in samples.items()}, config.stat_settings)
 
 
-def _encoder(model: "ClipModel", batch_size: int):  # noqa: ANN202 - a closure over the model
+def _encoder(model: ClipModel, batch_size: int):  # noqa: ANN202 - a closure over the model
     def encode(titles: Sequence[str]) -> np.ndarray:
         return encode_titles(model, titles, batch_size=batch_size)
     return encode
 
 
-def _truncation_counter(model: "ClipModel"):  # noqa: ANN202
+def _truncation_counter(model: ClipModel):  # noqa: ANN202
     def count(titles: Sequence[str]) -> int:
         tokenizer = getattr(model, "tokenizer", None)
         if tokenizer is None or not hasattr(tokenizer, "tokenize"):
@@ -134,7 +136,7 @@ def _truncation_counter(model: "ClipModel"):  # noqa: ANN202
     return count
 
 
-def probe_scores(model: "ClipModel", catalogue: "Catalogue", *, batch_size: int = 256) -> CatalogueScores:
+def probe_scores(model: ClipModel, catalogue: Catalogue, *, batch_size: int = 256) -> CatalogueScores:
     """Cover and exact-title embeddings of the catalogue, with the exact ranks every probe compares to."""
     if len(catalogue) < 2:
         raise DataError(f"the catalogue holds {len(catalogue)} row(s); probes rank covers against each other, "
@@ -143,7 +145,7 @@ def probe_scores(model: "ClipModel", catalogue: "Catalogue", *, batch_size: int 
     return CatalogueScores(covers, texts, catalogue.frame)
 
 
-def _invariance_block(model: "ClipModel", scores: CatalogueScores, rows: np.ndarray,
+def _invariance_block(model: ClipModel, scores: CatalogueScores, rows: np.ndarray,
                       chosen: Sequence[Family], config: ProbeConfig, suffix: str = "",
                       ) -> tuple[list[InvarianceResult], dict[str, MetricSample], dict[str, dict[str, int]]]:
     encode = _encoder(model, config.batch_size)
@@ -162,7 +164,7 @@ def _invariance_block(model: "ClipModel", scores: CatalogueScores, rows: np.ndar
     return results, samples, counts
 
 
-def run_probes(model: "ClipModel", catalogue: "Catalogue", config: ProbeConfig = ProbeConfig()) -> ProbeReport:
+def run_probes(model: ClipModel, catalogue: Catalogue, config: ProbeConfig = ProbeConfig()) -> ProbeReport:
     """Run every probe of `config` with `model` over `catalogue`."""
     chosen = registered_families(config.families)
     scores = probe_scores(model, catalogue, batch_size=config.batch_size)
@@ -191,7 +193,8 @@ def run_probes(model: "ClipModel", catalogue: "Catalogue", config: ProbeConfig =
         counts["minimal_edit"] = {"searched": len(edits.outcomes) - timeouts, "timeout": timeouts,
                                   "not_retrieved": edits.not_retrieved}
 
-    control, control_invariance = None, ()
+    control: dict[str, object] | None = None
+    control_invariance: list[InvarianceResult] = []
     if config.cover_control:
         control, control_invariance = _control(model, catalogue, scores, rows, chosen, config, samples, counts)
 
@@ -209,7 +212,7 @@ def run_probes(model: "ClipModel", catalogue: "Catalogue", config: ProbeConfig =
                        control_invariance=tuple(control_invariance), writeup=case, counts=counts)
 
 
-def _control(model: "ClipModel", catalogue: "Catalogue", scores: CatalogueScores, rows: np.ndarray,
+def _control(model: ClipModel, catalogue: Catalogue, scores: CatalogueScores, rows: np.ndarray,
              chosen: Sequence[Family], config: ProbeConfig, samples: dict[str, MetricSample],
              counts: dict[str, dict[str, int]]) -> tuple[dict[str, object], list[InvarianceResult]]:
     """The same probes with title-hidden covers, and the reading gap: exact recall lost by hiding titles."""

@@ -5,7 +5,8 @@ covers are every edition of its book (same group_id), as in harness.evaluate.ret
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -28,7 +29,7 @@ def unit_rows(x: np.ndarray | torch.Tensor) -> np.ndarray:
     return array / np.where(norms > 0, norms, 1.0)
 
 
-def encode_titles(model: "ClipModel", titles: Sequence[str], *, batch_size: int = 256) -> np.ndarray:
+def encode_titles(model: ClipModel, titles: Sequence[str], *, batch_size: int = 256) -> np.ndarray:
     """Titles as the model's L2-normalised float32 text embeddings, (len(titles), embed_dim), through the
     embedding cache (keyed by the model's identity and the titles)."""
     from harness.evaluate.embed import cached_texts
@@ -40,7 +41,7 @@ def encode_titles(model: "ClipModel", titles: Sequence[str], *, batch_size: int 
     return out
 
 
-def catalogue_embeddings(model: "ClipModel", catalogue: "Catalogue", *,
+def catalogue_embeddings(model: ClipModel, catalogue: Catalogue, *,
                          batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
     """(cover embeddings, exact-title embeddings), both (N, d) L2-normalised, via harness.evaluate's cache."""
     from harness.evaluate.embed import embed

@@ -7,8 +7,9 @@ four prompts (at the model's logit scale), which is not an accuracy.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -62,7 +63,7 @@ class WriteupCase:
         return "\n".join(lines)
 
 
-def find_cover(catalogue: "Catalogue", title: str = WRITEUP_TITLE, category: str = WRITEUP_CATEGORY) -> int:
+def find_cover(catalogue: Catalogue, title: str = WRITEUP_TITLE, category: str = WRITEUP_CATEGORY) -> int:
     """Row of the book's cover in `category`; of several editions, the one with the first image path."""
     from harness.data import title_key
 
@@ -75,7 +76,7 @@ def find_cover(catalogue: "Catalogue", title: str = WRITEUP_TITLE, category: str
     return int(min(match, key=lambda i: (frame["image_path"].iat[i], frame["book_id"].iat[i])))
 
 
-def writeup_case(model: "ClipModel", catalogue: "Catalogue", *, title: str = WRITEUP_TITLE,
+def writeup_case(model: ClipModel, catalogue: Catalogue, *, title: str = WRITEUP_TITLE,
                  category: str = WRITEUP_CATEGORY, prompts: Sequence[str] = WRITEUP_PROMPTS) -> WriteupCase:
     """Score the book's cover against `prompts` with `model` (the write-up's case by default)."""
     row = find_cover(catalogue, title, category)

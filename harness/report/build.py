@@ -10,7 +10,8 @@ run or a sweep lands in the same fields whichever command produced it:
 """
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from harness.evaluate.compare import Comparison, Difference
 from harness.evaluate.results import Evaluation
@@ -125,7 +126,7 @@ def suites_report(workspace: Any, source: Any, gates: list[Any], *, name: str = 
         report.sections["finetune"] = dict(ws.finetune_record)
     for role, values in source.estimates.items():  # what the gates were judged on comes first
         add_metrics(report, role, values)
-    for key, difference in source.differences.items():
+    for difference in source.differences.values():
         add_difference(report, "candidate", difference, reference="baseline")
     for role, evaluation in source.evaluations.items():
         add_evaluation(report, role, evaluation)

@@ -11,10 +11,9 @@ they judged, so the forest plot shows one row group per checkpoint.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Sequence
-
 
 from harness.errors import ConfigError
 from harness.evaluate.compare import Difference, compare_values
@@ -43,7 +42,7 @@ def combine_reports(reports: Sequence[RunReport], sources: Sequence[str], *,
         return reports[0]
     first = reports[0]
     fingerprint = first.data.get("fingerprint")
-    for other, source in zip(reports[1:], sources[1:]):
+    for other, source in zip(reports[1:], sources[1:], strict=True):
         theirs = other.data.get("fingerprint")
         if fingerprint and theirs and theirs != fingerprint:
             raise ConfigError(f"{source} was evaluated on other data (fingerprint {str(theirs)[:12]}, "
@@ -57,11 +56,12 @@ def combine_reports(reports: Sequence[RunReport], sources: Sequence[str], *,
     out.models = {role: dict(m) for role, m in first.models.items()}
     out.metrics = {role: dict(v) for role, v in first.metrics.items()}
     out.comparisons = {role: dict(v) for role, v in first.comparisons.items()}
-    out.per_query = {view: {**entry, "ranks": dict(entry.get("ranks") or {})} for view, entry in first.per_query.items()}
+    out.per_query = {view: {**entry, "ranks": dict(entry.get("ranks") or {})}
+                     for view, entry in first.per_query.items()}
     out.flips = dict(first.flips)
     out.gates = list(first.gates)
     taken = set(out.roles)
-    for other, source in zip(reports[1:], sources[1:]):
+    for other, source in zip(reports[1:], sources[1:], strict=True):
         role = contributed_role(other, source)
         name = Path(source).stem or role
         while name in taken:

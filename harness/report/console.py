@@ -8,9 +8,10 @@ from __future__ import annotations
 import json
 import math
 import os
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
-from rich.console import Console
+from rich.console import Console, JustifyMethod
 from rich.table import Table
 
 from harness.evaluate.metrics import arrow, arrow_of
@@ -96,7 +97,8 @@ def gates_table(report: RunReport) -> Table:
 def print_run(report: RunReport, console: Console | None = None) -> None:
     console = console or make_console()
     models = ", ".join(f"{role}={m.get('spec', '?')}" for role, m in report.models.items())
-    console.print(plain(f"{report.kind} run {report.run_id} ({report.name or 'unnamed'}) {report.created_at}  {models}"))
+    console.print(plain(f"{report.kind} run {report.run_id} ({report.name or 'unnamed'}) {report.created_at}"
+                        f"  {models}"))
     settings = report.settings
     if settings:
         console.print(plain(f"{settings.get('confidence', 0.95):.0%} two-sided CIs from {settings.get('resamples')} "
@@ -116,8 +118,9 @@ def sweep_table(sweep: dict[str, Any]) -> Table:
                              f"({sweep.get('constraint', '')})"), title_justify="left")
     for column in ("alpha", "in-category", "cross-category", "frontier", "meets constraint"):
         table.add_column(column, justify="right")
-    inside = next(iter((sweep.get("in_category") or {}).values()), [])
-    cross = next(iter((sweep.get("cross_category") or {}).values()), [])
+    # the first metric's values, one per alpha (null where a value was not finite)
+    inside: list[float | None] = next(iter((sweep.get("in_category") or {}).values()), [])
+    cross: list[float | None] = next(iter((sweep.get("cross_category") or {}).values()), [])
     feasible = sweep.get("feasible") or []
     for i, alpha in enumerate(sweep.get("alphas") or []):
         table.add_row(f"{alpha:g}", fmt(inside[i] if i < len(inside) else None),
@@ -133,8 +136,10 @@ def regression_table(result: RegressionResult, *, show_unchanged: bool = True) -
     run, main = result.run, result.main
     table = Table(title=plain(f"{result.role}: RUN {run.get('name') or run.get('run_id')} vs "
                              f"MAIN {main.get('name') or main.get('run_id')}"), title_justify="left")
-    for name, justify in (("metric", "left"), ("MAIN", "right"), ("RUN", "right"), ("delta", "right"),
-                          ("CI", "right"), ("basis", "left"), ("status", "left"), ("why", "left")):
+    columns: tuple[tuple[str, JustifyMethod], ...] = (
+        ("metric", "left"), ("MAIN", "right"), ("RUN", "right"), ("delta", "right"),
+        ("CI", "right"), ("basis", "left"), ("status", "left"), ("why", "left"))
+    for name, justify in columns:
         table.add_column(name, justify=justify, overflow="fold", no_wrap=name == "metric")
     order = {"regression": 0, "warn": 1, "improved": 2, "new": 3, "unknown": 4, "unchanged": 5}
     for m in sorted(result.metrics, key=lambda m: (order.get(m.status, 9), m.key)):
@@ -234,7 +239,8 @@ def suite_summary(report: RunReport, *, markup: bool) -> str:
             c = report.comparison(result.metric)
             delta = f"{fmt(c.delta, True)} {fmt_ci(c.ci_low, c.ci_high)}" if c else ""
             table.add_row(plain(result.metric), fmt(base.value) if base else "-", fmt(cand.value) if cand else "-",
-                          delta, plain(result.rule), plain(result.outcome, style=_OUTCOME_STYLE.get(result.outcome, "")))
+                          delta, plain(result.rule),
+                          plain(result.outcome, style=_OUTCOME_STYLE.get(result.outcome, "")))
         console.print(table)
     if report.gates:  # each gate's whole message, once, as one line a log search finds
         console.print(plain("bookclip gates:", style="bold"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 from harness.evaluate.compare import Difference
 from harness.evaluate.metrics import scale_of
@@ -68,7 +68,7 @@ def gate_evidence(report: RunReport, gate: GateResult) -> GateEvidence:
                         f"{est.interval} CI over n={est.n}")
 
 
-Number = Union[str, float, int]
+Number = str | float | int
 
 
 def gate_numbers(gate: GateResult, estimate: Estimate | None, difference: Difference | None,

@@ -19,8 +19,14 @@ from harness.plain_text import visible_page
 from harness.report.html_blocks import CSP, Block, environment, safely, stylesheet
 from harness.report.html_books import cover_rules, example_blocks, flip_blocks
 from harness.report.html_matrix import heatmap_blocks, probe_blocks
-from harness.report.html_pictures import (category_blocks, detail_blocks, interpolation_blocks, recall_blocks,
-                                          recall_curve, zero_shot_blocks)
+from harness.report.html_pictures import (
+    category_blocks,
+    detail_blocks,
+    interpolation_blocks,
+    recall_blocks,
+    recall_curve,
+    zero_shot_blocks,
+)
 from harness.report.html_verdict import verdict_blocks
 from harness.report.model import RunReport
 
@@ -61,7 +67,8 @@ def render_html(report: RunReport) -> str:
     sizes = report.data.get("view_sizes")
     if isinstance(sizes, dict) and sizes:
         meta.append("views: " + ", ".join(f"{k} {v}" for k, v in sizes.items()))
-    models = [{"role": role, "spec": (m or {}).get("spec", "?"), "fingerprint": str((m or {}).get("fingerprint", ""))[:12]}
+    models = [{"role": role, "spec": (m or {}).get("spec", "?"),
+               "fingerprint": str((m or {}).get("fingerprint", ""))[:12]}
               for role, m in report.models.items()]
     page = environment().get_template("page.html.j2").render(
         csp=Markup(CSP), css=Markup(stylesheet()), cover_css=Markup(cover_rules(report)),

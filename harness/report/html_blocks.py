@@ -8,9 +8,10 @@ here writes markup.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterable
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from harness.report.model import GateResult, RunReport
 

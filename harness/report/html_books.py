@@ -76,7 +76,8 @@ def example_blocks(report: RunReport) -> list[Block]:
                                 "each model and the top-5 titles each model retrieves for the cover (cosine "
                                 "similarity; the correct title highlighted).")]
     if worse:
-        blocks += [heading(f"Largest rank losses ({len(worse)})"), Block("cards", examples=[_card(e) for e in worse[:_SHOWN_OPEN]])]
+        blocks += [heading(f"Largest rank losses ({len(worse)})"),
+                   Block("cards", examples=[_card(e) for e in worse[:_SHOWN_OPEN]])]
     rest = [("More rank losses", worse[_SHOWN_OPEN:]), ("Largest rank gains", better), ("Unchanged", same)]
     for title, items in rest:
         if items:
@@ -93,7 +94,8 @@ def _card(example: dict[str, Any]) -> dict[str, Any]:
     uri = _thumbnail_uri(example.get("thumbnail"))
     author, category = example.get("author") or "", example.get("category") or ""
     top5 = [{"role": str(role), "rows": [{"title": str(r.get("title", "")), "similarity": fmt(r.get("similarity")),
-                                          "correct": bool(r.get("correct"))} for r in rows or [] if isinstance(r, dict)]}
+                                          "correct": bool(r.get("correct"))}
+                                         for r in rows or [] if isinstance(r, dict)]}
             for role, rows in (example.get("top5") or {}).items()]
     return {"cover": _cover_class(uri) if uri else "", "title": str(example.get("title", "")),
             "by": " · ".join(str(x) for x in (author, category) if x), "view": _view(example),

@@ -10,13 +10,17 @@ Tooltips carry the numbers with their CI, test and interval method.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.evaluate.metrics import better_sign, direction_of
 from harness.report.console import fmt, fmt_ci
 from harness.report.html_blocks import Block, NoData, is_number, note, roles_with_metrics
 from harness.report.model import RunReport
 from harness.report.svg import MUTED, Chart, mix
+
+if TYPE_CHECKING:
+    from harness.evaluate.compare import Difference
+    from harness.evaluate.stats import Estimate
 
 BETTER, WORSE, NEUTRAL = "#1e7d3c", "#c0392b", "#2a7ab0"
 PROBE_METRICS = ("flip_rate", "lost@5", "similarity_drop_p90")
@@ -53,12 +57,12 @@ def heatmap_blocks(report: RunReport) -> list[Block]:
 
 
 def delta_heatmap(report: RunReport, role: str) -> Chart | None:
-    cells: dict[tuple[str, str], Any] = {}
-    for key, d in report.comparisons.get(role, {}).items():
+    cells: dict[tuple[str, str], Difference] = {}
+    for key, difference in report.comparisons.get(role, {}).items():
         parts = key.split("/")
         if len(parts) != 3 or parts[0] in ("probes", "interpolation") or "[" in parts[2]:
             continue
-        cells[(f"{parts[0]}/{parts[1]}", parts[2])] = d
+        cells[(f"{parts[0]}/{parts[1]}", parts[2])] = difference
     if not cells:
         return None
     rows = sorted({r for r, _ in cells}, key=view_order)
@@ -117,12 +121,12 @@ def probe_blocks(report: RunReport) -> list[Block]:
 
 def probe_matrix(report: RunReport) -> Chart | None:
     roles = roles_with_metrics(report)
-    values: dict[tuple[str, str, str], Any] = {}  # (family, metric, role) -> estimate
+    values: dict[tuple[str, str, str], Estimate] = {}  # (family, metric, role) -> estimate
     for role in roles:
-        for key, est in report.metrics[role].items():
+        for key, estimate in report.metrics[role].items():
             parts = key.split("/")
             if len(parts) == 3 and parts[0] == "probes" and parts[2] in PROBE_METRICS:
-                values[(parts[1], parts[2], role)] = est
+                values[(parts[1], parts[2], role)] = estimate
     if not values:
         return None
     families = sorted({f.removesuffix(HIDDEN) for f, _, _ in values})
@@ -139,7 +143,7 @@ def probe_matrix(report: RunReport) -> Chart | None:
         x0 = label_w + cell_w * span * i
         chart.text(x0 + cell_w * span / 2, 16, metric, anchor="middle", size=12, bold=True)
         chart.line(x0 + 2, 22, x0 + cell_w * span - 2, 22, color=MUTED)
-    for j, (metric, role, suffix) in enumerate(columns):
+    for j, (_metric, role, suffix) in enumerate(columns):
         x = label_w + cell_w * (j + 0.5)
         chart.text(x, 38, role if len(role) <= 10 else role[:9] + "…", anchor="middle", size=10, title=role)
         chart.text(x, 52, "title hidden" if suffix else "as is", anchor="middle", size=10, color=MUTED)

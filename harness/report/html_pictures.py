@@ -13,8 +13,18 @@ import numpy as np
 from harness.evaluate.metrics import arrow
 from harness.report import plots
 from harness.report.console import fmt, fmt_ci
-from harness.report.html_blocks import (Block, NoData, cell, details, group, image, is_number, note,
-                                        roles_with_metrics, table)
+from harness.report.html_blocks import (
+    Block,
+    NoData,
+    cell,
+    details,
+    group,
+    image,
+    is_number,
+    note,
+    roles_with_metrics,
+    table,
+)
 from harness.report.html_matrix import view_order
 from harness.report.model import RunReport
 
@@ -74,8 +84,9 @@ def recall_blocks(report: RunReport) -> list[Block]:
         text = ("Curves from the per-query ranks; the error bars are the stored recall@K estimates with their "
                 "CIs.")
     else:
-        for view, roles in stored.items():
-            curves[view] = {role: ([k for k, _ in pts], [e.value for _, e in pts]) for role, pts in roles.items()}
+        for view, estimates_by_role in stored.items():
+            curves[view] = {role: ([k for k, _ in pts], [e.value for _, e in pts])
+                            for role, pts in estimates_by_role.items()}
         text = "From the stored recall@k metrics (no per-query ranks in this run), with their CIs."
     if not curves:
         raise NoData("No per-query ranks or recall@k metrics in this run.")
@@ -115,8 +126,9 @@ def category_blocks(report: RunReport) -> list[Block]:
 
         groups, errors = _estimate_bars(report, pick)
         if len(groups) > 1:
-            images.append(image(plots.grouped_bars(groups, errors=errors, xlim=(0, 1), title=f"{direction} recall@5",
-                                                   xlabel="recall@5 (higher is better)"), f"{direction} recall@5 per category"))
+            bars = plots.grouped_bars(groups, errors=errors, xlim=(0, 1), title=f"{direction} recall@5",
+                                      xlabel="recall@5 (higher is better)")
+            images.append(image(bars, f"{direction} recall@5 per category"))
     if images:
         return [group(images), note("Held-out books of the tuned categories, then each other category; bars are "
                                     "the estimates, whiskers their CIs.")]
@@ -185,7 +197,7 @@ def metric_tables(report: RunReport) -> list[Block]:
     for key in keys:
         grouped.setdefault(_group_of(key), []).append(key)
     heads = [f"delta {r} [CI]" if len(compared) > 1 else "delta [CI]" for r in compared]
-    headers = ["metric", *roles, *[h for pair in zip(heads, ["p"] * len(heads)) for h in pair]]
+    headers = ["metric", *roles, *[h for pair in zip(heads, ["p"] * len(heads), strict=True) for h in pair]]
     blocks = []
     for name in ("retrieval", "zero-shot", "probes", "interpolation"):
         rows = [_metric_row(report, key, roles, compared) for key in grouped.get(name, [])]

@@ -70,7 +70,8 @@ def _panel(chart: Chart, top: float, paired: bool, family: str, rows: list[GateE
     if family == "rate" and not paired:
         low, high = 0.0, 1.0
     else:
-        low, high = domain([x for e in rows for x in (e.low, e.high, e.value, e.bound)], include=[0.0] if paired else [])
+        low, high = domain([x for e in rows for x in (e.low, e.high, e.value, e.bound)],
+                           include=[0.0] if paired else [])
     if log and not paired:
         low = max(low, 0.0)
     scale = Scale(low, high, PLOT_L, PLOT_R, log=log)

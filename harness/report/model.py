@@ -81,7 +81,8 @@ class RunReport:
     metrics: dict[str, dict[str, Estimate]] = field(default_factory=dict)  # role -> key -> estimate
     comparisons: dict[str, dict[str, Difference]] = field(default_factory=dict)  # role -> key -> vs reference
     per_query: dict[str, dict[str, Any]] = field(default_factory=dict)  # '<view>/<direction>' -> ids, ranks per role
-    flips: dict[str, dict[str, dict[str, list[dict[str, Any]]]]] = field(default_factory=dict)  # role -> key -> lists
+    # role -> key -> the improved / regressed lists (as shown) and their totals
+    flips: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     gates: list[GateResult] = field(default_factory=list)
     sections: dict[str, Any] = field(default_factory=dict)      # probes, zero-shot, interpolation, examples
 
@@ -187,7 +188,7 @@ def environment_info(root: str | os.PathLike[str] | None = None) -> dict[str, An
     """Machine, commit and library versions, like pytest-benchmark's machine_info/commit_info."""
     import importlib.metadata as md
 
-    versions = {}
+    versions: dict[str, str | None] = {}
     for dist in ("bookclip-harness", "torch", "open_clip_torch", "pyspark", "numpy", "pillow"):
         try:
             versions[dist] = md.version(dist)

@@ -10,7 +10,8 @@ from __future__ import annotations
 import base64
 import io
 import math
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import matplotlib
 import numpy as np
@@ -18,11 +19,15 @@ from matplotlib.backends.backend_svg import FigureCanvasSVG
 from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, NullLocator, StrMethodFormatter
 
+if TYPE_CHECKING:
+    from matplotlib.typing import RcKeyType  # matplotlib >= 3.8; only the type checker reads it
+
 ROLE_COLORS = {"baseline": "#6b7b8c", "candidate": "#e0711c"}
 _EXTRA_COLORS = ("#2a7ab0", "#3a9a5b", "#a04a9a", "#b0a02a")
-_STYLE = {"svg.fonttype": "none", "svg.hashsalt": "bookclip", "font.size": 9, "axes.spines.top": False,
-          "axes.spines.right": False, "axes.titlesize": 10, "axes.titleweight": "bold", "legend.fontsize": 8,
-          "legend.frameon": False, "text.usetex": False, "axes.grid": True, "grid.alpha": 0.25}
+_STYLE: dict[RcKeyType, Any] = {
+    "svg.fonttype": "none", "svg.hashsalt": "bookclip", "font.size": 9, "axes.spines.top": False,
+    "axes.spines.right": False, "axes.titlesize": 10, "axes.titleweight": "bold", "legend.fontsize": 8,
+    "legend.frameon": False, "text.usetex": False, "axes.grid": True, "grid.alpha": 0.25}
 
 
 def role_color(role: str, index: int = 0) -> str:
@@ -69,7 +74,7 @@ def recall_curves(curves: Mapping[str, Mapping[str, tuple[Sequence[float], Seque
     errors = errors or {}
     with matplotlib.rc_context(_STYLE):
         fig, axes = _figure(len(curves), width=3.7, height=2.6, max_cols=3)
-        for ax, (view, roles) in zip(axes, curves.items()):
+        for ax, (view, roles) in zip(axes, curves.items(), strict=True):
             for i, (role, (ks, values)) in enumerate(roles.items()):
                 ax.plot(ks, values, label=label(role), color=role_color(role, i), lw=1.8,
                         marker="o" if len(ks) <= 12 else None, ms=3)
@@ -87,11 +92,11 @@ def recall_curves(curves: Mapping[str, Mapping[str, tuple[Sequence[float], Seque
         return to_data_uri(fig)
 
 
-def rank_histograms(ranks: Mapping[str, Mapping[str, Sequence[float]]]) -> str:
+def rank_histograms(ranks: Mapping[str, Mapping[str, Sequence[float] | np.ndarray]]) -> str:
     """One panel per view/direction: log-binned histogram of the best positive's rank, per role."""
     with matplotlib.rc_context(_STYLE):
         fig, axes = _figure(len(ranks))
-        for ax, (view, roles) in zip(axes, ranks.items()):
+        for ax, (view, roles) in zip(axes, ranks.items(), strict=True):
             top = max((float(np.max(r)) for r in roles.values() if len(r)), default=1.0)
             bins = np.unique(np.round(np.geomspace(1, max(top, 2.0) + 1, 20)))
             for i, (role, values) in enumerate(roles.items()):
@@ -129,7 +134,8 @@ def grouped_bars(groups: Mapping[str, Mapping[str, float]], *, title: str, xlabe
             values = [groups[n].get(role, np.nan) for n in names]
             pos = y + (i - (len(roles) - 1) / 2) * bar
             ax.barh(pos, values, height=bar, label=label(role), color=role_color(role, i))
-            whiskers = [(p, v, errors[n][role]) for p, v, n in zip(pos, values, names) if role in errors.get(n, {})]
+            whiskers = [(p, v, errors[n][role]) for p, v, n in zip(pos, values, names, strict=True)
+                        if role in errors.get(n, {})]
             if whiskers:
                 ax.errorbar([v for _, v, _ in whiskers], [p for p, _, _ in whiskers], fmt="none", ecolor="#1d232a",
                             elinewidth=1.1, capsize=2.5,
@@ -150,7 +156,7 @@ def interpolation_frontier(alphas: Sequence[float], in_category: Mapping[str, Se
                            cross_category: Mapping[str, Sequence[float]], best_alpha: float | None) -> str:
     """Left: each metric against alpha (in-category solid, cross-category dashed).
     Right: the frontier, in-category against cross-category for the first shared metric."""
-    alphas = np.asarray(alphas, dtype=float)
+    alpha_values = np.asarray(alphas, dtype=float)
     shared = [m for m in in_category if m in cross_category]
     with matplotlib.rc_context(_STYLE):
         fig, axes = _figure(2 if shared else 1, width=4.4, height=3.2)
@@ -158,9 +164,10 @@ def interpolation_frontier(alphas: Sequence[float], in_category: Mapping[str, Se
         for i, metric in enumerate(dict.fromkeys([*in_category, *cross_category])):
             color = _EXTRA_COLORS[i % len(_EXTRA_COLORS)]
             if metric in in_category:
-                ax.plot(alphas, in_category[metric], color=color, marker="o", ms=3, label=label(f"{metric} in-category"))
+                ax.plot(alpha_values, in_category[metric], color=color, marker="o", ms=3,
+                        label=label(f"{metric} in-category"))
             if metric in cross_category:
-                ax.plot(alphas, cross_category[metric], color=color, ls="--", marker="s", ms=3,
+                ax.plot(alpha_values, cross_category[metric], color=color, ls="--", marker="s", ms=3,
                         label=label(f"{metric} cross-category"))
         if best_alpha is not None:
             ax.axvline(best_alpha, color="#c0392b", lw=1, ls=":", label=f"best alpha {best_alpha:g}")
@@ -173,10 +180,10 @@ def interpolation_frontier(alphas: Sequence[float], in_category: Mapping[str, Se
             x, y = np.asarray(in_category[metric], float), np.asarray(cross_category[metric], float)
             ax = axes[1]
             ax.plot(x, y, color="#2a7ab0", marker="o", ms=4)
-            for a, xi, yi in zip(alphas, x, y):
+            for a, xi, yi in zip(alpha_values, x, y, strict=True):
                 ax.annotate(f"{a:g}", (xi, yi), textcoords="offset points", xytext=(4, 4), fontsize=7)
-            if best_alpha is not None and np.any(np.isclose(alphas, best_alpha)):
-                j = int(np.argmin(np.abs(alphas - best_alpha)))
+            if best_alpha is not None and np.any(np.isclose(alpha_values, best_alpha)):
+                j = int(np.argmin(np.abs(alpha_values - best_alpha)))
                 ax.plot([x[j]], [y[j]], marker="*", ms=12, color="#c0392b", ls="none", label="best")
                 ax.legend(loc="best")
             ax.set_xlabel(label(f"in-category {metric}"))

@@ -8,8 +8,9 @@ changes can be negative, so log10(1 + |x|) keeps the sign).
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 TAGS = frozenset({"line", "rect", "circle", "text", "path", "g"})
 ATTRIBUTES = frozenset({"x", "y", "x1", "x2", "y1", "y2", "cx", "cy", "r", "width", "height", "fill", "stroke",

@@ -121,7 +121,8 @@ def test_symlink_out_of_the_root_is_refused(tmp_path):
     real_root = Path(os.path.realpath(root))
     assert resolve_under_root("dataset/A/s.jpg", real_root) is None
     assert resolve_under_root("dataset/B/../A/x.jpg", real_root) == real_root / "A" / "x.jpg"
-    assert np.all([resolve_under_root(p, real_root) is None for p in ("dataset/..", "dataset/../../x", "dataset/A/../..")])
+    assert np.all([resolve_under_root(p, real_root) is None
+                   for p in ("dataset/..", "dataset/../../x", "dataset/A/../..")])
 
 
 @settings(max_examples=40, deadline=None)

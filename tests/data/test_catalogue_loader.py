@@ -49,7 +49,8 @@ def corpus(tmp_path, put_image, build):
         build.row("Zero Bytes", put_image("Health/0000005.jpg", b"")),
         build.row("Truncated", put_image("Health/0000006.jpg", jpeg[: len(jpeg) // 2])),
         build.row("Corrupt", put_image("Health/0000007.jpg", b"this is not an image at all" * 10)),
-        build.row("Png In Disguise", put_image("Health/0000008.jpg", build.image_bytes("PNG", "RGBA", colour=(1, 2, 3, 128)))),
+        build.row("Png In Disguise",
+                  put_image("Health/0000008.jpg", build.image_bytes("PNG", "RGBA", colour=(1, 2, 3, 128)))),
         build.row("Webp In Disguise", put_image("Health/0000009.jpg", build.image_bytes("WEBP"))),
         build.row("Escapes Upwards", "dataset/../../outside/secret.jpg"),
         build.row("Absolute Path", str(secret)),
@@ -138,7 +139,8 @@ def test_book_ids_are_stable_and_independent_of_source_order(tmp_path, put_image
     b = build.write_csv(tmp_path / "root" / "B" / "B.csv", [build.row("Beta", put_image("B/1.jpg"), category="B")])
     one, _ = load_catalogue([a, b])
     two, _ = load_catalogue([b, a])
-    assert dict(zip(one.titles, one.frame["book_id"])) == dict(zip(two.titles, two.frame["book_id"]))
+    assert (dict(zip(one.titles, one.frame["book_id"], strict=True))
+            == dict(zip(two.titles, two.frame["book_id"], strict=True)))
     assert one.frame["book_id"].is_unique
     assert one.fingerprint != two.fingerprint  # row order is part of the content (cached arrays follow it)
     assert one.fingerprint == load_catalogue([a, b])[0].fingerprint
@@ -158,7 +160,8 @@ def test_image_root_overrides_the_default(tmp_path, put_image, build):
     _, default_report = load_catalogue(csv_path)
     assert default_report.skipped == {reasons.SKIP_MISSING_IMAGE: 1}
     catalogue, report = load_catalogue(csv_path, image_root=tmp_path / "root")
-    assert report.skipped == {} and Path(catalogue.frame["image_path"][0]) == (tmp_path / "root" / "Health" / "1.jpg").resolve()
+    assert report.skipped == {}
+    assert Path(catalogue.frame["image_path"][0]) == (tmp_path / "root" / "Health" / "1.jpg").resolve()
 
 
 @pytest.mark.parametrize("encoding, flag", [("latin-1", reasons.FLAG_NOT_UTF8), ("utf-8-sig", reasons.FLAG_BOM),

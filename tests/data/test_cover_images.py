@@ -35,7 +35,7 @@ def test_modes_and_formats_open_as_rgb(tmp_path, image, fmt, expected):
     assert cover.mode == "RGB" and cover.size == (8, 8)
     pixel = cover.getpixel((4, 4))
     if expected is not None:
-        assert max(abs(a - b) for a, b in zip(pixel, expected)) <= 2
+        assert max(abs(a - b) for a, b in zip(pixel, expected, strict=True)) <= 2
     else:
         assert pixel == (250, 10, 10)
 
@@ -62,7 +62,8 @@ def _png_header_only(width: int, height: int) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 16)) + chunk(b"IEND", b"")
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 16))
+            + chunk(b"IEND", b""))
 
 
 @pytest.mark.parametrize("side", [10_000, 100_000])

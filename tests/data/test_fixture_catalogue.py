@@ -7,8 +7,16 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from harness.data import (FIXTURE_CATEGORIES, FIXTURE_FINETUNE_CATEGORY, fixture_catalogue, fixture_recipe,
-                          load_catalogue, make_fixture_catalogue, split, title_key)
+from harness.data import (
+    FIXTURE_CATEGORIES,
+    FIXTURE_FINETUNE_CATEGORY,
+    fixture_catalogue,
+    fixture_recipe,
+    load_catalogue,
+    make_fixture_catalogue,
+    split,
+    title_key,
+)
 from harness.data.fixture_vocabulary import CATEGORY_WORDS, SHARED_WORDS
 from harness.data.fixtures import MARKER, generate_books, moved_article
 from harness.errors import DataError

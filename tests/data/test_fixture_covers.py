@@ -6,10 +6,24 @@ import pytest
 from PIL import Image
 
 from harness.data import FIXTURE_CATEGORIES, draw_cover
-from harness.data.fixture_covers import (COVER_SIZE, MAX_TILES, PANEL_COLOUR, TILE_HEIGHT, TILE_LEFT, TILE_TOP,
-                                         TILE_WIDTH, TILE_GAP, TITLE_REGION)
-from harness.data.fixture_vocabulary import (SIGNATURE_COLOURS, all_words, category_style, signature_words,
-                                             word_signatures)
+from harness.data.fixture_covers import (
+    COVER_SIZE,
+    MAX_TILES,
+    PANEL_COLOUR,
+    TILE_GAP,
+    TILE_HEIGHT,
+    TILE_LEFT,
+    TILE_TOP,
+    TILE_WIDTH,
+    TITLE_REGION,
+)
+from harness.data.fixture_vocabulary import (
+    SIGNATURE_COLOURS,
+    all_words,
+    category_style,
+    signature_words,
+    word_signatures,
+)
 from harness.data.image_cache import resize_and_crop
 
 LEFT, TOP, RIGHT, BOTTOM = TITLE_REGION

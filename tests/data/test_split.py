@@ -149,6 +149,7 @@ def test_excluded_books_leave_cross_only(rows, excluded, replay, seed):
         assert _ids(views.replay) == _ids(plain.replay)
     assert _ids(views.heldout) == _ids(plain.heldout)  # a model trained on held-out books is warned about
     assert not _groups(views.cross) & groups
-    assert _ids(views.cross) == {b for b, g in zip(plain.cross.frame["book_id"], plain.cross.frame["group_id"])
+    plain_cross = plain.cross.frame
+    assert _ids(views.cross) == {b for b, g in zip(plain_cross["book_id"], plain_cross["group_id"], strict=True)
                                  if g not in groups}
     assert views.pretrained == len(plain.cross) - len(views.cross)

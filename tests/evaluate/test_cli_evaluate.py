@@ -62,7 +62,8 @@ def test_eval_on_the_fixture_catalogue_in_a_subprocess(tmp_path):
     root = fixture_catalogue()
     out = tmp_path / "fixture.json"
     proc = subprocess.run([sys.executable, "-m", "harness.cli", "eval", "--model", "tiny:vit-xs", "--data", str(root),
-                           "--categories", FIXTURE_FINETUNE_CATEGORY, "--resamples", "100", "--json", "--out", str(out)],
+                           "--categories", FIXTURE_FINETUNE_CATEGORY, "--resamples", "100", "--json",
+                           "--out", str(out)],
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
     printed = json.loads(proc.stdout)

@@ -46,7 +46,7 @@ def test_deltas_hits_and_flips_follow_the_ranks(pair):
     assert c.differences[f"{key}/median_rank"].higher_is_better is False
     flips = c.flips[key]
     assert len(flips.improved) == d.gained and len(flips.regressed) == d.lost
-    titles = dict(zip(base.rankings[key].book_ids, base.rankings[key].titles))
+    titles = dict(zip(base.rankings[key].book_ids, base.rankings[key].titles, strict=True))
     assert all(titles[f.book_id] == f.title and f.rank_a > 5 >= f.rank_b for f in flips.improved)
     z = c.differences["heldout/zero_shot/accuracy"]
     assert z.test == "mcnemar"

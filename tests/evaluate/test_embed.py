@@ -7,8 +7,7 @@ import pytest
 import torch
 
 from harness.errors import ConfigError, EvaluationError
-from harness.evaluate.embed import (_checksum, embed, embed_with_stats, embedding_cache_dir,
-                                    encode_texts)
+from harness.evaluate.embed import _checksum, embed, embed_with_stats, embedding_cache_dir, encode_texts
 from harness.evaluate.templates import render_captions
 
 
@@ -128,7 +127,7 @@ def test_templates_render_each_row(small_catalogue):
     captions = render_captions("a {category} book titled {title}", frame)
     assert captions[0] == f"a {frame['category'][0]} book titled {frame['title'][0]}".replace("-", " ")
     by_author = render_captions("title-by-author", frame)
-    assert all(c.startswith(t) for c, t in zip(by_author, frame["title"]))
+    assert all(c.startswith(t) for c, t in zip(by_author, frame["title"], strict=True))
     assert all(not c.endswith(" ") and "  " not in c for c in by_author)
 
 

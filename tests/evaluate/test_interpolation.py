@@ -5,8 +5,14 @@ import torch
 
 from harness.errors import EvaluationError
 from harness.evaluate.evaluation import EvalConfig
-from harness.evaluate.interpolation import (best_alpha, interpolate_state_dicts, interpolated_model,
-                                            interpolation_sweep, pareto_frontier, save_interpolated)
+from harness.evaluate.interpolation import (
+    best_alpha,
+    interpolate_state_dicts,
+    interpolated_model,
+    interpolation_sweep,
+    pareto_frontier,
+    save_interpolated,
+)
 
 
 @pytest.fixture(scope="module")

@@ -8,12 +8,11 @@ import pytest
 import torch
 
 from harness.errors import ConfigError
-from harness.evaluate.kernels import (KERNELS, certified_bound, exact_scores, gamma, get_kernel, round_down,
-                                      round_up)
+from harness.evaluate.kernels import KERNELS, certified_bound, exact_scores, gamma, get_kernel, round_down, round_up
 
 
 def exact_fraction(x: np.ndarray, y: np.ndarray) -> Fraction:
-    return sum((Fraction(float(a)) * Fraction(float(b)) for a, b in zip(x, y)), Fraction(0))
+    return sum((Fraction(float(a)) * Fraction(float(b)) for a, b in zip(x, y, strict=True)), Fraction(0))
 
 
 @pytest.mark.parametrize("dim", [1, 3, 24, 512, 768])

@@ -7,8 +7,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from harness.errors import ConfigError
-from harness.evaluate.metrics import (Metric, higher_is_better, is_worse, knows_direction, metric_key, metric_name,
-                                      parse_key, registered)
+from harness.evaluate.metrics import (
+    Metric,
+    higher_is_better,
+    is_worse,
+    knows_direction,
+    metric_key,
+    metric_name,
+    parse_key,
+    registered,
+)
 
 VIEWS = st.sampled_from(["train", "heldout", "cross", "cross:Health"])
 DIRECTIONS = st.sampled_from(["image_to_text", "text_to_image"])

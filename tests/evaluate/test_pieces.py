@@ -37,7 +37,7 @@ def test_pieces_add_up_to_the_whole_gallery(piece_cols, tile_rows, kernel):
                              images, texts, groups, tile_rows=tile_rows, kernel=kernel):
         bounds = piece_bounds(job.plan.n_cols, d, 4 * d * piece_cols)
         blocks = [rank_block(job.plan, job.rows[a:a + 50], job.cols[c0:c1], start=a, c0=c0)
-                  for a in range(0, n, 50) for c0, c1 in zip(bounds, bounds[1:])]
+                  for a in range(0, n, 50) for c0, c1 in zip(bounds, bounds[1:], strict=False)]
         totals = finish_ranks(job.plan, blocks)
         np.testing.assert_array_equal(totals.row_ranks, want[job.directions[0]].ranks)
         if totals.col_ranks is not None:

@@ -8,8 +8,8 @@ from hypothesis import strategies as st
 
 from harness.errors import EvaluationError
 from harness.evaluate.metrics import retrieval_names, statistic_of, values_from_ranks
-from harness.evaluate.stats import statistic
 from harness.evaluate.retrieval import Certificate, check_ks, query_ranks, retrieval_ranks
+from harness.evaluate.stats import statistic
 
 
 def brute_force_ranks(queries: np.ndarray, q_groups, candidates: np.ndarray, c_groups) -> np.ndarray:

@@ -32,10 +32,10 @@ def test_torch_counts_equal_numpy_counts(seed):
     mask = np.empty(scores.shape, dtype=bool)
     want, _ = certify_numpy(scores, mask, rb, cb)
     got = certify_torch(torch.from_numpy(scores), rb, cb)
-    for a, b in zip(want[:2], got[:2]):
+    for a, b in zip(want[:2], got[:2], strict=True):
         np.testing.assert_array_equal(a, b)
-    for a, b in zip(want[2:], got[2:]):
-        pairs = lambda p: sorted(zip(p[0].tolist(), p[1].tolist()))  # noqa: E731
+    for a, b in zip(want[2:], got[2:], strict=True):
+        pairs = lambda p: sorted(zip(p[0].tolist(), p[1].tolist(), strict=True))  # noqa: E731
         assert pairs(a) == pairs(b) and len(pairs(a)) > 0
     above_rows = (scores > rb.hi[:, None]).sum(axis=1)
     np.testing.assert_array_equal(want[0], above_rows)
@@ -57,9 +57,9 @@ def test_screened_counts_equal_the_per_side_counts(seed):
     screened, used = certify_numpy(scores, mask, rb, cb, screen=True)
     plain, unused = certify_numpy(scores, mask, rb, cb, screen=False)
     assert used and not unused
-    pairs = lambda p: sorted(zip(p[0].tolist(), p[1].tolist()))  # noqa: E731
-    for a, b in zip(screened[:2], plain[:2]):
+    pairs = lambda p: sorted(zip(p[0].tolist(), p[1].tolist(), strict=True))  # noqa: E731
+    for a, b in zip(screened[:2], plain[:2], strict=True):
         np.testing.assert_array_equal(a, b)
-    for a, b in zip(screened[2:], plain[2:]):
+    for a, b in zip(screened[2:], plain[2:], strict=True):
         assert pairs(a) == pairs(b)
     assert len(pairs(screened[2])) >= 30 and screened[0].sum() >= 15

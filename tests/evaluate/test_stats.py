@@ -10,8 +10,14 @@ from hypothesis import strategies as st
 
 from harness.errors import BookclipError, EvaluationError
 from harness.evaluate.compare import compare_values
-from harness.evaluate.stats import (Estimate, binomial_two_sided_p, bootstrap_estimates, flips, mcnemar_exact,
-                                    resample_indices)
+from harness.evaluate.stats import (
+    Estimate,
+    binomial_two_sided_p,
+    bootstrap_estimates,
+    flips,
+    mcnemar_exact,
+    resample_indices,
+)
 from harness.settings import StatSettings
 
 
@@ -19,7 +25,8 @@ def test_bootstrap_equals_a_plain_loop_with_the_same_draws():
     rng = np.random.default_rng(0)
     hits = (rng.random(200) < 0.3).astype(float)
     ranks = rng.integers(1, 50, 200).astype(float)
-    got = bootstrap_estimates({"recall": hits, "median_rank": ranks}, statistics={"median_rank": "median"}, resamples=300, seed=11)
+    got = bootstrap_estimates({"recall": hits, "median_rank": ranks}, statistics={"median_rank": "median"},
+                              resamples=300, seed=11)
     draws = np.random.default_rng(11).integers(0, 200, size=(300, 200))  # one block at this size
     means = [hits[row].mean() for row in draws]
     medians = [np.median(ranks[row]) for row in draws]
@@ -78,7 +85,8 @@ def test_resample_blocks_cover_every_resample():
 @given(st.lists(st.floats(0, 100, allow_nan=False), min_size=1, max_size=40), st.integers(0, 1000))
 def test_interval_is_ordered_and_inside_the_data_range(values, seed):
     v = np.array(values)
-    for name, est in bootstrap_estimates({"m": v, "med": v}, statistics={"med": "median"}, resamples=50, seed=seed).items():
+    estimates = bootstrap_estimates({"m": v, "med": v}, statistics={"med": "median"}, resamples=50, seed=seed)
+    for est in estimates.values():
         assert v.min() - 1e-9 <= est.ci_low <= est.ci_high <= v.max() + 1e-9
 
 

@@ -14,8 +14,9 @@ import pytest
 from harness.data import load_catalogue
 from harness.data import load_report as reasons
 
-TRAVERSALS = ["../../outside/secret.jpg", "dataset/../../outside/secret.jpg", "dataset/Medical/../../../outside/secret.jpg",
-              "dataset\\..\\..\\outside\\secret.jpg", "C:\\outside\\secret.jpg", "~/secret.jpg", "//outside/secret.jpg",
+TRAVERSALS = ["../../outside/secret.jpg", "dataset/../../outside/secret.jpg",
+              "dataset/Medical/../../../outside/secret.jpg", "dataset\\..\\..\\outside\\secret.jpg",
+              "C:\\outside\\secret.jpg", "~/secret.jpg", "//outside/secret.jpg",
               "dataset/Medical/link-out.jpg", "dataset/Medical/%2e%2e/%2e%2e/outside/secret.jpg"]
 
 
@@ -27,7 +28,8 @@ def test_traversal_forms_are_refused_before_any_open(tmp_path, catalogue_dir, ho
     os.mkfifo(secret)  # opened, it would be "not a regular file"; refused first, it is "escapes"
     os.symlink(secret, root / "Medical" / "link-out.jpg")
     base = [dict(r) for r in _rows(root, hostile)]
-    extra = [hostile.row(f"Traversal {i}", form, category="Medical") for i, form in enumerate(TRAVERSALS + [str(secret)])]
+    extra = [hostile.row(f"Traversal {i}", form, category="Medical")
+             for i, form in enumerate(TRAVERSALS + [str(secret)])]
     csv_path = hostile.write_csv(root / "Medical" / "Medical.csv", base + extra)
     catalogue, report = load_catalogue(csv_path)
     assert len(catalogue) == len(base)
@@ -45,7 +47,8 @@ def _rows(root: Path, hostile) -> list[dict]:
 
 
 @pytest.mark.parametrize("spec", ["tiny:vit-xs; touch PWNED", "$(touch PWNED)", "`touch PWNED`",
-                                  "tiny:vit-xs | touch PWNED", "tiny:vit-xs && touch PWNED", "open_clip:$(touch PWNED)/x"])
+                                  "tiny:vit-xs | touch PWNED", "tiny:vit-xs && touch PWNED",
+                                  "open_clip:$(touch PWNED)/x"])
 def test_spec_strings_with_shell_metacharacters_are_not_run(tmp_path, hostile, spec) -> None:
     result = hostile.run_cli("models", "info", spec, cwd=tmp_path, timeout=180)
     hostile.assert_one_line_error(result, 2)

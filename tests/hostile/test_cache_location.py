@@ -1,9 +1,6 @@
 """Item 14: the cache follows XDG_CACHE_HOME (BOOKCLIP_CACHE_DIR still wins); nothing goes to ~/.cache."""
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
 
 from harness.io import cache_dir

@@ -13,7 +13,7 @@ from harness.data import load_report as reasons
 
 def _catalogue(tmp_path: Path, real_bookcovers: Path, hostile, names: list[str]) -> list[dict]:
     rows = hostile.real_rows(real_bookcovers, "Medical", len(names))
-    for r, name in zip(rows, names):
+    for r, name in zip(rows, names, strict=True):
         r["name"] = name
         shutil.copy(real_bookcovers / "Medical" / Path(r["img_paths"]).name,
                     tmp_path / "cat" / "Medical" / Path(r["img_paths"]).name)
@@ -24,7 +24,7 @@ def _write(path: Path, hostile, rows: list[dict], encodings: list[str]) -> Path:
     """One CSV whose data rows are each encoded as given (the header is ASCII)."""
     header = ",".join(hostile.layout) + "\n"
     lines = []
-    for r, encoding in zip(rows, encodings):
+    for r, encoding in zip(rows, encodings, strict=True):
         buffer = io.StringIO()
         csv.DictWriter(buffer, fieldnames=list(r), lineterminator="\n").writerow(r)
         lines.append(buffer.getvalue().encode(encoding))

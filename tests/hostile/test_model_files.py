@@ -107,7 +107,8 @@ def test_header_json_of_the_wrong_shape_is_one_line(tmp_path, tiny, hostile, fie
 @pytest.mark.parametrize("suffix", [".pt", ".bin", ".safetensors"])
 def test_files_that_are_not_models_are_one_line_errors(tmp_path, hostile, content, suffix) -> None:
     data = {"random": os.urandom(4096), "text": b"hello\n" * 100,
-            "passwd": Path("/etc/passwd").read_bytes() if Path("/etc/passwd").is_file() else b"root:x:0:0::/root:/bin/sh\n"}[content]
+            "passwd": (Path("/etc/passwd").read_bytes() if Path("/etc/passwd").is_file()
+                       else b"root:x:0:0::/root:/bin/sh\n")}[content]
     path = tmp_path / f"model{suffix}"
     path.write_bytes(data)
     with pytest.raises(ModelError, match="model") as info:

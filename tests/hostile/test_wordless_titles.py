@@ -17,7 +17,7 @@ def test_wordless_titles_are_counted_skips(tmp_path: Path, real_bookcovers: Path
     (tmp_path / "cat" / "Medical").mkdir(parents=True)
     names = [*WORDLESS, "Real Book", "Edu\u200dcated", "Educated"]
     rows = hostile.real_rows(real_bookcovers, "Medical", len(names))
-    for r, name in zip(rows, names):
+    for r, name in zip(rows, names, strict=True):
         r["name"] = name
         shutil.copy(real_bookcovers / "Medical" / Path(r["img_paths"]).name,
                     tmp_path / "cat" / "Medical" / Path(r["img_paths"]).name)

@@ -8,8 +8,16 @@ from pathlib import Path
 import pytest
 
 from harness.errors import ModelError
-from harness.models.pretrained import (OPENAI_RELEASES, PretrainedSource, fetch_weights, find_local,
-                                       host_reachable, openai_arch, openai_names, pretrained_source)
+from harness.models.pretrained import (
+    OPENAI_RELEASES,
+    PretrainedSource,
+    fetch_weights,
+    find_local,
+    host_reachable,
+    openai_arch,
+    openai_names,
+    pretrained_source,
+)
 
 
 def test_openai_table_matches_open_clips_registry() -> None:

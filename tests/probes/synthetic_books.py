@@ -7,7 +7,7 @@ compute without loading a CLIP model.
 from __future__ import annotations
 
 import hashlib
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd

@@ -11,8 +11,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from harness.errors import ConfigError
-from harness.probes.families import (ENTRY_POINT_GROUP, Family, FamilyRegistry, Severity, TitleContext,
-                                     default_registry, families, register_family)
+from harness.probes.families import (
+    ENTRY_POINT_GROUP,
+    Family,
+    FamilyRegistry,
+    Severity,
+    TitleContext,
+    default_registry,
+    families,
+    register_family,
+)
 
 FAMILIES = families(entry_points=False)
 FAMILY_IDS = [f.name for f in FAMILIES]
@@ -107,7 +115,7 @@ def test_repeated_letters_only_inserts_copies_of_one_letter(title: str, seed: in
     extra = len(out) - len(title)
     if any(ch.isalpha() for ch in title):
         assert 1 <= extra <= 3
-        i = next(i for i, (a, b) in enumerate(zip(title + "\0", out)) if a != b)  # first difference
+        i = next(i for i, (a, b) in enumerate(zip(title + "\0", out, strict=False)) if a != b)  # first difference
         assert set(out[i - 1: i + extra]) == {out[i - 1]} and out[:i] + out[i + extra:] == title
 
 
@@ -122,7 +130,7 @@ def test_overlong_overflows_the_tokenizer_and_keeps_the_title_in_front() -> None
 
 def test_homoglyphs_look_alike_but_are_cyrillic() -> None:
     out = default_registry().get("homoglyph").apply("The Power of Now", 1)
-    changed = [(a, b) for a, b in zip("The Power of Now", out) if a != b]
+    changed = [(a, b) for a, b in zip("The Power of Now", out, strict=True) if a != b]
     assert changed and all("CYRILLIC" in unicodedata.name(b) for _, b in changed)
 
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from synthetic_books import DIM, TITLES, book_frame, covers_for, trigram_encode
 
+from harness.evaluate.compare import estimate
 from harness.probes.hard_negatives import content_words, find_near_misses, hard_negative_probe
 from harness.probes.scoring import CatalogueScores
-from harness.evaluate.compare import estimate
 from harness.settings import StatSettings
-from synthetic_books import DIM, TITLES, book_frame, covers_for, trigram_encode
 
 
 def scores_for(titles=TITLES, covers=None, groups=None, order=None) -> CatalogueScores:  # noqa: ANN001
@@ -33,7 +33,7 @@ def test_other_editions_are_never_near_misses_and_rows_without_any_are_counted()
     titles = ["The Power of Now", "Power of Now, The:", "The Power of Habit", "Quiet"]
     scores = scores_for(titles, covers=covers_for(titles), groups=["g1", "g1", "g2", "g3"])
     near = find_near_misses(scores, range(4))
-    negatives = dict(zip(near.rows.tolist(), near.negatives))
+    negatives = dict(zip(near.rows.tolist(), near.negatives, strict=True))
     assert [scores.titles[j] for j in negatives[0]] == ["The Power of Habit"]
     assert 3 not in negatives and near.without == 1
 
@@ -44,13 +44,15 @@ def test_failure_when_a_near_miss_scores_at_least_the_true_title() -> None:
     # cover 0 sits exactly on "The Power of Habit": that near miss must win; cover 1 on its own title
     covers = np.stack([texts[1], texts[1], texts[2]])
     result = hard_negative_probe(scores_for(titles, covers=covers), range(3))
-    by_title = dict(zip(result.titles, zip(result.failures, result.pairs, result.margin, result.strongest)))
+    columns = zip(result.failures, result.pairs, result.margin, result.strongest, strict=True)
+    by_title = dict(zip(result.titles, columns, strict=True))
     assert by_title["The Power of Now"][0] == 1 and by_title["The Power of Now"][2] < 0
     assert by_title["The Power of Now"][3] == "The Power of Habit"
     assert by_title["The Power of Habit"][0] == 0 and by_title["The Power of Habit"][2] > 0
-    metrics = {k: estimate(f"probes/hard_negatives/{k}", s.values, StatSettings(100)) for k, s in result.samples().items()}
+    metrics = {k: estimate(f"probes/hard_negatives/{k}", s.values, StatSettings(100))
+               for k, s in result.samples().items()}
     assert metrics["any_failure_rate"].n == 2 and result.without == 1  # "Habits" is not "Habit"
-    expected = np.mean([f / p for f, p in zip(result.failures, result.pairs)])
+    expected = np.mean([f / p for f, p in zip(result.failures, result.pairs, strict=True)])
     assert metrics["failure_rate"].value == expected
 
 

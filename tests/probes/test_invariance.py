@@ -5,14 +5,14 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from synthetic_books import TITLES, book_frame, covers_for, trigram_encode
 
-from harness.probes.families import Severity, TitleContext, default_registry, register_family, FamilyRegistry
+from harness.evaluate.compare import estimate
+from harness.probes.families import FamilyRegistry, Severity, TitleContext, default_registry, register_family
 from harness.probes.intervals import MetricSample
 from harness.probes.invariance import exact_samples, invariance_probe, perturb_rows
 from harness.probes.scoring import CatalogueScores, sample_rows
-from harness.evaluate.compare import estimate
 from harness.settings import StatSettings
-from synthetic_books import TITLES, book_frame, covers_for, trigram_encode
 
 FAMILIES = default_registry()
 
@@ -26,7 +26,8 @@ def scores_for(titles=TITLES, order=None, seed=0) -> CatalogueScores:  # noqa: A
 
 
 def all_metrics(result, k=3) -> dict:  # noqa: ANN001
-    return {name: estimate(f"probes/x/{name}", sample.values, StatSettings(200)) for name, sample in result.samples(k=k).items()}
+    return {name: estimate(f"probes/x/{name}", sample.values, StatSettings(200))
+            for name, sample in result.samples(k=k).items()}
 
 
 def test_a_perturbation_the_encoder_cannot_see_changes_nothing() -> None:
@@ -73,7 +74,7 @@ def test_similarity_drop_is_the_cosine_difference() -> None:
     scores = scores_for()
     result = invariance_probe(FAMILIES.get("word_dropped"), scores, range(len(scores)), trigram_encode, seed=3)
     by_id = {b: i for i, b in enumerate(scores.book_ids)}
-    for book_id, perturbed, drop in zip(result.book_ids, result.perturbed, result.similarity_drop):
+    for book_id, perturbed, drop in zip(result.book_ids, result.perturbed, result.similarity_drop, strict=True):
         i = by_id[book_id]
         expected = scores.covers[i] @ scores.texts[i] - scores.covers[i] @ trigram_encode([perturbed])[0]
         assert drop == pytest.approx(float(expected), abs=1e-5)
@@ -93,7 +94,8 @@ def test_probe_metrics_do_not_depend_on_query_order(order: list[int], seed: int,
     a = invariance_probe(fam, base, rows, trigram_encode, seed=seed)
     b = invariance_probe(fam, shuffled, rows_shuffled[::-1], trigram_encode, seed=seed)
     assert all_metrics(a) == all_metrics(b)
-    exact_a = {k: estimate(f"probes/exact/{k}", s.values, StatSettings(seed=seed)) for k, s in exact_samples(base, rows, k=3).items()}
+    exact_a = {k: estimate(f"probes/exact/{k}", s.values, StatSettings(seed=seed))
+               for k, s in exact_samples(base, rows, k=3).items()}
     exact_b = {k: estimate(f"probes/exact/{k}", s.values, StatSettings(seed=seed))
                for k, s in exact_samples(shuffled, rows_shuffled, k=3).items()}
     assert exact_a == exact_b

@@ -6,12 +6,12 @@ import random
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from synthetic_books import TITLES, book_frame, trigram_encode
 
+from harness.evaluate.compare import estimate
 from harness.probes.minimal_edit import EditSearchConfig, minimal_edit_probe, single_edits
 from harness.probes.scoring import CatalogueScores, text_to_cover_ranks
-from harness.evaluate.compare import estimate
 from harness.settings import StatSettings
-from synthetic_books import TITLES, book_frame, trigram_encode
 
 
 def damerau_one(a: str, b: str) -> bool:
@@ -57,7 +57,8 @@ def test_radius_is_found_and_the_edited_title_really_loses_the_cover() -> None:
             assert rank[0] > 1
     hist = result.histogram()
     assert sum(hist.values()) == len(titles) and hist["1"] >= 1
-    metrics = {k: estimate(f"probes/minimal_edit/{k}", s.values, StatSettings(100)) for k, s in result.samples().items()}
+    metrics = {k: estimate(f"probes/minimal_edit/{k}", s.values, StatSettings(100))
+               for k, s in result.samples().items()}
     assert metrics["fragile_rate"].value == hist["1"] / len(titles)
     assert result.worst(1)[0]["radius"] == 1
 
@@ -81,4 +82,5 @@ def test_search_is_deterministic_and_bounded_in_time() -> None:
                                      EditSearchConfig(k=1, max_edits=2, time_budget_s=0.0))
     assert all(o.status == "timeout" for o in out_of_time.outcomes)
     assert out_of_time.histogram()["timeout"] == len(out_of_time.outcomes)
-    assert len(out_of_time.radii()[1]) == 0 and np.isnan(estimate("probes/minimal_edit/radius_mean", out_of_time.samples()["radius_mean"].values).value)
+    assert len(out_of_time.radii()[1]) == 0
+    assert np.isnan(estimate("probes/minimal_edit/radius_mean", out_of_time.samples()["radius_mean"].values).value)

@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import base64
 import io
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from harness.report.examples import select_examples, thumbnail_b64
 from harness.evaluate.compare import compare_values
 from harness.evaluate.metrics import statistic_of, values_from_ranks
 from harness.evaluate.stats import Estimate, statistic
+from harness.report.examples import select_examples, thumbnail_b64
 from harness.report.model import GateResult, RunReport
 from harness.settings import StatSettings
 
@@ -111,9 +112,11 @@ def build_run(candidate: str = "good", *, seed: int = 0, fingerprint: str = "fp-
                    "PASS" if report.comparisons["candidate"]["cross/image_to_text/recall@5"].ci_low > -0.02 else "FAIL",
                    "lower CI bound against -0.02", rule_kind="non_inferior", threshold=0.02, bound=-0.02),
         GateResult("heldout-median-rank", "heldout/text_to_image/median_rank", "non-inferior by 2 at 95%", "warn",
-                   "PASS" if report.comparisons["candidate"]["heldout/text_to_image/median_rank"].ci_high < 2 else "WARN",
+                   "PASS" if report.comparisons["candidate"]["heldout/text_to_image/median_rank"].ci_high < 2
+                   else "WARN",
                    "upper CI bound against +2", rule_kind="non_inferior", threshold=2.0, bound=2.0),
-        GateResult("probe-flip-rate", "probes/typo/flip_rate", "max 0.5", "warn", "WARN" if candidate == "degraded" else "PASS",
+        GateResult("probe-flip-rate", "probes/typo/flip_rate", "max 0.5", "warn",
+                   "WARN" if candidate == "degraded" else "PASS",
                    "flip rate against 0.5", rule_kind="max", threshold=0.5, bound=0.5),
     ]
     for role, shift in (("baseline", 0.0), ("candidate", {"good": 0.05, "degraded": -0.2, "same": 0.0}[candidate])):

@@ -30,7 +30,8 @@ def single(report: RunReport, role: str, *, per_query: bool = True) -> RunReport
 def three(make_run, tmp_path_factory):
     root = tmp_path_factory.mktemp("three")
     good, bad = make_run("good", seed=1), make_run("degraded", seed=2)
-    files = {"A": single(good, "baseline"), "B": single(good, "candidate"), "C": single(bad, "candidate", per_query=False)}
+    files = {"A": single(good, "baseline"), "B": single(good, "candidate"),
+             "C": single(bad, "candidate", per_query=False)}
     return [str(r.write(root / f"{name}.json")) for name, r in files.items()]
 
 

@@ -25,7 +25,8 @@ def _chromium() -> str:
 
 
 def _real_covers(root: Path, count: int = 6) -> list[Image.Image]:
-    paths = sorted((root / "Biography").glob("*.jpg"))[:count // 2] + sorted((root / "Medical").glob("*.jpg"))[:count // 2]
+    paths = (sorted((root / "Biography").glob("*.jpg"))[:count // 2]
+             + sorted((root / "Medical").glob("*.jpg"))[:count // 2])
     return [Image.open(p).convert("RGB") for p in paths]
 
 

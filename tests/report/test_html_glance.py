@@ -83,8 +83,9 @@ def test_books_that_matter_come_from_every_view_worst_first(page, realistic):
     examples = _section(page, "examples")
     assert '<span class="viewtag">cross</span>' in examples and '<span class="viewtag">heldout</span>' in examples
     losses = examples.split("Largest rank losses", 1)[1].split("<details>", 1)[0]
-    ranks = [(int(a), int(b)) for a, b in re.findall(r"baseline</span> rank (\d+) &rarr; <span class=\"role-candidate\">"
-                                                     r"candidate</span> rank (\d+)", losses)]
+    ranks = [(int(a), int(b))
+             for a, b in re.findall(r"baseline</span> rank (\d+) &rarr; <span class=\"role-candidate\">"
+                                    r"candidate</span> rank (\d+)", losses)]
     changes = [b - a for a, b in ranks]
     assert changes and changes == sorted(changes, reverse=True)
 

@@ -48,11 +48,12 @@ def test_markdown_holds_every_gate_with_the_reports_numbers(make_run, tmp_path, 
     assert markdown.startswith("### ❌ bookclip: FAIL")
     gate_rows, regression_rows = tables(markdown)
     assert [r[0] for r in gate_rows] == [g.metric for g in report.gates]
-    for row, gate in zip(gate_rows, report.gates):
+    for row, gate in zip(gate_rows, report.gates, strict=True):
         numbers = report_gate_numbers(report, gate)
         assert row[1].split(" ")[0] == fmt(numbers["value"])
         if numbers["ci_of"] == "delta":
-            assert row[2] == f"{fmt(numbers['delta'], True)} [{fmt(numbers['ci_low'], True)}, {fmt(numbers['ci_high'], True)}]"
+            assert row[2] == (f"{fmt(numbers['delta'], True)} "
+                              f"[{fmt(numbers['ci_low'], True)}, {fmt(numbers['ci_high'], True)}]")
         assert row[4] == gate.rule and row[5].endswith(gate.outcome)
     worst = worst_regressions(report, 5)
     assert len(worst) == 5 and [r[0] for r in regression_rows] == [d.key for _, d in worst]
@@ -74,7 +75,7 @@ def test_data_cannot_break_the_table_or_inject_markup_or_commands(make_run, evil
     lines = annotations(report)
     assert len(lines) == sum(g.outcome != "PASS" for g in report.gates)
     failing = [g for g in report.gates if g.outcome != "PASS"]
-    for line, gate in zip(lines, failing):
+    for line, gate in zip(lines, failing, strict=True):
         # the runner reads `::command props::message`: exactly one command per line, and escaping round-trips
         assert "\n" not in line and "\r" not in line and line.startswith("::")
         head, message = line[2:].split("::", 1)  # the properties escape ':', so the first '::' ends them

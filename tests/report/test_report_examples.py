@@ -46,7 +46,8 @@ class _View:
     def __init__(self, name, n, category):
         import pandas as pd
 
-        self.frame = pd.DataFrame({"book_id": [f"{name}{i}" for i in range(n)], "title": [f"{name} book {i}" for i in range(n)],
+        self.frame = pd.DataFrame({"book_id": [f"{name}{i}" for i in range(n)],
+                                   "title": [f"{name} book {i}" for i in range(n)],
                                    "author": ["A"] * n, "category": [category] * n, "group_id": list(range(n))})
 
     def open_image(self, row):

@@ -12,11 +12,16 @@ Metrics, CIs, tests and reports never know which engine ran: they read the ranks
 """
 from __future__ import annotations
 
-from typing import Any, Protocol, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from harness.errors import ConfigError
+
+if TYPE_CHECKING:
+    from harness.evaluate.embed import Embeddings
+    from harness.evaluate.retrieval import DirectionRanks
 
 ENGINES = ("local", "spark-local", "spark-cluster")
 DEFAULT_ENGINE = "local"
@@ -27,11 +32,12 @@ class Engine(Protocol):
 
     name: str
 
-    def embed(self, model: Any, catalogue: Any, *, template: str, batch_size: int) -> Any: ...
+    def embed(self, model: Any, catalogue: Any, *, template: str, batch_size: int) -> Embeddings: ...
 
-    def retrieval_ranks(self, images: np.ndarray, texts: np.ndarray, groups: Sequence, *,
+    def retrieval_ranks(self, images: np.ndarray, texts: np.ndarray, groups: Sequence | np.ndarray, *,
                         pool_images: np.ndarray | None = None, pool_texts: np.ndarray | None = None,
-                        pool_groups: Sequence | None = None, where: str = "view") -> dict[str, Any]: ...
+                        pool_groups: Sequence | np.ndarray | None = None,
+                        where: str = "view") -> dict[str, DirectionRanks]: ...
 
     def describe(self) -> dict[str, Any]: ...
 

@@ -1,12 +1,16 @@
 """The local engine: embeddings (cached) and certified exact ranks in this process, on its CPU or GPU."""
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from harness.evaluate.kernels import DEFAULT_KERNEL, get_kernel
 from harness.evaluate.retrieval import DEFAULT_CHUNK_BYTES, Certificate, DirectionRanks, retrieval_ranks
+
+if TYPE_CHECKING:
+    from harness.evaluate.embed import Embeddings
 
 
 class LocalEngine:
@@ -24,7 +28,7 @@ class LocalEngine:
         self._model_device: str | None = None
         self.certificate = Certificate(kernel=self.kernel)
 
-    def embed(self, model: Any, catalogue: Any, *, template: str, batch_size: int) -> Any:
+    def embed(self, model: Any, catalogue: Any, *, template: str, batch_size: int) -> Embeddings:
         from harness.evaluate.embed import embed
 
         self._model_device = str(getattr(model, "device", "cpu"))
@@ -34,9 +38,10 @@ class LocalEngine:
     def rank_device(self) -> str:
         return self.device or self._model_device or "cpu"
 
-    def retrieval_ranks(self, images: np.ndarray, texts: np.ndarray, groups: Sequence, *,
+    def retrieval_ranks(self, images: np.ndarray, texts: np.ndarray, groups: Sequence | np.ndarray, *,
                         pool_images: np.ndarray | None = None, pool_texts: np.ndarray | None = None,
-                        pool_groups: Sequence | None = None, where: str = "view") -> dict[str, DirectionRanks]:
+                        pool_groups: Sequence | np.ndarray | None = None,
+                        where: str = "view") -> dict[str, DirectionRanks]:
         return retrieval_ranks(images, texts, groups, pool_images=pool_images, pool_texts=pool_texts,
                                pool_groups=pool_groups, chunk_bytes=self.chunk_bytes, tile_rows=self.tile_rows,
                                kernel=self.kernel, device=self.rank_device, where=where,

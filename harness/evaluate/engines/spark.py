@@ -18,9 +18,10 @@ import json
 import os
 import re
 import socket
+from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -29,8 +30,20 @@ from harness.errors import ConfigError, EvaluationError
 from harness.evaluate.engines.spark_tasks import EMBED_SCHEMA, END, MARKER, embed_partition, rank_partition
 from harness.evaluate.kernels import DEFAULT_KERNEL
 from harness.evaluate.pieces import block_count, piece_bounds
-from harness.evaluate.retrieval import (DEFAULT_CHUNK_BYTES, BlockCounts, Certificate, DirectionRanks, RankJob,
-                                        block_starts, finish_ranks, job_ranks, rank_jobs)
+from harness.evaluate.retrieval import (
+    DEFAULT_CHUNK_BYTES,
+    BlockCounts,
+    Certificate,
+    DirectionRanks,
+    RankJob,
+    block_starts,
+    finish_ranks,
+    job_ranks,
+    rank_jobs,
+)
+
+if TYPE_CHECKING:
+    from harness.evaluate.embed import Embeddings
 
 RECORDS_CONF = "spark.sql.execution.arrow.maxRecordsPerBatch"
 NO_SPARK_HINT = "or run with --engine local"
@@ -72,9 +85,10 @@ class SparkEngine:
         return self._session
 
     # -- ranks -------------------------------------------------------------------------------------
-    def retrieval_ranks(self, images: np.ndarray, texts: np.ndarray, groups: Sequence, *,
+    def retrieval_ranks(self, images: np.ndarray, texts: np.ndarray, groups: Sequence | np.ndarray, *,
                         pool_images: np.ndarray | None = None, pool_texts: np.ndarray | None = None,
-                        pool_groups: Sequence | None = None, where: str = "view") -> dict[str, DirectionRanks]:
+                        pool_groups: Sequence | np.ndarray | None = None,
+                        where: str = "view") -> dict[str, DirectionRanks]:
         jobs = rank_jobs(images, texts, groups, pool_images=pool_images, pool_texts=pool_texts,
                          pool_groups=pool_groups, chunk_bytes=self.chunk_bytes, tile_rows=self.tile_rows,
                          kernel=self.kernel, where=where)
@@ -89,11 +103,11 @@ class SparkEngine:
                                                 self.blocks or sc.defaultParallelism))
         rows, cols = job.rows.numpy(), job.cols.numpy()
         queries = QueryBlocks(sc)
-        items = [(a, queries.ship(a, rows[a:b])) for a, b in zip(starts, [*starts[1:], plan.n_rows])]
+        items = [(a, queries.ship(a, rows[a:b])) for a, b in zip(starts, [*starts[1:], plan.n_rows], strict=True)]
         shared = sc.broadcast(plan)
         done: list[tuple] = []  # every task's (partition, [BlockCounts], worker peak, task's added peak)
         try:
-            for c0, c1 in zip(bounds, bounds[1:]):
+            for c0, c1 in zip(bounds, bounds[1:], strict=False):
                 done.extend(self._run_ranking(shared, (c0, np.ascontiguousarray(cols[c0:c1])), queries, items, where))
         finally:
             queries.destroy()
@@ -105,7 +119,7 @@ class SparkEngine:
         self._count(len(done), done, pieces=pieces, **({"broadcast": 1} if pieces == 1 else {"streamed": 1}))
         return totals.row_ranks, totals.col_ranks
 
-    def _run_ranking(self, plan: Any, piece: tuple[int, np.ndarray], queries: "QueryBlocks", items: list[tuple],
+    def _run_ranking(self, plan: Any, piece: tuple[int, np.ndarray], queries: QueryBlocks, items: list[tuple],
                      where: str) -> list[Any]:
         """One Spark job: `piece` (first column, its columns) broadcast to its tasks, one task per query block."""
         sc = self.session.sparkContext
@@ -132,7 +146,7 @@ class SparkEngine:
         return self.fail_partition if self.fail_stage in (None, stage) else None
 
     # -- embeddings --------------------------------------------------------------------------------
-    def embed(self, model: Any, catalogue: Any, *, template: str, batch_size: int) -> Any:
+    def embed(self, model: Any, catalogue: Any, *, template: str, batch_size: int) -> Embeddings:
         from harness.evaluate.embed import Embeddings, check_finite
         from harness.evaluate.templates import render_captions, resolve_template
 

@@ -11,7 +11,8 @@ import json
 import os
 import resource
 import socket
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 MARKER = "[bookclip-task]"
 END = "[/bookclip-task]"
