@@ -8,15 +8,16 @@ asks for a fixture, so projects and tests that do not use it pay nothing.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Generator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Generator, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
 
 from harness.errors import BookclipError
 
 if TYPE_CHECKING:
-    from harness.config import RunConfig
+    from harness.config import RunConfig  # noqa: F401 -- named in the StashKey["RunConfig"] string below
     from harness.gates import Gate
     from harness.models.clip_model import ClipModel
     from harness.session import EvaluationSession
@@ -35,7 +36,8 @@ _OPTIONS = (
     ("--bookclip-baseline", "baseline", "baseline model spec (default: fixtures:tiny-baseline)"),
     ("--bookclip-candidate", "candidate", "candidate model spec, or 'finetune' to fine-tune the baseline on the "
                                           "configured categories (cached) (default: finetune)"),
-    ("--bookclip-categories", "categories", "comma-separated fine-tuning (in-category) categories (default: Mind-Body-Spirit)"),
+    ("--bookclip-categories", "categories", "comma-separated fine-tuning (in-category) categories "
+                                            "(default: Mind-Body-Spirit)"),
     ("--bookclip-config", None, "a TOML file with the [tool.bookclip] keys; overrides pyproject.toml"),
     ("--bookclip-report-dir", "report_dir", "where the JSON and HTML run reports go (default: reports)"),
     ("--bookclip-compare-to", "compare_to", "a stored run report (JSON) that test_regression compares against"),

@@ -77,7 +77,7 @@ class EvaluationSession:
                                            outcome="FAIL" if g.tier == "fail" else "WARN", message=f"error: {exc}",
                                            rule_kind=g.rule, threshold=g.threshold, role=g.role)
             judged = [g for g in gates if g in evidence]
-            results = {**dict(zip(judged, judge(judged, evidence, holm=self.config.holm))), **errors}
+            results = {**dict(zip(judged, judge(judged, evidence, holm=self.config.holm), strict=True)), **errors}
             self._results = {g: results[g] for g in gates}
         return self._results
 

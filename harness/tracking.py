@@ -27,8 +27,9 @@ import re
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from harness.errors import BookclipError, ConfigError
 
@@ -105,7 +106,7 @@ def log_report(report: RunReport, files: Sequence[Path] = (), *, train_log: Sequ
 
 def _log(report: RunReport, files: Sequence[Path], train_log: Sequence[Mapping[str, Any]],
          model_files: Sequence[Path]) -> str:
-    from mlflow.entities import Metric, Param, RunTag
+    from mlflow.entities import Metric, Param
 
     from harness.report.glance import verdict
 

@@ -8,8 +8,8 @@ metric or title can neither end the command early nor start a second one.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 from harness.errors import WriteError
 from harness.plain_text import strip_control
@@ -32,7 +32,7 @@ def workflow_command(command: str, message: str, *, title: str) -> str:
     return f"::{command} title={_property(strip_control(title))}::{_data(clean)}"
 
 
-def annotations(report: RunReport) -> list[str]:
+def workflow_annotations(report: RunReport) -> list[str]:
     """An `error` annotation per failing gate and a `warning` per warned one."""
     lines = []
     for gate in report.gates:
@@ -54,4 +54,4 @@ def publish(report: RunReport, environ: Mapping[str, str] = os.environ) -> list[
             raise WriteError(exc.errno or 0, exc.strerror or str(exc),
                              f"cannot append the job summary to GITHUB_STEP_SUMMARY={summary!r}: "
                              f"{exc.strerror or exc}") from None
-    return annotations(report) if environ.get("GITHUB_ACTIONS") == "true" else []
+    return workflow_annotations(report) if environ.get("GITHUB_ACTIONS") == "true" else []

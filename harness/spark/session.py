@@ -48,14 +48,14 @@ def require_java(hint: str = NO_JAVA_HINT) -> str:
     return java
 
 
-def active_session() -> "SparkSession | None":
+def active_session() -> SparkSession | None:
     from pyspark.sql import SparkSession
 
     return SparkSession.getActiveSession()
 
 
 def get_or_create_session(master: str = "local[*]", app_name: str = "bookclip",
-                          conf: dict[str, str] | None = None, *, hint: str = NO_JAVA_HINT) -> "SparkSession":
+                          conf: dict[str, str] | None = None, *, hint: str = NO_JAVA_HINT) -> SparkSession:
     """The active Spark session, or a new local one (UI off, workers on this interpreter)."""
     session = active_session()
     if session is not None:
@@ -134,6 +134,6 @@ def _relay_stderr(source: int, target: int) -> None:
         os.close(target)
 
 
-def task_slots(session: "SparkSession") -> int:
+def task_slots(session: SparkSession) -> int:
     """How many tasks the session can run at once (barrier stages need one slot per task)."""
     return int(session.sparkContext.defaultParallelism)

@@ -9,7 +9,7 @@ from markdown_it import MarkdownIt
 from harness.cli import main
 from harness.plain_text import strip_control
 from harness.report.console import fmt
-from harness.report.github import annotations, publish, workflow_command
+from harness.report.github import publish, workflow_annotations, workflow_command
 from harness.report.glance import report_gate_numbers, worst_regressions
 from harness.report.markdown import run_markdown
 
@@ -72,7 +72,7 @@ def test_data_cannot_break_the_table_or_inject_markup_or_commands(make_run, evil
     rendered = html(markdown)
     assert "<script" not in rendered and "<a " not in rendered and "<em>" not in rendered
 
-    lines = annotations(report)
+    lines = workflow_annotations(report)
     assert len(lines) == sum(g.outcome != "PASS" for g in report.gates)
     failing = [g for g in report.gates if g.outcome != "PASS"]
     for line, gate in zip(lines, failing, strict=True):

@@ -183,7 +183,8 @@ def test_eval_on_spark_gives_the_local_metrics(cli_data, local_report, tmp_path,
     assert remote["sections"]["engine"]["master"] == "local[2]"
     # embeddings may differ in the last float bits; count the queries whose rank moved (near ties)
     moved = sum(a != b for key in local["per_query"] for a, b in zip(local["per_query"][key]["ranks"]["model"],
-                                                                     remote["per_query"][key]["ranks"]["model"]))
+                                                                     remote["per_query"][key]["ranks"]["model"],
+                                                                     strict=True))
     assert moved == 0, f"{moved} near-tie rank differences"
     assert local["metrics"] == remote["metrics"]
 

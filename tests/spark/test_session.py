@@ -35,7 +35,8 @@ def test_session_is_local_without_ui_and_reused() -> None:
     assert task_slots(session) >= 2
     import os
 
-    assert os.environ["PYSPARK_PYTHON"] == sys.executable or os.path.samefile(os.environ["PYSPARK_PYTHON"], sys.executable)
+    python = os.environ["PYSPARK_PYTHON"]
+    assert python == sys.executable or os.path.samefile(python, sys.executable)
     # workers run this interpreter: a Python UDF sees the same executable
     seen = session.sparkContext.parallelize([0], 1).map(lambda _: __import__("sys").executable).collect()
     assert os.path.realpath(seen[0]) == os.path.realpath(sys.executable)
