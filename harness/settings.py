@@ -33,10 +33,10 @@ def integer(value: Any, name: str, *, minimum: int | None = None) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or (isinstance(value, float)
                                                                           and not value.is_integer()):
         raise ConfigError(f"{name} must be an integer, got {value!r}")
-    value = int(value)
-    if minimum is not None and value < minimum:
-        raise ConfigError(f"{name} must be at least {minimum}, got {value}")
-    return value
+    checked = int(value)
+    if minimum is not None and checked < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}, got {checked}")
+    return checked
 
 
 def boolean(value: Any, name: str) -> bool:
@@ -67,28 +67,28 @@ def switched_off(env: str, *also_off: str) -> bool:
 
 
 def confidence(value: Any, name: str = "confidence") -> float:
-    value = number(value, name)
-    if not 0.5 <= value < 1:
-        raise ConfigError(f"{name} must be in [0.5, 1), e.g. 0.95; got {value:g}")
-    return value
+    checked = number(value, name)
+    if not 0.5 <= checked < 1:
+        raise ConfigError(f"{name} must be in [0.5, 1), e.g. 0.95; got {checked:g}")
+    return checked
 
 
 def resamples(value: Any, name: str = "resamples") -> int:
-    value = integer(value, name)
-    if value < MIN_RESAMPLES:
-        raise ConfigError(f"{name} must be at least {MIN_RESAMPLES} for a bootstrap, got {value}; use e.g. 1000")
-    if value > MAX_RESAMPLES:
-        raise ConfigError(f"{name} must be at most {MAX_RESAMPLES:,} (more only costs memory), got {value}; "
+    checked = integer(value, name)
+    if checked < MIN_RESAMPLES:
+        raise ConfigError(f"{name} must be at least {MIN_RESAMPLES} for a bootstrap, got {checked}; use e.g. 1000")
+    if checked > MAX_RESAMPLES:
+        raise ConfigError(f"{name} must be at most {MAX_RESAMPLES:,} (more only costs memory), got {checked}; "
                           "use e.g. 1000")
-    return value
+    return checked
 
 
 def seed(value: Any, name: str = "seed") -> int:
     """A seed: an integer in [0, 2**32 - 1], checked before any work."""
-    value = integer(value, name)
-    if not 0 <= value <= MAX_SEED:
-        raise ConfigError(f"{name} must be between 0 and {MAX_SEED}, got {value}")
-    return value
+    checked = integer(value, name)
+    if not 0 <= checked <= MAX_SEED:
+        raise ConfigError(f"{name} must be between 0 and {MAX_SEED}, got {checked}")
+    return checked
 
 
 def min_n(value: Any, name: str = "min_n") -> int:
@@ -97,11 +97,11 @@ def min_n(value: Any, name: str = "min_n") -> int:
 
 def fraction(value: Any, name: str, *, open_low: bool) -> float:
     """A share in [0, 1) (open_low: in (0, 1))."""
-    value = number(value, name)
-    ok = (0 < value < 1) if open_low else (0 <= value < 1)
+    checked = number(value, name)
+    ok = (0 < checked < 1) if open_low else (0 <= checked < 1)
     if not ok:
-        raise ConfigError(f"{name} must lie in {'(0, 1)' if open_low else '[0, 1)'}, got {value:g}")
-    return value
+        raise ConfigError(f"{name} must lie in {'(0, 1)' if open_low else '[0, 1)'}, got {checked:g}")
+    return checked
 
 
 def heldout_fraction(value: Any, name: str = "heldout_fraction") -> float:
@@ -114,10 +114,10 @@ def replay_fraction(value: Any, name: str = "replay_fraction") -> float:
 
 
 def margin(value: Any, name: str = "margin") -> float:
-    value = number(value, name)
-    if value < 0:
-        raise ConfigError(f"{name} must be >= 0 (how much worse is tolerated, in the metric's units), got {value:g}")
-    return value
+    checked = number(value, name)
+    if checked < 0:
+        raise ConfigError(f"{name} must be >= 0 (how much worse is tolerated, in the metric's units), got {checked:g}")
+    return checked
 
 
 @dataclass(frozen=True)

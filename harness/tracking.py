@@ -122,7 +122,7 @@ def _log(report: RunReport, files: Sequence[Path], train_log: Sequence[Mapping[s
     finetune = report.sections.get("finetune") or {}  # the fine-tune's recipe hash, cache key, manifest
     params |= {f"finetune.{metric_name(str(k))}": v for k, v in dict(finetune).items()
                if isinstance(v, (str, int, float, bool)) or v is None}
-    parent = client.create_run(experiment, run_name=f"bookclip {report.kind} {report.name or report.run_id}",
+    parent: str = client.create_run(experiment, run_name=f"bookclip {report.kind} {report.name or report.run_id}",
                                tags=tags).info.run_id
     _batches(client, parent, params=[Param(k, _param(v)) for k, v in params.items()])
     for path in files:  # under fixed names, whatever the run was saved as: run.json, run.html

@@ -45,7 +45,8 @@ class Catalogue:
 
     @property
     def titles(self) -> list[str]:
-        return self.frame["title"].tolist()
+        titles: list[str] = self.frame["title"].tolist()
+        return titles
 
     @cached_property
     def image_paths(self) -> tuple[str, ...]:

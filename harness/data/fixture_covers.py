@@ -40,7 +40,7 @@ def draw_cover(title: str, author: str, category: str, *, seed: int, with_title:
     rng = random.Random(f"bookclip-cover:{seed}:{category}:{title}:{author}")
     style = category_style(category)
     background = tuple(max(0, min(255, c + rng.randint(-14, 14))) for c in style.background)
-    image = Image.new("RGB", (COVER_SIZE, COVER_SIZE), background)  # type: ignore[arg-type]
+    image = Image.new("RGB", (COVER_SIZE, COVER_SIZE), background)
     draw = ImageDraw.Draw(image)
     _draw_motif(draw, style, rng)
     draw.rectangle(TITLE_REGION, fill=PANEL_COLOUR)

@@ -86,7 +86,7 @@ def fixture_recipe(seed: int = 0, books_per_category: int = BOOKS_PER_CATEGORY) 
 def fixture_catalogue(seed: int = 0, *, books_per_category: int = BOOKS_PER_CATEGORY) -> Path:
     """Directory of the fixture for `seed` under cache_dir()/fixtures/<recipe-hash>, generated if missing."""
     recipe = fixture_recipe(seed, books_per_category)
-    dest = cache_dir() / "fixtures" / recipe["recipe_hash"]
+    dest: Path = cache_dir() / "fixtures" / recipe["recipe_hash"]
     if (dest / MARKER).is_file():
         return dest
     with exclusive_lock(dest.parent / f".{dest.name}.lock"):

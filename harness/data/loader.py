@@ -19,7 +19,7 @@ from harness.data.catalogue import COLUMNS, Catalogue
 from harness.data.csv_sources import Sources, read_csv, resolve_sources
 from harness.data.grouping import group_ids
 from harness.data.image_paths import default_image_root, resolve_under_root
-from harness.data.images import NotRegularFileError, open_cover, probe_image
+from harness.data.images import ImageProbe, NotRegularFileError, open_cover, probe_image
 from harness.data.load_report import LoadReport, ReportBuilder
 from harness.data.titles import normalise_isbn, title_key
 from harness.data.token_count import ClipTokenCounter
@@ -133,7 +133,8 @@ def title_problem(title: str) -> str | None:
     return None if title_key(title) else reasons.SKIP_TITLE_WITHOUT_WORDS
 
 
-def cover_problem(image_path: Path, where: str, report: ReportBuilder, *, decode: bool = False):
+def cover_problem(image_path: Path, where: str, report: ReportBuilder, *,
+                  decode: bool = False) -> ImageProbe | tuple[str, str]:
     """The cover's ImageProbe, or (skip reason, example) when it is unusable; `decode` also decodes it in full."""
     reason = _image_problem(image_path, where, report)
     if isinstance(reason, str):
@@ -146,7 +147,7 @@ def cover_problem(image_path: Path, where: str, report: ReportBuilder, *, decode
     return reason
 
 
-def _image_problem(image_path: Path, where: str, report: ReportBuilder):
+def _image_problem(image_path: Path, where: str, report: ReportBuilder) -> ImageProbe | str:
     """The file's ImageProbe, or the skip reason when it is unusable."""
     try:
         probe = probe_image(image_path)

@@ -304,7 +304,8 @@ def _read_entry(path: Path, key: str) -> tuple[tuple[np.ndarray, int] | None, st
 
 def _unit(x: torch.Tensor) -> np.ndarray:
     x = x.float()
-    return (x / x.norm(dim=-1, keepdim=True).clamp_min(1e-12)).cpu().numpy()
+    unit: np.ndarray = (x / x.norm(dim=-1, keepdim=True).clamp_min(1e-12)).cpu().numpy()
+    return unit
 
 
 def _check_finite(emb: Embeddings, model: Any) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Callable
 from statistics import NormalDist
 
 import numpy as np
@@ -92,7 +93,7 @@ def paired_p_greater(gained: int, lost: int, n: int, delta0: float) -> float:
     return 1.0 - NormalDist().cdf(tango_z(gained, lost, n, delta0))
 
 
-def _bisect(accept, low: float = 0.0, high: float = 1.0) -> float:
+def _bisect(accept: Callable[[float], bool], low: float = 0.0, high: float = 1.0) -> float:
     """The boundary where `accept` turns true on [low, high] (false below, true above)."""
     for _ in range(_BISECTION_STEPS):
         mid = (low + high) / 2.0

@@ -27,7 +27,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, cast
 
 import numpy as np
 import torch
@@ -95,7 +95,7 @@ def get_kernel(name: str, where: str = "kernel") -> Kernel:
     """The kernel of this name, or a one-line ConfigError listing them."""
     if name not in KERNELS:
         raise ConfigError(f"{where}: unknown score kernel {name!r}; use one of {', '.join(KERNELS)}")
-    return KERNELS[name]  # type: ignore[index]
+    return KERNELS[cast("KernelName", name)]  # a key of KERNELS, checked above
 
 
 def certified_bound(kernel: Kernel, dim: int) -> tuple[float, float]:

@@ -317,7 +317,8 @@ def _balanced_weights(result: object) -> np.ndarray:
     labels = result.labels  # type: ignore[attr-defined]
     counts = np.bincount(labels)
     present = np.count_nonzero(counts)
-    return len(labels) / (present * counts[labels].astype(np.float64))
+    weights: np.ndarray = len(labels) / (present * counts[labels].astype(np.float64))
+    return weights
 
 
 def _recall_names(ks: Sequence[int]) -> list[str]:

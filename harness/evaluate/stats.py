@@ -144,7 +144,8 @@ def jackknife(values: np.ndarray, statistic_name: str = "mean") -> np.ndarray:
     if len(v) < 2:  # nothing to leave out: no acceleration
         return np.full(len(v), statistic(v, statistic_name) if len(v) else np.nan)
     if statistic_name == "mean":
-        return (v.sum() - v) / max(len(v) - 1, 1)
+        left_out: np.ndarray = (v.sum() - v) / max(len(v) - 1, 1)
+        return left_out
     return np.array([statistic(np.delete(v, i), statistic_name) for i in range(len(v))])
 
 

@@ -178,7 +178,8 @@ class ClipModel:
 
     @property
     def device(self) -> torch.device:
-        return next(self.module.parameters()).device
+        first: torch.nn.Parameter = next(self.module.parameters())
+        return first.device
 
     def parameter_count(self) -> int:
         return sum(p.numel() for p in self.module.parameters())
@@ -191,7 +192,8 @@ class ClipModel:
         if images.ndim != 4 or images.shape[1] != 3:
             raise ValueError(f"expected images of shape (N, 3, H, W), got {tuple(images.shape)}")
         with self._grad_context():
-            return self.module.encode_image(images.to(self.device, torch.float32)).float()
+            embeddings: torch.Tensor = self.module.encode_image(images.to(self.device, torch.float32)).float()
+        return embeddings
 
     def encode_texts(self, texts: Sequence[str]) -> torch.Tensor:
         """Titles -> (N, embed_dim) float embeddings; titles cut at the context length add to `truncated_texts`."""
@@ -200,10 +202,12 @@ class ClipModel:
         tokens, truncated = self.tokenizer.tokenize(list(texts))
         self.truncated_texts += truncated
         with self._grad_context():
-            return self.module.encode_text(tokens.to(self.device)).float()
+            embeddings: torch.Tensor = self.module.encode_text(tokens.to(self.device)).float()
+        return embeddings
 
     def state_dict(self) -> dict[str, torch.Tensor]:
-        return self.module.state_dict()
+        state: dict[str, torch.Tensor] = self.module.state_dict()
+        return state
 
     def to(self, device: str | torch.device) -> ClipModel:
         self.module.to(device)

@@ -36,7 +36,8 @@ def onednn_available() -> bool:
 
 def _mm(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
     # x (..., K) @ weight (N, K)^T + bias (N), float32 on oneDNN
-    return torch.ops.mkldnn._linear_pointwise(x, weight, bias, "none", [], "")
+    out: torch.Tensor = torch.ops.mkldnn._linear_pointwise(x, weight, bias, "none", [], "")
+    return out
 
 
 class _Linear(torch.autograd.Function):
@@ -71,7 +72,8 @@ def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = No
         return F.linear(x, weight, bias)
     if torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad
                                     or (bias is not None and bias.requires_grad)):
-        return _Linear.apply(x, weight, bias)
+        out: torch.Tensor = _Linear.apply(x, weight, bias)
+        return out
     return _mm(x, weight, bias)
 
 
@@ -81,14 +83,14 @@ def _linear_forward(module: torch.nn.Linear) -> Callable[[torch.Tensor], torch.T
     return forward
 
 
-def _attention_forward(module: torch.nn.MultiheadAttention) -> Callable[..., tuple[torch.Tensor, None]]:
+def _attention_forward(module: torch.nn.MultiheadAttention) -> Callable[..., tuple[torch.Tensor, torch.Tensor | None]]:
     """Self-attention as nn.MultiheadAttention computes it (packed in-projection, SDPA, out-projection)."""
-    own = type(module).forward.__get__(module)
+    own: Callable[..., tuple[torch.Tensor, torch.Tensor | None]] = type(module).forward.__get__(module)
 
     def forward(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
                 key_padding_mask: torch.Tensor | None = None, need_weights: bool = True,
                 attn_mask: torch.Tensor | None = None, average_attn_weights: bool = True,
-                is_causal: bool = False) -> tuple[torch.Tensor, None]:
+                is_causal: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
         supported = (
             not need_weights and key_padding_mask is None and not is_causal
             and query is key and key is value and query.dim() == 3

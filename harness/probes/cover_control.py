@@ -46,7 +46,7 @@ def hide_title_region(image: Image.Image, *, fraction: float = MASKED_FRACTION, 
     region = image.crop(box)
     if method == "mask":
         fill = tuple(int(round(c)) for c in ImageStat.Stat(region).mean)
-        region = Image.new("RGB", region.size, fill)  # type: ignore[arg-type]
+        region = Image.new("RGB", region.size, fill)
     elif method == "blur":
         region = region.filter(ImageFilter.GaussianBlur(radius=max(2.0, width / 10)))
     else:

@@ -88,7 +88,8 @@ def _margins(queries: np.ndarray, positive: np.ndarray, scores: CatalogueScores,
     if negatives.shape[1] < k:
         return np.full(len(queries), np.inf)
     kth = np.partition(negatives, negatives.shape[1] - k, axis=1)[:, negatives.shape[1] - k]
-    return best_positive - kth
+    margins: np.ndarray = best_positive - kth
+    return margins
 
 
 def search_item(row: int, scores: CatalogueScores, encode: Encoder, config: EditSearchConfig,

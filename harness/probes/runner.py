@@ -8,7 +8,7 @@ cover-text control view.
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
 
@@ -121,13 +121,13 @@ def _estimate(samples: dict[str, MetricSample], config: ProbeConfig) -> dict[str
     return estimates({key: sample.values for key, sample in samples.items()}, config.stat_settings)
 
 
-def _encoder(model: ClipModel, batch_size: int):  # noqa: ANN202 - a closure over the model
+def _encoder(model: ClipModel, batch_size: int) -> Callable[[Sequence[str]], np.ndarray]:
     def encode(titles: Sequence[str]) -> np.ndarray:
         return encode_titles(model, titles, batch_size=batch_size)
     return encode
 
 
-def _truncation_counter(model: ClipModel):  # noqa: ANN202
+def _truncation_counter(model: ClipModel) -> Callable[[Sequence[str]], int]:
     def count(titles: Sequence[str]) -> int:
         tokenizer = getattr(model, "tokenizer", None)
         if tokenizer is None or not hasattr(tokenizer, "tokenize"):

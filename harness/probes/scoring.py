@@ -52,7 +52,8 @@ def catalogue_embeddings(model: ClipModel, catalogue: Catalogue, *,
 
 def pair_similarity(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Row-wise cosine similarity of two (M, d) arrays of unit vectors."""
-    return np.einsum("ij,ij->i", a, b, dtype=np.float64).astype(np.float32)
+    similarity: np.ndarray = np.einsum("ij,ij->i", a, b, dtype=np.float64).astype(np.float32)
+    return similarity
 
 
 def text_to_cover_ranks(queries: np.ndarray, query_groups: Sequence[str], covers: np.ndarray,

@@ -20,6 +20,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, NullLocator, StrMethodFormatter
 
 if TYPE_CHECKING:
+    from matplotlib.axes import Axes
     from matplotlib.typing import RcKeyType  # matplotlib >= 3.8; only the type checker reads it
 
 ROLE_COLORS = {"baseline": "#6b7b8c", "candidate": "#e0711c"}
@@ -47,7 +48,7 @@ def to_data_uri(fig: Figure) -> str:
     return "data:image/svg+xml;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def _log_rank_axis(ax, top: float) -> None:
+def _log_rank_axis(ax: Axes, top: float) -> None:
     """Log x axis with plain 1, 2, 5, 10, ... labels and no minor ticks (they cost most of the layout time)."""
     ax.set_xscale("log")
     ticks = [t for t in (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000) if t <= max(top, 2)]

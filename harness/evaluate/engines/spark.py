@@ -126,8 +126,10 @@ class SparkEngine:
         handle = sc.broadcast(piece)
         try:
             body = partial(rank_partition, plan, handle, queries.handles(), self._failing("ranking"))
-            return run_tasks(lambda: sc.parallelize(items, len(items)).mapPartitionsWithIndex(body).collect(),
-                             f"ranking {where}", sc)
+            done: list[Any] = run_tasks(
+                lambda: sc.parallelize(items, len(items)).mapPartitionsWithIndex(body).collect(),
+                f"ranking {where}", sc)
+            return done
         finally:
             handle.destroy()
 
