@@ -16,8 +16,8 @@ if TYPE_CHECKING:
 
 # flag dest -> FinetuneConfig field, for the options that map one to one
 _FIELDS = ("data", "categories", "baseline", "out", "image_root", "seed", "train_seed", "max_train_rows", "template",
-           "epochs", "max_steps", "batch_size", "grad_accum", "lr", "weight_decay", "warmup_steps",
-           "min_lr_ratio", "grad_clip", "precision", "freeze", "checkpoint_every", "keep_checkpoints",
+           "category_prompt_fraction", "epochs", "max_steps", "batch_size", "grad_accum", "lr", "weight_decay",
+           "warmup_steps", "min_lr_ratio", "grad_clip", "precision", "freeze", "checkpoint_every", "keep_checkpoints",
            "launcher", "num_processes", "num_workers", "threads", "timeout_s", "heldout_fraction", "replay_fraction",
            "method", "distill_weight", "validation_fraction", "wise_max_drop", "fail_at_step", "fail_rank")
 
@@ -69,6 +69,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="how far rehearsed books' validation R@1 may fall below the baseline's (default 0.02)")
     p.add_argument("--max-train-rows", type=int, metavar="N", help="train on a seeded subset of N rows")
     p.add_argument("--template", help="caption template, e.g. '{title} by {author}'")
+    p.add_argument("--category-prompt-fraction", type=float, metavar="F",
+                   help="caption this share of the training rows (a seeded draw each epoch) with their category's "
+                        "zero-shot prompt, 'a book about {category}', instead of the template, so that zero-shot "
+                        "category classification is learnt too (default 0)")
     p.add_argument("--checkpoint-every", type=int, metavar="N", help="resumable checkpoint every N steps (0: end only)")
     p.add_argument("--keep-checkpoints", type=int, metavar="N")
     p.add_argument("--resume", action="store_true", default=None, help="continue from OUT's latest checkpoint")

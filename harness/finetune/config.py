@@ -62,6 +62,10 @@ class FinetuneConfig:
     train_seed: int | None = None
     max_train_rows: int | None = None
     template: str = "{title}"
+    # this share of the training rows (a seeded draw per epoch) is captioned with its category's zero-shot
+    # prompt ("a book about {category}") instead of the template, and contrasted only with the other such
+    # rows (harness.finetune.loss). 0 (the default): every row gets the template
+    category_prompt_fraction: float = 0.0
     # schedule
     epochs: int = 10
     max_steps: int | None = None
@@ -147,6 +151,8 @@ class FinetuneConfig:
         recipe = {k: d[k] for k in RECIPE_FIELDS}
         if self.train_seed is not None:  # unset leaves the recipes (and their hashes) of earlier runs alone
             recipe["train_seed"] = self.train_seed
+        if self.category_prompt_fraction:  # 0 leaves the recipes (and their hashes) of earlier runs alone
+            recipe["category_prompt_fraction"] = self.category_prompt_fraction
         recipe["method"] = self.method
         if self.method == "distill":
             recipe["distill_weight"] = self.distill_weight
@@ -226,6 +232,7 @@ def validate(cfg: FinetuneConfig) -> None:
         settings.integer(cfg.train_seed, "fine-tune option train_seed")
     settings.replay_fraction(cfg.replay_fraction, "fine-tune option replay_fraction")
     settings.heldout_fraction(cfg.heldout_fraction, "fine-tune option heldout_fraction")
+    settings.fraction(cfg.category_prompt_fraction, "fine-tune option category_prompt_fraction", open_low=False)
     for name in ("lr", "min_lr_ratio", "grad_clip", "weight_decay"):
         settings.number(getattr(cfg, name), f"fine-tune option {name}")
     if not cfg.lr > 0:

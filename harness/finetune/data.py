@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import numpy as np
 
 if TYPE_CHECKING:
     from harness.data import Catalogue, Splits
@@ -33,3 +34,13 @@ def steps_per_epoch(rows: int, batch_size: int) -> int:
 
 def planned_steps(cfg: "FinetuneConfig", rows: int) -> int:
     return cfg.max_steps or cfg.epochs * steps_per_epoch(rows, cfg.batch_size)
+
+
+def category_prompt_rows(rows: int, fraction: float, seed: int, epoch: int) -> np.ndarray:
+    """Bool (rows,): the round(fraction * rows) training rows captioned with their category's prompt in
+    `epoch`; a seeded draw, a different one each epoch, so every book keeps its title most epochs."""
+    pick = np.zeros(rows, dtype=bool)
+    count = int(round(fraction * rows))
+    if count:
+        pick[np.random.default_rng([seed, epoch, 0xCA7]).permutation(rows)[:count]] = True
+    return pick

@@ -6,7 +6,11 @@ gradient is scaled by the world size, so DDP's gradient average equals the gradi
 global loss: N processes with batch B/N train exactly like one process with batch B.
 
 Editions of the same book (same group id) inside a batch are not negatives: their
-off-diagonal pairs are removed from the softmax denominators.
+off-diagonal pairs are removed from the softmax denominators. Negative group ids mark rows
+captioned with their category's zero-shot prompt (FinetuneConfig.category_prompt_fraction), one
+id per category: such rows are contrasted only with each other (a cover against the other
+categories' prompts, a prompt against the other categories' covers), never with title rows, so
+the batch holds two problems: the titles' retrieval as before, and zero-shot category.
 """
 from __future__ import annotations
 
@@ -46,8 +50,11 @@ def gather_with_local_grad(tensor: torch.Tensor, *, grad_factor: float = 1.0) ->
 
 
 def same_group_mask(group_ids: torch.Tensor) -> torch.Tensor:
-    """Bool (N, N): True where two different items share a group (not to be used as negatives)."""
+    """Bool (N, N): True where two different items are not to be used as negatives: they share a group,
+    or one is a category-prompt row (negative group id) and the other is not."""
     same = group_ids[:, None] == group_ids[None, :]
+    prompt = group_ids < 0
+    same |= prompt[:, None] != prompt[None, :]
     return same & ~torch.eye(len(group_ids), dtype=torch.bool, device=group_ids.device)
 
 

@@ -111,6 +111,19 @@ class _Trainer:
         self.tokens = self.model.tokenizer(captions)
         self.groups = torch.as_tensor(pd.factorize(frame["group_id"])[0], dtype=torch.long)
         self.log.info(f"{len(train)} training rows, images {tuple(images.shape)}")
+        self.prompt_tokens = self.prompt_groups = None
+        if cfg.category_prompt_fraction:
+            from harness.evaluate.templates import DEFAULT_CATEGORY_PROMPT, render_category_prompts
+
+            # each row's category prompt, as zero-shot classification writes it, and one negative group
+            # code per category: the loss contrasts prompt rows only with each other
+            codes, names = pd.factorize(frame["category"].astype(str))
+            codes = torch.as_tensor(codes, dtype=torch.long)
+            prompts = render_category_prompts(DEFAULT_CATEGORY_PROMPT, list(names))
+            self.prompt_tokens = self.model.tokenizer(prompts)[codes]
+            self.prompt_groups = -1 - codes
+            self.log.info(f"{round(cfg.category_prompt_fraction * len(train))} rows an epoch captioned "
+                          f"{DEFAULT_CATEGORY_PROMPT!r} ({len(names)} categories)")
 
     def _load_model(self) -> None:
 
@@ -170,12 +183,26 @@ class _Trainer:
 
         from harness.finetune.dataset import CoverBatches
 
-        dataset = CoverBatches(self.images, self.tokens, self.groups)
+        dataset = CoverBatches(self.images, *self._epoch_captions(epoch))
         return DataLoader(dataset, batch_sampler=batches, collate_fn=CoverBatches.collate,
                           num_workers=self.cfg.num_workers, persistent_workers=False,
                           pin_memory=self.device.type == "cuda",
                           # its own generator, so creating a loader never draws from the global RNG
                           generator=torch.Generator().manual_seed(self.cfg.training_seed * 1_000_003 + epoch))
+
+    def _epoch_captions(self, epoch: int) -> tuple[Any, Any]:
+        """Token ids and group codes of `epoch`: the template's, a share replaced by category prompts
+        (negative group codes, one per category: see harness.finetune.loss)."""
+        if self.prompt_tokens is None:
+            return self.tokens, self.groups
+        import torch
+
+        from harness.finetune.data import category_prompt_rows
+
+        pick = torch.from_numpy(category_prompt_rows(len(self.tokens), self.cfg.category_prompt_fraction,
+                                                     self.cfg.training_seed, epoch))
+        return (torch.where(pick[:, None], self.prompt_tokens, self.tokens),
+                torch.where(pick, self.prompt_groups, self.groups))
 
     # -- checkpoints --------------------------------------------------------------------
 
@@ -221,7 +248,7 @@ def _resume(trainer: "_Trainer") -> tuple[int, float]:
         raise FinetuneError(f"checkpoint {path} was written by {state['world_size']} processes, "
                             f"this run has {trainer.world}; resume with --num-processes {state['world_size']}")
     recipe = trainer.cfg.recipe()
-    changed = sorted(k for k in recipe if state["recipe"].get(k) != recipe[k])
+    changed = sorted(k for k in set(recipe) | set(state["recipe"]) if state["recipe"].get(k) != recipe.get(k))
     if changed:
         raise FinetuneError(f"checkpoint {path} was trained with different {', '.join(changed)}; "
                             "resume with the same options or start a fresh --out directory")

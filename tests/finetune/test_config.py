@@ -35,6 +35,9 @@ def test_unknown_option_is_named() -> None:
     ({"heldout_fraction": 1.0}, "heldout_fraction"),
     ({"epochs": 0}, "positive integer"),
     ({"compile": "yes"}, "compile=.yes. must be true or false"),
+    ({"category_prompt_fraction": 1.0}, r"category_prompt_fraction must lie in \[0, 1\), got 1"),
+    ({"category_prompt_fraction": -0.1}, "category_prompt_fraction must lie in"),
+    ({"category_prompt_fraction": "half"}, "category_prompt_fraction must be a finite number"),
 ])
 def test_bad_values_raise_one_line(values: dict, fragment: str) -> None:
     with pytest.raises(ConfigError, match=fragment) as info:
@@ -92,3 +95,26 @@ def test_training_rows_add_the_rehearsed_books_and_nothing_evaluated(tmp_path: P
         assert rows.isdisjoint(view.frame["book_id"]) and set(training_rows(cfg).frame["group_id"]).isdisjoint(
             view.frame["group_id"])
     assert cfg.replace(replay_fraction=0.0).recipe_hash() != cfg.recipe_hash()
+
+
+def test_category_prompts_change_the_recipe_only_when_asked() -> None:
+    base = FinetuneConfig(data=("a",), out="o")
+    # the default leaves the recipe, and so the hash of every earlier run and checkpoint, as it was
+    assert "category_prompt_fraction" not in base.recipe()
+    assert base.replace(category_prompt_fraction=0.0).recipe_hash() == base.recipe_hash()
+    prompted = base.replace(category_prompt_fraction=0.3)
+    assert prompted.recipe()["category_prompt_fraction"] == 0.3 and prompted.recipe_hash() != base.recipe_hash()
+    assert FinetuneConfig.from_dict(prompted.to_dict()) == prompted
+
+
+def test_category_prompt_rows_are_a_seeded_share_drawn_afresh_each_epoch() -> None:
+    import numpy as np
+
+    from harness.finetune.data import category_prompt_rows
+
+    first = category_prompt_rows(1000, 0.3, 0, 0)
+    assert first.dtype == bool and first.sum() == 300
+    assert np.array_equal(first, category_prompt_rows(1000, 0.3, 0, 0))
+    assert not np.array_equal(first, category_prompt_rows(1000, 0.3, 0, 1))
+    assert not np.array_equal(first, category_prompt_rows(1000, 0.3, 1, 0))
+    assert not category_prompt_rows(1000, 0.0, 0, 0).any()

@@ -65,6 +65,52 @@ def test_mask_is_symmetric_and_off_diagonal() -> None:
     assert mask.sum().item() == 6  # three items of group 5: 3*2 ordered pairs
 
 
+def brute_force_prompt_loss(img: np.ndarray, txt: np.ndarray, scale: float, groups: list[int]) -> float:
+    """As `brute_force_loss`; negative groups are category-prompt rows, which meet only each other."""
+    n = len(img)
+    sims = scale * img @ txt.T
+
+    def negative(i: int, j: int) -> bool:
+        return groups[j] != groups[i] and (groups[i] < 0) == (groups[j] < 0)
+
+    def direction(s: np.ndarray) -> float:
+        return sum(-(s[i, i] - math.log(sum(math.exp(s[i, j]) for j in range(n) if j == i or negative(i, j))))
+                   for i in range(n)) / n
+
+    return (direction(sims) + direction(sims.T)) / 2
+
+
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(2, 12), d=st.integers(2, 8), n_books=st.integers(1, 8), n_categories=st.integers(1, 3),
+       share=st.floats(0.0, 1.0), scale=st.floats(1.0, 100.0), seed=st.integers(0, 10_000))
+def test_loss_with_category_prompt_rows_matches_brute_force(n: int, d: int, n_books: int, n_categories: int,
+                                                            share: float, scale: float, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    img, txt = _unit(rng, n, d), _unit(rng, n, d)
+    books = rng.integers(0, n_books, size=n)
+    groups = np.where(rng.random(n) < share, -1 - books % n_categories, books).tolist()
+    got = contrastive_loss(torch.tensor(img), torch.tensor(txt), torch.tensor(scale, dtype=torch.float64),
+                           torch.tensor(groups))
+    assert got.item() == pytest.approx(brute_force_prompt_loss(img, txt, scale, groups), rel=1e-9, abs=1e-9)
+
+
+def test_category_prompt_rows_meet_only_each_other() -> None:
+    # rows 0, 1: titles of two books; 2, 3: the prompt of category -1; 4: the prompt of category -2
+    mask = same_group_mask(torch.tensor([0, 1, -1, -1, -2]))
+    assert mask.tolist() == [[False, False, True, True, True], [False, False, True, True, True],
+                             [True, True, False, True, False], [True, True, True, False, False],
+                             [True, True, False, False, False]]
+    # title rows alone: the loss of earlier runs, bit for bit
+    gen = torch.Generator().manual_seed(0)
+    img, txt = (torch.nn.functional.normalize(torch.randn(6, 4, generator=gen), dim=-1) for _ in range(2))
+    scale, books = torch.tensor(10.0), torch.tensor([0, 1, 2, 2, 3, 4])
+    with_prompts = contrastive_loss(torch.cat([img, img[:2]]), torch.cat([txt, txt[:2]]), scale,
+                                    torch.cat([books, torch.tensor([-1, -2])]))
+    titles = contrastive_loss(img, txt, scale, books)
+    prompts = contrastive_loss(img[:2], txt[:2], scale, torch.tensor([-1, -2]))
+    assert with_prompts.item() == pytest.approx((6 * titles.item() + 2 * prompts.item()) / 8, rel=1e-6)
+
+
 def _features(data: dict, params: dict, part: slice) -> tuple[torch.Tensor, torch.Tensor]:
     norm = torch.nn.functional.normalize
     return norm(data["x_img"][part] @ params["w_img"], dim=-1), norm(data["x_txt"][part] @ params["w_txt"], dim=-1)

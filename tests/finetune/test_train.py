@@ -88,3 +88,34 @@ def test_compiled_model_trains_the_same_weights(small_config, tmp_path: Path) ->
     worst = max((a[k].double() - b[k].double()).abs().max().item() for k in a)
     assert worst <= 1e-4  # float rounding of fused kernels only
     assert compiled.final_loss == pytest.approx(eager.final_loss, abs=1e-4)
+
+
+def test_category_prompt_rows_carry_their_prompt_and_one_group_per_category(small_config) -> None:
+    import logging
+
+    from harness.finetune.train import _Trainer
+
+    cfg = small_config(categories=("Medical", "Health"), max_train_rows=200, category_prompt_fraction=0.25)
+    trainer = _Trainer(cfg, logging.getLogger("test"), RunFiles(cfg.out))
+    trainer.rank, trainer.world, trainer.distributed, trainer.device = 0, 1, False, torch.device("cpu")
+    trainer._load_model()
+    trainer._load_data()
+    books = trainer.groups.clone()
+    tokens, groups = trainer._epoch_captions(0)
+    prompted = (tokens != trainer.tokens).any(dim=1)
+    assert int(prompted.sum()) == 50 and torch.equal(trainer.groups, books)  # the template's rows stay as they were
+    tokenizer = trainer.model.tokenizer
+    categories = trainer.train.frame["category"].tolist()
+    for i in torch.nonzero(prompted).flatten().tolist():
+        expected = "a book about " + categories[i]
+        assert torch.equal(tokens[i], tokenizer([expected])[0])
+    assert torch.equal(groups[~prompted], books[~prompted]) and (books >= 0).all()
+    prompt_groups = {c: {int(g) for g, cc, p in zip(groups, categories, prompted) if p and cc == c}
+                     for c in ("Medical", "Health")}
+    assert all(len(g) == 1 and min(g) < 0 for g in prompt_groups.values())  # one negative group per category
+    assert prompt_groups["Medical"] != prompt_groups["Health"]
+    later, _ = trainer._epoch_captions(1)
+    assert not torch.equal((later != trainer.tokens).any(dim=1), prompted)  # drawn afresh each epoch
+    manifest = launch(cfg.replace(max_steps=3))  # the loop trains on them: 200 rows of batch 16, epoch 0
+    assert manifest.steps == 3 and math.isfinite(manifest.final_loss)
+    assert load_checkpoint(manifest.checkpoint).metadata["training_config"]["category_prompt_fraction"] == 0.25
