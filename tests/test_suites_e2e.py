@@ -33,10 +33,12 @@ def test_embedded_default_passes_cold_then_warm_from_caches(tmp_path, tracking):
     assert cold.returncode == 0, cold.stdout[-4000:] + cold.stderr[-2000:]
     out = cold.stdout
     check_logged_finetune(tracking, json.loads((reports / "run.json").read_text()), cache)
-    # the interpolation suite is analysis (`bookclip interpolate`): the default sets no gate on it
-    # and the default has no zero-shot gate (pyproject.toml says why)
-    for suite in ("retrieval", "cross_category", "probes", "interpolation"):
-        assert f"bookclip · {suite}" in out, f"no summary table for {suite}"
+    # every suite runs and gates something: none is skipped, and nothing warns
+    for suite in ("retrieval", "cross_category", "zero_shot", "probes", "interpolation", "regression"):
+        assert f"bookclip · {suite}" in out or suite == "regression", f"no summary table for {suite}"
+    summary = out.strip().splitlines()[-1]
+    assert "passed" in summary and "skipped" not in summary and "warning" not in summary, summary
+    assert "failed" not in summary  # the regression suite ran against fixtures/default-run.json, not skipped
     report = json.loads((reports / "run.json").read_text())
     assert report["models"]["baseline"]["spec"] == "fixtures:tiny-baseline"
     assert report["models"]["candidate"]["spec"] == "finetune"

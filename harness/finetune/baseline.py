@@ -2,8 +2,10 @@
 
 A fixed recipe (below) trains it with this package's own loop on every generated category except
 the fine-tuning one, so the default fine-tune has something real to improve: the fine-tuning
-category's title words are never seen in pretraining. The recipe's hash is stored in the
-checkpoint's metadata; `bookclip fixtures build-baseline` rebuilds the file.
+category's title words are never seen in pretraining. A share of its rows is captioned with the
+zero-shot category prompt, so its zero-shot category accuracy is well above chance and worth
+gating. The recipe's hash is stored in the checkpoint's metadata; `bookclip fixtures
+build-baseline` rebuilds the file.
 """
 from __future__ import annotations
 
@@ -30,6 +32,10 @@ BASELINE_RECIPE: dict[str, Any] = {
     # 60% of each category's books stay unseen: the suites' cross-category views hold only those
     "heldout_fraction": 0.6,
     "template": "{title}",
+    # 3% of the rows each epoch captioned "a book about {category}" (contrasted only with each other): on
+    # the unseen books of its categories zero-shot balanced accuracy 0.78 (0.26 without, chance 0.2),
+    # held-out R@5 0.84 (0.83 without); more costs title retrieval (README "Fine-tuning")
+    "category_prompt_fraction": 0.03,
 }
 EVAL_POOL = 200  # held-out covers the R@5 claim is measured among
 
