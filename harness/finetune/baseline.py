@@ -83,7 +83,8 @@ def build_baseline(out: Path, *, seed: int = 0) -> Path:
         # the training data was a generated catalogue in a cache directory: name it, not its path
         training = {**ckpt.metadata.get("training_config", {}), "data": [f"fixture-catalogue:seed={seed}"],
                     "cache_dir": None, "out": None}
-        metadata = {**ckpt.metadata, "training_config": training, "recipe_hash": recipe_hash(seed), "baseline_recipe": BASELINE_RECIPE,
+        metadata = {**ckpt.metadata, "training_config": training, "recipe_hash": recipe_hash(seed),
+                    "baseline_recipe": BASELINE_RECIPE,
                     "baseline_categories": list(baseline_categories()), "fixture_seed": seed,
                     "heldout_r5": round(r5, 4), "heldout_pool": len(heldout)}
         save_checkpoint(out, ckpt.state_dict, config=ckpt.config, metadata=metadata)

@@ -9,9 +9,10 @@ import dataclasses
 import json
 import os
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from harness.errors import ConfigError
 from harness.io import sha256_hex
@@ -107,7 +108,7 @@ class FinetuneConfig:
 
     # -- construction -------------------------------------------------------------------
     @classmethod
-    def from_dict(cls, values: Mapping[str, Any]) -> "FinetuneConfig":
+    def from_dict(cls, values: Mapping[str, Any]) -> FinetuneConfig:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
@@ -122,7 +123,7 @@ class FinetuneConfig:
         return cls(**clean)
 
     @classmethod
-    def from_toml(cls, path: str | os.PathLike[str], **overrides: Any) -> "FinetuneConfig":
+    def from_toml(cls, path: str | os.PathLike[str], **overrides: Any) -> FinetuneConfig:
         """Read a TOML file (top-level keys or a [finetune] table); `overrides` win."""
         try:
             with open(path, "rb") as fh:
@@ -135,7 +136,7 @@ class FinetuneConfig:
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls.from_dict(values)
 
-    def replace(self, **changes: Any) -> "FinetuneConfig":
+    def replace(self, **changes: Any) -> FinetuneConfig:
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:

@@ -11,7 +11,7 @@ if TYPE_CHECKING:
     from harness.finetune.config import FinetuneConfig
 
 
-def run_splits(cfg: "FinetuneConfig") -> "Splits":
+def run_splits(cfg: FinetuneConfig) -> Splits:
     """train / heldout / cross (/ replay) views of the run's catalogue, deterministic from `cfg.seed`."""
     from harness.data import load_catalogue, split
 
@@ -20,7 +20,7 @@ def run_splits(cfg: "FinetuneConfig") -> "Splits":
                  seed=cfg.seed, replay_fraction=cfg.replay_fraction)
 
 
-def training_rows(cfg: "FinetuneConfig") -> "Catalogue":
+def training_rows(cfg: FinetuneConfig) -> Catalogue:
     """The rows a run trains on (see harness.data.split.rows_trained_on)."""
     from harness.data.split import rows_trained_on
 
@@ -32,7 +32,7 @@ def steps_per_epoch(rows: int, batch_size: int) -> int:
     return rows // batch_size
 
 
-def planned_steps(cfg: "FinetuneConfig", rows: int) -> int:
+def planned_steps(cfg: FinetuneConfig, rows: int) -> int:
     return cfg.max_steps or cfg.epochs * steps_per_epoch(rows, cfg.batch_size)
 
 

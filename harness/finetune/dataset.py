@@ -1,6 +1,8 @@
 """Training items straight from the decoded-image cache: uint8 covers, token ids, group codes."""
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import torch
 
@@ -14,7 +16,8 @@ class CoverBatches(torch.utils.data.Dataset):
 
     def __init__(self, images: np.ndarray, tokens: torch.Tensor, groups: torch.Tensor) -> None:
         if not (len(images) == len(tokens) == len(groups)):
-            raise ValueError(f"images ({len(images)}), tokens ({len(tokens)}) and groups ({len(groups)}) differ in length")
+            raise ValueError(f"images ({len(images)}), tokens ({len(tokens)}) and groups ({len(groups)}) "
+                             "differ in length")
         self.images, self.tokens, self.groups = images, tokens, groups
 
     def __len__(self) -> int:
@@ -29,5 +32,6 @@ class CoverBatches(torch.utils.data.Dataset):
                 self.tokens[torch.from_numpy(order)], self.groups[torch.from_numpy(order)])
 
     @staticmethod
-    def collate(batch: tuple[torch.Tensor, torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, ...]:
-        return batch
+    def collate(batch: Any) -> tuple[torch.Tensor, ...]:
+        micro_batch: tuple[torch.Tensor, ...] = batch  # already whole: (images, tokens, groups)
+        return micro_batch

@@ -16,9 +16,10 @@ import shutil
 import tempfile
 import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from harness.errors import BookclipError, FinetuneError
 from harness.finetune.config import FinetuneConfig
@@ -51,7 +52,7 @@ class Manifest:
     wall_s: float = 0.0
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any], **extra: Any) -> "Manifest":
+    def from_dict(cls, values: dict[str, Any], **extra: Any) -> Manifest:
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in {**values, **extra}.items() if k in names})
 

@@ -12,8 +12,9 @@ import logging
 import os
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from harness.errors import FinetuneError
 from harness.finetune.config import FinetuneConfig
@@ -37,7 +38,7 @@ def _launcher_output_to(path: Path) -> Iterator[None]:
 
     with open(path, "a", encoding="utf-8") as fh:
         writer = _LogWriter(fh, getattr(sys.stdout, "rich_proxied_file", sys.stdout))
-        with contextlib.redirect_stdout(writer):  # type: ignore[type-var]
+        with contextlib.redirect_stdout(writer):
             yield
 
 
@@ -55,7 +56,7 @@ class _LogWriter:
         self.rich_proxied_file = terminal
 
     def write(self, text: str) -> int:
-        written = self._fh.write(text)
+        written: int = self._fh.write(text)
         self._fh.flush()
         return written
 

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 
@@ -19,7 +20,8 @@ def decays(name: str, param: torch.Tensor) -> bool:
 
 def param_groups(module: torch.nn.Module, weight_decay: float) -> list[dict[str, Any]]:
     """AdamW groups over trainable parameters, in a stable order: decayed, then not."""
-    decay, no_decay = [], []
+    decay: list[torch.nn.Parameter] = []
+    no_decay: list[torch.nn.Parameter] = []
     for name, param in module.named_parameters():
         if param.requires_grad:
             (decay if decays(name, param) else no_decay).append(param)

@@ -49,7 +49,8 @@ def save_training_state(directory: str | Path, *, step: int, keep: int, **state:
 def load_training_state(path: str | Path) -> dict[str, Any]:
     try:
         # tensors, numbers and plain containers only: a crafted file cannot run code on resume
-        return torch.load(path, map_location="cpu", weights_only=True)
+        state: dict[str, Any] = torch.load(path, map_location="cpu", weights_only=True)
+        return state
     except Exception as exc:
         raise CheckpointError(f"training state {path} cannot be read ({type(exc).__name__}: {exc}); "
                               "delete it to resume from the previous one") from None
@@ -65,7 +66,8 @@ def rng_state(device: torch.device) -> dict[str, Any]:
     import numpy as np
 
     name, keys, pos, has_gauss, gauss = np.random.get_state()
-    numpy_state = (str(name), torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(gauss))
+    numpy_state = (str(name), torch.from_numpy(np.asarray(keys).astype(np.int64)), int(pos), int(has_gauss),
+                   float(gauss))
     state = {"python": random.getstate(), "numpy": numpy_state, "torch": torch.get_rng_state()}
     if device.type == "cuda":
         state["cuda"] = torch.cuda.get_rng_state(device)

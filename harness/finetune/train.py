@@ -42,6 +42,10 @@ def main(cfg_dict: dict[str, Any]) -> dict[str, Any]:
 class _Trainer:
     """One worker's view of the run: process group, data, model, optimiser, loop, checkpoints."""
 
+    micro: int            # rows per micro-batch on this rank
+    steps_per_epoch: int  # optimiser steps per epoch
+    total_steps: int      # optimiser steps of the whole run
+
     def __init__(self, cfg: Any, log: Any, files: Any) -> None:
         self.cfg, self.log, self.files = cfg, log, files
 
@@ -170,8 +174,10 @@ class _Trainer:
         """This rank's micro-batches of `epoch`: a seeded shuffle, identical on every run."""
         from torch.utils.data import DistributedSampler
 
-        sampler = DistributedSampler(range(len(self.train)), num_replicas=self.world, rank=self.rank,
-                                     shuffle=True, seed=self.cfg.training_seed, drop_last=True)
+        # the sampler needs only len() of what it samples: row indices stand in for a Dataset
+        sampler: DistributedSampler[int] = DistributedSampler(
+            range(len(self.train)), num_replicas=self.world, rank=self.rank,  # type: ignore[arg-type]
+            shuffle=True, seed=self.cfg.training_seed, drop_last=True)
         sampler.set_epoch(epoch)
         order = list(sampler)
         n = self.micro * self.cfg.grad_accum * self.steps_per_epoch
@@ -199,6 +205,7 @@ class _Trainer:
 
         from harness.finetune.data import category_prompt_rows
 
+        assert self.prompt_groups is not None  # set with prompt_tokens
         pick = torch.from_numpy(category_prompt_rows(len(self.tokens), self.cfg.category_prompt_fraction,
                                                      self.cfg.training_seed, epoch))
         return (torch.where(pick[:, None], self.prompt_tokens, self.tokens),
@@ -209,7 +216,7 @@ class _Trainer:
     # -- the loop -----------------------------------------------------------------------
 
 
-def _all_rng_states(trainer: "_Trainer") -> list[dict[str, Any]]:
+def _all_rng_states(trainer: _Trainer) -> list[dict[str, Any]]:
     from harness.finetune.state import rng_state
 
     if not trainer.distributed:
@@ -221,7 +228,7 @@ def _all_rng_states(trainer: "_Trainer") -> list[dict[str, Any]]:
     return states
 
 
-def _save_training_state(trainer: "_Trainer", step: int, loss: float) -> None:
+def _save_training_state(trainer: _Trainer, step: int, loss: float) -> None:
     from harness.finetune.state import save_training_state
 
     rng = _all_rng_states(trainer)  # collective: every rank takes part
@@ -235,7 +242,7 @@ def _save_training_state(trainer: "_Trainer", step: int, loss: float) -> None:
     trainer.barrier()
 
 
-def _resume(trainer: "_Trainer") -> tuple[int, float]:
+def _resume(trainer: _Trainer) -> tuple[int, float]:
     from harness.errors import FinetuneError
     from harness.finetune.state import latest_training_state, load_training_state, set_rng_state
 
@@ -261,7 +268,7 @@ def _resume(trainer: "_Trainer") -> tuple[int, float]:
     return int(state["step"]), float(state["loss"])
 
 
-def _save_final(trainer: "_Trainer", steps: int, loss: float) -> tuple[str, str]:
+def _save_final(trainer: _Trainer, steps: int, loss: float) -> tuple[str, str]:
     from harness.models import fingerprint_state_dict, save_checkpoint
 
     path = trainer.files.model
@@ -287,7 +294,7 @@ def _save_final(trainer: "_Trainer", steps: int, loss: float) -> tuple[str, str]
     return str(path), fingerprint
 
 
-def _broadcast(trainer: "_Trainer", value: Any) -> Any:
+def _broadcast(trainer: _Trainer, value: Any) -> Any:
     if not trainer.distributed:
         return value
     import torch.distributed as dist
@@ -297,7 +304,7 @@ def _broadcast(trainer: "_Trainer", value: Any) -> Any:
     return box[0]
 
 
-def train_steps(trainer: "_Trainer") -> dict[str, Any]:
+def train_steps(trainer: _Trainer) -> dict[str, Any]:
     import contextlib
     import math
     import time
@@ -305,8 +312,8 @@ def train_steps(trainer: "_Trainer") -> dict[str, Any]:
     import torch
 
     from harness.errors import FinetuneError
-    from harness.finetune.data import planned_steps, steps_per_epoch
     from harness.evaluate.pixels import normalise
+    from harness.finetune.data import planned_steps, steps_per_epoch
     from harness.finetune.loss import distributed_contrastive_loss
     from harness.models.cpu_heap import keep_freed_memory
     from harness.models.cpu_kernels import onednn_kernels
@@ -390,7 +397,8 @@ def train_steps(trainer: "_Trainer") -> dict[str, Any]:
                 step += 1
                 samples += cfg.batch_size
                 loss_value = step_loss
-                if trainer.rank == 0 and (step % log_every == 0 or step == trainer.total_steps or step == start_step + 1):
+                logged = step % log_every == 0 or step == trainer.total_steps or step == start_step + 1
+                if trainer.rank == 0 and logged:
                     elapsed = time.perf_counter() - t0
                     trainer.files.append_train_log({
                         "step": step, "total_steps": trainer.total_steps, "epoch": epoch,

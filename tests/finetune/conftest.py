@@ -1,8 +1,9 @@
 """Shared pieces of the fine-tuning tests: the generated catalogue and a small, fast run config."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 

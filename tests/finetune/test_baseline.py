@@ -46,11 +46,11 @@ def test_baseline_classifies_held_out_covers_by_category_prompt() -> None:
 
 @pytest.mark.slow
 def test_default_finetune_beats_the_baseline_on_its_category(fixture_dir: Path, tmp_path: Path) -> None:
+    from harness.evaluate.compare import compare_evaluations
+    from harness.evaluate.evaluation import EvalConfig, evaluate_views
     from harness.finetune.config import FinetuneConfig
     from harness.finetune.data import run_splits
     from harness.finetune.launch import launch
-    from harness.evaluate.compare import compare_evaluations
-    from harness.evaluate.evaluation import EvalConfig, evaluate_views
 
     cfg = FinetuneConfig(data=(str(fixture_dir),), out=str(tmp_path / "ft"), launcher="inline")  # product defaults
     manifest = launch(cfg)

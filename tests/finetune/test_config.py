@@ -13,8 +13,10 @@ from harness.finetune.config import FinetuneConfig
 
 @settings(max_examples=50, deadline=None)
 @given(procs=st.integers(1, 4), accum=st.integers(1, 4), per=st.integers(2, 16),
-       lr=st.floats(1e-6, 1.0), seed=st.integers(0, 2**31), cats=st.lists(st.text("abcXYZ-", min_size=1), min_size=1, max_size=3))
-def test_dict_round_trip_and_micro_batch(procs: int, accum: int, per: int, lr: float, seed: int, cats: list[str]) -> None:
+       lr=st.floats(1e-6, 1.0), seed=st.integers(0, 2**31),
+       cats=st.lists(st.text("abcXYZ-", min_size=1), min_size=1, max_size=3))
+def test_dict_round_trip_and_micro_batch(procs: int, accum: int, per: int, lr: float, seed: int,
+                                         cats: list[str]) -> None:
     cfg = FinetuneConfig(data=("a",), out="o", num_processes=procs, grad_accum=accum, batch_size=procs * accum * per,
                          lr=lr, seed=seed, categories=tuple(cats))
     again = FinetuneConfig.from_dict(cfg.to_dict())
@@ -49,7 +51,8 @@ def test_toml_then_flags(tmp_path: Path) -> None:
     path = tmp_path / "ft.toml"
     path.write_text('[finetune]\ndata = ["cat/"]\nlr = 0.001\nepochs = 3\ncategories = ["Medical", "Health"]\n')
     cfg = FinetuneConfig.from_toml(path, epochs=5, out="run")
-    assert (cfg.data, cfg.lr, cfg.epochs, cfg.out, cfg.categories) == (("cat/",), 0.001, 5, "run", ("Medical", "Health"))
+    expected = (("cat/",), 0.001, 5, "run", ("Medical", "Health"))
+    assert (cfg.data, cfg.lr, cfg.epochs, cfg.out, cfg.categories) == expected
     path.write_text("lr = [")
     with pytest.raises(ConfigError, match="not valid TOML"):
         FinetuneConfig.from_toml(path)

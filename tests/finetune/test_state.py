@@ -7,8 +7,7 @@ import pytest
 import torch
 
 from harness.errors import CheckpointError
-from harness.finetune.state import latest_training_state, list_training_states, load_training_state, \
-    save_training_state
+from harness.finetune.state import latest_training_state, list_training_states, load_training_state, save_training_state
 
 
 def test_latest_is_the_highest_step_and_old_ones_are_pruned(tmp_path: Path) -> None:
