@@ -1,4 +1,5 @@
 """Shared pytest setup for the project's own tests and for suites/."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -10,6 +10,7 @@
 2. Warm re-evaluation: every row of the catalogue (about 5,000), embeddings cached: retrieval in
    both directions, all metrics with 1,000-resample bootstrap CIs, zero-shot category. Target < 2 s.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -63,10 +64,11 @@ def main(argv: list[str] | None = None) -> int:
         catalogue, report = load_catalogue(args.data)
         model = load(args.model)
         rng = np.random.default_rng(args.seed)
-        sample = catalogue.subset(np.sort(rng.choice(len(catalogue), size=min(args.n, len(catalogue)),
-                                                     replace=False)))
-        print(f"model {args.model} ({model.parameter_count():,} parameters, {model.image_size}px), "
-              f"{len(sample)} covers from {args.data}, torch threads={torch.get_num_threads()}")
+        sample = catalogue.subset(np.sort(rng.choice(len(catalogue), size=min(args.n, len(catalogue)), replace=False)))
+        print(
+            f"model {args.model} ({model.parameter_count():,} parameters, {model.image_size}px), "
+            f"{len(sample)} covers from {args.data}, torch threads={torch.get_num_threads()}"
+        )
 
         t0 = time.perf_counter()
         ref_images, ref_texts = reference_loop(model, sample)
@@ -80,8 +82,10 @@ def main(argv: list[str] | None = None) -> int:
         text_gap = float(np.abs(ours.texts - ref_texts).max())
         print(f"reference loop (one at a time): {reference:7.2f} s")
         print(f"embed, cold cache:              {cold:7.2f} s")
-        print(f"speed-up: {reference / cold:.1f}x (target >= 5x); max |difference| images {image_gap:.1e}, "
-              f"titles {text_gap:.1e}")
+        print(
+            f"speed-up: {reference / cold:.1f}x (target >= 5x); max |difference| images {image_gap:.1e}, "
+            f"titles {text_gap:.1e}"
+        )
 
         config = EvalConfig(seed=args.seed)
         views = {"all": catalogue}
@@ -92,9 +96,11 @@ def main(argv: list[str] | None = None) -> int:
         evaluation = evaluate_views(model, catalogue, views, config=config)
         warm = time.perf_counter() - t0
         r5 = evaluation.metric("all/image_to_text/recall@5")
-        print(f"warm re-evaluation of {len(catalogue):,} items ({len(evaluation.metrics)} metrics, "
-              f"{config.resamples} resamples): {warm:.2f} s (target < 2 s; first, cold: {fill:.1f} s); "
-              f"all/image_to_text/recall@5 = {r5.value:.4f} [{r5.ci_low:.4f}, {r5.ci_high:.4f}]")
+        print(
+            f"warm re-evaluation of {len(catalogue):,} items ({len(evaluation.metrics)} metrics, "
+            f"{config.resamples} resamples): {warm:.2f} s (target < 2 s; first, cold: {fill:.1f} s); "
+            f"all/image_to_text/recall@5 = {r5.value:.4f} [{r5.ci_low:.4f}, {r5.ci_high:.4f}]"
+        )
     return 0
 
 

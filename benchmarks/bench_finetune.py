@@ -10,6 +10,7 @@ Same tiny model (random init), same 1,000 real covers, one run:
 Throughput counts training samples per second of the training loop; our one-time cover decode is
 reported separately. Then spark-local with 2 processes against 1 process on the same work.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -83,12 +84,23 @@ def main(argv: list[str] | None = None) -> int:
 
     categories = sorted(p.name for p in Path(args.data).iterdir() if (p / f"{p.name}.csv").is_file())
     work = Path(tempfile.mkdtemp(prefix="bench-finetune-"))
-    base = FinetuneConfig(data=(args.data,), categories=tuple(categories), baseline=args.model, out=str(work / "ours"),
-                          max_train_rows=args.rows, epochs=args.epochs, heldout_fraction=0.05, launcher="inline",
-                          checkpoint_every=0, lr=5e-5)
+    base = FinetuneConfig(
+        data=(args.data,),
+        categories=tuple(categories),
+        baseline=args.model,
+        out=str(work / "ours"),
+        max_train_rows=args.rows,
+        epochs=args.epochs,
+        heldout_fraction=0.05,
+        launcher="inline",
+        checkpoint_every=0,
+        lr=5e-5,
+    )
     rows = training_rows(base)
-    print(f"{len(rows)} real covers from {len(categories)} categories of {args.data}; model {args.model}; "
-          f"{os.cpu_count()} CPUs; cache {cache_dir()}")
+    print(
+        f"{len(rows)} real covers from {len(categories)} categories of {args.data}; model {args.model}; "
+        f"{os.cpu_count()} CPUs; cache {cache_dir()}"
+    )
 
     from harness.data import decoded_images
     from harness.models import load
@@ -104,23 +116,37 @@ def main(argv: list[str] | None = None) -> int:
         runs.append(launch(base.replace(out=str(work / f"ours{repeat}"))))
     reference = max(references)
     ours = max(runs, key=lambda m: m.samples_per_s)
-    print(f"reference (write-up loop, per-item PIL, batch 32, Adam, fp32): {reference:8.1f} samples/s "
-          f"(runs: {', '.join(f'{r:.0f}' for r in references)})")
-    print(f"ours (inline, cached covers, batch {base.batch_size}, fused AdamW, {ours.precision}): "
-          f"{ours.samples_per_s:8.1f} samples/s (runs: {', '.join(f'{m.samples_per_s:.0f}' for m in runs)})")
-    results = {"reference_samples_per_s": reference, "ours_samples_per_s": ours.samples_per_s,
-               "ratio": ours.samples_per_s / reference, "precision": ours.precision}
+    print(
+        f"reference (write-up loop, per-item PIL, batch 32, Adam, fp32): {reference:8.1f} samples/s "
+        f"(runs: {', '.join(f'{r:.0f}' for r in references)})"
+    )
+    print(
+        f"ours (inline, cached covers, batch {base.batch_size}, fused AdamW, {ours.precision}): "
+        f"{ours.samples_per_s:8.1f} samples/s (runs: {', '.join(f'{m.samples_per_s:.0f}' for m in runs)})"
+    )
+    results = {
+        "reference_samples_per_s": reference,
+        "ours_samples_per_s": ours.samples_per_s,
+        "ratio": ours.samples_per_s / reference,
+        "precision": ours.precision,
+    }
     print(f"ratio ours / reference: {results['ratio']:.2f}x (target >= 2x)")
 
     if not args.skip_spark:
         one = launch(base.replace(out=str(work / "spark1"), launcher="spark-local", num_processes=1))
         two = launch(base.replace(out=str(work / "spark2"), launcher="spark-local", num_processes=2))
         # threads: 1 process uses every core, 2 processes split them (see FinetuneConfig.threads)
-        results.update(spark_local_1_samples_per_s=one.samples_per_s, spark_local_2_samples_per_s=two.samples_per_s,
-                       spark_local_wall_1_s=one.wall_s, spark_local_wall_2_s=two.wall_s)
+        results.update(
+            spark_local_1_samples_per_s=one.samples_per_s,
+            spark_local_2_samples_per_s=two.samples_per_s,
+            spark_local_wall_1_s=one.wall_s,
+            spark_local_wall_2_s=two.wall_s,
+        )
         print(f"spark-local 1 process: {one.samples_per_s:8.1f} samples/s (wall {one.wall_s:.0f} s)")
-        print(f"spark-local 2 processes: {two.samples_per_s:8.1f} samples/s (wall {two.wall_s:.0f} s); "
-              f"ratio 2/1: {two.samples_per_s / one.samples_per_s:.2f}x")
+        print(
+            f"spark-local 2 processes: {two.samples_per_s:8.1f} samples/s (wall {two.wall_s:.0f} s); "
+            f"ratio 2/1: {two.samples_per_s / one.samples_per_s:.2f}x"
+        )
     print(json.dumps(results, sort_keys=True))
     shutil.rmtree(work, ignore_errors=True)
     return 0

@@ -17,6 +17,7 @@ stops starting new ones when the budget is spent, and prints one table with each
 samples/s and MFU and its ratio to the eager reference. This is the one script to run on a lent
 GPU machine.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -44,8 +45,10 @@ SWEEP: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("eager, default blocks", ("--no-compile",)),
     ("compile, default blocks", ()),
     ("compile, custom blocks", ("--block-type", "custom")),
-    ("compile max-autotune-no-cudagraphs, custom", ("--block-type", "custom",
-                                                     "--compile-mode", "max-autotune-no-cudagraphs")),
+    (
+        "compile max-autotune-no-cudagraphs, custom",
+        ("--block-type", "custom", "--compile-mode", "max-autotune-no-cudagraphs"),
+    ),
     ("compile, custom, batch 512", ("--block-type", "custom", "--batch-size", "512")),
 )
 
@@ -78,8 +81,10 @@ def sweep(budget_s: float, passthrough: list[str]) -> int:
             print(f"{label:<46} {'-':>10} {'-':>7} {'-':>9}  {note}")
             continue
         ratio = result["samples_per_s"] / reference["samples_per_s"] if reference else float("nan")
-        print(f"{label:<46} {result['samples_per_s']:>10.0f} {100 * result['mfu']:>6.1f}% {ratio:>8.2f}x  "
-              f"batch {result['batch_size']}, {result['device']}")
+        print(
+            f"{label:<46} {result['samples_per_s']:>10.0f} {100 * result['mfu']:>6.1f}% {ratio:>8.2f}x  "
+            f"batch {result['batch_size']}, {result['device']}"
+        )
     print(json.dumps({"sweep": [{"variant": label, "result": result, "note": note} for label, result, note in rows]}))
     return 0 if all(result is not None for _, result, _ in rows) else 1
 
@@ -91,23 +96,51 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=50, help="timed steps")
     parser.add_argument("--warmup", type=int, default=10, help="untimed steps first (and compilation)")
     parser.add_argument("--no-compile", action="store_true", help="eager mode instead of torch.compile")
-    parser.add_argument("--compile-mode", default=None,
-                        help="torch.compile mode, e.g. reduce-overhead (CUDA graphs) or max-autotune-no-cudagraphs")
-    parser.add_argument("--peak-tflops", type=float, default=H100_SXM_DENSE_BF16_TFLOPS,
-                        help="peak dense bf16 TFLOP/s assumed for MFU (default: H100 SXM, 989)")
-    parser.add_argument("--block-type", choices=("default", "custom"), default="default",
-                        help="open_clip attention block: default (nn.MultiheadAttention) or custom "
-                             "(F.scaled_dot_product_attention; same architecture and parameters)")
+    parser.add_argument(
+        "--compile-mode",
+        default=None,
+        help="torch.compile mode, e.g. reduce-overhead (CUDA graphs) or max-autotune-no-cudagraphs",
+    )
+    parser.add_argument(
+        "--peak-tflops",
+        type=float,
+        default=H100_SXM_DENSE_BF16_TFLOPS,
+        help="peak dense bf16 TFLOP/s assumed for MFU (default: H100 SXM, 989)",
+    )
+    parser.add_argument(
+        "--block-type",
+        choices=("default", "custom"),
+        default="default",
+        help="open_clip attention block: default (nn.MultiheadAttention) or custom "
+        "(F.scaled_dot_product_attention; same architecture and parameters)",
+    )
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--sweep", action="store_true",
-                        help="run the prepared variants, each in its own process, and print one table")
-    parser.add_argument("--budget-s", type=float, default=480.0,
-                        help="with --sweep: wall-clock budget; variants that would start later are skipped")
+    parser.add_argument(
+        "--sweep", action="store_true", help="run the prepared variants, each in its own process, and print one table"
+    )
+    parser.add_argument(
+        "--budget-s",
+        type=float,
+        default=480.0,
+        help="with --sweep: wall-clock budget; variants that would start later are skipped",
+    )
     args = parser.parse_args(argv)
     print(machine_line())
     if args.sweep:
-        passthrough = ["--model", args.model, "--batch-size", str(args.batch_size), "--steps", str(args.steps),
-                       "--warmup", str(args.warmup), "--peak-tflops", str(args.peak_tflops), "--device", args.device]
+        passthrough = [
+            "--model",
+            args.model,
+            "--batch-size",
+            str(args.batch_size),
+            "--steps",
+            str(args.steps),
+            "--warmup",
+            str(args.warmup),
+            "--peak-tflops",
+            str(args.peak_tflops),
+            "--device",
+            args.device,
+        ]
         return sweep(args.budget_s, passthrough)
 
     import open_clip
@@ -127,8 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     images = torch.randn(args.batch_size, 3, image_size, image_size, device=device)
     texts = torch.randint(0, model.vocab_size, (args.batch_size, context), device=device)
     labels = torch.arange(args.batch_size, device=device)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.1,
-                                  fused=device.type == "cuda")
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.1, fused=device.type == "cuda")
 
     def loss_fn(m: torch.nn.Module) -> torch.Tensor:
         with torch.autocast(device.type, dtype=torch.bfloat16):
@@ -175,8 +207,11 @@ def main(argv: list[str] | None = None) -> int:
     achieved = counted * steps_per_s
     result = {
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
-        "model": args.model, "batch_size": args.batch_size, "compiled": step_model is not model,
-        "compile_mode": args.compile_mode, "block_type": args.block_type,
+        "model": args.model,
+        "batch_size": args.batch_size,
+        "compiled": step_model is not model,
+        "compile_mode": args.compile_mode,
+        "block_type": args.block_type,
         "params_m": round(sum(p.numel() for p in model.parameters()) / 1e6, 1),
         "samples_per_s": round(args.batch_size * steps_per_s, 1),
         "step_ms": round(1000 / steps_per_s, 2),
@@ -185,12 +220,15 @@ def main(argv: list[str] | None = None) -> int:
         "achieved_tflops": round(achieved / 1e12, 1),
         "peak_tflops_assumed": args.peak_tflops,
         "mfu": round(achieved / (args.peak_tflops * 1e12), 4),
-        "warmup_s": round(warm_s, 1), "final_loss": round(float(loss.detach()), 4),
+        "warmup_s": round(warm_s, 1),
+        "final_loss": round(float(loss.detach()), 4),
         "max_memory_gib": round(torch.cuda.max_memory_allocated(device) / 2**30, 2) if device.type == "cuda" else None,
     }
-    print(f"{result['model']} bf16 autocast, batch {args.batch_size} on {result['device']}: "
-          f"{result['samples_per_s']:.0f} samples/s, {result['achieved_tflops']} TFLOP/s, "
-          f"MFU {100 * result['mfu']:.1f}% of {args.peak_tflops:g} TFLOP/s (target >= 35% on an H100)")
+    print(
+        f"{result['model']} bf16 autocast, batch {args.batch_size} on {result['device']}: "
+        f"{result['samples_per_s']:.0f} samples/s, {result['achieved_tflops']} TFLOP/s, "
+        f"MFU {100 * result['mfu']:.1f}% of {args.peak_tflops:g} TFLOP/s (target >= 35% on an H100)"
+    )
     print(json.dumps(result, sort_keys=True))
     return 0
 

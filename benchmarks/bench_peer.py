@@ -25,6 +25,7 @@ bookclip's image_to_text/recall@k is CLIP_benchmark's text_retrieval_recall@k (a
 texts) and text_to_image/recall@k is its image_retrieval_recall@k.
 The last line reads `cold X.XXx, warm Y.YYx faster than CLIP_benchmark; recall equal on N unique rows: yes|no`.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -61,8 +62,14 @@ def peer_loader(model, catalogue, captions: list[str], *, batch_size: int, worke
         transposed = list(zip(*batch, strict=True))
         return default_collate(transposed[0]), transposed[1]
 
-    return DataLoader(Covers(), batch_size=batch_size, shuffle=False, num_workers=workers,
-                      collate_fn=image_captions_collate_fn, generator=torch.Generator().manual_seed(0))
+    return DataLoader(
+        Covers(),
+        batch_size=batch_size,
+        shuffle=False,
+        num_workers=workers,
+        collate_fn=image_captions_collate_fn,
+        generator=torch.Generator().manual_seed(0),
+    )
 
 
 def run_peer(model, catalogue, captions: list[str], args) -> tuple[float, dict[str, float]]:
@@ -70,8 +77,9 @@ def run_peer(model, catalogue, captions: list[str], args) -> tuple[float, dict[s
 
     loader = peer_loader(model, catalogue, captions, batch_size=args.peer_batch_size, workers=args.peer_workers)
     start = time.perf_counter()
-    metrics = zeroshot_retrieval.evaluate(model.module.eval(), loader, model.tokenizer, "cpu", amp=args.peer_amp,
-                                          recall_k_list=list(KS))
+    metrics = zeroshot_retrieval.evaluate(
+        model.module.eval(), loader, model.tokenizer, "cpu", amp=args.peer_amp, recall_k_list=list(KS)
+    )
     return time.perf_counter() - start, metrics
 
 
@@ -104,8 +112,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=2, help="warm runs of each side (alternating); best counts")
     parser.add_argument("--peer-batch-size", type=int, default=64, help="CLIP_benchmark's --batch_size")
     parser.add_argument("--peer-workers", type=int, default=4, help="CLIP_benchmark's --num_workers")
-    parser.add_argument("--peer-amp", action="store_true",
-                        help="let CLIP_benchmark autocast (its CLI default; bfloat16 on CPU, so recall may differ)")
+    parser.add_argument(
+        "--peer-amp",
+        action="store_true",
+        help="let CLIP_benchmark autocast (its CLI default; bfloat16 on CPU, so recall may differ)",
+    )
     args = parser.parse_args(argv)
     print(machine_line(("clip-benchmark",)))
     try:
@@ -130,9 +141,11 @@ def main(argv: list[str] | None = None) -> int:
         captions = render_captions(resolve_template(config.template), catalogue.frame)
         for path in catalogue.frame["image_path"]:  # warm the OS file cache for both sides alike
             Path(path).read_bytes()
-        print(f"{len(catalogue):,} rows of {args.data}; model {args.model} ({model.parameter_count():,} parameters, "
-              f"{model.image_size}px); torch threads {torch.get_num_threads()}; CLIP_benchmark: batch "
-              f"{args.peer_batch_size}, {args.peer_workers} workers, amp {'on' if args.peer_amp else 'off'}")
+        print(
+            f"{len(catalogue):,} rows of {args.data}; model {args.model} ({model.parameter_count():,} parameters, "
+            f"{model.image_size}px); torch threads {torch.get_num_threads()}; CLIP_benchmark: batch "
+            f"{args.peer_batch_size}, {args.peer_workers} workers, amp {'on' if args.peer_amp else 'off'}"
+        )
 
         peer_cold, peer_metrics = run_peer(model, catalogue, captions, args)
         ours_cold, evaluation = run_bookclip(model, catalogue, config)
@@ -146,14 +159,18 @@ def main(argv: list[str] | None = None) -> int:
 
         show("cold", ours_cold, peer_cold)
         show("warm", min(ours_warm), min(peer_warm))
-        print(f"  warm runs: bookclip {', '.join(f'{t:.2f}' for t in ours_warm)} s; "
-              f"CLIP_benchmark {', '.join(f'{t:.2f}' for t in peer_warm)} s")
+        print(
+            f"  warm runs: bookclip {', '.join(f'{t:.2f}' for t in ours_warm)} s; "
+            f"CLIP_benchmark {', '.join(f'{t:.2f}' for t in peer_warm)} s"
+        )
         for k in KS:
-            print(f"  all rows, recall@{k}: bookclip image_to_text "
-                  f"{evaluation.metric(f'all/image_to_text/recall@{k}').value:.4f} text_to_image "
-                  f"{evaluation.metric(f'all/text_to_image/recall@{k}').value:.4f} (duplicate-aware); "
-                  f"CLIP_benchmark text_retrieval {peer_metrics[f'text_retrieval_recall@{k}']:.4f} "
-                  f"image_retrieval {peer_metrics[f'image_retrieval_recall@{k}']:.4f} (own row only)")
+            print(
+                f"  all rows, recall@{k}: bookclip image_to_text "
+                f"{evaluation.metric(f'all/image_to_text/recall@{k}').value:.4f} text_to_image "
+                f"{evaluation.metric(f'all/text_to_image/recall@{k}').value:.4f} (duplicate-aware); "
+                f"CLIP_benchmark text_retrieval {peer_metrics[f'text_retrieval_recall@{k}']:.4f} "
+                f"image_retrieval {peer_metrics[f'image_retrieval_recall@{k}']:.4f} (own row only)"
+            )
 
         # recall on the rows where both definitions of a positive coincide
         unique = unique_rows(catalogue)
@@ -169,13 +186,19 @@ def main(argv: list[str] | None = None) -> int:
                 peer_hits = round(peer_unique[f"{peer_name}_recall@{k}"] * n)
                 same = ours_hits == peer_hits
                 equal &= same
-                print(f"  {n} unique rows, recall@{k}: bookclip {ours_name} {ours_hits}/{n}, CLIP_benchmark "
-                      f"{peer_name} {peer_hits}/{n}: {'equal' if same else 'DIFFERENT'}")
+                print(
+                    f"  {n} unique rows, recall@{k}: bookclip {ours_name} {ours_hits}/{n}, CLIP_benchmark "
+                    f"{peer_name} {peer_hits}/{n}: {'equal' if same else 'DIFFERENT'}"
+                )
     ratio_cold, ratio_warm = peer_cold / ours_cold, min(peer_warm) / min(ours_warm)
-    print(f"targets: cold >= 1.5x ({'met' if ratio_cold >= 1.5 else 'missed'}), "
-          f"warm >= 5x ({'met' if ratio_warm >= 5 else 'missed'})")
-    print(f"cold {ratio_cold:.2f}x, warm {ratio_warm:.2f}x faster than CLIP_benchmark; "
-          f"recall equal on {n} unique rows: {'yes' if equal else 'no'}")
+    print(
+        f"targets: cold >= 1.5x ({'met' if ratio_cold >= 1.5 else 'missed'}), "
+        f"warm >= 5x ({'met' if ratio_warm >= 5 else 'missed'})"
+    )
+    print(
+        f"cold {ratio_cold:.2f}x, warm {ratio_warm:.2f}x faster than CLIP_benchmark; "
+        f"recall equal on {n} unique rows: {'yes' if equal else 'no'}"
+    )
     return 0 if equal else 1
 
 

@@ -13,6 +13,7 @@ session already started), their ratio (target <= 1.5), whether the gallery was b
 streamed (and in how many pieces) and the peak resident memory per Python worker (the Spark tasks'
 own getrusage).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -42,9 +43,13 @@ def main() -> int:
     parser.add_argument("--n", type=int, default=100_000)
     parser.add_argument("--d", type=int, default=512)
     parser.add_argument("--cores", type=int, default=2, help="local[cores] and torch threads (default 2)")
-    parser.add_argument("--gallery-mb", type=float, default=None,
-                        help="gallery budget in MiB: a larger gallery is streamed in column pieces "
-                             "(default: $BOOKCLIP_SPARK_GALLERY_MB, else 256)")
+    parser.add_argument(
+        "--gallery-mb",
+        type=float,
+        default=None,
+        help="gallery budget in MiB: a larger gallery is streamed in column pieces "
+        "(default: $BOOKCLIP_SPARK_GALLERY_MB, else 256)",
+    )
     args = parser.parse_args()
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     import torch
@@ -66,9 +71,13 @@ def main() -> int:
 
     session = get_or_create_session(master=f"local[{args.cores}]")
     # start the Python workers and import torch and the ranking code there once, as a run with several views does
-    started = session.sparkContext.parallelize(range(args.cores), args.cores).map(
-        lambda x: __import__("harness.evaluate.engines.spark_tasks", fromlist=["peak_rss_mib"]).peak_rss_mib(),
-    ).collect()
+    started = (
+        session.sparkContext.parallelize(range(args.cores), args.cores)
+        .map(
+            lambda x: __import__("harness.evaluate.engines.spark_tasks", fromlist=["peak_rss_mib"]).peak_rss_mib(),
+        )
+        .collect()
+    )
     engine = get_engine("spark-local", session=session, gallery_bytes=budget)
     t0 = time.perf_counter()
     got = engine.retrieval_ranks(images, texts, groups)
@@ -76,17 +85,25 @@ def main() -> int:
     ranking = engine.describe()["ranks"]
     print(f"spark-local engine  {spark_s:8.2f} s  ({ranking['tasks']} tasks)")
     same = all(np.array_equal(want[k].ranks, got[k].ranks) for k in want)
-    print(f"ranks equal to the local engine's: {same} (both certified exact; "
-          f"{ranking['exact']['rescored_pairs']:,} of {ranking['exact']['pairs']:,} pairs rescored)")
+    print(
+        f"ranks equal to the local engine's: {same} (both certified exact; "
+        f"{ranking['exact']['rescored_pairs']:,} of {ranking['exact']['pairs']:,} pairs rescored)"
+    )
     print(f"ratio spark-local / local: {spark_s / local_s:.2f}x (target <= 1.5x)")
     gallery = f"gallery {texts.nbytes / 2**20:.1f} MiB, budget {ranking['gallery_budget_mib']:g} MiB"
-    print(f"gallery {ranking['gallery']}: " + (f"{ranking['pieces']} column pieces per product ({gallery})"
-                                                if ranking["streamed"] else gallery))
-    print(f"peak memory per Python worker: {ranking['peak_worker_rss_mib']:.0f} MiB "
-          f"({max(started):.0f} MiB once torch and the ranking code are loaded; "
-          f"an N x N float32 matrix would be {4 * args.n**2 / 2**30:.1f} GiB)")
-    print(f"peak memory a ranking task added to its worker: {ranking['peak_task_added_mib']:.0f} MiB "
-          "(its blocks, piece and chunks; bounded by the budgets, not by N)")
+    print(
+        f"gallery {ranking['gallery']}: "
+        + (f"{ranking['pieces']} column pieces per product ({gallery})" if ranking["streamed"] else gallery)
+    )
+    print(
+        f"peak memory per Python worker: {ranking['peak_worker_rss_mib']:.0f} MiB "
+        f"({max(started):.0f} MiB once torch and the ranking code are loaded; "
+        f"an N x N float32 matrix would be {4 * args.n**2 / 2**30:.1f} GiB)"
+    )
+    print(
+        f"peak memory a ranking task added to its worker: {ranking['peak_task_added_mib']:.0f} MiB "
+        "(its blocks, piece and chunks; bounded by the budgets, not by N)"
+    )
     driver_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"driver peak RSS: {driver_mib:,.0f} MiB (the embeddings are {2 * texts.nbytes / 2**20:,.0f} MiB)")
     return 0 if same else 1

@@ -5,6 +5,7 @@ Every benchmark prints `machine_line()` first, so a pasted result says where it 
     machine: AMD EPYC (2 CPUs, torch threads 2, load average 0.3 at start), Linux x86_64; python 3.11.7, torch 2.14.1,
              open_clip 3.3.0
 """
+
 from __future__ import annotations
 
 import os
@@ -37,9 +38,13 @@ def machine_info(extra_packages: tuple[str, ...] = ()) -> dict[str, object]:
 
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     info: dict[str, object] = {
-        "cpu": cpu_model(), "cpus": os.cpu_count(), "usable_cpus": usable,
-        "torch_threads": torch.get_num_threads(), "os": f"{platform.system()} {platform.machine()}",
-        "python": platform.python_version(), "torch": torch.__version__,
+        "cpu": cpu_model(),
+        "cpus": os.cpu_count(),
+        "usable_cpus": usable,
+        "torch_threads": torch.get_num_threads(),
+        "os": f"{platform.system()} {platform.machine()}",
+        "python": platform.python_version(),
+        "torch": torch.__version__,
         "open_clip": package_version("open_clip_torch"),
         "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
         "load_1min": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
@@ -56,8 +61,9 @@ def machine_line(extra_packages: tuple[str, ...] = ()) -> str:
     gpu = f", GPU {info['cuda']}" if info["cuda"] else ""
     versions = ", ".join(f"{name} {info[name]}" for name in ("python", "torch", "open_clip", *extra_packages))
     load = f", load average {info['load_1min']:.1f} at start" if info["load_1min"] is not None else ""
-    return (f"machine: {info['cpu']} ({cpus}, torch threads {info['torch_threads']}{gpu}{load}), {info['os']}; "
-            f"{versions}")
+    return (
+        f"machine: {info['cpu']} ({cpus}, torch threads {info['torch_threads']}{gpu}{load}), {info['os']}; {versions}"
+    )
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ With nothing configured, a run evaluates the embedded default: the generated fix
 catalogue, the `fixtures:tiny-baseline` checkpoint, and a candidate fine-tuned from it on
 the default category through TorchDistributor's local mode.
 """
+
 from __future__ import annotations
 
 import sys
@@ -32,17 +33,39 @@ DEFAULT_GATES: dict[str, Any] = {
     "cross/text_to_image/recall@5": {"non_inferior": 0.02},
 }
 
-_KEYS = {"data", "image_root", "baseline", "candidate", "categories", "heldout_fraction", "seed",
-         "template", "ks", "confidence", "resamples", "holm", "min_n", "report_dir", "compare_to",
-         "save", "launcher", "num_processes", "finetune", "gates", "strict", "engine", "mlflow"}
+_KEYS = {
+    "data",
+    "image_root",
+    "baseline",
+    "candidate",
+    "categories",
+    "heldout_fraction",
+    "seed",
+    "template",
+    "ks",
+    "confidence",
+    "resamples",
+    "holm",
+    "min_n",
+    "report_dir",
+    "compare_to",
+    "save",
+    "launcher",
+    "num_processes",
+    "finetune",
+    "gates",
+    "strict",
+    "engine",
+    "mlflow",
+}
 
 
 @dataclass(frozen=True)
 class RunConfig:
-    data: str | None = None                 # None: the generated fixture catalogue
+    data: str | None = None  # None: the generated fixture catalogue
     image_root: str | None = None
     baseline: str = "fixtures:tiny-baseline"
-    candidate: str = "finetune"             # a model spec, or "finetune"
+    candidate: str = "finetune"  # a model spec, or "finetune"
     categories: tuple[str, ...] = (DEFAULT_CATEGORY,)
     heldout_fraction: float = 0.2
     seed: int = 0
@@ -58,14 +81,15 @@ class RunConfig:
     launcher: str = "spark-local"
     num_processes: int = 2
     strict: bool = False
-    engine: str = "local"                   # evaluation engine: local, spark-local, spark-cluster
-    mlflow: bool = False                    # log the run to MLflow (also on when MLFLOW_TRACKING_URI is set)
-    finetune: Mapping[str, Any] = field(default_factory=dict)   # FinetuneConfig overrides
+    engine: str = "local"  # evaluation engine: local, spark-local, spark-cluster
+    mlflow: bool = False  # log the run to MLflow (also on when MLFLOW_TRACKING_URI is set)
+    finetune: Mapping[str, Any] = field(default_factory=dict)  # FinetuneConfig overrides
     gates: tuple[Gate, ...] = ()
 
 
-def load_config(*, rootdir: Path, config_file: str | None = None,
-                overrides: Mapping[str, Any] | None = None) -> RunConfig:
+def load_config(
+    *, rootdir: Path, config_file: str | None = None, overrides: Mapping[str, Any] | None = None
+) -> RunConfig:
     """Merge pyproject's [tool.bookclip], an optional config file and command-line overrides."""
     raw: dict[str, Any] = {}
     pyproject = rootdir / "pyproject.toml"
@@ -90,13 +114,23 @@ def build_config(raw: Mapping[str, Any], *, source: str = "configuration") -> Ru
             if isinstance(value, str):
                 value = (value,)
             if not isinstance(value, (list, tuple)) or not all(isinstance(c, str) for c in value):
-                raise ConfigError(f"{name} must be a list of category names (or one comma-separated string), "
-                                  f"got {value!r}")
+                raise ConfigError(
+                    f"{name} must be a list of category names (or one comma-separated string), got {value!r}"
+                )
             value = tuple(c.strip() for v in value for c in v.split(",") if c.strip())
         elif key == "ks":
             value = _ks(value, source)
-        elif key in ("seed", "num_processes", "resamples", "min_n", "heldout_fraction", "confidence",
-                     "holm", "strict", "mlflow"):
+        elif key in (
+            "seed",
+            "num_processes",
+            "resamples",
+            "min_n",
+            "heldout_fraction",
+            "confidence",
+            "holm",
+            "strict",
+            "mlflow",
+        ):
             value = _CHECKS[key](_from_text(value, key), name)
         elif key == "finetune":
             if not isinstance(value, Mapping):
@@ -113,8 +147,9 @@ def build_config(raw: Mapping[str, Any], *, source: str = "configuration") -> Ru
     if not cfg.categories:
         raise ConfigError(f"{source}: categories is empty; name the fine-tuning categories, e.g. Mind-Body-Spirit")
     gates_table = raw.get("gates", DEFAULT_GATES)
-    gates = parse_gates(gates_table, defaults={"confidence": cfg.confidence, "min_n": cfg.min_n},
-                        categories=cfg.categories)
+    gates = parse_gates(
+        gates_table, defaults={"confidence": cfg.confidence, "min_n": cfg.min_n}, categories=cfg.categories
+    )
     return replace(cfg, gates=tuple(gates))
 
 

@@ -3,6 +3,7 @@
 The message says what went wrong, where, and how to fix it. The CLI prints it without a
 traceback and exits non-zero; the pytest plugin turns it into a collection/usage error.
 """
+
 from __future__ import annotations
 
 

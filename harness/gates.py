@@ -16,6 +16,7 @@ is UNDECIDED, with a power note (roughly how many queries would decide it), rath
 passing. `tier = "warn"` reports without failing. Holm's step-down correction can be applied
 across the paired gates of a run.
 """
+
 from __future__ import annotations
 
 import math
@@ -36,6 +37,7 @@ from harness.report.model import TIERS, GateResult
 RULES = ("min", "max", "delta", "non_inferior")
 PAIRED_RULES = ("delta", "non_inferior")
 _OPTIONS = {"confidence", "tier", "role", "suite", "min_n"}
+
 
 def suite_of(key: str) -> str | None:
     """The suite whose gates may name `key` (from the metric registry), or None for an unknown key."""
@@ -80,8 +82,9 @@ class Gate:
         return f"non-inferior by {self.threshold:g} at {pct}"
 
 
-def parse_gates(table: Mapping[str, Any], *, defaults: Mapping[str, Any] | None = None,
-                categories: Sequence[str] | None = None) -> list[Gate]:
+def parse_gates(
+    table: Mapping[str, Any], *, defaults: Mapping[str, Any] | None = None, categories: Sequence[str] | None = None
+) -> list[Gate]:
     """Gates from a `[tool.bookclip.gates]` table: key -> rule table, or a list of them. With the
     fine-tuning `categories`, a gate that a constant predictor could pass is refused (see
     `null_proof`)."""
@@ -108,13 +111,17 @@ def null_proof(key: str, categories: Sequence[str]) -> None:
         return
     where = f'gate "{key}"'
     if parsed.resolved.metric.name == "recall[C]":
-        raise ConfigError(f"{where}: per-category zero-shot recall is 1 for a model that predicts that category "
-                          "for every cover; gate <view>/zero_shot/balanced_accuracy on a view of several categories")
+        raise ConfigError(
+            f"{where}: per-category zero-shot recall is 1 for a model that predicts that category "
+            "for every cover; gate <view>/zero_shot/balanced_accuracy on a view of several categories"
+        )
     view = parsed.view
     single = view.startswith("cross:") or (view in ("train", "heldout") and len(set(categories)) == 1)
     if single:
-        raise ConfigError(f"{where}: the {view} view holds one category, so predicting it for every cover is "
-                          "perfect; gate zero-shot quality on cross (several categories) with balanced_accuracy")
+        raise ConfigError(
+            f"{where}: the {view} view holds one category, so predicting it for every cover is "
+            "perfect; gate zero-shot quality on cross (several categories) with balanced_accuracy"
+        )
 
 
 def _parse_gate(key: str, spec: Any, defaults: Mapping[str, Any]) -> Gate:
@@ -123,15 +130,20 @@ def _parse_gate(key: str, spec: Any, defaults: Mapping[str, Any]) -> Gate:
         raise ConfigError(f"{where}: expected a table like {{ delta = 0 }} or {{ min = 0.3 }}, got {spec!r}")
     suite = suite_of(key)
     if suite is None:
-        raise ConfigError(f"{where}: unknown metric; keys look like heldout/image_to_text/recall@5, "
-                          "cross/text_to_image/mrr, heldout/zero_shot/accuracy, probes/<family>/flip_rate")
+        raise ConfigError(
+            f"{where}: unknown metric; keys look like heldout/image_to_text/recall@5, "
+            "cross/text_to_image/mrr, heldout/zero_shot/accuracy, probes/<family>/flip_rate"
+        )
     if key != "interpolation/best_alpha" and not knows_direction(key):
-        raise ConfigError(f"{where}: this metric has no direction (it describes, it does not rate), so no "
-                          "gate can say better or worse")
+        raise ConfigError(
+            f"{where}: this metric has no direction (it describes, it does not rate), so no "
+            "gate can say better or worse"
+        )
     unknown = set(spec) - set(RULES) - _OPTIONS
     if unknown:
-        raise ConfigError(f"{where}: unknown field(s) {sorted(unknown)}; rules are {list(RULES)}, "
-                          f"options are {sorted(_OPTIONS)}")
+        raise ConfigError(
+            f"{where}: unknown field(s) {sorted(unknown)}; rules are {list(RULES)}, options are {sorted(_OPTIONS)}"
+        )
     rules = [r for r in RULES if r in spec]
     if len(rules) != 1:
         raise ConfigError(f"{where}: needs exactly one rule of {list(RULES)}, found {rules or 'none'}")
@@ -149,12 +161,21 @@ def _parse_gate(key: str, spec: Any, defaults: Mapping[str, Any]) -> Gate:
     if rule in PAIRED_RULES and "role" in spec:
         raise ConfigError(f"{where}: {rule} compares candidate with baseline; it takes no role")
     min_n = settings.min_n(spec.get("min_n", defaults.get("min_n", 30)), f"{where}: min_n")
-    return Gate(metric=key, rule=rule, threshold=threshold, confidence=confidence, tier=tier, role=role,
-                suite=str(spec.get("suite", suite)), min_n=min_n,
-                ci_based=rule in ("min", "max") and "confidence" in spec)
+    return Gate(
+        metric=key,
+        rule=rule,
+        threshold=threshold,
+        confidence=confidence,
+        tier=tier,
+        role=role,
+        suite=str(spec.get("suite", suite)),
+        min_n=min_n,
+        ci_based=rule in ("min", "max") and "confidence" in spec,
+    )
 
 
 # -- judging -------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Evidence:
@@ -176,8 +197,11 @@ def judge(gates: Sequence[Gate], evidence: Mapping[Gate, Evidence], *, holm: boo
     """Outcome of every gate. Paired gates pass when their one-sided p-value is below
     (1 - confidence) / 2 -- the two-sided CI excludes the bound -- Holm-adjusted if asked."""
     alphas = {g: (1 - g.confidence) / 2 for g in gates}
-    p_values = {g: one_sided_p(g, evidence[g]) for g in gates
-                if g.paired and (d := evidence[g].difference) is not None and d.n >= g.min_n}
+    p_values = {
+        g: one_sided_p(g, evidence[g])
+        for g in gates
+        if g.paired and (d := evidence[g].difference) is not None and d.n >= g.min_n
+    }
     blocked: set[Gate] = set()
     if holm:
         alphas, blocked = _holm(p_values, alphas)
@@ -208,8 +232,19 @@ def _judge_one(gate: Gate, ev: Evidence, p: float | None, alpha: float, blocked:
         line = gate.threshold if gate.rule in ("min", "max") else None
 
     def result(outcome: str, why: str) -> GateResult:
-        return GateResult(name=gate.name, metric=gate.metric, rule=rule, tier=gate.tier, outcome=outcome, message=why,
-                          rule_kind=gate.rule, threshold=gate.threshold, bound=line, role=gate.role, p_value=p)
+        return GateResult(
+            name=gate.name,
+            metric=gate.metric,
+            rule=rule,
+            tier=gate.tier,
+            outcome=outcome,
+            message=why,
+            rule_kind=gate.rule,
+            threshold=gate.threshold,
+            bound=line,
+            role=gate.role,
+            p_value=p,
+        )
 
     est = ev.estimate
     if gate.rule in ("min", "max"):
@@ -220,19 +255,22 @@ def _judge_one(gate: Gate, ev: Evidence, p: float | None, alpha: float, blocked:
         ok = value >= gate.threshold if gate.rule == "min" else value <= gate.threshold
         if not math.isfinite(value):
             return result(fail, f"{shown}: value is not a number")
-        return result("PASS" if ok else fail, f"{shown}; gate \"{rule}\": {'PASS' if ok else fail}")
+        return result("PASS" if ok else fail, f'{shown}; gate "{rule}": {"PASS" if ok else fail}')
 
     d = ev.difference
     assert d is not None
-    shown = (f"candidate {d.value:.4g} vs baseline {d.reference:.4g}, delta {d.delta:+.4g} "
-             f"[{int(round(gate.confidence * 100))}% CI {d.ci_low:+.4g}, {d.ci_high:+.4g}] (n={d.n})")
+    shown = (
+        f"candidate {d.value:.4g} vs baseline {d.reference:.4g}, delta {d.delta:+.4g} "
+        f"[{int(round(gate.confidence * 100))}% CI {d.ci_low:+.4g}, {d.ci_high:+.4g}] (n={d.n})"
+    )
     if d.n < gate.min_n:
-        return result("UNDECIDED" if gate.tier == "fail" else "WARN",
-                      f"{shown}; gate \"{rule}\": UNDECIDED — n={d.n} is below min_n={gate.min_n}, "
-                      "too few queries to decide")
+        return result(
+            "UNDECIDED" if gate.tier == "fail" else "WARN",
+            f'{shown}; gate "{rule}": UNDECIDED — n={d.n} is below min_n={gate.min_n}, too few queries to decide',
+        )
     assert p is not None
     if p < alpha and not blocked:
-        return result("PASS", f"{shown}; gate \"{rule}\": PASS (p={p:.3g})")
+        return result("PASS", f'{shown}; gate "{rule}": PASS (p={p:.3g})')
     sign = better_sign(higher_is_better(gate.metric))
     bound = gate.threshold if gate.rule == "delta" else -gate.threshold
     distance = sign * d.delta - bound
@@ -240,9 +278,12 @@ def _judge_one(gate: Gate, ev: Evidence, p: float | None, alpha: float, blocked:
         # The point estimate passes but the evidence is too weak: say how many queries would do.
         needed = queries_to_decide(d, bound, alpha)
         outcome = "UNDECIDED" if gate.tier == "fail" else "WARN"
-        return result(outcome, f"{shown}; gate \"{rule}\": UNDECIDED (p={p:.3g}) — the estimate passes but "
-                               f"n={d.n} is too small to show it; about {needed} queries would")
-    return result(fail, f"{shown}; gate \"{rule}\": {fail} (p={p:.3g})")
+        return result(
+            outcome,
+            f'{shown}; gate "{rule}": UNDECIDED (p={p:.3g}) — the estimate passes but '
+            f"n={d.n} is too small to show it; about {needed} queries would",
+        )
+    return result(fail, f'{shown}; gate "{rule}": {fail} (p={p:.3g})')
 
 
 def queries_to_decide(d: Difference, bound: float, alpha: float) -> int:
@@ -250,8 +291,9 @@ def queries_to_decide(d: Difference, bound: float, alpha: float) -> int:
     discordant shares (0/1 outcomes) or the same bootstrap spread (otherwise), scaled up."""
     if d.test == "mcnemar" and d.gained is not None and d.lost is not None and d.n:
         for factor in np.geomspace(1.0, 1000.0, 200):
-            scaled = replace(d, n=int(round(d.n * factor)), gained=int(round(d.gained * factor)),
-                             lost=int(round(d.lost * factor)))
+            scaled = replace(
+                d, n=int(round(d.n * factor)), gained=int(round(d.gained * factor)), lost=int(round(d.lost * factor))
+            )
             if scaled.one_sided_p(bound) < alpha:
                 return scaled.n
         return d.n * 1000

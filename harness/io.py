@@ -1,4 +1,5 @@
 """Small file-system helpers shared by every module: atomic writes, hashing, cache location."""
+
 from __future__ import annotations
 
 import contextlib
@@ -34,8 +35,7 @@ def cache_dir() -> Path:
     if not writable:
         from harness.errors import ConfigError
 
-        raise ConfigError(f"{source}: {path} is not a usable cache folder ({why}); point it at a writable "
-                          "directory")
+        raise ConfigError(f"{source}: {path} is not a usable cache folder ({why}); point it at a writable directory")
     return path
 
 
@@ -61,8 +61,11 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
             raise
         from harness.errors import WriteError
 
-        raise WriteError(exc.errno, exc.strerror, f"cannot write {target}: {exc.strerror}; free some space there "
-                         "or write elsewhere (nothing was replaced)") from None
+        raise WriteError(
+            exc.errno,
+            exc.strerror,
+            f"cannot write {target}: {exc.strerror}; free some space there or write elsewhere (nothing was replaced)",
+        ) from None
     finally:
         if tmp_path is not None and tmp_path.exists():
             tmp_path.unlink()

@@ -4,6 +4,7 @@ Evaluations (retrieval and zero-shot on every view), probes and the interpolatio
 model role when a gate first needs them; the per-query values of any registered metric key
 come from them, and the comparison engine turns those into estimates and differences.
 """
+
 from __future__ import annotations
 
 import functools
@@ -63,8 +64,9 @@ class MetricSource:
 
         if role not in self.probe_reports:
             ws = self.workspace
-            config = ProbeConfig(seed=ws.config.seed, resamples=ws.config.resamples, max_items=PROBE_ITEMS,
-                                 **self._probes_gated())
+            config = ProbeConfig(
+                seed=ws.config.seed, resamples=ws.config.resamples, max_items=PROBE_ITEMS, **self._probes_gated()
+            )
             self.probe_reports[role] = run_probes(ws.model(role), ws.probe_pool, config)
         return self.probe_reports[role]
 
@@ -75,8 +77,11 @@ class MetricSource:
         names = {g.metric.split("/")[1] for g in self.workspace.config.gates if g.metric.startswith("probes/")}
         control = any(n.endswith("@title_hidden") or n.startswith("cover_text") for n in names)
         families = {n.split("@")[0] for n in names} - {"exact", "hard_negatives", "minimal_edit", "cover_text"}
-        return {"families": tuple(sorted(families)), "cover_control": control,
-                "edit_items": _default_edit_items() if "minimal_edit" in names else 0}
+        return {
+            "families": tuple(sorted(families)),
+            "cover_control": control,
+            "edit_items": _default_edit_items() if "minimal_edit" in names else 0,
+        }
 
     @functools.cached_property
     def interpolation(self) -> InterpolationSweep:
@@ -84,8 +89,9 @@ class MetricSource:
         from harness.evaluate.interpolation import interpolation_sweep
 
         ws = self.workspace
-        return interpolation_sweep(ws.baseline, ws.candidate, ws.catalogue, train_categories=ws.config.categories,
-                                   config=ws.eval_config)  # its views leave out the baseline's books too
+        return interpolation_sweep(
+            ws.baseline, ws.candidate, ws.catalogue, train_categories=ws.config.categories, config=ws.eval_config
+        )  # its views leave out the baseline's books too
 
     @property
     def has_interpolation(self) -> bool:
@@ -94,8 +100,10 @@ class MetricSource:
     def _interpolated_evaluation(self) -> Evaluation:
         sweep = self.interpolation
         if sweep.best_alpha is None:
-            raise EvaluationError("no interpolation weight meets the cross-category constraint "
-                                  f"({sweep.constraint}); the interpolation gates cannot be judged")
+            raise EvaluationError(
+                "no interpolation weight meets the cross-category constraint "
+                f"({sweep.constraint}); the interpolation gates cannot be judged"
+            )
         return next(p.evaluation for p in sweep.points if p.alpha == sweep.best_alpha)
 
     def per_query(self, key: str, role: str) -> tuple[np.ndarray, np.ndarray | None]:
@@ -105,8 +113,10 @@ class MetricSource:
         if parsed.kind == "probes":
             sample = self.probes(role).samples.get(key)
             if sample is None:
-                raise EvaluationError(f"the probe run has no metric {key!r}; probe families run: "
-                                      f"{', '.join(self.probes(role).family_names())}")
+                raise EvaluationError(
+                    f"the probe run has no metric {key!r}; probe families run: "
+                    f"{', '.join(self.probes(role).family_names())}"
+                )
             return sample.values, sample.book_ids
         if parsed.interpolated and role == "candidate":
             evaluation = self._interpolated_evaluation()
@@ -122,7 +132,7 @@ class MetricSource:
             return Evidence(Estimate(value, value, value, len(self.interpolation.points)))
         settings = self.workspace.stat_settings
         values = {}
-        for role in (ROLES if gate.paired else (gate.role,)):
+        for role in ROLES if gate.paired else (gate.role,):
             values[role] = self.per_query(gate.metric, role)
             self.estimates.setdefault(role, {})[gate.metric] = estimate(gate.metric, values[role][0], settings)
         if not gate.paired:

@@ -5,6 +5,7 @@ through rich as markup, `[/]` raises MarkupError and `[link=...]` becomes a clic
 an ESC sequence drives the terminal. `plain()` makes a rich Text of the string with control characters
 shown as escapes; `strip_control()` does the same for plain print().
 """
+
 from __future__ import annotations
 
 import re
@@ -33,5 +34,4 @@ _PAGE_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2
 def visible_page(text: str) -> str:
     """A page's text with control, bidi-override and lone-surrogate characters shown as visible escapes:
     no reversed text (U+202E), no raw ESC or BEL, and always encodable as UTF-8."""
-    return _PAGE_CONTROL.sub(lambda m: m.group(0).encode("unicode_escape", "backslashreplace").decode("ascii"),
-                             text)
+    return _PAGE_CONTROL.sub(lambda m: m.group(0).encode("unicode_escape", "backslashreplace").decode("ascii"), text)

@@ -5,6 +5,7 @@ session fixtures `bookclip`, `baseline` and `candidate`, and parametrises any te
 for a `gate` with the configured gates of its suite. Nothing heavy is imported until a test
 asks for a fixture, so projects and tests that do not use it pay nothing.
 """
+
 from __future__ import annotations
 
 import json
@@ -30,21 +31,35 @@ T = TypeVar("T")
 
 _OPTIONS = (
     # option, key, help
-    ("--bookclip-data", "data", "catalogue to evaluate: CSV files, globs or a directory of <Category>/<Category>.csv "
-                                "(default: the generated fixture catalogue)"),
+    (
+        "--bookclip-data",
+        "data",
+        "catalogue to evaluate: CSV files, globs or a directory of <Category>/<Category>.csv "
+        "(default: the generated fixture catalogue)",
+    ),
     ("--bookclip-image-root", "image_root", "directory that img_paths are resolved under (default: beside the CSVs)"),
     ("--bookclip-baseline", "baseline", "baseline model spec (default: fixtures:tiny-baseline)"),
-    ("--bookclip-candidate", "candidate", "candidate model spec, or 'finetune' to fine-tune the baseline on the "
-                                          "configured categories (cached) (default: finetune)"),
-    ("--bookclip-categories", "categories", "comma-separated fine-tuning (in-category) categories "
-                                            "(default: Mind-Body-Spirit)"),
+    (
+        "--bookclip-candidate",
+        "candidate",
+        "candidate model spec, or 'finetune' to fine-tune the baseline on the "
+        "configured categories (cached) (default: finetune)",
+    ),
+    (
+        "--bookclip-categories",
+        "categories",
+        "comma-separated fine-tuning (in-category) categories (default: Mind-Body-Spirit)",
+    ),
     ("--bookclip-config", None, "a TOML file with the [tool.bookclip] keys; overrides pyproject.toml"),
     ("--bookclip-report-dir", "report_dir", "where the JSON and HTML run reports go (default: reports)"),
     ("--bookclip-compare-to", "compare_to", "a stored run report (JSON) that test_regression compares against"),
     ("--bookclip-save", "save", "store this run in the run history under NAME (see `bookclip report --list`)"),
     ("--bookclip-seed", "seed", "seed for splits, bootstrap and fine-tuning (default: 0)"),
-    ("--bookclip-engine", "engine", "where embeddings and ranks are computed: local (default), spark-local, "
-                                    "spark-cluster"),
+    (
+        "--bookclip-engine",
+        "engine",
+        "where embeddings and ranks are computed: local (default), spark-local, spark-cluster",
+    ),
 )
 
 
@@ -52,29 +67,36 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("bookclip", "bookclip: model-quality gates for CLIP book-cover models")
     for flag, _key, help_text in _OPTIONS:
         group.addoption(flag, action="store", default=None, help=help_text)
-    group.addoption("--bookclip-mlflow", action="store_true", default=None,
-                    help="log the run to MLflow (needs the mlflow extra; also on when MLFLOW_TRACKING_URI is set)")
+    group.addoption(
+        "--bookclip-mlflow",
+        action="store_true",
+        default=None,
+        help="log the run to MLflow (needs the mlflow extra; also on when MLFLOW_TRACKING_URI is set)",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "suite(name): the bookclip evaluation suite a test belongs to; "
-                                       "`gate` parameters come from that suite's gates")
+    config.addinivalue_line(
+        "markers",
+        "suite(name): the bookclip evaluation suite a test belongs to; `gate` parameters come from that suite's gates",
+    )
     from harness.config import load_config
 
-    overrides = {key: config.getoption(flag.lstrip("-").replace("-", "_"))
-                 for flag, key, _ in _OPTIONS if key}
+    overrides = {key: config.getoption(flag.lstrip("-").replace("-", "_")) for flag, key, _ in _OPTIONS if key}
     overrides["mlflow"] = config.getoption("bookclip_mlflow")
     try:
-        cfg = load_config(rootdir=Path(config.rootpath), config_file=config.getoption("bookclip_config"),
-                          overrides=overrides)
+        cfg = load_config(
+            rootdir=Path(config.rootpath), config_file=config.getoption("bookclip_config"), overrides=overrides
+        )
     except BookclipError as exc:
         from harness.plain_text import strip_control
 
         raise pytest.UsageError(f"bookclip: {strip_control(exc)}") from None  # a gate key may carry ESC
     report_dir = Path(config.rootpath) / cfg.report_dir
     if report_dir.exists() and not report_dir.is_dir():  # else the whole run completes, then no report is written
-        raise pytest.UsageError(f"bookclip: report_dir {ascii(cfg.report_dir)} is not a directory; "
-                                "name a folder for the run reports")
+        raise pytest.UsageError(
+            f"bookclip: report_dir {ascii(cfg.report_dir)} is not a directory; name a folder for the run reports"
+        )
     config.stash[CONFIG_KEY] = cfg
 
 
@@ -83,8 +105,10 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         return
     marker = metafunc.definition.get_closest_marker("suite")
     if marker is None or not marker.args:
-        raise pytest.UsageError(f"bookclip: {metafunc.definition.nodeid} asks for `gate` but has no "
-                                "@pytest.mark.suite(name) marker saying which suite's gates it checks")
+        raise pytest.UsageError(
+            f"bookclip: {metafunc.definition.nodeid} asks for `gate` but has no "
+            "@pytest.mark.suite(name) marker saying which suite's gates it checks"
+        )
     suite = marker.args[0]
     gates = [g for g in metafunc.config.stash[CONFIG_KEY].gates if g.suite == suite]
     if not gates:  # one skip that says why, not pytest's `[NOTSET]` for an empty parameter set
@@ -142,8 +166,8 @@ def bookclip(request: pytest.FixtureRequest) -> EvaluationSession:
         from harness.session import EvaluationSession
 
         config.stash[SESSION_KEY] = EvaluationSession(
-            config.stash[CONFIG_KEY], rootdir=Path(config.rootpath),
-            selected_gates=config.stash.get(SELECTED_KEY, []))
+            config.stash[CONFIG_KEY], rootdir=Path(config.rootpath), selected_gates=config.stash.get(SELECTED_KEY, [])
+        )
     return config.stash[SESSION_KEY]
 
 
@@ -217,8 +241,12 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatu
         from harness.finetune.runlog import RunFiles
 
         run_dir = (report.sections.get("finetune") or {}).get("run_dir")  # the cached fine-tune's curve
-        try_log(report, [p for p in paths if p.suffix in (".json", ".html")][:2], terminalreporter.write_line,
-                train_log=RunFiles(run_dir).read_train_log() if run_dir else [])
+        try_log(
+            report,
+            [p for p in paths if p.suffix in (".json", ".html")][:2],
+            terminalreporter.write_line,
+            train_log=RunFiles(run_dir).read_train_log() if run_dir else [],
+        )
     from harness.report.github import publish
 
     try:

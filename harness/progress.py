@@ -1,4 +1,5 @@
 """Progress bars for long work: rich on a terminal, silent in CI logs and pipes."""
+
 from __future__ import annotations
 
 import contextlib
@@ -34,8 +35,14 @@ def progress(description: str, total: int | None) -> Iterator[Advance]:
         TimeRemainingColumn,
     )
 
-    columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TimeRemainingColumn()]
+    columns = [
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[info]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    ]
     with Progress(*columns, transient=True) as bar:
         task = bar.add_task(description, total=total, info="")
 

@@ -4,6 +4,7 @@ It composes the workspace (catalogue, splits, models, the cached fine-tune), the
 (evaluations, probes and interpolation, computed on first use by the engines), the gate judge
 and the report builder, and hands the plugin one run report at the end.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -73,9 +74,17 @@ class EvaluationSession:
                 try:
                     evidence[g] = self.source.evidence(g)
                 except BookclipError as exc:
-                    errors[g] = GateResult(name=g.name, metric=g.metric, rule=g.describe(), tier=g.tier,
-                                           outcome="FAIL" if g.tier == "fail" else "WARN", message=f"error: {exc}",
-                                           rule_kind=g.rule, threshold=g.threshold, role=g.role)
+                    errors[g] = GateResult(
+                        name=g.name,
+                        metric=g.metric,
+                        rule=g.describe(),
+                        tier=g.tier,
+                        outcome="FAIL" if g.tier == "fail" else "WARN",
+                        message=f"error: {exc}",
+                        rule_kind=g.rule,
+                        threshold=g.threshold,
+                        role=g.role,
+                    )
             judged = [g for g in gates if g in evidence]
             results = {**dict(zip(judged, judge(judged, evidence, holm=self.config.holm), strict=True)), **errors}
             self._results = {g: results[g] for g in gates}
@@ -115,8 +124,9 @@ class EvaluationSession:
         for role in ("baseline", "candidate"):  # evaluate what is compared, whatever else the run selected
             if role in stored.metrics:
                 self.evaluation(role)
-        result = compare_runs(self.finish(), stored, confidence=self.config.confidence, seed=self.config.seed,
-                              main_source=str(against))
+        result = compare_runs(
+            self.finish(), stored, confidence=self.config.confidence, seed=self.config.seed, main_source=str(against)
+        )
         for warning in result.warnings:
             warnings.warn(f"bookclip: {warning}", stacklevel=2)
         if result.regressions:

@@ -3,6 +3,7 @@
 The pytest plugin's configuration, the CLI flags, fine-tuning recipes, gates and the
 comparison engine all call these, so `confidence = 1.2` reads the same everywhere.
 """
+
 from __future__ import annotations
 
 import math
@@ -30,8 +31,11 @@ def number(value: Any, name: str) -> float:
 
 def integer(value: Any, name: str, *, minimum: int | None = None) -> int:
     """An integer (a float with a fraction, a boolean or a string is refused), at least `minimum`."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or (isinstance(value, float)
-                                                                          and not value.is_integer()):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or (isinstance(value, float) and not value.is_integer())
+    ):
         raise ConfigError(f"{name} must be an integer, got {value!r}")
     checked = int(value)
     if minimum is not None and checked < minimum:
@@ -78,8 +82,9 @@ def resamples(value: Any, name: str = "resamples") -> int:
     if checked < MIN_RESAMPLES:
         raise ConfigError(f"{name} must be at least {MIN_RESAMPLES} for a bootstrap, got {checked}; use e.g. 1000")
     if checked > MAX_RESAMPLES:
-        raise ConfigError(f"{name} must be at most {MAX_RESAMPLES:,} (more only costs memory), got {checked}; "
-                          "use e.g. 1000")
+        raise ConfigError(
+            f"{name} must be at most {MAX_RESAMPLES:,} (more only costs memory), got {checked}; use e.g. 1000"
+        )
     return checked
 
 

@@ -19,6 +19,7 @@ It is on when `MLFLOW_TRACKING_URI` is set, with `mlflow = true` under `[tool.bo
 `--bookclip-mlflow`, and with a command's `--mlflow`. The run's own files are always written first;
 a tracking server that cannot be reached costs one warning line and changes no verdict or exit code.
 """
+
 from __future__ import annotations
 
 import math
@@ -38,10 +39,10 @@ if TYPE_CHECKING:
 
     from harness.report.model import RunReport
 
-ARTIFACTS = "bookclip"                    # the folder of a run's files in its MLflow artifacts
-EXPERIMENT = "bookclip"                   # unless MLFLOW_EXPERIMENT_NAME names another
+ARTIFACTS = "bookclip"  # the folder of a run's files in its MLflow artifacts
+EXPERIMENT = "bookclip"  # unless MLFLOW_EXPERIMENT_NAME names another
 _REFUSED = re.compile(r"[^A-Za-z0-9_\-. /:]")
-_BATCH = 1000                             # MLflow's log_batch limit on metrics (params and tags: 100)
+_BATCH = 1000  # MLflow's log_batch limit on metrics (params and tags: 100)
 
 
 class TrackingError(BookclipError):
@@ -61,8 +62,9 @@ def _client() -> MlflowClient:
     try:
         from mlflow.tracking import MlflowClient
     except ImportError:
-        raise TrackingError("MLflow tracking was asked for but mlflow is not installed: "
-                            "pip install 'bookclip-harness[mlflow]'") from None
+        raise TrackingError(
+            "MLflow tracking was asked for but mlflow is not installed: pip install 'bookclip-harness[mlflow]'"
+        ) from None
     # bound how long a dead server can hold a finished run: MLflow retries for minutes by default
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
@@ -90,8 +92,13 @@ def _experiment(client: MlflowClient) -> str:
     return found.experiment_id if found is not None else client.create_experiment(name)
 
 
-def log_report(report: RunReport, files: Sequence[Path] = (), *, train_log: Sequence[Mapping[str, Any]] = (),
-               model_files: Sequence[Path] = ()) -> str:
+def log_report(
+    report: RunReport,
+    files: Sequence[Path] = (),
+    *,
+    train_log: Sequence[Mapping[str, Any]] = (),
+    model_files: Sequence[Path] = (),
+) -> str:
     """Log `report` (with its written `files`) as a parent run and one nested run per role; a fine-tune
     adds its `train_log` records (rank 0's) to the candidate and its `model_files` to the parent.
     Returns the parent run id; raises TrackingError in one line."""
@@ -104,8 +111,9 @@ def log_report(report: RunReport, files: Sequence[Path] = (), *, train_log: Sequ
         raise TrackingError(f"MLflow logging failed: {type(exc).__name__}: {message}") from None
 
 
-def _log(report: RunReport, files: Sequence[Path], train_log: Sequence[Mapping[str, Any]],
-         model_files: Sequence[Path]) -> str:
+def _log(
+    report: RunReport, files: Sequence[Path], train_log: Sequence[Mapping[str, Any]], model_files: Sequence[Path]
+) -> str:
     from mlflow.entities import Metric, Param
 
     from harness.report.glance import verdict
@@ -115,15 +123,24 @@ def _log(report: RunReport, files: Sequence[Path], train_log: Sequence[Mapping[s
     now = int(time.time() * 1000)
     version = (report.environment.get("versions") or {}).get("bookclip-harness") or ""
     commit = (report.environment.get("git") or {}).get("commit") or ""
-    tags = {"bookclip.kind": report.kind, "bookclip.run_id": report.run_id, "bookclip.version": str(version),
-            "bookclip.verdict": verdict(report).outcome or "NO GATES", "mlflow.source.git.commit": str(commit)}
+    tags = {
+        "bookclip.kind": report.kind,
+        "bookclip.run_id": report.run_id,
+        "bookclip.version": str(version),
+        "bookclip.verdict": verdict(report).outcome or "NO GATES",
+        "mlflow.source.git.commit": str(commit),
+    }
     tags |= {f"gate/{metric_name(g.metric)}": g.outcome for g in report.gates}
     params = {"engine": report.engine, "seed": report.seed, "data.fingerprint": report.data.get("fingerprint", "")}
     finetune = report.sections.get("finetune") or {}  # the fine-tune's recipe hash, cache key, manifest
-    params |= {f"finetune.{metric_name(str(k))}": v for k, v in dict(finetune).items()
-               if isinstance(v, (str, int, float, bool)) or v is None}
-    parent: str = client.create_run(experiment, run_name=f"bookclip {report.kind} {report.name or report.run_id}",
-                               tags=tags).info.run_id
+    params |= {
+        f"finetune.{metric_name(str(k))}": v
+        for k, v in dict(finetune).items()
+        if isinstance(v, (str, int, float, bool)) or v is None
+    }
+    parent: str = client.create_run(
+        experiment, run_name=f"bookclip {report.kind} {report.name or report.run_id}", tags=tags
+    ).info.run_id
     _batches(client, parent, params=[Param(k, _param(v)) for k, v in params.items()])
     for path in files:  # under fixed names, whatever the run was saved as: run.json, run.html
         client.log_text(parent, Path(path).read_text(encoding="utf-8"), f"{ARTIFACTS}/run{Path(path).suffix}")
@@ -131,12 +148,14 @@ def _log(report: RunReport, files: Sequence[Path], train_log: Sequence[Mapping[s
         client.log_artifact(parent, str(path), f"{ARTIFACTS}/model")
     tables: set[str] = set()
     for prefix, entry in report.per_query.items():
-        client.log_table(parent, data=_ranks_table(entry), artifact_file=f"{ARTIFACTS}/per_query/"
-                                                                          f"{_file_name(prefix, tables)}.json")
+        client.log_table(
+            parent, data=_ranks_table(entry), artifact_file=f"{ARTIFACTS}/per_query/{_file_name(prefix, tables)}.json"
+        )
 
     for role in report.roles:
-        child = client.create_run(experiment, run_name=role, tags={"mlflow.parentRunId": parent,
-                                                                    "bookclip.role": role}).info.run_id
+        child = client.create_run(
+            experiment, run_name=role, tags={"mlflow.parentRunId": parent, "bookclip.role": role}
+        ).info.run_id
         model = report.models.get(role, {})
         role_params = {k: model[k] for k in ("spec", "fingerprint", "identity") if model.get(k)}
         metrics: list[Metric] = []
@@ -145,14 +164,17 @@ def _log(report: RunReport, files: Sequence[Path], train_log: Sequence[Mapping[s
             metrics += _metrics(now, {name: est.value, f"{name}/ci_low": est.ci_low, f"{name}/ci_high": est.ci_high})
         for key, d in report.comparisons.get(role, {}).items():
             name = f"delta/{metric_name(key)}"
-            metrics += _metrics(now, {name: d.delta, f"{name}/ci_low": d.ci_low, f"{name}/ci_high": d.ci_high,
-                                      f"{name}/p_value": d.p_value})
+            metrics += _metrics(
+                now,
+                {name: d.delta, f"{name}/ci_low": d.ci_low, f"{name}/ci_high": d.ci_high, f"{name}/p_value": d.p_value},
+            )
         if role == "candidate":
             for record in train_log:
                 step = record.get("step")
                 if isinstance(step, int):
-                    metrics += _metrics(now, {f"train/{k}": v for k, v in record.items()
-                                              if k not in ("step", "total_steps")}, step=step)
+                    metrics += _metrics(
+                        now, {f"train/{k}": v for k, v in record.items() if k not in ("step", "total_steps")}, step=step
+                    )
         _batches(client, child, params=[Param(k, _param(v)) for k, v in role_params.items()], metrics=metrics)
         client.set_terminated(child)
     client.set_terminated(parent)
@@ -163,8 +185,12 @@ def _ranks_table(entry: Mapping[str, Any]) -> Any:
     import pandas as pd
 
     # text as object columns: MLflow's table check reads those (pandas 3 would infer its own str dtype)
-    table = pd.DataFrame({"item_id": pd.Series(list(entry.get("item_ids", [])), dtype=object),
-                          "title": pd.Series(list(entry.get("titles", [])), dtype=object)})
+    table = pd.DataFrame(
+        {
+            "item_id": pd.Series(list(entry.get("item_ids", [])), dtype=object),
+            "title": pd.Series(list(entry.get("titles", [])), dtype=object),
+        }
+    )
     for role, ranks in entry.get("ranks", {}).items():
         table[f"rank_{role}"] = pd.Series(list(ranks), dtype="int64")
     return table
@@ -184,8 +210,11 @@ def _file_name(prefix: str, taken: set[str]) -> str:
 def _metrics(timestamp: int, values: Mapping[str, Any], *, step: int = 0) -> list[Any]:
     from mlflow.entities import Metric
 
-    return [Metric(name, float(v), timestamp, step) for name, v in values.items()
-            if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)]
+    return [
+        Metric(name, float(v), timestamp, step)
+        for name, v in values.items()
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+    ]
 
 
 def _param(value: Any) -> str:
@@ -195,9 +224,9 @@ def _param(value: Any) -> str:
 def _batches(client: MlflowClient, run_id: str, *, params: Iterable[Any] = (), metrics: Iterable[Any] = ()) -> None:
     params, metrics = list(params), list(metrics)
     for i in range(0, len(params), 100):
-        client.log_batch(run_id, params=params[i:i + 100])
+        client.log_batch(run_id, params=params[i : i + 100])
     for i in range(0, len(metrics), _BATCH):
-        client.log_batch(run_id, metrics=metrics[i:i + _BATCH])
+        client.log_batch(run_id, metrics=metrics[i : i + _BATCH])
 
 
 def fetch_report(reference: str, into: Path) -> Path:

@@ -4,6 +4,7 @@ Everything is loaded on first use, so `-k retrieval` never fine-tunes and a run 
 gates never probes. The fine-tuned candidate is cached by the fingerprints of baseline, data
 and recipe, under a file lock, so pytest-xdist workers share one fine-tune.
 """
+
 from __future__ import annotations
 
 import functools
@@ -66,11 +67,18 @@ class Workspace:
 
         missing = [c for c in self.config.categories if c not in self.catalogue.categories]
         if missing:
-            raise ConfigError(f"categories {missing} are not in the catalogue "
-                              f"(it has {list(self.catalogue.categories)}); set --bookclip-categories")
-        return split(self.catalogue, train_categories=self.config.categories,
-                     heldout_fraction=self.config.heldout_fraction, seed=self.config.seed,
-                     replay_fraction=self.replay_fraction, exclude_groups=self.pretrained_groups)
+            raise ConfigError(
+                f"categories {missing} are not in the catalogue "
+                f"(it has {list(self.catalogue.categories)}); set --bookclip-categories"
+            )
+        return split(
+            self.catalogue,
+            train_categories=self.config.categories,
+            heldout_fraction=self.config.heldout_fraction,
+            seed=self.config.seed,
+            replay_fraction=self.replay_fraction,
+            exclude_groups=self.pretrained_groups,
+        )
 
     @functools.cached_property
     def pretrained_groups(self) -> frozenset[str]:
@@ -83,8 +91,11 @@ class Workspace:
 
     def views(self) -> dict[str, Catalogue]:
         """The whole views every model is evaluated on: train, heldout, cross (when not empty)."""
-        return {name: getattr(self.splits, name) for name in ("train", "heldout", "cross")
-                if len(getattr(self.splits, name))}
+        return {
+            name: getattr(self.splits, name)
+            for name in ("train", "heldout", "cross")
+            if len(getattr(self.splits, name))
+        }
 
     @property
     def probe_pool(self) -> Catalogue:
@@ -99,8 +110,9 @@ class Workspace:
         from harness.evaluate.evaluation import replay_fraction_of
 
         if self.config.candidate == "finetune":
-            value = replay_fraction(self.config.finetune.get("replay_fraction", 0.0),
-                                    "[tool.bookclip.finetune] replay_fraction")
+            value = replay_fraction(
+                self.config.finetune.get("replay_fraction", 0.0), "[tool.bookclip.finetune] replay_fraction"
+            )
             return max(value, replay_fraction_of([self.baseline]))
         return replay_fraction_of([self.baseline, self.candidate])
 
@@ -137,14 +149,19 @@ class Workspace:
         from harness.finetune.launch import launch
         from harness.io import cache_dir, sha256_hex
 
-        cfg = FinetuneConfig.from_dict({
-            **dict(self.config.finetune),
-            "data": tuple(self.data_sources), "image_root": self.config.image_root,
-            "categories": tuple(self.config.categories), "baseline": self.config.baseline,
-            "heldout_fraction": self.config.heldout_fraction, "seed": self.config.seed,
-            "launcher": self.config.finetune.get("launcher", self.config.launcher),
-            "num_processes": self.config.finetune.get("num_processes", self.config.num_processes),
-        })
+        cfg = FinetuneConfig.from_dict(
+            {
+                **dict(self.config.finetune),
+                "data": tuple(self.data_sources),
+                "image_root": self.config.image_root,
+                "categories": tuple(self.config.categories),
+                "baseline": self.config.baseline,
+                "heldout_fraction": self.config.heldout_fraction,
+                "seed": self.config.seed,
+                "launcher": self.config.finetune.get("launcher", self.config.launcher),
+                "num_processes": self.config.finetune.get("num_processes", self.config.num_processes),
+            }
+        )
         key = sha256_hex(model_identity(self.baseline), self.catalogue.fingerprint, cfg.recipe_hash())[:16]
         out = cache_dir() / "finetune" / key
         checkpoint = out / "final.safetensors"
@@ -153,8 +170,12 @@ class Workspace:
                 manifest = launch(cfg.replace(out=str(out / "run")))
                 # one stable name per cache key; the run directory keeps logs and resumable state
                 os.replace(manifest.checkpoint, checkpoint)
-        self.finetune_record = {"cache_key": key, "checkpoint": str(checkpoint), "recipe_hash": cfg.recipe_hash(),
-                                "run_dir": str(out / "run")}
+        self.finetune_record = {
+            "cache_key": key,
+            "checkpoint": str(checkpoint),
+            "recipe_hash": cfg.recipe_hash(),
+            "run_dir": str(out / "run"),
+        }
         return checkpoint
 
     # -- evaluation settings ----------------------------------------------------------------------
@@ -163,10 +184,17 @@ class Workspace:
         from harness.evaluate.evaluation import EvalConfig
 
         cfg = self.config
-        return EvalConfig(template=cfg.template, ks=cfg.ks, seed=cfg.seed, resamples=cfg.resamples,
-                          confidence=cfg.confidence, heldout_fraction=cfg.heldout_fraction,
-                          replay_fraction=self.replay_fraction, exclude_groups=self.pretrained_groups,
-                          engine=cfg.engine)
+        return EvalConfig(
+            template=cfg.template,
+            ks=cfg.ks,
+            seed=cfg.seed,
+            resamples=cfg.resamples,
+            confidence=cfg.confidence,
+            heldout_fraction=cfg.heldout_fraction,
+            replay_fraction=self.replay_fraction,
+            exclude_groups=self.pretrained_groups,
+            engine=cfg.engine,
+        )
 
     @property
     def stat_settings(self) -> StatSettings:
@@ -180,9 +208,13 @@ class Workspace:
 
         overlap = training_overlap(self.model(role), self.catalogue, views)
         self.training_overlap[role] = overlap.to_dict()
-        inflated = {v: n for v, n in overlap.views.items()
-                    if n and (v == "heldout" or (v == "cross" and role != "baseline"))}
+        inflated = {
+            v: n for v, n in overlap.views.items() if n and (v == "heldout" or (v == "cross" and role != "baseline"))
+        }
         for view, n in inflated.items():
-            warnings.warn(f"bookclip: the {role} was trained on {n} of the {len(views[view])} {view} books, so its "
-                          f"{view} metrics are inflated; evaluate with the categories, seed, heldout_fraction and "
-                          "replay_fraction it was fine-tuned with (its checkpoint metadata)", stacklevel=3)
+            warnings.warn(
+                f"bookclip: the {role} was trained on {n} of the {len(views[view])} {view} books, so its "
+                f"{view} metrics are inflated; evaluate with the categories, seed, heldout_fraction and "
+                "replay_fraction it was fine-tuned with (its checkpoint metadata)",
+                stacklevel=3,
+            )

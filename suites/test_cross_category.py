@@ -1,5 +1,6 @@
 """Does tuning on one category hurt the others? Retrieval on the categories outside the
 fine-tuning set, candidate against baseline."""
+
 from __future__ import annotations
 
 import pytest

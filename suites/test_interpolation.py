@@ -1,5 +1,6 @@
 """Weight interpolation (WiSE-FT) between baseline and candidate: the frontier of
 in-category against cross-category retrieval, and the best mixing weight."""
+
 from __future__ import annotations
 
 import pytest

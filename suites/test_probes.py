@@ -1,5 +1,6 @@
 """Perturbed-title probes: typos and rewrites of a title should still find its cover;
 near-miss titles should not."""
+
 from __future__ import annotations
 
 import pytest

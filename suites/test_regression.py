@@ -1,5 +1,6 @@
 """This run against a stored run (`--bookclip-compare-to RUN.json`): no metric of the
 candidate may be worse beyond its margin with the stated confidence."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,5 +1,6 @@
 """Title retrieval on held-out books of the fine-tuning categories, both directions,
 duplicate-aware: every edition's title is a correct answer for a cover."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,4 +1,5 @@
 """Zero-shot category classification with category prompts."""
+
 from __future__ import annotations
 
 import pytest

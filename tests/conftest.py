@@ -1,4 +1,5 @@
 """Tests use their own cache directory so they never touch (or are served by) a user's cache."""
+
 from __future__ import annotations
 
 import os
@@ -64,10 +65,27 @@ def mlflow_server(tmp_path_factory):
         port = probe.getsockname()[1]
     uri = f"http://127.0.0.1:{port}"
     log = open(root / "server.log", "wb")
-    server = subprocess.Popen([sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
-                               "--workers", "1", "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}",
-                               "--artifacts-destination", str(root / "artifacts")],
-                              stdout=log, stderr=subprocess.STDOUT, cwd=root)
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+            "--backend-store-uri",
+            f"sqlite:///{root / 'mlflow.db'}",
+            "--artifacts-destination",
+            str(root / "artifacts"),
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=root,
+    )
     try:
         for _ in range(240):  # start-up is several seconds; the loop only guards against a hang
             if server.poll() is not None:

@@ -1,5 +1,6 @@
 """The commands the docs show parse as written: every `bookclip ...` line through the real argument
 parser, every `--bookclip-*` option of a `pytest suites/` line against the plugin's options."""
+
 from __future__ import annotations
 
 import re

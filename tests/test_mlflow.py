@@ -1,4 +1,5 @@
 """MLflow tracking against a real tracking server (sqlite store), read back through MlflowClient."""
+
 from __future__ import annotations
 
 import json
@@ -15,9 +16,11 @@ from harness.tracking import metric_name
 pytest_plugins = ["pytester"]
 
 ROOT = Path(__file__).resolve().parent.parent
-PROJECT = ('[tool.bookclip]\nbaseline = "fixtures:tiny-baseline"\ncandidate = "tiny:vit-xs@7"\nresamples = 100\n'
-           '[tool.bookclip.gates]\n"cross/image_to_text/recall@5" = { non_inferior = 0.02 }\n'
-           '"heldout/text_to_image/mrr" = { non_inferior = 0.01, tier = "warn" }\n')
+PROJECT = (
+    '[tool.bookclip]\nbaseline = "fixtures:tiny-baseline"\ncandidate = "tiny:vit-xs@7"\nresamples = 100\n'
+    '[tool.bookclip.gates]\n"cross/image_to_text/recall@5" = { non_inferior = 0.02 }\n'
+    '"heldout/text_to_image/mrr" = { non_inferior = 0.01, tier = "warn" }\n'
+)
 
 
 def suites_project(pytester: pytest.Pytester) -> Path:
@@ -27,8 +30,9 @@ def suites_project(pytester: pytest.Pytester) -> Path:
 
 
 def parent_run(client, run_id: str):
-    runs = client.search_runs([e.experiment_id for e in client.search_experiments()],
-                              filter_string=f"tags.`bookclip.run_id` = '{run_id}'")
+    runs = client.search_runs(
+        [e.experiment_id for e in client.search_experiments()], filter_string=f"tags.`bookclip.run_id` = '{run_id}'"
+    )
     assert len(runs) == 1, f"{len(runs)} parent runs for {run_id}"
     return runs[0]
 
@@ -36,8 +40,13 @@ def parent_run(client, run_id: str):
 def bookclip(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     import os
 
-    return subprocess.run([sys.executable, "-m", "harness.cli", *args], capture_output=True, text=True,
-                          env={**os.environ, **(env or {})}, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "harness.cli", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=600,
+    )
 
 
 @pytest.mark.slow
@@ -63,8 +72,9 @@ def test_suites_run_logs_one_parent_and_a_nested_run_per_role(tracking, pytester
     tables = {a.path for a in tracking.list_artifacts(parent.info.run_id, "bookclip/per_query")}
     assert "bookclip/per_query/heldout.image_to_text.json" in tables
 
-    children = tracking.search_runs([parent.info.experiment_id],
-                                    filter_string=f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
+    children = tracking.search_runs(
+        [parent.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent.info.run_id}'"
+    )
     assert sorted(c.info.run_name for c in children) == ["baseline", "candidate"]
     for child in children:
         role = child.info.run_name

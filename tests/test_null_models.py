@@ -1,5 +1,6 @@
 """No gate a null model can pass: the embedded default's gates against a constant predictor and a
 randomly initialised model as candidates."""
+
 from __future__ import annotations
 
 import json
@@ -16,8 +17,9 @@ from harness.errors import ConfigError
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.mark.parametrize("key", ["heldout/zero_shot/accuracy", "cross:Health/zero_shot/balanced_accuracy",
-                                 "cross/zero_shot/recall[Health]"])
+@pytest.mark.parametrize(
+    "key", ["heldout/zero_shot/accuracy", "cross:Health/zero_shot/balanced_accuracy", "cross/zero_shot/recall[Health]"]
+)
 def test_zero_shot_gates_a_constant_predictor_passes_are_refused(key):
     with pytest.raises(ConfigError, match="one category|predicts that category") as info:
         build_config({"categories": ["Mind-Body-Spirit"], "gates": {key: {"non_inferior": 0.05}}})
@@ -25,9 +27,15 @@ def test_zero_shot_gates_a_constant_predictor_passes_are_refused(key):
 
 
 def test_a_multi_category_view_may_be_gated():
-    config = build_config({"categories": ["Health", "Medical"],
-                           "gates": {"heldout/zero_shot/balanced_accuracy": {"non_inferior": 0.05},
-                                     "cross/zero_shot/accuracy": {"min": 0.3}}})
+    config = build_config(
+        {
+            "categories": ["Health", "Medical"],
+            "gates": {
+                "heldout/zero_shot/balanced_accuracy": {"non_inferior": 0.05},
+                "cross/zero_shot/accuracy": {"min": 0.3},
+            },
+        }
+    )
     assert len(config.gates) == 2
 
 
@@ -49,9 +57,26 @@ def test_the_null_model_ranks_every_answer_last():
 def test_no_default_gate_passes_a_null_or_random_candidate(candidate, tmp_path):
     env = {**os.environ, "BOOKCLIP_CACHE_DIR": str(ROOT / ".cache" / "null-tests"), "PYSPARK_PYTHON": sys.executable}
     reports = tmp_path / "reports"
-    proc = subprocess.run([sys.executable, "-m", "pytest", "suites/", "-q", "-p", "no:cacheprovider",
-                           "--bookclip-candidate", candidate, "--bookclip-report-dir", str(reports)],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "suites/",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "--bookclip-candidate",
+            candidate,
+            "--bookclip-report-dir",
+            str(reports),
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
     assert proc.returncode == 1, proc.stdout[-3000:]
     gates = json.loads((reports / "run.json").read_text())["gates"]
     assert len(gates) >= 8

@@ -1,5 +1,6 @@
 """One engine for every number: a metric declared once is computed, compared, gated and shown everywhere,
 and every command that reports a number reports the same one."""
+
 from __future__ import annotations
 
 import json
@@ -22,8 +23,15 @@ from harness.report.model import RunReport
 from harness.settings import StatSettings
 
 ROOT = Path(__file__).resolve().parent.parent
-TOY = Metric("top2_share", "top2_share", higher_is_better=True, applies_to="retrieval", test="mcnemar",
-             from_ranks=lambda r: (r <= 2).astype(float), description="a toy: correct answer in the top 2")
+TOY = Metric(
+    "top2_share",
+    "top2_share",
+    higher_is_better=True,
+    applies_to="retrieval",
+    test="mcnemar",
+    from_ranks=lambda r: (r <= 2).astype(float),
+    description="a toy: correct answer in the top 2",
+)
 
 
 @pytest.fixture(scope="module")
@@ -48,8 +56,10 @@ def test_a_toy_metric_is_one_registry_entry(catalogue, tmp_path):
     config = EvalConfig(resamples=200)
     key = "heldout/image_to_text/top2_share"
     with registered(TOY):
-        a, b = (evaluate(load(spec), catalogue, categories=["Medical"], config=config)
-                for spec in ("tiny:vit-xs", "tiny:vit-xs@1"))
+        a, b = (
+            evaluate(load(spec), catalogue, categories=["Medical"], config=config)
+            for spec in ("tiny:vit-xs", "tiny:vit-xs@1")
+        )
         ranks = a.rankings["heldout/image_to_text"].ranks
         assert a.metrics[key].value == pytest.approx(np.mean(ranks <= 2))  # computed
         comparison = compare_evaluations(a, b)
@@ -75,12 +85,40 @@ def test_a_toy_metric_is_one_registry_entry(catalogue, tmp_path):
 def test_interpolation_minimises_a_rank_metric(folder, tmp_path, capsys):
     from harness.data import FIXTURE_FINETUNE_CATEGORY
 
-    args = ["--data", str(folder), "--categories", FIXTURE_FINETUNE_CATEGORY, "--resamples", "100",
-            "--no-zero-shot", "--ks", "1,5"]
+    args = [
+        "--data",
+        str(folder),
+        "--categories",
+        FIXTURE_FINETUNE_CATEGORY,
+        "--resamples",
+        "100",
+        "--no-zero-shot",
+        "--ks",
+        "1,5",
+    ]
     for metric in ("image_to_text/median_rank", "image_to_text/recall@5"):
         out, best = tmp_path / "sweep.json", tmp_path / "best.safetensors"
-        assert main(["interpolate", "tiny:vit-xs", "tiny:vit-xs@1", *args, "--alphas", "0,0.5,1", "--metric", metric,
-                     "--max-cross-drop", "1000", "--out", str(out), "--save-alpha", str(best)]) == 0
+        assert (
+            main(
+                [
+                    "interpolate",
+                    "tiny:vit-xs",
+                    "tiny:vit-xs@1",
+                    *args,
+                    "--alphas",
+                    "0,0.5,1",
+                    "--metric",
+                    metric,
+                    "--max-cross-drop",
+                    "1000",
+                    "--out",
+                    str(out),
+                    "--save-alpha",
+                    str(best),
+                ]
+            )
+            == 0
+        )
         report = RunReport.read(out)
         sweep = report.sections["interpolation"]
         inside = next(iter(sweep["in_category"].values()))
@@ -115,19 +153,33 @@ def test_eval_compare_suites_and_report_agree_bit_for_bit(tmp_path):
     (project / "pyproject.toml").write_text(
         f'[tool.bookclip]\nbaseline = "{base}"\ncandidate = "{cand}"\ncategories = ["{FIXTURE_FINETUNE_CATEGORY}"]\n'
         '[tool.bookclip.gates]\n"heldout/image_to_text/recall@5" = { delta = 0, tier = "warn" }\n'
-        '"cross/text_to_image/median_rank" = { non_inferior = 5, tier = "warn" }\n')
-    proc = subprocess.run([sys.executable, "-m", "pytest", "suites", "-q", "-p", "no:cacheprovider", "-k",
-                           "retrieval or cross_category"], cwd=project, capture_output=True, text=True, timeout=1800)
+        '"cross/text_to_image/median_rank" = { non_inferior = 5, tier = "warn" }\n'
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "suites", "-q", "-p", "no:cacheprovider", "-k", "retrieval or cross_category"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:]
-    shown = subprocess.run([*env_cli, "report", str(project / "reports" / "run.json"), "--json"],
-                           capture_output=True, text=True, timeout=600, cwd=ROOT)
+    shown = subprocess.run(
+        [*env_cli, "report", str(project / "reports" / "run.json"), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=ROOT,
+    )
     eval_run, compare_run = (json.loads((tmp_path / f).read_text()) for f in ("eval.json", "compare.json"))
     suites_run, reported = json.loads((project / "reports" / "run.json").read_text()), json.loads(shown.stdout)
 
     baseline = eval_run["metrics"]["model"]
     assert baseline  # the eval's model is the baseline of the other runs
-    for other in (compare_run["metrics"]["baseline"], suites_run["metrics"]["baseline"],
-                  reported["metrics"]["baseline"]):
+    for other in (
+        compare_run["metrics"]["baseline"],
+        suites_run["metrics"]["baseline"],
+        reported["metrics"]["baseline"],
+    ):
         shared = set(baseline) & set(other)
         assert len(shared) > 20 and all(baseline[k] == other[k] for k in shared)
     differences = compare_run["comparisons"]["candidate"]
@@ -135,8 +187,10 @@ def test_eval_compare_suites_and_report_agree_bit_for_bit(tmp_path):
         shared = set(differences) & set(other)
         assert "heldout/image_to_text/recall@5" in shared and "cross/text_to_image/median_rank" in shared
         assert all(differences[k] == other[k] for k in shared)  # value, CI, p-value and test name
-    assert compare_run["metrics"]["candidate"]["heldout/image_to_text/recall@5"] == \
-        suites_run["metrics"]["candidate"]["heldout/image_to_text/recall@5"]
+    assert (
+        compare_run["metrics"]["candidate"]["heldout/image_to_text/recall@5"]
+        == suites_run["metrics"]["candidate"]["heldout/image_to_text/recall@5"]
+    )
 
 
 @pytest.mark.slow
@@ -148,12 +202,43 @@ def test_report_reads_the_out_of_every_command(command, folder, tmp_path, capsys
     common = ["--data", str(folder), "--resamples", "100", "--ks", "1,5"]
     argv = {
         "eval": ["eval", "--model", "tiny:vit-xs", *common, "--categories", FIXTURE_FINETUNE_CATEGORY],
-        "compare": ["compare", "tiny:vit-xs", "tiny:vit-xs@1", "tiny:vit-xs@2", *common,
-                    "--categories", FIXTURE_FINETUNE_CATEGORY],
-        "interpolate": ["interpolate", "tiny:vit-xs", "tiny:vit-xs@1", *common,
-                        "--categories", FIXTURE_FINETUNE_CATEGORY, "--alphas", "0,1"],
-        "probe": ["probe", "--model", "tiny:vit-xs", "--compare", "tiny:vit-xs@1", "--data", str(folder),
-                  "--resamples", "100", "--items", "20", "--edit-items", "2", "--edit-time", "5", "--no-control"],
+        "compare": [
+            "compare",
+            "tiny:vit-xs",
+            "tiny:vit-xs@1",
+            "tiny:vit-xs@2",
+            *common,
+            "--categories",
+            FIXTURE_FINETUNE_CATEGORY,
+        ],
+        "interpolate": [
+            "interpolate",
+            "tiny:vit-xs",
+            "tiny:vit-xs@1",
+            *common,
+            "--categories",
+            FIXTURE_FINETUNE_CATEGORY,
+            "--alphas",
+            "0,1",
+        ],
+        "probe": [
+            "probe",
+            "--model",
+            "tiny:vit-xs",
+            "--compare",
+            "tiny:vit-xs@1",
+            "--data",
+            str(folder),
+            "--resamples",
+            "100",
+            "--items",
+            "20",
+            "--edit-items",
+            "2",
+            "--edit-time",
+            "5",
+            "--no-control",
+        ],
     }[command]
     assert main([*argv, "--out", str(out)]) == 0
     capsys.readouterr()

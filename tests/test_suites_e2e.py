@@ -1,4 +1,5 @@
 """The README's main job, as a user runs it: `pytest suites/` on the embedded default."""
+
 from __future__ import annotations
 
 import json
@@ -15,9 +16,25 @@ ROOT = Path(__file__).resolve().parent.parent
 def run_suites(cache: Path, report_dir: Path, *extra: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "BOOKCLIP_CACHE_DIR": str(cache), "PYSPARK_PYTHON": sys.executable}
     # the timeout only guards against a hang; how long runs take is measured in benchmarks/
-    return subprocess.run([sys.executable, "-m", "pytest", "suites/", "-q", "-p", "no:cacheprovider",
-                           "--bookclip-report-dir", str(report_dir), *extra],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800)
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "suites/",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "--bookclip-report-dir",
+            str(report_dir),
+            *extra,
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
 
 
 def cache_entries(folder: Path) -> dict[str, int]:
@@ -119,8 +136,11 @@ def test_xdist_workers_share_one_finetune_and_one_report(tmp_path):
     # each worker's gate numbers reach the controller's JUnit XML, equal to the merged run.json's
     import xml.etree.ElementTree as ET
 
-    props = {case.get("name"): {p.get("name"): p.get("value") for p in case.iter("property")}
-             for case in ET.parse(junit).getroot().iter("testcase") if case.get("name", "").startswith("test_gate[")}
+    props = {
+        case.get("name"): {p.get("name"): p.get("value") for p in case.iter("property")}
+        for case in ET.parse(junit).getroot().iter("testcase")
+        if case.get("name", "").startswith("test_gate[")
+    }
     assert len(props) == len(report["gates"])
     for gate in report["gates"]:
         found = next(p for name, p in props.items() if name.startswith(f"test_gate[{gate['metric']}:"))
@@ -138,11 +158,31 @@ def test_plain_finetune_fails_the_cross_category_gates_by_name(tmp_path):
     cache, reports = tmp_path / "cache", tmp_path / "reports"
     env = {**os.environ, "BOOKCLIP_CACHE_DIR": str(cache), "PYSPARK_PYTHON": sys.executable}
     run = tmp_path / "plain"
-    subprocess.run([sys.executable, "-m", "harness.cli", "finetune", "--method", "plain", "--replay-fraction", "0",
-                    "--launcher", "inline", "--out", str(run)], cwd=ROOT, env=env, check=True,
-                   capture_output=True, text=True, timeout=1800)
-    proc = run_suites(cache, reports, "--bookclip-candidate", str(run / "model.safetensors"),
-                      "-k", "retrieval or cross_category")
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "harness.cli",
+            "finetune",
+            "--method",
+            "plain",
+            "--replay-fraction",
+            "0",
+            "--launcher",
+            "inline",
+            "--out",
+            str(run),
+        ],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
+    proc = run_suites(
+        cache, reports, "--bookclip-candidate", str(run / "model.safetensors"), "-k", "retrieval or cross_category"
+    )
     assert proc.returncode == 1, proc.stdout[-4000:]
     gates = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["bookclip"]["gates"]
     for metric in ("cross/image_to_text/recall@5", "cross/text_to_image/recall@5"):

@@ -1,4 +1,5 @@
 """The `bookclip` command. Each command group lives in its own module with a `register(sub)`."""
+
 from __future__ import annotations
 
 import argparse

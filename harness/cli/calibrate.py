@@ -4,6 +4,7 @@
 --aa N       an A/A check: one recipe fine-tuned with N training seeds on one split, every paired
              gate judged for seeds 2..N against seed 1, where the truth is "the same recipe"
 """
+
 from __future__ import annotations
 
 import argparse
@@ -16,20 +17,25 @@ from harness.errors import ConfigError
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "calibrate", help="check that confidence intervals cover and gates keep their false-alarm rate",
+        "calibrate",
+        help="check that confidence intervals cover and gates keep their false-alarm rate",
         description="--simulate: coverage of every interval method and the false-alarm rate of the delta and "
-                    "non_inferior rules, on seeded simulations with known truth. --aa N: fine-tune one recipe "
-                    "with N training seeds and judge every paired gate of seeds 2..N against seed 1. A paired "
-                    "gate 'at 95%%' passes when the two-sided 95%% interval of the difference clears its bound: a "
-                    "one-sided level of 2.5%%.")
+        "non_inferior rules, on seeded simulations with known truth. --aa N: fine-tune one recipe "
+        "with N training seeds and judge every paired gate of seeds 2..N against seed 1. A paired "
+        "gate 'at 95%%' passes when the two-sided 95%% interval of the difference clears its bound: a "
+        "one-sided level of 2.5%%.",
+    )
     mode = p.add_mutually_exclusive_group(required=True)
     mode.add_argument("--simulate", action="store_true", help="coverage and false-alarm simulations")
     mode.add_argument("--aa", type=int, metavar="N", help="A/A check with N training seeds (at least 2)")
     p.add_argument("--reduced", action="store_true", help="with --simulate: the small grid the test suite runs")
     p.add_argument("--seed", type=int, default=0, help="simulation seed (default 0)")
     p.add_argument("--confidence", type=float, default=0.95, help="interval level (default 0.95)")
-    p.add_argument("--root", default=".", help="with --aa: the project whose [tool.bookclip] recipe and gates "
-                                              "are used (default: the current folder)")
+    p.add_argument(
+        "--root",
+        default=".",
+        help="with --aa: the project whose [tool.bookclip] recipe and gates are used (default: the current folder)",
+    )
     p.set_defaults(func=run)
 
 
@@ -64,8 +70,15 @@ def _simulate(args: argparse.Namespace) -> int:
     for (family, method), group in _grouped(cells).items():
         gate = group[0].is_gate
         worst = max(group, key=lambda c: c.rate) if gate else min(group, key=lambda c: c.rate)
-        table.add_row(family, method, str(len(group)), f"{worst.rate:.3f}",
-                      f"{sum(c.rate for c in group) / len(group):.3f}", f"{group[0].nominal:.3f}", worst.setting)
+        table.add_row(
+            family,
+            method,
+            str(len(group)),
+            f"{worst.rate:.3f}",
+            f"{sum(c.rate for c in group) / len(group):.3f}",
+            f"{group[0].nominal:.3f}",
+            worst.setting,
+        )
     console.print(table)
     for cell in misses(cells):
         console.print(Text(f"misses its target: {cell.family} ({cell.method}) at {cell.setting}: {cell.rate:.3f}"))
@@ -95,8 +108,10 @@ def _aa(args: argparse.Namespace) -> int:
 
     root = Path(args.root).resolve()
     if not root.is_dir():  # else the default recipe would be fine-tuned for minutes, silently
-        raise ConfigError(f"--root {args.root}: not an existing directory; give the project folder whose "
-                          "pyproject.toml holds the recipe and gates")
+        raise ConfigError(
+            f"--root {args.root}: not an existing directory; give the project folder whose "
+            "pyproject.toml holds the recipe and gates"
+        )
     config = load_config(rootdir=root)
     # judged at fail tier, so a warn-tier gate's FAIL is not hidden behind WARN
     gates = [dataclasses.replace(g, tier="fail") for g in config.gates if g.paired and g.suite != "interpolation"]
@@ -119,8 +134,9 @@ def _aa(args: argparse.Namespace) -> int:
                 values[gate.metric].append(evidence[gate].difference.reference)  # type: ignore[union-attr]
             values[gate.metric].append(evidence[gate].estimate.value)
     console = make_console()
-    table = Table(title=f"A/A: {args.aa} training seeds of one recipe, seeds 2..{args.aa} against seed 1",
-                  title_justify="left")
+    table = Table(
+        title=f"A/A: {args.aa} training seeds of one recipe, seeds 2..{args.aa} against seed 1", title_justify="left"
+    )
     for column in ("gate", "false alarms", "metric spread (min..max over seeds)"):
         table.add_column(column)
     for gate in gates:
@@ -129,7 +145,12 @@ def _aa(args: argparse.Namespace) -> int:
     console.print(table)
     total, fired = len(gates) * (args.aa - 1), sum(alarms.values())
     low, high = clopper_pearson(fired, total, args.confidence)
-    console.print(Text(f"false-alarm rate {fired}/{total} = {fired / total:.3f} [{args.confidence:.0%} CI {low:.3f}, "
-                       f"{high:.3f}]; a delta gate passing, or a non_inferior gate failing (not undecided), between "
-                       "two seeds of one recipe is a false alarm"), soft_wrap=True)
+    console.print(
+        Text(
+            f"false-alarm rate {fired}/{total} = {fired / total:.3f} [{args.confidence:.0%} CI {low:.3f}, "
+            f"{high:.3f}]; a delta gate passing, or a non_inferior gate failing (not undecided), between "
+            "two seeds of one recipe is a false alarm"
+        ),
+        soft_wrap=True,
+    )
     return 0

@@ -1,4 +1,5 @@
 """`bookclip data validate`: load catalogue CSVs and show what was kept, skipped and why."""
+
 from __future__ import annotations
 
 import argparse
@@ -18,20 +19,28 @@ def register(sub: argparse._SubParsersAction) -> None:
     data = sub.add_parser("data", help="inspect and validate book-cover catalogues")
     data_sub = data.add_subparsers(dest="data_command", metavar="SUBCOMMAND", required=True)
     validate = data_sub.add_parser(
-        "validate", help="load catalogue CSVs and report rows kept, skips by reason, editions and overlaps",
+        "validate",
+        help="load catalogue CSVs and report rows kept, skips by reason, editions and overlaps",
         description="Load Book Depository-style CSVs (files, globs, or a directory of "
-                    "<Category>/<Category>.csv) and report what would be used.")
+        "<Category>/<Category>.csv) and report what would be used.",
+    )
     validate.add_argument("paths", nargs="+", metavar="PATH", help="CSV file, glob, or catalogue directory")
-    validate.add_argument("--image-root", metavar="DIR",
-                          help="folder the img_paths resolve under (default: the parent of each CSV's folder)")
-    validate.add_argument("--strict", action="store_true",
-                          help="decode every cover in full, and exit 1 when any row is skipped")
+    validate.add_argument(
+        "--image-root",
+        metavar="DIR",
+        help="folder the img_paths resolve under (default: the parent of each CSV's folder)",
+    )
+    validate.add_argument(
+        "--strict", action="store_true", help="decode every cover in full, and exit 1 when any row is skipped"
+    )
     validate.add_argument("--json", action="store_true", help="print the report as JSON instead of tables")
     validate.set_defaults(func=run_validate)
     export = data_sub.add_parser(
-        "export", help="write a catalogue as Parquet (covers included), partitioned by category",
+        "export",
+        help="write a catalogue as Parquet (covers included), partitioned by category",
         description="Load a catalogue (CSVs or a Parquet folder) and write it with --parquet DIR: book_id, cover "
-                    "bytes and every fingerprinted column, partitioned by category; every command reads DIR as --data.")
+        "bytes and every fingerprinted column, partitioned by category; every command reads DIR as --data.",
+    )
     export.add_argument("paths", nargs="+", metavar="PATH", help="CSV file, glob, or catalogue directory")
     export.add_argument("--image-root", metavar="DIR", help="folder the img_paths resolve under")
     export.add_argument("--parquet", required=True, metavar="DIR", help="the folder to write (replaced if it exists)")
@@ -67,8 +76,10 @@ def run_export(args: argparse.Namespace) -> int:
     if len(catalogue) == 0:
         raise DataError(f"no usable rows in {', '.join(args.paths)}; run `bookclip data validate` to see why")
     out = export_parquet(catalogue, args.parquet)
-    print(f"wrote {len(catalogue):,} rows ({report.skipped_rows:,} skipped) in {len(catalogue.categories)} categories "
-          f"to {out}; fingerprint {catalogue.fingerprint[:16]}")
+    print(
+        f"wrote {len(catalogue):,} rows ({report.skipped_rows:,} skipped) in {len(catalogue.categories)} categories "
+        f"to {out}; fingerprint {catalogue.fingerprint[:16]}"
+    )
     return 0
 
 
@@ -84,10 +95,22 @@ def _print_tables(report: LoadReport, summary: CatalogueSummary) -> None:
         else:
             table.add_column(column, justify="right")
     for c in summary.categories:
-        table.add_row(plain(c.category), f"{c.rows:,}", f"{c.kept:,}", f"{sum(c.skipped.values()):,}",
-                      f"{c.duplicate_groups:,} ({c.duplicate_rows:,})", f"{c.shared_groups:,}")
-    table.add_row("[bold]total", f"[bold]{report.total_rows:,}", f"[bold]{report.kept_rows:,}",
-                  f"[bold]{report.skipped_rows:,}", f"{summary.groups:,} books", "")
+        table.add_row(
+            plain(c.category),
+            f"{c.rows:,}",
+            f"{c.kept:,}",
+            f"{sum(c.skipped.values()):,}",
+            f"{c.duplicate_groups:,} ({c.duplicate_rows:,})",
+            f"{c.shared_groups:,}",
+        )
+    table.add_row(
+        "[bold]total",
+        f"[bold]{report.total_rows:,}",
+        f"[bold]{report.kept_rows:,}",
+        f"[bold]{report.skipped_rows:,}",
+        f"{summary.groups:,} books",
+        "",
+    )
     console.print(table)
 
     reasons = Table(title="Skipped and flagged rows", title_justify="left")
@@ -108,6 +131,10 @@ def _print_tables(report: LoadReport, summary: CatalogueSummary) -> None:
     if not summary.overlaps:
         overlaps.add_row("none", "0", "")
     console.print(overlaps)
-    console.print(plain(f"{len(summary.categories)} categories, {report.kept_rows:,} of {report.total_rows:,} rows "
-                        f"kept, {report.skipped.get('missing image', 0):,} missing images; "
-                        f"fingerprint {summary.fingerprint[:16]}"))
+    console.print(
+        plain(
+            f"{len(summary.categories)} categories, {report.kept_rows:,} of {report.total_rows:,} rows "
+            f"kept, {report.skipped.get('missing image', 0):,} missing images; "
+            f"fingerprint {summary.fingerprint[:16]}"
+        )
+    )

@@ -1,4 +1,5 @@
 """`bookclip models`: list the models bookclip knows and inspect one spec."""
+
 from __future__ import annotations
 
 import argparse
@@ -32,19 +33,29 @@ model specs (wherever bookclip takes a model):
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    models = sub.add_parser("models", help="list known models and inspect a model spec",
-                            description="List the models bookclip knows and inspect one.",
-                            epilog=SPEC_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    models = sub.add_parser(
+        "models",
+        help="list known models and inspect a model spec",
+        description="List the models bookclip knows and inspect one.",
+        epilog=SPEC_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     models_sub = models.add_subparsers(dest="models_command", metavar="SUBCOMMAND")
     listing = models_sub.add_parser(
-        "list", help="tiny configs, the embedded baseline, OpenAI names and where weights are looked for",
-        epilog=SPEC_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+        "list",
+        help="tiny configs, the embedded baseline, OpenAI names and where weights are looked for",
+        epilog=SPEC_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     listing.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     listing.set_defaults(func=run_list)
     info = models_sub.add_parser(
-        "info", help="architecture, parameter count, fingerprint, metadata and weight location of SPEC",
+        "info",
+        help="architecture, parameter count, fingerprint, metadata and weight location of SPEC",
         description="Load SPEC (downloading published weights when online) and describe it.",
-        epilog=SPEC_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+        epilog=SPEC_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     info.add_argument("spec", metavar="SPEC", help="a model spec (see below)")
     info.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     info.set_defaults(func=run_info)
@@ -60,10 +71,14 @@ def _architecture(config: dict[str, Any]) -> dict[str, Any]:
     vision, text = config.get("vision_cfg", {}), config.get("text_cfg", {})
     return {
         "embed_dim": config.get("embed_dim"),
-        "image": {k: vision[k] for k in ("image_size", "patch_size", "width", "layers", "timm_model_name")
-                  if k in vision},
-        "text": {k: text[k] for k in ("context_length", "vocab_size", "width", "heads", "layers", "hf_model_name")
-                 if k in text},
+        "image": {
+            k: vision[k] for k in ("image_size", "patch_size", "width", "layers", "timm_model_name") if k in vision
+        },
+        "text": {
+            k: text[k]
+            for k in ("context_length", "vocab_size", "width", "heads", "layers", "hf_model_name")
+            if k in text
+        },
         "quick_gelu": bool(config.get("quick_gelu", False)),
     }
 
@@ -84,26 +99,49 @@ def collect_listing() -> dict[str, Any]:
     for name in list_tiny():
         config = get_tiny_config(name)
         params = sum(p.numel() for p in build_model(config, 0).parameters())
-        tiny.append({"spec": f"tiny:{name}", "default": name == DEFAULT_TINY, "parameters": params,
-                     "architecture": _architecture(config)})
+        tiny.append(
+            {
+                "spec": f"tiny:{name}",
+                "default": name == DEFAULT_TINY,
+                "parameters": params,
+                "architecture": _architecture(config),
+            }
+        )
     fixtures = fixtures_dir()
-    baselines = [{"spec": f"fixtures:{path.stem}", "path": str(path)}
-                 for path in sorted(fixtures.glob("*.safetensors"))] if fixtures.is_dir() else []
+    baselines = (
+        [{"spec": f"fixtures:{path.stem}", "path": str(path)} for path in sorted(fixtures.glob("*.safetensors"))]
+        if fixtures.is_dir()
+        else []
+    )
     openai = []
     for name in openai_names():
         source = pretrained_source(openai_arch(name), "openai")
         local = find_local(source)
-        openai.append({"spec": f"openai:{name}", "arch": source.arch,
-                       "local": str(local) if local else None, "looked_in": source.local_candidates()})
+        openai.append(
+            {
+                "spec": f"openai:{name}",
+                "arch": source.arch,
+                "local": str(local) if local else None,
+                "looked_in": source.local_candidates(),
+            }
+        )
     try:
         from huggingface_hub import constants
 
         hub_cache = str(constants.HF_HUB_CACHE)
     except ImportError:
         hub_cache = None
-    return {"tiny": tiny, "fixtures_dir": str(fixtures), "fixtures": baselines, "openai": openai,
-            "weights_looked_for_in": {"clip_cache": str(clip_cache_dir()), "hf_hub_cache": hub_cache,
-                                      "fixtures": str(fixtures)}}
+    return {
+        "tiny": tiny,
+        "fixtures_dir": str(fixtures),
+        "fixtures": baselines,
+        "openai": openai,
+        "weights_looked_for_in": {
+            "clip_cache": str(clip_cache_dir()),
+            "hf_hub_cache": hub_cache,
+            "fixtures": str(fixtures),
+        },
+    }
 
 
 def run_list(args: argparse.Namespace) -> int:
@@ -114,8 +152,10 @@ def run_list(args: argparse.Namespace) -> int:
     print("tiny configs (random init; tiny:<name>@<seed> for another seed):")
     for entry in listing["tiny"]:
         default = "  [default]" if entry["default"] else ""
-        print(f"  {entry['spec']:<24} {entry['parameters']:>10,} params  "
-              f"{_describe_architecture(entry['architecture'])}{default}")
+        print(
+            f"  {entry['spec']:<24} {entry['parameters']:>10,} params  "
+            f"{_describe_architecture(entry['architecture'])}{default}"
+        )
     print(f"embedded baselines in {listing['fixtures_dir']}:")
     for entry in listing["fixtures"] or [{"spec": "(none; run `bookclip fixtures build-baseline`)", "path": ""}]:
         print(f"  {entry['spec']:<24} {entry['path']}")
@@ -143,11 +183,18 @@ def collect_info(spec: str) -> dict[str, Any]:
     else:
         weights = str(model.metadata.get("weights", "?"))
     return {
-        "spec": model.spec, "kind": parsed.kind, "architecture": _architecture(model.config),
-        "parameters": model.parameter_count(), "fingerprint": model.fingerprint,
-        "image_size": model.image_size, "context_length": model.context_length,
-        "mean": list(model.mean), "std": list(model.std), "weights": weights,
-        "metadata": model.metadata, "config": model.config,
+        "spec": model.spec,
+        "kind": parsed.kind,
+        "architecture": _architecture(model.config),
+        "parameters": model.parameter_count(),
+        "fingerprint": model.fingerprint,
+        "image_size": model.image_size,
+        "context_length": model.context_length,
+        "mean": list(model.mean),
+        "std": list(model.std),
+        "weights": weights,
+        "metadata": model.metadata,
+        "config": model.config,
     }
 
 

@@ -1,4 +1,5 @@
 """`bookclip probe`: perturbed-title probes for one checkpoint, or a baseline against another."""
+
 from __future__ import annotations
 
 import argparse
@@ -20,39 +21,77 @@ if TYPE_CHECKING:
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
-        "probe", help="perturbed-title probes: invariance, hard negatives, minimal failing edit, cover-text control",
+        "probe",
+        help="perturbed-title probes: invariance, hard negatives, minimal failing edit, cover-text control",
         description="Probe how a model's title matching survives typos, rephrasings and near-miss titles. "
-                    "Metrics are keyed probes/<family>/<metric>, each with a 95%% bootstrap CI.")
-    parser.add_argument("--model", required=True, metavar="SPEC",
-                        help="model spec: tiny:<name>, fixtures:tiny-baseline, openai:ViT-B/32, a checkpoint path")
-    parser.add_argument("--data", metavar="PATH", default=None,
-                        help="catalogue: a folder of <Category>/<Category>.csv, CSV files or globs "
-                             "(default: the generated fixture catalogue)")
-    parser.add_argument("--categories", metavar="NAMES", default=None,
-                        help="comma-separated categories of the catalogue to probe (default: all)")
-    parser.add_argument("--families", metavar="NAMES", default=None,
-                        help="comma-separated perturbation families (default: all; see --list-families)")
-    parser.add_argument("--compare", metavar="SPEC_B", default=None,
-                        help="a second model (e.g. the fine-tuned checkpoint): side by side with paired CIs")
-    parser.add_argument("--mlflow", action="store_true",
-                        help="log the run to MLflow (needs the mlflow extra; also on when MLFLOW_TRACKING_URI is set)")
-    parser.add_argument("--out", metavar="FILE.json", default=None,
-                        help="write the run report (metrics, comparisons, probe details); `bookclip report` reads it")
+        "Metrics are keyed probes/<family>/<metric>, each with a 95%% bootstrap CI.",
+    )
+    parser.add_argument(
+        "--model",
+        required=True,
+        metavar="SPEC",
+        help="model spec: tiny:<name>, fixtures:tiny-baseline, openai:ViT-B/32, a checkpoint path",
+    )
+    parser.add_argument(
+        "--data",
+        metavar="PATH",
+        default=None,
+        help="catalogue: a folder of <Category>/<Category>.csv, CSV files or globs "
+        "(default: the generated fixture catalogue)",
+    )
+    parser.add_argument(
+        "--categories",
+        metavar="NAMES",
+        default=None,
+        help="comma-separated categories of the catalogue to probe (default: all)",
+    )
+    parser.add_argument(
+        "--families",
+        metavar="NAMES",
+        default=None,
+        help="comma-separated perturbation families (default: all; see --list-families)",
+    )
+    parser.add_argument(
+        "--compare",
+        metavar="SPEC_B",
+        default=None,
+        help="a second model (e.g. the fine-tuned checkpoint): side by side with paired CIs",
+    )
+    parser.add_argument(
+        "--mlflow",
+        action="store_true",
+        help="log the run to MLflow (needs the mlflow extra; also on when MLFLOW_TRACKING_URI is set)",
+    )
+    parser.add_argument(
+        "--out",
+        metavar="FILE.json",
+        default=None,
+        help="write the run report (metrics, comparisons, probe details); `bookclip report` reads it",
+    )
     parser.add_argument("--json", action="store_true", help="print the run report as JSON instead of tables")
     parser.add_argument("--k", type=int, default=5, help="top-k the true cover must stay in (default 5)")
     parser.add_argument("--items", type=int, default=300, help="books probed, a seeded sample (default 300)")
     parser.add_argument("--seed", type=int, default=0, help="drives sampling, perturbations, search, bootstrap")
-    parser.add_argument("--edit-items", type=int, default=40,
-                        help="books given to the minimal-edit search (0 skips it; default 40)")
+    parser.add_argument(
+        "--edit-items", type=int, default=40, help="books given to the minimal-edit search (0 skips it; default 40)"
+    )
     parser.add_argument("--edit-max", type=int, default=4, help="largest edit searched, in characters (default 4)")
-    parser.add_argument("--edit-time", type=float, default=60.0,
-                        help="seconds the minimal-edit search may take per model (default 60)")
+    parser.add_argument(
+        "--edit-time", type=float, default=60.0, help="seconds the minimal-edit search may take per model (default 60)"
+    )
     parser.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples (default 1000)")
     parser.add_argument("--no-control", action="store_true", help="skip the cover-text control (title hidden)")
-    parser.add_argument("--control-method", choices=("mask", "blur"), default="mask",
-                        help="how real covers hide their title region (fixture covers are redrawn)")
-    parser.add_argument("--writeup-case", action="store_true",
-                        help="only the original write-up's case: 'The Power of Now' against four prompts")
+    parser.add_argument(
+        "--control-method",
+        choices=("mask", "blur"),
+        default="mask",
+        help="how real covers hide their title region (fixture covers are redrawn)",
+    )
+    parser.add_argument(
+        "--writeup-case",
+        action="store_true",
+        help="only the original write-up's case: 'The Power of Now' against four prompts",
+    )
     parser.add_argument("--list-families", action="store_true", help="list the perturbation families and exit")
     from harness.cli.evaluate import add_engine_option
 
@@ -89,10 +128,17 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.items < 1 or args.edit_items < 0 or args.edit_max < 1 or args.edit_time <= 0:
         raise ConfigError("--items and --edit-max must be at least 1, --edit-items at least 0, --edit-time above 0")
-    config = ProbeConfig(families=_names(args.families), k=args.k, seed=args.seed, max_items=args.items,
-                         edit_items=args.edit_items, cover_control=not args.no_control,
-                         control_method=args.control_method, resamples=args.resamples,
-                         edit=EditSearchConfig(max_edits=args.edit_max, time_budget_s=args.edit_time))
+    config = ProbeConfig(
+        families=_names(args.families),
+        k=args.k,
+        seed=args.seed,
+        max_items=args.items,
+        edit_items=args.edit_items,
+        cover_control=not args.no_control,
+        control_method=args.control_method,
+        resamples=args.resamples,
+        edit=EditSearchConfig(max_edits=args.edit_max, time_budget_s=args.edit_time),
+    )
     from harness.probes.families import families
 
     families(config.families)  # an unknown family fails before any model loads
@@ -127,15 +173,27 @@ def _catalogue(data: str | None, categories: tuple[str, ...] | None) -> Catalogu
     return catalogue.by_category(categories) if categories else catalogue
 
 
-def _run_report(base: ProbeReport, other: ProbeReport | None, compared: Sequence[Difference] | None,
-                catalogue: Catalogue, args: argparse.Namespace) -> RunReport:
+def _run_report(
+    base: ProbeReport,
+    other: ProbeReport | None,
+    compared: Sequence[Difference] | None,
+    catalogue: Catalogue,
+    args: argparse.Namespace,
+) -> RunReport:
     from harness.report.build import add_difference, add_probes, new_report
 
-    report = new_report("probe", settings=base.config.stat_settings,
-                        data={"fingerprint": base.catalogue_fingerprint, "rows": len(catalogue)},
-                        extra_settings={"k": base.config.k, "items": base.items}, engine=args.engine)
-    report.sections["engine"] = {"name": args.engine, "probes": "driver: the probe runner embeds and ranks "
-                                 "through the local engine; Spark runs only eval, compare and interpolate"}
+    report = new_report(
+        "probe",
+        settings=base.config.stat_settings,
+        data={"fingerprint": base.catalogue_fingerprint, "rows": len(catalogue)},
+        extra_settings={"k": base.config.k, "items": base.items},
+        engine=args.engine,
+    )
+    report.sections["engine"] = {
+        "name": args.engine,
+        "probes": "driver: the probe runner embeds and ranks "
+        "through the local engine; Spark runs only eval, compare and interpolate",
+    }
     add_probes(report, "baseline" if other else "model", base)
     if other is not None:
         add_probes(report, "candidate", other)
@@ -164,8 +222,9 @@ def _print_families(console: Console) -> None:
     console.print(table)
 
 
-def _print_report(console: Console, base: ProbeReport, other: ProbeReport | None,
-                  compared: Sequence[Difference] | None) -> None:
+def _print_report(
+    console: Console, base: ProbeReport, other: ProbeReport | None, compared: Sequence[Difference] | None
+) -> None:
     from rich.table import Table
 
     k = base.config.k
@@ -214,8 +273,11 @@ def _print_report(console: Console, base: ProbeReport, other: ProbeReport | None
         summary.add_column(report.model_spec, justify="right")
     if compared is not None:
         summary.add_column("delta", justify="right")
-    keys = [key for key in base.metrics if key.split("/")[1] in
-            ("hard_negatives", "minimal_edit", "cover_text", "exact@title_hidden")]
+    keys = [
+        key
+        for key in base.metrics
+        if key.split("/")[1] in ("hard_negatives", "minimal_edit", "cover_text", "exact@title_hidden")
+    ]
     for key in keys:
         pct = any(s in key for s in ("rate", "recall", "gap"))
         cells = [_fmt(report.metrics.get(key), pct=pct) for report in reports]
@@ -226,12 +288,18 @@ def _print_report(console: Console, base: ProbeReport, other: ProbeReport | None
     for report in reports:
         if report.minimal_edit is not None:
             hist = report.minimal_edit.histogram()
-            console.print(f"robustness radius ({report.model_spec}): "
-                          + ", ".join(f"{r}: {n}" for r, n in hist.items())
-                          + f"; exact title missed the top-{report.minimal_edit.config.k}: "
-                            f"{report.minimal_edit.not_retrieved}", highlight=False)
+            console.print(
+                f"robustness radius ({report.model_spec}): "
+                + ", ".join(f"{r}: {n}" for r, n in hist.items())
+                + f"; exact title missed the top-{report.minimal_edit.config.k}: "
+                f"{report.minimal_edit.not_retrieved}",
+                highlight=False,
+            )
             for worst in report.minimal_edit.worst(3):
-                console.print(f"  {worst['title']!r} -> {worst['edited']!r} ({worst['radius']} edit(s))",
-                              markup=False, highlight=False)
+                console.print(
+                    f"  {worst['title']!r} -> {worst['edited']!r} ({worst['radius']} edit(s))",
+                    markup=False,
+                    highlight=False,
+                )
         if report.control is not None:
             console.print(f"cover-text control ({report.model_spec}): {report.control['method']}", highlight=False)

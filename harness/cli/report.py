@@ -1,4 +1,5 @@
 """`bookclip report`: show a run, compare it against a stored run, write its HTML, manage saved runs."""
+
 from __future__ import annotations
 
 import argparse
@@ -14,42 +15,75 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="show a run report, compare it against a stored run, write HTML, list saved runs",
         description=(
             "Show a run report (a JSON file, a saved run's name, a run number or 'latest'); with --against, "
-            "report regressions against another run and exit 1 when one is found (see --fail-on)."),
-        epilog=("examples:  bookclip report reports/run.json --against reports/main.json  |  "
-                "bookclip report latest --against main --fail-on warn  |  bookclip report latest --html out.html  |  "
-                "bookclip report reports/run.json --format markdown >> \"$GITHUB_STEP_SUMMARY\"  |  "
-                "bookclip report --list"))
-    parser.add_argument("run", nargs="*", metavar="RUN",
-                        help="run report: a file, 'latest', a saved name (its newest run), a run number or id; "
-                             "several: one column per checkpoint against the first file's reference")
-    parser.add_argument("--against", metavar="MAIN",
-                        help="reference run to compare against (same forms as RUN, or mlflow:<run id> for the run "
-                             "report logged with an MLflow run)")
-    parser.add_argument("--fail-on", choices=("regression", "warn", "never"), default="regression",
-                        help="exit 1 on regressions (default), also on warnings, or never")
-    parser.add_argument("--margin", type=float, default=0.0,
-                        help="a change counts as a regression only when worse than this, in metric units (default 0)")
-    parser.add_argument("--confidence", type=float, default=0.95,
-                        help="confidence of the paired bootstrap CI (default 0.95)")
+            "report regressions against another run and exit 1 when one is found (see --fail-on)."
+        ),
+        epilog=(
+            "examples:  bookclip report reports/run.json --against reports/main.json  |  "
+            "bookclip report latest --against main --fail-on warn  |  bookclip report latest --html out.html  |  "
+            'bookclip report reports/run.json --format markdown >> "$GITHUB_STEP_SUMMARY"  |  '
+            "bookclip report --list"
+        ),
+    )
+    parser.add_argument(
+        "run",
+        nargs="*",
+        metavar="RUN",
+        help="run report: a file, 'latest', a saved name (its newest run), a run number or id; "
+        "several: one column per checkpoint against the first file's reference",
+    )
+    parser.add_argument(
+        "--against",
+        metavar="MAIN",
+        help="reference run to compare against (same forms as RUN, or mlflow:<run id> for the run "
+        "report logged with an MLflow run)",
+    )
+    parser.add_argument(
+        "--fail-on",
+        choices=("regression", "warn", "never"),
+        default="regression",
+        help="exit 1 on regressions (default), also on warnings, or never",
+    )
+    parser.add_argument(
+        "--margin",
+        type=float,
+        default=0.0,
+        help="a change counts as a regression only when worse than this, in metric units (default 0)",
+    )
+    parser.add_argument(
+        "--confidence", type=float, default=0.95, help="confidence of the paired bootstrap CI (default 0.95)"
+    )
     parser.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples (default 1000)")
     parser.add_argument("--seed", type=int, default=None, help="bootstrap seed (default: the run's seed)")
     parser.add_argument("--role", default="candidate", help="which model of each run to compare (default candidate)")
     parser.add_argument("--out", metavar="FILE.json", help="write the regression result (with --against) as JSON")
-    parser.add_argument("--json", action="store_true",
-                        help="print the run report (or, with --against, the regression result) as JSON "
-                             "(the same as --format json)")
-    parser.add_argument("--format", choices=("console", "json", "markdown"), default="console",
-                        help="console tables (default); json; or markdown: the verdict, the gate table and the "
-                             "five clearest regressions as GitHub-flavoured Markdown, for a pull-request comment "
-                             "or $GITHUB_STEP_SUMMARY")
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print the run report (or, with --against, the regression result) as JSON (the same as --format json)",
+    )
+    parser.add_argument(
+        "--format",
+        choices=("console", "json", "markdown"),
+        default="console",
+        help="console tables (default); json; or markdown: the verdict, the gate table and the "
+        "five clearest regressions as GitHub-flavoured Markdown, for a pull-request comment "
+        "or $GITHUB_STEP_SUMMARY",
+    )
     parser.add_argument("--html", metavar="OUT", help="write the run's self-contained HTML report")
-    parser.add_argument("--full", action="store_true",
-                        help="print every metric with its CI and test (default for a run with gates: the verdict, "
-                             "the gates and the five worst regressions)")
+    parser.add_argument(
+        "--full",
+        action="store_true",
+        help="print every metric with its CI and test (default for a run with gates: the verdict, "
+        "the gates and the five worst regressions)",
+    )
     parser.add_argument("--save", metavar="NAME", help="store the run in the run history under NAME")
     parser.add_argument("--list", action="store_true", help="list the saved runs")
-    parser.add_argument("--runs-dir", metavar="DIR", default=None,
-                        help="run history directory (default $BOOKCLIP_RUNS_DIR or reports/runs)")
+    parser.add_argument(
+        "--runs-dir",
+        metavar="DIR",
+        default=None,
+        help="run history directory (default $BOOKCLIP_RUNS_DIR or reports/runs)",
+    )
     parser.set_defaults(func=run_report, uses_cache=False)
 
 
@@ -62,8 +96,10 @@ def run_report(args: argparse.Namespace) -> int:
     console = make_console()
     args.json = args.json or args.format == "json"
     if args.format == "markdown" and (args.against or args.json):
-        raise ConfigError("--format markdown shows one run (its gates and regressions against its own reference); "
-                          "it does not combine with --against or --json")
+        raise ConfigError(
+            "--format markdown shows one run (its gates and regressions against its own reference); "
+            "it does not combine with --against or --json"
+        )
     if args.list:
         runs = list_runs(args.runs_dir)
         if runs:
@@ -123,10 +159,17 @@ def run_report(args: argparse.Namespace) -> int:
     else:
         main_path = resolve_run(args.against, args.runs_dir)
         main = RunReport.read(main_path)
-    result = compare_runs(report, main, role=args.role, margin=args.margin,
-                          confidence=args.confidence, resamples=args.resamples,
-                          seed=report.seed if args.seed is None else args.seed,
-                          run_source=str(run_path), main_source=str(main_path))
+    result = compare_runs(
+        report,
+        main,
+        role=args.role,
+        margin=args.margin,
+        confidence=args.confidence,
+        resamples=args.resamples,
+        seed=report.seed if args.seed is None else args.seed,
+        run_source=str(run_path),
+        main_source=str(main_path),
+    )
     document = json_ready(result.to_dict() | {"exit_code": result.exit_code(args.fail_on)})
     if args.json:
         import json

@@ -1,4 +1,5 @@
 """Catalogues of book covers: loading and validation, splits, decoded-image cache, generated fixtures."""
+
 from __future__ import annotations
 
 from harness.data.catalogue import COLUMNS, Catalogue
@@ -13,7 +14,21 @@ from harness.data.split import Splits, split
 from harness.data.titles import restore_article, title_key
 
 __all__ = [
-    "COLUMNS", "Catalogue", "FIXTURE_CATEGORIES", "FIXTURE_FINETUNE_CATEGORY", "LoadReport", "Splits",
-    "decoded_images", "draw_cover", "fixture_catalogue", "fixture_recipe", "load_catalogue",
-    "make_fixture_catalogue", "open_cover", "resize_and_crop", "restore_article", "split", "title_key",
+    "COLUMNS",
+    "Catalogue",
+    "FIXTURE_CATEGORIES",
+    "FIXTURE_FINETUNE_CATEGORY",
+    "LoadReport",
+    "Splits",
+    "decoded_images",
+    "draw_cover",
+    "fixture_catalogue",
+    "fixture_recipe",
+    "load_catalogue",
+    "make_fixture_catalogue",
+    "open_cover",
+    "resize_and_crop",
+    "restore_article",
+    "split",
+    "title_key",
 ]

@@ -1,4 +1,5 @@
 """The Catalogue: one validated row per book edition, with lazy access to its cover images."""
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
@@ -30,8 +31,10 @@ class Catalogue:
     def __post_init__(self) -> None:
         missing = [c for c in COLUMNS if c not in self.frame.columns]
         if missing:
-            raise DataError(f"catalogue frame lacks column(s) {', '.join(missing)}; "
-                            "build catalogues with harness.data.load_catalogue")
+            raise DataError(
+                f"catalogue frame lacks column(s) {', '.join(missing)}; "
+                "build catalogues with harness.data.load_catalogue"
+            )
         if not isinstance(self.frame.index, pd.RangeIndex) or (len(self.frame) and self.frame.index[0] != 0):
             object.__setattr__(self, "frame", self.frame.reset_index(drop=True))
         if self.image_digests is not None and len(self.image_digests) != len(self.frame):
@@ -64,8 +67,10 @@ class Catalogue:
         if digests is None:
             digests = tuple(probe_image(p).digest for p in self.frame["image_path"])
         cols = self.frame[["book_id", "title", "author", "category", "isbn", "group_id"]]
-        rows = ["\x1f".join(values) + "\x1f" + digest
-                for values, digest in zip(cols.itertuples(index=False, name=None), digests, strict=True)]
+        rows = [
+            "\x1f".join(values) + "\x1f" + digest
+            for values, digest in zip(cols.itertuples(index=False, name=None), digests, strict=True)
+        ]
         return sha256_hex("catalogue-v2", "\x1e".join(rows))
 
     def subset(self, selector: Sequence[int] | Sequence[bool] | np.ndarray | pd.Series) -> Catalogue:
@@ -89,8 +94,11 @@ class Catalogue:
         if clash:
             raise DataError(f"cannot join catalogues that share book ids ({sorted(clash)[0]!r}, ...)")
         frame = pd.concat([self.frame, other.frame[self.frame.columns]], ignore_index=True)
-        digests = None if self.image_digests is None or other.image_digests is None \
+        digests = (
+            None
+            if self.image_digests is None or other.image_digests is None
             else self.image_digests + other.image_digests
+        )
         return Catalogue(frame, digests)
 
     def by_category(self, names: str | Iterable[str]) -> Catalogue:
@@ -98,8 +106,9 @@ class Catalogue:
         wanted = [names] if isinstance(names, str) else list(names)
         unknown = sorted(set(wanted) - set(self.categories))
         if unknown:
-            raise DataError(f"unknown category {', '.join(map(repr, unknown))}; "
-                            f"this catalogue has: {', '.join(self.categories)}")
+            raise DataError(
+                f"unknown category {', '.join(map(repr, unknown))}; this catalogue has: {', '.join(self.categories)}"
+            )
         return self.subset(self.frame["category"].isin(wanted).to_numpy())
 
     def open_image(self, i: int, *, keep_grey: bool = False) -> Image.Image:

@@ -1,4 +1,5 @@
 """What `bookclip data validate` shows: per-category rows, skips, duplicate groups, cross-category overlaps."""
+
 from __future__ import annotations
 
 from collections import Counter, defaultdict
@@ -42,8 +43,10 @@ class CatalogueSummary:
             "fingerprint": self.fingerprint,
             "groups": self.groups,
             "categories": [vars(c) | {"skipped": dict(c.skipped)} for c in self.categories],
-            "overlaps": [{"categories": list(o.categories), "groups": o.groups, "examples": list(o.examples)}
-                         for o in self.overlaps],
+            "overlaps": [
+                {"categories": list(o.categories), "groups": o.groups, "examples": list(o.examples)}
+                for o in self.overlaps
+            ],
         }
 
 
@@ -66,20 +69,21 @@ def summarise(catalogue: Catalogue, report: LoadReport) -> CatalogueSummary:
             groups_by_pair[pair].append(group)
     summaries = []
     for name in names:
-        summaries.append(CategorySummary(
-            category=name,
-            rows=report.rows_by_category.get(name, 0),
-            kept=report.kept_by_category.get(name, 0),
-            skipped=dict(report.skipped_by_category.get(name, {})),
-            duplicate_groups=int(dup_groups.get(name, 0)),
-            duplicate_rows=int(dup_rows.get(name, 0)),
-            shared_groups=int(shared_by_category.get(name, 0)),
-        ))
+        summaries.append(
+            CategorySummary(
+                category=name,
+                rows=report.rows_by_category.get(name, 0),
+                kept=report.kept_by_category.get(name, 0),
+                skipped=dict(report.skipped_by_category.get(name, {})),
+                duplicate_groups=int(dup_groups.get(name, 0)),
+                duplicate_rows=int(dup_rows.get(name, 0)),
+                shared_groups=int(shared_by_category.get(name, 0)),
+            )
+        )
     first_title = frame.drop_duplicates("group_id").set_index("group_id")["title"]
     overlaps = []
     for pair in sorted(groups_by_pair):
         both = groups_by_pair[pair]
         examples = tuple(sorted(first_title[g] for g in both)[:MAX_OVERLAP_EXAMPLES])
         overlaps.append(CategoryOverlap(pair, len(both), examples))
-    return CatalogueSummary(tuple(summaries), tuple(overlaps), int(frame["group_id"].nunique()),
-                            catalogue.fingerprint)
+    return CatalogueSummary(tuple(summaries), tuple(overlaps), int(frame["group_id"].nunique()), catalogue.fingerprint)

@@ -1,4 +1,5 @@
 """Finding catalogue CSVs (files, globs, directories) and reading them whatever their encoding."""
+
 from __future__ import annotations
 
 import glob
@@ -41,13 +42,16 @@ def resolve_sources(sources: Sources) -> list[Path]:
         if path.is_dir():
             matches = sorted(path.glob("*/*.csv")) or sorted(path.glob("*.csv"))
             if not matches:
-                raise DataError(f"directory {path} holds no <Category>/<Category>.csv or *.csv files; "
-                                "point at the catalogue's root directory")
+                raise DataError(
+                    f"directory {path} holds no <Category>/<Category>.csv or *.csv files; "
+                    "point at the catalogue's root directory"
+                )
         elif path.is_file():
             matches = [path]
         elif path.exists():  # a FIFO, socket or device: reading it could block forever
-            raise DataError(f"catalogue CSV {path} is not a regular file (a FIFO, socket or device); "
-                            "pass the CSV file itself")
+            raise DataError(
+                f"catalogue CSV {path} is not a regular file (a FIFO, socket or device); pass the CSV file itself"
+            )
         elif _GLOB_CHARS & set(text):
             matches = sorted(Path(p) for p in glob.glob(os.path.expanduser(text)) if not Path(p).is_dir())
             if not matches:
@@ -113,27 +117,38 @@ def read_csv(path: Path) -> CsvTable:
     try:
         raw = read_regular_bytes(path)
     except NotRegularFileError:
-        raise DataError(f"catalogue CSV {path} is not a regular file (a FIFO, socket or device); "
-                        "replace it with the CSV file or remove it from the catalogue folder") from None
+        raise DataError(
+            f"catalogue CSV {path} is not a regular file (a FIFO, socket or device); "
+            "replace it with the CSV file or remove it from the catalogue folder"
+        ) from None
     except OSError as exc:
-        raise DataError(f"cannot read catalogue CSV {path} ({exc.strerror or exc}); "
-                        "check that it exists and is readable") from None
+        raise DataError(
+            f"cannot read catalogue CSV {path} ({exc.strerror or exc}); check that it exists and is readable"
+        ) from None
     if not raw.strip():
         raise DataError(f"catalogue CSV {path} is empty; expected a header line {LAYOUT}")
     text, encoding, legacy_lines = decode_csv_lines(raw)
     try:
         # pandas 2's C parser ends a field at a NUL byte (a crafted path would lose its tail silently);
         # the Python engine keeps it, so the loader's path check sees it and skips the row by name
-        frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_filter=False,
-                            engine="python" if "\x00" in text else "c")
+        frame = pd.read_csv(
+            io.StringIO(text),
+            dtype=str,
+            keep_default_na=False,
+            na_filter=False,
+            engine="python" if "\x00" in text else "c",
+        )
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
         first = " ".join(str(exc).split())
-        raise DataError(f"catalogue CSV {path} cannot be parsed ({first}); "
-                        f"expected comma-separated columns {LAYOUT}") from None
+        raise DataError(
+            f"catalogue CSV {path} cannot be parsed ({first}); expected comma-separated columns {LAYOUT}"
+        ) from None
     frame.columns = [str(c).strip().lstrip("\ufeff") for c in frame.columns]
     missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
     if missing:
         have = ",".join(frame.columns[:12])
-        raise DataError(f"catalogue CSV {path} lacks required column(s) {', '.join(missing)} "
-                        f"(has: {have}); expected the layout {LAYOUT}")
+        raise DataError(
+            f"catalogue CSV {path} lacks required column(s) {', '.join(missing)} "
+            f"(has: {have}); expected the layout {LAYOUT}"
+        )
     return CsvTable(path=path, frame=frame, encoding=encoding, legacy_lines=legacy_lines)

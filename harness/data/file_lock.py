@@ -1,4 +1,5 @@
 """An advisory inter-process lock, so concurrent builders of one cache entry build it once."""
+
 from __future__ import annotations
 
 import contextlib

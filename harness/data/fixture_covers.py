@@ -5,6 +5,7 @@ vocabulary word, in title order; below it the category's background and motif sh
 author in small type. `with_title=False` leaves the panel blank (the cover-text control): only
 the category look and the author remain.
 """
+
 from __future__ import annotations
 
 import random

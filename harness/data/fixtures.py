@@ -5,6 +5,7 @@ of per-category words, each word drawn on the cover as a signature tile, so a sm
 them; the real catalogue's quirks are put in on purpose (editions, "Title, The:" forms, empty
 authors, greyscale covers, accented titles, books in two categories).
 """
+
 from __future__ import annotations
 
 import csv
@@ -39,8 +40,19 @@ from harness.errors import DataError
 from harness.io import atomic_write_json, cache_dir, sha256_hex
 
 MARKER = "fixture.json"
-COLUMNS = ("image", "name", "author", "format", "book_depository_stars", "price", "currency", "old_price",
-           "isbn", "category", "img_paths")
+COLUMNS = (
+    "image",
+    "name",
+    "author",
+    "format",
+    "book_depository_stars",
+    "price",
+    "currency",
+    "old_price",
+    "isbn",
+    "category",
+    "img_paths",
+)
 JPEG_QUALITY = 92
 # Distinct books per category (before editions and cross-listings). Sized so the cross-category
 # gates can be decided: the baseline pretrains on 40% of its categories' books, which leaves about
@@ -52,8 +64,12 @@ GREYSCALE_RATE = 0.04
 MOVED_ARTICLE_RATE = 0.12  # of titles starting with "The"
 EDITION_RATE = 0.08
 # (from, to, how many books): the same book listed in two categories.
-CROSS_LISTINGS = (("Mind-Body-Spirit", "Health", 4), ("Medical", "Biography", 3), ("Health", "Cookery", 3),
-                  ("Science-Fiction-Fantasy-Horror", "Biography", 2))
+CROSS_LISTINGS = (
+    ("Mind-Body-Spirit", "Health", 4),
+    ("Medical", "Biography", 3),
+    ("Health", "Cookery", 3),
+    ("Science-Fiction-Fantasy-Horror", "Biography", 2),
+)
 
 
 @dataclass(frozen=True)
@@ -77,8 +93,13 @@ class FixtureBook:
 def fixture_recipe(seed: int = 0, books_per_category: int = BOOKS_PER_CATEGORY) -> dict[str, Any]:
     """Everything the fixture's bytes depend on; its hash names the cache entry."""
     code = "".join(inspect.getsource(m) for m in (fixture_vocabulary, fixture_covers, sys.modules[__name__]))
-    recipe = {"seed": seed, "books_per_category": books_per_category, "categories": list(FIXTURE_CATEGORIES),
-              "pillow": PIL.__version__, "code": sha256_hex(code)[:16]}
+    recipe = {
+        "seed": seed,
+        "books_per_category": books_per_category,
+        "categories": list(FIXTURE_CATEGORIES),
+        "pillow": PIL.__version__,
+        "code": sha256_hex(code)[:16],
+    }
     recipe["recipe_hash"] = sha256_hex(repr(sorted(recipe.items())))[:16]
     return recipe
 
@@ -95,8 +116,9 @@ def fixture_catalogue(seed: int = 0, *, books_per_category: int = BOOKS_PER_CATE
     return dest
 
 
-def make_fixture_catalogue(dest: str | os.PathLike[str], *, seed: int = 0,
-                           books_per_category: int = BOOKS_PER_CATEGORY) -> Path:
+def make_fixture_catalogue(
+    dest: str | os.PathLike[str], *, seed: int = 0, books_per_category: int = BOOKS_PER_CATEGORY
+) -> Path:
     """Write the fixture (<Category>/<Category>.csv and <Category>/NNNNNNN.jpg, plus fixture.json) into `dest`.
 
     Same seed and size -> byte-identical files. `dest` must be absent, empty, or an earlier fixture
@@ -106,8 +128,9 @@ def make_fixture_catalogue(dest: str | os.PathLike[str], *, seed: int = 0,
         raise DataError(f"books_per_category={books_per_category} is too small; use at least 10")
     target = Path(dest).expanduser().resolve()
     if target.exists() and (not target.is_dir() or (any(target.iterdir()) and not (target / MARKER).is_file())):
-        raise DataError(f"{target} exists and is not an empty directory or an earlier fixture; "
-                        "choose a new or empty directory")
+        raise DataError(
+            f"{target} exists and is not an empty directory or an earlier fixture; choose a new or empty directory"
+        )
     books = generate_books(seed=seed, books_per_category=books_per_category)
     staging = target.parent / f".{target.name}.staging-{os.getpid()}"
     if staging.exists():
@@ -153,7 +176,7 @@ def generate_books(*, seed: int = 0, books_per_category: int = BOOKS_PER_CATEGOR
 
 
 def moved_article(title: str) -> str:
-    """"The Power of Now: A Guide" -> "Power of Now, The: A Guide" (the catalogue's moved-article form)."""
+    """ "The Power of Now: A Guide" -> "Power of Now, The: A Guide" (the catalogue's moved-article form)."""
     head, sep, rest = title[4:].partition(":")
     return f"{head.strip()}, The:{rest}" if sep else f"{head.strip()}, The:"
 
@@ -202,18 +225,34 @@ def _new_book(rng: random.Random, title: str, category: str, isbns: _IsbnSource)
     name = moved_article(title) if title.startswith("The ") and rng.random() < MOVED_ARTICLE_RATE else title
     price = rng.uniform(4.0, 30.0)
     old_price = f"{price * rng.uniform(1.05, 1.6):.2f}" if rng.random() < 0.6 else ""
-    return FixtureBook(name=name, author=author, category=category, isbn=isbns.next(),
-                       format=rng.choice(FORMATS[:2]), stars=rng.choice(("3.5", "4.0", "4.5", "5.0")),
-                       price=f"{price:.2f}", old_price=old_price, cover_title=title, cover_category=category,
-                       cover_seed=rng.randrange(2**31), greyscale=rng.random() < GREYSCALE_RATE)
+    return FixtureBook(
+        name=name,
+        author=author,
+        category=category,
+        isbn=isbns.next(),
+        format=rng.choice(FORMATS[:2]),
+        stars=rng.choice(("3.5", "4.0", "4.5", "5.0")),
+        price=f"{price:.2f}",
+        old_price=old_price,
+        cover_title=title,
+        cover_category=category,
+        cover_seed=rng.randrange(2**31),
+        greyscale=rng.random() < GREYSCALE_RATE,
+    )
 
 
 def _new_edition(rng: random.Random, book: FixtureBook, isbns: _IsbnSource) -> FixtureBook:
     title = book.cover_title
     name = moved_article(title) if title.startswith("The ") and rng.random() < 0.5 else title
     other_format = rng.choice([f for f in FORMATS if f != book.format])
-    return replace(book, name=name, isbn=isbns.next(), format=other_format, cover_seed=rng.randrange(2**31),
-                   price=f"{float(book.price) * rng.uniform(0.8, 1.5):.2f}")
+    return replace(
+        book,
+        name=name,
+        isbn=isbns.next(),
+        format=other_format,
+        cover_seed=rng.randrange(2**31),
+        price=f"{float(book.price) * rng.uniform(0.8, 1.5):.2f}",
+    )
 
 
 def _write_tree(root: Path, rows: dict[str, list[FixtureBook]]) -> dict[str, int]:
@@ -227,9 +266,21 @@ def _write_tree(root: Path, rows: dict[str, list[FixtureBook]]) -> dict[str, int
         for number, book in enumerate(books, start=1):
             filename = f"{number:07d}.jpg"
             _save_cover(book, folder / filename)
-            writer.writerow([f"https://covers.bookclip.invalid/{book.isbn}.jpg", book.name, book.author,
-                             book.format, book.stars, book.price, "$", book.old_price, book.isbn, category,
-                             f"dataset/{category}/{filename}"])
+            writer.writerow(
+                [
+                    f"https://covers.bookclip.invalid/{book.isbn}.jpg",
+                    book.name,
+                    book.author,
+                    book.format,
+                    book.stars,
+                    book.price,
+                    "$",
+                    book.old_price,
+                    book.isbn,
+                    category,
+                    f"dataset/{category}/{filename}",
+                ]
+            )
         (folder / f"{category}.csv").write_text(buffer.getvalue(), encoding="utf-8")
         counts[category] = len(books)
     return counts

@@ -1,4 +1,5 @@
 """Edition groups: rows that share a normalised title or an ISBN are one book, across categories too."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence

@@ -6,6 +6,7 @@ this process is not hashed again while its (size, mtime_ns, inode) stay the same
 reserved before decoding (posix_fallocate), so a full disk is a one-line DataError, not SIGBUS; the
 temporary files of builders that died (SIGKILL, full disk) are removed under the build lock.
 """
+
 from __future__ import annotations
 
 import errno
@@ -89,11 +90,15 @@ def decoded_images(catalogue: Catalogue, image_size: int) -> np.ndarray:
             _build(path, catalogue, image_size, expected)
             built = _open_if_valid(path, expected)
     except OSError as exc:
-        raise DataError(f"cannot write the decoded-cover cache {path} ({exc.strerror or exc}); free space "
-                        "there or point BOOKCLIP_CACHE_DIR at a disk with room") from None
+        raise DataError(
+            f"cannot write the decoded-cover cache {path} ({exc.strerror or exc}); free space "
+            "there or point BOOKCLIP_CACHE_DIR at a disk with room"
+        ) from None
     if built is None:
-        raise DataError(f"the decoded-cover cache {path} fails its checksum right after being written; "
-                        "check the disk, or point BOOKCLIP_CACHE_DIR elsewhere")
+        raise DataError(
+            f"the decoded-cover cache {path} fails its checksum right after being written; "
+            "check the disk, or point BOOKCLIP_CACHE_DIR elsewhere"
+        )
     return built
 
 
@@ -120,6 +125,7 @@ def _build(path: Path, catalogue: Catalogue, image_size: int, shape: tuple[int, 
     with atomic_path(path) as tmp:
         array = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=shape)
         _reserve(tmp)  # before any page of the map is written: ENOSPC now, not SIGBUS later
+
         def decode(rows: range, out: np.ndarray = array) -> int:
             for i in rows:
                 out[i] = cover_pixels(catalogue, i, image_size)
@@ -128,8 +134,10 @@ def _build(path: Path, catalogue: Catalogue, image_size: int, shape: tuple[int, 
         # Pillow decodes and resamples outside the GIL, so threads overlap; runs of rows keep the
         # per-task overhead (the GIL-held part) small next to the pixel work
         n, run = len(catalogue), DECODE_RUN
-        with progress(f"decoding covers ({image_size}px)", n) as advance, \
-                ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+        with (
+            progress(f"decoding covers ({image_size}px)", n) as advance,
+            ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool,
+        ):
             for done in pool.map(decode, [range(a, min(a + run, n)) for a in range(0, n, run)]):
                 advance(done)
         array.flush()

@@ -4,6 +4,7 @@
 (by default the parent of the CSV's directory). Absolute paths, `..` escapes and symlinks
 out of the root are refused from the path alone, before any file is opened.
 """
+
 from __future__ import annotations
 
 import os
@@ -20,8 +21,7 @@ def relative_image_path(img_paths: str) -> str | None:
     text = img_paths.strip().replace("\\", "/")
     if not text:
         return None
-    if (text.startswith(("/", "~")) or PurePosixPath(text).is_absolute()
-            or PureWindowsPath(img_paths.strip()).drive):
+    if text.startswith(("/", "~")) or PurePosixPath(text).is_absolute() or PureWindowsPath(img_paths.strip()).drive:
         return None
     parts = [p for p in PurePosixPath(text).parts if p not in ("", ".")]
     if len(parts) > 1:

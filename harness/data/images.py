@@ -5,6 +5,7 @@ its magic bytes, truncation from its tail, and its dimensions from the header; p
 when a cover is actually used. Only regular files are opened (a FIFO or device would block or
 never end).
 """
+
 from __future__ import annotations
 
 import errno
@@ -85,11 +86,14 @@ def size_problem(width: int, height: int, max_pixels: int = MAX_COVER_PIXELS) ->
     if width < 1 or height < 1:
         return f"{width}x{height} pixels is empty"
     if width * height > max_pixels:
-        return (f"{width}x{height} pixels, over the decompression-bomb limit of {max_pixels:,}; "
-                "replace it with a thumbnail")
+        return (
+            f"{width}x{height} pixels, over the decompression-bomb limit of {max_pixels:,}; replace it with a thumbnail"
+        )
     if max(width, height) > MAX_ASPECT_RATIO * min(width, height):
-        return (f"{width}x{height} pixels, an aspect ratio over {MAX_ASPECT_RATIO}:1 "
-                "(scaling its shorter side to the model's size would exhaust memory); replace it with a cover")
+        return (
+            f"{width}x{height} pixels, an aspect ratio over {MAX_ASPECT_RATIO}:1 "
+            "(scaling its shorter side to the model's size would exhaust memory); replace it with a cover"
+        )
     return None
 
 
@@ -146,8 +150,15 @@ def probe_image(path: str | os.PathLike[str]) -> ImageProbe:
         if fmt is not None and size > 0 and not truncated:
             fh.seek(0)
             width, height, problem = _header_size(fh)
-    return ImageProbe(size=size, format=fmt, truncated=truncated, digest=digest.hexdigest(),
-                      width=width, height=height, header_problem=problem)
+    return ImageProbe(
+        size=size,
+        format=fmt,
+        truncated=truncated,
+        digest=digest.hexdigest(),
+        width=width,
+        height=height,
+        header_problem=problem,
+    )
 
 
 def _header_size(fh: BinaryIO) -> tuple[int | None, int | None, str | None]:
@@ -189,8 +200,13 @@ def to_rgb(image: Image.Image) -> Image.Image:
 _HEADER_LOCK = threading.Lock()
 
 
-def open_cover(path: str | os.PathLike[str], *, max_pixels: int = MAX_COVER_PIXELS,
-               digest: str | None = None, keep_grey: bool = False) -> Image.Image:
+def open_cover(
+    path: str | os.PathLike[str],
+    *,
+    max_pixels: int = MAX_COVER_PIXELS,
+    digest: str | None = None,
+    keep_grey: bool = False,
+) -> Image.Image:
     """Decode a cover into an RGB image, or raise DataError naming the file and the fix.
 
     The pixel count and aspect ratio are checked from the header before any pixel is decoded
@@ -204,8 +220,10 @@ def open_cover(path: str | os.PathLike[str], *, max_pixels: int = MAX_COVER_PIXE
     try:
         data = read_regular_bytes(where)
         if digest is not None and len(digest) == 64 and content_digest(data) != digest:
-            raise DataError(f"cover image {where} changed since the catalogue was loaded (its content hash "
-                            "differs); load the catalogue again")
+            raise DataError(
+                f"cover image {where} changed since the catalogue was loaded (its content hash "
+                "differs); load the catalogue again"
+            )
         # warning filters are process-wide, so the header read (where Pillow's bomb check runs) is
         # serialised; decoding the pixels, the slow part, runs in parallel where callers use threads
         with _HEADER_LOCK, warnings.catch_warnings():
@@ -219,17 +237,21 @@ def open_cover(path: str | os.PathLike[str], *, max_pixels: int = MAX_COVER_PIXE
     except DataError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise DataError(f"cover image {where} is too large to decode safely ({exc}); "
-                        "replace it with a thumbnail") from None
+        raise DataError(
+            f"cover image {where} is too large to decode safely ({exc}); replace it with a thumbnail"
+        ) from None
     except FileNotFoundError:
-        raise DataError(f"cover image {where} does not exist; check the image root "
-                        "(--image-root) or remove the row") from None
+        raise DataError(
+            f"cover image {where} does not exist; check the image root (--image-root) or remove the row"
+        ) from None
     except NotRegularFileError:
-        raise DataError(f"cover image {where} is not a regular file (a FIFO, socket or device); "
-                        "replace it with the image file or remove the row") from None
+        raise DataError(
+            f"cover image {where} is not a regular file (a FIFO, socket or device); "
+            "replace it with the image file or remove the row"
+        ) from None
     except MemoryError:
-        raise DataError(f"cover image {where} needs more memory to decode than is available; "
-                        "replace it with a thumbnail") from None
+        raise DataError(
+            f"cover image {where} needs more memory to decode than is available; replace it with a thumbnail"
+        ) from None
     except (OSError, ValueError, SyntaxError, EOFError) as exc:
-        raise DataError(f"cover image {where} cannot be decoded ({exc}); "
-                        "re-download it or remove the row") from None
+        raise DataError(f"cover image {where} cannot be decoded ({exc}); re-download it or remove the row") from None

@@ -1,4 +1,5 @@
 """What loading a catalogue kept, skipped and flagged, by reason, with a few examples of each."""
+
 from __future__ import annotations
 
 from collections import Counter, defaultdict
@@ -66,10 +67,10 @@ class LoadReport:
     def summary_line(self) -> str:
         """One line for errors: counts by reason and the first example."""
         reasons = ", ".join(f"{reason}: {n}" for reason, n in sorted(self.skipped.items()))
-        first = next((ex[0] for reason, ex in sorted(self.examples.items())
-                      if reason in self.skipped and ex), "")
+        first = next((ex[0] for reason, ex in sorted(self.examples.items()) if reason in self.skipped and ex), "")
         return f"{self.skipped_rows} of {self.total_rows} rows skipped ({reasons})" + (
-            f"; first: {first}" if first else "")
+            f"; first: {first}" if first else ""
+        )
 
 
 @dataclass

@@ -6,6 +6,7 @@ and hashed, its content hash being the cover's identity in the catalogue fingerp
 `decode=True` also decodes every cover in full (what `data validate --strict` does), so a file
 that evaluation would reject is skipped here instead.
 """
+
 from __future__ import annotations
 
 import os
@@ -29,13 +30,26 @@ from harness.io import sha256_hex
 # CLIP-family text towers read 77 tokens including start and end markers.
 CONTEXT_LENGTH = 77
 _NULL_TITLES = {"nan", "none", "null", "n/a"}
-_EXTENSION_FORMATS = {".jpg": "jpeg", ".jpeg": "jpeg", ".png": "png", ".webp": "webp", ".gif": "gif",
-                      ".bmp": "bmp", ".tif": "tiff", ".tiff": "tiff"}
+_EXTENSION_FORMATS = {
+    ".jpg": "jpeg",
+    ".jpeg": "jpeg",
+    ".png": "png",
+    ".webp": "webp",
+    ".gif": "gif",
+    ".bmp": "bmp",
+    ".tif": "tiff",
+    ".tiff": "tiff",
+}
 
 
-def load_catalogue(sources: Sources, *, image_root: str | os.PathLike[str] | None = None,
-                   strict: bool = False, context_length: int = CONTEXT_LENGTH,
-                   decode: bool = False) -> tuple[Catalogue, LoadReport]:
+def load_catalogue(
+    sources: Sources,
+    *,
+    image_root: str | os.PathLike[str] | None = None,
+    strict: bool = False,
+    context_length: int = CONTEXT_LENGTH,
+    decode: bool = False,
+) -> tuple[Catalogue, LoadReport]:
     """Load CSVs (files, globs, or a directory of <Category>/<Category>.csv) into a Catalogue.
 
     Every row that cannot be used is skipped and counted in the LoadReport with its reason;
@@ -73,10 +87,20 @@ def load_catalogue(sources: Sources, *, image_root: str | os.PathLike[str] | Non
     return Catalogue(frame, tuple(digests)), final
 
 
-def _load_rows(frame: pd.DataFrame, csv_path: Path, root: Path, report: ReportBuilder,
-               rows: list[dict[str, str]], digests: list[str], seen_ids: set[str], decode: bool = False) -> None:
-    get = {c: (frame[c].tolist() if c in frame.columns else [""] * len(frame))
-           for c in ("name", "author", "category", "img_paths", "isbn")}
+def _load_rows(
+    frame: pd.DataFrame,
+    csv_path: Path,
+    root: Path,
+    report: ReportBuilder,
+    rows: list[dict[str, str]],
+    digests: list[str],
+    seen_ids: set[str],
+    decode: bool = False,
+) -> None:
+    get = {
+        c: (frame[c].tolist() if c in frame.columns else [""] * len(frame))
+        for c in ("name", "author", "category", "img_paths", "isbn")
+    }
     for i in range(len(frame)):
         where = f"{csv_path.name}:{i + 2}"  # line 1 is the header
         category = get["category"][i].strip()
@@ -115,9 +139,18 @@ def _load_rows(frame: pd.DataFrame, csv_path: Path, root: Path, report: ReportBu
             continue
         seen_ids.add(book_id)
         digests.append(reason.digest)
-        rows.append({"book_id": book_id, "title": title, "author": " ".join(get["author"][i].split()),
-                     "category": category, "image_path": str(image_path), "isbn": isbn,
-                     "title_key": key, "_where": where})
+        rows.append(
+            {
+                "book_id": book_id,
+                "title": title,
+                "author": " ".join(get["author"][i].split()),
+                "category": category,
+                "image_path": str(image_path),
+                "isbn": isbn,
+                "title_key": key,
+                "_where": where,
+            }
+        )
 
 
 def usable_file_name(text: str) -> bool:
@@ -133,8 +166,9 @@ def title_problem(title: str) -> str | None:
     return None if title_key(title) else reasons.SKIP_TITLE_WITHOUT_WORDS
 
 
-def cover_problem(image_path: Path, where: str, report: ReportBuilder, *,
-                  decode: bool = False) -> ImageProbe | tuple[str, str]:
+def cover_problem(
+    image_path: Path, where: str, report: ReportBuilder, *, decode: bool = False
+) -> ImageProbe | tuple[str, str]:
     """The cover's ImageProbe, or (skip reason, example) when it is unusable; `decode` also decodes it in full."""
     reason = _image_problem(image_path, where, report)
     if isinstance(reason, str):

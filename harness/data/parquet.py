@@ -7,6 +7,7 @@ order (the fingerprint, and every cache keyed by it, depend on row order), write
 under the cache folder by content hash, and checks the fingerprint against the one recorded at
 export. `load_any` is what commands call for `--data`: a Parquet folder, else load_catalogue.
 """
+
 from __future__ import annotations
 
 import json
@@ -45,20 +46,27 @@ def export_parquet(catalogue: Catalogue, out_dir: str | os.PathLike[str]) -> Pat
     frame = catalogue.frame
     covers = [Path(p).read_bytes() for p in frame["image_path"]]
     digests = catalogue.image_digests or tuple(probe_image(p).digest for p in frame["image_path"])
-    table = pa.table({
-        "row": pa.array(np.arange(len(frame), dtype=np.int64)),
-        **{c: pa.array(frame[c].astype(str).tolist(), pa.string()) for c in COLUMNS if c != "image_path"},
-        "image_name": pa.array([Path(p).name for p in frame["image_path"]], pa.string()),
-        "digest": pa.array(list(digests), pa.string()),
-        "cover": pa.array(covers, pa.binary()),
-    })
+    table = pa.table(
+        {
+            "row": pa.array(np.arange(len(frame), dtype=np.int64)),
+            **{c: pa.array(frame[c].astype(str).tolist(), pa.string()) for c in COLUMNS if c != "image_path"},
+            "image_name": pa.array([Path(p).name for p in frame["image_path"]], pa.string()),
+            "digest": pa.array(list(digests), pa.string()),
+            "cover": pa.array(covers, pa.binary()),
+        }
+    )
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     # one partition a category: pyarrow's default cap of 1,024 partitions would fail a larger catalogue
-    pq.write_to_dataset(table, str(tmp), partition_cols=["category"],
-                        max_partitions=max(1024, len(catalogue.categories) + 1))
-    manifest = {"format": FORMAT, "fingerprint": catalogue.fingerprint, "rows": len(catalogue),
-                "categories": list(catalogue.categories)}
+    pq.write_to_dataset(
+        table, str(tmp), partition_cols=["category"], max_partitions=max(1024, len(catalogue.categories) + 1)
+    )
+    manifest = {
+        "format": FORMAT,
+        "fingerprint": catalogue.fingerprint,
+        "rows": len(catalogue),
+        "categories": list(catalogue.categories),
+    }
     (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2))
     if out.exists():
         shutil.rmtree(out)
@@ -77,8 +85,7 @@ def read_parquet_catalogue(path: str | os.PathLike[str], *, decode: bool = False
     root = Path(path)
     manifest = _manifest(root)
     try:
-        table = ds.dataset(str(root), format="parquet", partitioning="hive",
-                           exclude_invalid_files=True).to_table()
+        table = ds.dataset(str(root), format="parquet", partitioning="hive", exclude_invalid_files=True).to_table()
     except Exception as exc:  # pyarrow raises several types for unreadable folders
         raise DataError(f"cannot read the Parquet catalogue {root}: {type(exc).__name__}: {exc}") from None
     _check_structure(root, table)
@@ -97,8 +104,10 @@ def read_parquet_catalogue(path: str | os.PathLike[str], *, decode: bool = False
         raise DataError(f"{root}: cover bytes do not match their recorded digests; export the catalogue again")
     everything = Catalogue(frame[list(COLUMNS)].astype(str), tuple(digests))
     if everything.fingerprint != manifest["fingerprint"]:
-        raise DataError(f"{root}: the rows give fingerprint {everything.fingerprint[:12]}, the export recorded "
-                        f"{manifest['fingerprint'][:12]}; the folder was changed after export: export it again")
+        raise DataError(
+            f"{root}: the rows give fingerprint {everything.fingerprint[:12]}, the export recorded "
+            f"{manifest['fingerprint'][:12]}; the folder was changed after export: export it again"
+        )
     # the CSV loader's rules, with its reasons and counts: a row it would skip is skipped here too
     builder = ReportBuilder()
     builder.sources.append(str(root))
@@ -120,8 +129,9 @@ def read_parquet_catalogue(path: str | os.PathLike[str], *, decode: bool = False
     return catalogue, builder.build(kept)
 
 
-def load_any(sources: Any, *, image_root: Any = None, strict: bool = False,
-             decode: bool = False) -> tuple[Catalogue, LoadReport]:
+def load_any(
+    sources: Any, *, image_root: Any = None, strict: bool = False, decode: bool = False
+) -> tuple[Catalogue, LoadReport]:
     """`--data` for every command: a Parquet catalogue folder, else CSVs through load_catalogue
     (`decode` decodes every cover in full, as `data validate --strict` does)."""
     single = sources[0] if isinstance(sources, (list, tuple)) and len(sources) == 1 else sources
@@ -139,8 +149,10 @@ def _manifest(root: Path) -> dict[str, Any]:
     try:
         manifest = json.loads((root / MANIFEST).read_text())
     except (OSError, ValueError):
-        raise DataError(f"{root} is not a bookclip Parquet catalogue (no readable {MANIFEST}); "
-                        "write one with `bookclip data export --parquet DIR`") from None
+        raise DataError(
+            f"{root} is not a bookclip Parquet catalogue (no readable {MANIFEST}); "
+            "write one with `bookclip data export --parquet DIR`"
+        ) from None
     if not isinstance(manifest, dict):
         raise DataError(f"{root}: {MANIFEST} is a JSON {type(manifest).__name__}, not an object; export it again")
     if manifest.get("format") != FORMAT:
@@ -169,8 +181,9 @@ def _check_structure(root: Path, table: Any) -> None:
             raise DataError(f"{root}: column {column} has {nulls} empty value(s); export it again")
     for name in table.column("image_name").to_pylist():
         if len(name) > MAX_IMAGE_NAME or not usable_file_name(name) or "/" in name:
-            raise DataError(f"{root}: column image_name holds an unusable file name {ascii(name[:40])}; "
-                            "export it again")
+            raise DataError(
+                f"{root}: column image_name holds an unusable file name {ascii(name[:40])}; export it again"
+            )
 
 
 def _stored_cover(folder: Path, data: bytes, name: str) -> Path:

@@ -1,4 +1,5 @@
 """Seeded train / held-out / cross-category views, split by edition group so no book leaks."""
+
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -38,12 +39,25 @@ class Splits:
         return 0 if self.replay is None else len(self.replay)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"train": len(self.train), "heldout": len(self.heldout), "cross": len(self.cross),
-                "withheld": self.withheld, "replay": self.replay_rows, "pretrained": self.pretrained}
+        return {
+            "train": len(self.train),
+            "heldout": len(self.heldout),
+            "cross": len(self.cross),
+            "withheld": self.withheld,
+            "replay": self.replay_rows,
+            "pretrained": self.pretrained,
+        }
 
 
-def split(catalogue: Catalogue, *, train_categories: str | Iterable[str], heldout_fraction: float = 0.2,
-          seed: int = 0, replay_fraction: float = 0.0, exclude_groups: Iterable[str] = ()) -> Splits:
+def split(
+    catalogue: Catalogue,
+    *,
+    train_categories: str | Iterable[str],
+    heldout_fraction: float = 0.2,
+    seed: int = 0,
+    replay_fraction: float = 0.0,
+    exclude_groups: Iterable[str] = (),
+) -> Splits:
     """Split `catalogue` by `group_id` (editions of one book stay together, across categories too).
 
     A `heldout_fraction` of the training categories' groups (rounded) goes to `heldout`, picked by
@@ -59,8 +73,10 @@ def split(catalogue: Catalogue, *, train_categories: str | Iterable[str], heldou
         raise ConfigError("train_categories is empty; name at least one category to train on")
     unknown = sorted(set(wanted) - set(catalogue.categories))
     if unknown:
-        raise DataError(f"unknown train category {', '.join(map(repr, unknown))}; "
-                        f"the catalogue has: {', '.join(catalogue.categories)}")
+        raise DataError(
+            f"unknown train category {', '.join(map(repr, unknown))}; "
+            f"the catalogue has: {', '.join(catalogue.categories)}"
+        )
     settings.heldout_fraction(heldout_fraction)
     settings.replay_fraction(replay_fraction)
     frame = catalogue.frame
@@ -84,13 +100,21 @@ def split(catalogue: Catalogue, *, train_categories: str | Iterable[str], heldou
         replay_mask = candidates & np.fromiter((g in drawn for g in groups), dtype=bool, count=len(groups))
     withheld = int((~in_train_categories & leaks).sum())
     excluded = set(exclude_groups)
-    seen = np.fromiter((g in excluded for g in groups), dtype=bool, count=len(groups)) if excluded \
+    seen = (
+        np.fromiter((g in excluded for g in groups), dtype=bool, count=len(groups))
+        if excluded
         else np.zeros(len(groups), dtype=bool)
+    )
     cross_mask = other & ~replay_mask
     pretrained = int((cross_mask & seen).sum())
-    return Splits(train=catalogue.subset(train_mask), heldout=catalogue.subset(heldout_mask),
-                  cross=catalogue.subset(cross_mask & ~seen), withheld=withheld,
-                  replay=catalogue.subset(replay_mask) if replay_fraction > 0 else None, pretrained=pretrained)
+    return Splits(
+        train=catalogue.subset(train_mask),
+        heldout=catalogue.subset(heldout_mask),
+        cross=catalogue.subset(cross_mask & ~seen),
+        withheld=withheld,
+        replay=catalogue.subset(replay_mask) if replay_fraction > 0 else None,
+        pretrained=pretrained,
+    )
 
 
 def _unit_hash(seed: int, group: str, purpose: str = "replay") -> float:

@@ -1,4 +1,5 @@
 """Title normalisation: one key for every way a catalogue spells the same title."""
+
 from __future__ import annotations
 
 import re

@@ -4,6 +4,7 @@ The same cleaning, pre-tokenising pattern and merges as the OpenAI/open_clip Sim
 read from open_clip's bundled vocabulary, so `bookclip data validate` can flag titles that a
 CLIP text tower would truncate while staying fast.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -14,8 +15,9 @@ from pathlib import Path
 import ftfy
 import regex
 
-_PATTERN = regex.compile(r"""<start_of_text>|<end_of_text>|'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+""",
-                         regex.IGNORECASE)
+_PATTERN = regex.compile(
+    r"""<start_of_text>|<end_of_text>|'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+""", regex.IGNORECASE
+)
 _N_MERGES = 49152 - 256 - 2
 
 
@@ -27,8 +29,9 @@ def _bundled_vocabulary() -> Path:
 
 
 def _byte_symbols() -> dict[int, str]:
-    printable = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + \
-        list(range(ord("®"), ord("ÿ") + 1))
+    printable = (
+        list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+    )
     symbols = {b: chr(b) for b in printable}
     extra = 0
     for b in range(256):
@@ -43,7 +46,7 @@ class ClipTokenCounter:
 
     def __init__(self, vocabulary: Path | None = None) -> None:
         lines = gzip.open(vocabulary or _bundled_vocabulary()).read().decode("utf-8").split("\n")
-        merges = [tuple(line.split()) for line in lines[1:_N_MERGES + 1]]
+        merges = [tuple(line.split()) for line in lines[1 : _N_MERGES + 1]]
         self._ranks = {pair: i for i, pair in enumerate(merges)}
         self._bytes = _byte_symbols()
         self._cache: dict[str, int] = {}

@@ -1,5 +1,6 @@
 """Evaluation: cached embeddings, duplicate-aware retrieval, zero-shot category, the metric registry
 and the comparison engine (CIs and paired tests)."""
+
 from __future__ import annotations
 
 from harness.evaluate.compare import Comparison, Difference, compare_evaluations, compare_many, compare_values, estimate
@@ -12,8 +13,31 @@ from harness.evaluate.stats import Estimate, flips, mcnemar_exact
 from harness.evaluate.templates import BUILTIN_TEMPLATES, render_captions, resolve_template
 
 __all__ = [
-    "BUILTIN_TEMPLATES", "Comparison", "DIRECTIONS", "Difference", "EvalConfig", "Embeddings", "Estimate",
-    "Evaluation", "Metric", "QueryRanks", "ZeroShotResult", "build_views", "compare_evaluations", "compare_many",
-    "compare_values", "embed", "estimate", "evaluate", "evaluate_views", "flips", "mcnemar_exact",
-    "query_ranks", "register_metric", "render_captions", "resolve_template", "retrieval_names", "retrieval_ranks",
+    "BUILTIN_TEMPLATES",
+    "Comparison",
+    "DIRECTIONS",
+    "Difference",
+    "EvalConfig",
+    "Embeddings",
+    "Estimate",
+    "Evaluation",
+    "Metric",
+    "QueryRanks",
+    "ZeroShotResult",
+    "build_views",
+    "compare_evaluations",
+    "compare_many",
+    "compare_values",
+    "embed",
+    "estimate",
+    "evaluate",
+    "evaluate_views",
+    "flips",
+    "mcnemar_exact",
+    "query_ranks",
+    "register_metric",
+    "render_captions",
+    "resolve_template",
+    "retrieval_names",
+    "retrieval_ranks",
 ]

@@ -11,6 +11,7 @@ is known:
 - gates: the truth exactly on a rule's boundary (no difference for `delta`, worse by the margin for
   `non_inferior`): how often the gate passes, against the nominal one-sided level.
 """
+
 from __future__ import annotations
 
 import math
@@ -56,12 +57,21 @@ class Grid:
     @classmethod
     def reduced(cls) -> Grid:
         """The grid the test suite runs: every family, fewer points."""
-        return cls(rates=(0.05, 0.5, 0.95), sizes=(30, 200), correlations=(0.0, 1.0), deltas=(0.0, 0.1),
-                   margins=(0.05,), rank_sizes=(30,), trials=400, rank_trials=150)
+        return cls(
+            rates=(0.05, 0.5, 0.95),
+            sizes=(30, 200),
+            correlations=(0.0, 1.0),
+            deltas=(0.0, 0.1),
+            margins=(0.05,),
+            rank_sizes=(30,),
+            trials=400,
+            rank_trials=150,
+        )
 
 
-def simulate(grid: Grid = Grid(), *, confidence: float = 0.95, seed: int = 0,
-             progress: Callable[[], None] | None = None) -> list[Cell]:
+def simulate(
+    grid: Grid = Grid(), *, confidence: float = 0.95, seed: int = 0, progress: Callable[[], None] | None = None
+) -> list[Cell]:
     """Every cell of the grid, seeded. (Proportion intervals and tests need no resampling; 200
     resamples serve the bootstrap of the difference they also keep.)"""
     rng = np.random.default_rng(seed)
@@ -77,9 +87,11 @@ def simulate(grid: Grid = Grid(), *, confidence: float = 0.95, seed: int = 0,
 def summary(cells: list[Cell]) -> str:
     coverage = [c.rate for c in cells if not c.is_gate]
     excess = [c.rate - c.nominal for c in cells if c.is_gate]
-    return (f"worst coverage {min(coverage):.3f} (target >= {TARGET_WORST:.2f}); mean coverage "
-            f"{float(np.mean(coverage)):.3f} (target <= {TARGET_MEAN:.3f}); worst false-alarm excess "
-            f"{max(excess):.3f} (target <= {TARGET_EXCESS:.3f})")
+    return (
+        f"worst coverage {min(coverage):.3f} (target >= {TARGET_WORST:.2f}); mean coverage "
+        f"{float(np.mean(coverage)):.3f} (target <= {TARGET_MEAN:.3f}); worst false-alarm excess "
+        f"{max(excess):.3f} (target <= {TARGET_EXCESS:.3f})"
+    )
 
 
 def misses(cells: list[Cell]) -> list[Cell]:
@@ -89,14 +101,16 @@ def misses(cells: list[Cell]) -> list[Cell]:
 
 # --------------------------------------------------------------------------- the families
 
+
 def _cells(grid: Grid, rng: np.random.Generator, stats: StatSettings) -> Iterator[Cell]:
     key = "heldout/image_to_text/recall@5"
     for n in grid.sizes:
         for p in grid.rates:
             hits = rng.binomial(n, p, size=grid.trials)
             held = [_covers(estimate(key, _outcomes(k, n), stats), p) for k in hits]
-            yield Cell("proportion", "clopper-pearson", f"p={p:g} n={n}", grid.trials, float(np.mean(held)),
-                       stats.confidence)
+            yield Cell(
+                "proportion", "clopper-pearson", f"p={p:g} n={n}", grid.trials, float(np.mean(held)), stats.confidence
+            )
     for n in grid.sizes:
         for p in grid.rates:
             for delta in grid.deltas:
@@ -105,8 +119,14 @@ def _cells(grid: Grid, rng: np.random.Generator, stats: StatSettings) -> Iterato
                 for share in grid.correlations:
                     counts = _paired_counts(rng, n, p, p + delta, share, grid.trials)
                     held = [_covers(_difference(key, c, n, stats), delta) for c in counts]
-                    yield Cell("paired proportion", "tango", f"p={p:g} delta={delta:g} corr={share:g} n={n}",
-                               grid.trials, float(np.mean(held)), stats.confidence)
+                    yield Cell(
+                        "paired proportion",
+                        "tango",
+                        f"p={p:g} delta={delta:g} corr={share:g} n={n}",
+                        grid.trials,
+                        float(np.mean(held)),
+                        stats.confidence,
+                    )
     yield from _gate_cells(grid, rng, stats, key)
     yield from _rank_cells(grid, rng, stats)
 
@@ -122,11 +142,17 @@ def _gate_cells(grid: Grid, rng: np.random.Generator, stats: StatSettings, key: 
                     if not 0.0 < worse < 1.0:
                         continue
                     counts = _paired_counts(rng, n, p, worse, share, grid.trials)
-                    passed = [_difference(key, c, n, stats).one_sided_p(-margin if margin else 0.0) < alpha
-                              for c in counts]
-                    yield Cell(f"gate {rule}", "exact mcnemar" if rule == "delta" else "tango score test",
-                               f"p={p:g} margin={margin:g} corr={share:g} n={n}", grid.trials,
-                               float(np.mean(passed)), alpha)
+                    passed = [
+                        _difference(key, c, n, stats).one_sided_p(-margin if margin else 0.0) < alpha for c in counts
+                    ]
+                    yield Cell(
+                        f"gate {rule}",
+                        "exact mcnemar" if rule == "delta" else "tango score test",
+                        f"p={p:g} margin={margin:g} corr={share:g} n={n}",
+                        grid.trials,
+                        float(np.mean(passed)),
+                        alpha,
+                    )
 
 
 def _rank_cells(grid: Grid, rng: np.random.Generator, stats: StatSettings) -> Iterator[Cell]:
@@ -135,8 +161,11 @@ def _rank_cells(grid: Grid, rng: np.random.Generator, stats: StatSettings) -> It
     stats = StatSettings(DEFAULT_RESAMPLES, stats.confidence, stats.seed)
     for n in grid.rank_sizes:
         for q in (0.1, 0.25):  # P(the correct answer is next), per rank; medians away from a tie
-            truth = {"mrr": q * -math.log(q) / (1 - q) if q < 1 else 1.0, "mean_rank": 1.0 / q,
-                     "median_rank": float(math.ceil(math.log(0.5) / math.log(1 - q)))}
+            truth = {
+                "mrr": q * -math.log(q) / (1 - q) if q < 1 else 1.0,
+                "mean_rank": 1.0 / q,
+                "median_rank": float(math.ceil(math.log(0.5) / math.log(1 - q))),
+            }
             held: dict[str, list[bool]] = {name: [] for name in truth}
             for _ in range(grid.rank_trials):
                 ranks = rng.geometric(q, size=n).astype(np.float64)
@@ -145,11 +174,18 @@ def _rank_cells(grid: Grid, rng: np.random.Generator, stats: StatSettings) -> It
                     held[name].append(_covers(estimate(f"heldout/image_to_text/{name}", values, stats), truth[name]))
             for name, covered in held.items():
                 method = metric_key(f"heldout/image_to_text/{name}").resolved.interval
-                yield Cell(name, method, f"geometric q={q:g} n={n}", grid.rank_trials,
-                           float(np.mean(covered)), stats.confidence)
+                yield Cell(
+                    name,
+                    method,
+                    f"geometric q={q:g} n={n}",
+                    grid.rank_trials,
+                    float(np.mean(covered)),
+                    stats.confidence,
+                )
 
 
 # --------------------------------------------------------------------------- helpers
+
 
 def _covers(interval: object, truth: float) -> bool:
     return bool(interval.ci_low - 1e-12 <= truth <= interval.ci_high + 1e-12)  # type: ignore[attr-defined]
@@ -161,8 +197,7 @@ def _outcomes(hits: int, n: int) -> np.ndarray:
     return out
 
 
-def _paired_counts(rng: np.random.Generator, n: int, pa: float, pb: float, share: float,
-                   trials: int) -> np.ndarray:
+def _paired_counts(rng: np.random.Generator, n: int, pa: float, pb: float, share: float, trials: int) -> np.ndarray:
     """(both, a only, b only, neither) counts of correlated Bernoulli pairs with marginals pa, pb."""
     largest = min(pa, pb) - pa * pb  # the most p11 can exceed independence
     p11 = pa * pb + share * largest
@@ -174,7 +209,7 @@ def _difference(key: str, counts: np.ndarray, n: int, stats: StatSettings) -> Di
     both, a_only, b_only, _ = (int(c) for c in counts)
     a = np.zeros(n)
     b = np.zeros(n)
-    a[:both + a_only] = 1.0
+    a[: both + a_only] = 1.0
     b[:both] = 1.0
-    b[both + a_only:both + a_only + b_only] = 1.0
+    b[both + a_only : both + a_only + b_only] = 1.0
     return compare_values(key, a, b, stats)

@@ -12,6 +12,7 @@ from here: the pytest suites, `bookclip compare`, `report --against`, probes, `f
   the two-sided bootstrap p otherwise);
 - compare_evaluations: every metric two evaluations share, with flip lists.
 """
+
 from __future__ import annotations
 
 import math
@@ -91,10 +92,21 @@ class Difference:
         return "better" if low > 0 else "worse" if high < 0 else ""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"key": self.key, "reference": self.reference, "value": self.value, "delta": self.delta,
-                "ci_low": self.ci_low, "ci_high": self.ci_high, "n": self.n, "p_value": self.p_value,
-                "test": self.test, "interval": self.interval, "higher_is_better": self.higher_is_better,
-                "gained": self.gained, "lost": self.lost}
+        return {
+            "key": self.key,
+            "reference": self.reference,
+            "value": self.value,
+            "delta": self.delta,
+            "ci_low": self.ci_low,
+            "ci_high": self.ci_high,
+            "n": self.n,
+            "p_value": self.p_value,
+            "test": self.test,
+            "interval": self.interval,
+            "higher_is_better": self.higher_is_better,
+            "gained": self.gained,
+            "lost": self.lost,
+        }
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Difference:
@@ -102,11 +114,21 @@ class Difference:
             return float("nan") if x is None else float(x)
 
         hib = d.get("higher_is_better")
-        return cls(str(d["key"]), num(d["reference"]), num(d["value"]), num(d["delta"]), num(d["ci_low"]),
-                   num(d["ci_high"]), int(d["n"]), num(d["p_value"]), str(d["test"]),
-                   None if hib is None else bool(hib),
-                   None if d.get("gained") is None else int(d["gained"]),
-                   None if d.get("lost") is None else int(d["lost"]), str(d.get("interval", "paired-percentile")))
+        return cls(
+            str(d["key"]),
+            num(d["reference"]),
+            num(d["value"]),
+            num(d["delta"]),
+            num(d["ci_low"]),
+            num(d["ci_high"]),
+            int(d["n"]),
+            num(d["p_value"]),
+            str(d["test"]),
+            None if hib is None else bool(hib),
+            None if d.get("gained") is None else int(d["gained"]),
+            None if d.get("lost") is None else int(d["lost"]),
+            str(d.get("interval", "paired-percentile")),
+        )
 
 
 @dataclass(frozen=True)
@@ -120,6 +142,7 @@ class Comparison:
 
 
 # --------------------------------------------------------------------------- estimates
+
 
 def estimate(key: str, values: np.ndarray, settings: StatSettings = DEFAULT_STAT_SETTINGS) -> Estimate:
     """The registered statistic of `key` over per-query `values`, with its CI (NaN, n=0 when empty)."""
@@ -155,19 +178,27 @@ def estimates(values: Mapping[str, np.ndarray], settings: StatSettings = DEFAULT
 
 # --------------------------------------------------------------------------- differences
 
-def compare_values(key: str, a: np.ndarray, b: np.ndarray, settings: StatSettings = DEFAULT_STAT_SETTINGS, *,
-                   ids_a: Sequence[str] | np.ndarray | None = None,
-                   ids_b: Sequence[str] | np.ndarray | None = None) -> Difference:
+
+def compare_values(
+    key: str,
+    a: np.ndarray,
+    b: np.ndarray,
+    settings: StatSettings = DEFAULT_STAT_SETTINGS,
+    *,
+    ids_a: Sequence[str] | np.ndarray | None = None,
+    ids_b: Sequence[str] | np.ndarray | None = None,
+) -> Difference:
     """b minus a on `key`. With ids, the items both were measured on are paired (probe items can
     depend on the model); without, a and b must hold the same queries in the same order."""
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     if ids_a is not None and ids_b is not None:
-        _, ia, ib = np.intersect1d(np.asarray(ids_a, dtype=str), np.asarray(ids_b, dtype=str),
-                                   return_indices=True)
+        _, ia, ib = np.intersect1d(np.asarray(ids_a, dtype=str), np.asarray(ids_b, dtype=str), return_indices=True)
         a, b = a[ia], b[ib]
     if a.shape != b.shape:
-        raise EvaluationError(f"{key}: a paired comparison needs the same queries for both models, got "
-                              f"{a.shape[0]} and {b.shape[0]}; evaluate both on the same view")
+        raise EvaluationError(
+            f"{key}: a paired comparison needs the same queries for both models, got "
+            f"{a.shape[0]} and {b.shape[0]}; evaluate both on the same view"
+        )
     hib = direction_of(key)
     kind = _statistic(key)
     if a.size == 0:
@@ -178,35 +209,68 @@ def compare_values(key: str, a: np.ndarray, b: np.ndarray, settings: StatSetting
     if _test(key) == "mcnemar":  # 0/1 outcomes: everything follows from the discordant counts
         test = mcnemar_exact(_zero_one(key, a) > 0.5, _zero_one(key, b) > 0.5)
         low, high = tango_interval(test.gained, test.lost, len(a), settings.confidence)
-        return Difference(key, reference, value, delta, low, high, len(a), test.p_value, "mcnemar", hib,
-                          test.gained, test.lost, "tango")
+        return Difference(
+            key,
+            reference,
+            value,
+            delta,
+            low,
+            high,
+            len(a),
+            test.p_value,
+            "mcnemar",
+            hib,
+            test.gained,
+            test.lost,
+            "tango",
+        )
     samples = difference_distribution(a, b, statistic_name=kind, resamples=settings.resamples, seed=settings.seed)
-    low, high = _interval_of(key, delta, samples, lambda: jackknife(b, kind) - jackknife(a, kind), settings,
-                             paired=True)
+    low, high = _interval_of(
+        key, delta, samples, lambda: jackknife(b, kind) - jackknife(a, kind), settings, paired=True
+    )
     p = min(1.0, 2.0 * min(float(np.mean(samples <= 0)), float(np.mean(samples >= 0))))
-    return Difference(key, reference, value, delta, low, high, len(a), p, "bootstrap", hib,
-                      interval=_difference_interval(key), samples=samples)
+    return Difference(
+        key,
+        reference,
+        value,
+        delta,
+        low,
+        high,
+        len(a),
+        p,
+        "bootstrap",
+        hib,
+        interval=_difference_interval(key),
+        samples=samples,
+    )
 
 
 def compare_evaluations(a: Evaluation, b: Evaluation, settings: StatSettings | None = None) -> Comparison:
     """Every metric two evaluations of the same catalogue share, paired query by query."""
     settings = settings or StatSettings.from_dict(a.settings)
     if a.data.get("fingerprint") != b.data.get("fingerprint"):
-        raise EvaluationError("the two evaluations ran on different catalogues (data fingerprints differ); "
-                              "evaluate both checkpoints on the same --data and --categories")
+        raise EvaluationError(
+            "the two evaluations ran on different catalogues (data fingerprints differ); "
+            "evaluate both checkpoints on the same --data and --categories"
+        )
     differences: dict[str, Difference] = {}
     for key in a.metrics:
         if key not in b.metrics or parse_key(key) is None:
             continue
         (ids_a, va), (ids_b, vb) = a.per_query(key), b.per_query(key)
         if tuple(ids_a) != tuple(ids_b):
-            raise EvaluationError(f"{key}: the two evaluations measured different queries; a paired comparison "
-                                  "needs the same items in the same order (same data, categories, seed)")
+            raise EvaluationError(
+                f"{key}: the two evaluations measured different queries; a paired comparison "
+                "needs the same items in the same order (same data, categories, seed)"
+            )
         differences[key] = compare_values(key, va, vb, settings)
     if not differences:
         raise EvaluationError("the two evaluations share no view; evaluate both with the same --categories/--views")
-    flip_lists = {prefix: flips(r.ranks, b.rankings[prefix].ranks, FLIP_K, r.book_ids, r.titles)
-                  for prefix, r in a.rankings.items() if prefix in b.rankings}
+    flip_lists = {
+        prefix: flips(r.ranks, b.rankings[prefix].ranks, FLIP_K, r.book_ids, r.titles)
+        for prefix, r in a.rankings.items()
+        if prefix in b.rankings
+    }
     return Comparison(dict(a.model), dict(b.model), differences, flip_lists)
 
 
@@ -219,8 +283,16 @@ def compare_many(evaluations: Sequence[Evaluation], settings: StatSettings | Non
 
 # --------------------------------------------------------------------------- registry reads
 
-def _interval_of(key: str, value: float, dist: np.ndarray, jack: Callable[[], np.ndarray],
-                 settings: StatSettings, *, paired: bool = False) -> tuple[float, float]:
+
+def _interval_of(
+    key: str,
+    value: float,
+    dist: np.ndarray,
+    jack: Callable[[], np.ndarray],
+    settings: StatSettings,
+    *,
+    paired: bool = False,
+) -> tuple[float, float]:
     """The declared bootstrap interval: BCa (jackknife acceleration) or the plain percentile one."""
     method = _difference_interval(key) if paired else _interval(key)
     if method in ("bca", "paired-bca"):
@@ -236,8 +308,10 @@ def _difference_interval(key: str) -> str:
 def _zero_one(key: str, values: np.ndarray) -> np.ndarray:
     """Per-query outcomes of a proportion metric, which must be 0 or 1."""
     if not np.isin(values, (0.0, 1.0)).all():
-        raise EvaluationError(f"{key} is declared a per-query 0/1 outcome (test mcnemar), but its values are not "
-                              "all 0 or 1; declare it with test='bootstrap'")
+        raise EvaluationError(
+            f"{key} is declared a per-query 0/1 outcome (test mcnemar), but its values are not "
+            "all 0 or 1; declare it with test='bootstrap'"
+        )
     return values
 
 

@@ -3,6 +3,7 @@
 Each category of the `cross` view becomes its own view `cross:<Category>` (candidates are that
 category's items), so a fine-tune that helps its own category but hurts another shows up by name.
 """
+
 from __future__ import annotations
 
 from typing import Any

@@ -11,6 +11,7 @@ catalogue fingerprint, the caption template (texts) or the preprocessing (covers
 checksum of its contents and key; a file that fails it (truncated, corrupt, or copied under another key)
 is rebuilt.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -49,16 +50,23 @@ class Embeddings:
 
     def subset(self, indices: Sequence[int] | np.ndarray) -> Embeddings:
         idx = np.asarray(indices, dtype=np.int64)
-        return replace(self, images=self.images[idx], texts=self.texts[idx],
-                       book_ids=self.book_ids[idx], group_ids=self.group_ids[idx])
+        return replace(
+            self,
+            images=self.images[idx],
+            texts=self.texts[idx],
+            book_ids=self.book_ids[idx],
+            group_ids=self.group_ids[idx],
+        )
 
     def select(self, book_ids: Sequence[str]) -> Embeddings:
         """The rows of these book ids, in the order given (all must be present)."""
         position = {b: i for i, b in enumerate(self.book_ids.tolist())}
         missing = [b for b in book_ids if b not in position]
         if missing:
-            raise EvaluationError(f"{len(missing)} book(s) (first {missing[0]!r}) are not in the embedded "
-                                  "catalogue; embed the catalogue the view was split from")
+            raise EvaluationError(
+                f"{len(missing)} book(s) (first {missing[0]!r}) are not in the embedded "
+                "catalogue; embed the catalogue the view was split from"
+            )
         return self.subset([position[b] for b in book_ids])
 
 
@@ -98,16 +106,23 @@ def embed_with_stats(
         raise EvaluationError(f"batch_size={batch_size} must be at least 1")
     frame = catalogue.frame
     image_key = _image_key(model, catalogue)
-    text_key = sha256_hex(CACHE_VERSION, "texts", model_identity(model), catalogue.fingerprint, template_text,
-                          str(model.context_length))
-    images, image_status, _ = _cached(image_key, "images", cache,
-                                      lambda: (_encode_covers(model, catalogue, batch_size), 0))
+    text_key = sha256_hex(
+        CACHE_VERSION, "texts", model_identity(model), catalogue.fingerprint, template_text, str(model.context_length)
+    )
+    images, image_status, _ = _cached(
+        image_key, "images", cache, lambda: (_encode_covers(model, catalogue, batch_size), 0)
+    )
     texts, text_status, truncated = _cached(
-        text_key, "texts", cache,
-        lambda: _encode_captions(model, render_captions(template_text, frame), batch_size))
-    result = Embeddings(images=images, texts=texts, book_ids=frame["book_id"].astype(str).to_numpy(),
-                        group_ids=frame["group_id"].astype(str).to_numpy(), template=template_text,
-                        truncated_texts=truncated)
+        text_key, "texts", cache, lambda: _encode_captions(model, render_captions(template_text, frame), batch_size)
+    )
+    result = Embeddings(
+        images=images,
+        texts=texts,
+        book_ids=frame["book_id"].astype(str).to_numpy(),
+        group_ids=frame["group_id"].astype(str).to_numpy(),
+        template=template_text,
+        truncated_texts=truncated,
+    )
     _check_finite(result, model)
     return result, CacheStats(image_status, text_status)
 
@@ -120,9 +135,14 @@ def model_identity(model: Any) -> str:
     identity = getattr(model, "identity", None)
     if isinstance(identity, str) and identity:
         return identity
-    return sha256_hex("no-identity", type(model).__qualname__, model.fingerprint,
-                      json.dumps(getattr(model, "config", None), sort_keys=True, default=repr),
-                      json.dumps(preprocessing_descriptor(model), sort_keys=True), str(model.context_length))
+    return sha256_hex(
+        "no-identity",
+        type(model).__qualname__,
+        model.fingerprint,
+        json.dumps(getattr(model, "config", None), sort_keys=True, default=repr),
+        json.dumps(preprocessing_descriptor(model), sort_keys=True),
+        str(model.context_length),
+    )
 
 
 def embedding_cache_dir() -> Path:
@@ -134,12 +154,16 @@ def preprocessing_descriptor(model: Any) -> dict[str, Any]:
     from harness.data.image_cache import RESIZE_METHOD
 
     config = getattr(model, "preprocess_config", None)
-    described = config.to_dict() if config is not None else {
-        "image_size": model.image_size, "mean": list(model.mean), "std": list(model.std)}
+    described = (
+        config.to_dict()
+        if config is not None
+        else {"image_size": model.image_size, "mean": list(model.mean), "std": list(model.std)}
+    )
     return {**described, "decode": RESIZE_METHOD, "source": _cover_source(model)}
 
 
 # --------------------------------------------------------------------------- covers
+
 
 def _cover_source(model: Any) -> str:
     """Decoded-cache geometry matches CLIP's eval preprocess only for shorter-side bicubic resizing."""
@@ -150,8 +174,13 @@ def _cover_source(model: Any) -> str:
 
 
 def _image_key(model: Any, catalogue: Any) -> str:
-    return sha256_hex(CACHE_VERSION, "images", model_identity(model), catalogue.fingerprint,
-                      json.dumps(preprocessing_descriptor(model), sort_keys=True))
+    return sha256_hex(
+        CACHE_VERSION,
+        "images",
+        model_identity(model),
+        catalogue.fingerprint,
+        json.dumps(preprocessing_descriptor(model), sort_keys=True),
+    )
 
 
 def _encode_covers(model: Any, catalogue: Any, batch_size: int) -> np.ndarray:
@@ -168,6 +197,7 @@ def _encode_covers(model: Any, catalogue: Any, batch_size: int) -> np.ndarray:
             # copy out of the read-only memory map first
             return normalise(torch.from_numpy(np.array(pixels[a:b])), mean, std)
     else:
+
         def batch(a: int, b: int) -> torch.Tensor:
             return torch.stack([model.preprocess(catalogue.open_image(i)) for i in range(a, b)])
 
@@ -212,6 +242,7 @@ def _fast_matmuls(model: Any) -> Any:
 
 # --------------------------------------------------------------------------- captions
 
+
 def _encode_captions(model: Any, captions: list[str], batch_size: int) -> tuple[np.ndarray, int]:
     batch_size = forward_rows(model, batch_size)
     out = np.empty((len(captions), model.embed_dim), dtype=np.float32)
@@ -233,8 +264,13 @@ def cached_texts(model: Any, texts: Sequence[str], *, batch_size: int = 256) -> 
     """`encode_texts` through the embedding cache, keyed by the model's identity and every text: a warm
     run's probe titles (the same perturbations of the same books) are read, not encoded again."""
     texts = list(texts)
-    key = sha256_hex(CACHE_VERSION, "text-list", model_identity(model), str(model.context_length),
-                     json.dumps(texts, ensure_ascii=False))
+    key = sha256_hex(
+        CACHE_VERSION,
+        "text-list",
+        model_identity(model),
+        str(model.context_length),
+        json.dumps(texts, ensure_ascii=False),
+    )
     return _cached(key, "texts", True, lambda: _encode_captions(model, texts, batch_size))[0]
 
 
@@ -256,8 +292,10 @@ def check_finite(emb: Embeddings, model: Any) -> None:
 
 # --------------------------------------------------------------------------- cache
 
-def _cached(key: str, kind: str, enabled: bool,
-            build: Callable[[], tuple[np.ndarray, int]]) -> tuple[np.ndarray, str, int]:
+
+def _cached(
+    key: str, kind: str, enabled: bool, build: Callable[[], tuple[np.ndarray, int]]
+) -> tuple[np.ndarray, str, int]:
     """(array, status, truncated count): from the cache when a valid entry exists, else built and stored."""
     if not enabled:
         array, truncated = build()
@@ -275,14 +313,19 @@ def _cached(key: str, kind: str, enabled: bool,
 
 
 def _checksum(key: str, array: np.ndarray, truncated: int) -> str:
-    return sha256_hex(key, str(array.dtype), json.dumps(list(array.shape)), str(truncated),
-                      np.ascontiguousarray(array).tobytes())
+    return sha256_hex(
+        key, str(array.dtype), json.dumps(list(array.shape)), str(truncated), np.ascontiguousarray(array).tobytes()
+    )
 
 
 def _write_entry(path: Path, key: str, array: np.ndarray, truncated: int) -> None:
     buffer = io.BytesIO()
-    np.savez(buffer, embeddings=array, truncated=np.array(truncated, dtype=np.int64),
-             checksum=np.array(_checksum(key, array, truncated)))
+    np.savez(
+        buffer,
+        embeddings=array,
+        truncated=np.array(truncated, dtype=np.int64),
+        checksum=np.array(_checksum(key, array, truncated)),
+    )
     with atomic_path(path) as tmp:
         tmp.write_bytes(buffer.getvalue())
 
@@ -302,6 +345,7 @@ def _read_entry(path: Path, key: str) -> tuple[tuple[np.ndarray, int] | None, st
 
 # --------------------------------------------------------------------------- checks
 
+
 def _unit(x: torch.Tensor) -> np.ndarray:
     x = x.float()
     unit: np.ndarray = (x / x.norm(dim=-1, keepdim=True).clamp_min(1e-12)).cpu().numpy()
@@ -315,4 +359,5 @@ def _check_finite(emb: Embeddings, model: Any) -> None:
             first = int(np.argmax(bad))
             raise EvaluationError(
                 f"model {model.spec} gives NaN/inf {name} embeddings for {int(bad.sum())} rows "
-                f"(first: book {emb.book_ids[first]}); check the checkpoint's weights")
+                f"(first: book {emb.book_ids[first]}); check the checkpoint's weights"
+            )

@@ -4,6 +4,7 @@ The whole catalogue is embedded once (cached); views are row selections of those
 Metric keys are `<view>/<direction>/<metric>` (directions image_to_text, text_to_image,
 zero_shot), e.g. `heldout/image_to_text/recall@5`; each carries value, ci_low, ci_high, n.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
@@ -92,8 +93,10 @@ def build_views(
     if not categories:
         wanted = list(views or [WHOLE_VIEW])
         if wanted != [WHOLE_VIEW]:
-            raise EvaluationError(f"views {', '.join(wanted)} need the training categories; pass --categories "
-                                  f"(e.g. --categories {catalogue.categories[0]}) or drop --views")
+            raise EvaluationError(
+                f"views {', '.join(wanted)} need the training categories; pass --categories "
+                f"(e.g. --categories {catalogue.categories[0]}) or drop --views"
+            )
         return {WHOLE_VIEW: catalogue}
     from harness.data import split
 
@@ -101,8 +104,14 @@ def build_views(
     unknown = [v for v in wanted if v not in SPLIT_VIEWS]
     if unknown:
         raise EvaluationError(f"unknown view {unknown[0]!r}; use any of {', '.join(SPLIT_VIEWS)}")
-    splits = split(catalogue, train_categories=list(categories), heldout_fraction=heldout_fraction, seed=seed,
-                   replay_fraction=replay_fraction, exclude_groups=exclude_groups)
+    splits = split(
+        catalogue,
+        train_categories=list(categories),
+        heldout_fraction=heldout_fraction,
+        seed=seed,
+        replay_fraction=replay_fraction,
+        exclude_groups=exclude_groups,
+    )
     return {name: getattr(splits, name) for name in wanted}
 
 
@@ -128,9 +137,15 @@ def evaluate(
     embeddings: Embeddings | None = None,
 ) -> Evaluation:
     """Evaluate `model` on the views of `catalogue` (see build_views)."""
-    named = build_views(catalogue, categories=categories, views=views, heldout_fraction=config.heldout_fraction,
-                        seed=config.seed, replay_fraction=config.replay_fraction,
-                        exclude_groups=config.exclude_groups)
+    named = build_views(
+        catalogue,
+        categories=categories,
+        views=views,
+        heldout_fraction=config.heldout_fraction,
+        seed=config.seed,
+        replay_fraction=config.replay_fraction,
+        exclude_groups=config.exclude_groups,
+    )
     return evaluate_views(model, catalogue, named, config=config, embeddings=embeddings)
 
 
@@ -151,38 +166,62 @@ def evaluate_views(
         all_views.update(per_category_views(views["cross"]))
     for name, view in all_views.items():  # bad views and k fail before any embedding work
         if len(view) == 0:
-            raise EvaluationError(f"view {name!r} is empty; choose categories that leave items in it "
-                                  "(or drop it with --views)")
+            raise EvaluationError(
+                f"view {name!r} is empty; choose categories that leave items in it (or drop it with --views)"
+            )
         check_ks(config.ks, len(catalogue) if config.pool == "catalogue" else len(view), where=f"view {name!r}")
     engine = engine if engine is not None else get_engine(config.engine, kernel=config.score_kernel)
-    emb = embeddings if embeddings is not None else engine.embed(model, catalogue, template=config.template,
-                                                                 batch_size=config.batch_size)
+    emb = (
+        embeddings
+        if embeddings is not None
+        else engine.embed(model, catalogue, template=config.template, batch_size=config.batch_size)
+    )
     rankings: dict[str, QueryRanks] = {}
     zero_shot = {}
     prompts = None
     for name, view in all_views.items():
         sub = emb.select(view.frame["book_id"].astype(str).tolist())
-        pool = {} if config.pool == "view" else {
-            "pool_images": emb.images, "pool_texts": emb.texts, "pool_groups": emb.group_ids}
+        pool = (
+            {}
+            if config.pool == "view"
+            else {"pool_images": emb.images, "pool_texts": emb.texts, "pool_groups": emb.group_ids}
+        )
         ranked = engine.retrieval_ranks(sub.images, sub.texts, sub.group_ids, where=f"view {name!r}", **pool)
         titles = tuple(view.frame["title"].astype(str))
         for direction, r in ranked.items():
-            rankings[f"{name}/{direction}"] = QueryRanks(name, direction, r.ranks, tuple(sub.book_ids.tolist()),
-                                                         titles, r.pool_size)
+            rankings[f"{name}/{direction}"] = QueryRanks(
+                name, direction, r.ranks, tuple(sub.book_ids.tolist()), titles, r.pool_size
+            )
         if config.zero_shot and ":" not in name:
             if prompts is None:
                 prompts = category_prompt_embeddings(model, catalogue.categories, config.category_prompt)
-            result = classify(sub.images, prompts, view=name, categories=catalogue.categories,
-                              item_categories=view.frame["category"].tolist(),
-                              accepted=accepted_categories(catalogue.frame, view.frame),
-                              book_ids=sub.book_ids.tolist(), titles=titles, prompt=config.category_prompt)
+            result = classify(
+                sub.images,
+                prompts,
+                view=name,
+                categories=catalogue.categories,
+                item_categories=view.frame["category"].tolist(),
+                accepted=accepted_categories(catalogue.frame, view.frame),
+                book_ids=sub.book_ids.tolist(),
+                titles=titles,
+                prompt=config.category_prompt,
+            )
             zero_shot[name] = result
     evaluation = Evaluation(
         model={"spec": str(getattr(model, "spec", "")), "fingerprint": str(getattr(model, "fingerprint", ""))},
-        data={"fingerprint": catalogue.fingerprint, "rows": len(catalogue), "categories": list(catalogue.categories),
-              "views": {name: len(v) for name, v in all_views.items()},
-              "truncated_captions": int(emb.truncated_texts), "engine": engine.describe()},
-        settings=config.to_dict(), metrics={}, rankings=rankings, zero_shot=zero_shot)
+        data={
+            "fingerprint": catalogue.fingerprint,
+            "rows": len(catalogue),
+            "categories": list(catalogue.categories),
+            "views": {name: len(v) for name, v in all_views.items()},
+            "truncated_captions": int(emb.truncated_texts),
+            "engine": engine.describe(),
+        },
+        settings=config.to_dict(),
+        metrics={},
+        rankings=rankings,
+        zero_shot=zero_shot,
+    )
     return replace(evaluation, metrics=metric_estimates(evaluation, config))
 
 
@@ -193,8 +232,7 @@ def metric_keys(evaluation: Evaluation, ks: Sequence[int]) -> list[str]:
         keys += [f"{prefix}/{name}" for m in registered_metrics("retrieval") for name in m.names(ks)]
     for view, result in evaluation.zero_shot.items():
         present = [c for i, c in enumerate(result.categories) if (result.labels == i).any()]
-        keys += [f"{view}/zero_shot/{name}" for m in registered_metrics("zero_shot")
-                 for name in m.names(present)]  # type: ignore[arg-type]
+        keys += [f"{view}/zero_shot/{name}" for m in registered_metrics("zero_shot") for name in m.names(present)]  # type: ignore[arg-type]
     return keys
 
 
@@ -211,5 +249,7 @@ def _check_unique_ids(catalogue: Any) -> None:
     ids = catalogue.frame["book_id"]
     if ids.duplicated().any():
         first = ids[ids.duplicated()].iat[0]
-        raise EvaluationError(f"book_id {first!r} appears more than once in the catalogue; "
-                              "load it with harness.data.load_catalogue, which gives each row its own id")
+        raise EvaluationError(
+            f"book_id {first!r} appears more than once in the catalogue; "
+            "load it with harness.data.load_catalogue, which gives each row its own id"
+        )

@@ -8,6 +8,7 @@ rank metric is minimised and a recall maximised.
 Interpolated weights are written as ordinary checkpoints (cached by the two fingerprints and α),
 so every α has its own weight fingerprint and embedding-cache entries.
 """
+
 from __future__ import annotations
 
 import math
@@ -42,9 +43,14 @@ class InterpolationPoint:
     evaluation: Evaluation
 
     def to_dict(self, *, per_query: bool = True) -> dict[str, Any]:
-        return {"alpha": self.alpha, "fingerprint": self.fingerprint, "in_category": self.in_category.to_dict(),
-                "cross_category": self.cross_category.to_dict(), "feasible": self.feasible,
-                "evaluation": self.evaluation.to_dict(per_query=per_query)}
+        return {
+            "alpha": self.alpha,
+            "fingerprint": self.fingerprint,
+            "in_category": self.in_category.to_dict(),
+            "cross_category": self.cross_category.to_dict(),
+            "feasible": self.feasible,
+            "evaluation": self.evaluation.to_dict(per_query=per_query),
+        }
 
 
 @dataclass(frozen=True, eq=False)
@@ -60,29 +66,42 @@ class InterpolationSweep:
     @property
     def constraint(self) -> str:
         best = "highest" if higher_is_better(self.metric) else "lowest"
-        return (f"{best} {self.in_view}/{self.metric} with {self.cross_view}/{self.metric} worse than at "
-                f"alpha=0 by at most {self.max_cross_drop:g}")
+        return (
+            f"{best} {self.in_view}/{self.metric} with {self.cross_view}/{self.metric} worse than at "
+            f"alpha=0 by at most {self.max_cross_drop:g}"
+        )
 
     def to_dict(self, *, per_query: bool = True) -> dict[str, Any]:
-        return {"metric": self.metric, "in_view": self.in_view, "cross_view": self.cross_view,
-                "max_cross_drop": self.max_cross_drop, "constraint": self.constraint,
-                "frontier": list(self.frontier), "best_alpha": self.best_alpha,
-                "points": [p.to_dict(per_query=per_query) for p in self.points]}
+        return {
+            "metric": self.metric,
+            "in_view": self.in_view,
+            "cross_view": self.cross_view,
+            "max_cross_drop": self.max_cross_drop,
+            "constraint": self.constraint,
+            "frontier": list(self.frontier),
+            "best_alpha": self.best_alpha,
+            "points": [p.to_dict(per_query=per_query) for p in self.points],
+        }
 
 
-def interpolate_state_dicts(baseline: Mapping[str, torch.Tensor], finetuned: Mapping[str, torch.Tensor],
-                            alpha: float) -> dict[str, torch.Tensor]:
+def interpolate_state_dicts(
+    baseline: Mapping[str, torch.Tensor], finetuned: Mapping[str, torch.Tensor], alpha: float
+) -> dict[str, torch.Tensor]:
     """(1 − α)·baseline + α·finetuned for floating tensors; other tensors must be equal."""
     if baseline.keys() != finetuned.keys():
         only = sorted(set(baseline) ^ set(finetuned))
-        raise EvaluationError(f"cannot interpolate checkpoints of different architectures ({len(only)} tensors "
-                              f"differ in name, e.g. {only[0]!r}); fine-tune from this baseline")
+        raise EvaluationError(
+            f"cannot interpolate checkpoints of different architectures ({len(only)} tensors "
+            f"differ in name, e.g. {only[0]!r}); fine-tune from this baseline"
+        )
     out = {}
     for name, a in baseline.items():
         b = finetuned[name]
         if a.shape != b.shape:
-            raise EvaluationError(f"cannot interpolate: tensor {name!r} has shape {tuple(a.shape)} vs "
-                                  f"{tuple(b.shape)}; fine-tune from this baseline")
+            raise EvaluationError(
+                f"cannot interpolate: tensor {name!r} has shape {tuple(a.shape)} vs "
+                f"{tuple(b.shape)}; fine-tune from this baseline"
+            )
         if a.is_floating_point():
             out[name] = torch.lerp(a.float(), b.float(), float(alpha)).to(a.dtype)
         elif torch.equal(a, b):
@@ -122,9 +141,15 @@ def save_interpolated(baseline: Any, finetuned: Any, alpha: float, path: str | P
 
     _check_alpha(alpha)
     state = interpolate_state_dicts(baseline.state_dict(), finetuned.state_dict(), alpha)
-    metadata = {"interpolation": {"alpha": float(alpha), "baseline": baseline.fingerprint,
-                                  "baseline_spec": baseline.spec, "finetuned": finetuned.fingerprint,
-                                  "finetuned_spec": finetuned.spec}}
+    metadata = {
+        "interpolation": {
+            "alpha": float(alpha),
+            "baseline": baseline.fingerprint,
+            "baseline_spec": baseline.spec,
+            "finetuned": finetuned.fingerprint,
+            "finetuned_spec": finetuned.spec,
+        }
+    }
     config = getattr(baseline, "preprocess_config", None)
     if config is not None:
         metadata["preprocess"] = config.to_dict()
@@ -150,9 +175,15 @@ def interpolation_sweep(
     for a in grid:
         _check_alpha(a)
     sign = better_sign(higher_is_better(metric))  # "better" as a larger number
-    views = build_views(catalogue, categories=train_categories, views=(in_view, cross_view),
-                        heldout_fraction=config.heldout_fraction, seed=config.seed,
-                        replay_fraction=config.replay_fraction, exclude_groups=config.exclude_groups)
+    views = build_views(
+        catalogue,
+        categories=train_categories,
+        views=(in_view, cross_view),
+        heldout_fraction=config.heldout_fraction,
+        seed=config.seed,
+        replay_fraction=config.replay_fraction,
+        exclude_groups=config.exclude_groups,
+    )
     points = []
     reference = None
     for alpha in grid:
@@ -163,10 +194,15 @@ def interpolation_sweep(
         reference = cross.value if reference is None else reference
         feasible = sign * (cross.value - reference) >= -max_cross_drop - 1e-12
         points.append(InterpolationPoint(alpha, model.fingerprint, inside, cross, feasible, evaluation))
-    return InterpolationSweep(metric, in_view, cross_view, float(max_cross_drop), tuple(points),
-                              pareto_frontier([(p.alpha, sign * p.in_category.value, sign * p.cross_category.value)
-                                               for p in points]),
-                              best_alpha([(p.alpha, sign * p.in_category.value, p.feasible) for p in points]))
+    return InterpolationSweep(
+        metric,
+        in_view,
+        cross_view,
+        float(max_cross_drop),
+        tuple(points),
+        pareto_frontier([(p.alpha, sign * p.in_category.value, sign * p.cross_category.value) for p in points]),
+        best_alpha([(p.alpha, sign * p.in_category.value, p.feasible) for p in points]),
+    )
 
 
 def pareto_frontier(points: Sequence[tuple[float, float, float]]) -> tuple[float, ...]:

@@ -8,6 +8,7 @@
 
 Bootstrap intervals (rank statistics, similarity quantiles) live in harness.evaluate.stats.
 """
+
 from __future__ import annotations
 
 import functools

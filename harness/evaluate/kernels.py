@@ -22,6 +22,7 @@ the result rounded to the output precision (u_out). `certified_bound` adds the e
 error and an absolute term for products flushed to zero. harness.evaluate.retrieval uses it to
 decide which fast scores can be trusted and which pairs it must score exactly.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -81,11 +82,11 @@ class Kernel:
 
 
 KERNELS: dict[KernelName, Kernel] = {
-    k.name: k for k in (
+    k.name: k
+    for k in (
         Kernel("float32", 0.0, FLOAT32_UNIT, 0.0, "float32 GEMM (MKL, oneDNN, cuBLAS without TF32)"),
         Kernel("tf32", TF32_UNIT, FLOAT32_UNIT, 0.0, "TF32 tensor cores: inputs rounded to 10 bits, float32 sums"),
-        Kernel("bfloat16", BFLOAT16_UNIT, FLOAT32_UNIT, BFLOAT16_UNIT,
-               "bfloat16 inputs and result, float32 sums"),
+        Kernel("bfloat16", BFLOAT16_UNIT, FLOAT32_UNIT, BFLOAT16_UNIT, "bfloat16 inputs and result, float32 sums"),
     )
 }
 DEFAULT_KERNEL: KernelName = "float32"
@@ -107,8 +108,7 @@ def certified_bound(kernel: Kernel, dim: int) -> tuple[float, float]:
     return relative * (1 + 1e-12), dim * FLOAT32_TINY  # 1e-12: the float64 arithmetic of the bound itself
 
 
-def exact_scores(rows: torch.Tensor, cols: torch.Tensor, row_index: np.ndarray,
-                 col_index: np.ndarray) -> np.ndarray:
+def exact_scores(rows: torch.Tensor, cols: torch.Tensor, row_index: np.ndarray, col_index: np.ndarray) -> np.ndarray:
     """exact(rows[i], cols[j]) for each pair (i, j) of the two index arrays (the module's definition)."""
     out = np.empty(len(row_index), dtype=np.float64)
     if not len(out):
@@ -118,8 +118,8 @@ def exact_scores(rows: torch.Tensor, cols: torch.Tensor, row_index: np.ndarray,
     ri = torch.as_tensor(np.asarray(row_index, dtype=np.int64), device=rows.device)
     ci = torch.as_tensor(np.asarray(col_index, dtype=np.int64), device=cols.device)
     for p0 in range(0, len(out), EXACT_ROWS):
-        a = rows.index_select(0, ri[p0:p0 + EXACT_ROWS]).to(torch.float64)
-        b = cols.index_select(0, ci[p0:p0 + EXACT_ROWS]).to(torch.float64)
+        a = rows.index_select(0, ri[p0 : p0 + EXACT_ROWS]).to(torch.float64)
+        b = cols.index_select(0, ci[p0 : p0 + EXACT_ROWS]).to(torch.float64)
         if padded == dim:
             sums = a.mul_(b)
         else:
@@ -128,8 +128,8 @@ def exact_scores(rows: torch.Tensor, cols: torch.Tensor, row_index: np.ndarray,
         width = padded
         while width > 1:  # elementwise halving: the same additions in the same order everywhere
             width //= 2
-            sums[:, :width] += sums[:, width:2 * width]
-        out[p0:p0 + len(a)] = sums[:, 0].cpu().numpy()
+            sums[:, :width] += sums[:, width : 2 * width]
+        out[p0 : p0 + len(a)] = sums[:, 0].cpu().numpy()
     return out
 
 

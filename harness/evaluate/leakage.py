@@ -7,6 +7,7 @@ fingerprint proves it. Then every evaluation view can be checked, by edition gro
 the model saw in training: a candidate fine-tuned with another seed would otherwise be scored on
 its own training books and look better than it is.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -53,13 +54,20 @@ def _trained_groups(model: Any, catalogue: Any) -> tuple[set[str] | None, str]:
     if not isinstance(training, dict) or not isinstance(recorded, str) or not training.get("categories"):
         return None, "the checkpoint does not record how it was trained"
     try:
-        splits = split(catalogue, train_categories=list(training["categories"]),
-                       heldout_fraction=float(training.get("heldout_fraction", 0.2)),
-                       seed=int(training.get("seed", 0)),
-                       replay_fraction=float(training.get("replay_fraction", 0.0)))
+        splits = split(
+            catalogue,
+            train_categories=list(training["categories"]),
+            heldout_fraction=float(training.get("heldout_fraction", 0.2)),
+            seed=int(training.get("seed", 0)),
+            replay_fraction=float(training.get("replay_fraction", 0.0)),
+        )
         cap = training.get("max_train_rows")
-        rows = rows_trained_on(splits, int(cap) if cap else None, int(training.get("seed", 0)),
-                               validation_fraction=float(training.get("validation_fraction", 0.0)))
+        rows = rows_trained_on(
+            splits,
+            int(cap) if cap else None,
+            int(training.get("seed", 0)),
+            validation_fraction=float(training.get("validation_fraction", 0.0)),
+        )
     except (BookclipError, TypeError, ValueError) as exc:
         return None, f"its training split cannot be derived here ({exc})"
     if rows.fingerprint != recorded:

@@ -17,6 +17,7 @@ Kinds (`applies_to`):
 Keys name where a metric was measured: `<view>/<direction>/<metric>`, `<view>/zero_shot/<metric>`,
 `probes/<family>/<metric>`, `interpolation/<view>/<direction>/<metric>`.
 """
+
 from __future__ import annotations
 
 import functools
@@ -112,8 +113,7 @@ class Resolved:
 
     def from_ranks(self, ranks: np.ndarray) -> np.ndarray:
         assert self.metric.from_ranks is not None
-        return np.asarray(self.metric.from_ranks(np.asarray(ranks, dtype=np.float64), **self.params),
-                          dtype=np.float64)
+        return np.asarray(self.metric.from_ranks(np.asarray(ranks, dtype=np.float64), **self.params), dtype=np.float64)
 
 
 _REGISTRY: dict[str, Metric] = {}
@@ -166,6 +166,7 @@ def _resolve_cached(name: str, kind: str | None) -> Resolved | None:
 
 # --------------------------------------------------------------------------- keys
 
+
 @dataclass(frozen=True)
 class MetricKey:
     """A parsed key: where a metric was measured (`scope`) and which metric (`resolved`)."""
@@ -193,18 +194,18 @@ class MetricKey:
     @property
     def base_key(self) -> str:
         """The key without an `interpolation/` prefix."""
-        return self.key[len("interpolation/"):] if self.interpolated else self.key
+        return self.key[len("interpolation/") :] if self.interpolated else self.key
 
 
 _RETRIEVAL_KEY = re.compile(rf"^(?P<view>{VIEW})/(?P<direction>{'|'.join(DIRECTIONS)})/(?P<metric>[^/]+)$")
-_ZERO_SHOT_KEY = re.compile(rf"^(?P<view>{VIEW})/zero_shot/(?P<metric>.+)$")  # a category may hold '/' ']' 
+_ZERO_SHOT_KEY = re.compile(rf"^(?P<view>{VIEW})/zero_shot/(?P<metric>.+)$")  # a category may hold '/' ']'
 _PROBE_KEY = re.compile(rf"^probes/(?P<view>{FAMILY})/(?P<metric>[^/]+)$")
 
 
 def parse_key(key: str) -> MetricKey | None:
     """The parsed key, or None when it names no registered metric in a known place."""
     interpolated = key.startswith("interpolation/")
-    body = key[len("interpolation/"):] if interpolated else key
+    body = key[len("interpolation/") :] if interpolated else key
     for kind, pattern in (("retrieval", _RETRIEVAL_KEY), ("zero_shot", _ZERO_SHOT_KEY), ("probes", _PROBE_KEY)):
         match = pattern.match(body)
         if not match or (interpolated and kind != "retrieval"):
@@ -222,9 +223,11 @@ def metric_key(key: str) -> MetricKey:
     parsed = parse_key(key)
     if parsed is None:
         known = ", ".join(m.name for m in metrics())
-        raise ConfigError(f"unknown metric key {key!r}; keys look like heldout/image_to_text/recall@5, "
-                          f"cross/text_to_image/mrr, heldout/zero_shot/accuracy, probes/<family>/flip_rate "
-                          f"(metrics: {known})")
+        raise ConfigError(
+            f"unknown metric key {key!r}; keys look like heldout/image_to_text/recall@5, "
+            f"cross/text_to_image/mrr, heldout/zero_shot/accuracy, probes/<family>/flip_rate "
+            f"(metrics: {known})"
+        )
     return parsed
 
 
@@ -244,8 +247,10 @@ def higher_is_better(key: str) -> bool:
     found = lookup(key)
     if found is None or found.higher_is_better is None:
         why = "is not registered" if found is None else "has no direction (it describes, it does not rate)"
-        raise ConfigError(f"metric {key!r} {why}, so better and worse are undefined for it; "
-                          "declare it with harness.evaluate.metrics.register_metric")
+        raise ConfigError(
+            f"metric {key!r} {why}, so better and worse are undefined for it; "
+            "declare it with harness.evaluate.metrics.register_metric"
+        )
     return found.higher_is_better
 
 
@@ -312,6 +317,7 @@ def values_from_ranks(ranks: np.ndarray, name: str) -> np.ndarray:
 
 # --------------------------------------------------------------------------- the metrics
 
+
 def _balanced_weights(result: object) -> np.ndarray:
     """Per cover: N / (C * n_c), so the mean of weight * correct is the mean per-category accuracy."""
     labels = result.labels  # type: ignore[attr-defined]
@@ -329,64 +335,178 @@ def _zero_shot_recall_names(categories: Sequence[str]) -> list[str]:
     return [f"recall[{c}]" for c in categories]
 
 
-register_metric(Metric(
-    "recall@K", r"recall@(?P<k>[1-9]\d*)", higher_is_better=True, applies_to="retrieval", test="mcnemar",
-    from_ranks=lambda r, k: (r <= int(k)).astype(np.float64), instances=_recall_names, scale="rate",
-    description="share of queries whose correct answer ranks k or better"))
-register_metric(Metric(
-    "mrr", "mrr", higher_is_better=True, applies_to="retrieval", from_ranks=lambda r: 1.0 / r, scale="rate",
-    description="mean reciprocal rank of the correct answer"))
-register_metric(Metric(
-    "median_rank", "median_rank", higher_is_better=False, applies_to="retrieval", statistic="median",
-    from_ranks=lambda r: r, scale="rank", description="median rank of the correct answer"))
-register_metric(Metric(
-    "mean_rank", "mean_rank", higher_is_better=False, applies_to="retrieval", from_ranks=lambda r: r, scale="rank",
-    description="mean rank of the correct answer"))
+register_metric(
+    Metric(
+        "recall@K",
+        r"recall@(?P<k>[1-9]\d*)",
+        higher_is_better=True,
+        applies_to="retrieval",
+        test="mcnemar",
+        from_ranks=lambda r, k: (r <= int(k)).astype(np.float64),
+        instances=_recall_names,
+        scale="rate",
+        description="share of queries whose correct answer ranks k or better",
+    )
+)
+register_metric(
+    Metric(
+        "mrr",
+        "mrr",
+        higher_is_better=True,
+        applies_to="retrieval",
+        from_ranks=lambda r: 1.0 / r,
+        scale="rate",
+        description="mean reciprocal rank of the correct answer",
+    )
+)
+register_metric(
+    Metric(
+        "median_rank",
+        "median_rank",
+        higher_is_better=False,
+        applies_to="retrieval",
+        statistic="median",
+        from_ranks=lambda r: r,
+        scale="rank",
+        description="median rank of the correct answer",
+    )
+)
+register_metric(
+    Metric(
+        "mean_rank",
+        "mean_rank",
+        higher_is_better=False,
+        applies_to="retrieval",
+        from_ranks=lambda r: r,
+        scale="rank",
+        description="mean rank of the correct answer",
+    )
+)
 
-register_metric(Metric(
-    "accuracy", "accuracy", higher_is_better=True, applies_to="zero_shot", test="mcnemar",
-    from_zero_shot=lambda result: result.correct.astype(np.float64), scale="rate",
-    description="share of covers whose best-scoring category prompt is one of their book's categories"))
-register_metric(Metric(
-    "balanced_accuracy", "balanced_accuracy", higher_is_better=True, applies_to="zero_shot", scale="rate",
-    from_zero_shot=lambda result: _balanced_weights(result) * result.correct,
-    description="mean over the view's categories of the per-category accuracy (macro recall): a constant "
-                "predictor scores 1/C"))
-register_metric(Metric(
-    "recall[C]", r"recall\[(?P<category>.+)\]", higher_is_better=True, applies_to="zero_shot",
-    test="mcnemar", instances=_zero_shot_recall_names, scale="rate",  # type: ignore[arg-type]
-    from_zero_shot=lambda result, category: result.correct[
-        result.labels == list(result.categories).index(category)].astype(np.float64)
-    if category in result.categories else np.empty(0),
-    description="zero-shot accuracy over the covers of one category"))
+register_metric(
+    Metric(
+        "accuracy",
+        "accuracy",
+        higher_is_better=True,
+        applies_to="zero_shot",
+        test="mcnemar",
+        from_zero_shot=lambda result: result.correct.astype(np.float64),
+        scale="rate",
+        description="share of covers whose best-scoring category prompt is one of their book's categories",
+    )
+)
+register_metric(
+    Metric(
+        "balanced_accuracy",
+        "balanced_accuracy",
+        higher_is_better=True,
+        applies_to="zero_shot",
+        scale="rate",
+        from_zero_shot=lambda result: _balanced_weights(result) * result.correct,
+        description="mean over the view's categories of the per-category accuracy (macro recall): a constant "
+        "predictor scores 1/C",
+    )
+)
+register_metric(
+    Metric(
+        "recall[C]",
+        r"recall\[(?P<category>.+)\]",
+        higher_is_better=True,
+        applies_to="zero_shot",
+        test="mcnemar",
+        instances=_zero_shot_recall_names,  # type: ignore[arg-type]
+        scale="rate",
+        from_zero_shot=lambda result, category: (
+            result.correct[result.labels == list(result.categories).index(category)].astype(np.float64)
+            if category in result.categories
+            else np.empty(0)
+        ),
+        description="zero-shot accuracy over the covers of one category",
+    )
+)
 
 
-def _probe(name: str, pattern: str, higher: bool | None, *, test: str = "bootstrap",
-           statistic: str | Callable[..., str] = "mean", description: str = "", scale: str = "other") -> None:
-    register_metric(Metric(name, pattern, higher_is_better=higher, applies_to="probes", test=test,
-                           statistic=statistic, description=description, scale=scale))
+def _probe(
+    name: str,
+    pattern: str,
+    higher: bool | None,
+    *,
+    test: str = "bootstrap",
+    statistic: str | Callable[..., str] = "mean",
+    description: str = "",
+    scale: str = "other",
+) -> None:
+    register_metric(
+        Metric(
+            name,
+            pattern,
+            higher_is_better=higher,
+            applies_to="probes",
+            test=test,
+            statistic=statistic,
+            description=description,
+            scale=scale,
+        )
+    )
 
 
 _QUANTILE = r"(?P<stat>mean|p50|p90)"  # the drops the probe runner measures
-_probe("probe recall@K", r"recall@(?P<k>[1-9]\d*)", True, test="mcnemar", scale="rate",
-       description="share of probed titles whose cover ranks k or better")
-_probe("flip_rate", "flip_rate", False, test="mcnemar", scale="rate",
-       description="top-1 answer changed by the perturbation")
-_probe("lost@K", r"lost@(?P<k>[1-9]\d*)", False, test="mcnemar", scale="rate",
-       description="cover found at k with the exact title, lost with the perturbed one")
-_probe("mean_rank_change", "mean_rank_change", False, scale="rank",
-       description="rank of the cover, perturbed minus exact")
+_probe(
+    "probe recall@K",
+    r"recall@(?P<k>[1-9]\d*)",
+    True,
+    test="mcnemar",
+    scale="rate",
+    description="share of probed titles whose cover ranks k or better",
+)
+_probe(
+    "flip_rate",
+    "flip_rate",
+    False,
+    test="mcnemar",
+    scale="rate",
+    description="top-1 answer changed by the perturbation",
+)
+_probe(
+    "lost@K",
+    r"lost@(?P<k>[1-9]\d*)",
+    False,
+    test="mcnemar",
+    scale="rate",
+    description="cover found at k with the exact title, lost with the perturbed one",
+)
+_probe(
+    "mean_rank_change", "mean_rank_change", False, scale="rank", description="rank of the cover, perturbed minus exact"
+)
 _probe("probe mean_rank", "mean_rank", False, scale="rank")
-_probe("similarity_drop", rf"similarity_drop_{_QUANTILE}", False,
-       statistic=lambda stat: "mean" if stat == "mean" else stat, scale="similarity",
-       description="cosine similarity lost by the perturbation (mean or a percentile)")
-_probe("failure_rate", "failure_rate", False, scale="rate",
-       description="a look-alike title scores above the true one")
+_probe(
+    "similarity_drop",
+    rf"similarity_drop_{_QUANTILE}",
+    False,
+    statistic=lambda stat: "mean" if stat == "mean" else stat,
+    scale="similarity",
+    description="cosine similarity lost by the perturbation (mean or a percentile)",
+)
+_probe("failure_rate", "failure_rate", False, scale="rate", description="a look-alike title scores above the true one")
 _probe("any_failure_rate", "any_failure_rate", False, test="mcnemar", scale="rate")
-_probe("margin", r"margin_(?P<stat>mean|p50)", True, statistic=lambda stat: "mean" if stat == "mean" else "median",
-       description="true title's similarity above the best look-alike")
-_probe("radius", r"radius_(?P<stat>mean|p50)", True, statistic=lambda stat: "mean" if stat == "mean" else "median",
-       description="fewest character edits that lose the cover")
+_probe(
+    "margin",
+    r"margin_(?P<stat>mean|p50)",
+    True,
+    statistic=lambda stat: "mean" if stat == "mean" else "median",
+    description="true title's similarity above the best look-alike",
+)
+_probe(
+    "radius",
+    r"radius_(?P<stat>mean|p50)",
+    True,
+    statistic=lambda stat: "mean" if stat == "mean" else "median",
+    description="fewest character edits that lose the cover",
+)
 _probe("fragile_rate", "fragile_rate", False, test="mcnemar", scale="rate", description="lost within one edit")
-_probe("reading_gap@K", r"reading_gap@(?P<k>[1-9]\d*)", None,
-       description="hit with the title shown minus hit with it hidden (how much the model reads the cover)")
+_probe(
+    "reading_gap@K",
+    r"reading_gap@(?P<k>[1-9]\d*)",
+    None,
+    description="hit with the title shown minus hit with it hidden (how much the model reads the cover)",
+)

@@ -7,6 +7,7 @@ counts come back. Every query's exact threshold is in the plan before any piece 
 them up (retrieval.finish_ranks) and the ranks are exact whatever the pieces, the blocks, the
 tile shape, the kernel or the device of each task.
 """
+
 from __future__ import annotations
 
 from harness.evaluate.retrieval import RankJob

@@ -1,4 +1,5 @@
 """From decoded cover pixels to model input: the one normalisation evaluation and training share."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -6,11 +7,16 @@ from collections.abc import Sequence
 import torch
 
 
-def channel_stats(mean: Sequence[float], std: Sequence[float], device: str | torch.device = "cpu",
-                  ) -> tuple[torch.Tensor, torch.Tensor]:
+def channel_stats(
+    mean: Sequence[float],
+    std: Sequence[float],
+    device: str | torch.device = "cpu",
+) -> tuple[torch.Tensor, torch.Tensor]:
     """The model's per-channel mean and std, shaped to broadcast over an NCHW batch."""
-    return (torch.tensor(list(mean), dtype=torch.float32, device=device).view(1, 3, 1, 1),
-            torch.tensor(list(std), dtype=torch.float32, device=device).view(1, 3, 1, 1))
+    return (
+        torch.tensor(list(mean), dtype=torch.float32, device=device).view(1, 3, 1, 1),
+        torch.tensor(list(std), dtype=torch.float32, device=device).view(1, 3, 1, 1),
+    )
 
 
 def normalise(pixels: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:

@@ -3,6 +3,7 @@
 Per-query ranks (and zero-shot hits) are kept so two evaluations of the same items can be
 compared query by query (paired bootstrap, McNemar, flip lists) long after they were computed.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -33,14 +34,25 @@ class QueryRanks:
         return f"{self.view}/{self.direction}"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"view": self.view, "direction": self.direction, "pool_size": self.pool_size,
-                "book_ids": list(self.book_ids), "titles": list(self.titles),
-                "ranks": [int(r) for r in self.ranks]}
+        return {
+            "view": self.view,
+            "direction": self.direction,
+            "pool_size": self.pool_size,
+            "book_ids": list(self.book_ids),
+            "titles": list(self.titles),
+            "ranks": [int(r) for r in self.ranks],
+        }
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> QueryRanks:
-        return cls(str(d["view"]), str(d["direction"]), np.asarray(d["ranks"], dtype=np.int64),
-                   tuple(d["book_ids"]), tuple(d["titles"]), int(d["pool_size"]))
+        return cls(
+            str(d["view"]),
+            str(d["direction"]),
+            np.asarray(d["ranks"], dtype=np.int64),
+            tuple(d["book_ids"]),
+            tuple(d["titles"]),
+            int(d["pool_size"]),
+        )
 
 
 @dataclass(frozen=True, eq=False)
@@ -66,16 +78,30 @@ class ZeroShotResult:
         return np.bincount(self.labels * c + self.predictions, minlength=c * c).reshape(c, c)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"view": self.view, "categories": list(self.categories), "prompt": self.prompt,
-                "book_ids": list(self.book_ids), "titles": list(self.titles),
-                "labels": self.labels.tolist(), "predictions": self.predictions.tolist(),
-                "correct": self.correct.astype(int).tolist(), "confusion": self.confusion.tolist()}
+        return {
+            "view": self.view,
+            "categories": list(self.categories),
+            "prompt": self.prompt,
+            "book_ids": list(self.book_ids),
+            "titles": list(self.titles),
+            "labels": self.labels.tolist(),
+            "predictions": self.predictions.tolist(),
+            "correct": self.correct.astype(int).tolist(),
+            "confusion": self.confusion.tolist(),
+        }
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> ZeroShotResult:
-        return cls(str(d["view"]), tuple(d["categories"]), tuple(d["book_ids"]), tuple(d["titles"]),
-                   np.asarray(d["labels"], dtype=np.int64), np.asarray(d["predictions"], dtype=np.int64),
-                   np.asarray(d["correct"], dtype=bool), str(d["prompt"]))
+        return cls(
+            str(d["view"]),
+            tuple(d["categories"]),
+            tuple(d["book_ids"]),
+            tuple(d["titles"]),
+            np.asarray(d["labels"], dtype=np.int64),
+            np.asarray(d["predictions"], dtype=np.int64),
+            np.asarray(d["correct"], dtype=bool),
+            str(d["prompt"]),
+        )
 
 
 @dataclass(frozen=True, eq=False)
@@ -97,8 +123,10 @@ class Evaluation:
         if parsed.kind == "retrieval":
             ranking = self.rankings.get(f"{parsed.view}/{parsed.direction}")
             if ranking is None:
-                raise EvaluationError(f"no {parsed.direction} retrieval for view {parsed.view!r}; views here: "
-                                      f"{', '.join(sorted({k.split('/')[0] for k in self.rankings})) or 'none'}")
+                raise EvaluationError(
+                    f"no {parsed.direction} retrieval for view {parsed.view!r}; views here: "
+                    f"{', '.join(sorted({k.split('/')[0] for k in self.rankings})) or 'none'}"
+                )
             return ranking.book_ids, parsed.resolved.from_ranks(ranking.ranks)
         if parsed.kind == "zero_shot":
             result = self.zero_shot.get(parsed.view)
@@ -112,8 +140,9 @@ class Evaluation:
         try:
             return self.metrics[key]
         except KeyError:
-            raise EvaluationError(f"no metric {key!r} in this evaluation; it has e.g. "
-                                  f"{', '.join(list(self.metrics)[:4])}") from None
+            raise EvaluationError(
+                f"no metric {key!r} in this evaluation; it has e.g. {', '.join(list(self.metrics)[:4])}"
+            ) from None
 
     @property
     def views(self) -> tuple[str, ...]:
@@ -121,9 +150,11 @@ class Evaluation:
 
     def to_dict(self, *, per_query: bool = True) -> dict[str, Any]:
         out: dict[str, Any] = {
-            "model": dict(self.model), "data": dict(self.data),
+            "model": dict(self.model),
+            "data": dict(self.data),
             "settings": dict(self.settings),
-            "metrics": {k: v.to_dict() for k, v in self.metrics.items()}}
+            "metrics": {k: v.to_dict() for k, v in self.metrics.items()},
+        }
         if per_query:
             out["per_query"] = {k: r.to_dict() for k, r in self.rankings.items()}
             out["zero_shot"] = {k: z.to_dict() for k, z in self.zero_shot.items()}
@@ -132,13 +163,19 @@ class Evaluation:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any], *, source: str = "evaluation") -> Evaluation:
         try:
-            return cls(model=dict(d["model"]), data=dict(d["data"]), settings=dict(d["settings"]),
-                       metrics={k: Estimate.from_dict(v) for k, v in d["metrics"].items()},
-                       rankings={k: QueryRanks.from_dict(v) for k, v in d.get("per_query", {}).items()},
-                       zero_shot={k: ZeroShotResult.from_dict(v) for k, v in d.get("zero_shot", {}).items()})
+            return cls(
+                model=dict(d["model"]),
+                data=dict(d["data"]),
+                settings=dict(d["settings"]),
+                metrics={k: Estimate.from_dict(v) for k, v in d["metrics"].items()},
+                rankings={k: QueryRanks.from_dict(v) for k, v in d.get("per_query", {}).items()},
+                zero_shot={k: ZeroShotResult.from_dict(v) for k, v in d.get("zero_shot", {}).items()},
+            )
         except (KeyError, TypeError, ValueError) as exc:
-            raise EvaluationError(f"{source} is not a bookclip evaluation ({type(exc).__name__}: {exc}); "
-                                  "write it with `bookclip eval --out`") from None
+            raise EvaluationError(
+                f"{source} is not a bookclip evaluation ({type(exc).__name__}: {exc}); "
+                "write it with `bookclip eval --out`"
+            ) from None
 
     def write(self, path: str | Path) -> Path:
         path = Path(path)

@@ -35,6 +35,7 @@ text-to-image. Engines (harness.evaluate.engines) run blocks of rows against the
 against column pieces of it (harness.evaluate.pieces), locally, on a GPU or on Spark executors,
 and add their counts with finish_ranks.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -92,9 +93,15 @@ class Certificate:
 
     def to_dict(self) -> dict[str, object]:
         share = self.rescored / self.pairs if self.pairs else 0.0
-        return {"definition": "float64 exact scores; fast scores certified by a rigorous error bound",
-                "kernel": self.kernel, "relative_bound": self.relative_bound, "absolute_bound": self.absolute_bound,
-                "pairs": self.pairs, "rescored_pairs": self.rescored, "rescored_share": share}
+        return {
+            "definition": "float64 exact scores; fast scores certified by a rigorous error bound",
+            "kernel": self.kernel,
+            "relative_bound": self.relative_bound,
+            "absolute_bound": self.absolute_bound,
+            "pairs": self.pairs,
+            "rescored_pairs": self.rescored,
+            "rescored_share": share,
+        }
 
 
 def check_ks(ks: Sequence[int], pool_size: int, *, where: str) -> tuple[int, ...]:
@@ -106,7 +113,8 @@ def check_ks(ks: Sequence[int], pool_size: int, *, where: str) -> tuple[int, ...
     if bad:
         raise EvaluationError(
             f"recall@{bad[0]} asked for in {where}, whose candidate pool holds only {pool_size} items; "
-            f"use k between 1 and {pool_size} or a larger view")
+            f"use k between 1 and {pool_size} or a larger view"
+        )
     return ks
 
 
@@ -132,9 +140,18 @@ def retrieval_ranks(
     `pool_images`. The fast products run with `kernel` on `device`, in tiles of `tile_rows` rows and
     `chunk_bytes` of scores; none of these changes a rank. `certificate` collects how they were certified.
     """
-    jobs = rank_jobs(images, texts, groups, pool_images=pool_images, pool_texts=pool_texts,
-                     pool_groups=pool_groups, chunk_bytes=chunk_bytes, tile_rows=tile_rows, kernel=kernel,
-                     where=where)
+    jobs = rank_jobs(
+        images,
+        texts,
+        groups,
+        pool_images=pool_images,
+        pool_texts=pool_texts,
+        pool_groups=pool_groups,
+        chunk_bytes=chunk_bytes,
+        tile_rows=tile_rows,
+        kernel=kernel,
+        where=where,
+    )
     results = []
     for job in jobs:
         rows, cols = job.rows.to(device), job.cols.to(device)
@@ -156,11 +173,19 @@ class RankJob:
     pool_size: int
 
 
-def rank_jobs(images: np.ndarray | torch.Tensor, texts: np.ndarray | torch.Tensor, groups: Sequence | np.ndarray, *,
-              pool_images: np.ndarray | torch.Tensor | None = None, pool_texts: np.ndarray | torch.Tensor | None = None,
-              pool_groups: Sequence | np.ndarray | None = None,
-              chunk_bytes: int = DEFAULT_CHUNK_BYTES, tile_rows: int | None = None, kernel: str = DEFAULT_KERNEL,
-              where: str = "view") -> list[RankJob]:
+def rank_jobs(
+    images: np.ndarray | torch.Tensor,
+    texts: np.ndarray | torch.Tensor,
+    groups: Sequence | np.ndarray,
+    *,
+    pool_images: np.ndarray | torch.Tensor | None = None,
+    pool_texts: np.ndarray | torch.Tensor | None = None,
+    pool_groups: Sequence | np.ndarray | None = None,
+    chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+    tile_rows: int | None = None,
+    kernel: str = DEFAULT_KERNEL,
+    where: str = "view",
+) -> list[RankJob]:
     """The checked, planned products behind retrieval_ranks (any engine runs their blocks)."""
     images = _as_matrix(images, "image embeddings", where)
     texts = _as_matrix(texts, "text embeddings", where)
@@ -168,7 +193,8 @@ def rank_jobs(images: np.ndarray | torch.Tensor, texts: np.ndarray | torch.Tenso
     if len(images) != len(texts) or len(images) != len(groups):
         raise EvaluationError(
             f"{where}: {len(images)} image and {len(texts)} text embeddings for {len(groups)} items; "
-            "embed the same catalogue rows for both")
+            "embed the same catalogue rows for both"
+        )
     if pool_images is None and pool_texts is None and pool_groups is None:
         codes_q, _ = _codes(groups, groups)
         plan = plan_ranks(images, texts, codes_q, codes_q, rank_cols=True, **options)  # type: ignore[arg-type]
@@ -178,21 +204,36 @@ def rank_jobs(images: np.ndarray | torch.Tensor, texts: np.ndarray | torch.Tenso
     pool_images = _as_matrix(pool_images, "pool image embeddings", where)
     pool_texts = _as_matrix(pool_texts, "pool text embeddings", where)
     codes_q, codes_p = _codes(groups, pool_groups)
-    return [RankJob(("image_to_text",), images, pool_texts, plan_ranks(
-                images, pool_texts, codes_q, codes_p, rank_cols=False, **options),  # type: ignore[arg-type]
-                len(pool_texts)),
-            RankJob(("text_to_image",), texts, pool_images, plan_ranks(
-                texts, pool_images, codes_q, codes_p, rank_cols=False, **options),  # type: ignore[arg-type]
-                len(pool_images))]
+    return [
+        RankJob(
+            ("image_to_text",),
+            images,
+            pool_texts,
+            plan_ranks(images, pool_texts, codes_q, codes_p, rank_cols=False, **options),  # type: ignore[arg-type]
+            len(pool_texts),
+        ),
+        RankJob(
+            ("text_to_image",),
+            texts,
+            pool_images,
+            plan_ranks(texts, pool_images, codes_q, codes_p, rank_cols=False, **options),  # type: ignore[arg-type]
+            len(pool_images),
+        ),
+    ]
 
 
-def job_ranks(jobs: Sequence[RankJob], results: Sequence[tuple[np.ndarray, np.ndarray | None]],
-              ) -> dict[str, DirectionRanks]:
+def job_ranks(
+    jobs: Sequence[RankJob],
+    results: Sequence[tuple[np.ndarray, np.ndarray | None]],
+) -> dict[str, DirectionRanks]:
     """Per direction ranks from each job's (row ranks, column ranks)."""
     # a one-direction job's column ranks are None: zip stops at its one direction
-    return {direction: DirectionRanks(direction, ranks, job.pool_size)
-            for job, ranked in zip(jobs, results, strict=True)
-            for direction, ranks in zip(job.directions, ranked, strict=False) if ranks is not None}
+    return {
+        direction: DirectionRanks(direction, ranks, job.pool_size)
+        for job, ranked in zip(jobs, results, strict=True)
+        for direction, ranks in zip(job.directions, ranked, strict=False)
+        if ranks is not None
+    }
 
 
 def query_ranks(
@@ -214,6 +255,7 @@ def query_ranks(
 
 # --------------------------------------------------------------------------- internals
 
+
 def _as_matrix(x: np.ndarray | torch.Tensor, what: str, where: str) -> torch.Tensor:
     t = torch.as_tensor(np.asarray(x) if not isinstance(x, torch.Tensor) else x).detach().to("cpu", torch.float32)
     if t.ndim != 2:
@@ -228,7 +270,8 @@ def _as_matrix(x: np.ndarray | torch.Tensor, what: str, where: str) -> torch.Ten
         first = int(torch.nonzero(~finite)[0, 0])
         raise EvaluationError(
             f"{where}: {what} hold NaN/inf in {bad} rows (first row {first}); the model produced non-finite "
-            "outputs: check its weights (fingerprint) or rebuild the embedding cache")
+            "outputs: check its weights (fingerprint) or rebuild the embedding cache"
+        )
     return _bounded(t.contiguous(), what, where)
 
 
@@ -238,8 +281,10 @@ MAX_NORM = 2.0**40  # scores of vectors this long stay far from float32 overflow
 def _bounded(t: torch.Tensor, what: str, where: str) -> torch.Tensor:
     largest = float(t.abs().max()) if t.numel() else 0.0
     if largest * np.sqrt(t.shape[1]) > MAX_NORM:
-        raise EvaluationError(f"{where}: {what} hold values up to {largest:.3g}, too large to score in float32; "
-                              "embeddings are expected near unit length: check the model's output")
+        raise EvaluationError(
+            f"{where}: {what} hold values up to {largest:.3g}, too large to score in float32; "
+            "embeddings are expected near unit length: check the model's output"
+        )
     return t
 
 
@@ -249,7 +294,7 @@ def _codes(groups_a: Sequence | np.ndarray, groups_b: Sequence | np.ndarray) -> 
     b = np.asarray(groups_b).astype(str)
     _, inverse = np.unique(np.concatenate([a, b]), return_inverse=True)
     inverse = inverse.astype(np.int64)
-    return inverse[: len(a)], inverse[len(a):]
+    return inverse[: len(a)], inverse[len(a) :]
 
 
 @dataclass(frozen=True)
@@ -294,14 +339,24 @@ class RankTotals:
     rescored: int
 
 
-def plan_ranks(rows_emb: torch.Tensor, cols_emb: torch.Tensor, row_codes: np.ndarray, col_codes: np.ndarray, *,
-               rank_cols: bool, chunk_bytes: int = DEFAULT_CHUNK_BYTES, tile_rows: int | None = None,
-               kernel: str = DEFAULT_KERNEL, where: str = "view") -> RankPlan:
+def plan_ranks(
+    rows_emb: torch.Tensor,
+    cols_emb: torch.Tensor,
+    row_codes: np.ndarray,
+    col_codes: np.ndarray,
+    *,
+    rank_cols: bool,
+    chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+    tile_rows: int | None = None,
+    kernel: str = DEFAULT_KERNEL,
+    where: str = "view",
+) -> RankPlan:
     """Check the inputs, score every positive pair exactly and set each query's band (no N x N work)."""
     if rows_emb.shape[1] != cols_emb.shape[1]:
         raise EvaluationError(
             f"{where}: embedding widths differ ({rows_emb.shape[1]} vs {cols_emb.shape[1]}); "
-            "embed both sides with the same model")
+            "embed both sides with the same model"
+        )
     n_rows, n_cols = rows_emb.shape[0], cols_emb.shape[0]
     n_codes = int(max(row_codes.max(initial=-1), col_codes.max(initial=-1))) + 1
     by_col = Positives.build(col_codes, n_codes)
@@ -310,12 +365,15 @@ def plan_ranks(rows_emb: torch.Tensor, cols_emb: torch.Tensor, row_codes: np.nda
         first = int(np.argmax(row_counts == 0))
         raise EvaluationError(
             f"{where}: query {first} has no correct answer in the candidate pool "
-            f"({int((row_counts == 0).sum())} such queries); the pool must contain every query's group")
+            f"({int((row_counts == 0).sum())} such queries); the pool must contain every query's group"
+        )
     if rank_cols:
         by_row = Positives.build(row_codes, n_codes)
         if ((by_row.ends[col_codes] - by_row.starts[col_codes]) == 0).any():
-            raise EvaluationError(f"{where}: a candidate has no correct answer among the queries; "
-                                  "rank both directions over the same items")
+            raise EvaluationError(
+                f"{where}: a candidate has no correct answer among the queries; "
+                "rank both directions over the same items"
+            )
     chosen = get_kernel(kernel)
     relative, absolute = certified_bound(chosen, int(rows_emb.shape[1]))
     rows_norm = torch.linalg.vector_norm(rows_emb, dim=1, dtype=torch.float64).numpy()
@@ -323,15 +381,25 @@ def plan_ranks(rows_emb: torch.Tensor, cols_emb: torch.Tensor, row_codes: np.nda
     pair_rows, pair_cols, counts = by_col.pairs(row_codes)
     exact = exact_scores(rows_emb, cols_emb, pair_rows, pair_cols)
     row_best = np.maximum.reduceat(exact, np.cumsum(counts) - counts)  # every row has a positive
-    margin = (1 + 1e-9)  # the norms' own float64 rounding
+    margin = 1 + 1e-9  # the norms' own float64 rounding
     row_band = _band(row_best, relative * rows_norm * cols_norm.max() * margin + absolute)
     col_band = None
     if rank_cols:
         col_best = np.full(n_cols, -np.inf)
         np.maximum.at(col_best, pair_cols, exact)
         col_band = _band(col_best, relative * cols_norm * rows_norm.max() * margin + absolute)
-    return RankPlan(by_col, row_codes, row_band, col_band, chosen, relative, absolute,
-                    tile_shape(n_rows, n_cols, chunk_bytes, tile_rows), n_rows, n_cols)
+    return RankPlan(
+        by_col,
+        row_codes,
+        row_band,
+        col_band,
+        chosen,
+        relative,
+        absolute,
+        tile_shape(n_rows, n_cols, chunk_bytes, tile_rows),
+        n_rows,
+        n_cols,
+    )
 
 
 def _band(exact: np.ndarray, half_width: np.ndarray) -> Band:
@@ -344,14 +412,22 @@ def block_starts(plan: RankPlan, blocks: int) -> list[int]:
     return list(range(0, plan.n_rows, per_block))
 
 
-def rank_block(plan: RankPlan, rows_block: torch.Tensor, cols: torch.Tensor, *, start: int = 0,
-               c0: int = 0) -> BlockCounts:
+def rank_block(
+    plan: RankPlan, rows_block: torch.Tensor, cols: torch.Tensor, *, start: int = 0, c0: int = 0
+) -> BlockCounts:
     """Certified counts of one block of rows (from row `start`) against columns `cols` (from column `c0`: the
     whole gallery or one piece of it), both float32 on one device, rows x d and columns x d."""
     stop, c1 = start + rows_block.shape[0], c0 + cols.shape[0]
     col_band = plan.col_band[c0:c1] if plan.col_band is not None else None
-    totals = scan_tiles(rows_block, cols, plan.positives(start, stop, c0, c1), plan.row_band[start:stop], col_band,
-                        plan.kernel, plan.tile)
+    totals = scan_tiles(
+        rows_block,
+        cols,
+        plan.positives(start, stop, c0, c1),
+        plan.row_band[start:stop],
+        col_band,
+        plan.kernel,
+        plan.tile,
+    )
     return BlockCounts(start, c0, totals)
 
 
@@ -368,12 +444,13 @@ def finish_ranks(plan: RankPlan, blocks: Sequence[BlockCounts]) -> RankTotals:
         row_above[rows] += t.row_above
         covered[rows] += t.width
         if col_above is not None and t.col_above is not None:
-            col_above[b.c0:b.c0 + t.width] += t.col_above
+            col_above[b.c0 : b.c0 + t.width] += t.col_above
         pairs += t.pairs
         rescored += t.rescored
     if not (covered == plan.n_cols).all():
         missing = int((covered != plan.n_cols).sum())
-        raise EvaluationError(f"ranked {plan.n_rows - missing} of {plan.n_rows} queries against the whole gallery; "
-                              "a block's result is missing or counted twice")
+        raise EvaluationError(
+            f"ranked {plan.n_rows - missing} of {plan.n_rows} queries against the whole gallery; "
+            "a block's result is missing or counted twice"
+        )
     return RankTotals(1 + row_above, None if col_above is None else 1 + col_above, pairs, rescored)
-

@@ -8,6 +8,7 @@ scores fall in three parts: above its band (certainly >= the threshold: counted)
 (certainly not), and inside it; the pairs inside a band are scored exactly and counted when the
 exact score is >= the threshold.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -79,8 +80,15 @@ def tile_shape(n_rows: int, n_cols: int, tile_bytes: int, tile_rows: int | None 
     return rows, max(1, min(n_cols, tile_bytes // (4 * rows)))
 
 
-def scan_tiles(rows: torch.Tensor, cols: torch.Tensor, positives: tuple[np.ndarray, np.ndarray],
-               row_band: Band, col_band: Band | None, kernel: Kernel, shape: tuple[int, int]) -> TileTotals:
+def scan_tiles(
+    rows: torch.Tensor,
+    cols: torch.Tensor,
+    positives: tuple[np.ndarray, np.ndarray],
+    row_band: Band,
+    col_band: Band | None,
+    kernel: Kernel,
+    shape: tuple[int, int],
+) -> TileTotals:
     """Certified counts of `rows` against `cols` (both on one device): `positives` are the (row, column)
     pairs never counted, `row_band` the rows' bands, `col_band` the columns' (None: rows only)."""
     n_rows, n_cols = rows.shape[0], cols.shape[0]
@@ -101,13 +109,16 @@ def scan_tiles(rows: torch.Tensor, cols: torch.Tensor, positives: tuple[np.ndarr
             c1 = min(c0 + tile_c, n_cols)
             s = kernel.scores(rows[r0:r1], cols[c0:c1].T, scores[: r1 - r0, : c1 - c0])
             inside = (chunk_pos_cols >= c0) & (chunk_pos_cols < c1)
-            s[torch.as_tensor(chunk_pos_rows[inside], device=s.device),
-              torch.as_tensor(chunk_pos_cols[inside] - c0, device=s.device)] = -torch.inf
+            s[
+                torch.as_tensor(chunk_pos_rows[inside], device=s.device),
+                torch.as_tensor(chunk_pos_cols[inside] - c0, device=s.device),
+            ] = -torch.inf
             cb = col_band[c0:c1] if col_band is not None else None
             if mask is not None:  # a contiguous mask of the tile's shape
                 tile_mask = mask[: (r1 - r0) * (c1 - c0)].reshape(r1 - r0, c1 - c0)
-                (above_r, above_c, band_r, band_c), screen = certify_numpy(s.numpy(), tile_mask, row_band[r0:r1], cb,
-                                                                           screen=screen)
+                (above_r, above_c, band_r, band_c), screen = certify_numpy(
+                    s.numpy(), tile_mask, row_band[r0:r1], cb, screen=screen
+                )
             else:
                 above_r, above_c, band_r, band_c = certify_torch(s, row_band[r0:r1], cb)
             row_above[r0:r1] += above_r
@@ -120,8 +131,14 @@ def scan_tiles(rows: torch.Tensor, cols: torch.Tensor, positives: tuple[np.ndarr
 Found = tuple[np.ndarray, np.ndarray | None, tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray] | None]
 
 
-def certify_numpy(s: np.ndarray, m: np.ndarray, rb: Band, cb: Band | None, *, screen: bool = True,
-                  ) -> tuple[Found, bool]:
+def certify_numpy(
+    s: np.ndarray,
+    m: np.ndarray,
+    rb: Band,
+    cb: Band | None,
+    *,
+    screen: bool = True,
+) -> tuple[Found, bool]:
     """A tile's certified counts: per row the scores above its band and the pairs inside it; with `cb`, per
     column. `m` is a contiguous bool scratch of the tile's shape. With `screen`, one comparison against the
     tile's lowest band edge comes first: when few scores pass it (a model whose positives stand out), they
@@ -144,8 +161,9 @@ def certify_numpy(s: np.ndarray, m: np.ndarray, rb: Band, cb: Band | None, *, sc
     return (above_r, above_c, band_r, band_c), False
 
 
-def _classify(values: np.ndarray, r: np.ndarray, c: np.ndarray, lo: np.ndarray, hi: np.ndarray, owner: np.ndarray,
-              n: int) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
+def _classify(
+    values: np.ndarray, r: np.ndarray, c: np.ndarray, lo: np.ndarray, hi: np.ndarray, owner: np.ndarray, n: int
+) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
     """Scores (at rows r, columns c) against each owner's band edges: per owner the count above, and the pairs
     inside the band."""
     at_least = values >= lo
@@ -156,8 +174,13 @@ def _classify(values: np.ndarray, r: np.ndarray, c: np.ndarray, lo: np.ndarray, 
 SPARSE = 256  # at most one score in this many at or above the band's lower edge: find them, don't compare again
 
 
-def _side(s: np.ndarray, m: np.ndarray, lo: np.ndarray, hi: np.ndarray, axis: int,
-          ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
+def _side(
+    s: np.ndarray,
+    m: np.ndarray,
+    lo: np.ndarray,
+    hi: np.ndarray,
+    axis: int,
+) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
     """Per row (axis 1) or column (axis 0): scores above the band, and the (row, column) pairs inside it."""
     count = row_counts if axis == 1 else col_counts
     np.greater_equal(s, lo, out=m)
@@ -194,7 +217,7 @@ def row_counts(mask: np.ndarray) -> np.ndarray:
     if whole:
         words = np.ascontiguousarray(mask[:, :whole]).view(np.uint64)
         for w0 in range(0, words.shape[1], LANE_MAX):
-            lanes = np.add.reduce(words[:, w0:w0 + LANE_MAX], axis=1)
+            lanes = np.add.reduce(words[:, w0 : w0 + LANE_MAX], axis=1)
             counts += np.add.reduce(lanes.view(np.uint8).reshape(n, 8), axis=1, dtype=np.int64)
     if whole < width:
         counts += np.add.reduce(mask[:, whole:].view(np.uint8), axis=1, dtype=np.int64)
@@ -209,7 +232,7 @@ def col_counts(mask: np.ndarray) -> np.ndarray:
     if whole:
         words = np.ascontiguousarray(mask[:, :whole]).view(np.uint64)
         for r0 in range(0, n, LANE_MAX):
-            counts[:whole] += np.add.reduce(words[r0:r0 + LANE_MAX], axis=0).view(np.uint8)
+            counts[:whole] += np.add.reduce(words[r0 : r0 + LANE_MAX], axis=0).view(np.uint8)
     if whole < width:
         counts[whole:] += np.add.reduce(mask[:, whole:].view(np.uint8), axis=0, dtype=np.int64)
     return counts
@@ -217,6 +240,7 @@ def col_counts(mask: np.ndarray) -> np.ndarray:
 
 def certify_torch(s: torch.Tensor, rb: Band, cb: Band | None) -> Found:
     """certify_numpy's counts with torch, for tiles on a GPU."""
+
     def side(lo: np.ndarray, hi: np.ndarray, axis: int) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
         lo_t, hi_t = torch.as_tensor(lo, device=s.device), torch.as_tensor(hi, device=s.device)
         above = (s > hi_t).sum(dim=axis)
@@ -230,9 +254,18 @@ def certify_torch(s: torch.Tensor, rb: Band, cb: Band | None) -> Found:
     return above_r, above_c, band_r, band_c
 
 
-def _rescore(rows: torch.Tensor, cols: torch.Tensor, r0: int, c0: int, band_r: tuple[np.ndarray, np.ndarray],
-             band_c: tuple[np.ndarray, np.ndarray] | None, row_band: Band, col_band: Band | None,
-             row_above: np.ndarray, col_above: np.ndarray | None) -> int:
+def _rescore(
+    rows: torch.Tensor,
+    cols: torch.Tensor,
+    r0: int,
+    c0: int,
+    band_r: tuple[np.ndarray, np.ndarray],
+    band_c: tuple[np.ndarray, np.ndarray] | None,
+    row_band: Band,
+    col_band: Band | None,
+    row_above: np.ndarray,
+    col_above: np.ndarray | None,
+) -> int:
     """Score the pairs inside a band exactly (each pair once) and count those at or above the threshold."""
     r = band_r[0] + r0
     c = band_r[1] + c0

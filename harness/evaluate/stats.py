@@ -11,6 +11,7 @@
 A metric's statistic over its per-query values is "mean" (the default), "median" or "pNN", the
 NN-th percentile (e.g. "p90" for the tail of a similarity drop).
 """
+
 from __future__ import annotations
 
 import math
@@ -41,16 +42,22 @@ class Estimate:
     interval: str = "percentile"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"value": self.value, "ci_low": self.ci_low, "ci_high": self.ci_high, "n": self.n,
-                "interval": self.interval}
+        return {
+            "value": self.value,
+            "ci_low": self.ci_low,
+            "ci_high": self.ci_high,
+            "n": self.n,
+            "interval": self.interval,
+        }
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Estimate:
         def num(x: Any) -> float:
             return math.nan if x is None else float(x)
 
-        return cls(num(d["value"]), num(d["ci_low"]), num(d["ci_high"]), int(d["n"]),
-                   str(d.get("interval", "percentile")))
+        return cls(
+            num(d["value"]), num(d["ci_low"]), num(d["ci_high"]), int(d["n"]), str(d.get("interval", "percentile"))
+        )
 
 
 @dataclass(frozen=True)
@@ -76,8 +83,13 @@ class Flip:
     rank_b: int
 
     def to_dict(self) -> dict[str, Any]:
-        return {"index": self.index, "book_id": self.book_id, "title": self.title,
-                "rank_a": self.rank_a, "rank_b": self.rank_b}
+        return {
+            "index": self.index,
+            "book_id": self.book_id,
+            "title": self.title,
+            "rank_a": self.rank_a,
+            "rank_b": self.rank_b,
+        }
 
 
 @dataclass(frozen=True)
@@ -89,8 +101,11 @@ class Flips:
     regressed: tuple[Flip, ...]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"k": self.k, "improved": [f.to_dict() for f in self.improved],
-                "regressed": [f.to_dict() for f in self.regressed]}
+        return {
+            "k": self.k,
+            "improved": [f.to_dict() for f in self.improved],
+            "regressed": [f.to_dict() for f in self.regressed],
+        }
 
 
 def resample_indices(n: int, resamples: int = DEFAULT_RESAMPLES, seed: int = 0) -> Iterator[np.ndarray]:
@@ -121,12 +136,16 @@ def bootstrap_estimates(
     arrays = _checked(values)
     kinds = _kinds(arrays, statistics)
     dists = bootstrap_distributions(arrays, statistics=kinds, resamples=resamples, seed=seed)
-    return {name: _estimate(statistic(v, kinds[name]), dists[name], confidence, len(v))
-            for name, v in arrays.items()}
+    return {name: _estimate(statistic(v, kinds[name]), dists[name], confidence, len(v)) for name, v in arrays.items()}
 
 
-def bootstrap_distributions(values: Mapping[str, np.ndarray], *, statistics: Mapping[str, str] | None = None,
-                            resamples: int = DEFAULT_RESAMPLES, seed: int = 0) -> dict[str, np.ndarray]:
+def bootstrap_distributions(
+    values: Mapping[str, np.ndarray],
+    *,
+    statistics: Mapping[str, str] | None = None,
+    resamples: int = DEFAULT_RESAMPLES,
+    seed: int = 0,
+) -> dict[str, np.ndarray]:
     """The bootstrap distribution of each array's statistic; every array is resampled with the same indices."""
     arrays = _checked(values)
     kinds = _kinds(arrays, statistics)
@@ -158,8 +177,8 @@ def bca_interval(value: float, dist: np.ndarray, jack: np.ndarray, confidence: f
     below = (np.count_nonzero(dist < value) + 0.5 * np.count_nonzero(dist == value)) / dist.size
     z0 = normal.inv_cdf(min(max(below, 1e-6), 1 - 1e-6))
     spread = jack.mean() - jack
-    denominator = 6.0 * float(np.sum(spread ** 2)) ** 1.5
-    accel = float(np.sum(spread ** 3)) / denominator if denominator > 0 else 0.0
+    denominator = 6.0 * float(np.sum(spread**2)) ** 1.5
+    accel = float(np.sum(spread**3)) / denominator if denominator > 0 else 0.0
     levels = []
     for q in ((1.0 - confidence) / 2.0, (1.0 + confidence) / 2.0):
         zq = z0 + normal.inv_cdf(q)
@@ -168,8 +187,9 @@ def bca_interval(value: float, dist: np.ndarray, jack: np.ndarray, confidence: f
     return float(low), float(high)
 
 
-def difference_distribution(a: np.ndarray, b: np.ndarray, *, statistic_name: str = "mean",
-                            resamples: int = DEFAULT_RESAMPLES, seed: int = 0) -> np.ndarray:
+def difference_distribution(
+    a: np.ndarray, b: np.ndarray, *, statistic_name: str = "mean", resamples: int = DEFAULT_RESAMPLES, seed: int = 0
+) -> np.ndarray:
     """Bootstrap distribution of statistic(b) - statistic(a), resampling the queries jointly.
 
     The same seed draws the same resamples as every other function here, so distributions of
@@ -179,8 +199,12 @@ def difference_distribution(a: np.ndarray, b: np.ndarray, *, statistic_name: str
     if a.shape != b.shape or a.ndim != 1:
         raise EvaluationError(f"paired comparison needs the same queries on both sides, got {a.shape} and {b.shape}")
     _check_statistic(statistic_name)
-    return np.concatenate([statistic(b[idx], statistic_name) - statistic(a[idx], statistic_name)
-                           for idx in resample_indices(len(a), resamples, seed)])
+    return np.concatenate(
+        [
+            statistic(b[idx], statistic_name) - statistic(a[idx], statistic_name)
+            for idx in resample_indices(len(a), resamples, seed)
+        ]
+    )
 
 
 def mcnemar_exact(hits_a: np.ndarray, hits_b: np.ndarray) -> McNemar:
@@ -213,8 +237,10 @@ def flips(
     """Queries whose hit at k differs between checkpoint a and b, largest rank change first."""
     ranks_a, ranks_b = np.asarray(ranks_a), np.asarray(ranks_b)
     if ranks_a.shape != ranks_b.shape or len(ranks_a) != len(book_ids) or len(book_ids) != len(titles):
-        raise EvaluationError("flip lists need per-query ranks, ids and titles of the same queries for both "
-                              "checkpoints; evaluate both on the same view")
+        raise EvaluationError(
+            "flip lists need per-query ranks, ids and titles of the same queries for both "
+            "checkpoints; evaluate both on the same view"
+        )
     hit_a, hit_b = ranks_a <= k, ranks_b <= k
 
     def listed(mask: np.ndarray) -> tuple[Flip, ...]:
@@ -226,6 +252,7 @@ def flips(
 
 
 # --------------------------------------------------------------------------- internals
+
 
 def _checked(values: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     arrays = {name: np.asarray(v, dtype=np.float64) for name, v in values.items()}

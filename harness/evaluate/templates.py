@@ -3,6 +3,7 @@
 A template is a format string over the placeholders {title}, {author} and {category}, or the
 name of a built-in one. Categories are written readably ("Mind-Body-Spirit" -> "Mind Body Spirit").
 """
+
 from __future__ import annotations
 
 import string
@@ -29,16 +30,22 @@ def resolve_template(template: str, *, allowed: tuple[str, ...] = PLACEHOLDERS) 
     try:
         fields = [field for _, field, _, _ in string.Formatter().parse(text) if field is not None]
     except ValueError as exc:
-        raise ConfigError(f"caption template {template!r} is malformed ({exc}); "
-                          "write e.g. '{{title}} by {{author}}' with matched braces") from exc
+        raise ConfigError(
+            f"caption template {template!r} is malformed ({exc}); "
+            "write e.g. '{{title}} by {{author}}' with matched braces"
+        ) from exc
     if not fields:
-        raise ConfigError(f"caption template {template!r} uses no placeholder; include {{title}} "
-                          f"(allowed: {', '.join('{' + p + '}' for p in allowed)})")
+        raise ConfigError(
+            f"caption template {template!r} uses no placeholder; include {{title}} "
+            f"(allowed: {', '.join('{' + p + '}' for p in allowed)})"
+        )
     unknown = sorted({f for f in fields if f not in allowed})
     if unknown:
-        raise ConfigError(f"caption template {template!r} has unknown placeholder(s) "
-                          f"{', '.join('{' + u + '}' for u in unknown)}; "
-                          f"allowed: {', '.join('{' + p + '}' for p in allowed)}")
+        raise ConfigError(
+            f"caption template {template!r} has unknown placeholder(s) "
+            f"{', '.join('{' + u + '}' for u in unknown)}; "
+            f"allowed: {', '.join('{' + p + '}' for p in allowed)}"
+        )
     return text
 
 
@@ -52,8 +59,10 @@ def render_captions(template: str, frame: pd.DataFrame) -> list[str]:
     titles = frame["title"].astype(str).tolist()
     authors = frame["author"].fillna("").astype(str).tolist()
     categories = [readable_category(c) for c in frame["category"].astype(str)]
-    return [" ".join(text.format(title=t, author=a, category=c).split())
-            for t, a, c in zip(titles, authors, categories, strict=True)]
+    return [
+        " ".join(text.format(title=t, author=a, category=c).split())
+        for t, a, c in zip(titles, authors, categories, strict=True)
+    ]
 
 
 def render_category_prompts(prompt: str, categories: tuple[str, ...] | list[str]) -> list[str]:

@@ -1,4 +1,5 @@
 """Zero-shot category classification: each cover against one text prompt per category."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -12,8 +13,9 @@ from harness.evaluate.results import ZeroShotResult
 from harness.evaluate.templates import DEFAULT_CATEGORY_PROMPT, render_category_prompts
 
 
-def category_prompt_embeddings(model: Any, categories: Sequence[str],
-                               prompt: str = DEFAULT_CATEGORY_PROMPT) -> np.ndarray:
+def category_prompt_embeddings(
+    model: Any, categories: Sequence[str], prompt: str = DEFAULT_CATEGORY_PROMPT
+) -> np.ndarray:
     """(C, d) unit embeddings of one prompt per category."""
     return encode_texts(model, render_category_prompts(prompt, list(categories)))
 
@@ -44,16 +46,25 @@ def classify(
     index = {c: i for i, c in enumerate(categories)}
     unknown = sorted(set(item_categories) - set(index))
     if unknown:
-        raise EvaluationError(f"zero-shot view {view!r} holds categories {unknown} with no prompt; "
-                              "pass every category of the catalogue")
+        raise EvaluationError(
+            f"zero-shot view {view!r} holds categories {unknown} with no prompt; pass every category of the catalogue"
+        )
     labels = np.array([index[c] for c in item_categories], dtype=np.int64)
     predictions = np.argmax(images @ prompts.T, axis=1).astype(np.int64)
     if accepted is None:
         correct = predictions == labels
     else:
         correct = np.array([categories[p] in ok for p, ok in zip(predictions, accepted, strict=True)], dtype=bool)
-    return ZeroShotResult(view, tuple(categories), tuple(str(b) for b in book_ids),
-                          tuple(str(t) for t in titles), labels, predictions, correct, prompt)
+    return ZeroShotResult(
+        view,
+        tuple(categories),
+        tuple(str(b) for b in book_ids),
+        tuple(str(t) for t in titles),
+        labels,
+        predictions,
+        correct,
+        prompt,
+    )
 
 
 def accepted_categories(frame: Any, view_frame: Any) -> list[frozenset[str]]:
@@ -61,5 +72,7 @@ def accepted_categories(frame: Any, view_frame: Any) -> list[frozenset[str]]:
     by_group: dict[str, set[str]] = {}
     for g, c in zip(frame["group_id"].tolist(), frame["category"].tolist(), strict=True):
         by_group.setdefault(g, set()).add(c)
-    return [frozenset(by_group.get(g, set()) | {c})
-            for g, c in zip(view_frame["group_id"].tolist(), view_frame["category"].tolist(), strict=True)]
+    return [
+        frozenset(by_group.get(g, set()) | {c})
+        for g, c in zip(view_frame["group_id"].tolist(), view_frame["category"].tolist(), strict=True)
+    ]

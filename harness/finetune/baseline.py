@@ -7,6 +7,7 @@ zero-shot category prompt, so its zero-shot category accuracy is well above chan
 gating. The recipe's hash is stored in the checkpoint's metadata; `bookclip fixtures
 build-baseline` rebuilds the file.
 """
+
 from __future__ import annotations
 
 import json
@@ -52,9 +53,18 @@ def baseline_config(out: str | Path, *, seed: int = 0, **overrides: Any) -> Any:
     from harness.finetune.config import FinetuneConfig
     from harness.models import DEFAULT_TINY
 
-    values = {**BASELINE_RECIPE, "data": (str(fixture_catalogue(seed)),), "categories": baseline_categories(),
-              "baseline": f"tiny:{DEFAULT_TINY}@{seed}", "seed": seed, "out": str(out),
-              "launcher": "inline", "num_processes": 1, "checkpoint_every": 0, **overrides}
+    values = {
+        **BASELINE_RECIPE,
+        "data": (str(fixture_catalogue(seed)),),
+        "categories": baseline_categories(),
+        "baseline": f"tiny:{DEFAULT_TINY}@{seed}",
+        "seed": seed,
+        "out": str(out),
+        "launcher": "inline",
+        "num_processes": 1,
+        "checkpoint_every": 0,
+        **overrides,
+    }
     return FinetuneConfig.from_dict(values)
 
 
@@ -62,9 +72,19 @@ def recipe_hash(seed: int = 0) -> str:
     from harness.data import fixture_recipe
     from harness.models import DEFAULT_TINY
 
-    return sha256_hex(json.dumps({"recipe": BASELINE_RECIPE, "model": f"tiny:{DEFAULT_TINY}@{seed}",
-                                  "categories": list(baseline_categories()), "seed": seed,
-                                  "fixture": fixture_recipe(seed)}, sort_keys=True, default=str))[:16]
+    return sha256_hex(
+        json.dumps(
+            {
+                "recipe": BASELINE_RECIPE,
+                "model": f"tiny:{DEFAULT_TINY}@{seed}",
+                "categories": list(baseline_categories()),
+                "seed": seed,
+                "fixture": fixture_recipe(seed),
+            },
+            sort_keys=True,
+            default=str,
+        )
+    )[:16]
 
 
 def build_baseline(out: Path, *, seed: int = 0) -> Path:
@@ -81,12 +101,22 @@ def build_baseline(out: Path, *, seed: int = 0) -> Path:
 
         r5 = recall_at_k(load(manifest.checkpoint), heldout, k=5)
         # the training data was a generated catalogue in a cache directory: name it, not its path
-        training = {**ckpt.metadata.get("training_config", {}), "data": [f"fixture-catalogue:seed={seed}"],
-                    "cache_dir": None, "out": None}
-        metadata = {**ckpt.metadata, "training_config": training, "recipe_hash": recipe_hash(seed),
-                    "baseline_recipe": BASELINE_RECIPE,
-                    "baseline_categories": list(baseline_categories()), "fixture_seed": seed,
-                    "heldout_r5": round(r5, 4), "heldout_pool": len(heldout)}
+        training = {
+            **ckpt.metadata.get("training_config", {}),
+            "data": [f"fixture-catalogue:seed={seed}"],
+            "cache_dir": None,
+            "out": None,
+        }
+        metadata = {
+            **ckpt.metadata,
+            "training_config": training,
+            "recipe_hash": recipe_hash(seed),
+            "baseline_recipe": BASELINE_RECIPE,
+            "baseline_categories": list(baseline_categories()),
+            "fixture_seed": seed,
+            "heldout_r5": round(r5, 4),
+            "heldout_pool": len(heldout),
+        }
         save_checkpoint(out, ckpt.state_dict, config=ckpt.config, metadata=metadata)
         shutil.rmtree(work, ignore_errors=True)
     return out

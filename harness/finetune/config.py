@@ -3,6 +3,7 @@
 The config travels to the workers as a plain dict (`to_dict`), so it must stay small and
 JSON-able: paths and numbers only, never data or models.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -27,10 +28,31 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 FREEZE = ("none", "vision", "text")
 
 # fields that change what is trained; a resumed run must agree with its checkpoint on these
-RECIPE_FIELDS = ("data", "image_root", "categories", "baseline", "heldout_fraction", "replay_fraction", "seed",
-                 "max_train_rows", "template", "epochs", "max_steps", "batch_size", "grad_accum",
-                 "lr", "weight_decay", "beta1", "beta2", "eps", "warmup_steps", "min_lr_ratio",
-                 "grad_clip", "precision", "freeze")
+RECIPE_FIELDS = (
+    "data",
+    "image_root",
+    "categories",
+    "baseline",
+    "heldout_fraction",
+    "replay_fraction",
+    "seed",
+    "max_train_rows",
+    "template",
+    "epochs",
+    "max_steps",
+    "batch_size",
+    "grad_accum",
+    "lr",
+    "weight_decay",
+    "beta1",
+    "beta2",
+    "eps",
+    "warmup_steps",
+    "min_lr_ratio",
+    "grad_clip",
+    "precision",
+    "freeze",
+)
 
 
 @dataclass(frozen=True)
@@ -112,8 +134,9 @@ class FinetuneConfig:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
-            raise ConfigError(f"unknown fine-tune option(s) {', '.join(unknown)}; "
-                              f"known options: {', '.join(sorted(known))}")
+            raise ConfigError(
+                f"unknown fine-tune option(s) {', '.join(unknown)}; known options: {', '.join(sorted(known))}"
+            )
         clean: dict[str, Any] = {}
         for key, value in values.items():
             if key in ("data", "categories"):
@@ -187,14 +210,17 @@ class FinetuneConfig:
 
 def validate(cfg: FinetuneConfig) -> None:
     """Every option's type and range, checked once (one-line errors that name the option)."""
+
     def bad(option: str, value: Any, why: str) -> ConfigError:
         return ConfigError(f"fine-tune option {option}={value!r} {why}")
 
     if not isinstance(cfg.compile, bool):
         raise bad("compile", cfg.compile, "must be true or false")
     if cfg.resume and cfg.overwrite:
-        raise ConfigError("fine-tune options resume and overwrite contradict each other: --resume continues OUT's "
-                          "checkpoint, --overwrite starts OUT afresh; pass one")
+        raise ConfigError(
+            "fine-tune options resume and overwrite contradict each other: --resume continues OUT's "
+            "checkpoint, --overwrite starts OUT afresh; pass one"
+        )
     if cfg.launcher not in LAUNCHERS:
         raise bad("launcher", cfg.launcher, f"is not one of {', '.join(LAUNCHERS)}")
     if cfg.precision not in PRECISIONS:
@@ -244,9 +270,12 @@ def validate(cfg: FinetuneConfig) -> None:
         raise bad("grad_clip/weight_decay", (cfg.grad_clip, cfg.weight_decay), "must be non-negative")
     per_step = cfg.num_processes * cfg.grad_accum
     if cfg.batch_size % per_step or cfg.batch_size // per_step < 2:
-        raise bad("batch_size", cfg.batch_size,
-                  f"must be a multiple of num_processes*grad_accum={per_step} with at least 2 items "
-                  "per micro-batch; change --batch-size, --num-processes or --grad-accum")
+        raise bad(
+            "batch_size",
+            cfg.batch_size,
+            f"must be a multiple of num_processes*grad_accum={per_step} with at least 2 items "
+            "per micro-batch; change --batch-size, --num-processes or --grad-accum",
+        )
     from harness.evaluate.templates import resolve_template
 
     resolve_template(cfg.template)  # evaluation's rule: a built-in name or a format string

@@ -1,5 +1,6 @@
 """The rows a fine-tuning run trains on, derived the same way by the driver, every worker and
 the evaluation: load the catalogue, split it by group with the run's seed, optionally cap it."""
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -16,8 +17,13 @@ def run_splits(cfg: FinetuneConfig) -> Splits:
     from harness.data import load_catalogue, split
 
     catalogue, _report = load_catalogue(list(cfg.data), image_root=cfg.image_root)
-    return split(catalogue, train_categories=list(cfg.categories), heldout_fraction=cfg.heldout_fraction,
-                 seed=cfg.seed, replay_fraction=cfg.replay_fraction)
+    return split(
+        catalogue,
+        train_categories=list(cfg.categories),
+        heldout_fraction=cfg.heldout_fraction,
+        seed=cfg.seed,
+        replay_fraction=cfg.replay_fraction,
+    )
 
 
 def training_rows(cfg: FinetuneConfig) -> Catalogue:

@@ -1,4 +1,5 @@
 """Training items straight from the decoded-image cache: uint8 covers, token ids, group codes."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -16,8 +17,9 @@ class CoverBatches(torch.utils.data.Dataset):
 
     def __init__(self, images: np.ndarray, tokens: torch.Tensor, groups: torch.Tensor) -> None:
         if not (len(images) == len(tokens) == len(groups)):
-            raise ValueError(f"images ({len(images)}), tokens ({len(tokens)}) and groups ({len(groups)}) "
-                             "differ in length")
+            raise ValueError(
+                f"images ({len(images)}), tokens ({len(tokens)}) and groups ({len(groups)}) differ in length"
+            )
         self.images, self.tokens, self.groups = images, tokens, groups
 
     def __len__(self) -> int:
@@ -28,8 +30,11 @@ class CoverBatches(torch.utils.data.Dataset):
 
     def __getitems__(self, indices: list[int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         order = np.asarray(indices)
-        return (torch.from_numpy(np.ascontiguousarray(self.images[order])),
-                self.tokens[torch.from_numpy(order)], self.groups[torch.from_numpy(order)])
+        return (
+            torch.from_numpy(np.ascontiguousarray(self.images[order])),
+            self.tokens[torch.from_numpy(order)],
+            self.groups[torch.from_numpy(order)],
+        )
 
     @staticmethod
     def collate(batch: Any) -> tuple[torch.Tensor, ...]:

@@ -6,6 +6,7 @@ inline (one process, for debugging). TorchDistributor can swallow worker exit co
 local mode, return any rank's value, so the driver never trusts the return value alone: the
 manifest is verified against the checkpoint file on disk.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -75,8 +76,13 @@ def resolve(cfg: FinetuneConfig) -> FinetuneConfig:
     threads = cfg.threads
     if not threads and not cfg.use_gpu and cfg.launcher != "spark-cluster":
         threads = local_threads(cfg.num_processes)
-    return cfg.replace(data=data, image_root=image_root, out=os.path.abspath(cfg.out),
-                       cache_dir=cfg.cache_dir or str(cache_dir()), threads=threads)
+    return cfg.replace(
+        data=data,
+        image_root=image_root,
+        out=os.path.abspath(cfg.out),
+        cache_dir=cfg.cache_dir or str(cache_dir()),
+        threads=threads,
+    )
 
 
 STAGING_PREFIX = ".staging-"
@@ -98,12 +104,16 @@ def launch(cfg: FinetuneConfig, *, on_progress: ProgressCallback | None = None) 
     cfg = resolve(cfg)
     final = RunFiles(cfg.out)
     if final.model.exists() and not (cfg.resume or cfg.overwrite):
-        raise FinetuneError(f"{final.root} already holds a finished model ({final.model.name}); pass --overwrite "
-                            "to replace it once the new run succeeds, --resume to continue it, or another --out")
+        raise FinetuneError(
+            f"{final.root} already holds a finished model ({final.model.name}); pass --overwrite "
+            "to replace it once the new run succeeds, --resume to continue it, or another --out"
+        )
     rows = len(training_rows(cfg))  # fails fast, in the driver, on bad data paths or categories
     if rows < cfg.batch_size:
-        raise FinetuneError(f"{rows} training rows in {', '.join(cfg.categories)} make no batch of "
-                            f"{cfg.batch_size}; lower --batch-size or add data")
+        raise FinetuneError(
+            f"{rows} training rows in {', '.join(cfg.categories)} make no batch of "
+            f"{cfg.batch_size}; lower --batch-size or add data"
+        )
     expected_steps = planned_steps(cfg, rows)
     final.root.mkdir(parents=True, exist_ok=True)
     with exclusive_lock_or_none(final.root / ".run.lock") as locked:
@@ -118,8 +128,9 @@ def launch(cfg: FinetuneConfig, *, on_progress: ProgressCallback | None = None) 
             shutil.rmtree(staging.root, ignore_errors=True)
 
 
-def _launch_staged(cfg: FinetuneConfig, final: RunFiles, staging: RunFiles, expected_steps: int,
-                   on_progress: ProgressCallback | None) -> Manifest:
+def _launch_staged(
+    cfg: FinetuneConfig, final: RunFiles, staging: RunFiles, expected_steps: int, on_progress: ProgressCallback | None
+) -> Manifest:
     if cfg.resume:  # continue from out's states; the originals stay where they are until success
         _copy_into(final.checkpoints, staging.checkpoints, "step-*.pt")
         if final.train_log.is_file():
@@ -231,8 +242,10 @@ def verify_manifest(result: Any, files: RunFiles, expected_steps: int) -> dict[s
     if actual != result["fingerprint"]:
         raise fail(f"checkpoint fingerprint {actual[:12]} is not the manifest's {str(result['fingerprint'])[:12]}")
     if result["steps"] != expected_steps or loaded.metadata.get("steps") != expected_steps:
-        raise fail(f"{result['steps']} steps were trained (checkpoint says {loaded.metadata.get('steps')}), "
-                   f"{expected_steps} were asked")
+        raise fail(
+            f"{result['steps']} steps were trained (checkpoint says {loaded.metadata.get('steps')}), "
+            f"{expected_steps} were asked"
+        )
     return result
 
 

@@ -4,6 +4,7 @@ spark-local (TorchDistributor, local_mode=True), spark-cluster (TorchDistributor
 executors), torchrun (plain `torch.distributed.run`, no Java needed) and inline (one process, for
 debugging). Each returns what the workers returned; harness.finetune.launch verifies it.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -73,8 +74,9 @@ def _run_inline(cfg: FinetuneConfig, files: RunFiles) -> Any:
     from harness.finetune.train import main
 
     if cfg.num_processes != 1:
-        raise FinetuneError(f"--launcher inline runs one process, not {cfg.num_processes}; "
-                            "use --num-processes 1 or another launcher")
+        raise FinetuneError(
+            f"--launcher inline runs one process, not {cfg.num_processes}; use --num-processes 1 or another launcher"
+        )
     if dist.is_available() and dist.is_initialized():
         raise FinetuneError("--launcher inline cannot run inside an initialised process group; use torchrun")
     import torch
@@ -100,28 +102,40 @@ def _run_torchrun(cfg: FinetuneConfig, files: RunFiles) -> Any:
     atomic_write_json(config_path, cfg.to_dict())
     for old in files.logs.glob("manifest-rank*.json"):
         old.unlink()
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nnodes=1",
-           f"--nproc_per_node={cfg.num_processes}", "--max_restarts=0",
-           "-m", "harness.finetune.worker", str(config_path)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nnodes=1",
+        f"--nproc_per_node={cfg.num_processes}",
+        "--max_restarts=0",
+        "-m",
+        "harness.finetune.worker",
+        str(config_path),
+    ]
     with open(files.logs / "launcher.log", "a", encoding="utf-8") as log:
-        proc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, env=_worker_env(cfg),
-                              timeout=cfg.timeout_s + 60, check=False)
+        proc = subprocess.run(
+            cmd, stdout=log, stderr=subprocess.STDOUT, env=_worker_env(cfg), timeout=cfg.timeout_s + 60, check=False
+        )
     if proc.returncode != 0:
         raise FinetuneError(f"torchrun exited with code {proc.returncode}")
-    manifests = [json.loads(files.logs.joinpath(f"manifest-rank{r}.json").read_text(encoding="utf-8"))
-                 for r in range(cfg.num_processes)
-                 if files.logs.joinpath(f"manifest-rank{r}.json").is_file()]
+    manifests = [
+        json.loads(files.logs.joinpath(f"manifest-rank{r}.json").read_text(encoding="utf-8"))
+        for r in range(cfg.num_processes)
+        if files.logs.joinpath(f"manifest-rank{r}.json").is_file()
+    ]
     if len(manifests) != cfg.num_processes or any(m != manifests[0] for m in manifests):
-        raise FinetuneError(f"{len(manifests)} of {cfg.num_processes} ranks returned a manifest, "
-                            "or they differ")
+        raise FinetuneError(f"{len(manifests)} of {cfg.num_processes} ranks returned a manifest, or they differ")
     return manifests[0]
 
 
 def _spark_session(cfg: FinetuneConfig) -> Any:
     from harness.spark import get_or_create_session
 
-    return get_or_create_session(master=f"local[{max(cfg.num_processes, os.cpu_count() or 1)}]",
-                                 hint="or run without Spark: --launcher torchrun")
+    return get_or_create_session(
+        master=f"local[{max(cfg.num_processes, os.cpu_count() or 1)}]", hint="or run without Spark: --launcher torchrun"
+    )
 
 
 def _run_spark_local(cfg: FinetuneConfig, files: RunFiles) -> Any:
@@ -134,8 +148,9 @@ def _run_spark_local(cfg: FinetuneConfig, files: RunFiles) -> Any:
     os.environ["OMP_NUM_THREADS"] = str(cfg.threads or 1)  # torchrun's children inherit this
     try:
         with _launcher_output_to(files.logs / "launcher.log"):
-            distributor = _quiet(TorchDistributor(num_processes=cfg.num_processes, local_mode=True,
-                                                  use_gpu=cfg.use_gpu))
+            distributor = _quiet(
+                TorchDistributor(num_processes=cfg.num_processes, local_mode=True, use_gpu=cfg.use_gpu)
+            )
             return distributor.run(main, cfg.to_dict())
     finally:
         if env_threads is None:
@@ -161,13 +176,17 @@ def _run_spark_cluster(cfg: FinetuneConfig, files: RunFiles) -> Any:
         except ValueError:
             gpus_per_task = 0.0
         if gpus_per_task < 1:
-            raise FinetuneError(f"--use-gpu on spark-cluster needs {key} >= 1 (it is {amount or 'unset'}); "
-                                f"set --conf {key}=1 on the cluster or drop --use-gpu")
+            raise FinetuneError(
+                f"--use-gpu on spark-cluster needs {key} >= 1 (it is {amount or 'unset'}); "
+                f"set --conf {key}=1 on the cluster or drop --use-gpu"
+            )
         tasks = cfg.num_processes // int(gpus_per_task)
     slots = task_slots(session)
     if slots < tasks:
-        raise FinetuneError(f"Spark session {session.sparkContext.master} has {slots} task slots, the run needs "
-                            f"{tasks} at once (barrier stage); lower --num-processes or add executors")
+        raise FinetuneError(
+            f"Spark session {session.sparkContext.master} has {slots} task slots, the run needs "
+            f"{tasks} at once (barrier stage); lower --num-processes or add executors"
+        )
     if session.sparkContext.master.startswith("local") and not cfg.threads and not cfg.use_gpu:
         cfg = cfg.replace(threads=local_threads(cfg.num_processes))  # executors share the driver's cores
     with _launcher_output_to(files.logs / "launcher.log"):
@@ -176,5 +195,8 @@ def _run_spark_cluster(cfg: FinetuneConfig, files: RunFiles) -> Any:
 
 
 RUNNERS: dict[str, Callable[[FinetuneConfig, RunFiles], Any]] = {
-    "spark-local": _run_spark_local, "spark-cluster": _run_spark_cluster,
-    "torchrun": _run_torchrun, "inline": _run_inline}
+    "spark-local": _run_spark_local,
+    "spark-cluster": _run_spark_cluster,
+    "torchrun": _run_torchrun,
+    "inline": _run_inline,
+}

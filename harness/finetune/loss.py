@@ -12,6 +12,7 @@ id per category: such rows are contrasted only with each other (a cover against 
 categories' prompts, a prompt against the other categories' covers), never with title rows, so
 the batch holds two problems: the titles' retrieval as before, and zero-shot category.
 """
+
 from __future__ import annotations
 
 import torch
@@ -58,8 +59,9 @@ def same_group_mask(group_ids: torch.Tensor) -> torch.Tensor:
     return same & ~torch.eye(len(group_ids), dtype=torch.bool, device=group_ids.device)
 
 
-def contrastive_loss(image_features: torch.Tensor, text_features: torch.Tensor,
-                     logit_scale: torch.Tensor, group_ids: torch.Tensor) -> torch.Tensor:
+def contrastive_loss(
+    image_features: torch.Tensor, text_features: torch.Tensor, logit_scale: torch.Tensor, group_ids: torch.Tensor
+) -> torch.Tensor:
     """Mean of image->text and text->image cross-entropy; row i's positive is column i.
 
     `image_features` and `text_features` are L2-normalised (N, d); `logit_scale` is the
@@ -71,8 +73,9 @@ def contrastive_loss(image_features: torch.Tensor, text_features: torch.Tensor,
     return (F.cross_entropy(logits, targets) + F.cross_entropy(logits.T, targets)) / 2
 
 
-def distributed_contrastive_loss(image_features: torch.Tensor, text_features: torch.Tensor,
-                                 logit_scale: torch.Tensor, group_ids: torch.Tensor) -> torch.Tensor:
+def distributed_contrastive_loss(
+    image_features: torch.Tensor, text_features: torch.Tensor, logit_scale: torch.Tensor, group_ids: torch.Tensor
+) -> torch.Tensor:
     """The global contrastive loss over all ranks' batches (identical value on every rank).
 
     Its backward under DDP's gradient averaging gives the exact gradient of the global loss:
@@ -80,7 +83,9 @@ def distributed_contrastive_loss(image_features: torch.Tensor, text_features: to
     replicated `logit_scale` once.
     """
     world = world_size()
-    return contrastive_loss(gather_with_local_grad(image_features, grad_factor=world),
-                            gather_with_local_grad(text_features, grad_factor=world),
-                            logit_scale,
-                            gather_with_local_grad(group_ids))
+    return contrastive_loss(
+        gather_with_local_grad(image_features, grad_factor=world),
+        gather_with_local_grad(text_features, grad_factor=world),
+        logit_scale,
+        gather_with_local_grad(group_ids),
+    )

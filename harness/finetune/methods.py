@@ -21,6 +21,7 @@ A method is a small object built inside each worker: `extra_loss` runs inside th
 `final_weights` on rank 0 before the model is written. Both are deterministic, so a resumed run
 ends with the same weights.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -157,12 +158,21 @@ def choose_alpha(cfg: Any, state: dict[str, Any], config: Any) -> tuple[float, l
     inside = rows.subset(rows.frame["category"].isin(list(cfg.categories)).to_numpy())
     rehearsed = rows.subset(~rows.frame["category"].isin(list(cfg.categories)).to_numpy())
     if len(inside) < 5 or len(rehearsed) < 5:
-        raise ConfigError(f"--method wise chooses its alpha on validation books of the tuned categories and "
-                          f"rehearsed books; this run has {len(inside)} and {len(rehearsed)}: set "
-                          "--replay-fraction (e.g. 0.3) or a larger --validation-fraction")
+        raise ConfigError(
+            f"--method wise chooses its alpha on validation books of the tuned categories and "
+            f"rehearsed books; this run has {len(inside)} and {len(rehearsed)}: set "
+            "--replay-fraction (e.g. 0.3) or a larger --validation-fraction"
+        )
     views = {"heldout": inside, "cross": rehearsed}  # the view names metric keys know; neither is evaluated
-    eval_config = EvalConfig(template=cfg.template, ks=(1,), pool="catalogue", seed=cfg.seed, zero_shot=False,
-                             per_category=False, resamples=100)
+    eval_config = EvalConfig(
+        template=cfg.template,
+        ks=(1,),
+        pool="catalogue",
+        seed=cfg.seed,
+        zero_shot=False,
+        per_category=False,
+        resamples=100,
+    )
     key = "image_to_text/recall@1"
     baseline = load(cfg.baseline, device="cpu")
     with tempfile.TemporaryDirectory(prefix="bookclip-wise-") as work:
@@ -172,8 +182,13 @@ def choose_alpha(cfg: Any, state: dict[str, Any], config: Any) -> tuple[float, l
         scores = []
         for alpha in WISE_ALPHAS:
             evaluation = evaluate_views(interpolated_model(baseline, tuned, alpha), gallery, views, config=eval_config)
-            scores.append({"alpha": alpha, "inside": evaluation.metric(f"heldout/{key}").value,
-                           "rehearsed": evaluation.metric(f"cross/{key}").value})
+            scores.append(
+                {
+                    "alpha": alpha,
+                    "inside": evaluation.metric(f"heldout/{key}").value,
+                    "rehearsed": evaluation.metric(f"cross/{key}").value,
+                }
+            )
     reference = scores[0]["rehearsed"]
     feasible = [s for s in scores if s["rehearsed"] >= reference - cfg.wise_max_drop - 1e-12]
     if len(feasible) > 1:

@@ -1,11 +1,12 @@
 """The files a fine-tuning run leaves in its --out directory, and the workers' logs.
 
-    out/model.safetensors     final model (harness.models checkpoint), written last by rank 0
-    out/manifest.json         the manifest every rank returned
-    out/train_log.jsonl       one JSON object per logged optimiser step (rank 0)
-    out/checkpoints/          resumable training states (step-NNNNNNNN.pt)
-    out/logs/rank<R>.log      each worker's log; out/logs/error-rank<R>.txt when it raised
+out/model.safetensors     final model (harness.models checkpoint), written last by rank 0
+out/manifest.json         the manifest every rank returned
+out/train_log.jsonl       one JSON object per logged optimiser step (rank 0)
+out/checkpoints/          resumable training states (step-NNNNNNNN.pt)
+out/logs/rank<R>.log      each worker's log; out/logs/error-rank<R>.txt when it raised
 """
+
 from __future__ import annotations
 
 import json

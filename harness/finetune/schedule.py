@@ -1,4 +1,5 @@
 """Optimiser parameter groups and the learning-rate schedule (linear warm-up, then cosine)."""
+
 from __future__ import annotations
 
 import math
@@ -25,8 +26,7 @@ def param_groups(module: torch.nn.Module, weight_decay: float) -> list[dict[str,
     for name, param in module.named_parameters():
         if param.requires_grad:
             (decay if decays(name, param) else no_decay).append(param)
-    return [{"params": decay, "weight_decay": weight_decay},
-            {"params": no_decay, "weight_decay": 0.0}]
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
 def warmup_cosine(warmup_steps: int, total_steps: int, min_ratio: float = 0.0) -> Callable[[int], float]:

@@ -4,6 +4,7 @@ Files are `step-00000042.pt` under the run's checkpoints/ directory, written ato
 rank 0; the newest complete one is the resume point. They are trusted files written by this
 module (they hold RNG tuples), unlike model checkpoints, which are safetensors.
 """
+
 from __future__ import annotations
 
 import re
@@ -52,8 +53,10 @@ def load_training_state(path: str | Path) -> dict[str, Any]:
         state: dict[str, Any] = torch.load(path, map_location="cpu", weights_only=True)
         return state
     except Exception as exc:
-        raise CheckpointError(f"training state {path} cannot be read ({type(exc).__name__}: {exc}); "
-                              "delete it to resume from the previous one") from None
+        raise CheckpointError(
+            f"training state {path} cannot be read ({type(exc).__name__}: {exc}); "
+            "delete it to resume from the previous one"
+        ) from None
 
 
 def rng_state(device: torch.device) -> dict[str, Any]:
@@ -66,8 +69,13 @@ def rng_state(device: torch.device) -> dict[str, Any]:
     import numpy as np
 
     name, keys, pos, has_gauss, gauss = np.random.get_state()
-    numpy_state = (str(name), torch.from_numpy(np.asarray(keys).astype(np.int64)), int(pos), int(has_gauss),
-                   float(gauss))
+    numpy_state = (
+        str(name),
+        torch.from_numpy(np.asarray(keys).astype(np.int64)),
+        int(pos),
+        int(has_gauss),
+        float(gauss),
+    )
     state = {"python": random.getstate(), "numpy": numpy_state, "torch": torch.get_rng_state()}
     if device.type == "cuda":
         state["cuda"] = torch.cuda.get_rng_state(device)

@@ -4,6 +4,7 @@
 catalogue itself, and returns a small manifest that is identical on every rank. Nothing
 large (data, models) ever crosses a process boundary by pickling.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -42,9 +43,9 @@ def main(cfg_dict: dict[str, Any]) -> dict[str, Any]:
 class _Trainer:
     """One worker's view of the run: process group, data, model, optimiser, loop, checkpoints."""
 
-    micro: int            # rows per micro-batch on this rank
+    micro: int  # rows per micro-batch on this rank
     steps_per_epoch: int  # optimiser steps per epoch
-    total_steps: int      # optimiser steps of the whole run
+    total_steps: int  # optimiser steps of the whole run
 
     def __init__(self, cfg: Any, log: Any, files: Any) -> None:
         self.cfg, self.log, self.files = cfg, log, files
@@ -64,8 +65,9 @@ class _Trainer:
             from harness.errors import FinetuneError
 
             if not torch.cuda.is_available():
-                raise FinetuneError("use_gpu is set but this worker sees no CUDA device; "
-                                    "drop --use-gpu or give the workers GPUs")
+                raise FinetuneError(
+                    "use_gpu is set but this worker sees no CUDA device; drop --use-gpu or give the workers GPUs"
+                )
             self.device = torch.device("cuda", self.local_rank % torch.cuda.device_count())
             torch.cuda.set_device(self.device)
         else:
@@ -99,9 +101,11 @@ class _Trainer:
         cfg = self.cfg
         train = training_rows(cfg)
         if len(train) < cfg.batch_size:
-            raise DataError(f"only {len(train)} training rows in categories {', '.join(cfg.categories)} of "
-                            f"{', '.join(cfg.data)}, fewer than one batch of {cfg.batch_size}; "
-                            "lower --batch-size or add data")
+            raise DataError(
+                f"only {len(train)} training rows in categories {', '.join(cfg.categories)} of "
+                f"{', '.join(cfg.data)}, fewer than one batch of {cfg.batch_size}; "
+                "lower --batch-size or add data"
+            )
         self.train = train
         # rank 0 decodes the covers into the shared on-disk cache; the others then map it
         if self.rank == 0:
@@ -126,8 +130,10 @@ class _Trainer:
             prompts = render_category_prompts(DEFAULT_CATEGORY_PROMPT, list(names))
             self.prompt_tokens = self.model.tokenizer(prompts)[codes]
             self.prompt_groups = -1 - codes
-            self.log.info(f"{round(cfg.category_prompt_fraction * len(train))} rows an epoch captioned "
-                          f"{DEFAULT_CATEGORY_PROMPT!r} ({len(names)} categories)")
+            self.log.info(
+                f"{round(cfg.category_prompt_fraction * len(train))} rows an epoch captioned "
+                f"{DEFAULT_CATEGORY_PROMPT!r} ({len(names)} categories)"
+            )
 
     def _load_model(self) -> None:
 
@@ -162,7 +168,8 @@ class _Trainer:
         # fused AdamW: one kernel for all parameters (on CPU too: 5x faster steps for small models)
         self.optimizer = torch.optim.AdamW(groups, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), eps=cfg.eps, fused=True)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
-            self.optimizer, warmup_cosine(cfg.warmup_steps, self.total_steps, cfg.min_lr_ratio))
+            self.optimizer, warmup_cosine(cfg.warmup_steps, self.total_steps, cfg.min_lr_ratio)
+        )
         self.precision = cfg.precision
         if self.precision == "auto":
             self.precision = "bf16" if self.device.type == "cuda" and torch.cuda.is_bf16_supported() else "fp32"
@@ -176,12 +183,17 @@ class _Trainer:
 
         # the sampler needs only len() of what it samples: row indices stand in for a Dataset
         sampler: DistributedSampler[int] = DistributedSampler(
-            range(len(self.train)), num_replicas=self.world, rank=self.rank,  # type: ignore[arg-type]
-            shuffle=True, seed=self.cfg.training_seed, drop_last=True)
+            range(len(self.train)),  # type: ignore[arg-type]
+            num_replicas=self.world,
+            rank=self.rank,
+            shuffle=True,
+            seed=self.cfg.training_seed,
+            drop_last=True,
+        )
         sampler.set_epoch(epoch)
         order = list(sampler)
         n = self.micro * self.cfg.grad_accum * self.steps_per_epoch
-        return [order[i:i + self.micro] for i in range(0, n, self.micro)]
+        return [order[i : i + self.micro] for i in range(0, n, self.micro)]
 
     def _loader(self, epoch: int, batches: list[list[int]]) -> Any:
         import torch
@@ -190,11 +202,16 @@ class _Trainer:
         from harness.finetune.dataset import CoverBatches
 
         dataset = CoverBatches(self.images, *self._epoch_captions(epoch))
-        return DataLoader(dataset, batch_sampler=batches, collate_fn=CoverBatches.collate,
-                          num_workers=self.cfg.num_workers, persistent_workers=False,
-                          pin_memory=self.device.type == "cuda",
-                          # its own generator, so creating a loader never draws from the global RNG
-                          generator=torch.Generator().manual_seed(self.cfg.training_seed * 1_000_003 + epoch))
+        return DataLoader(
+            dataset,
+            batch_sampler=batches,
+            collate_fn=CoverBatches.collate,
+            num_workers=self.cfg.num_workers,
+            persistent_workers=False,
+            pin_memory=self.device.type == "cuda",
+            # its own generator, so creating a loader never draws from the global RNG
+            generator=torch.Generator().manual_seed(self.cfg.training_seed * 1_000_003 + epoch),
+        )
 
     def _epoch_captions(self, epoch: int) -> tuple[Any, Any]:
         """Token ids and group codes of `epoch`: the template's, a share replaced by category prompts
@@ -206,10 +223,13 @@ class _Trainer:
         from harness.finetune.data import category_prompt_rows
 
         assert self.prompt_groups is not None  # set with prompt_tokens
-        pick = torch.from_numpy(category_prompt_rows(len(self.tokens), self.cfg.category_prompt_fraction,
-                                                     self.cfg.training_seed, epoch))
-        return (torch.where(pick[:, None], self.prompt_tokens, self.tokens),
-                torch.where(pick, self.prompt_groups, self.groups))
+        pick = torch.from_numpy(
+            category_prompt_rows(len(self.tokens), self.cfg.category_prompt_fraction, self.cfg.training_seed, epoch)
+        )
+        return (
+            torch.where(pick[:, None], self.prompt_tokens, self.tokens),
+            torch.where(pick, self.prompt_groups, self.groups),
+        )
 
     # -- checkpoints --------------------------------------------------------------------
 
@@ -234,10 +254,18 @@ def _save_training_state(trainer: _Trainer, step: int, loss: float) -> None:
     rng = _all_rng_states(trainer)  # collective: every rank takes part
     if trainer.rank == 0:
         path = save_training_state(
-            trainer.files.checkpoints, step=step, model=trainer.module.state_dict(),
-            optimizer=trainer.optimizer.state_dict(), scheduler=trainer.scheduler.state_dict(),
-            scaler=trainer.scaler.state_dict(), rng=rng, loss=loss, recipe=trainer.cfg.recipe(),
-            world_size=trainer.world, keep=trainer.cfg.keep_checkpoints)
+            trainer.files.checkpoints,
+            step=step,
+            model=trainer.module.state_dict(),
+            optimizer=trainer.optimizer.state_dict(),
+            scheduler=trainer.scheduler.state_dict(),
+            scaler=trainer.scaler.state_dict(),
+            rng=rng,
+            loss=loss,
+            recipe=trainer.cfg.recipe(),
+            world_size=trainer.world,
+            keep=trainer.cfg.keep_checkpoints,
+        )
         trainer.log.info(f"checkpoint {path.name}")
     trainer.barrier()
 
@@ -252,13 +280,17 @@ def _resume(trainer: _Trainer) -> tuple[int, float]:
         return 0, float("nan")
     state = load_training_state(path)
     if state["world_size"] != trainer.world:
-        raise FinetuneError(f"checkpoint {path} was written by {state['world_size']} processes, "
-                            f"this run has {trainer.world}; resume with --num-processes {state['world_size']}")
+        raise FinetuneError(
+            f"checkpoint {path} was written by {state['world_size']} processes, "
+            f"this run has {trainer.world}; resume with --num-processes {state['world_size']}"
+        )
     recipe = trainer.cfg.recipe()
     changed = sorted(k for k in set(recipe) | set(state["recipe"]) if state["recipe"].get(k) != recipe.get(k))
     if changed:
-        raise FinetuneError(f"checkpoint {path} was trained with different {', '.join(changed)}; "
-                            "resume with the same options or start a fresh --out directory")
+        raise FinetuneError(
+            f"checkpoint {path} was trained with different {', '.join(changed)}; "
+            "resume with the same options or start a fresh --out directory"
+        )
     trainer.module.load_state_dict(state["model"])
     trainer.optimizer.load_state_dict(state["optimizer"])
     trainer.scheduler.load_state_dict(state["scheduler"])
@@ -325,8 +357,9 @@ def train_steps(trainer: _Trainer) -> dict[str, Any]:
     trainer.micro = cfg.micro_batch(trainer.world)
     trainer.steps_per_epoch = steps_per_epoch(len(trainer.train), cfg.batch_size)
     if trainer.steps_per_epoch < 1:
-        raise FinetuneError(f"{len(trainer.train)} training rows make no full step of batch {cfg.batch_size}; "
-                            "lower --batch-size")
+        raise FinetuneError(
+            f"{len(trainer.train)} training rows make no full step of batch {cfg.batch_size}; lower --batch-size"
+        )
     trainer.total_steps = planned_steps(cfg, len(trainer.train))
     trainer._build_optimiser()
 
@@ -344,8 +377,11 @@ def train_steps(trainer: _Trainer) -> dict[str, Any]:
     if trainer.rank == 0:  # the killed run's records past the resume point would repeat those steps
         trainer.files.truncate_train_log(start_step)
     logit_cap = math.log(100.0)
-    autocast = (torch.autocast(trainer.device.type, dtype=trainer.autocast_dtype)
-                if trainer.autocast_dtype is not None else contextlib.nullcontext())
+    autocast = (
+        torch.autocast(trainer.device.type, dtype=trainer.autocast_dtype)
+        if trainer.autocast_dtype is not None
+        else contextlib.nullcontext()
+    )
     log_every = max(1, min(10, trainer.total_steps // 20))
 
     step = start_step
@@ -357,14 +393,15 @@ def train_steps(trainer: _Trainer) -> dict[str, Any]:
     with onednn_kernels(trainer.module, enabled=not cfg.compile):
         while step < trainer.total_steps:
             epoch, within = divmod(step, trainer.steps_per_epoch)
-            batches = trainer._epoch_batches(epoch)[within * cfg.grad_accum:]
+            batches = trainer._epoch_batches(epoch)[within * cfg.grad_accum :]
             batch_iter = iter(trainer._loader(epoch, batches))
             for _ in range(within, trainer.steps_per_epoch):
                 if step >= trainer.total_steps:
                     break
                 if cfg.fail_at_step is not None and step + 1 >= cfg.fail_at_step and trainer.rank == cfg.fail_rank:
-                    raise FinetuneError(f"injected failure on rank {trainer.rank} before step {step + 1} "
-                                        "(fail_at_step is set)")
+                    raise FinetuneError(
+                        f"injected failure on rank {trainer.rank} before step {step + 1} (fail_at_step is set)"
+                    )
                 trainer.optimizer.zero_grad(set_to_none=True)
                 step_loss = 0.0
                 for micro_step in range(cfg.grad_accum):
@@ -374,18 +411,22 @@ def train_steps(trainer: _Trainer) -> dict[str, Any]:
                     tokens = tokens.to(trainer.device, non_blocking=True)
                     groups = groups.to(trainer.device, non_blocking=True)
                     sync = micro_step == cfg.grad_accum - 1 or not trainer.distributed
-                    with (contextlib.nullcontext() if sync else ddp.no_sync()):
+                    with contextlib.nullcontext() if sync else ddp.no_sync():
                         with autocast:
                             out = forward(x, tokens)
-                        image_f, text_f, scale = (out["image_features"], out["text_features"], out["logit_scale"]) \
-                            if isinstance(out, dict) else out[:3]
+                        image_f, text_f, scale = (
+                            (out["image_features"], out["text_features"], out["logit_scale"])
+                            if isinstance(out, dict)
+                            else out[:3]
+                        )
                         loss = distributed_contrastive_loss(image_f.float(), text_f.float(), scale.float(), groups)
                         loss = trainer.method.add_loss(loss, x, tokens, image_f, text_f)
                         trainer.scaler.scale(loss / cfg.grad_accum).backward()
                     step_loss += loss.item() / cfg.grad_accum
                 if not math.isfinite(step_loss):
-                    raise FinetuneError(f"loss became {step_loss} at step {step + 1}; "
-                                        "lower --lr or use --precision fp32/bf16")
+                    raise FinetuneError(
+                        f"loss became {step_loss} at step {step + 1}; lower --lr or use --precision fp32/bf16"
+                    )
                 trainer.scaler.unscale_(trainer.optimizer)
                 if cfg.grad_clip > 0:
                     torch.nn.utils.clip_grad_norm_(trainer.params, cfg.grad_clip, foreach=True)
@@ -400,12 +441,18 @@ def train_steps(trainer: _Trainer) -> dict[str, Any]:
                 logged = step % log_every == 0 or step == trainer.total_steps or step == start_step + 1
                 if trainer.rank == 0 and logged:
                     elapsed = time.perf_counter() - t0
-                    trainer.files.append_train_log({
-                        "step": step, "total_steps": trainer.total_steps, "epoch": epoch,
-                        "loss": round(step_loss, 6), "lr": trainer.scheduler.get_last_lr()[0],
-                        "logit_scale": float(trainer.module.logit_scale.detach().exp()),
-                        "samples_per_s": round(samples / elapsed, 2) if elapsed > 0 else None,
-                        "elapsed_s": round(elapsed, 3)})
+                    trainer.files.append_train_log(
+                        {
+                            "step": step,
+                            "total_steps": trainer.total_steps,
+                            "epoch": epoch,
+                            "loss": round(step_loss, 6),
+                            "lr": trainer.scheduler.get_last_lr()[0],
+                            "logit_scale": float(trainer.module.logit_scale.detach().exp()),
+                            "samples_per_s": round(samples / elapsed, 2) if elapsed > 0 else None,
+                            "elapsed_s": round(elapsed, 3),
+                        }
+                    )
                 if cfg.checkpoint_every and step % cfg.checkpoint_every == 0 and step < trainer.total_steps:
                     _save_training_state(trainer, step, loss_value)
     elapsed = time.perf_counter() - t0

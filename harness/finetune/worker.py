@@ -3,6 +3,7 @@
 Runs `train.main` on the config and leaves this rank's manifest beside the logs, so the
 driver can check that every rank returned the same one.
 """
+
 from __future__ import annotations
 
 import json

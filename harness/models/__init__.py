@@ -3,25 +3,49 @@
 Names are imported on first use, so that `import harness.models` (and a spec that fails early, such as
 missing published weights offline) does not pay for importing torch and open_clip.
 """
+
 from __future__ import annotations
 
 import importlib
 from typing import TYPE_CHECKING, Any
 
 _EXPORTS = {
-    "build_model": "build", "load_weights": "build",
-    "Checkpoint": "checkpoint", "load_checkpoint": "checkpoint", "save_checkpoint": "checkpoint",
-    "ClipModel": "clip_model", "PreprocessConfig": "clip_model",
+    "build_model": "build",
+    "load_weights": "build",
+    "Checkpoint": "checkpoint",
+    "load_checkpoint": "checkpoint",
+    "save_checkpoint": "checkpoint",
+    "ClipModel": "clip_model",
+    "PreprocessConfig": "clip_model",
     "fingerprint_state_dict": "fingerprint",
-    "ModelSpec": "specs", "fixtures_dir": "specs", "load": "specs", "parse_spec": "specs",
-    "DEFAULT_TINY": "tiny", "TINY_IMAGE_SIZE": "tiny", "get_tiny_config": "tiny", "list_tiny": "tiny",
+    "ModelSpec": "specs",
+    "fixtures_dir": "specs",
+    "load": "specs",
+    "parse_spec": "specs",
+    "DEFAULT_TINY": "tiny",
+    "TINY_IMAGE_SIZE": "tiny",
+    "get_tiny_config": "tiny",
+    "list_tiny": "tiny",
 }
 
 # spelled out (it equals sorted(_EXPORTS)) so that linters see the TYPE_CHECKING imports as re-exports
 __all__ = [
-    "Checkpoint", "ClipModel", "DEFAULT_TINY", "ModelSpec", "PreprocessConfig", "TINY_IMAGE_SIZE", "build_model",
-    "fingerprint_state_dict", "fixtures_dir", "get_tiny_config", "list_tiny", "load", "load_checkpoint",
-    "load_weights", "parse_spec", "save_checkpoint",
+    "Checkpoint",
+    "ClipModel",
+    "DEFAULT_TINY",
+    "ModelSpec",
+    "PreprocessConfig",
+    "TINY_IMAGE_SIZE",
+    "build_model",
+    "fingerprint_state_dict",
+    "fixtures_dir",
+    "get_tiny_config",
+    "list_tiny",
+    "load",
+    "load_checkpoint",
+    "load_weights",
+    "parse_spec",
+    "save_checkpoint",
 ]
 
 if TYPE_CHECKING:

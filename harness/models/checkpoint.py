@@ -6,6 +6,7 @@ Header metadata (all strings, as safetensors requires):
     metadata         JSON: parent fingerprint, training config, data fingerprint, library versions, created_at, ...
     fingerprint      fingerprint_state_dict() of the stored tensors, checked again on load
 """
+
 from __future__ import annotations
 
 import datetime as _dt
@@ -42,8 +43,12 @@ def library_versions() -> dict[str, str]:
 
     from harness import __version__
 
-    return {"bookclip": __version__, "torch": torch.__version__, "open_clip": open_clip.__version__,
-            "safetensors": safetensors.__version__}
+    return {
+        "bookclip": __version__,
+        "torch": torch.__version__,
+        "open_clip": open_clip.__version__,
+        "safetensors": safetensors.__version__,
+    }
 
 
 def _storable(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -62,8 +67,13 @@ def _storable(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]
     return out
 
 
-def save_checkpoint(path: str | os.PathLike[str], state_dict: Mapping[str, torch.Tensor], *,
-                    config: Mapping[str, Any], metadata: Mapping[str, Any] | None = None) -> None:
+def save_checkpoint(
+    path: str | os.PathLike[str],
+    state_dict: Mapping[str, torch.Tensor],
+    *,
+    config: Mapping[str, Any],
+    metadata: Mapping[str, Any] | None = None,
+) -> None:
     """Write `state_dict` as safetensors with `config` and `metadata` in the header, atomically.
 
     `library_versions` and `created_at` (UTC, ISO 8601) are filled in unless `metadata` gives them.
@@ -72,14 +82,18 @@ def save_checkpoint(path: str | os.PathLike[str], state_dict: Mapping[str, torch
     from safetensors.torch import save_file
 
     tensors = _storable(state_dict)
-    meta: dict[str, Any] = {"library_versions": library_versions(),
-                            "created_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
+    meta: dict[str, Any] = {
+        "library_versions": library_versions(),
+        "created_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    }
     meta.update(dict(metadata or {}))
     try:
-        header = {"bookclip_format": FORMAT_VERSION,
-                  "config": json.dumps(dict(config), sort_keys=True),
-                  "metadata": json.dumps(meta, sort_keys=True, default=str),
-                  "fingerprint": fingerprint_state_dict(tensors)}
+        header = {
+            "bookclip_format": FORMAT_VERSION,
+            "config": json.dumps(dict(config), sort_keys=True),
+            "metadata": json.dumps(meta, sort_keys=True, default=str),
+            "fingerprint": fingerprint_state_dict(tensors),
+        }
     except TypeError as exc:
         raise CheckpointError(f"cannot save {path}: config is not JSON-serialisable ({exc})") from exc
     with atomic_path(path) as tmp:
@@ -96,8 +110,10 @@ def read_header(path: str | os.PathLike[str]) -> dict[str, str]:
         with safe_open(str(path), framework="pt") as handle:
             return dict(handle.metadata() or {})
     except Exception as exc:  # safetensors raises its own error types for damaged headers
-        raise CheckpointError(f"{path}: not a readable safetensors file ({_one_line(exc)}); "
-                              "the file is damaged or truncated, re-create or re-download it") from exc
+        raise CheckpointError(
+            f"{path}: not a readable safetensors file ({_one_line(exc)}); "
+            "the file is damaged or truncated, re-create or re-download it"
+        ) from exc
 
 
 def read_tensor_shapes(path: str | os.PathLike[str]) -> dict[str, tuple[int, ...]]:
@@ -110,8 +126,10 @@ def read_tensor_shapes(path: str | os.PathLike[str]) -> dict[str, tuple[int, ...
         with safe_open(str(path), framework="pt") as handle:
             return {name: tuple(int(n) for n in handle.get_slice(name).get_shape()) for name in handle.keys()}
     except Exception as exc:
-        raise CheckpointError(f"{path}: not a readable safetensors file ({_one_line(exc)}); "
-                              "the file is damaged or truncated, re-create or re-download it") from exc
+        raise CheckpointError(
+            f"{path}: not a readable safetensors file ({_one_line(exc)}); "
+            "the file is damaged or truncated, re-create or re-download it"
+        ) from exc
 
 
 def load_safetensors(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
@@ -123,8 +141,10 @@ def load_safetensors(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
     try:
         return load_file(str(path), device="cpu")
     except Exception as exc:
-        raise CheckpointError(f"{path}: not a readable safetensors file ({_one_line(exc)}); "
-                              "the file is damaged or truncated, re-create or re-download it") from exc
+        raise CheckpointError(
+            f"{path}: not a readable safetensors file ({_one_line(exc)}); "
+            "the file is damaged or truncated, re-create or re-download it"
+        ) from exc
 
 
 def is_bookclip_checkpoint(header: Mapping[str, str]) -> bool:
@@ -136,18 +156,24 @@ def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
     path = Path(path)
     header = read_header(path)
     if not is_bookclip_checkpoint(header):
-        raise CheckpointError(f"{path}: a safetensors file without bookclip metadata (no 'config' in its header); "
-                              "load it as a model spec (`harness.models.load`) to infer the architecture")
+        raise CheckpointError(
+            f"{path}: a safetensors file without bookclip metadata (no 'config' in its header); "
+            "load it as a model spec (`harness.models.load`) to infer the architecture"
+        )
     if header["bookclip_format"] != FORMAT_VERSION:
-        raise CheckpointError(f"{path}: checkpoint format {header['bookclip_format']!r} is not supported "
-                              f"(this bookclip reads format {FORMAT_VERSION}); upgrade bookclip")
+        raise CheckpointError(
+            f"{path}: checkpoint format {header['bookclip_format']!r} is not supported "
+            f"(this bookclip reads format {FORMAT_VERSION}); upgrade bookclip"
+        )
     config, metadata = parse_header(path, header)
     state_dict = load_safetensors(path)
     fingerprint = fingerprint_state_dict(state_dict)
     recorded = header.get("fingerprint")
     if recorded and recorded != fingerprint:
-        raise CheckpointError(f"{path}: weights do not match the fingerprint recorded at save time "
-                              f"({recorded[:12]} vs {fingerprint[:12]}); the file is damaged, re-create it")
+        raise CheckpointError(
+            f"{path}: weights do not match the fingerprint recorded at save time "
+            f"({recorded[:12]} vs {fingerprint[:12]}); the file is damaged, re-create it"
+        )
     return Checkpoint(state_dict=state_dict, config=config, metadata=metadata, fingerprint=fingerprint)
 
 
@@ -157,16 +183,21 @@ def parse_header(path: str | os.PathLike[str], header: Mapping[str, str]) -> tup
         config = json.loads(header["config"])
         metadata = json.loads(header.get("metadata", "{}"))
     except (json.JSONDecodeError, RecursionError) as exc:
-        raise CheckpointError(f"{path}: header metadata is not valid JSON ({_one_line(exc)}); "
-                              "the file is damaged") from None
+        raise CheckpointError(
+            f"{path}: header metadata is not valid JSON ({_one_line(exc)}); the file is damaged"
+        ) from None
     for name, value in (("config", config), ("metadata", metadata)):
         if not isinstance(value, dict):
-            raise CheckpointError(f"{path}: header {name!r} is a JSON {type(value).__name__}, not an object; "
-                                  "the file was not written by bookclip or is damaged, re-create it")
+            raise CheckpointError(
+                f"{path}: header {name!r} is a JSON {type(value).__name__}, not an object; "
+                "the file was not written by bookclip or is damaged, re-create it"
+            )
     for tower in ("vision_cfg", "text_cfg"):
         if tower in config and not isinstance(config[tower], dict):
-            raise CheckpointError(f"{path}: config {tower!r} is a JSON {type(config[tower]).__name__}, "
-                                  "not an object; the checkpoint's config is damaged")
+            raise CheckpointError(
+                f"{path}: config {tower!r} is a JSON {type(config[tower]).__name__}, "
+                "not an object; the checkpoint's config is damaged"
+            )
     return config, metadata
 
 

@@ -1,4 +1,5 @@
 """ClipModel: an open_clip model with its preprocessing, tokenizer, config and weight fingerprint."""
+
 from __future__ import annotations
 
 import json
@@ -33,8 +34,13 @@ class PreprocessConfig:
     resize_mode: str = "shortest"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"image_size": self.image_size, "mean": list(self.mean), "std": list(self.std),
-                "interpolation": self.interpolation, "resize_mode": self.resize_mode}
+        return {
+            "image_size": self.image_size,
+            "mean": list(self.mean),
+            "std": list(self.std),
+            "interpolation": self.interpolation,
+            "resize_mode": self.resize_mode,
+        }
 
     @classmethod
     def from_dict(cls, data: Any, image_size: int, *, source: str = "checkpoint") -> PreprocessConfig:
@@ -44,29 +50,43 @@ class PreprocessConfig:
         (a header must not decide how much memory the pixel cache takes), a mean/std that is not three
         finite numbers, an unknown interpolation or resize mode."""
         if not isinstance(data, dict):
-            raise CheckpointError(f"{source}: preprocess metadata is a {type(data).__name__}, not an object; "
-                                  "re-save the checkpoint")
+            raise CheckpointError(
+                f"{source}: preprocess metadata is a {type(data).__name__}, not an object; re-save the checkpoint"
+            )
         size = data.get("image_size", image_size)
         if isinstance(size, (list, tuple)) and len(size) == 2 and size[0] == size[1]:
             size = size[0]
         if isinstance(size, bool) or not isinstance(size, (int, float)) or size != int(size) or int(size) != image_size:
-            raise CheckpointError(f"{source}: preprocess image_size {size!r} does not match the architecture's "
-                                  f"image_size {image_size}; fix the checkpoint's preprocess metadata")
+            raise CheckpointError(
+                f"{source}: preprocess image_size {size!r} does not match the architecture's "
+                f"image_size {image_size}; fix the checkpoint's preprocess metadata"
+            )
         mean, std = data.get("mean", OPENAI_MEAN), data.get("std", OPENAI_STD)
         for name, value in (("mean", mean), ("std", std)):
-            if (not isinstance(value, (list, tuple)) or len(value) != 3
-                    or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-                               for v in value)
-                    or (name == "std" and min(value) <= 0)):
-                raise CheckpointError(f"{source}: preprocess {name} {value!r} is not three finite numbers"
-                                      f"{' above 0' if name == 'std' else ''}; "
-                                      "fix the checkpoint's preprocess metadata")
+            if (
+                not isinstance(value, (list, tuple))
+                or len(value) != 3
+                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value)
+                or (name == "std" and min(value) <= 0)
+            ):
+                raise CheckpointError(
+                    f"{source}: preprocess {name} {value!r} is not three finite numbers"
+                    f"{' above 0' if name == 'std' else ''}; "
+                    "fix the checkpoint's preprocess metadata"
+                )
         interpolation, resize_mode = data.get("interpolation", "bicubic"), data.get("resize_mode", "shortest")
         if interpolation not in _INTERPOLATIONS or resize_mode not in _RESIZE_MODES:
-            raise CheckpointError(f"{source}: preprocess interpolation {interpolation!r} / resize_mode {resize_mode!r} "
-                                  f"is not one of {sorted(_INTERPOLATIONS)} / {sorted(_RESIZE_MODES)}")
-        return cls(image_size=int(size), mean=_three_floats(mean), std=_three_floats(std),
-                   interpolation=str(interpolation), resize_mode=str(resize_mode))
+            raise CheckpointError(
+                f"{source}: preprocess interpolation {interpolation!r} / resize_mode {resize_mode!r} "
+                f"is not one of {sorted(_INTERPOLATIONS)} / {sorted(_RESIZE_MODES)}"
+            )
+        return cls(
+            image_size=int(size),
+            mean=_three_floats(mean),
+            std=_three_floats(std),
+            interpolation=str(interpolation),
+            resize_mode=str(resize_mode),
+        )
 
 
 def _three_floats(values: Sequence[float]) -> tuple[float, float, float]:
@@ -84,8 +104,10 @@ def image_size_of(config: dict[str, Any]) -> int:
     if isinstance(size, (list, tuple)) and size:
         size = size[0]
     if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= 4096:
-        raise CheckpointError(f"model config vision_cfg.image_size {size!r} is not a whole number of pixels "
-                              "(1..4096); fix the architecture config")
+        raise CheckpointError(
+            f"model config vision_cfg.image_size {size!r} is not a whole number of pixels "
+            "(1..4096); fix the architecture config"
+        )
     return size
 
 
@@ -99,9 +121,17 @@ class ClipModel:
     Edits through `p.data` bypass autograd's version counters; call `refresh_fingerprint()` after those.
     """
 
-    def __init__(self, module: CLIP | CustomTextCLIP, *, config: dict[str, Any], spec: str, tokenizer: Any,
-                 preprocess_config: PreprocessConfig, fingerprint: str | None = None,
-                 metadata: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        module: CLIP | CustomTextCLIP,
+        *,
+        config: dict[str, Any],
+        spec: str,
+        tokenizer: Any,
+        preprocess_config: PreprocessConfig,
+        fingerprint: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
         from open_clip.transform import image_transform
 
         self.module = module.eval()
@@ -111,8 +141,13 @@ class ClipModel:
         self.preprocess_config = preprocess_config
         self.metadata: dict[str, Any] = dict(metadata or {})
         self.preprocess: Callable[[Any], torch.Tensor] = image_transform(
-            preprocess_config.image_size, is_train=False, mean=preprocess_config.mean, std=preprocess_config.std,
-            interpolation=preprocess_config.interpolation, resize_mode=preprocess_config.resize_mode)
+            preprocess_config.image_size,
+            is_train=False,
+            mean=preprocess_config.mean,
+            std=preprocess_config.std,
+            interpolation=preprocess_config.interpolation,
+            resize_mode=preprocess_config.resize_mode,
+        )
         self._fingerprint = fingerprint or fingerprint_state_dict(self.module.state_dict())
         self._weights_version = self._weights_signature()
         self.truncated_texts = 0
@@ -139,15 +174,21 @@ class ClipModel:
         the same weights but another config (`quick_gelu`, `pool_type`...), preprocessing or tokenizer
         have different identities. Follows the weights as `fingerprint` does.
         """
-        return sha256_hex(IDENTITY_VERSION, self.fingerprint, json.dumps(self.identity_parts(), sort_keys=True,
-                                                                         default=repr))
+        return sha256_hex(
+            IDENTITY_VERSION, self.fingerprint, json.dumps(self.identity_parts(), sort_keys=True, default=repr)
+        )
 
     def identity_parts(self) -> dict[str, Any]:
         """Everything besides the weights that `identity` covers, as JSON-able data."""
         describe = getattr(self.tokenizer, "describe", None)
-        tokenizer = describe() if callable(describe) else {
-            "class": f"{type(self.tokenizer).__module__}.{type(self.tokenizer).__qualname__}",
-            "context_length": getattr(self.tokenizer, "context_length", None)}
+        tokenizer = (
+            describe()
+            if callable(describe)
+            else {
+                "class": f"{type(self.tokenizer).__module__}.{type(self.tokenizer).__qualname__}",
+                "context_length": getattr(self.tokenizer, "context_length", None),
+            }
+        )
         return {"config": self.config, "preprocess": self.preprocess_config.to_dict(), "tokenizer": tokenizer}
 
     def refresh_fingerprint(self) -> str:

@@ -12,6 +12,7 @@ passes are kept small, harness.evaluate.embed.CPU_FORWARD_ROWS). The cost is a r
 stays near its peak instead of shrinking between batches. It does nothing off glibc, and
 BOOKCLIP_CPU_HEAP=default turns it off.
 """
+
 from __future__ import annotations
 
 import ctypes

@@ -12,6 +12,7 @@ Anything the replacement does not cover (another dtype or device, boolean masks,
 cross-attention, `need_weights=True`) runs the module's own forward. Set BOOKCLIP_CPU_MATMUL=default
 to turn the routing off.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -66,12 +67,19 @@ class _Linear(torch.autograd.Function):
 
 def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
     """F.linear, on oneDNN for float32 CPU tensors (with autograd), else PyTorch's own."""
-    if (x.device.type != "cpu" or x.dtype != torch.float32 or weight.dtype != torch.float32
-            or x.dim() < 2 or x.shape[-1] == 0 or x.numel() == 0
-            or (bias is not None and bias.dtype != torch.float32)):
+    if (
+        x.device.type != "cpu"
+        or x.dtype != torch.float32
+        or weight.dtype != torch.float32
+        or x.dim() < 2
+        or x.shape[-1] == 0
+        or x.numel() == 0
+        or (bias is not None and bias.dtype != torch.float32)
+    ):
         return F.linear(x, weight, bias)
-    if torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad
-                                    or (bias is not None and bias.requires_grad)):
+    if torch.is_grad_enabled() and (
+        x.requires_grad or weight.requires_grad or (bias is not None and bias.requires_grad)
+    ):
         out: torch.Tensor = _Linear.apply(x, weight, bias)
         return out
     return _mm(x, weight, bias)
@@ -80,6 +88,7 @@ def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = No
 def _linear_forward(module: torch.nn.Linear) -> Callable[[torch.Tensor], torch.Tensor]:
     def forward(x: torch.Tensor) -> torch.Tensor:
         return linear(x, module.weight, module.bias)
+
     return forward
 
 
@@ -87,19 +96,42 @@ def _attention_forward(module: torch.nn.MultiheadAttention) -> Callable[..., tup
     """Self-attention as nn.MultiheadAttention computes it (packed in-projection, SDPA, out-projection)."""
     own: Callable[..., tuple[torch.Tensor, torch.Tensor | None]] = type(module).forward.__get__(module)
 
-    def forward(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
-                key_padding_mask: torch.Tensor | None = None, need_weights: bool = True,
-                attn_mask: torch.Tensor | None = None, average_attn_weights: bool = True,
-                is_causal: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def forward(
+        query: torch.Tensor,
+        key: torch.Tensor,
+        value: torch.Tensor,
+        key_padding_mask: torch.Tensor | None = None,
+        need_weights: bool = True,
+        attn_mask: torch.Tensor | None = None,
+        average_attn_weights: bool = True,
+        is_causal: bool = False,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         supported = (
-            not need_weights and key_padding_mask is None and not is_causal
-            and query is key and key is value and query.dim() == 3
-            and module.batch_first and module._qkv_same_embed_dim and module.in_proj_weight is not None
-            and module.bias_k is None and module.bias_v is None and not module.add_zero_attn
-            and (attn_mask is None or (attn_mask.is_floating_point() and attn_mask.dim() == 2)))
+            not need_weights
+            and key_padding_mask is None
+            and not is_causal
+            and query is key
+            and key is value
+            and query.dim() == 3
+            and module.batch_first
+            and module._qkv_same_embed_dim
+            and module.in_proj_weight is not None
+            and module.bias_k is None
+            and module.bias_v is None
+            and not module.add_zero_attn
+            and (attn_mask is None or (attn_mask.is_floating_point() and attn_mask.dim() == 2))
+        )
         if not supported:
-            return own(query, key, value, key_padding_mask=key_padding_mask, need_weights=need_weights,
-                       attn_mask=attn_mask, average_attn_weights=average_attn_weights, is_causal=is_causal)
+            return own(
+                query,
+                key,
+                value,
+                key_padding_mask=key_padding_mask,
+                need_weights=need_weights,
+                attn_mask=attn_mask,
+                average_attn_weights=average_attn_weights,
+                is_causal=is_causal,
+            )
         batch, length, width = query.shape
         heads = module.num_heads
         qkv = linear(query, module.in_proj_weight, module.in_proj_bias)
@@ -108,6 +140,7 @@ def _attention_forward(module: torch.nn.MultiheadAttention) -> Callable[..., tup
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, dropout_p=dropout)
         out = out.transpose(1, 2).reshape(batch, length, width)
         return linear(out, module.out_proj.weight, module.out_proj.bias), None
+
     return forward
 
 
@@ -115,8 +148,12 @@ def _attention_forward(module: torch.nn.MultiheadAttention) -> Callable[..., tup
 def onednn_kernels(module: torch.nn.Module, *, enabled: bool = True) -> Iterator[bool]:
     """Inside the block, `module`'s linear and self-attention layers multiply on oneDNN (see the module
     docstring). Yields whether the routing is on; a module already inside such a block is left as it is."""
-    on = (enabled and onednn_available() and not getattr(module, _MARK, False)
-          and all(p.device.type == "cpu" and p.dtype == torch.float32 for p in module.parameters()))
+    on = (
+        enabled
+        and onednn_available()
+        and not getattr(module, _MARK, False)
+        and all(p.device.type == "cpu" and p.dtype == torch.float32 for p in module.parameters())
+    )
     if not on:
         yield False
         return
@@ -128,8 +165,10 @@ def onednn_kernels(module: torch.nn.Module, *, enabled: bool = True) -> Iterator
                 continue
             if isinstance(sub, torch.nn.Linear) and type(sub).forward is torch.nn.Linear.forward:
                 sub.forward = _linear_forward(sub)  # type: ignore[method-assign,assignment]  # per instance; deleted below
-            elif isinstance(sub, torch.nn.MultiheadAttention) \
-                    and type(sub).forward is torch.nn.MultiheadAttention.forward:
+            elif (
+                isinstance(sub, torch.nn.MultiheadAttention)
+                and type(sub).forward is torch.nn.MultiheadAttention.forward
+            ):
                 sub.forward = _attention_forward(sub)  # type: ignore[method-assign]  # per instance; deleted below
             else:
                 continue

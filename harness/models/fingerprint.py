@@ -1,4 +1,5 @@
 """Fingerprint of a model's weights: a hash of names, dtypes, shapes and bytes, and nothing else."""
+
 from __future__ import annotations
 
 import hashlib
@@ -30,4 +31,3 @@ def fingerprint_state_dict(state_dict: Mapping[str, torch.Tensor]) -> str:
         digest.update(data.nbytes.to_bytes(8, "little"))
         digest.update(data)
     return digest.hexdigest()
-

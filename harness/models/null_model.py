@@ -5,6 +5,7 @@ a gate that a null model passes is a gate that measures nothing. It has the defa
 architecture's shapes (so it loads and reports like any model) but no weights of its own: it can be
 evaluated and probed, not fine-tuned or interpolated.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -39,6 +40,11 @@ def null_model(spec: str) -> NullModel:
     from harness.models.tokenizer import tokenizer_for
 
     config = get_tiny_config(DEFAULT_TINY)
-    return NullModel(build_model(config, 0), config=config, spec=spec, tokenizer=tokenizer_for(config),
-                     preprocess_config=PreprocessConfig(image_size=image_size_of(config)),
-                     metadata={"source": "null", "null": "constant"})
+    return NullModel(
+        build_model(config, 0),
+        config=config,
+        spec=spec,
+        tokenizer=tokenizer_for(config),
+        preprocess_config=PreprocessConfig(image_size=image_size_of(config)),
+        metadata={"source": "null", "null": "constant"},
+    )

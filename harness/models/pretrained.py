@@ -5,6 +5,7 @@ then the Hugging Face hub cache (where open_clip puts hub downloads). Only when 
 and the network answers within a few seconds is anything downloaded; offline, the error names the file
 and where to put it. BOOKCLIP_OFFLINE=1 or HF_HUB_OFFLINE=1 skips the network entirely.
 """
+
 from __future__ import annotations
 
 import os
@@ -30,28 +31,49 @@ _OPENAI_URL = "https://openaipublic.azureedge.net/clip/models"
 # OpenAI's releases as open_clip's registry lists them (arch -> url, hub repo); kept here so that
 # resolving (and failing offline) does not pay for importing open_clip. A test checks it against open_clip.
 OPENAI_RELEASES: dict[str, tuple[str, str]] = {
-    "RN50": (f"{_OPENAI_URL}/afeb0e10f9e5a86da6080e35cf09123aca3b358a0c3e3b6c78a7b63bc04b6762/RN50.pt",
-             "timm/resnet50_clip.openai"),
-    "RN101": (f"{_OPENAI_URL}/8fa8567bab74a42d41c5915025a8e4538c3bdbe8804a470a72f30b0d94fab599/RN101.pt",
-              "timm/resnet101_clip.openai"),
-    "RN50x4": (f"{_OPENAI_URL}/7e526bd135e493cef0776de27d5f42653e6b4c8bf9e0f653bb11773263205fdd/RN50x4.pt",
-               "timm/resnet50x4_clip.openai"),
-    "RN50x16": (f"{_OPENAI_URL}/52378b407f34354e150460fe41077663dd5b39c54cd0bfd2b27167a4a06ec9aa/RN50x16.pt",
-                "timm/resnet50x16_clip.openai"),
-    "RN50x64": (f"{_OPENAI_URL}/be1cfb55d75a9666199fb2206c106743da0f6468c9d327f3e0d0a543a9919d9c/RN50x64.pt",
-                "timm/resnet50x64_clip.openai"),
-    "ViT-B-32": (f"{_OPENAI_URL}/40d365715913c9da98579312b702a82c18be219cc2a73407c4526f58eba950af/ViT-B-32.pt",
-                 "timm/vit_base_patch32_clip_224.openai"),
-    "ViT-B-16": (f"{_OPENAI_URL}/5806e77cd80f8b59890b7e101eabd078d9fb84e6937f9e85e4ecb61988df416f/ViT-B-16.pt",
-                 "timm/vit_base_patch16_clip_224.openai"),
-    "ViT-L-14": (f"{_OPENAI_URL}/b8cca3fd41ae0c99ba7e8951adf17d267cdb84cd88be6f7c2e0eca1737a03836/ViT-L-14.pt",
-                 "timm/vit_large_patch14_clip_224.openai"),
+    "RN50": (
+        f"{_OPENAI_URL}/afeb0e10f9e5a86da6080e35cf09123aca3b358a0c3e3b6c78a7b63bc04b6762/RN50.pt",
+        "timm/resnet50_clip.openai",
+    ),
+    "RN101": (
+        f"{_OPENAI_URL}/8fa8567bab74a42d41c5915025a8e4538c3bdbe8804a470a72f30b0d94fab599/RN101.pt",
+        "timm/resnet101_clip.openai",
+    ),
+    "RN50x4": (
+        f"{_OPENAI_URL}/7e526bd135e493cef0776de27d5f42653e6b4c8bf9e0f653bb11773263205fdd/RN50x4.pt",
+        "timm/resnet50x4_clip.openai",
+    ),
+    "RN50x16": (
+        f"{_OPENAI_URL}/52378b407f34354e150460fe41077663dd5b39c54cd0bfd2b27167a4a06ec9aa/RN50x16.pt",
+        "timm/resnet50x16_clip.openai",
+    ),
+    "RN50x64": (
+        f"{_OPENAI_URL}/be1cfb55d75a9666199fb2206c106743da0f6468c9d327f3e0d0a543a9919d9c/RN50x64.pt",
+        "timm/resnet50x64_clip.openai",
+    ),
+    "ViT-B-32": (
+        f"{_OPENAI_URL}/40d365715913c9da98579312b702a82c18be219cc2a73407c4526f58eba950af/ViT-B-32.pt",
+        "timm/vit_base_patch32_clip_224.openai",
+    ),
+    "ViT-B-16": (
+        f"{_OPENAI_URL}/5806e77cd80f8b59890b7e101eabd078d9fb84e6937f9e85e4ecb61988df416f/ViT-B-16.pt",
+        "timm/vit_base_patch16_clip_224.openai",
+    ),
+    "ViT-L-14": (
+        f"{_OPENAI_URL}/b8cca3fd41ae0c99ba7e8951adf17d267cdb84cd88be6f7c2e0eca1737a03836/ViT-L-14.pt",
+        "timm/vit_large_patch14_clip_224.openai",
+    ),
     "ViT-L-14-336": (
         f"{_OPENAI_URL}/3035c92b350959924f9f00213499208652fc7ea050643e8b385c2dac08641f02/ViT-L-14-336px.pt",
-        "timm/vit_large_patch14_clip_336.openai"),
+        "timm/vit_large_patch14_clip_336.openai",
+    ),
 }
-_OPENAI_PREPROCESS = {"mean": (0.48145466, 0.4578275, 0.40821073), "std": (0.26862954, 0.26130258, 0.27577711),
-                      "interpolation": "bicubic", "resize_mode": "shortest"}
+_OPENAI_PREPROCESS = {
+    "mean": (0.48145466, 0.4578275, 0.40821073),
+    "std": (0.26862954, 0.26130258, 0.27577711),
+    "interpolation": "bicubic",
+    "resize_mode": "shortest",
+}
 
 
 def openai_names() -> list[str]:
@@ -104,13 +126,21 @@ def pretrained_source(arch: str, tag: str) -> PretrainedSource:
     """Registry entry for `arch` + `tag`, or ModelError listing what exists."""
     if tag == "openai" and arch in OPENAI_RELEASES:
         url, repo = OPENAI_RELEASES[arch]
-        return PretrainedSource(arch=arch, tag=tag, url=url, hf_repo=repo, hf_filenames=_HF_FILENAMES,
-                                preprocess=dict(_OPENAI_PREPROCESS), quick_gelu=True)
+        return PretrainedSource(
+            arch=arch,
+            tag=tag,
+            url=url,
+            hf_repo=repo,
+            hf_filenames=_HF_FILENAMES,
+            preprocess=dict(_OPENAI_PREPROCESS),
+            quick_gelu=True,
+        )
     import open_clip
 
     if arch not in open_clip.list_models():
-        raise ModelError(f"unknown open_clip architecture {arch!r}; see open_clip.list_models() "
-                         "(e.g. ViT-B-32, ViT-B-16, RN50)")
+        raise ModelError(
+            f"unknown open_clip architecture {arch!r}; see open_clip.list_models() (e.g. ViT-B-32, ViT-B-16, RN50)"
+        )
     cfg = open_clip.pretrained.get_pretrained_cfg(arch, tag)
     if not cfg:
         tags = open_clip.pretrained.list_pretrained_tags_by_model(arch)
@@ -120,9 +150,15 @@ def pretrained_source(arch: str, tag: str) -> PretrainedSource:
     repo, filename = (hub.rstrip("/"), "") if hub.endswith("/") else os.path.split(hub)
     filenames = (filename, filename.rsplit(".", 1)[0] + ".safetensors") if filename else _HF_FILENAMES
     preprocess = {key: cfg[key] for key in ("mean", "std", "interpolation", "resize_mode") if key in cfg}
-    return PretrainedSource(arch=arch, tag=tag, url=cfg.get("url", ""), hf_repo=repo,
-                            hf_filenames=tuple(dict.fromkeys(f for f in filenames if f)),
-                            preprocess=preprocess, quick_gelu=bool(cfg.get("quick_gelu", False)))
+    return PretrainedSource(
+        arch=arch,
+        tag=tag,
+        url=cfg.get("url", ""),
+        hf_repo=repo,
+        hf_filenames=tuple(dict.fromkeys(f for f in filenames if f)),
+        preprocess=preprocess,
+        quick_gelu=bool(cfg.get("quick_gelu", False)),
+    )
 
 
 def find_local(source: PretrainedSource) -> Path | None:
@@ -144,8 +180,9 @@ def find_local(source: PretrainedSource) -> Path | None:
 
 
 def offline_forced() -> bool:
-    return any(os.environ.get(var, "").lower() in ("1", "true", "yes", "on")
-               for var in ("BOOKCLIP_OFFLINE", "HF_HUB_OFFLINE"))
+    return any(
+        os.environ.get(var, "").lower() in ("1", "true", "yes", "on") for var in ("BOOKCLIP_OFFLINE", "HF_HUB_OFFLINE")
+    )
 
 
 def host_reachable(url: str, timeout: float = PROBE_TIMEOUT_S) -> bool:
@@ -180,11 +217,16 @@ def fetch_weights(source: PretrainedSource, *, spec: str) -> Path:
     local = find_local(source)
     if local is not None:
         return local
-    where = (f"put {source.url_filename} ({source.url}) at {clip_cache_dir() / source.url_filename}" if source.url
-             else f"download {source.hf_repo} with `huggingface-cli download {source.hf_repo}` into the hub cache")
+    where = (
+        f"put {source.url_filename} ({source.url}) at {clip_cache_dir() / source.url_filename}"
+        if source.url
+        else f"download {source.hf_repo} with `huggingface-cli download {source.hf_repo}` into the hub cache"
+    )
     if offline_forced():
-        raise ModelError(f"{spec}: weights not found locally and downloads are off (BOOKCLIP_OFFLINE/HF_HUB_OFFLINE); "
-                         f"{where}, or pass a checkpoint file as the spec")
+        raise ModelError(
+            f"{spec}: weights not found locally and downloads are off (BOOKCLIP_OFFLINE/HF_HUB_OFFLINE); "
+            f"{where}, or pass a checkpoint file as the spec"
+        )
     errors: list[str] = []
     if source.hf_repo and host_reachable(_hf_endpoint()):
         from open_clip.pretrained import download_pretrained_from_hf
@@ -202,5 +244,4 @@ def fetch_weights(source: PretrainedSource, *, spec: str) -> Path:
         except Exception as exc:
             errors.append(f"{source.url}: {type(exc).__name__}")
     reason = f"download failed ({'; '.join(errors)[:200]})" if errors else "the network is unreachable"
-    raise ModelError(f"{spec}: weights not found locally and {reason}; {where}, "
-                     "or pass a checkpoint file as the spec")
+    raise ModelError(f"{spec}: weights not found locally and {reason}; {where}, or pass a checkpoint file as the spec")

@@ -1,17 +1,18 @@
 """Model specs: the strings a user writes to name a model, and `load(spec)` that turns one into a ClipModel.
 
-    tiny:<name>[@<seed>]        a registered small config, randomly initialised from <seed> (default 0)
-    null:constant               a constant predictor: one embedding for every cover and every title
-                                (what no gate may let pass)
-    fixtures:tiny-baseline      the embedded baseline, <repo>/fixtures/tiny-baseline.safetensors
-                                (BOOKCLIP_FIXTURES_DIR overrides the folder); `tiny-baseline` for short
-    openai:<name>               OpenAI's weights via open_clip, e.g. openai:ViT-B/32, openai:RN50
-    open_clip:<arch>/<tag>      any open_clip architecture and pretrained tag (or a weights file as <tag>)
-    <path>                      a .safetensors checkpoint of ours (or a plain safetensors state dict),
-                                an OpenAI .pt (TorchScript archive or state dict), an open_clip .pt
-                                ({'state_dict': ...}, 'module.' prefixes), or the original write-up's
-                                torch.save({'epoch', 'model_state_dict', 'optimizer_state_dict', 'loss'})
+tiny:<name>[@<seed>]        a registered small config, randomly initialised from <seed> (default 0)
+null:constant               a constant predictor: one embedding for every cover and every title
+                            (what no gate may let pass)
+fixtures:tiny-baseline      the embedded baseline, <repo>/fixtures/tiny-baseline.safetensors
+                            (BOOKCLIP_FIXTURES_DIR overrides the folder); `tiny-baseline` for short
+openai:<name>               OpenAI's weights via open_clip, e.g. openai:ViT-B/32, openai:RN50
+open_clip:<arch>/<tag>      any open_clip architecture and pretrained tag (or a weights file as <tag>)
+<path>                      a .safetensors checkpoint of ours (or a plain safetensors state dict),
+                            an OpenAI .pt (TorchScript archive or state dict), an open_clip .pt
+                            ({'state_dict': ...}, 'module.' prefixes), or the original write-up's
+                            torch.save({'epoch', 'model_state_dict', 'optimizer_state_dict', 'loss'})
 """
+
 from __future__ import annotations
 
 import os
@@ -76,18 +77,21 @@ def parse_spec(spec: str) -> ModelSpec:
                 raise ModelError(f"malformed tiny spec {text!r}; write tiny:<name> or tiny:<name>@<seed>")
             return ModelSpec(text=text, kind="tiny", name=match.group(1), seed=int(match.group(2) or 0))
         if scheme == "fixtures":
-            return ModelSpec(text=text, kind="fixtures", name=rest,
-                             path=fixtures_dir() / f"{rest}.safetensors")
+            return ModelSpec(text=text, kind="fixtures", name=rest, path=fixtures_dir() / f"{rest}.safetensors")
         if scheme == "openai":
             return ModelSpec(text=text, kind="openai", name=rest, tag="openai")
         arch, slash, tag = rest.partition("/")
         if not slash or not arch or not tag:
-            raise ModelError(f"malformed open_clip spec {text!r}; write open_clip:<arch>/<pretrained tag>, "
-                             "e.g. open_clip:ViT-B-32/laion2b_s34b_b79k")
+            raise ModelError(
+                f"malformed open_clip spec {text!r}; write open_clip:<arch>/<pretrained tag>, "
+                "e.g. open_clip:ViT-B-32/laion2b_s34b_b79k"
+            )
         return ModelSpec(text=text, kind="open_clip", name=arch, tag=tag)
     if sep and len(scheme) > 1 and "/" not in scheme and "\\" not in scheme and not Path(text).exists():
-        raise ModelError(f"unknown model spec scheme {scheme!r} in {text!r}; use one of "
-                         f"{', '.join(s + ':' for s in _SCHEMES)} or a file path")
+        raise ModelError(
+            f"unknown model spec scheme {scheme!r} in {text!r}; use one of "
+            f"{', '.join(s + ':' for s in _SCHEMES)} or a file path"
+        )
     return ModelSpec(text=text, kind="file", path=Path(text).expanduser())
 
 
@@ -103,16 +107,20 @@ def load(spec: str, device: str | torch.device = "cpu") -> ClipModel:
     elif parsed.kind == "fixtures":
         assert parsed.path is not None
         if not parsed.path.is_file():
-            raise ModelError(f"{parsed.text}: {parsed.path} does not exist; build it with "
-                             "`bookclip fixtures build-baseline` (or set BOOKCLIP_FIXTURES_DIR)")
+            raise ModelError(
+                f"{parsed.text}: {parsed.path} does not exist; build it with "
+                "`bookclip fixtures build-baseline` (or set BOOKCLIP_FIXTURES_DIR)"
+            )
         model = _load_file(parsed.path, spec=parsed.text)
     elif parsed.kind in ("openai", "open_clip"):
         model = _load_pretrained(parsed)
     else:
         assert parsed.path is not None
         if not parsed.path.is_file():
-            raise ModelError(f"model file not found: {parsed.path}; give an existing checkpoint path or a spec "
-                             "like tiny:vit-xs, openai:ViT-B/32 (see `bookclip models --help`)")
+            raise ModelError(
+                f"model file not found: {parsed.path}; give an existing checkpoint path or a spec "
+                "like tiny:vit-xs, openai:ViT-B/32 (see `bookclip models --help`)"
+            )
         model = _load_file(parsed.path, spec=parsed.text)
     return model.to(device)
 
@@ -125,9 +133,14 @@ def _load_tiny(parsed: ModelSpec) -> ClipModel:
 
     config = get_tiny_config(parsed.name)
     module = build_model(config, parsed.seed)
-    return ClipModel(module, config=config, spec=parsed.text, tokenizer=tokenizer_for(config),
-                     preprocess_config=PreprocessConfig(image_size=image_size_of(config)),
-                     metadata={"source": "random-init", "tiny": parsed.name, "seed": parsed.seed})
+    return ClipModel(
+        module,
+        config=config,
+        spec=parsed.text,
+        tokenizer=tokenizer_for(config),
+        preprocess_config=PreprocessConfig(image_size=image_size_of(config)),
+        metadata={"source": "random-init", "tiny": parsed.name, "seed": parsed.seed},
+    )
 
 
 def _load_file(path: Path, *, spec: str) -> ClipModel:
@@ -157,20 +170,31 @@ def _load_file(path: Path, *, spec: str) -> ClipModel:
             checkpoint = load_checkpoint(path)
             module = build_model(checkpoint.config, 0)
             load_weights(module, checkpoint.state_dict, source=str(path))
-            preprocess = PreprocessConfig.from_dict(checkpoint.metadata.get("preprocess", {}),
-                                                    image_size_of(checkpoint.config), source=str(path))
-            return ClipModel(module, config=checkpoint.config, spec=spec,
-                             tokenizer=tokenizer_for(checkpoint.config), preprocess_config=preprocess,
-                             metadata={**checkpoint.metadata, "layout": "bookclip"})
+            preprocess = PreprocessConfig.from_dict(
+                checkpoint.metadata.get("preprocess", {}), image_size_of(checkpoint.config), source=str(path)
+            )
+            return ClipModel(
+                module,
+                config=checkpoint.config,
+                spec=spec,
+                tokenizer=tokenizer_for(checkpoint.config),
+                preprocess_config=preprocess,
+                metadata={**checkpoint.metadata, "layout": "bookclip"},
+            )
         weights = ForeignWeights(state_dict=load_safetensors(path), layout="safetensors")
     else:
         weights = read_foreign_weights(path)
     config = config_from_openai_state_dict(weights.state_dict, source=str(path))
     module = build_model(config, 0)
     load_weights(module, weights.state_dict, source=str(path))
-    return ClipModel(module, config=config, spec=spec, tokenizer=tokenizer_for(config),
-                     preprocess_config=PreprocessConfig(image_size=image_size_of(config)),
-                     metadata={"layout": weights.layout})
+    return ClipModel(
+        module,
+        config=config,
+        spec=spec,
+        tokenizer=tokenizer_for(config),
+        preprocess_config=PreprocessConfig(image_size=image_size_of(config)),
+        metadata={"layout": weights.layout},
+    )
 
 
 def _load_pretrained(parsed: ModelSpec) -> ClipModel:
@@ -212,7 +236,13 @@ def _load_pretrained(parsed: ModelSpec) -> ClipModel:
         state_dict = convert_to_custom_text_state_dict(state_dict)
     load_weights(module, state_dict, source=str(weights_path))
     preprocess = PreprocessConfig.from_dict(
-        {k: (list(v) if isinstance(v, tuple) else v) for k, v in preprocess_cfg.items()}, image_size_of(config))
-    return ClipModel(module, config=config, spec=parsed.text, tokenizer=tokenizer_for(config, arch),
-                     preprocess_config=preprocess,
-                     metadata={"layout": "open_clip", "arch": arch, "tag": parsed.tag, "weights": str(weights_path)})
+        {k: (list(v) if isinstance(v, tuple) else v) for k, v in preprocess_cfg.items()}, image_size_of(config)
+    )
+    return ClipModel(
+        module,
+        config=config,
+        spec=parsed.text,
+        tokenizer=tokenizer_for(config, arch),
+        preprocess_config=preprocess,
+        metadata={"layout": "open_clip", "arch": arch, "tag": parsed.tag, "weights": str(weights_path)},
+    )

@@ -3,6 +3,7 @@
 Each file `configs/<name>.json` is an open_clip model config: a ViT image tower on 64 px covers, a
 transformer text tower over the CLIP BPE vocabulary with a short context length (titles are short).
 """
+
 from __future__ import annotations
 
 import copy

@@ -1,4 +1,5 @@
 """Text tokenisation for CLIP text towers, counting the texts cut at the context length."""
+
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
@@ -44,10 +45,15 @@ class TitleTokenizer:
         """What decides the token ids: the BPE vocabulary, its special tokens, the context length."""
         inner = self.inner
         vocab = getattr(inner, "encoder", None)
-        return {"kind": "clip-bpe", "class": f"{type(inner).__module__}.{type(inner).__qualname__}",
-                "context_length": self.context_length, "vocab_size": len(vocab) if vocab is not None else None,
-                "sot": getattr(inner, "sot_token_id", None), "eot": getattr(inner, "eot_token_id", None),
-                "truncate": "keep-eot"}
+        return {
+            "kind": "clip-bpe",
+            "class": f"{type(inner).__module__}.{type(inner).__qualname__}",
+            "context_length": self.context_length,
+            "vocab_size": len(vocab) if vocab is not None else None,
+            "sot": getattr(inner, "sot_token_id", None),
+            "eot": getattr(inner, "eot_token_id", None),
+            "truncate": "keep-eot",
+        }
 
 
 class OpaqueTokenizer:
@@ -65,10 +71,17 @@ class OpaqueTokenizer:
 
     def describe(self) -> dict[str, Any]:
         inner = self.inner
-        name = (getattr(inner, "tokenizer_name", None) or getattr(inner, "name_or_path", None)
-                or getattr(getattr(inner, "tokenizer", None), "name_or_path", None))
-        return {"kind": "opaque", "class": f"{type(inner).__module__}.{type(inner).__qualname__}",
-                "name": str(name) if name else None, "context_length": self.context_length}
+        name = (
+            getattr(inner, "tokenizer_name", None)
+            or getattr(inner, "name_or_path", None)
+            or getattr(getattr(inner, "tokenizer", None), "name_or_path", None)
+        )
+        return {
+            "kind": "opaque",
+            "class": f"{type(inner).__module__}.{type(inner).__qualname__}",
+            "name": str(name) if name else None,
+            "context_length": self.context_length,
+        }
 
 
 def tokenizer_for(config: dict[str, Any], arch: str | None = None) -> TitleTokenizer | OpaqueTokenizer:

@@ -4,6 +4,7 @@ Every pickle is read with `torch.load(weights_only=True)`: a file that needs arb
 unpickle is refused and nothing in it runs. TorchScript archives (OpenAI's releases) are read by
 `harness.models.torchscript`, which never executes them either.
 """
+
 from __future__ import annotations
 
 import pickle
@@ -54,9 +55,11 @@ def read_torch_file(path: str | Path) -> tuple[Any, str]:
             "(nothing in it was run); re-save it with torch.save(model.state_dict()) or as safetensors"
         ) from exc
     except Exception as exc:  # noqa: BLE001 - random bytes make the unpickler raise IndexError, TypeError...
-        raise CheckpointError(f"{path}: cannot read it as a PyTorch checkpoint ({type(exc).__name__}: "
-                              f"{' '.join(str(exc).split())[:200]}); the file is damaged, truncated or "
-                              "not a checkpoint") from exc
+        raise CheckpointError(
+            f"{path}: cannot read it as a PyTorch checkpoint ({type(exc).__name__}: "
+            f"{' '.join(str(exc).split())[:200]}); the file is damaged, truncated or "
+            "not a checkpoint"
+        ) from exc
 
 
 def extract_state_dict(obj: Any, *, source: str, stored_as: str = "pickle") -> ForeignWeights:
@@ -74,17 +77,21 @@ def extract_state_dict(obj: Any, *, source: str, stored_as: str = "pickle") -> F
     else:
         layout = "state-dict"
     if not isinstance(obj, Mapping) or not obj:
-        raise CheckpointError(f"{source}: holds a {type(obj).__name__}, not a state dict of tensors; "
-                              "save the model with torch.save(model.state_dict())")
+        raise CheckpointError(
+            f"{source}: holds a {type(obj).__name__}, not a state dict of tensors; "
+            "save the model with torch.save(model.state_dict())"
+        )
     state_dict: dict[str, torch.Tensor] = {}
     for name, value in obj.items():
         if not isinstance(value, torch.Tensor):
-            raise CheckpointError(f"{source}: entry {name!r} is a {type(value).__name__}, not a tensor; "
-                                  "the file is not a model state dict")
+            raise CheckpointError(
+                f"{source}: entry {name!r} is a {type(value).__name__}, not a tensor; "
+                "the file is not a model state dict"
+            )
         state_dict[str(name)] = value
     for wrapper in _NAME_PREFIXES:
         if all(name.startswith(wrapper) for name in state_dict):
-            state_dict = {name[len(wrapper):]: value for name, value in state_dict.items()}
+            state_dict = {name[len(wrapper) :]: value for name, value in state_dict.items()}
     return ForeignWeights(state_dict=state_dict, layout=layout)
 
 

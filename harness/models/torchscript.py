@@ -6,6 +6,7 @@ and inert stand-ins for the archive's `__torch__` classes. Which attributes are 
 is read as text from the class declarations under `code/` (`__parameters__ = [...]`); nothing there is
 executed. Any other global in the pickle is refused.
 """
+
 from __future__ import annotations
 
 import collections
@@ -21,9 +22,15 @@ import torch
 from harness.errors import CheckpointError
 
 _STORAGE_DTYPES = {
-    "FloatStorage": torch.float32, "HalfStorage": torch.float16, "BFloat16Storage": torch.bfloat16,
-    "DoubleStorage": torch.float64, "LongStorage": torch.int64, "IntStorage": torch.int32,
-    "ShortStorage": torch.int16, "CharStorage": torch.int8, "ByteStorage": torch.uint8,
+    "FloatStorage": torch.float32,
+    "HalfStorage": torch.float16,
+    "BFloat16Storage": torch.bfloat16,
+    "DoubleStorage": torch.float64,
+    "LongStorage": torch.int64,
+    "IntStorage": torch.int32,
+    "ShortStorage": torch.int16,
+    "CharStorage": torch.int8,
+    "ByteStorage": torch.uint8,
     "BoolStorage": torch.bool,
 }
 
@@ -70,8 +77,7 @@ class _RestrictedUnpickler(pickle.Unpickler):
         raise pickle.UnpicklingError(f"global '{module}.{name}' is not allowed in a weights file")
 
     def persistent_load(self, pid: Any) -> Any:
-        if not (isinstance(pid, tuple) and len(pid) >= 3 and pid[0] == "storage"
-                and isinstance(pid[1], _StorageType)):
+        if not (isinstance(pid, tuple) and len(pid) >= 3 and pid[0] == "storage" and isinstance(pid[1], _StorageType)):
             raise pickle.UnpicklingError(f"unsupported persistent id {str(pid)[:80]}")
         storage_type, key = pid[1], str(pid[2])
         if key not in self._storages:
@@ -79,8 +85,11 @@ class _RestrictedUnpickler(pickle.Unpickler):
                 raw = self._archive.read(f"{self._prefix}/data/{key}")
             except KeyError as exc:
                 raise pickle.UnpicklingError(f"tensor data record {key!r} is missing") from exc
-            flat = (torch.frombuffer(bytearray(raw), dtype=storage_type.dtype) if raw
-                    else torch.empty(0, dtype=storage_type.dtype))
+            flat = (
+                torch.frombuffer(bytearray(raw), dtype=storage_type.dtype)
+                if raw
+                else torch.empty(0, dtype=storage_type.dtype)
+            )
             self._storages[key] = flat
         return self._storages[key]
 
@@ -107,12 +116,13 @@ def archive_prefix(names: list[str]) -> str | None:
 
 
 _CLASS_DECL = re.compile(
-    r"^class (\w+)\([\w.]+\):\s*\n\s*__parameters__ = \[([^\]]*)\]\s*\n\s*__buffers__ = \[([^\]]*)\]",
-    re.MULTILINE)
+    r"^class (\w+)\([\w.]+\):\s*\n\s*__parameters__ = \[([^\]]*)\]\s*\n\s*__buffers__ = \[([^\]]*)\]", re.MULTILINE
+)
 
 
-def _declared_tensors(archive: zipfile.ZipFile, prefix: str, qualified: str,
-                      cache: dict[str, dict[str, list[str]]]) -> list[str] | None:
+def _declared_tensors(
+    archive: zipfile.ZipFile, prefix: str, qualified: str, cache: dict[str, dict[str, list[str]]]
+) -> list[str] | None:
     """Parameter and buffer names that class `qualified` declares, or None when its code is absent."""
     module, _, cls = qualified.rpartition(".")
     if module not in cache:
@@ -142,18 +152,28 @@ def read_torchscript_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
             state_dict: dict[str, torch.Tensor] = {}
             _collect(root, "", archive, prefix, declarations, state_dict)
     except pickle.UnpicklingError as exc:
-        raise CheckpointError(f"{path}: refused TorchScript archive: {exc}; nothing in it was run. "
-                              "Only archives of plain weights are read") from exc
+        raise CheckpointError(
+            f"{path}: refused TorchScript archive: {exc}; nothing in it was run. "
+            "Only archives of plain weights are read"
+        ) from exc
     except (zipfile.BadZipFile, EOFError, OSError, ValueError, RuntimeError) as exc:
-        raise CheckpointError(f"{path}: cannot read TorchScript archive ({type(exc).__name__}: "
-                              f"{' '.join(str(exc).split())[:200]}); the file is damaged or truncated") from exc
+        raise CheckpointError(
+            f"{path}: cannot read TorchScript archive ({type(exc).__name__}: "
+            f"{' '.join(str(exc).split())[:200]}); the file is damaged or truncated"
+        ) from exc
     if not state_dict:
         raise CheckpointError(f"{path}: TorchScript archive holds no tensors")
     return state_dict
 
 
-def _collect(obj: Any, prefix: str, archive: zipfile.ZipFile, root: str,
-             declarations: dict[str, dict[str, list[str]]], out: dict[str, torch.Tensor]) -> None:
+def _collect(
+    obj: Any,
+    prefix: str,
+    archive: zipfile.ZipFile,
+    root: str,
+    declarations: dict[str, dict[str, list[str]]],
+    out: dict[str, torch.Tensor],
+) -> None:
     if not isinstance(obj, ScriptObject) or not isinstance(obj.state, dict):
         return
     declared = _declared_tensors(archive, root, obj.qualified_name, declarations)

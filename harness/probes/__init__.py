@@ -1,5 +1,6 @@
 """Perturbed-title probes: perturbation families, invariance and hard-negative probes, minimal
 failing edit search, the cover-text control, the write-up's named case, and the runner."""
+
 from __future__ import annotations
 
 from harness.probes.families import (
@@ -14,8 +15,18 @@ from harness.probes.families import (
 )
 
 __all__ = [
-    "ENTRY_POINT_GROUP", "Family", "FamilyRegistry", "ProbeConfig", "ProbeReport", "Severity", "TitleContext",
-    "compare_reports", "default_registry", "families", "register_family", "run_probes",
+    "ENTRY_POINT_GROUP",
+    "Family",
+    "FamilyRegistry",
+    "ProbeConfig",
+    "ProbeReport",
+    "Severity",
+    "TitleContext",
+    "compare_reports",
+    "default_registry",
+    "families",
+    "register_family",
+    "run_probes",
 ]
 
 
@@ -23,5 +34,6 @@ def __getattr__(name: str) -> object:
     # the runner pulls in torch and open_clip; families alone stay light for plugin authors
     if name in ("ProbeConfig", "ProbeReport", "run_probes", "compare_reports"):
         from harness.probes import runner
+
         return getattr(runner, name)
     raise AttributeError(f"module 'harness.probes' has no attribute {name!r}")

@@ -7,6 +7,7 @@ covers get their upper part masked with its mean colour (or blurred), where titl
 The control is a Catalogue whose image files are the hidden-title covers, so it goes through
 the same embedding (and embedding cache) as the original.
 """
+
 from __future__ import annotations
 
 import json
@@ -30,8 +31,8 @@ class ControlView:
     """The hidden-title catalogue and how many covers each method produced."""
 
     catalogue: Catalogue
-    redrawn: int   # fixture covers redrawn without their title
-    masked: int    # real covers with their upper part hidden
+    redrawn: int  # fixture covers redrawn without their title
+    masked: int  # real covers with their upper part hidden
     method: str
 
     def to_dict(self) -> dict[str, object]:
@@ -65,8 +66,9 @@ def _fixture_books(root: Path) -> dict[tuple[str, str], object] | None:
 
     recipe = json.loads(marker.read_text(encoding="utf-8"))
     books = generate_books(seed=int(recipe["seed"]), books_per_category=int(recipe["books_per_category"]))
-    return {(category, f"{n:07d}.jpg"): book
-            for category, rows in books.items() for n, book in enumerate(rows, start=1)}
+    return {
+        (category, f"{n:07d}.jpg"): book for category, rows in books.items() for n, book in enumerate(rows, start=1)
+    }
 
 
 def control_view(catalogue: Catalogue, *, method: str = "mask", fraction: float = MASKED_FRACTION) -> ControlView:
@@ -94,8 +96,13 @@ def control_view(catalogue: Catalogue, *, method: str = "mask", fraction: float 
         if target.is_file():
             continue
         if book is not None:
-            image = draw_cover(book.cover_title, book.author, book.cover_category,  # type: ignore[attr-defined]
-                               seed=book.cover_seed, with_title=False)  # type: ignore[attr-defined]
+            image = draw_cover(
+                book.cover_title,  # type: ignore[attr-defined]
+                book.author,  # type: ignore[attr-defined]
+                book.cover_category,  # type: ignore[attr-defined]
+                seed=book.cover_seed,  # type: ignore[attr-defined]
+                with_title=False,
+            )
             if book.greyscale:  # type: ignore[attr-defined]
                 image = image.convert("L")
             with atomic_path(target) as tmp:
@@ -106,7 +113,11 @@ def control_view(catalogue: Catalogue, *, method: str = "mask", fraction: float 
     atomic_write_text(folder / "source.txt", f"{catalogue.fingerprint}\n")
     frame = catalogue.frame.copy()
     frame["image_path"] = paths
-    return ControlView(Catalogue(frame), redrawn=redrawn, masked=masked,
-                       method=("redrawn without title" if redrawn else "") +
-                              (" + " if redrawn and masked else "") +
-                              (f"upper {fraction:.0%} {_PAST[method]}" if masked else ""))
+    return ControlView(
+        Catalogue(frame),
+        redrawn=redrawn,
+        masked=masked,
+        method=("redrawn without title" if redrawn else "")
+        + (" + " if redrawn and masked else "")
+        + (f"upper {fraction:.0%} {_PAST[method]}" if masked else ""),
+    )

@@ -11,6 +11,7 @@ Families are collected in a `FamilyRegistry`. The built-in ones and any register
 through the entry-point group `bookclip.probes` (an entry point names a `Family`, a list of
 them, or a module holding them).
 """
+
 from __future__ import annotations
 
 import enum
@@ -30,9 +31,9 @@ DEFAULT_CONTEXT_LENGTH = 77  # CLIP's text context, in tokens (start and end tok
 class Severity(enum.IntEnum):
     """How far a perturbation moves a title, as a human reader would judge it."""
 
-    COSMETIC = 1     # a reader sees the same title (case, spacing, look-alike glyphs)
-    TYPO = 2         # a misspelling a reader corrects without thinking
-    REPHRASE = 3     # the same book named differently (article moved, "&" for "and", subtitle)
+    COSMETIC = 1  # a reader sees the same title (case, spacing, look-alike glyphs)
+    TYPO = 2  # a misspelling a reader corrects without thinking
+    REPHRASE = 3  # the same book named differently (article moved, "&" for "and", subtitle)
     DESTRUCTIVE = 4  # information removed or scrambled (word dropped, words shuffled)
 
 
@@ -69,7 +70,8 @@ class Family:
     grows: Bound = field(default=0, repr=False, compare=False)
     shrinks: Bound = field(default=0, repr=False, compare=False)
     unchanged_when: Callable[[str, TitleContext], bool] = field(
-        default=lambda title, context: False, repr=False, compare=False)
+        default=lambda title, context: False, repr=False, compare=False
+    )
     unchanged_doc: str = "never"
 
     def apply(self, title: str, seed: int = 0, context: TitleContext | None = None) -> str:
@@ -100,12 +102,15 @@ class FamilyRegistry:
 
     def add(self, family: Family) -> Family:
         if not isinstance(family, Family):
-            raise ConfigError(f"probe family registry: {family!r} is not a Family; "
-                              "decorate the function with @register_family(name, severity=...)")
+            raise ConfigError(
+                f"probe family registry: {family!r} is not a Family; "
+                "decorate the function with @register_family(name, severity=...)"
+            )
         existing = self._families.get(family.name)
         if existing is not None and existing.fn is not family.fn:
-            raise ConfigError(f"probe family {family.name!r} is already registered; "
-                              "choose another name for the new family")
+            raise ConfigError(
+                f"probe family {family.name!r} is already registered; choose another name for the new family"
+            )
         self._families[family.name] = family
         return family
 
@@ -113,8 +118,9 @@ class FamilyRegistry:
         try:
             return self._families[name]
         except KeyError:
-            raise ConfigError(f"unknown probe family {name!r}; known families: "
-                              f"{', '.join(sorted(self._families))}") from None
+            raise ConfigError(
+                f"unknown probe family {name!r}; known families: {', '.join(sorted(self._families))}"
+            ) from None
 
     def select(self, names: Iterable[str] | None = None) -> list[Family]:
         """The named families (all of them, in registration order, when names is None)."""
@@ -146,8 +152,10 @@ class FamilyRegistry:
             try:
                 value = ep.load()
             except Exception as exc:  # a broken plugin must name itself, not crash with a traceback
-                raise ConfigError(f"probe family entry point {ep.name!r} ({ep.value}) failed to load: "
-                                  f"{type(exc).__name__}: {exc}; fix or uninstall that package") from exc
+                raise ConfigError(
+                    f"probe family entry point {ep.name!r} ({ep.value}) failed to load: "
+                    f"{type(exc).__name__}: {exc}; fix or uninstall that package"
+                ) from exc
             for family in _families_in(value):
                 added.append(self.add(family).name)
         return added
@@ -165,8 +173,10 @@ def _families_in(value: object) -> list[Family]:
         found = [v for v in value if isinstance(v, Family)]
         if len(found) == len(value):
             return found
-    raise ConfigError(f"probe family entry point value {value!r} is not a Family, a list of "
-                      "Families or a module; point it at a function decorated with @register_family")
+    raise ConfigError(
+        f"probe family entry point value {value!r} is not a Family, a list of "
+        "Families or a module; point it at a function decorated with @register_family"
+    )
 
 
 _DEFAULT_REGISTRY = FamilyRegistry()  # the one process-wide registry the decorator fills
@@ -194,15 +204,23 @@ def register_family(
     `unchanged_when(title, context)` must be true for every title `fn` may return unchanged.
     """
     if not re.fullmatch(r"[a-z0-9][a-z0-9_\-]*", name):
-        raise ConfigError(f"probe family name {name!r} must be lowercase letters, digits, '_' or '-'; "
-                          "it becomes a JSON key probes/<family>/<metric>")
+        raise ConfigError(
+            f"probe family name {name!r} must be lowercase letters, digits, '_' or '-'; "
+            "it becomes a JSON key probes/<family>/<metric>"
+        )
 
     def decorate(fn: PerturbFn) -> Family:
         doc = description or " ".join((fn.__doc__ or name).split())
-        family = Family(name=name, fn=fn, severity=Severity(severity), description=doc,
-                        grows=grows, shrinks=shrinks,
-                        unchanged_when=unchanged_when or (lambda title, context: False),
-                        unchanged_doc=unchanged_doc)
+        family = Family(
+            name=name,
+            fn=fn,
+            severity=Severity(severity),
+            description=doc,
+            grows=grows,
+            shrinks=shrinks,
+            unchanged_when=unchanged_when or (lambda title, context: False),
+            unchanged_doc=unchanged_doc,
+        )
         return (registry if registry is not None else _DEFAULT_REGISTRY).add(family)
 
     return decorate
@@ -218,6 +236,7 @@ def families(names: Iterable[str] | None = None, *, entry_points: bool = True) -
 
 # --- shared pieces ---------------------------------------------------------------------------
 
+
 def _letter_positions(title: str) -> list[int]:
     return [i for i, ch in enumerate(title) if ch.isalpha()]
 
@@ -232,9 +251,14 @@ def _is_punct(ch: str) -> bool:
 
 # --- typos -----------------------------------------------------------------------------------
 
-@register_family("repeated_letters", severity=Severity.TYPO, grows=3,
-                 unchanged_when=lambda t, c: not _letter_positions(t),
-                 unchanged_doc="the title has no letters")
+
+@register_family(
+    "repeated_letters",
+    severity=Severity.TYPO,
+    grows=3,
+    unchanged_when=lambda t, c: not _letter_positions(t),
+    unchanged_doc="the title has no letters",
+)
 def repeated_letters(title: str, rng: random.Random, context: TitleContext) -> str:
     """A letter typed two to four times ("Now" -> "Nowww"); word-final letters are preferred."""
     positions = _letter_positions(title)
@@ -242,36 +266,44 @@ def repeated_letters(title: str, rng: random.Random, context: TitleContext) -> s
         return title
     finals = [i for i in positions if i + 1 == len(title) or not title[i + 1].isalpha()]
     i = rng.choice(finals if finals and rng.random() < 0.7 else positions)
-    return title[: i + 1] + title[i] * rng.randint(1, 3) + title[i + 1:]
+    return title[: i + 1] + title[i] * rng.randint(1, 3) + title[i + 1 :]
 
 
-@register_family("dropped_letter", severity=Severity.TYPO, shrinks=1,
-                 unchanged_when=lambda t, c: not _letter_positions(t),
-                 unchanged_doc="the title has no letters")
+@register_family(
+    "dropped_letter",
+    severity=Severity.TYPO,
+    shrinks=1,
+    unchanged_when=lambda t, c: not _letter_positions(t),
+    unchanged_doc="the title has no letters",
+)
 def dropped_letter(title: str, rng: random.Random, context: TitleContext) -> str:
     """One letter left out ("Power" -> "Powr")."""
     positions = _letter_positions(title)
     if not positions:
         return title
     i = rng.choice(positions)
-    return title[:i] + title[i + 1:]
+    return title[:i] + title[i + 1 :]
 
 
 def _swappable(title: str) -> list[int]:
-    return [i for i in range(len(title) - 1)
-            if title[i].isalpha() and title[i + 1].isalpha() and title[i] != title[i + 1]]
+    return [
+        i for i in range(len(title) - 1) if title[i].isalpha() and title[i + 1].isalpha() and title[i] != title[i + 1]
+    ]
 
 
-@register_family("adjacent_swap", severity=Severity.TYPO,
-                 unchanged_when=lambda t, c: not _swappable(t),
-                 unchanged_doc="no two adjacent letters differ")
+@register_family(
+    "adjacent_swap",
+    severity=Severity.TYPO,
+    unchanged_when=lambda t, c: not _swappable(t),
+    unchanged_doc="no two adjacent letters differ",
+)
 def adjacent_swap(title: str, rng: random.Random, context: TitleContext) -> str:
     """Two neighbouring, different letters swapped ("Power" -> "Pwoer")."""
     candidates = _swappable(title)
     if not candidates:
         return title
     i = rng.choice(candidates)
-    return title[:i] + title[i + 1] + title[i] + title[i + 2:]
+    return title[:i] + title[i + 1] + title[i] + title[i + 2 :]
 
 
 _QWERTY_ROWS = ("qwertyuiop", "asdfghjkl", "zxcvbnm")
@@ -279,9 +311,10 @@ _QWERTY_ROWS = ("qwertyuiop", "asdfghjkl", "zxcvbnm")
 
 def _keyboard_neighbours() -> dict[str, str]:
     grid = {ch: (r, c) for r, row in enumerate(_QWERTY_ROWS) for c, ch in enumerate(row)}
-    return {ch: "".join(other for other, (r2, c2) in grid.items()
-                        if other != ch and abs(r2 - r) <= 1 and abs(c2 - c) <= 1)
-            for ch, (r, c) in grid.items()}
+    return {
+        ch: "".join(other for other, (r2, c2) in grid.items() if other != ch and abs(r2 - r) <= 1 and abs(c2 - c) <= 1)
+        for ch, (r, c) in grid.items()
+    }
 
 
 _KEYBOARD_NEIGHBOURS = _keyboard_neighbours()
@@ -291,9 +324,12 @@ def _typable(title: str) -> list[int]:
     return [i for i, ch in enumerate(title) if ch.lower() in _KEYBOARD_NEIGHBOURS]
 
 
-@register_family("keyboard_typo", severity=Severity.TYPO,
-                 unchanged_when=lambda t, c: not _typable(t),
-                 unchanged_doc="the title has no ASCII letter")
+@register_family(
+    "keyboard_typo",
+    severity=Severity.TYPO,
+    unchanged_when=lambda t, c: not _typable(t),
+    unchanged_doc="the title has no ASCII letter",
+)
 def keyboard_typo(title: str, rng: random.Random, context: TitleContext) -> str:
     """One ASCII letter replaced by a QWERTY neighbour, keeping its case ("Now" -> "Niw")."""
     candidates = _typable(title)
@@ -301,45 +337,88 @@ def keyboard_typo(title: str, rng: random.Random, context: TitleContext) -> str:
         return title
     i = rng.choice(candidates)
     new = rng.choice(_KEYBOARD_NEIGHBOURS[title[i].lower()])
-    return title[:i] + (new.upper() if title[i].isupper() else new) + title[i + 1:]
+    return title[:i] + (new.upper() if title[i].isupper() else new) + title[i + 1 :]
 
 
 # what an OCR engine reads instead; each pair in both directions
-_OCR_PAIRS = (("rn", "m"), ("m", "rn"), ("cl", "d"), ("vv", "w"), ("l", "1"), ("1", "l"),
-              ("I", "l"), ("l", "I"), ("O", "0"), ("0", "O"), ("o", "0"), ("S", "5"), ("5", "S"),
-              ("B", "8"), ("e", "c"))
+_OCR_PAIRS = (
+    ("rn", "m"),
+    ("m", "rn"),
+    ("cl", "d"),
+    ("vv", "w"),
+    ("l", "1"),
+    ("1", "l"),
+    ("I", "l"),
+    ("l", "I"),
+    ("O", "0"),
+    ("0", "O"),
+    ("o", "0"),
+    ("S", "5"),
+    ("5", "S"),
+    ("B", "8"),
+    ("e", "c"),
+)
 
 
 def _ocr_sites(title: str) -> list[tuple[int, str, str]]:
-    return [(m.start(), src, dst) for src, dst in _OCR_PAIRS
-            for m in re.finditer(re.escape(src), title)]
+    return [(m.start(), src, dst) for src, dst in _OCR_PAIRS for m in re.finditer(re.escape(src), title)]
 
 
-@register_family("ocr_confusion", severity=Severity.TYPO, grows=1, shrinks=1,
-                 unchanged_when=lambda t, c: not _ocr_sites(t),
-                 unchanged_doc="the title holds none of rn m cl vv l 1 I O 0 o S 5 B e")
+@register_family(
+    "ocr_confusion",
+    severity=Severity.TYPO,
+    grows=1,
+    shrinks=1,
+    unchanged_when=lambda t, c: not _ocr_sites(t),
+    unchanged_doc="the title holds none of rn m cl vv l 1 I O 0 o S 5 B e",
+)
 def ocr_confusion(title: str, rng: random.Random, context: TitleContext) -> str:
     """One OCR misreading: rn<->m, cl->d, vv->w, l<->1, I->l, O<->0, S<->5, B->8, e->c."""
     sites = _ocr_sites(title)
     if not sites:
         return title
     i, src, dst = rng.choice(sorted(sites))
-    return title[:i] + dst + title[i + len(src):]
+    return title[:i] + dst + title[i + len(src) :]
 
 
 # --- cosmetic ----------------------------------------------------------------------------------
 
 # Latin letters and their Cyrillic look-alikes
-_HOMOGLYPHS = {"a": "\u0430", "c": "\u0441", "e": "\u0435", "i": "\u0456", "j": "\u0458",
-               "o": "\u043e", "p": "\u0440", "s": "\u0455", "x": "\u0445", "y": "\u0443",
-               "A": "\u0410", "B": "\u0412", "C": "\u0421", "E": "\u0415", "H": "\u041d",
-               "I": "\u0406", "J": "\u0408", "K": "\u041a", "M": "\u041c", "O": "\u041e",
-               "P": "\u0420", "S": "\u0405", "T": "\u0422", "X": "\u0425", "Y": "\u04ae"}
+_HOMOGLYPHS = {
+    "a": "\u0430",
+    "c": "\u0441",
+    "e": "\u0435",
+    "i": "\u0456",
+    "j": "\u0458",
+    "o": "\u043e",
+    "p": "\u0440",
+    "s": "\u0455",
+    "x": "\u0445",
+    "y": "\u0443",
+    "A": "\u0410",
+    "B": "\u0412",
+    "C": "\u0421",
+    "E": "\u0415",
+    "H": "\u041d",
+    "I": "\u0406",
+    "J": "\u0408",
+    "K": "\u041a",
+    "M": "\u041c",
+    "O": "\u041e",
+    "P": "\u0420",
+    "S": "\u0405",
+    "T": "\u0422",
+    "X": "\u0425",
+    "Y": "\u04ae",
+}
 
 
-@register_family("homoglyph", severity=Severity.COSMETIC,
-                 unchanged_when=lambda t, c: not any(ch in _HOMOGLYPHS for ch in t),
-                 unchanged_doc="the title has no Latin letter with a Cyrillic look-alike")
+@register_family(
+    "homoglyph",
+    severity=Severity.COSMETIC,
+    unchanged_when=lambda t, c: not any(ch in _HOMOGLYPHS for ch in t),
+    unchanged_doc="the title has no Latin letter with a Cyrillic look-alike",
+)
 def homoglyph(title: str, rng: random.Random, context: TitleContext) -> str:
     """Latin letters swapped for Cyrillic look-alikes (each with probability 1/2, at least one)."""
     sites = [i for i, ch in enumerate(title) if ch in _HOMOGLYPHS]
@@ -359,23 +438,29 @@ def _case_variants(title: str) -> dict[str, str]:
     titled, start = [], True
     for ch in title:
         titled.append(_same_length(ch, ch.upper() if start else ch.lower()))
-        start = ch.isspace() or ch in "-(\"\u201c"  # no capital after an apostrophe: "Don't"
+        start = ch.isspace() or ch in '-("\u201c'  # no capital after an apostrophe: "Don't"
     return {"upper": upper, "lower": lower, "title": "".join(titled)}
 
 
-@register_family("case", severity=Severity.COSMETIC,
-                 unchanged_when=lambda t, c: all(v == t for v in _case_variants(t).values()),
-                 unchanged_doc="upper, lower and title case all equal the title (no cased letters)")
+@register_family(
+    "case",
+    severity=Severity.COSMETIC,
+    unchanged_when=lambda t, c: all(v == t for v in _case_variants(t).values()),
+    unchanged_doc="upper, lower and title case all equal the title (no cased letters)",
+)
 def case(title: str, rng: random.Random, context: TitleContext) -> str:
     """The title in upper, lower or title case (one that differs from the original)."""
     options = sorted({v for v in _case_variants(title).values() if v != title})
     return rng.choice(options) if options else title
 
 
-@register_family("punctuation_stripped", severity=Severity.COSMETIC,
-                 shrinks=lambda t, c: sum(1 for ch in t if _is_punct(ch) or ch.isspace()),
-                 unchanged_when=lambda t, c: not any(_is_punct(ch) for ch in t),
-                 unchanged_doc="the title has no punctuation")
+@register_family(
+    "punctuation_stripped",
+    severity=Severity.COSMETIC,
+    shrinks=lambda t, c: sum(1 for ch in t if _is_punct(ch) or ch.isspace()),
+    unchanged_when=lambda t, c: not any(_is_punct(ch) for ch in t),
+    unchanged_doc="the title has no punctuation",
+)
 def punctuation_stripped(title: str, rng: random.Random, context: TitleContext) -> str:
     """All punctuation removed, with the spaces it leaves behind collapsed ("Now: A Guide" -> "Now A Guide")."""
     if not any(_is_punct(ch) for ch in title):
@@ -388,10 +473,14 @@ def _inner_spaces(title: str) -> list[int]:
     return [i for i, ch in enumerate(title) if ch == " "]
 
 
-@register_family("spacing", severity=Severity.COSMETIC,
-                 grows=lambda t, c: t.count(" "), shrinks=1,
-                 unchanged_when=lambda t, c: " " not in t,
-                 unchanged_doc="the title has no space")
+@register_family(
+    "spacing",
+    severity=Severity.COSMETIC,
+    grows=lambda t, c: t.count(" "),
+    shrinks=1,
+    unchanged_when=lambda t, c: " " not in t,
+    unchanged_doc="the title has no space",
+)
 def spacing(title: str, rng: random.Random, context: TitleContext) -> str:
     """Every space doubled, or one space removed ("The Power" -> "The  Power" / "ThePower")."""
     spaces = _inner_spaces(title)
@@ -400,7 +489,7 @@ def spacing(title: str, rng: random.Random, context: TitleContext) -> str:
     if rng.random() < 0.5:
         return title.replace(" ", "  ")
     i = rng.choice(spaces)
-    return title[:i] + title[i + 1:]
+    return title[:i] + title[i + 1 :]
 
 
 def _unicode_variants(title: str) -> dict[str, str]:
@@ -409,11 +498,14 @@ def _unicode_variants(title: str) -> dict[str, str]:
     return {"nfc": unicodedata.normalize("NFC", title), "nfd": nfd, "accents_stripped": stripped}
 
 
-@register_family("unicode_normalisation", severity=Severity.COSMETIC,
-                 grows=lambda t, c: 3 * len(t), shrinks=lambda t, c: len(t),
-                 unchanged_when=lambda t, c: all(v == t for v in _unicode_variants(t).values()),
-                 unchanged_doc="NFC, NFD and accent stripping all leave the title as it is "
-                               "(plain ASCII titles)")
+@register_family(
+    "unicode_normalisation",
+    severity=Severity.COSMETIC,
+    grows=lambda t, c: 3 * len(t),
+    shrinks=lambda t, c: len(t),
+    unchanged_when=lambda t, c: all(v == t for v in _unicode_variants(t).values()),
+    unchanged_doc="NFC, NFD and accent stripping all leave the title as it is (plain ASCII titles)",
+)
 def unicode_normalisation(title: str, rng: random.Random, context: TitleContext) -> str:
     """The title in NFC or NFD form, or with accents stripped ("Café" -> "Cafe").
 
@@ -440,10 +532,14 @@ def _article_move(title: str) -> str | None:
     return None
 
 
-@register_family("article_moved", severity=Severity.REPHRASE, grows=1,
-                 shrinks=lambda t, c: sum(1 for ch in t if ch.isspace() or _is_punct(ch)),
-                 unchanged_when=lambda t, c: _article_move(t) in (None, t),
-                 unchanged_doc="the title neither starts with The/A/An nor ends with ', The' (or A/An)")
+@register_family(
+    "article_moved",
+    severity=Severity.REPHRASE,
+    grows=1,
+    shrinks=lambda t, c: sum(1 for ch in t if ch.isspace() or _is_punct(ch)),
+    unchanged_when=lambda t, c: _article_move(t) in (None, t),
+    unchanged_doc="the title neither starts with The/A/An nor ends with ', The' (or A/An)",
+)
 def article_moved(title: str, rng: random.Random, context: TitleContext) -> str:
     """A leading article moved to the end and back ("The Power of Now" <-> "Power of Now, The")."""
     moved = _article_move(title)
@@ -463,9 +559,14 @@ def _and_sites(title: str) -> list[tuple[int, int, str]]:
     return sorted(sites)
 
 
-@register_family("ampersand_and", severity=Severity.REPHRASE, grows=4, shrinks=2,
-                 unchanged_when=lambda t, c: not _and_sites(t),
-                 unchanged_doc="the title has neither '&' nor the word 'and'")
+@register_family(
+    "ampersand_and",
+    severity=Severity.REPHRASE,
+    grows=4,
+    shrinks=2,
+    unchanged_when=lambda t, c: not _and_sites(t),
+    unchanged_doc="the title has neither '&' nor the word 'and'",
+)
 def ampersand_and(title: str, rng: random.Random, context: TitleContext) -> str:
     """One '&' written as 'and', or one 'and' as '&' ("Pride and Prejudice" <-> "Pride & Prejudice")."""
     sites = _and_sites(title)
@@ -475,11 +576,36 @@ def ampersand_and(title: str, rng: random.Random, context: TitleContext) -> str:
     return title[:start] + new + title[end:]
 
 
-_NUMBER_WORDS = {0: "zero", 1: "one", 2: "two", 3: "three", 4: "four", 5: "five", 6: "six",
-                 7: "seven", 8: "eight", 9: "nine", 10: "ten", 11: "eleven", 12: "twelve",
-                 13: "thirteen", 14: "fourteen", 15: "fifteen", 16: "sixteen", 17: "seventeen",
-                 18: "eighteen", 19: "nineteen", 20: "twenty", 30: "thirty", 40: "forty",
-                 50: "fifty", 60: "sixty", 70: "seventy", 80: "eighty", 90: "ninety"}
+_NUMBER_WORDS = {
+    0: "zero",
+    1: "one",
+    2: "two",
+    3: "three",
+    4: "four",
+    5: "five",
+    6: "six",
+    7: "seven",
+    8: "eight",
+    9: "nine",
+    10: "ten",
+    11: "eleven",
+    12: "twelve",
+    13: "thirteen",
+    14: "fourteen",
+    15: "fifteen",
+    16: "sixteen",
+    17: "seventeen",
+    18: "eighteen",
+    19: "nineteen",
+    20: "twenty",
+    30: "thirty",
+    40: "forty",
+    50: "fifty",
+    60: "sixty",
+    70: "seventy",
+    80: "eighty",
+    90: "ninety",
+}
 _WORD_NUMBERS = {w: n for n, w in _NUMBER_WORDS.items()}
 _NUMERAL_SWING = max(abs(len(w) - len(str(n))) for n, w in _NUMBER_WORDS.items())
 # whole numbers only: not part of a word, a decimal ("2.5") or a grouped number ("1,000")
@@ -502,10 +628,14 @@ def _numeral_sites(title: str) -> list[tuple[int, int, str]]:
     return sorted(sites)
 
 
-@register_family("numerals_words", severity=Severity.REPHRASE,
-                 grows=_NUMERAL_SWING, shrinks=_NUMERAL_SWING,
-                 unchanged_when=lambda t, c: not _numeral_sites(t),
-                 unchanged_doc="the title has no whole number 0-20 or tens to 90, as digits or as a word")
+@register_family(
+    "numerals_words",
+    severity=Severity.REPHRASE,
+    grows=_NUMERAL_SWING,
+    shrinks=_NUMERAL_SWING,
+    unchanged_when=lambda t, c: not _numeral_sites(t),
+    unchanged_doc="the title has no whole number 0-20 or tens to 90, as digits or as a word",
+)
 def numerals_words(title: str, rng: random.Random, context: TitleContext) -> str:
     """One number written the other way ("7 Habits" <-> "Seven Habits")."""
     sites = _numeral_sites(title)
@@ -516,22 +646,29 @@ def numerals_words(title: str, rng: random.Random, context: TitleContext) -> str
 
 
 _SUBTITLE_SPLIT = re.compile(r"\s*(?::|\s-\s|\s\u2013\s|\s\u2014\s|\()")
-_SUBTITLES = ("A Novel", "A Memoir", "A Practical Guide", "The Complete Guide", "Revised Edition",
-              "Collected Works", "An Introduction", "Selected Essays")
+_SUBTITLES = (
+    "A Novel",
+    "A Memoir",
+    "A Practical Guide",
+    "The Complete Guide",
+    "Revised Edition",
+    "Collected Works",
+    "An Introduction",
+    "Selected Essays",
+)
 _MAX_SUBTITLE = 2 + max(len(s) for s in _SUBTITLES)
 
 
 def _main_title(title: str) -> str | None:
     """The title without its subtitle, or None when there is no non-empty part to keep."""
     m = _SUBTITLE_SPLIT.search(title)
-    if not m or not any(ch.isalnum() for ch in title[m.end():]):  # "Gifts, The:" has no subtitle
+    if not m or not any(ch.isalnum() for ch in title[m.end() :]):  # "Gifts, The:" has no subtitle
         return None
     head = title[: m.start()].strip()
     return head or None
 
 
-@register_family("subtitle", severity=Severity.REPHRASE, grows=_MAX_SUBTITLE,
-                 shrinks=lambda t, c: max(0, len(t) - 1))
+@register_family("subtitle", severity=Severity.REPHRASE, grows=_MAX_SUBTITLE, shrinks=lambda t, c: max(0, len(t) - 1))
 def subtitle(title: str, rng: random.Random, context: TitleContext) -> str:
     """The subtitle removed when there is one ("Daring Greatly: How..." -> "Daring Greatly"), else one added."""
     head = _main_title(title)
@@ -540,33 +677,57 @@ def subtitle(title: str, rng: random.Random, context: TitleContext) -> str:
     return f"{title}: {rng.choice(_SUBTITLES)}"
 
 
-@register_family("author_appended", severity=Severity.REPHRASE,
-                 grows=lambda t, c: 4 + len(c.author.strip()),
-                 unchanged_when=lambda t, c: not c.author.strip(),
-                 unchanged_doc="the book has no author")
+@register_family(
+    "author_appended",
+    severity=Severity.REPHRASE,
+    grows=lambda t, c: 4 + len(c.author.strip()),
+    unchanged_when=lambda t, c: not c.author.strip(),
+    unchanged_doc="the book has no author",
+)
 def author_appended(title: str, rng: random.Random, context: TitleContext) -> str:
     """The author appended ("The Power of Now by Eckhart Tolle")."""
     author = " ".join(context.author.split())
     return f"{title} by {author}" if author else title
 
 
-@register_family("category_prefix", severity=Severity.REPHRASE,
-                 grows=lambda t, c: 2 + len(c.category.strip()),
-                 unchanged_when=lambda t, c: not c.category.strip(),
-                 unchanged_doc="the book has no category")
+@register_family(
+    "category_prefix",
+    severity=Severity.REPHRASE,
+    grows=lambda t, c: 2 + len(c.category.strip()),
+    unchanged_when=lambda t, c: not c.category.strip(),
+    unchanged_doc="the book has no category",
+)
 def category_prefix(title: str, rng: random.Random, context: TitleContext) -> str:
     """The category put in front ("Mind-Body-Spirit: The Power of Now")."""
     category = " ".join(context.category.split())
     return f"{category}: {title}" if category else title
 
 
-_FILLER = ("a", "story", "of", "the", "life", "and", "times", "in", "new", "world", "with",
-           "notes", "from", "an", "old", "edition", "for", "every", "reader")
+_FILLER = (
+    "a",
+    "story",
+    "of",
+    "the",
+    "life",
+    "and",
+    "times",
+    "in",
+    "new",
+    "world",
+    "with",
+    "notes",
+    "from",
+    "an",
+    "old",
+    "edition",
+    "for",
+    "every",
+    "reader",
+)
 _MAX_FILLER = 1 + max(len(w) for w in _FILLER)
 
 
-@register_family("overlong", severity=Severity.REPHRASE,
-                 grows=lambda t, c: 3 + c.context_length * _MAX_FILLER)
+@register_family("overlong", severity=Severity.REPHRASE, grows=lambda t, c: 3 + c.context_length * _MAX_FILLER)
 def overlong(title: str, rng: random.Random, context: TitleContext) -> str:
     """The title followed by as many words as the text context holds, so the tokenizer must cut it.
 
@@ -579,10 +740,14 @@ def overlong(title: str, rng: random.Random, context: TitleContext) -> str:
 
 # --- destructive -------------------------------------------------------------------------------
 
-@register_family("word_dropped", severity=Severity.DESTRUCTIVE,
-                 shrinks=lambda t, c: max(0, len(t) - 1),
-                 unchanged_when=lambda t, c: len(_words(t)) < 2,
-                 unchanged_doc="the title has fewer than two words")
+
+@register_family(
+    "word_dropped",
+    severity=Severity.DESTRUCTIVE,
+    shrinks=lambda t, c: max(0, len(t) - 1),
+    unchanged_when=lambda t, c: len(_words(t)) < 2,
+    unchanged_doc="the title has fewer than two words",
+)
 def word_dropped(title: str, rng: random.Random, context: TitleContext) -> str:
     """One word left out ("The Power of Now" -> "The Power Now")."""
     words = _words(title)
@@ -592,10 +757,13 @@ def word_dropped(title: str, rng: random.Random, context: TitleContext) -> str:
     return " ".join(words)
 
 
-@register_family("word_order_shuffled", severity=Severity.DESTRUCTIVE,
-                 shrinks=lambda t, c: sum(1 for ch in t if ch.isspace()),
-                 unchanged_when=lambda t, c: len(set(_words(t))) < 2 and " ".join(_words(t)) == t,
-                 unchanged_doc="the title has fewer than two distinct words and single spaces")
+@register_family(
+    "word_order_shuffled",
+    severity=Severity.DESTRUCTIVE,
+    shrinks=lambda t, c: sum(1 for ch in t if ch.isspace()),
+    unchanged_when=lambda t, c: len(set(_words(t))) < 2 and " ".join(_words(t)) == t,
+    unchanged_doc="the title has fewer than two distinct words and single spaces",
+)
 def word_order_shuffled(title: str, rng: random.Random, context: TitleContext) -> str:
     """The words in another order ("The Power of Now" -> "Now Power The of")."""
     words = _words(title)

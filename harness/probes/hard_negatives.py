@@ -5,6 +5,7 @@ with the item's title ("The Power of Habit" for "The Power of Now"), most simila
 overlap. For each (cover, near miss) pair the probe fails when the near miss scores at least as
 high as the true title. Items with no near miss in the catalogue are counted, not probed.
 """
+
 from __future__ import annotations
 
 from collections import defaultdict
@@ -17,9 +18,11 @@ from harness.probes.intervals import MetricSample
 from harness.probes.scoring import CatalogueScores
 
 # words that make two titles look alike without making them near misses
-STOPWORDS = frozenset("""a an the of and or to in on for with by at from as is are be your you my our
+STOPWORDS = frozenset(
+    """a an the of and or to in on for with by at from as is are be your you my our
 his her its their this that it i we how what why who when where not no all into about over
-""".split())
+""".split()
+)
 
 
 def content_words(title_key: str) -> frozenset[str]:
@@ -30,9 +33,9 @@ def content_words(title_key: str) -> frozenset[str]:
 class NearMisses:
     """For each probed row, the rows of its near-miss titles (most similar first)."""
 
-    rows: np.ndarray                      # probed rows that have at least one near miss
+    rows: np.ndarray  # probed rows that have at least one near miss
     negatives: tuple[tuple[int, ...], ...]  # aligned with rows
-    without: int                          # probed rows with no near miss in the catalogue
+    without: int  # probed rows with no near miss in the catalogue
 
 
 def find_near_misses(scores: CatalogueScores, rows: Sequence[int] | np.ndarray, *, per_item: int = 5) -> NearMisses:
@@ -76,9 +79,9 @@ class HardNegativeResult:
 
     book_ids: np.ndarray
     titles: tuple[str, ...]
-    failures: np.ndarray       # near misses scoring >= the true title, per item
-    pairs: np.ndarray          # near misses probed, per item
-    margin: np.ndarray         # cos(cover, true title) - max cos(cover, near miss)
+    failures: np.ndarray  # near misses scoring >= the true title, per item
+    pairs: np.ndarray  # near misses probed, per item
+    margin: np.ndarray  # cos(cover, true title) - max cos(cover, near miss)
     strongest: tuple[str, ...]  # the best-scoring near-miss title, per item
     without: int
 
@@ -88,19 +91,29 @@ class HardNegativeResult:
     def samples(self) -> dict[str, MetricSample]:
         """failure_rate (share of pairs, averaged per item), any_failure_rate (share of items), margin."""
         ids = self.book_ids
-        return {"failure_rate": MetricSample(ids, self.failures / np.maximum(self.pairs, 1)),
-                "any_failure_rate": MetricSample(ids, self.failures > 0),
-                "margin_mean": MetricSample(ids, self.margin),
-                "margin_p50": MetricSample(ids, self.margin)}
+        return {
+            "failure_rate": MetricSample(ids, self.failures / np.maximum(self.pairs, 1)),
+            "any_failure_rate": MetricSample(ids, self.failures > 0),
+            "margin_mean": MetricSample(ids, self.margin),
+            "margin_p50": MetricSample(ids, self.margin),
+        }
 
     def worst(self, n: int = 5) -> list[dict[str, object]]:
         order = np.lexsort((self.book_ids, self.margin))[:n]
-        return [{"book_id": str(self.book_ids[i]), "title": self.titles[i], "near_miss": self.strongest[i],
-                 "margin": float(self.margin[i])} for i in order]
+        return [
+            {
+                "book_id": str(self.book_ids[i]),
+                "title": self.titles[i],
+                "near_miss": self.strongest[i],
+                "margin": float(self.margin[i]),
+            }
+            for i in order
+        ]
 
 
-def hard_negative_probe(scores: CatalogueScores, rows: Sequence[int] | np.ndarray, *,
-                        per_item: int = 5) -> HardNegativeResult:
+def hard_negative_probe(
+    scores: CatalogueScores, rows: Sequence[int] | np.ndarray, *, per_item: int = 5
+) -> HardNegativeResult:
     """Score every probed cover against its true title and its near-miss titles."""
     near = find_near_misses(scores, rows, per_item=per_item)
     order = np.argsort(scores.book_ids[near.rows], kind="stable")
@@ -115,6 +128,11 @@ def hard_negative_probe(scores: CatalogueScores, rows: Sequence[int] | np.ndarra
         strongest.append(scores.titles[int(negs[int(np.argmax(neg_scores))])])
     rows_sorted = near.rows[order]
     return HardNegativeResult(
-        book_ids=scores.book_ids[rows_sorted], titles=tuple(scores.titles[i] for i in rows_sorted),
-        failures=np.asarray(failures, dtype=np.int64), pairs=np.asarray(pairs, dtype=np.int64),
-        margin=np.asarray(margin, dtype=np.float64), strongest=tuple(strongest), without=near.without)
+        book_ids=scores.book_ids[rows_sorted],
+        titles=tuple(scores.titles[i] for i in rows_sorted),
+        failures=np.asarray(failures, dtype=np.int64),
+        pairs=np.asarray(pairs, dtype=np.int64),
+        margin=np.asarray(margin, dtype=np.float64),
+        strongest=tuple(strongest),
+        without=near.without,
+    )

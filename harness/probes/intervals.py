@@ -4,6 +4,7 @@ A probe keeps, for each metric key, the per-item values keyed by book_id. Items 
 book_id order first, so neither a value nor its interval depends on the order items were probed
 in, and two checkpoints are paired on the items both were measured on.
 """
+
 from __future__ import annotations
 
 import math

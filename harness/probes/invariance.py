@@ -5,6 +5,7 @@ Per item we keep the rank of the true cover (exact vs perturbed title), whether 
 changed book (a flip), and how much the true cover's similarity dropped. Items whose title the
 family leaves unchanged are not probed; they are counted as `unchanged`.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
@@ -24,25 +25,28 @@ class PerturbedTitles:
     """A family applied to some catalogue rows: the rows it changed and their new titles."""
 
     family: str
-    rows: np.ndarray          # catalogue row positions whose title changed, in the order given
-    titles: tuple[str, ...]   # perturbed titles, aligned with rows
-    unchanged: int            # rows the family returned unchanged (not applicable to it)
+    rows: np.ndarray  # catalogue row positions whose title changed, in the order given
+    titles: tuple[str, ...]  # perturbed titles, aligned with rows
+    unchanged: int  # rows the family returned unchanged (not applicable to it)
 
 
-def perturb_rows(family: Family, scores: CatalogueScores, rows: Sequence[int] | np.ndarray, *, seed: int,
-                 context_length: int) -> PerturbedTitles:
+def perturb_rows(
+    family: Family, scores: CatalogueScores, rows: Sequence[int] | np.ndarray, *, seed: int, context_length: int
+) -> PerturbedTitles:
     """Apply `family` to each row's title, with the row's author and category as context."""
     kept, titles = [], []
     for row in rows:
         title = scores.titles[row]
-        context = TitleContext(author=scores.authors[row], category=scores.categories[row],
-                               context_length=context_length)
+        context = TitleContext(
+            author=scores.authors[row], category=scores.categories[row], context_length=context_length
+        )
         perturbed = family.apply(title, seed, context)
         if perturbed != title:
             kept.append(row)
             titles.append(perturbed)
-    return PerturbedTitles(family.name, np.asarray(kept, dtype=np.int64), tuple(titles),
-                           unchanged=len(rows) - len(kept))
+    return PerturbedTitles(
+        family.name, np.asarray(kept, dtype=np.int64), tuple(titles), unchanged=len(rows) - len(kept)
+    )
 
 
 @dataclass(frozen=True)
@@ -56,10 +60,10 @@ class InvarianceResult:
     perturbed: tuple[str, ...]
     exact_rank: np.ndarray
     perturbed_rank: np.ndarray
-    flipped: np.ndarray           # top-1 cover belongs to another book than with the exact title
-    similarity_drop: np.ndarray   # cos(cover, exact title) - cos(cover, perturbed title)
+    flipped: np.ndarray  # top-1 cover belongs to another book than with the exact title
+    similarity_drop: np.ndarray  # cos(cover, exact title) - cos(cover, perturbed title)
     unchanged: int
-    truncated: int = 0            # perturbed titles cut at the model's context length
+    truncated: int = 0  # perturbed titles cut at the model's context length
 
     def __len__(self) -> int:
         return len(self.book_ids)
@@ -90,14 +94,29 @@ class InvarianceResult:
     def worst(self, n: int = 5) -> list[dict[str, object]]:
         """The items whose true cover lost most similarity, most affected first."""
         order = np.lexsort((self.book_ids, -self.similarity_drop))[:n]
-        return [{"book_id": str(self.book_ids[i]), "title": self.originals[i], "perturbed": self.perturbed[i],
-                 "exact_rank": int(self.exact_rank[i]), "perturbed_rank": int(self.perturbed_rank[i]),
-                 "similarity_drop": float(self.similarity_drop[i])} for i in order]
+        return [
+            {
+                "book_id": str(self.book_ids[i]),
+                "title": self.originals[i],
+                "perturbed": self.perturbed[i],
+                "exact_rank": int(self.exact_rank[i]),
+                "perturbed_rank": int(self.perturbed_rank[i]),
+                "similarity_drop": float(self.similarity_drop[i]),
+            }
+            for i in order
+        ]
 
 
-def invariance_probe(family: Family, scores: CatalogueScores, rows: Sequence[int] | np.ndarray, encode: Encoder, *,
-                     seed: int = 0, context_length: int = 77,
-                     count_truncated: Callable[[Sequence[str]], int] | None = None) -> InvarianceResult:
+def invariance_probe(
+    family: Family,
+    scores: CatalogueScores,
+    rows: Sequence[int] | np.ndarray,
+    encode: Encoder,
+    *,
+    seed: int = 0,
+    context_length: int = 77,
+    count_truncated: Callable[[Sequence[str]], int] | None = None,
+) -> InvarianceResult:
     """Run one family over `rows` of the catalogue, every cover of it being a candidate."""
     perturbed = perturb_rows(family, scores, rows, seed=seed, context_length=context_length)
     idx = perturbed.rows
@@ -106,23 +125,34 @@ def invariance_probe(family: Family, scores: CatalogueScores, rows: Sequence[int
     titles = tuple(perturbed.titles[i] for i in order)
     if len(idx):
         queries = np.asarray(encode(list(titles)), dtype=np.float32)
-        ranks = text_to_cover_ranks(queries, scores.groups[idx], scores.covers, scores.groups,
-                                    where=f"probe {family.name}")
+        ranks = text_to_cover_ranks(
+            queries, scores.groups[idx], scores.covers, scores.groups, where=f"probe {family.name}"
+        )
         top = top_cover_groups(queries, scores.covers, scores.groups, scores.book_ids)
         drop = scores.exact_similarity[idx] - pair_similarity(scores.covers[idx], queries)
     else:
         ranks, top, drop = (np.empty(0, dtype=np.int64), np.empty(0, dtype=str), np.empty(0, dtype=np.float32))
     return InvarianceResult(
-        family=family.name, severity=family.severity.name.lower(), book_ids=scores.book_ids[idx],
-        originals=tuple(scores.titles[i] for i in idx), perturbed=titles,
-        exact_rank=scores.exact_rank[idx], perturbed_rank=np.asarray(ranks, dtype=np.int64),
-        flipped=top != scores.exact_top_group[idx], similarity_drop=np.asarray(drop, dtype=np.float64),
-        unchanged=perturbed.unchanged, truncated=count_truncated(titles) if count_truncated else 0)
+        family=family.name,
+        severity=family.severity.name.lower(),
+        book_ids=scores.book_ids[idx],
+        originals=tuple(scores.titles[i] for i in idx),
+        perturbed=titles,
+        exact_rank=scores.exact_rank[idx],
+        perturbed_rank=np.asarray(ranks, dtype=np.int64),
+        flipped=top != scores.exact_top_group[idx],
+        similarity_drop=np.asarray(drop, dtype=np.float64),
+        unchanged=perturbed.unchanged,
+        truncated=count_truncated(titles) if count_truncated else 0,
+    )
 
 
 def exact_samples(scores: CatalogueScores, rows: Sequence[int] | np.ndarray, *, k: int) -> dict[str, MetricSample]:
     """The reference: recall@1, recall@k and mean rank with the unperturbed titles."""
     idx = np.asarray(rows, dtype=np.int64)
     ids, ranks = scores.book_ids[idx], scores.exact_rank[idx]
-    return {"recall@1": MetricSample(ids, ranks <= 1), f"recall@{k}": MetricSample(ids, ranks <= k),
-            "mean_rank": MetricSample(ids, ranks)}
+    return {
+        "recall@1": MetricSample(ids, ranks <= 1),
+        f"recall@{k}": MetricSample(ids, ranks <= k),
+        "mean_rank": MetricSample(ids, ranks),
+    }

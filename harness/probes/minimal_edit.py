@@ -8,6 +8,7 @@ failing (smallest margin). The level found is the item's robustness radius, an u
 the true minimum (the beam does not try every edit). Items where no edit within `max_edits`
 succeeds are censored at max_edits + 1; items the time budget cut short are counted apart.
 """
+
 from __future__ import annotations
 
 import random
@@ -45,13 +46,19 @@ class EditOutcome:
     book_id: str
     title: str
     radius: int | None
-    edited: str | None      # the title that lost the cover, when found
-    status: str             # "found", "censored" (none within max_edits) or "timeout"
-    searched: int           # candidate titles scored
+    edited: str | None  # the title that lost the cover, when found
+    status: str  # "found", "censored" (none within max_edits) or "timeout"
+    searched: int  # candidate titles scored
 
     def to_dict(self) -> dict[str, object]:
-        return {"book_id": self.book_id, "title": self.title, "radius": self.radius, "edited": self.edited,
-                "status": self.status, "searched": self.searched}
+        return {
+            "book_id": self.book_id,
+            "title": self.title,
+            "radius": self.radius,
+            "edited": self.edited,
+            "status": self.status,
+            "searched": self.searched,
+        }
 
 
 def single_edits(title: str, rng: random.Random, limit: int) -> list[str]:
@@ -66,15 +73,15 @@ def single_edits(title: str, rng: random.Random, limit: int) -> list[str]:
         op = rng.choice(ops)
         i = rng.randrange(n + 1 if op == "insert" else max(n, 1))
         if op == "delete":
-            candidate = title[:i] + title[i + 1:]
+            candidate = title[:i] + title[i + 1 :]
         elif op == "substitute":
-            candidate = title[:i] + rng.choice(letters) + title[i + 1:]
+            candidate = title[:i] + rng.choice(letters) + title[i + 1 :]
         elif op == "insert":
             candidate = title[:i] + rng.choice(letters) + title[i:]
         else:
             if i + 1 >= n:
                 continue
-            candidate = title[:i] + title[i + 1] + title[i] + title[i + 2:]
+            candidate = title[:i] + title[i + 1] + title[i] + title[i + 2 :]
         if candidate != title:
             edits.add(candidate)
     return sorted(edits)
@@ -92,8 +99,9 @@ def _margins(queries: np.ndarray, positive: np.ndarray, scores: CatalogueScores,
     return margins
 
 
-def search_item(row: int, scores: CatalogueScores, encode: Encoder, config: EditSearchConfig,
-                deadline: float) -> EditOutcome:
+def search_item(
+    row: int, scores: CatalogueScores, encode: Encoder, config: EditSearchConfig, deadline: float
+) -> EditOutcome:
     """Beam search for the smallest edit of row's title that loses its cover."""
     title = scores.titles[row]
     book_id = str(scores.book_ids[row])
@@ -103,8 +111,9 @@ def search_item(row: int, scores: CatalogueScores, encode: Encoder, config: Edit
     for depth in range(1, config.max_edits + 1):
         if time.monotonic() > deadline:
             return EditOutcome(book_id, title, None, None, "timeout", searched)
-        candidates = sorted({c for parent in beam
-                             for c in single_edits(parent, rng, config.candidates_per_title)} - seen)
+        candidates = sorted(
+            {c for parent in beam for c in single_edits(parent, rng, config.candidates_per_title)} - seen
+        )
         if not candidates:
             break
         seen.update(candidates)
@@ -129,16 +138,21 @@ class MinimalEditResult:
         """(book_ids, radius) per searched item, censored items at max_edits + 1 (timeouts left out)."""
         censor = self.config.max_edits + 1
         done = [o for o in self.outcomes if o.status != "timeout"]
-        return (np.asarray([o.book_id for o in done], dtype=str),
-                np.asarray([o.radius if o.status == "found" else censor for o in done], dtype=np.float64))
+        return (
+            np.asarray([o.book_id for o in done], dtype=str),
+            np.asarray([o.radius if o.status == "found" else censor for o in done], dtype=np.float64),
+        )
 
     def histogram(self) -> dict[str, int]:
         counts = {str(d): 0 for d in range(1, self.config.max_edits + 1)}
         counts[f">{self.config.max_edits}"] = 0
         counts["timeout"] = 0
         for o in self.outcomes:
-            key = str(o.radius) if o.status == "found" else (
-                "timeout" if o.status == "timeout" else f">{self.config.max_edits}")
+            key = (
+                str(o.radius)
+                if o.status == "found"
+                else ("timeout" if o.status == "timeout" else f">{self.config.max_edits}")
+            )
             counts[key] += 1
         return counts
 
@@ -146,17 +160,24 @@ class MinimalEditResult:
         """radius_p50 and radius_mean (censored at max_edits + 1, so lower bounds when censored), and
         fragile_rate: the share of items one edit breaks."""
         ids, radii = self.radii()
-        return {"radius_p50": MetricSample(ids, radii), "radius_mean": MetricSample(ids, radii),
-                "fragile_rate": MetricSample(ids, radii <= 1)}
+        return {
+            "radius_p50": MetricSample(ids, radii),
+            "radius_mean": MetricSample(ids, radii),
+            "fragile_rate": MetricSample(ids, radii <= 1),
+        }
 
     def worst(self, n: int = 5) -> list[dict[str, object]]:
         found = sorted((o for o in self.outcomes if o.status == "found"), key=lambda o: (o.radius, o.book_id))
         return [o.to_dict() for o in found[:n]]
 
 
-def minimal_edit_probe(scores: CatalogueScores, rows: Sequence[int] | np.ndarray, encode: Encoder,
-                       config: EditSearchConfig = EditSearchConfig(),
-                       advance: Callable[..., None] | None = None) -> MinimalEditResult:
+def minimal_edit_probe(
+    scores: CatalogueScores,
+    rows: Sequence[int] | np.ndarray,
+    encode: Encoder,
+    config: EditSearchConfig = EditSearchConfig(),
+    advance: Callable[..., None] | None = None,
+) -> MinimalEditResult:
     """Search each row whose exact title ranks its cover within the top k; others are counted."""
     idx = np.asarray(rows, dtype=np.int64)
     idx = idx[np.argsort(scores.book_ids[idx], kind="stable")]

@@ -6,6 +6,7 @@ matter); every cover of the catalogue is a candidate for every query. Metrics ar
 reference), `hard_negatives`, `minimal_edit`, `cover_text`, and `<family>@title_hidden` for the
 cover-text control view.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
@@ -44,11 +45,11 @@ class ProbeConfig:
     seed: int = 0
     max_items: int | None = 300
     hard_negatives_per_item: int = 5
-    edit_items: int = 40                     # items given to the minimal-edit search (0: skip it)
+    edit_items: int = 40  # items given to the minimal-edit search (0: skip it)
     edit: EditSearchConfig = field(default_factory=EditSearchConfig)  # its k and seed come from here
     cover_control: bool = True
     control_method: str = "mask"
-    writeup_case: bool = True                # when the catalogue holds the write-up's cover
+    writeup_case: bool = True  # when the catalogue holds the write-up's cover
     resamples: int = DEFAULT_RESAMPLES
     batch_size: int = 256
 
@@ -60,7 +61,6 @@ class ProbeConfig:
             raise ConfigError(f"probe max_items={self.max_items} must be at least 1 (or None for all)")
         if self.edit_items < 0:
             raise ConfigError(f"probe edit_items={self.edit_items} must be 0 (skip) or more")
-
 
     @property
     def stat_settings(self) -> StatSettings:
@@ -100,10 +100,14 @@ class ProbeReport:
             "severity": {r.family: r.severity for r in self.invariance},
             "worst": {r.family: r.worst() for r in self.invariance},
             "hard_negatives_worst": self.hard_negatives.worst(),
-            "minimal_edit": None if self.minimal_edit is None else {
-                "histogram": self.minimal_edit.histogram(), "not_retrieved": self.minimal_edit.not_retrieved,
+            "minimal_edit": None
+            if self.minimal_edit is None
+            else {
+                "histogram": self.minimal_edit.histogram(),
+                "not_retrieved": self.minimal_edit.not_retrieved,
                 "worst": self.minimal_edit.worst(),
-                "config": asdict(self.minimal_edit.config)},
+                "config": asdict(self.minimal_edit.config),
+            },
             "cover_control": self.control,
             "writeup_case": None if self.writeup is None else self.writeup.to_dict(),
         }
@@ -124,6 +128,7 @@ def _estimate(samples: dict[str, MetricSample], config: ProbeConfig) -> dict[str
 def _encoder(model: ClipModel, batch_size: int) -> Callable[[Sequence[str]], np.ndarray]:
     def encode(titles: Sequence[str]) -> np.ndarray:
         return encode_titles(model, titles, batch_size=batch_size)
+
     return encode
 
 
@@ -133,33 +138,50 @@ def _truncation_counter(model: ClipModel) -> Callable[[Sequence[str]], int]:
         if tokenizer is None or not hasattr(tokenizer, "tokenize"):
             return 0
         return int(tokenizer.tokenize(list(titles))[1])
+
     return count
 
 
 def probe_scores(model: ClipModel, catalogue: Catalogue, *, batch_size: int = 256) -> CatalogueScores:
     """Cover and exact-title embeddings of the catalogue, with the exact ranks every probe compares to."""
     if len(catalogue) < 2:
-        raise DataError(f"the catalogue holds {len(catalogue)} row(s); probes rank covers against each other, "
-                        "so give at least two books")
+        raise DataError(
+            f"the catalogue holds {len(catalogue)} row(s); probes rank covers against each other, "
+            "so give at least two books"
+        )
     covers, texts = catalogue_embeddings(model, catalogue, batch_size=batch_size)
     return CatalogueScores(covers, texts, catalogue.frame)
 
 
-def _invariance_block(model: ClipModel, scores: CatalogueScores, rows: np.ndarray,
-                      chosen: Sequence[Family], config: ProbeConfig, suffix: str = "",
-                      ) -> tuple[list[InvarianceResult], dict[str, MetricSample], dict[str, dict[str, int]]]:
+def _invariance_block(
+    model: ClipModel,
+    scores: CatalogueScores,
+    rows: np.ndarray,
+    chosen: Sequence[Family],
+    config: ProbeConfig,
+    suffix: str = "",
+) -> tuple[list[InvarianceResult], dict[str, MetricSample], dict[str, dict[str, int]]]:
     encode = _encoder(model, config.batch_size)
     results, samples, counts = [], {}, {}
     with progress(f"probing families{suffix}", len(chosen)) as advance:
         for family in chosen:
-            result = invariance_probe(family, scores, rows, encode, seed=config.seed,
-                                      context_length=model.context_length,
-                                      count_truncated=_truncation_counter(model))
+            result = invariance_probe(
+                family,
+                scores,
+                rows,
+                encode,
+                seed=config.seed,
+                context_length=model.context_length,
+                count_truncated=_truncation_counter(model),
+            )
             results.append(result)
             for metric, sample in result.samples(k=config.k).items():
                 samples[f"probes/{family.name}{suffix}/{metric}"] = sample
-            counts[family.name + suffix] = {"probed": len(result), "unchanged": result.unchanged,
-                                            "truncated": result.truncated}
+            counts[family.name + suffix] = {
+                "probed": len(result),
+                "unchanged": result.unchanged,
+                "truncated": result.truncated,
+            }
             advance(1, family=family.name)
     return results, samples, counts
 
@@ -172,8 +194,9 @@ def run_probes(model: ClipModel, catalogue: Catalogue, config: ProbeConfig = Pro
         raise ConfigError(f"probe k={config.k} is larger than the catalogue ({len(scores)} covers); lower --k")
     rows = sample_rows(scores.book_ids, config.max_items, config.seed)
 
-    samples: dict[str, MetricSample] = {f"probes/exact/{m}": s
-                                        for m, s in exact_samples(scores, rows, k=config.k).items()}
+    samples: dict[str, MetricSample] = {
+        f"probes/exact/{m}": s for m, s in exact_samples(scores, rows, k=config.k).items()
+    }
     invariance, family_samples, counts = _invariance_block(model, scores, rows, chosen, config)
     samples.update(family_samples)
 
@@ -186,12 +209,16 @@ def run_probes(model: ClipModel, catalogue: Catalogue, config: ProbeConfig = Pro
         edit_rows = sample_rows(scores.book_ids[rows], config.edit_items, config.seed + 1)
         edit_config = EditSearchConfig(**{**asdict(config.edit), "seed": config.seed, "k": config.k})
         with progress("minimal-edit search", len(edit_rows)) as advance:
-            edits = minimal_edit_probe(scores, rows[edit_rows], _encoder(model, config.batch_size),
-                                       edit_config, advance)
+            edits = minimal_edit_probe(
+                scores, rows[edit_rows], _encoder(model, config.batch_size), edit_config, advance
+            )
         samples.update({f"probes/minimal_edit/{m}": s for m, s in edits.samples().items()})
         timeouts = sum(o.status == "timeout" for o in edits.outcomes)
-        counts["minimal_edit"] = {"searched": len(edits.outcomes) - timeouts, "timeout": timeouts,
-                                  "not_retrieved": edits.not_retrieved}
+        counts["minimal_edit"] = {
+            "searched": len(edits.outcomes) - timeouts,
+            "timeout": timeouts,
+            "not_retrieved": edits.not_retrieved,
+        }
 
     control: dict[str, object] | None = None
     control_invariance: list[InvarianceResult] = []
@@ -205,16 +232,34 @@ def run_probes(model: ClipModel, catalogue: Catalogue, config: ProbeConfig = Pro
         except DataError:  # the catalogue does not hold that cover: the case is simply not part of this run
             case = None
 
-    return ProbeReport(model_spec=model.spec, model_fingerprint=model.fingerprint,
-                       catalogue_fingerprint=catalogue.fingerprint, config=config, items=len(rows),
-                       samples=samples, metrics=_estimate(samples, config), invariance=tuple(invariance),
-                       hard_negatives=hard, minimal_edit=edits, control=control,
-                       control_invariance=tuple(control_invariance), writeup=case, counts=counts)
+    return ProbeReport(
+        model_spec=model.spec,
+        model_fingerprint=model.fingerprint,
+        catalogue_fingerprint=catalogue.fingerprint,
+        config=config,
+        items=len(rows),
+        samples=samples,
+        metrics=_estimate(samples, config),
+        invariance=tuple(invariance),
+        hard_negatives=hard,
+        minimal_edit=edits,
+        control=control,
+        control_invariance=tuple(control_invariance),
+        writeup=case,
+        counts=counts,
+    )
 
 
-def _control(model: ClipModel, catalogue: Catalogue, scores: CatalogueScores, rows: np.ndarray,
-             chosen: Sequence[Family], config: ProbeConfig, samples: dict[str, MetricSample],
-             counts: dict[str, dict[str, int]]) -> tuple[dict[str, object], list[InvarianceResult]]:
+def _control(
+    model: ClipModel,
+    catalogue: Catalogue,
+    scores: CatalogueScores,
+    rows: np.ndarray,
+    chosen: Sequence[Family],
+    config: ProbeConfig,
+    samples: dict[str, MetricSample],
+    counts: dict[str, dict[str, int]],
+) -> tuple[dict[str, object], list[InvarianceResult]]:
     """The same probes with title-hidden covers, and the reading gap: exact recall lost by hiding titles."""
     from harness.probes.cover_control import control_view
 
@@ -241,6 +286,15 @@ def compare_reports(base: ProbeReport, other: ProbeReport) -> list[Difference]:
     if base.catalogue_fingerprint != other.catalogue_fingerprint:
         raise ConfigError("probe reports were run on different catalogues; compare runs on the same --data")
     settings = base.config.stat_settings
-    return [compare_values(key, base.samples[key].values, other.samples[key].values, settings,
-                           ids_a=base.samples[key].book_ids, ids_b=other.samples[key].book_ids)
-            for key in base.samples if key in other.samples]
+    return [
+        compare_values(
+            key,
+            base.samples[key].values,
+            other.samples[key].values,
+            settings,
+            ids_a=base.samples[key].book_ids,
+            ids_b=other.samples[key].book_ids,
+        )
+        for key in base.samples
+        if key in other.samples
+    ]

@@ -3,6 +3,7 @@
 Covers are always ranked against the whole catalogue given to a probe; a query's correct
 covers are every edition of its book (same group_id), as in harness.evaluate.retrieval.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -36,13 +37,15 @@ def encode_titles(model: ClipModel, titles: Sequence[str], *, batch_size: int = 
 
     out = cached_texts(model, list(titles), batch_size=batch_size)
     if not np.isfinite(out).all():
-        raise EvaluationError(f"model {model.spec} gave non-finite text embeddings for probe titles; "
-                              "check its weights (fingerprint)")
+        raise EvaluationError(
+            f"model {model.spec} gave non-finite text embeddings for probe titles; check its weights (fingerprint)"
+        )
     return out
 
 
-def catalogue_embeddings(model: ClipModel, catalogue: Catalogue, *,
-                         batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
+def catalogue_embeddings(
+    model: ClipModel, catalogue: Catalogue, *, batch_size: int = 256
+) -> tuple[np.ndarray, np.ndarray]:
     """(cover embeddings, exact-title embeddings), both (N, d) L2-normalised, via harness.evaluate's cache."""
     from harness.evaluate.embed import embed
 
@@ -56,16 +59,23 @@ def pair_similarity(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return similarity
 
 
-def text_to_cover_ranks(queries: np.ndarray, query_groups: Sequence[str], covers: np.ndarray,
-                        cover_groups: Sequence[str], *, where: str = "probe") -> np.ndarray:
+def text_to_cover_ranks(
+    queries: np.ndarray,
+    query_groups: Sequence[str],
+    covers: np.ndarray,
+    cover_groups: Sequence[str],
+    *,
+    where: str = "probe",
+) -> np.ndarray:
     """1-based rank of each query's best correct cover (pessimistic ties), via harness.evaluate.retrieval."""
     from harness.evaluate.retrieval import query_ranks
 
     return query_ranks(queries, list(query_groups), covers, list(cover_groups), where=where)
 
 
-def top_cover_groups(queries: np.ndarray, covers: np.ndarray, cover_groups: Sequence[str],
-                     cover_ids: Sequence[str]) -> np.ndarray:
+def top_cover_groups(
+    queries: np.ndarray, covers: np.ndarray, cover_groups: Sequence[str], cover_ids: Sequence[str]
+) -> np.ndarray:
     """group_id of the cover each query ranks first; ties go to the smallest book_id.
 
     Breaking ties by book_id (not by row position) keeps the answer independent of row order.
@@ -76,8 +86,8 @@ def top_cover_groups(queries: np.ndarray, covers: np.ndarray, cover_groups: Sequ
     best = np.empty(len(queries), dtype=np.int64)
     q = torch.from_numpy(np.ascontiguousarray(queries, dtype=np.float32))
     for start in range(0, len(q), CHUNK_ROWS):
-        scores = q[start:start + CHUNK_ROWS] @ ordered.T
-        best[start:start + CHUNK_ROWS] = scores.argmax(dim=1).numpy()  # first maximum
+        scores = q[start : start + CHUNK_ROWS] @ ordered.T
+        best[start : start + CHUNK_ROWS] = scores.argmax(dim=1).numpy()  # first maximum
     return groups[best]
 
 
@@ -105,8 +115,10 @@ class CatalogueScores:
 
     def __init__(self, covers: np.ndarray, texts: np.ndarray, frame: pd.DataFrame) -> None:
         if len(covers) != len(frame) or len(texts) != len(frame):
-            raise EvaluationError(f"{len(covers)} cover and {len(texts)} title embeddings for a catalogue "
-                                  f"of {len(frame)} rows; embed the same catalogue for both")
+            raise EvaluationError(
+                f"{len(covers)} cover and {len(texts)} title embeddings for a catalogue "
+                f"of {len(frame)} rows; embed the same catalogue for both"
+            )
         self.covers = np.ascontiguousarray(covers, dtype=np.float32)
         self.texts = np.ascontiguousarray(texts, dtype=np.float32)
         self.book_ids = frame["book_id"].to_numpy(dtype=str)
@@ -115,8 +127,7 @@ class CatalogueScores:
         self.authors = frame["author"].astype(str).tolist()
         self.categories = frame["category"].astype(str).tolist()
         self.title_keys = frame["title_key"].astype(str).tolist()
-        self.exact_rank = text_to_cover_ranks(self.texts, self.groups, self.covers, self.groups,
-                                              where="exact titles")
+        self.exact_rank = text_to_cover_ranks(self.texts, self.groups, self.covers, self.groups, where="exact titles")
         self.exact_top_group = top_cover_groups(self.texts, self.covers, self.groups, self.book_ids)
         self.exact_similarity = pair_similarity(self.covers, self.texts)
 

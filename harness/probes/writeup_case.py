@@ -5,6 +5,7 @@ prefers "The Power of Nowww" over three other prompts. Here it is reported as wh
 ranking of four prompts by cosine similarity for one cover, plus the softmax share among those
 four prompts (at the model's logit scale), which is not an accuracy.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -24,8 +25,10 @@ if TYPE_CHECKING:
 WRITEUP_TITLE = "The Power of Now"
 WRITEUP_CATEGORY = "Mind-Body-Spirit"
 WRITEUP_PROMPTS = ("Lord of Rings", "The Power of Nowww", "random book", "Health Power")
-SHARE_NOTE = ("softmax share among these {n} prompts only, at the model's logit scale; it says which "
-              "prompt the cover prefers, not how accurate the model is")
+SHARE_NOTE = (
+    "softmax share among these {n} prompts only, at the model's logit scale; it says which "
+    "prompt the cover prefers, not how accurate the model is"
+)
 
 
 @dataclass(frozen=True)
@@ -39,7 +42,7 @@ class WriteupCase:
     prompts: tuple[str, ...]
     similarities: tuple[float, ...]  # cosine similarity of the cover to each prompt, in prompt order
     logit_scale: float
-    shares: tuple[float, ...]        # softmax(logit_scale * similarity) over the prompts
+    shares: tuple[float, ...]  # softmax(logit_scale * similarity) over the prompts
 
     @property
     def note(self) -> str:
@@ -51,13 +54,21 @@ class WriteupCase:
         return [(r + 1, self.prompts[i], self.similarities[i], self.shares[i]) for r, i in enumerate(order)]
 
     def to_dict(self) -> dict[str, object]:
-        return {"title": self.title, "category": self.category, "book_id": self.book_id,
-                "image_path": self.image_path, "logit_scale": self.logit_scale, "note": self.note,
-                "ranking": [{"rank": r, "prompt": p, "cosine": c, "share": s} for r, p, c, s in self.ranking()]}
+        return {
+            "title": self.title,
+            "category": self.category,
+            "book_id": self.book_id,
+            "image_path": self.image_path,
+            "logit_scale": self.logit_scale,
+            "note": self.note,
+            "ranking": [{"rank": r, "prompt": p, "cosine": c, "share": s} for r, p, c, s in self.ranking()],
+        }
 
     def render(self) -> str:
-        lines = [f"Cover of {self.title!r} ({self.category}, {self.image_path})",
-                 f"{'rank':>4}  {'cosine':>8}  {'share':>6}  prompt"]
+        lines = [
+            f"Cover of {self.title!r} ({self.category}, {self.image_path})",
+            f"{'rank':>4}  {'cosine':>8}  {'share':>6}  prompt",
+        ]
         lines += [f"{r:>4}  {c:>8.4f}  {s:>6.1%}  {p}" for r, p, c, s in self.ranking()]
         lines.append(f"share: {self.note}")
         return "\n".join(lines)
@@ -70,14 +81,22 @@ def find_cover(catalogue: Catalogue, title: str = WRITEUP_TITLE, category: str =
     frame = catalogue.frame
     match = frame.index[(frame["title_key"] == title_key(title)) & (frame["category"] == category)]
     if len(match) == 0:
-        raise DataError(f"no cover titled {title!r} in category {category!r} of this catalogue; "
-                        "pass --data pointing at the book-covers folder that holds that category "
-                        "(e.g. ../shared/data/bookcovers)")
+        raise DataError(
+            f"no cover titled {title!r} in category {category!r} of this catalogue; "
+            "pass --data pointing at the book-covers folder that holds that category "
+            "(e.g. ../shared/data/bookcovers)"
+        )
     return int(min(match, key=lambda i: (frame["image_path"].iat[i], frame["book_id"].iat[i])))
 
 
-def writeup_case(model: ClipModel, catalogue: Catalogue, *, title: str = WRITEUP_TITLE,
-                 category: str = WRITEUP_CATEGORY, prompts: Sequence[str] = WRITEUP_PROMPTS) -> WriteupCase:
+def writeup_case(
+    model: ClipModel,
+    catalogue: Catalogue,
+    *,
+    title: str = WRITEUP_TITLE,
+    category: str = WRITEUP_CATEGORY,
+    prompts: Sequence[str] = WRITEUP_PROMPTS,
+) -> WriteupCase:
     """Score the book's cover against `prompts` with `model` (the write-up's case by default)."""
     row = find_cover(catalogue, title, category)
     pixels = model.preprocess(catalogue.open_image(row)).unsqueeze(0)
@@ -89,7 +108,13 @@ def writeup_case(model: ClipModel, catalogue: Catalogue, *, title: str = WRITEUP
     logits = scale * similarities
     shares = np.exp(logits - logits.max())
     shares /= shares.sum()
-    return WriteupCase(title=title, category=category, book_id=str(catalogue.frame["book_id"].iat[row]),
-                       image_path=str(catalogue.frame["image_path"].iat[row]), prompts=tuple(prompts),
-                       similarities=tuple(float(s) for s in similarities), logit_scale=scale,
-                       shares=tuple(float(s) for s in shares))
+    return WriteupCase(
+        title=title,
+        category=category,
+        book_id=str(catalogue.frame["book_id"].iat[row]),
+        image_path=str(catalogue.frame["image_path"].iat[row]),
+        prompts=tuple(prompts),
+        similarities=tuple(float(s) for s in similarities),
+        logit_scale=scale,
+        shares=tuple(float(s) for s in shares),
+    )

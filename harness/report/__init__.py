@@ -3,6 +3,7 @@
 The model loads eagerly (the pytest plugin needs it on every run); the rest (rich, matplotlib)
 loads on first use. Metric directions live in the metric registry (harness.evaluate.metrics).
 """
+
 from __future__ import annotations
 
 import importlib

@@ -8,6 +8,7 @@ run or a sweep lands in the same fields whichever command produced it:
     add_evaluation(report, "candidate", other)
     add_comparison(report, "candidate", compare_evaluations(evaluation, other))
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -20,13 +21,30 @@ from harness.report.model import RunReport, environment_info
 from harness.settings import StatSettings
 
 
-def new_report(kind: str, *, settings: StatSettings, data: Mapping[str, Any] | None = None, name: str = "",
-               extra_settings: Mapping[str, Any] | None = None, engine: str = "local") -> RunReport:
+def new_report(
+    kind: str,
+    *,
+    settings: StatSettings,
+    data: Mapping[str, Any] | None = None,
+    name: str = "",
+    extra_settings: Mapping[str, Any] | None = None,
+    engine: str = "local",
+) -> RunReport:
     """An empty report of `kind`, with the statistics settings every number in it used."""
-    return RunReport(kind=kind, name=name or kind, seed=settings.seed, engine=engine,
-                     settings={"resamples": settings.resamples, "confidence": settings.confidence,
-                               "seed": settings.seed, **dict(extra_settings or {})},
-                     data=dict(data or {}), environment=environment_info())
+    return RunReport(
+        kind=kind,
+        name=name or kind,
+        seed=settings.seed,
+        engine=engine,
+        settings={
+            "resamples": settings.resamples,
+            "confidence": settings.confidence,
+            "seed": settings.seed,
+            **dict(extra_settings or {}),
+        },
+        data=dict(data or {}),
+        environment=environment_info(),
+    )
 
 
 def add_model(report: RunReport, role: str, model: Mapping[str, Any]) -> None:
@@ -51,14 +69,16 @@ def add_evaluation(report: RunReport, role: str, evaluation: Evaluation) -> None
     if evaluation.data.get("truncated_captions"):
         report.data.setdefault("truncated_captions", {})[role] = evaluation.data["truncated_captions"]
     for prefix, ranking in evaluation.rankings.items():
-        entry = report.per_query.setdefault(prefix, {"item_ids": list(ranking.book_ids),
-                                                     "titles": list(ranking.titles), "ranks": {}})
+        entry = report.per_query.setdefault(
+            prefix, {"item_ids": list(ranking.book_ids), "titles": list(ranking.titles), "ranks": {}}
+        )
         entry["ranks"][role] = [int(x) for x in ranking.ranks]
     if evaluation.zero_shot:
         section = report.sections.setdefault("zero_shot", {})
         for view, result in evaluation.zero_shot.items():
-            section.setdefault(view, {"categories": list(result.categories), "prompt": result.prompt,
-                                      "confusion": {}})["confusion"][role] = result.confusion.tolist()
+            section.setdefault(view, {"categories": list(result.categories), "prompt": result.prompt, "confusion": {}})[
+                "confusion"
+            ][role] = result.confusion.tolist()
 
 
 def add_difference(report: RunReport, role: str, difference: Difference, *, reference: str) -> None:
@@ -66,8 +86,9 @@ def add_difference(report: RunReport, role: str, difference: Difference, *, refe
     report.comparisons.setdefault(role, {}).setdefault(difference.key, difference)
 
 
-def add_comparison(report: RunReport, role: str, comparison: Comparison, *, reference: str,
-                   flips_shown: int | None = None) -> None:
+def add_comparison(
+    report: RunReport, role: str, comparison: Comparison, *, reference: str, flips_shown: int | None = None
+) -> None:
     """A role against the reference: every difference, and the queries that flipped."""
     for difference in comparison.differences.values():
         add_difference(report, role, difference, reference=reference)
@@ -75,7 +96,9 @@ def add_comparison(report: RunReport, role: str, comparison: Comparison, *, refe
         report.flips.setdefault(role, {})[f"{prefix}/recall@{f.k}"] = {
             "improved": [_flip(x) for x in f.improved[:flips_shown]],
             "regressed": [_flip(x) for x in f.regressed[:flips_shown]],
-            "improved_total": len(f.improved), "regressed_total": len(f.regressed)}
+            "improved_total": len(f.improved),
+            "regressed_total": len(f.regressed),
+        }
 
 
 def add_probes(report: RunReport, role: str, probe_report: Any) -> None:
@@ -97,6 +120,7 @@ def _flip(f: Any) -> dict[str, Any]:
 
 # --------------------------------------------------------------------------- the suites' run
 
+
 def suites_report(workspace: Any, source: Any, gates: list[Any], *, name: str = "run") -> RunReport:
     """The run report of `pytest suites/`: everything the workspace loaded and the metric source
     computed, the judged gates, and for two evaluated models their comparison and example books."""
@@ -105,13 +129,21 @@ def suites_report(workspace: Any, source: Any, gates: list[Any], *, name: str = 
 
     ws = workspace
     cfg = ws.config
-    report = new_report("suites", settings=ws.stat_settings, name=name, engine=cfg.engine,
-                        extra_settings={"ks": list(cfg.ks), "template": cfg.template,
-                                        "heldout_fraction": cfg.heldout_fraction})
+    report = new_report(
+        "suites",
+        settings=ws.stat_settings,
+        name=name,
+        engine=cfg.engine,
+        extra_settings={"ks": list(cfg.ks), "template": cfg.template, "heldout_fraction": cfg.heldout_fraction},
+    )
     report.environment = environment_info(ws.rootdir)
     if ws.loaded:
-        report.data = {"sources": ws.data_sources, "fingerprint": ws.catalogue.fingerprint,
-                       "load_report": ws.load_report.to_dict(), "categories": list(cfg.categories)}
+        report.data = {
+            "sources": ws.data_sources,
+            "fingerprint": ws.catalogue.fingerprint,
+            "load_report": ws.load_report.to_dict(),
+            "categories": list(cfg.categories),
+        }
         if "splits" in ws.__dict__:
             report.data["view_sizes"] = {v: len(getattr(ws.splits, v)) for v in ("train", "heldout", "cross")}
             report.data["withheld"] = ws.splits.withheld
@@ -120,8 +152,15 @@ def suites_report(workspace: Any, source: Any, gates: list[Any], *, name: str = 
             if ws.splits.replay is not None:  # rehearsed by the fine-tune, so not in cross
                 report.data["replay"] = {"fraction": ws.replay_fraction, "rows": ws.splits.replay_rows}
     for role, model in ws.loaded_models().items():
-        add_model(report, role, {"spec": ws.spec(role), "fingerprint": model.fingerprint,
-                                 **({"identity": model.identity} if getattr(model, "identity", None) else {})})
+        add_model(
+            report,
+            role,
+            {
+                "spec": ws.spec(role),
+                "fingerprint": model.fingerprint,
+                **({"identity": model.identity} if getattr(model, "identity", None) else {}),
+            },
+        )
     if ws.finetune_record:
         report.sections["finetune"] = dict(ws.finetune_record)
     for role, values in source.estimates.items():  # what the gates were judged on comes first
@@ -139,22 +178,33 @@ def suites_report(workspace: Any, source: Any, gates: list[Any], *, name: str = 
         report.sections["categories"] = categories
     evaluations = source.evaluations
     if all(role in evaluations for role in ("baseline", "candidate")):
-        add_comparison(report, "candidate", compare_evaluations(evaluations["baseline"], evaluations["candidate"],
-                                                                ws.stat_settings), reference="baseline")
+        add_comparison(
+            report,
+            "candidate",
+            compare_evaluations(evaluations["baseline"], evaluations["candidate"], ws.stat_settings),
+            reference="baseline",
+        )
         views = {name: getattr(ws.splits, name) for name in ("heldout", "cross") if getattr(ws.splits, name, None)}
-        report.sections["examples"] = example_books(evaluations, ws.loaded_models(), ws.catalogue, views,
-                                                    template=cfg.template)
+        report.sections["examples"] = example_books(
+            evaluations, ws.loaded_models(), ws.catalogue, views, template=cfg.template
+        )
     report.gates = list(gates)
     return report
 
 
 def interpolation_section(sweep: Any) -> dict[str, Any]:
     in_key, cross_key = f"{sweep.in_view}/{sweep.metric}", f"{sweep.cross_view}/{sweep.metric}"
-    return {"metric": sweep.metric, "alphas": [p.alpha for p in sweep.points],
-            "in_category": {in_key: [p.in_category.value for p in sweep.points]},
-            "cross_category": {cross_key: [p.cross_category.value for p in sweep.points]},
-            "feasible": [p.feasible for p in sweep.points], "max_cross_drop": sweep.max_cross_drop,
-            "frontier": list(sweep.frontier), "best_alpha": sweep.best_alpha, "constraint": sweep.constraint}
+    return {
+        "metric": sweep.metric,
+        "alphas": [p.alpha for p in sweep.points],
+        "in_category": {in_key: [p.in_category.value for p in sweep.points]},
+        "cross_category": {cross_key: [p.cross_category.value for p in sweep.points]},
+        "feasible": [p.feasible for p in sweep.points],
+        "max_cross_drop": sweep.max_cross_drop,
+        "frontier": list(sweep.frontier),
+        "best_alpha": sweep.best_alpha,
+        "constraint": sweep.constraint,
+    }
 
 
 def _per_category(evaluations: Mapping[str, Evaluation], tuned: Any) -> dict[str, dict[str, dict[str, float]]]:

@@ -8,6 +8,7 @@ the comparison engine's paired one (`compare_values` on the registry's `from_ran
 the difference compares point estimates and says so (test "point", no CI). Gates keep the model
 they judged, so the forest plot shows one row group per checkpoint.
 """
+
 from __future__ import annotations
 
 import math
@@ -31,13 +32,16 @@ def contributed_role(report: RunReport, source: str) -> str:
         return report.compared_roles[0]
     roles = [r for r in report.roles if r in report.metrics]
     if len(roles) != 1:
-        raise ConfigError(f"{source} holds {len(roles)} models ({', '.join(roles) or 'none'}) and no comparison; "
-                          "pass a run with one model or one candidate")
+        raise ConfigError(
+            f"{source} holds {len(roles)} models ({', '.join(roles) or 'none'}) and no comparison; "
+            "pass a run with one model or one candidate"
+        )
     return roles[0]
 
 
-def combine_reports(reports: Sequence[RunReport], sources: Sequence[str], *,
-                    stats: StatSettings | None = None) -> RunReport:
+def combine_reports(
+    reports: Sequence[RunReport], sources: Sequence[str], *, stats: StatSettings | None = None
+) -> RunReport:
     if len(reports) < 2:
         return reports[0]
     first = reports[0]
@@ -45,19 +49,30 @@ def combine_reports(reports: Sequence[RunReport], sources: Sequence[str], *,
     for other, source in zip(reports[1:], sources[1:], strict=True):
         theirs = other.data.get("fingerprint")
         if fingerprint and theirs and theirs != fingerprint:
-            raise ConfigError(f"{source} was evaluated on other data (fingerprint {str(theirs)[:12]}, "
-                              f"{sources[0]} has {str(fingerprint)[:12]}): compare runs of the same catalogue")
+            raise ConfigError(
+                f"{source} was evaluated on other data (fingerprint {str(theirs)[:12]}, "
+                f"{sources[0]} has {str(fingerprint)[:12]}): compare runs of the same catalogue"
+            )
     reference = first.reference or contributed_role(first, sources[0])
-    stats = stats or StatSettings(int(first.settings.get("resamples", 1000)),
-                                  float(first.settings.get("confidence", 0.95)), first.seed)
-    out = RunReport(kind=first.kind, name=" vs ".join(Path(s).stem for s in sources), seed=first.seed,
-                    environment=first.environment, settings=dict(first.settings), data=dict(first.data),
-                    reference=reference, sections=dict(first.sections))
+    stats = stats or StatSettings(
+        int(first.settings.get("resamples", 1000)), float(first.settings.get("confidence", 0.95)), first.seed
+    )
+    out = RunReport(
+        kind=first.kind,
+        name=" vs ".join(Path(s).stem for s in sources),
+        seed=first.seed,
+        environment=first.environment,
+        settings=dict(first.settings),
+        data=dict(first.data),
+        reference=reference,
+        sections=dict(first.sections),
+    )
     out.models = {role: dict(m) for role, m in first.models.items()}
     out.metrics = {role: dict(v) for role, v in first.metrics.items()}
     out.comparisons = {role: dict(v) for role, v in first.comparisons.items()}
-    out.per_query = {view: {**entry, "ranks": dict(entry.get("ranks") or {})}
-                     for view, entry in first.per_query.items()}
+    out.per_query = {
+        view: {**entry, "ranks": dict(entry.get("ranks") or {})} for view, entry in first.per_query.items()
+    }
     out.flips = dict(first.flips)
     out.gates = list(first.gates)
     taken = set(out.roles)
@@ -87,13 +102,15 @@ def _differences(out: RunReport, other: RunReport, role: str, name: str, stats: 
             continue
         hib = direction_of(key)
         delta = est.value - ref.value if math.isfinite(est.value) and math.isfinite(ref.value) else math.nan
-        diffs[key] = Difference(key, ref.value, est.value, delta, math.nan, math.nan, min(est.n, ref.n), math.nan,
-                                POINT, hib)
+        diffs[key] = Difference(
+            key, ref.value, est.value, delta, math.nan, math.nan, min(est.n, ref.n), math.nan, POINT, hib
+        )
     return diffs
 
 
-def _paired(out: RunReport, other: RunReport, key: str, role: str, reference: str, name: str,
-            stats: StatSettings) -> Difference | None:
+def _paired(
+    out: RunReport, other: RunReport, key: str, role: str, reference: str, name: str, stats: StatSettings
+) -> Difference | None:
     """The engine's paired difference when both files hold per-query ranks of the same items."""
     parsed = parse_key(key)
     if parsed is None or parsed.kind != "retrieval" or parsed.interpolated:

@@ -3,6 +3,7 @@
 User data (titles, names, gate messages) goes in as `Text`, never as markup, so a title
 holding `[bold]` or `[/]` prints as written.
 """
+
 from __future__ import annotations
 
 import json
@@ -20,8 +21,14 @@ from harness.report.history import StoredRun
 from harness.report.model import RunReport
 from harness.report.regress import RegressionResult
 
-_STATUS_STYLE = {"regression": "bold red", "warn": "yellow", "improved": "green", "unchanged": "dim",
-                 "new": "cyan", "unknown": "magenta"}
+_STATUS_STYLE = {
+    "regression": "bold red",
+    "warn": "yellow",
+    "improved": "green",
+    "unchanged": "dim",
+    "new": "cyan",
+    "unknown": "magenta",
+}
 _OUTCOME_STYLE = {"PASS": "green", "FAIL": "bold red", "WARN": "yellow", "UNDECIDED": "magenta"}
 
 
@@ -50,6 +57,7 @@ def fmt_ci(low: Any, high: Any, signed: bool = True) -> str:
 
 # -- one run ---------------------------------------------------------------------------------
 
+
 def metrics_table(report: RunReport) -> Table:
     """Every metric key: each role's value with its CI, then each compared role's difference against
     the reference with its CI and p-value (the test named in the JSON)."""
@@ -63,8 +71,10 @@ def metrics_table(report: RunReport) -> Table:
         suffix = f" {role}" if len(compared) > 1 else ""
         table.add_column(plain(f"delta{suffix} [CI]"), justify="right")
         table.add_column(plain(f"p{suffix}"), justify="right")
-    keys = sorted({k for values in report.metrics.values() for k in values}
-                  | {k for values in report.comparisons.values() for k in values})
+    keys = sorted(
+        {k for values in report.metrics.values() for k in values}
+        | {k for values in report.comparisons.values() for k in values}
+    )
     for key in keys:
         cells: list[Any] = [plain(f"{key} {arrow(key)}".strip())]
         for role in roles:
@@ -77,8 +87,13 @@ def metrics_table(report: RunReport) -> Table:
                 continue
             style = {"better": "green", "worse": "red"}.get(c.significant, "")
             cells.append(plain(f"{fmt(c.delta, True)} {fmt_ci(c.ci_low, c.ci_high)}", style=style))
-            cells.append(f"{c.p_value:.3g}" if isinstance(c.p_value, (int, float)) and math.isfinite(c.p_value)
-                         else "point estimates" if c.test == "point" else "")
+            cells.append(
+                f"{c.p_value:.3g}"
+                if isinstance(c.p_value, (int, float)) and math.isfinite(c.p_value)
+                else "point estimates"
+                if c.test == "point"
+                else ""
+            )
         table.add_row(*cells)
     return table
 
@@ -89,21 +104,33 @@ def gates_table(report: RunReport) -> Table:
     for name in ("metric", "rule", "tier", "outcome", "why"):
         table.add_column(name, overflow="fold")
     for g in report.gates:
-        table.add_row(plain(g.name), plain(g.metric), plain(g.rule), plain(g.tier),
-                      plain(g.outcome, style=_OUTCOME_STYLE.get(g.outcome, "")), plain(g.message))
+        table.add_row(
+            plain(g.name),
+            plain(g.metric),
+            plain(g.rule),
+            plain(g.tier),
+            plain(g.outcome, style=_OUTCOME_STYLE.get(g.outcome, "")),
+            plain(g.message),
+        )
     return table
 
 
 def print_run(report: RunReport, console: Console | None = None) -> None:
     console = console or make_console()
     models = ", ".join(f"{role}={m.get('spec', '?')}" for role, m in report.models.items())
-    console.print(plain(f"{report.kind} run {report.run_id} ({report.name or 'unnamed'}) {report.created_at}"
-                        f"  {models}"))
+    console.print(
+        plain(f"{report.kind} run {report.run_id} ({report.name or 'unnamed'}) {report.created_at}  {models}")
+    )
     settings = report.settings
     if settings:
-        console.print(plain(f"{settings.get('confidence', 0.95):.0%} two-sided CIs from {settings.get('resamples')} "
-                           "bootstrap resamples; differences against "
-                           f"{report.reference or 'no reference'} are paired over the same queries", style="dim"))
+        console.print(
+            plain(
+                f"{settings.get('confidence', 0.95):.0%} two-sided CIs from {settings.get('resamples')} "
+                "bootstrap resamples; differences against "
+                f"{report.reference or 'no reference'} are paired over the same queries",
+                style="dim",
+            )
+        )
     console.print(metrics_table(report))
     if isinstance(report.sections.get("interpolation"), dict):
         console.print(sweep_table(report.sections["interpolation"]))
@@ -113,9 +140,14 @@ def print_run(report: RunReport, console: Console | None = None) -> None:
 
 def sweep_table(sweep: dict[str, Any]) -> Table:
     """The interpolation sweep: each alpha's in- and cross-category metric, frontier, constraint."""
-    table = Table(title=plain(f"WiSE-FT sweep: {sweep.get('metric', '')}; best alpha "
-                             f"{sweep.get('best_alpha') if sweep.get('best_alpha') is not None else 'none'} "
-                             f"({sweep.get('constraint', '')})"), title_justify="left")
+    table = Table(
+        title=plain(
+            f"WiSE-FT sweep: {sweep.get('metric', '')}; best alpha "
+            f"{sweep.get('best_alpha') if sweep.get('best_alpha') is not None else 'none'} "
+            f"({sweep.get('constraint', '')})"
+        ),
+        title_justify="left",
+    )
     for column in ("alpha", "in-category", "cross-category", "frontier", "meets constraint"):
         table.add_column(column, justify="right")
     # the first metric's values, one per alpha (null where a value was not finite)
@@ -123,22 +155,38 @@ def sweep_table(sweep: dict[str, Any]) -> Table:
     cross: list[float | None] = next(iter((sweep.get("cross_category") or {}).values()), [])
     feasible = sweep.get("feasible") or []
     for i, alpha in enumerate(sweep.get("alphas") or []):
-        table.add_row(f"{alpha:g}", fmt(inside[i] if i < len(inside) else None),
-                      fmt(cross[i] if i < len(cross) else None),
-                      "yes" if alpha in (sweep.get("frontier") or []) else "",
-                      ("yes" if feasible[i] else "no") if i < len(feasible) else "")
+        table.add_row(
+            f"{alpha:g}",
+            fmt(inside[i] if i < len(inside) else None),
+            fmt(cross[i] if i < len(cross) else None),
+            "yes" if alpha in (sweep.get("frontier") or []) else "",
+            ("yes" if feasible[i] else "no") if i < len(feasible) else "",
+        )
     return table
 
 
 # -- regression report -----------------------------------------------------------------------
 
+
 def regression_table(result: RegressionResult, *, show_unchanged: bool = True) -> Table:
     run, main = result.run, result.main
-    table = Table(title=plain(f"{result.role}: RUN {run.get('name') or run.get('run_id')} vs "
-                             f"MAIN {main.get('name') or main.get('run_id')}"), title_justify="left")
+    table = Table(
+        title=plain(
+            f"{result.role}: RUN {run.get('name') or run.get('run_id')} vs "
+            f"MAIN {main.get('name') or main.get('run_id')}"
+        ),
+        title_justify="left",
+    )
     columns: tuple[tuple[str, JustifyMethod], ...] = (
-        ("metric", "left"), ("MAIN", "right"), ("RUN", "right"), ("delta", "right"),
-        ("CI", "right"), ("basis", "left"), ("status", "left"), ("why", "left"))
+        ("metric", "left"),
+        ("MAIN", "right"),
+        ("RUN", "right"),
+        ("delta", "right"),
+        ("CI", "right"),
+        ("basis", "left"),
+        ("status", "left"),
+        ("why", "left"),
+    )
     for name, justify in columns:
         table.add_column(name, justify=justify, overflow="fold", no_wrap=name == "metric")
     order = {"regression": 0, "warn": 1, "improved": 2, "new": 3, "unknown": 4, "unchanged": 5}
@@ -146,13 +194,20 @@ def regression_table(result: RegressionResult, *, show_unchanged: bool = True) -
         if not show_unchanged and m.status == "unchanged":
             continue
         direction = f" {arrow_of(m.higher_is_better)}" if m.higher_is_better is not None else ""
-        table.add_row(plain(m.key + direction), fmt(m.old), fmt(m.new), fmt(m.delta, True), fmt_ci(m.ci_low, m.ci_high),
-                      plain(m.basis), plain(m.status, style=_STATUS_STYLE.get(m.status, "")), plain(m.reason))
+        table.add_row(
+            plain(m.key + direction),
+            fmt(m.old),
+            fmt(m.new),
+            fmt(m.delta, True),
+            fmt_ci(m.ci_low, m.ci_high),
+            plain(m.basis),
+            plain(m.status, style=_STATUS_STYLE.get(m.status, "")),
+            plain(m.reason),
+        )
     return table
 
 
-def print_regression(result: RegressionResult, console: Console | None = None, *,
-                     fail_on: str = "regression") -> None:
+def print_regression(result: RegressionResult, console: Console | None = None, *, fail_on: str = "regression") -> None:
     console = console or make_console()
     for warning in result.warnings:
         console.print(plain("warning: ", style="yellow").append(plain(warning)))
@@ -163,8 +218,14 @@ def print_regression(result: RegressionResult, console: Console | None = None, *
         for name in ("metric", "MAIN", "RUN", "status", "why"):
             table.add_column(name, overflow="fold")
         for g in result.gates:
-            table.add_row(plain(g.name), plain(g.metric), plain(g.old or "-"), plain(g.new or "-"),
-                          plain(g.status, style=_STATUS_STYLE.get(g.status, "")), plain(g.reason))
+            table.add_row(
+                plain(g.name),
+                plain(g.metric),
+                plain(g.old or "-"),
+                plain(g.new or "-"),
+                plain(g.status, style=_STATUS_STYLE.get(g.status, "")),
+                plain(g.reason),
+            )
         console.print(table)
     for view, items in result.worst_items.items():
         if items:
@@ -177,12 +238,18 @@ def print_regression(result: RegressionResult, console: Console | None = None, *
         line.append(plain(f" - regressed: {', '.join(result.regressions)}"))
     elif result.warned:
         line.append(plain(f" - worse but not significant / incomplete: {', '.join(result.warned)}"))
-    line.append(plain(f"  (margin {result.margin:g}, {result.confidence:.0%} confidence, "
-                     f"--fail-on {fail_on}: exit {result.exit_code(fail_on)})", style="dim"))
+    line.append(
+        plain(
+            f"  (margin {result.margin:g}, {result.confidence:.0%} confidence, "
+            f"--fail-on {fail_on}: exit {result.exit_code(fail_on)})",
+            style="dim",
+        )
+    )
     console.print(line, soft_wrap=True)  # one line a log search finds whole
 
 
 # -- saved runs ------------------------------------------------------------------------------
+
 
 def runs_table(runs: Iterable[StoredRun]) -> Table:
     """Saved runs with time, commit, models and gate outcomes (read from each file).
@@ -196,8 +263,13 @@ def runs_table(runs: Iterable[StoredRun]) -> Table:
         table.add_column(name, overflow="fold")
     for run in runs:
         info = _summary(run)
-        table.add_row(plain(run.path.name), plain(info["created"]), plain(info["commit"]), plain(info["models"]),
-                      plain(info["gates"]))
+        table.add_row(
+            plain(run.path.name),
+            plain(info["created"]),
+            plain(info["commit"]),
+            plain(info["models"]),
+            plain(info["gates"]),
+        )
     return table
 
 
@@ -217,6 +289,7 @@ def _summary(run: StoredRun) -> dict[str, str]:
 
 
 # -- the suites' summary -------------------------------------------------------------------------
+
 
 def suite_summary(report: RunReport, *, markup: bool) -> str:
     """One rich table per suite: metric, baseline, candidate, delta with CI, gate, outcome."""
@@ -238,14 +311,23 @@ def suite_summary(report: RunReport, *, markup: bool) -> str:
             cand = report.metrics.get("candidate", {}).get(result.metric)
             c = report.comparison(result.metric)
             delta = f"{fmt(c.delta, True)} {fmt_ci(c.ci_low, c.ci_high)}" if c else ""
-            table.add_row(plain(result.metric), fmt(base.value) if base else "-", fmt(cand.value) if cand else "-",
-                          delta, plain(result.rule),
-                          plain(result.outcome, style=_OUTCOME_STYLE.get(result.outcome, "")))
+            table.add_row(
+                plain(result.metric),
+                fmt(base.value) if base else "-",
+                fmt(cand.value) if cand else "-",
+                delta,
+                plain(result.rule),
+                plain(result.outcome, style=_OUTCOME_STYLE.get(result.outcome, "")),
+            )
         console.print(table)
     if report.gates:  # each gate's whole message, once, as one line a log search finds
         console.print(plain("bookclip gates:", style="bold"))
         order = {"FAIL": 0, "UNDECIDED": 1, "WARN": 2, "PASS": 3}
         for result in sorted(report.gates, key=lambda g: (order.get(g.outcome, 9), g.metric)):
-            console.print(plain(f"{result.outcome} ", style=_OUTCOME_STYLE.get(result.outcome, ""))
-                          .append(plain(f"{result.metric}: {result.message}")), soft_wrap=True)
+            console.print(
+                plain(f"{result.outcome} ", style=_OUTCOME_STYLE.get(result.outcome, "")).append(
+                    plain(f"{result.metric}: {result.message}")
+                ),
+                soft_wrap=True,
+            )
     return buffer.getvalue()

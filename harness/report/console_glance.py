@@ -1,5 +1,6 @@
 """`bookclip report`'s default view: the verdict, the gates and the five worst regressions, in at
 most 40 lines of 80 columns (`--full` prints every table). Numbers are read from the report."""
+
 from __future__ import annotations
 
 from rich.console import Console
@@ -31,16 +32,18 @@ def print_glance(report: RunReport, console: Console | None = None) -> None:
     _line(console, head.append(plain(f" - {v.label}" + (f" ({counts})" if counts else ""))))
     reference = report.reference or "the reference"
     if report.gates:
-        _line(console, plain(f"gates (difference against {reference} with CI, or the value for min/max):",
-                             style="bold"))
+        _line(
+            console, plain(f"gates (difference against {reference} with CI, or the value for min/max):", style="bold")
+        )
         roles = list(dict.fromkeys(g.role for g in report.gates))
         order = {"FAIL": 0, "UNDECIDED": 1, "WARN": 2, "PASS": 3}
         shown = 0
         for role in roles:
             if shown >= MAX_GATE_LINES:
                 break
-            gates = sorted((g for g in report.gates if g.role == role),
-                           key=lambda g: (order.get(g.outcome, 9), g.metric))
+            gates = sorted(
+                (g for g in report.gates if g.role == role), key=lambda g: (order.get(g.outcome, 9), g.metric)
+            )
             if len(roles) > 1:
                 _line(console, plain(f" {role}", style="bold"))
             for g in gates:

@@ -1,4 +1,5 @@
 """Building blocks for the report's example books: cover thumbnails and which books to show."""
+
 from __future__ import annotations
 
 import base64
@@ -18,8 +19,9 @@ def thumbnail_b64(image: Image.Image, *, size: int = 96, quality: int = 80) -> s
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def select_examples(baseline_ranks: Sequence[int], candidate_ranks: Sequence[int], *,
-                    count: int = 6) -> tuple[list[int], list[int]]:
+def select_examples(
+    baseline_ranks: Sequence[int], candidate_ranks: Sequence[int], *, count: int = 6
+) -> tuple[list[int], list[int]]:
     """Indices of the `count` worst regressions and `count` best improvements by rank change.
 
     Ties break by position, so the choice is deterministic; unchanged items are never chosen.
@@ -34,8 +36,16 @@ def select_examples(baseline_ranks: Sequence[int], candidate_ranks: Sequence[int
     return worst, best
 
 
-def example_books(evaluations: dict, models: dict, catalogue: object, views: dict, *, template: str,
-                  count: int = 6, direction: str = "image_to_text") -> list[dict]:
+def example_books(
+    evaluations: dict,
+    models: dict,
+    catalogue: object,
+    views: dict,
+    *,
+    template: str,
+    count: int = 6,
+    direction: str = "image_to_text",
+) -> list[dict]:
     """Covers of the books whose correct title moved most between baseline and candidate, in every view
     of `views` (name -> view: the tuned categories' held-out books, the other categories), the
     largest losses first wherever they are, at least the worst of each view that has one; each with
@@ -55,8 +65,11 @@ def example_books(evaluations: dict, models: dict, catalogue: object, views: dic
         gains += [(float(cand.ranks[i]) - float(base.ranks[i]), name, i) for i in best]
     moved.sort(key=lambda m: (-m[0], m[1], m[2]))
     gains.sort(key=lambda m: (m[0], m[1], m[2]))
-    chosen = moved[:count] + [next(m for m in moved if m[1] == v) for v in dict.fromkeys(m[1] for m in moved)
-                              if not any(c[1] == v for c in moved[:count])]
+    chosen = moved[:count] + [
+        next(m for m in moved if m[1] == v)
+        for v in dict.fromkeys(m[1] for m in moved)
+        if not any(c[1] == v for c in moved[:count])
+    ]
     from harness.evaluate.embed import embed
 
     embedded: dict[str, dict] = {}  # view -> role -> embeddings of the view's books, each computed once
@@ -65,8 +78,9 @@ def example_books(evaluations: dict, models: dict, catalogue: object, views: dic
         for _, name, i in picked:
             if name not in embedded:
                 ids = views[name].frame["book_id"].astype(str).tolist()
-                embedded[name] = {role: embed(model, catalogue, template=template).select(ids)
-                                  for role, model in models.items()}
+                embedded[name] = {
+                    role: embed(model, catalogue, template=template).select(ids) for role, model in models.items()
+                }
             base, cand = rankings[name]
             examples.append(_example(kind, name, views[name], i, base, cand, embedded[name]))
     return examples
@@ -78,11 +92,16 @@ def _example(kind: str, name: str, view: object, i: int, base: object, cand: obj
     frame = view.frame.reset_index(drop=True)  # type: ignore[attr-defined]
     ids = frame["book_id"].astype(str).tolist()
     row = ids.index(base.book_ids[i])  # type: ignore[attr-defined]
-    item = {"kind": kind, "view": name, "book_id": base.book_ids[i],  # type: ignore[attr-defined]
-            "title": str(frame.at[row, "title"]), "author": str(frame.at[row, "author"]),
-            "category": str(frame.at[row, "category"]),
-            "rank": {"baseline": int(base.ranks[i]), "candidate": int(cand.ranks[i])},  # type: ignore[attr-defined]
-            "top5": {}}
+    item = {
+        "kind": kind,
+        "view": name,
+        "book_id": base.book_ids[i],  # type: ignore[attr-defined]
+        "title": str(frame.at[row, "title"]),
+        "author": str(frame.at[row, "author"]),
+        "category": str(frame.at[row, "category"]),
+        "rank": {"baseline": int(base.ranks[i]), "candidate": int(cand.ranks[i])},  # type: ignore[attr-defined]
+        "top5": {},
+    }
     try:
         item["thumbnail"] = thumbnail_b64(view.open_image(row))  # type: ignore[attr-defined]
     except BookclipError:
@@ -91,6 +110,12 @@ def _example(kind: str, name: str, view: object, i: int, base: object, cand: obj
     for role, emb in embedded.items():
         sims = emb.texts @ emb.images[row]
         top = np.argsort(-sims, kind="stable")[:5]
-        item["top5"][role] = [{"title": str(frame.at[int(j), "title"]), "similarity": float(sims[j]),
-                               "correct": bool(frame.at[int(j), "group_id"] == group)} for j in top]
+        item["top5"][role] = [
+            {
+                "title": str(frame.at[int(j), "title"]),
+                "similarity": float(sims[j]),
+                "correct": bool(frame.at[int(j), "group_id"] == group),
+            }
+            for j in top
+        ]
     return item

@@ -5,6 +5,7 @@ Workflow commands are parsed from the job's output, so a gate name or message is
 runner unescapes it (`%`, CR and LF in the message; also `:` and `,` in a property): a crafted
 metric or title can neither end the command early nor start a second one.
 """
+
 from __future__ import annotations
 
 import os
@@ -51,7 +52,9 @@ def publish(report: RunReport, environ: Mapping[str, str] = os.environ) -> list[
             with Path(summary).open("a", encoding="utf-8") as handle:
                 handle.write(run_markdown(report) + "\n")
         except OSError as exc:
-            raise WriteError(exc.errno or 0, exc.strerror or str(exc),
-                             f"cannot append the job summary to GITHUB_STEP_SUMMARY={summary!r}: "
-                             f"{exc.strerror or exc}") from None
+            raise WriteError(
+                exc.errno or 0,
+                exc.strerror or str(exc),
+                f"cannot append the job summary to GITHUB_STEP_SUMMARY={summary!r}: {exc.strerror or exc}",
+            ) from None
     return workflow_annotations(report) if environ.get("GITHUB_ACTIONS") == "true" else []

@@ -1,6 +1,7 @@
 """What a reviewer reads first, for the console and the HTML page alike: the verdict, each gate's
 evidence (read from the report, never recomputed) and the worst regressions.
 """
+
 from __future__ import annotations
 
 import math
@@ -13,14 +14,18 @@ from harness.evaluate.stats import Estimate
 from harness.report.model import GateResult, RunReport
 
 FAILING = ("FAIL", "UNDECIDED")  # an UNDECIDED gate fails its test, as a FAIL does
-UNIT_FAMILIES = {"rate": "rates (0 to 1)", "rank": "ranks (log scale)", "similarity": "cosine similarity",
-                 "other": "other units"}
+UNIT_FAMILIES = {
+    "rate": "rates (0 to 1)",
+    "rank": "ranks (log scale)",
+    "similarity": "cosine similarity",
+    "other": "other units",
+}
 
 
 @dataclass(frozen=True)
 class Verdict:
-    outcome: str                 # 'PASS', 'WARN', 'FAIL' or '' (no gates)
-    label: str                   # one line
+    outcome: str  # 'PASS', 'WARN', 'FAIL' or '' (no gates)
+    label: str  # one line
     counts: dict[str, int]
 
 
@@ -60,35 +65,64 @@ class GateEvidence:
 def gate_evidence(report: RunReport, gate: GateResult) -> GateEvidence:
     absolute, est, d = _judged_on(report, gate)
     if d is not None:
-        return GateEvidence(gate, True, _num(d.delta), _num(d.ci_low), _num(d.ci_high), _num(gate.bound),
-                            f"{d.test} test; paired CI over n={d.n}")
+        return GateEvidence(
+            gate,
+            True,
+            _num(d.delta),
+            _num(d.ci_low),
+            _num(d.ci_high),
+            _num(gate.bound),
+            f"{d.test} test; paired CI over n={d.n}",
+        )
     if est is None:
         return GateEvidence(gate, not absolute, None, None, None, _num(gate.bound), "")
-    return GateEvidence(gate, False, _num(est.value), _num(est.ci_low), _num(est.ci_high), _num(gate.bound),
-                        f"{est.interval} CI over n={est.n}")
+    return GateEvidence(
+        gate,
+        False,
+        _num(est.value),
+        _num(est.ci_low),
+        _num(est.ci_high),
+        _num(gate.bound),
+        f"{est.interval} CI over n={est.n}",
+    )
 
 
 Number = str | float | int
 
 
-def gate_numbers(gate: GateResult, estimate: Estimate | None, difference: Difference | None,
-                 reference: str | None = None) -> dict[str, Number]:
+def gate_numbers(
+    gate: GateResult, estimate: Estimate | None, difference: Difference | None, reference: str | None = None
+) -> dict[str, Number]:
     """A gate's numbers, flat, for CI tools (JUnit properties, Markdown, MLflow): the paired difference
     it was judged on (value and reference value, delta and its CI, test) or, for min/max rules, the
     role's estimate and its CI; then its rule and outcome. A number that is not finite is left out,
     as the run report writes it as null."""
     numbers: dict[str, Number | None] = {"metric": gate.metric, "role": gate.role}
     if difference is not None:
-        numbers |= {"reference": reference or "baseline", "reference_value": difference.reference,
-                    "value": difference.value, "delta": difference.delta, "ci_of": "delta",
-                    "ci_low": difference.ci_low, "ci_high": difference.ci_high, "p_value": gate.p_value,
-                    "test": difference.test, "interval": difference.interval, "n": difference.n}
+        numbers |= {
+            "reference": reference or "baseline",
+            "reference_value": difference.reference,
+            "value": difference.value,
+            "delta": difference.delta,
+            "ci_of": "delta",
+            "ci_low": difference.ci_low,
+            "ci_high": difference.ci_high,
+            "p_value": gate.p_value,
+            "test": difference.test,
+            "interval": difference.interval,
+            "n": difference.n,
+        }
     elif estimate is not None:
-        numbers |= {"value": estimate.value, "ci_of": "value", "ci_low": estimate.ci_low,
-                    "ci_high": estimate.ci_high, "interval": estimate.interval, "n": estimate.n}
+        numbers |= {
+            "value": estimate.value,
+            "ci_of": "value",
+            "ci_low": estimate.ci_low,
+            "ci_high": estimate.ci_high,
+            "interval": estimate.interval,
+            "n": estimate.n,
+        }
     numbers |= {"rule": gate.rule, "tier": gate.tier, "outcome": gate.outcome}
-    return {k: v for k, v in numbers.items()
-            if v is not None and not (isinstance(v, float) and not math.isfinite(v))}
+    return {k: v for k, v in numbers.items() if v is not None and not (isinstance(v, float) and not math.isfinite(v))}
 
 
 def report_gate_numbers(report: RunReport, gate: GateResult) -> dict[str, Number]:
@@ -108,8 +142,12 @@ def _judged_on(report: RunReport, gate: GateResult) -> tuple[bool, Estimate | No
 def worst_regressions(report: RunReport, count: int = 5) -> list[tuple[str, Any]]:
     """(role, Difference) of the differences whose whole CI lies on the worse side, the clearest first:
     by the change in units of its own CI width, so rates and ranks can be ordered together."""
-    found = [(role, d) for role in report.compared_roles for d in report.comparisons[role].values()
-             if d.significant == "worse"]
+    found = [
+        (role, d)
+        for role in report.compared_roles
+        for d in report.comparisons[role].values()
+        if d.significant == "worse"
+    ]
 
     def clarity(item: tuple[str, Any]) -> float:
         d = item[1]

@@ -5,6 +5,7 @@ under (e.g. `main`, `ft-lr3e-5`) and the run id. References resolve as: an exist
 file path; `latest` (the newest run of all); a saved name (the newest run saved under
 it); a run number (`12` or `0012`); or a run id (or its unique prefix).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -41,8 +42,10 @@ def history_root(root: str | os.PathLike[str] | None = None) -> Path:
 def check_name(name: str) -> str:
     """A run name is letters, digits, '.' and '-' (no '_': it separates the parts of a file name)."""
     if not isinstance(name, str) or not _NAME.match(name) or name == "latest" or name.isdigit():
-        raise ConfigError(f"run name {name!r} is not usable: use letters, digits, '.' and '-' "
-                          "(not '_', not 'latest', not only digits), e.g. 'main' or 'ft-lr3e-5'")
+        raise ConfigError(
+            f"run name {name!r} is not usable: use letters, digits, '.' and '-' "
+            "(not '_', not 'latest', not only digits), e.g. 'main' or 'ft-lr3e-5'"
+        )
     return name
 
 
@@ -120,5 +123,7 @@ def resolve_run(ref: str | os.PathLike[str], root: str | os.PathLike[str] | None
         raise ConfigError(f"run report {text} does not exist")
     names = sorted({r.name for r in runs})
     known = f"saved names: {', '.join(names)}" if names else "no runs saved yet"
-    raise ConfigError(f"no run {text!r} under {directory} ({known}); "
-                      "save one with `pytest suites/ --bookclip-save NAME` or `bookclip report RUN.json --save NAME`")
+    raise ConfigError(
+        f"no run {text!r} under {directory} ({known}); "
+        "save one with `pytest suites/ --bookclip-save NAME` or `bookclip report RUN.json --save NAME`"
+    )

@@ -9,6 +9,7 @@ run is escaped. No script; a Content-Security-Policy allows only inline styles a
 plots are inline SVG or matplotlib SVG images; each cover is embedded once, as a CSS class.
 An HTML report section is a function in `SECTIONS`.
 """
+
 from __future__ import annotations
 
 import os
@@ -55,8 +56,9 @@ def render_html(report: RunReport) -> str:
     """The whole page as a string."""
     from markupsafe import Markup
 
-    sections = [{"id": anchor, "heading": heading, "blocks": safely(render, report)}
-                for anchor, heading, render in SECTIONS]
+    sections = [
+        {"id": anchor, "heading": heading, "blocks": safely(render, report)} for anchor, heading, render in SECTIONS
+    ]
     git = (report.environment or {}).get("git") or {}
     meta = [f"run {report.run_id}", report.created_at]
     if git.get("commit"):
@@ -67,15 +69,26 @@ def render_html(report: RunReport) -> str:
     sizes = report.data.get("view_sizes")
     if isinstance(sizes, dict) and sizes:
         meta.append("views: " + ", ".join(f"{k} {v}" for k, v in sizes.items()))
-    models = [{"role": role, "spec": (m or {}).get("spec", "?"),
-               "fingerprint": str((m or {}).get("fingerprint", ""))[:12]}
-              for role, m in report.models.items()]
-    page = environment().get_template("page.html.j2").render(
-        csp=Markup(CSP), css=Markup(stylesheet()), cover_css=Markup(cover_rules(report)),
-        title=f"bookclip {report.kind} {report.name or report.run_id}",
-        heading=f"bookclip {report.kind}: {report.name}" if report.name else f"bookclip {report.kind}",
-        meta=" · ".join(meta), models=models, sections=sections, schema=report.schema_version,
-        run_id=report.run_id)
+    models = [
+        {"role": role, "spec": (m or {}).get("spec", "?"), "fingerprint": str((m or {}).get("fingerprint", ""))[:12]}
+        for role, m in report.models.items()
+    ]
+    page = (
+        environment()
+        .get_template("page.html.j2")
+        .render(
+            csp=Markup(CSP),
+            css=Markup(stylesheet()),
+            cover_css=Markup(cover_rules(report)),
+            title=f"bookclip {report.kind} {report.name or report.run_id}",
+            heading=f"bookclip {report.kind}: {report.name}" if report.name else f"bookclip {report.kind}",
+            meta=" · ".join(meta),
+            models=models,
+            sections=sections,
+            schema=report.schema_version,
+            run_id=report.run_id,
+        )
+    )
     return visible_page(page)  # data strings: no bidi reversal, no raw control characters, always UTF-8
 
 

@@ -5,6 +5,7 @@ collapsed <details>, cards of books). Only `templates/page.html.j2` turns them i
 Jinja2's autoescape on, so every string from a run is escaped wherever it lands; no Python code
 here writes markup.
 """
+
 from __future__ import annotations
 
 import math
@@ -65,8 +66,17 @@ def pills(outcome: str, label: str, counts: list[tuple[str, int]], who: str) -> 
 
 def gate_table(gates: Iterable[GateResult]) -> Block:
     order = {"FAIL": 0, "UNDECIDED": 1, "WARN": 2, "PASS": 3}
-    rows = [[cell(g.role, "key"), cell(g.metric, "key"), cell(g.rule), cell(g.tier), cell(g.outcome, g.outcome),
-             cell(g.message)] for g in sorted(gates, key=lambda g: (order.get(g.outcome, 9), g.role, g.name))]
+    rows = [
+        [
+            cell(g.role, "key"),
+            cell(g.metric, "key"),
+            cell(g.rule),
+            cell(g.tier),
+            cell(g.outcome, g.outcome),
+            cell(g.message),
+        ]
+        for g in sorted(gates, key=lambda g: (order.get(g.outcome, 9), g.role, g.name))
+    ]
     return table(["model", "metric", "rule", "tier", "outcome", "why"], rows)
 
 
@@ -91,9 +101,13 @@ def safely(render: Callable[[RunReport], list[Block]], report: RunReport) -> lis
 def environment() -> Any:
     from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-    env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=select_autoescape(default=True,
-                                                                                           default_for_string=True),
-                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env = Environment(
+        loader=FileSystemLoader(str(TEMPLATES)),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
     return env
 
 

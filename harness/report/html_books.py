@@ -1,6 +1,7 @@
 """The HTML report's book sections: the books that moved most in any view (cover, each model's
 top-5 titles) and the flip lists. Each cover is embedded once, as a CSS class holding its data URI,
 however many times it is shown."""
+
 from __future__ import annotations
 
 import base64
@@ -71,18 +72,29 @@ def example_blocks(report: RunReport) -> list[Block]:
     better = sorted((e for e in examples if _change(e) < 0), key=_change)
     same = [e for e in examples if _change(e) == 0]
     views = sorted({_view(e) for e in examples})
-    blocks: list[Block] = [note(f"Worst losses first, wherever they are: {len(examples)} books from "
-                                f"{', '.join(views)}. Each card shows the view, the rank of the correct title for "
-                                "each model and the top-5 titles each model retrieves for the cover (cosine "
-                                "similarity; the correct title highlighted).")]
+    blocks: list[Block] = [
+        note(
+            f"Worst losses first, wherever they are: {len(examples)} books from "
+            f"{', '.join(views)}. Each card shows the view, the rank of the correct title for "
+            "each model and the top-5 titles each model retrieves for the cover (cosine "
+            "similarity; the correct title highlighted)."
+        )
+    ]
     if worse:
-        blocks += [heading(f"Largest rank losses ({len(worse)})"),
-                   Block("cards", examples=[_card(e) for e in worse[:_SHOWN_OPEN]])]
+        blocks += [
+            heading(f"Largest rank losses ({len(worse)})"),
+            Block("cards", examples=[_card(e) for e in worse[:_SHOWN_OPEN]]),
+        ]
     rest = [("More rank losses", worse[_SHOWN_OPEN:]), ("Largest rank gains", better), ("Unchanged", same)]
     for title, items in rest:
         if items:
-            blocks.append(details(f"{title} ({len(items)})", [Block("cards", examples=[_card(e) for e in items])],
-                                  open=not worse and title == "Largest rank gains"))
+            blocks.append(
+                details(
+                    f"{title} ({len(items)})",
+                    [Block("cards", examples=[_card(e) for e in items])],
+                    open=not worse and title == "Largest rank gains",
+                )
+            )
     return blocks
 
 
@@ -93,39 +105,75 @@ def _view(example: dict[str, Any]) -> str:
 def _card(example: dict[str, Any]) -> dict[str, Any]:
     uri = _thumbnail_uri(example.get("thumbnail"))
     author, category = example.get("author") or "", example.get("category") or ""
-    top5 = [{"role": str(role), "rows": [{"title": str(r.get("title", "")), "similarity": fmt(r.get("similarity")),
-                                          "correct": bool(r.get("correct"))}
-                                         for r in rows or [] if isinstance(r, dict)]}
-            for role, rows in (example.get("top5") or {}).items()]
-    return {"cover": _cover_class(uri) if uri else "", "title": str(example.get("title", "")),
-            "by": " · ".join(str(x) for x in (author, category) if x), "view": _view(example),
-            "ranks": [{"role": str(r), "rank": str(v)} for r, v in (example.get("rank") or {}).items()],
-            "book_id": str(example.get("book_id", "")), "top5": top5}
+    top5 = [
+        {
+            "role": str(role),
+            "rows": [
+                {
+                    "title": str(r.get("title", "")),
+                    "similarity": fmt(r.get("similarity")),
+                    "correct": bool(r.get("correct")),
+                }
+                for r in rows or []
+                if isinstance(r, dict)
+            ],
+        }
+        for role, rows in (example.get("top5") or {}).items()
+    ]
+    return {
+        "cover": _cover_class(uri) if uri else "",
+        "title": str(example.get("title", "")),
+        "by": " · ".join(str(x) for x in (author, category) if x),
+        "view": _view(example),
+        "ranks": [{"role": str(r), "rank": str(v)} for r, v in (example.get("rank") or {}).items()],
+        "book_id": str(example.get("book_id", "")),
+        "top5": top5,
+    }
 
 
 def flip_blocks(report: RunReport) -> list[Block]:
     lists = _flip_lists(report)
     if not lists:
         raise NoData("No per-query flips in this run.")
-    rows = [[cell(key, "key"), cell(v.get("improved_total", len(v.get("improved") or []))),
-             cell(v.get("regressed_total", len(v.get("regressed") or [])))] for key, v in sorted(lists.items())]
+    rows = [
+        [
+            cell(key, "key"),
+            cell(v.get("improved_total", len(v.get("improved") or []))),
+            cell(v.get("regressed_total", len(v.get("regressed") or []))),
+        ]
+        for key, v in sorted(lists.items())
+    ]
     inner = [table(["metric", "improved", "regressed"], rows, num_from=1)]
     for key, v in sorted(lists.items()):
         for kind in ("regressed", "improved"):
             items = [i for i in v.get(kind) or [] if isinstance(i, dict)]
             if not items:
                 continue
-            shown = [[cell(i.get("title", "")), cell(i.get("book_id", ""), "key"), cell(i.get("reference_rank", "")),
-                      cell(i.get("rank", ""))] for i in items[:_MAX_FLIPS_SHOWN]]
+            shown = [
+                [
+                    cell(i.get("title", "")),
+                    cell(i.get("book_id", ""), "key"),
+                    cell(i.get("reference_rank", "")),
+                    cell(i.get("rank", "")),
+                ]
+                for i in items[:_MAX_FLIPS_SHOWN]
+            ]
             more = f" (first {_MAX_FLIPS_SHOWN} of {len(items)})" if len(items) > _MAX_FLIPS_SHOWN else ""
-            inner.append(details(f"{key}: {kind} {len(items)}{more}",
-                                 [table(["title", "book id", f"{report.reference or 'reference'} rank", "rank"], shown,
-                                        num_from=2)]))
+            inner.append(
+                details(
+                    f"{key}: {kind} {len(items)}{more}",
+                    [table(["title", "book id", f"{report.reference or 'reference'} rank", "rank"], shown, num_from=2)],
+                )
+            )
     return [details(f"Queries that crossed the top-5 line, per view ({len(lists)} lists)", inner)]
 
 
 def _flip_lists(report: RunReport) -> dict[str, dict[str, Any]]:
     """'<key>' (one compared role) or '<role>: <key>' (several) -> improved / regressed lists."""
     roles = [r for r in report.compared_roles if r in report.flips] or list(report.flips)
-    return {(key if len(roles) == 1 else f"{role}: {key}"): v for role in roles
-            for key, v in (report.flips.get(role) or {}).items() if isinstance(v, dict)}
+    return {
+        (key if len(roles) == 1 else f"{role}: {key}"): v
+        for role in roles
+        for key, v in (report.flips.get(role) or {}).items()
+        if isinstance(v, dict)
+    }

@@ -8,6 +8,7 @@
   title-hidden control (`<family>@title_hidden`); darker is worse.
 Tooltips carry the numbers with their CI, test and interval method.
 """
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
@@ -50,9 +51,13 @@ def heatmap_blocks(report: RunReport) -> list[Block]:
     if not blocks:
         raise NoData("No differences against a reference in this run.")
     reference = report.reference or "the reference"
-    blocks.append(note(f"Each cell: the model minus {reference} on the same queries. Green is better, red worse "
-                       "(by the metric's direction), the shade relative to the column's largest change; a bordered "
-                       "cell with a dot has a CI that excludes zero. Hover a cell for the CI, test and p-value."))
+    blocks.append(
+        note(
+            f"Each cell: the model minus {reference} on the same queries. Green is better, red worse "
+            "(by the metric's direction), the shade relative to the column's largest change; a bordered "
+            "cell with a dot has a CI that excludes zero. Hover a cell for the CI, test and p-value."
+        )
+    )
     return blocks
 
 
@@ -67,11 +72,17 @@ def delta_heatmap(report: RunReport, role: str) -> Chart | None:
         return None
     rows = sorted({r for r, _ in cells}, key=view_order)
     cols = sorted({c for _, c in cells}, key=_metric_order)
-    scale = {c: max((abs(d.delta) for (_, cc), d in cells.items() if cc == c and is_number(d.delta)), default=0.0)
-             for c in cols}
+    scale = {
+        c: max((abs(d.delta) for (_, cc), d in cells.items() if cc == c and is_number(d.delta)), default=0.0)
+        for c in cols
+    }
     label_w, cell_w, cell_h, top = 300, 84, 20, 46
-    chart = Chart(label_w + cell_w * len(cols) + 8, top + cell_h * len(rows) + 8,
-                  f"heatmap of {role} minus {report.reference or 'reference'}", kind="heatmap")
+    chart = Chart(
+        label_w + cell_w * len(cols) + 8,
+        top + cell_h * len(rows) + 8,
+        f"heatmap of {role} minus {report.reference or 'reference'}",
+        kind="heatmap",
+    )
     chart.text(0, 16, f"{role} minus {report.reference or 'reference'}", bold=True, size=13)
     for j, col in enumerate(cols):
         chart.text(label_w + cell_w * (j + 0.5), top - 8, col, anchor="middle", size=11, bold=True)
@@ -84,13 +95,23 @@ def delta_heatmap(report: RunReport, role: str) -> Chart | None:
             if d is None or not is_number(d.delta):
                 chart.add("rect", x=x + 1, y=y + 1, width=cell_w - 2, height=cell_h - 2, fill="#f6f8fa")
                 continue
-            _delta_cell(chart, x, y, cell_w, cell_h, d, scale[col], report.reference or "reference",
-                        report.metrics.get(role, {}).get(d.key))
+            _delta_cell(
+                chart,
+                x,
+                y,
+                cell_w,
+                cell_h,
+                d,
+                scale[col],
+                report.reference or "reference",
+                report.metrics.get(role, {}).get(d.key),
+            )
     return chart
 
 
-def _delta_cell(chart: Chart, x: float, y: float, w: float, h: float, d: Any, top: float, reference: str,
-                est: Any) -> None:
+def _delta_cell(
+    chart: Chart, x: float, y: float, w: float, h: float, d: Any, top: float, reference: str, est: Any
+) -> None:
     if d.higher_is_better is None or top <= 0:
         color, strength = NEUTRAL, 0.15
     else:
@@ -99,24 +120,46 @@ def _delta_cell(chart: Chart, x: float, y: float, w: float, h: float, d: Any, to
     marked = bool(d.significant)
     p = f", p={d.p_value:.3g} ({d.test})" if is_number(d.p_value) else f" ({d.test})"
     interval = f"; the value's interval: {est.interval}" if est is not None else ""
-    tip = (f"{d.key}: {fmt(d.value)} vs {reference} {fmt(d.reference)}, delta {fmt(d.delta, True)} "
-           f"{fmt_ci(d.ci_low, d.ci_high)} (n={d.n}){p}{interval}"
-           + (f"; significantly {d.significant}" if marked else ""))
-    chart.add("rect", title=tip, x=x + 1, y=y + 1, width=w - 2, height=h - 2, fill=mix(color, strength),
-              stroke="#1d232a" if marked else "none", stroke_width=1.5 if marked else 0)
+    tip = (
+        f"{d.key}: {fmt(d.value)} vs {reference} {fmt(d.reference)}, delta {fmt(d.delta, True)} "
+        f"{fmt_ci(d.ci_low, d.ci_high)} (n={d.n}){p}{interval}" + (f"; significantly {d.significant}" if marked else "")
+    )
+    chart.add(
+        "rect",
+        title=tip,
+        x=x + 1,
+        y=y + 1,
+        width=w - 2,
+        height=h - 2,
+        fill=mix(color, strength),
+        stroke="#1d232a" if marked else "none",
+        stroke_width=1.5 if marked else 0,
+    )
     text = fmt(d.delta, True) + (" •" if marked else "")
-    chart.text(x + w / 2, y + 14, text, anchor="middle", size=11, bold=marked,
-               color="#ffffff" if strength > 0.6 else "#1d232a", title=tip)
+    chart.text(
+        x + w / 2,
+        y + 14,
+        text,
+        anchor="middle",
+        size=11,
+        bold=marked,
+        color="#ffffff" if strength > 0.6 else "#1d232a",
+        title=tip,
+    )
 
 
 def probe_blocks(report: RunReport) -> list[Block]:
     chart = probe_matrix(report)
     if chart is None:
         raise NoData("No probe results in this run.")
-    return [Block("svg", chart=chart),
-            note("Each family's rate for every model, beside the same probe with the cover's title region hidden "
-                 "(the control: a model that reads the cover loses more there). Darker is worse; a bordered cell "
-                 "differs from the reference with a CI that excludes zero. Hover for the CI and its method.")]
+    return [
+        Block("svg", chart=chart),
+        note(
+            "Each family's rate for every model, beside the same probe with the cover's title region hidden "
+            "(the control: a model that reads the cover loses more there). Darker is worse; a bordered cell "
+            "differs from the reference with a CI that excludes zero. Hover for the CI and its method."
+        ),
+    ]
 
 
 def probe_matrix(report: RunReport) -> Chart | None:
@@ -133,11 +176,12 @@ def probe_matrix(report: RunReport) -> Chart | None:
     hidden = any(f.endswith(HIDDEN) for f, _, _ in values)
     metrics = [m for m in PROBE_METRICS if any(k[1] == m for k in values)]
     columns = [(m, role, suffix) for m in metrics for role in roles for suffix in ("", HIDDEN)[: 2 if hidden else 1]]
-    top_of = {m: max((e.value for (_, mm, _), e in values.items() if mm == m and is_number(e.value)), default=0.0)
-              for m in metrics}
+    top_of = {
+        m: max((e.value for (_, mm, _), e in values.items() if mm == m and is_number(e.value)), default=0.0)
+        for m in metrics
+    }
     label_w, cell_w, cell_h, top = 180, 64 if hidden else 80, 20, 62
-    chart = Chart(label_w + cell_w * len(columns) + 8, top + cell_h * len(families) + 8, "probe matrix",
-                  kind="probes")
+    chart = Chart(label_w + cell_w * len(columns) + 8, top + cell_h * len(families) + 8, "probe matrix", kind="probes")
     for i, metric in enumerate(metrics):
         span = len(columns) // len(metrics)
         x0 = label_w + cell_w * span * i
@@ -161,8 +205,7 @@ def probe_matrix(report: RunReport) -> Chart | None:
     return chart
 
 
-def _probe_cell(chart: Chart, x: float, y: float, w: float, h: float, key: str, est: Any, top: float,
-                d: Any) -> None:
+def _probe_cell(chart: Chart, x: float, y: float, w: float, h: float, key: str, est: Any, top: float, d: Any) -> None:
     share = est.value / top if top > 0 else 0.0
     higher = direction_of(key)
     badness = 0.3 if higher is None else 1 - share if higher else share
@@ -171,7 +214,24 @@ def _probe_cell(chart: Chart, x: float, y: float, w: float, h: float, key: str, 
     tip = f"{key}: {fmt(est.value)} {fmt_ci(est.ci_low, est.ci_high, False)} (n={est.n}; interval: {est.interval})"
     if d is not None:
         tip += f"; against the reference {fmt(d.delta, True)} {fmt_ci(d.ci_low, d.ci_high)}"
-    chart.add("rect", title=tip, x=x + 1, y=y + 1, width=w - 2, height=h - 2, fill=mix(WORSE, strength),
-              stroke="#1d232a" if marked else "none", stroke_width=1.5 if marked else 0)
-    chart.text(x + w / 2, y + 14, fmt(est.value) + (" •" if marked else ""), anchor="middle", size=11,
-               color="#ffffff" if strength > 0.6 else "#1d232a", bold=marked, title=tip)
+    chart.add(
+        "rect",
+        title=tip,
+        x=x + 1,
+        y=y + 1,
+        width=w - 2,
+        height=h - 2,
+        fill=mix(WORSE, strength),
+        stroke="#1d232a" if marked else "none",
+        stroke_width=1.5 if marked else 0,
+    )
+    chart.text(
+        x + w / 2,
+        y + 14,
+        fmt(est.value) + (" •" if marked else ""),
+        anchor="middle",
+        size=11,
+        color="#ffffff" if strength > 0.6 else "#1d232a",
+        bold=marked,
+        title=tip,
+    )

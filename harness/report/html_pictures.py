@@ -4,6 +4,7 @@ Every bar and curve point that has an estimate in the report is drawn with its C
 numbers, never recomputed); the recall@k curve itself is the registered recall@K at many k,
 from the per-query ranks.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -65,9 +66,14 @@ def _recall_estimates(report: RunReport) -> dict[str, dict[str, list[tuple[int, 
     for role in roles_with_metrics(report):
         for key, est in report.metrics[role].items():
             view, _, name = key.rpartition("/")
-            if (name.startswith("recall@") and name[7:].isdigit() and view.count("/") == 1
-                    and view.split("/")[0] in _MAIN_VIEWS and view.split("/")[1] != "zero_shot"
-                    and is_number(est.value)):
+            if (
+                name.startswith("recall@")
+                and name[7:].isdigit()
+                and view.count("/") == 1
+                and view.split("/")[0] in _MAIN_VIEWS
+                and view.split("/")[1] != "zero_shot"
+                and is_number(est.value)
+            ):
                 out.setdefault(view, {}).setdefault(role, []).append((int(name[7:]), est))
     return {v: {r: sorted(pts, key=lambda p: p[0]) for r, pts in roles.items()} for v, roles in out.items()}
 
@@ -81,18 +87,27 @@ def recall_blocks(report: RunReport) -> list[Block]:
             top = max(float(v.max()) for v in roles.values())
             ks = [k for k in _RECALL_KS if k <= max(top, 10)]
             curves[view] = {role: (ks, recall_curve(v, ks).tolist()) for role, v in roles.items()}
-        text = ("Curves from the per-query ranks; the error bars are the stored recall@K estimates with their "
-                "CIs.")
+        text = "Curves from the per-query ranks; the error bars are the stored recall@K estimates with their CIs."
     else:
         for view, estimates_by_role in stored.items():
-            curves[view] = {role: ([k for k, _ in pts], [e.value for _, e in pts])
-                            for role, pts in estimates_by_role.items()}
+            curves[view] = {
+                role: ([k for k, _ in pts], [e.value for _, e in pts]) for role, pts in estimates_by_role.items()
+            }
         text = "From the stored recall@k metrics (no per-query ranks in this run), with their CIs."
     if not curves:
         raise NoData("No per-query ranks or recall@k metrics in this run.")
-    errors = {view: {role: ([k for k, _ in pts], [e.value for _, e in pts], [e.ci_low for _, e in pts],
-                            [e.ci_high for _, e in pts]) for role, pts in roles.items()}
-              for view, roles in stored.items()}
+    errors = {
+        view: {
+            role: (
+                [k for k, _ in pts],
+                [e.value for _, e in pts],
+                [e.ci_low for _, e in pts],
+                [e.ci_high for _, e in pts],
+            )
+            for role, pts in roles.items()
+        }
+        for view, roles in stored.items()
+    }
     curves = dict(sorted(curves.items(), key=lambda kv: view_order(kv[0])))
     return [image(plots.recall_curves(curves, errors), "recall@k curves"), note(text)]
 
@@ -116,6 +131,7 @@ def category_blocks(report: RunReport) -> list[Block]:
     tuned = "+".join(report.data.get("categories") or []) or "tuned"
     images = []
     for direction in ("image_to_text", "text_to_image"):
+
         def pick(key: str, direction: str = direction) -> str | None:
             view, _, rest = key.partition("/")
             if rest != f"{direction}/recall@5":
@@ -126,23 +142,40 @@ def category_blocks(report: RunReport) -> list[Block]:
 
         groups, errors = _estimate_bars(report, pick)
         if len(groups) > 1:
-            bars = plots.grouped_bars(groups, errors=errors, xlim=(0, 1), title=f"{direction} recall@5",
-                                      xlabel="recall@5 (higher is better)")
+            bars = plots.grouped_bars(
+                groups, errors=errors, xlim=(0, 1), title=f"{direction} recall@5", xlabel="recall@5 (higher is better)"
+            )
             images.append(image(bars, f"{direction} recall@5 per category"))
     if images:
-        return [group(images), note("Held-out books of the tuned categories, then each other category; bars are "
-                                    "the estimates, whiskers their CIs.")]
+        return [
+            group(images),
+            note(
+                "Held-out books of the tuned categories, then each other category; bars are "
+                "the estimates, whiskers their CIs."
+            ),
+        ]
     cats = report.sections.get("categories")
     if not isinstance(cats, dict) or not cats:
         raise NoData("No per-category results in this run.")
-    groups = {str(c): {str(r): float(v["recall@5"]) for r, v in roles.items()
-                       if isinstance(v, dict) and is_number(v.get("recall@5"))}
-              for c, roles in cats.items() if isinstance(roles, dict)}
+    groups = {
+        str(c): {
+            str(r): float(v["recall@5"])
+            for r, v in roles.items()
+            if isinstance(v, dict) and is_number(v.get("recall@5"))
+        }
+        for c, roles in cats.items()
+        if isinstance(roles, dict)
+    }
     groups = {c: v for c, v in groups.items() if v}
     if not groups:
         raise NoData("Per-category results hold no recall@5.")
-    return [image(plots.grouped_bars(groups, xlim=(0, 1), title="recall@5 per category", xlabel="recall@5"),
-                  "recall@5 per category"), note("This run recorded per-category values without CIs.")]
+    return [
+        image(
+            plots.grouped_bars(groups, xlim=(0, 1), title="recall@5 per category", xlabel="recall@5"),
+            "recall@5 per category",
+        ),
+        note("This run recorded per-category values without CIs."),
+    ]
 
 
 def zero_shot_blocks(report: RunReport) -> list[Block]:
@@ -154,9 +187,19 @@ def zero_shot_blocks(report: RunReport) -> list[Block]:
     if not groups:
         raise NoData("No zero-shot results in this run.")
     groups = dict(sorted(groups.items(), key=lambda kv: view_order(kv[0])))
-    return [image(plots.grouped_bars(groups, errors=errors, xlim=(0, 1), title="zero-shot category accuracy",
-                                     xlabel="accuracy (higher is better)"), "zero-shot accuracy"),
-            note("Every view on one scale, with CIs; per-category recall is in the details below.")]
+    return [
+        image(
+            plots.grouped_bars(
+                groups,
+                errors=errors,
+                xlim=(0, 1),
+                title="zero-shot category accuracy",
+                xlabel="accuracy (higher is better)",
+            ),
+            "zero-shot accuracy",
+        ),
+        note("Every view on one scale, with CIs; per-category recall is in the details below."),
+    ]
 
 
 def interpolation_blocks(report: RunReport) -> list[Block]:
@@ -167,19 +210,24 @@ def interpolation_blocks(report: RunReport) -> list[Block]:
 
     def series(name: str) -> dict[str, list[float]]:
         raw = data.get(name) or {}
-        return {str(m): [float(v) if is_number(v) else float("nan") for v in values]
-                for m, values in raw.items() if isinstance(values, list) and len(values) == len(alphas)}
+        return {
+            str(m): [float(v) if is_number(v) else float("nan") for v in values]
+            for m, values in raw.items()
+            if isinstance(values, list) and len(values) == len(alphas)
+        }
 
     best = float(data["best_alpha"]) if is_number(data.get("best_alpha")) else None
     inside, cross = series("in_category"), series("cross_category")
     if not inside and not cross:
         raise NoData("The interpolation sweep holds no metric series as long as its alphas.")
-    text = (f"Best alpha {best:g}." if best is not None else "No best alpha recorded.") + \
-        " Alpha 0 is the baseline's weights, 1 the fine-tuned weights."
+    text = (
+        f"Best alpha {best:g}." if best is not None else "No best alpha recorded."
+    ) + " Alpha 0 is the baseline's weights, 1 the fine-tuned weights."
     return [image(plots.interpolation_frontier(alphas, inside, cross, best), "interpolation frontier"), note(text)]
 
 
 # -- details ----------------------------------------------------------------------------------------
+
 
 def _group_of(key: str) -> str:
     head, _, rest = key.partition("/")
@@ -191,8 +239,11 @@ def _group_of(key: str) -> str:
 def metric_tables(report: RunReport) -> list[Block]:
     roles = roles_with_metrics(report)
     compared = report.compared_roles
-    keys = sorted({k for values in report.metrics.values() for k in values}
-                  | {k for values in report.comparisons.values() for k in values}, key=lambda k: (view_order(k), k))
+    keys = sorted(
+        {k for values in report.metrics.values() for k in values}
+        | {k for values in report.comparisons.values() for k in values},
+        key=lambda k: (view_order(k), k),
+    )
     grouped: dict[str, list[str]] = {}
     for key in keys:
         grouped.setdefault(_group_of(key), []).append(key)
@@ -210,8 +261,11 @@ def _metric_row(report: RunReport, key: str, roles: list[str], compared: list[st
     row = [cell(f"{key} {arrow(key)}".strip(), "key")]
     for role in roles:
         m = report.metrics[role].get(key)
-        row.append(cell(f"{fmt(m.value)} {fmt_ci(m.ci_low, m.ci_high, False)}", title=f"{m.interval} interval, n={m.n}")
-                   if m else cell("-"))
+        row.append(
+            cell(f"{fmt(m.value)} {fmt_ci(m.ci_low, m.ci_high, False)}", title=f"{m.interval} interval, n={m.n}")
+            if m
+            else cell("-")
+        )
     for role in compared:
         c = report.comparison(key, role)
         if c is None:
@@ -249,18 +303,25 @@ def detail_blocks(report: RunReport) -> list[Block]:
     reference = report.reference or "the reference"
     blocks = metric_tables(report)
     if blocks:
-        blocks.append(note(f"↑ higher is better, ↓ lower is better; delta is a model minus {reference} on the same "
-                           "queries, coloured when its CI excludes zero; hover a value for its interval method."))
+        blocks.append(
+            note(
+                f"↑ higher is better, ↓ lower is better; delta is a model minus {reference} on the same "
+                "queries, coloured when its CI excludes zero; hover a value for its interval method."
+            )
+        )
     ranks = per_query_ranks(report)
     if ranks:
-        blocks.append(details("Rank of the correct title (histograms)",
-                              [image(plots.rank_histograms(ranks), "rank histograms")]))
+        blocks.append(
+            details("Rank of the correct title (histograms)", [image(plots.rank_histograms(ranks), "rank histograms")])
+        )
     for name in ("probes", "zero_shot", "finetune"):
         if report.sections.get(name):
             rows = [[cell(k, "key"), cell(v)] for k, v in _flat_rows(report.sections[name])]
             blocks.append(details(f"{name.replace('_', '-')} details", [table(["field", "value"], rows)]))
-    rows = [[cell(k, "key"), cell(v)] for k, v in _flat_rows({"data": report.data, "models": report.models,
-                                                             "environment": report.environment})]
+    rows = [
+        [cell(k, "key"), cell(v)]
+        for k, v in _flat_rows({"data": report.data, "models": report.models, "environment": report.environment})
+    ]
     if rows:
         blocks.append(details("Data and environment", [table(["field", "value"], rows)]))
     if not blocks:

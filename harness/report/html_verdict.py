@@ -6,6 +6,7 @@ colour. One panel per kind of number and unit family, so units never share an ax
 ranks on a signed log scale, similarities, other units. With several checkpoints, each panel holds
 one row group per checkpoint.
 """
+
 from __future__ import annotations
 
 from harness.report.console import fmt, fmt_ci
@@ -30,9 +31,13 @@ def verdict_blocks(report: RunReport) -> list[Block]:
         blocks.append(note("No gates in this run: nothing was judged. The pictures below show the evidence."))
         return blocks
     blocks.append(Block("svg", chart=forest_plot(report)))
-    blocks.append(note("Each row is a gate: the point is the difference against the reference (or the value, for "
-                       "min/max rules), the bar its CI, the dashed tick the rule's margin or threshold; green passed, "
-                       "red failed, amber warned, purple undecided. Hover a row for the gate's message."))
+    blocks.append(
+        note(
+            "Each row is a gate: the point is the difference against the reference (or the value, for "
+            "min/max rules), the bar its CI, the dashed tick the rule's margin or threshold; green passed, "
+            "red failed, amber warned, purple undecided. Hover a row for the gate's message."
+        )
+    )
     blocks.append(details(f"Every gate's message ({len(report.gates)})", [gate_table(report.gates)]))
     return blocks
 
@@ -46,16 +51,23 @@ def _panels(report: RunReport) -> dict[tuple[bool, str], list[GateEvidence]]:
     families = list(UNIT_FAMILIES)
     ordered = sorted(panels, key=lambda k: (not k[0], families.index(k[1])))
     outcome = {"FAIL": 0, "UNDECIDED": 1, "WARN": 2, "PASS": 3}  # failures on top of each group
-    return {k: sorted(panels[k], key=lambda e: (order.get(e.gate.role, 99), outcome.get(e.gate.outcome, 9)))
-            for k in ordered}
+    return {
+        k: sorted(panels[k], key=lambda e: (order.get(e.gate.role, 99), outcome.get(e.gate.outcome, 9)))
+        for k in ordered
+    }
 
 
 def forest_plot(report: RunReport) -> Chart:
     panels = _panels(report)
     roles = list(dict.fromkeys(e.gate.role for rows in panels.values() for e in rows))
     grouped = len(roles) > 1
-    height = sum(HEAD + AXIS + ROW * (len(rows) + (len({e.gate.role for e in rows}) if grouped else 0))
-                 for rows in panels.values()) + 8
+    height = (
+        sum(
+            HEAD + AXIS + ROW * (len(rows) + (len({e.gate.role for e in rows}) if grouped else 0))
+            for rows in panels.values()
+        )
+        + 8
+    )
     chart = Chart(WIDTH, height, "forest plot of every gate", kind="forest")
     y = 0.0
     for (paired, family), rows in panels.items():
@@ -70,8 +82,9 @@ def _panel(chart: Chart, top: float, paired: bool, family: str, rows: list[GateE
     if family == "rate" and not paired:
         low, high = 0.0, 1.0
     else:
-        low, high = domain([x for e in rows for x in (e.low, e.high, e.value, e.bound)],
-                           include=[0.0] if paired else [])
+        low, high = domain(
+            [x for e in rows for x in (e.low, e.high, e.value, e.bound)], include=[0.0] if paired else []
+        )
     if log and not paired:
         low = max(low, 0.0)
     scale = Scale(low, high, PLOT_L, PLOT_R, log=log)
@@ -104,8 +117,16 @@ def _row(chart: Chart, y: float, ev: GateEvidence, scale: Scale) -> None:
     chart.text(LABEL_W - 6, mid + 4, g.rule, anchor="end", size=11, color=MUTED, title=tip)
     if ev.bound is not None:
         x = scale(ev.bound)
-        chart.line(x, y + 2, x, y + ROW - 2, color="#1d232a", width=1.5, dash="3 2",
-                   title=f"{'threshold' if not ev.paired else 'margin'} {ev.bound:g}")
+        chart.line(
+            x,
+            y + 2,
+            x,
+            y + ROW - 2,
+            color="#1d232a",
+            width=1.5,
+            dash="3 2",
+            title=f"{'threshold' if not ev.paired else 'margin'} {ev.bound:g}",
+        )
     if ev.value is None:
         chart.text(PLOT_L + 4, mid + 4, "no number recorded for this gate", size=11, color=MUTED, title=tip)
     else:
@@ -115,4 +136,3 @@ def _row(chart: Chart, y: float, ev: GateEvidence, scale: Scale) -> None:
     shown = f"{fmt(ev.value, ev.paired)} {fmt_ci(ev.low, ev.high, ev.paired)}"
     chart.text(PLOT_R + 12, mid + 4, shown, size=11, title=tip)
     chart.text(WIDTH - 4, mid + 4, g.outcome, anchor="end", size=12, bold=True, color=color, title=tip)
-

@@ -7,6 +7,7 @@ confidence interval and interval method, the comparisons against the reference r
 tests, gates with outcomes, and the per-query ranks to redo a paired comparison against another
 run of the same items. Console tables, HTML and regression reports all read this.
 """
+
 from __future__ import annotations
 
 import datetime as _dt
@@ -39,22 +40,23 @@ class GateResult:
 
     name: str
     metric: str
-    rule: str          # human form, e.g. 'delta > 0 at 95%' or 'non-inferior by 0.02 at 95%'
-    tier: str          # 'fail' or 'warn'
-    outcome: str       # 'PASS', 'FAIL', 'WARN', 'UNDECIDED'
-    message: str       # one line saying why
+    rule: str  # human form, e.g. 'delta > 0 at 95%' or 'non-inferior by 0.02 at 95%'
+    tier: str  # 'fail' or 'warn'
+    outcome: str  # 'PASS', 'FAIL', 'WARN', 'UNDECIDED'
+    message: str  # one line saying why
     # structured form of the rule, for the forest plot (absent in reports of older bookclips)
-    rule_kind: str = ""             # 'min', 'max', 'delta', 'non_inferior'
+    rule_kind: str = ""  # 'min', 'max', 'delta', 'non_inferior'
     threshold: float | None = None  # the number in the rule, in the metric's units
-    bound: float | None = None      # where the rule's line sits: on the value axis for min/max, on the
-                                    # candidate-minus-reference axis for delta/non_inferior
-    role: str = "candidate"         # the model the gate judged
-    p_value: float | None = None    # the paired rule's one-sided p-value against its bound (None for min/max)
+    bound: float | None = None  # where the rule's line sits: on the value axis for min/max, on the
+    # candidate-minus-reference axis for delta/non_inferior
+    role: str = "candidate"  # the model the gate judged
+    p_value: float | None = None  # the paired rule's one-sided p-value against its bound (None for min/max)
 
     def __post_init__(self) -> None:
         if self.outcome not in OUTCOMES or self.tier not in TIERS:
-            raise ValueError(f"gate {self.name!r}: outcome {self.outcome!r} / tier {self.tier!r} is not one of "
-                             f"{OUTCOMES} / {TIERS}")
+            raise ValueError(
+                f"gate {self.name!r}: outcome {self.outcome!r} / tier {self.tier!r} is not one of {OUTCOMES} / {TIERS}"
+            )
 
 
 @dataclass
@@ -69,22 +71,22 @@ class RunReport:
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     created_at: str = field(default_factory=lambda: _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
     schema_version: int = SCHEMA_VERSION
-    kind: str = "suites"                                         # the command that wrote it
+    kind: str = "suites"  # the command that wrote it
     name: str = ""
-    engine: str = "local"                                        # where per-query ranks were computed
-    environment: dict[str, Any] = field(default_factory=dict)   # machine, git commit, library versions
+    engine: str = "local"  # where per-query ranks were computed
+    environment: dict[str, Any] = field(default_factory=dict)  # machine, git commit, library versions
     seed: int = 0
-    settings: dict[str, Any] = field(default_factory=dict)      # resamples, confidence, ks, template, ...
-    data: dict[str, Any] = field(default_factory=dict)          # sources, fingerprint, load report, view sizes
-    models: dict[str, dict[str, Any]] = field(default_factory=dict)   # role -> {spec, fingerprint, ...}
-    reference: str | None = None                                 # the role comparisons are against
+    settings: dict[str, Any] = field(default_factory=dict)  # resamples, confidence, ks, template, ...
+    data: dict[str, Any] = field(default_factory=dict)  # sources, fingerprint, load report, view sizes
+    models: dict[str, dict[str, Any]] = field(default_factory=dict)  # role -> {spec, fingerprint, ...}
+    reference: str | None = None  # the role comparisons are against
     metrics: dict[str, dict[str, Estimate]] = field(default_factory=dict)  # role -> key -> estimate
     comparisons: dict[str, dict[str, Difference]] = field(default_factory=dict)  # role -> key -> vs reference
     per_query: dict[str, dict[str, Any]] = field(default_factory=dict)  # '<view>/<direction>' -> ids, ranks per role
     # role -> key -> the improved / regressed lists (as shown) and their totals
     flips: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     gates: list[GateResult] = field(default_factory=list)
-    sections: dict[str, Any] = field(default_factory=dict)      # probes, zero-shot, interpolation, examples
+    sections: dict[str, Any] = field(default_factory=dict)  # probes, zero-shot, interpolation, examples
 
     @property
     def roles(self) -> list[str]:
@@ -104,8 +106,9 @@ class RunReport:
     def to_dict(self) -> dict[str, Any]:
         raw = asdict(self)
         raw["metrics"] = {role: {k: e.to_dict() for k, e in values.items()} for role, values in self.metrics.items()}
-        raw["comparisons"] = {role: {k: d.to_dict() for k, d in values.items()}
-                              for role, values in self.comparisons.items()}
+        raw["comparisons"] = {
+            role: {k: d.to_dict() for k, d in values.items()} for role, values in self.comparisons.items()
+        }
         return raw
 
     def write(self, path: str | os.PathLike[str]) -> Path:
@@ -119,11 +122,14 @@ class RunReport:
             raise ConfigError(f"{source} is not a bookclip run report (no schema_version)")
         version = raw["schema_version"]
         if version == 1:
-            raise ConfigError(f"{source} is a schema 1 run report from an older bookclip; regenerate it with the "
-                              "command that wrote it (pytest suites/, bookclip eval/compare/interpolate --out)")
+            raise ConfigError(
+                f"{source} is a schema 1 run report from an older bookclip; regenerate it with the "
+                "command that wrote it (pytest suites/, bookclip eval/compare/interpolate --out)"
+            )
         if not isinstance(version, int) or version > SCHEMA_VERSION or version < 1:
-            raise ConfigError(f"{source} has schema version {version!r}; this bookclip reads {SCHEMA_VERSION}: "
-                              "upgrade bookclip")
+            raise ConfigError(
+                f"{source} has schema version {version!r}; this bookclip reads {SCHEMA_VERSION}: upgrade bookclip"
+            )
         try:
             kind = str(raw.get("kind", "suites"))
             if kind not in KINDS:
@@ -141,10 +147,14 @@ class RunReport:
                 data=dict(raw.get("data", {})),
                 models={str(role): dict(m) for role, m in raw.get("models", {}).items()},
                 reference=None if raw.get("reference") is None else str(raw["reference"]),
-                metrics={role: {k: Estimate.from_dict(v) for k, v in values.items()}
-                         for role, values in raw.get("metrics", {}).items()},
-                comparisons={role: {k: Difference.from_dict(v) for k, v in values.items()}
-                             for role, values in raw.get("comparisons", {}).items()},
+                metrics={
+                    role: {k: Estimate.from_dict(v) for k, v in values.items()}
+                    for role, values in raw.get("metrics", {}).items()
+                },
+                comparisons={
+                    role: {k: Difference.from_dict(v) for k, v in values.items()}
+                    for role, values in raw.get("comparisons", {}).items()
+                },
                 per_query=dict(raw.get("per_query", {})),
                 flips=dict(raw.get("flips", {})),
                 gates=[GateResult(**g) for g in raw.get("gates", [])],
@@ -159,8 +169,9 @@ class RunReport:
         try:
             text = path.read_text(encoding="utf-8")
             if _nesting(text) > _MAX_DEPTH:
-                raise ConfigError(f"run report {path} is nested more than {_MAX_DEPTH} levels deep; "
-                                  "it was not written by bookclip")
+                raise ConfigError(
+                    f"run report {path} is nested more than {_MAX_DEPTH} levels deep; it was not written by bookclip"
+                )
             raw = json.loads(text)
         except FileNotFoundError:
             raise ConfigError(f"run report {path} does not exist") from None
@@ -217,8 +228,11 @@ def _git_info(root: Path) -> dict[str, Any]:
         return out.stdout.strip() if out.returncode == 0 else None
 
     commit = git("rev-parse", "HEAD")
-    return {"commit": commit, "branch": git("rev-parse", "--abbrev-ref", "HEAD") if commit else None,
-            "dirty": bool(git("status", "--porcelain")) if commit else None}
+    return {
+        "commit": commit,
+        "branch": git("rev-parse", "--abbrev-ref", "HEAD") if commit else None,
+        "dirty": bool(git("status", "--porcelain")) if commit else None,
+    }
 
 
 def _finite(obj: Any) -> Any:

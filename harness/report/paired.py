@@ -3,6 +3,7 @@
 The one check behind every paired comparison of stored runs (`report --against` and `report A B`): a pair
 is only formed from well-formed ranks, so no command can report a difference that another refuses.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -21,8 +22,12 @@ class PairedRanks:
     second: np.ndarray
 
 
-def pair_ranks(first: dict[str, Any], second: dict[str, Any], first_role: str, second_role: str,
-               ) -> PairedRanks | str:
+def pair_ranks(
+    first: dict[str, Any],
+    second: dict[str, Any],
+    first_role: str,
+    second_role: str,
+) -> PairedRanks | str:
     """`first` and `second` are per_query entries of one view/direction; returns the aligned ranks of
     `first_role` in the first and `second_role` in the second, or why they cannot be paired."""
     try:

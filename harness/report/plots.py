@@ -5,6 +5,7 @@ pyplot, no GUI backend, no global state touched), keeping text as SVG text (smal
 searchable), and are embedded through <img>, where an SVG cannot run script whatever its
 labels say.
 """
+
 from __future__ import annotations
 
 import base64
@@ -26,9 +27,19 @@ if TYPE_CHECKING:
 ROLE_COLORS = {"baseline": "#6b7b8c", "candidate": "#e0711c"}
 _EXTRA_COLORS = ("#2a7ab0", "#3a9a5b", "#a04a9a", "#b0a02a")
 _STYLE: dict[RcKeyType, Any] = {
-    "svg.fonttype": "none", "svg.hashsalt": "bookclip", "font.size": 9, "axes.spines.top": False,
-    "axes.spines.right": False, "axes.titlesize": 10, "axes.titleweight": "bold", "legend.fontsize": 8,
-    "legend.frameon": False, "text.usetex": False, "axes.grid": True, "grid.alpha": 0.25}
+    "svg.fonttype": "none",
+    "svg.hashsalt": "bookclip",
+    "font.size": 9,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.titlesize": 10,
+    "axes.titleweight": "bold",
+    "legend.fontsize": 8,
+    "legend.frameon": False,
+    "text.usetex": False,
+    "axes.grid": True,
+    "grid.alpha": 0.25,
+}
 
 
 def role_color(role: str, index: int = 0) -> str:
@@ -68,8 +79,10 @@ def _figure(panels: int, *, width: float = 4.2, height: float = 2.9, max_cols: i
     return fig, axes[:panels]
 
 
-def recall_curves(curves: Mapping[str, Mapping[str, tuple[Sequence[float], Sequence[float]]]],
-                  errors: Mapping[str, Mapping[str, tuple[Sequence[float], ...]]] | None = None) -> str:
+def recall_curves(
+    curves: Mapping[str, Mapping[str, tuple[Sequence[float], Sequence[float]]]],
+    errors: Mapping[str, Mapping[str, tuple[Sequence[float], ...]]] | None = None,
+) -> str:
     """One panel per view/direction: recall@k against k (log axis) for each role; `errors` holds
     view -> role -> (ks, values, ci_lows, ci_highs) of the stored estimates, drawn as error bars."""
     errors = errors or {}
@@ -77,13 +90,27 @@ def recall_curves(curves: Mapping[str, Mapping[str, tuple[Sequence[float], Seque
         fig, axes = _figure(len(curves), width=3.7, height=2.6, max_cols=3)
         for ax, (view, roles) in zip(axes, curves.items(), strict=True):
             for i, (role, (ks, values)) in enumerate(roles.items()):
-                ax.plot(ks, values, label=label(role), color=role_color(role, i), lw=1.8,
-                        marker="o" if len(ks) <= 12 else None, ms=3)
+                ax.plot(
+                    ks,
+                    values,
+                    label=label(role),
+                    color=role_color(role, i),
+                    lw=1.8,
+                    marker="o" if len(ks) <= 12 else None,
+                    ms=3,
+                )
                 bars = (errors.get(view) or {}).get(role)
                 if bars:
                     at, mid, low, high = (np.asarray(x, dtype=float) for x in bars)
-                    ax.errorbar(at, mid, yerr=[np.clip(mid - low, 0, None), np.clip(high - mid, 0, None)], fmt="none",
-                                ecolor=role_color(role, i), elinewidth=1.4, capsize=3)
+                    ax.errorbar(
+                        at,
+                        mid,
+                        yerr=[np.clip(mid - low, 0, None), np.clip(high - mid, 0, None)],
+                        fmt="none",
+                        ecolor=role_color(role, i),
+                        elinewidth=1.4,
+                        capsize=3,
+                    )
             _log_rank_axis(ax, max((max(ks) for ks, _ in roles.values() if len(ks)), default=1))
             ax.set_ylim(0, 1.02)
             ax.set_title(label(view))
@@ -101,8 +128,14 @@ def rank_histograms(ranks: Mapping[str, Mapping[str, Sequence[float] | np.ndarra
             top = max((float(np.max(r)) for r in roles.values() if len(r)), default=1.0)
             bins = np.unique(np.round(np.geomspace(1, max(top, 2.0) + 1, 20)))
             for i, (role, values) in enumerate(roles.items()):
-                ax.hist(np.asarray(values, dtype=float), bins=bins, histtype="step", lw=1.8,
-                        label=label(role), color=role_color(role, i))
+                ax.hist(
+                    np.asarray(values, dtype=float),
+                    bins=bins,
+                    histtype="step",
+                    lw=1.8,
+                    label=label(role),
+                    color=role_color(role, i),
+                )
             _log_rank_axis(ax, bins[-1])
             ax.set_title(label(view))
             ax.set_xlabel("rank of the correct title")
@@ -111,9 +144,14 @@ def rank_histograms(ranks: Mapping[str, Mapping[str, Sequence[float] | np.ndarra
         return to_data_uri(fig)
 
 
-def grouped_bars(groups: Mapping[str, Mapping[str, float]], *, title: str, xlabel: str,
-                 errors: Mapping[str, Mapping[str, tuple[float, float]]] | None = None,
-                 xlim: tuple[float, float] | None = None) -> str:
+def grouped_bars(
+    groups: Mapping[str, Mapping[str, float]],
+    *,
+    title: str,
+    xlabel: str,
+    errors: Mapping[str, Mapping[str, tuple[float, float]]] | None = None,
+    xlim: tuple[float, float] | None = None,
+) -> str:
     """Horizontal bars: one row per group (e.g. category), one bar per role; `errors` (group -> role ->
     (ci_low, ci_high)) are drawn as whiskers; `xlim` fixes the scale (rates: 0 to 1)."""
     errors = errors or {}
@@ -135,13 +173,22 @@ def grouped_bars(groups: Mapping[str, Mapping[str, float]], *, title: str, xlabe
             values = [groups[n].get(role, np.nan) for n in names]
             pos = y + (i - (len(roles) - 1) / 2) * bar
             ax.barh(pos, values, height=bar, label=label(role), color=role_color(role, i))
-            whiskers = [(p, v, errors[n][role]) for p, v, n in zip(pos, values, names, strict=True)
-                        if role in errors.get(n, {})]
+            whiskers = [
+                (p, v, errors[n][role]) for p, v, n in zip(pos, values, names, strict=True) if role in errors.get(n, {})
+            ]
             if whiskers:
-                ax.errorbar([v for _, v, _ in whiskers], [p for p, _, _ in whiskers], fmt="none", ecolor="#1d232a",
-                            elinewidth=1.1, capsize=2.5,
-                            xerr=[[max(0.0, v - lo) for _, v, (lo, _) in whiskers],
-                                  [max(0.0, hi - v) for _, v, (_, hi) in whiskers]])
+                ax.errorbar(
+                    [v for _, v, _ in whiskers],
+                    [p for p, _, _ in whiskers],
+                    fmt="none",
+                    ecolor="#1d232a",
+                    elinewidth=1.1,
+                    capsize=2.5,
+                    xerr=[
+                        [max(0.0, v - lo) for _, v, (lo, _) in whiskers],
+                        [max(0.0, hi - v) for _, v, (_, hi) in whiskers],
+                    ],
+                )
         if xlim is not None:
             ax.set_xlim(*xlim)
         ax.set_yticks(y, [label(n) for n in names])
@@ -153,8 +200,12 @@ def grouped_bars(groups: Mapping[str, Mapping[str, float]], *, title: str, xlabe
         return to_data_uri(fig)
 
 
-def interpolation_frontier(alphas: Sequence[float], in_category: Mapping[str, Sequence[float]],
-                           cross_category: Mapping[str, Sequence[float]], best_alpha: float | None) -> str:
+def interpolation_frontier(
+    alphas: Sequence[float],
+    in_category: Mapping[str, Sequence[float]],
+    cross_category: Mapping[str, Sequence[float]],
+    best_alpha: float | None,
+) -> str:
     """Left: each metric against alpha (in-category solid, cross-category dashed).
     Right: the frontier, in-category against cross-category for the first shared metric."""
     alpha_values = np.asarray(alphas, dtype=float)
@@ -165,11 +216,24 @@ def interpolation_frontier(alphas: Sequence[float], in_category: Mapping[str, Se
         for i, metric in enumerate(dict.fromkeys([*in_category, *cross_category])):
             color = _EXTRA_COLORS[i % len(_EXTRA_COLORS)]
             if metric in in_category:
-                ax.plot(alpha_values, in_category[metric], color=color, marker="o", ms=3,
-                        label=label(f"{metric} in-category"))
+                ax.plot(
+                    alpha_values,
+                    in_category[metric],
+                    color=color,
+                    marker="o",
+                    ms=3,
+                    label=label(f"{metric} in-category"),
+                )
             if metric in cross_category:
-                ax.plot(alpha_values, cross_category[metric], color=color, ls="--", marker="s", ms=3,
-                        label=label(f"{metric} cross-category"))
+                ax.plot(
+                    alpha_values,
+                    cross_category[metric],
+                    color=color,
+                    ls="--",
+                    marker="s",
+                    ms=3,
+                    label=label(f"{metric} cross-category"),
+                )
         if best_alpha is not None:
             ax.axvline(best_alpha, color="#c0392b", lw=1, ls=":", label=f"best alpha {best_alpha:g}")
         ax.set_xlabel("alpha (0 = baseline, 1 = fine-tuned)")

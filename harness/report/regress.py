@@ -7,6 +7,7 @@ worse than `-margin`. Elsewhere only point estimates (and the runs' own CIs) are
 and every such row says so. Gates are compared too: a gate that passed before and fails now
 is a regression.
 """
+
 from __future__ import annotations
 
 import math
@@ -27,8 +28,7 @@ from harness.settings import StatSettings
 FAIL_ON = ("regression", "warn", "never")
 
 # Row statuses, worst first; 'regression' and 'warn' decide the exit code.
-REGRESSION, WARN, IMPROVED, UNCHANGED, NEW, UNKNOWN = (
-    "regression", "warn", "improved", "unchanged", "new", "unknown")
+REGRESSION, WARN, IMPROVED, UNCHANGED, NEW, UNKNOWN = ("regression", "warn", "improved", "unchanged", "new", "unknown")
 
 
 @dataclass(frozen=True)
@@ -39,20 +39,20 @@ class MetricChange:
     new: float | None
     old: float | None
     delta: float | None
-    ci_low: float | None          # CI of the delta; only on the paired basis
+    ci_low: float | None  # CI of the delta; only on the paired basis
     ci_high: float | None
     n: int | None
-    basis: str                    # 'paired', 'unpaired' (runs' own CIs), 'point', 'missing'
+    basis: str  # 'paired', 'unpaired' (runs' own CIs), 'point', 'missing'
     higher_is_better: bool | None
     status: str
-    reason: str                   # one line: why this status
+    reason: str  # one line: why this status
 
 
 @dataclass(frozen=True)
 class GateChange:
     name: str
     metric: str
-    old: str | None               # outcome in MAIN, None when MAIN has no such gate
+    old: str | None  # outcome in MAIN, None when MAIN has no such gate
     new: str | None
     status: str
     reason: str
@@ -68,14 +68,14 @@ class ItemChange:
 
 @dataclass(frozen=True)
 class RegressionResult:
-    run: dict[str, Any]           # name, run_id, created_at, source
+    run: dict[str, Any]  # name, run_id, created_at, source
     main: dict[str, Any]
     role: str
     margin: float
     confidence: float
     resamples: int
     seed: int
-    warnings: tuple[str, ...]     # what is not comparable between the two runs
+    warnings: tuple[str, ...]  # what is not comparable between the two runs
     metrics: tuple[MetricChange, ...]
     gates: tuple[GateChange, ...]
     worst_items: dict[str, tuple[ItemChange, ...]] = field(default_factory=dict)  # per view/direction
@@ -83,13 +83,15 @@ class RegressionResult:
     @property
     def regressions(self) -> list[str]:
         """Names of regressed metrics and gates."""
-        return ([m.key for m in self.metrics if m.status == REGRESSION]
-                + [f"gate {g.name}" for g in self.gates if g.status == REGRESSION])
+        return [m.key for m in self.metrics if m.status == REGRESSION] + [
+            f"gate {g.name}" for g in self.gates if g.status == REGRESSION
+        ]
 
     @property
     def warned(self) -> list[str]:
-        return ([m.key for m in self.metrics if m.status == WARN]
-                + [f"gate {g.name}" for g in self.gates if g.status == WARN])
+        return [m.key for m in self.metrics if m.status == WARN] + [
+            f"gate {g.name}" for g in self.gates if g.status == WARN
+        ]
 
     @property
     def verdict(self) -> str:
@@ -118,9 +120,18 @@ class RegressionResult:
         return raw
 
 
-def compare_runs(run: RunReport, main: RunReport, *, role: str = "candidate", margin: float = 0.0,
-                 confidence: float = 0.95, resamples: int = 1000, seed: int = 0,
-                 run_source: str = "RUN", main_source: str = "MAIN") -> RegressionResult:
+def compare_runs(
+    run: RunReport,
+    main: RunReport,
+    *,
+    role: str = "candidate",
+    margin: float = 0.0,
+    confidence: float = 0.95,
+    resamples: int = 1000,
+    seed: int = 0,
+    run_source: str = "RUN",
+    main_source: str = "MAIN",
+) -> RegressionResult:
     """Compare `run` against `main` for one role; see the module docstring for the rules."""
     stats = StatSettings(check.resamples(resamples, "--resamples"), check.confidence(confidence, "--confidence"), seed)
     margin = check.margin(margin, "--margin")
@@ -143,16 +154,33 @@ def compare_runs(run: RunReport, main: RunReport, *, role: str = "candidate", ma
 
     worst = {view: _worst_items(*pair) for view, pair in sorted(pairs.items()) if isinstance(pair, tuple)}
     return RegressionResult(
-        run=_describe(run, run_source), main=_describe(main, main_source), role=role, margin=margin,
-        confidence=confidence, resamples=resamples, seed=seed, warnings=tuple(warnings),
-        metrics=tuple(rows), gates=tuple(_compare_gates(run, main)), worst_items=worst)
+        run=_describe(run, run_source),
+        main=_describe(main, main_source),
+        role=role,
+        margin=margin,
+        confidence=confidence,
+        resamples=resamples,
+        seed=seed,
+        warnings=tuple(warnings),
+        metrics=tuple(rows),
+        gates=tuple(_compare_gates(run, main)),
+        worst_items=worst,
+    )
 
 
 # -- metrics -------------------------------------------------------------------------------------
 
-def _compare_metric(key: str, new: Estimate | None, old: Estimate | None,
-                    pair: tuple[Any, ...] | str | None, *, same_data: bool, margin: float,
-                    stats: StatSettings) -> MetricChange:
+
+def _compare_metric(
+    key: str,
+    new: Estimate | None,
+    old: Estimate | None,
+    pair: tuple[Any, ...] | str | None,
+    *,
+    same_data: bool,
+    margin: float,
+    stats: StatSettings,
+) -> MetricChange:
     hib = direction_of(key)
     new_v, old_v = _value(new), _value(old)
     if new_v is None or old_v is None:
@@ -161,15 +189,25 @@ def _compare_metric(key: str, new: Estimate | None, old: Estimate | None,
         what = "new in RUN" if status == NEW else f"no value in {missing}"
         return MetricChange(key, new_v, old_v, None, None, None, None, "missing", hib, status, what)
     if hib is None:
-        return MetricChange(key, new_v, old_v, new_v - old_v, None, None, None, "point", None, UNKNOWN,
-                            f"direction of {metric_name(key)!r} unknown: not judged")
+        return MetricChange(
+            key,
+            new_v,
+            old_v,
+            new_v - old_v,
+            None,
+            None,
+            None,
+            "point",
+            None,
+            UNKNOWN,
+            f"direction of {metric_name(key)!r} unknown: not judged",
+        )
     sign = better_sign(hib)
 
     parsed = parse_key(key)
     if isinstance(pair, tuple) and parsed is not None and parsed.kind == "retrieval":
         ids, _titles, new_ranks, old_ranks = pair
-        diff = compare_values(key, parsed.resolved.from_ranks(old_ranks), parsed.resolved.from_ranks(new_ranks),
-                              stats)
+        diff = compare_values(key, parsed.resolved.from_ranks(old_ranks), parsed.resolved.from_ranks(new_ranks), stats)
         better_lo, better_hi = sorted((sign * diff.ci_low, sign * diff.ci_high))
         at = f"at {stats.confidence:.0%} (paired CI, n={diff.n})"
         if better_hi < -margin:
@@ -180,12 +218,29 @@ def _compare_metric(key: str, new: Estimate | None, old: Estimate | None,
             status, reason = IMPROVED, f"better {at}"
         else:
             status, reason = UNCHANGED, f"no significant change {at}"
-        return MetricChange(key, diff.value, diff.reference, diff.delta, diff.ci_low, diff.ci_high, diff.n,
-                            "paired", hib, status, reason)
+        return MetricChange(
+            key,
+            diff.value,
+            diff.reference,
+            diff.delta,
+            diff.ci_low,
+            diff.ci_high,
+            diff.n,
+            "paired",
+            hib,
+            status,
+            reason,
+        )
 
-    why_unpaired = (pair if isinstance(pair, str) else
-                    "data differs" if not same_data else
-                    "not a per-query retrieval metric" if pair is not None else "no per-query ranks")
+    why_unpaired = (
+        pair
+        if isinstance(pair, str)
+        else "data differs"
+        if not same_data
+        else "not a per-query retrieval metric"
+        if pair is not None
+        else "no per-query ranks"
+    )
     delta = new_v - old_v
     better = sign * delta
     intervals = _finite(new.ci_low, new.ci_high, old.ci_low, old.ci_high)  # type: ignore[union-attr]
@@ -223,15 +278,20 @@ def _paired_views(run: RunReport, main: RunReport, role: str) -> dict[str, tuple
     return views
 
 
-def _worst_items(ids: list[str], titles: list[str], new: np.ndarray, old: np.ndarray,
-                 count: int = 5) -> tuple[ItemChange, ...]:
+def _worst_items(
+    ids: list[str], titles: list[str], new: np.ndarray, old: np.ndarray, count: int = 5
+) -> tuple[ItemChange, ...]:
     change = new - old
     order = np.argsort(-change, kind="stable")[:count]
-    return tuple(ItemChange(ids[i], str(titles[i]) if i < len(titles) else "", int(old[i]), int(new[i]))
-                 for i in order if change[i] > 0)
+    return tuple(
+        ItemChange(ids[i], str(titles[i]) if i < len(titles) else "", int(old[i]), int(new[i]))
+        for i in order
+        if change[i] > 0
+    )
 
 
 # -- gates ---------------------------------------------------------------------------------------
+
 
 def _compare_gates(run: RunReport, main: RunReport) -> list[GateChange]:
     new = {(g.name, g.metric): g for g in run.gates}
@@ -262,27 +322,40 @@ def _compare_gates(run: RunReport, main: RunReport) -> list[GateChange]:
 
 # -- comparability -------------------------------------------------------------------------------
 
+
 def _comparability_warnings(run: RunReport, main: RunReport) -> list[str]:
     warnings = []
     if run.schema_version != main.schema_version:
-        warnings.append(f"schema versions differ (RUN v{run.schema_version}, MAIN v{main.schema_version}): "
-                        "only fields both versions hold are compared")
+        warnings.append(
+            f"schema versions differ (RUN v{run.schema_version}, MAIN v{main.schema_version}): "
+            "only fields both versions hold are compared"
+        )
     new_fp, old_fp = run.data.get("fingerprint"), main.data.get("fingerprint")
     if new_fp and old_fp and new_fp != old_fp:
-        warnings.append(f"data fingerprints differ (RUN {str(new_fp)[:12]}, MAIN {str(old_fp)[:12]}): "
-                        "metrics come from different catalogues; no paired comparison, point estimates only")
+        warnings.append(
+            f"data fingerprints differ (RUN {str(new_fp)[:12]}, MAIN {str(old_fp)[:12]}): "
+            "metrics come from different catalogues; no paired comparison, point estimates only"
+        )
     elif not (new_fp and old_fp):
-        warnings.append("data fingerprint missing in " + ("both runs" if not (new_fp or old_fp) else
-                                                          "RUN" if not new_fp else "MAIN")
-                        + ": cannot confirm both runs used the same data")
+        warnings.append(
+            "data fingerprint missing in "
+            + ("both runs" if not (new_fp or old_fp) else "RUN" if not new_fp else "MAIN")
+            + ": cannot confirm both runs used the same data"
+        )
     return warnings
 
 
 def _describe(report: RunReport, source: str) -> dict[str, Any]:
     git = report.environment.get("git", {}) if isinstance(report.environment, dict) else {}
-    return {"source": source, "name": report.name, "run_id": report.run_id, "created_at": report.created_at,
-            "schema_version": report.schema_version, "commit": (git or {}).get("commit"),
-            "models": {role: dict(m) for role, m in report.models.items()}}
+    return {
+        "source": source,
+        "name": report.name,
+        "run_id": report.run_id,
+        "created_at": report.created_at,
+        "schema_version": report.schema_version,
+        "commit": (git or {}).get("commit"),
+        "models": {role: dict(m) for role, m in report.models.items()},
+    }
 
 
 def _value(metric: Estimate | None) -> float | None:

@@ -5,6 +5,7 @@ label or tooltip stays text. Only the tags and attribute names below can be draw
 Scales map numbers to pixels: linear for rates and similarities, a signed log for ranks (rank
 changes can be negative, so log10(1 + |x|) keeps the sign).
 """
+
 from __future__ import annotations
 
 import math
@@ -13,9 +14,32 @@ from dataclasses import dataclass, field
 from typing import Any
 
 TAGS = frozenset({"line", "rect", "circle", "text", "path", "g"})
-ATTRIBUTES = frozenset({"x", "y", "x1", "x2", "y1", "y2", "cx", "cy", "r", "width", "height", "fill", "stroke",
-                        "stroke-width", "stroke-dasharray", "text-anchor", "font-size", "font-weight",
-                        "fill-opacity", "class", "d", "dominant-baseline"})
+ATTRIBUTES = frozenset(
+    {
+        "x",
+        "y",
+        "x1",
+        "x2",
+        "y1",
+        "y2",
+        "cx",
+        "cy",
+        "r",
+        "width",
+        "height",
+        "fill",
+        "stroke",
+        "stroke-width",
+        "stroke-dasharray",
+        "text-anchor",
+        "font-size",
+        "font-weight",
+        "fill-opacity",
+        "class",
+        "d",
+        "dominant-baseline",
+    }
+)
 OUTCOME_COLORS = {"PASS": "#1e7d3c", "FAIL": "#c0392b", "WARN": "#b7791f", "UNDECIDED": "#7d3c98"}
 MUTED = "#5d6b78"
 GRID = "#dde3e9"
@@ -37,23 +61,51 @@ class Shape:
 class Chart:
     width: int
     height: int
-    label: str                       # aria-label: what the chart shows
+    label: str  # aria-label: what the chart shows
     shapes: list[Shape] = field(default_factory=list)
-    kind: str = "chart"              # css class, and how tests find it
+    kind: str = "chart"  # css class, and how tests find it
 
     def add(self, tag: str, text: str = "", title: str = "", **attrs: Any) -> None:
         clean = {k.replace("_", "-"): (round(v, 2) if isinstance(v, float) else v) for k, v in attrs.items()}
         self.shapes.append(Shape(tag, clean, str(text), str(title)))
 
-    def line(self, x1: float, y1: float, x2: float, y2: float, color: str = GRID, width: float = 1, dash: str = "",
-             title: str = "") -> None:
+    def line(
+        self,
+        x1: float,
+        y1: float,
+        x2: float,
+        y2: float,
+        color: str = GRID,
+        width: float = 1,
+        dash: str = "",
+        title: str = "",
+    ) -> None:
         extra = {"stroke_dasharray": dash} if dash else {}
         self.add("line", title=title, x1=x1, y1=y1, x2=x2, y2=y2, stroke=color, stroke_width=width, **extra)
 
-    def text(self, x: float, y: float, text: str, *, anchor: str = "start", size: int = 12, color: str = "#1d232a",
-             bold: bool = False, title: str = "") -> None:
-        self.add("text", text=text, title=title, x=x, y=y, text_anchor=anchor, font_size=size, fill=color,
-                 **({"font_weight": "600"} if bold else {}))
+    def text(
+        self,
+        x: float,
+        y: float,
+        text: str,
+        *,
+        anchor: str = "start",
+        size: int = 12,
+        color: str = "#1d232a",
+        bold: bool = False,
+        title: str = "",
+    ) -> None:
+        self.add(
+            "text",
+            text=text,
+            title=title,
+            x=x,
+            y=y,
+            text_anchor=anchor,
+            font_size=size,
+            fill=color,
+            **({"font_weight": "600"} if bold else {}),
+        )
 
 
 class Scale:
@@ -78,7 +130,7 @@ class Scale:
         if self.log:
             low, high = (math.copysign(10 ** abs(t) - 1, t) for t in (lo, hi))
             for steps in ((1,), (1, 3), (1, 2, 5)):  # the densest set of round numbers that stays readable
-                marks = [0.0] + [float(m * 10 ** e) for e in range(0, 7) for m in steps]
+                marks = [0.0] + [float(m * 10**e) for e in range(0, 7) for m in steps]
                 ticks = sorted(v for p in marks for v in {p, -p} if low <= v <= high)
                 if len(ticks) >= 4:
                     break
@@ -116,5 +168,5 @@ def tick_label(value: float, log: bool) -> str:
 def mix(color: str, strength: float) -> str:
     """`color` blended with white: strength 0 is white, 1 the colour itself."""
     strength = min(1.0, max(0.0, strength))
-    rgb = [int(color[i:i + 2], 16) for i in (1, 3, 5)]
+    rgb = [int(color[i : i + 2], 16) for i in (1, 3, 5)]
     return "#" + "".join(f"{round(255 + (c - 255) * strength):02x}" for c in rgb)

@@ -5,6 +5,7 @@ set to it before the JVM starts; a missing Java is reported in one line with a w
 A JVM started here logs errors only (log4j2.properties beside this file) and prints nothing
 at startup: see INCUBATOR_NOTICE.
 """
+
 from __future__ import annotations
 
 import os
@@ -42,8 +43,11 @@ def java_executable() -> str | None:
 def require_java(hint: str = NO_JAVA_HINT) -> str:
     java = java_executable()
     if java is None:
-        where = f"JAVA_HOME={os.environ['JAVA_HOME']} has no bin/java" if os.environ.get("JAVA_HOME") \
+        where = (
+            f"JAVA_HOME={os.environ['JAVA_HOME']} has no bin/java"
+            if os.environ.get("JAVA_HOME")
             else "no `java` on PATH and JAVA_HOME unset"
+        )
         raise ConfigError(f"Spark needs Java 17 but none was found ({where}); install a JDK 17 {hint}")
     return java
 
@@ -54,8 +58,13 @@ def active_session() -> SparkSession | None:
     return SparkSession.getActiveSession()
 
 
-def get_or_create_session(master: str = "local[*]", app_name: str = "bookclip",
-                          conf: dict[str, str] | None = None, *, hint: str = NO_JAVA_HINT) -> SparkSession:
+def get_or_create_session(
+    master: str = "local[*]",
+    app_name: str = "bookclip",
+    conf: dict[str, str] | None = None,
+    *,
+    hint: str = NO_JAVA_HINT,
+) -> SparkSession:
     """The active Spark session, or a new local one (UI off, workers on this interpreter)."""
     session = active_session()
     if session is not None:
@@ -65,10 +74,15 @@ def get_or_create_session(master: str = "local[*]", app_name: str = "bookclip",
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
     from pyspark.sql import SparkSession
 
-    settings = {"spark.master": master, "spark.app.name": app_name, "spark.ui.enabled": "false",
-                "spark.ui.showConsoleProgress": "false", "spark.sql.execution.arrow.pyspark.enabled": "true",
-                "spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile={LOG4J_CONFIG.as_uri()}",
-                **(conf or {})}
+    settings = {
+        "spark.master": master,
+        "spark.app.name": app_name,
+        "spark.ui.enabled": "false",
+        "spark.ui.showConsoleProgress": "false",
+        "spark.sql.execution.arrow.pyspark.enabled": "true",
+        "spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile={LOG4J_CONFIG.as_uri()}",
+        **(conf or {}),
+    }
     builder = SparkSession.builder
     for key, value in settings.items():
         builder = builder.config(key, value)
@@ -76,9 +90,11 @@ def get_or_create_session(master: str = "local[*]", app_name: str = "bookclip",
         _start_context(settings)
         session = builder.getOrCreate()
     except Exception as exc:  # JVM failed to start: say so in one line
-        raise ConfigError(f"could not start a local Spark session (master={master}): "
-                          f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}; "
-                          f"check the Java install {hint}") from None
+        raise ConfigError(
+            f"could not start a local Spark session (master={master}): "
+            f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}; "
+            f"check the Java install {hint}"
+        ) from None
     session.sparkContext.setLogLevel("ERROR")
     return session
 
@@ -90,9 +106,12 @@ def _start_context(settings: dict[str, str]) -> None:
     from pyspark import SparkConf, SparkContext
     from pyspark.java_gateway import launch_gateway
 
-    connect = (os.environ.get("SPARK_REMOTE") or os.environ.get("SPARK_CONNECT_MODE_ENABLED")
-               or "spark.remote" in settings
-               or settings.get("spark.api.mode", os.environ.get("SPARK_API_MODE", "")).lower() == "connect")
+    connect = (
+        os.environ.get("SPARK_REMOTE")
+        or os.environ.get("SPARK_CONNECT_MODE_ENABLED")
+        or "spark.remote" in settings
+        or settings.get("spark.api.mode", os.environ.get("SPARK_API_MODE", "")).lower() == "connect"
+    )
     if SparkContext._gateway is not None or os.environ.get("PYSPARK_GATEWAY_PORT") or connect:
         return
     try:
@@ -118,7 +137,7 @@ def _relay_stderr(source: int, target: int) -> None:
         nonlocal broken
         while data and not broken:
             try:
-                data = data[os.write(target, data):]
+                data = data[os.write(target, data) :]
             except OSError:  # our stderr is gone: keep draining the pipe all the same, so the JVM never blocks
                 broken = True
 

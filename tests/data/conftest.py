@@ -1,4 +1,5 @@
 """Builders for throwaway catalogues: real JPEG/PNG/WebP files and CSVs in the Book Depository layout."""
+
 from __future__ import annotations
 
 import csv
@@ -9,12 +10,27 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-LAYOUT = ("image", "name", "author", "format", "book_depository_stars", "price", "currency", "old_price",
-          "isbn", "category", "img_paths")
+LAYOUT = (
+    "image",
+    "name",
+    "author",
+    "format",
+    "book_depository_stars",
+    "price",
+    "currency",
+    "old_price",
+    "isbn",
+    "category",
+    "img_paths",
+)
 
 
-def image_bytes(fmt: str = "JPEG", mode: str = "RGB", size: tuple[int, int] = (40, 60),
-                colour: int | tuple[int, ...] = (200, 40, 40)) -> bytes:
+def image_bytes(
+    fmt: str = "JPEG",
+    mode: str = "RGB",
+    size: tuple[int, int] = (40, 60),
+    colour: int | tuple[int, ...] = (200, 40, 40),
+) -> bytes:
     image = Image.new(mode, size, colour)
     buffer = io.BytesIO()
     image.save(buffer, format=fmt)
@@ -22,9 +38,19 @@ def image_bytes(fmt: str = "JPEG", mode: str = "RGB", size: tuple[int, int] = (4
 
 
 def row(name: str, img: str, *, category: str = "Health", author: str = "A. Writer", isbn: str = "") -> dict:
-    return {"image": "", "name": name, "author": author, "format": "Paperback", "book_depository_stars": "4.0",
-            "price": "9.99", "currency": "$", "old_price": "", "isbn": isbn, "category": category,
-            "img_paths": img}
+    return {
+        "image": "",
+        "name": name,
+        "author": author,
+        "format": "Paperback",
+        "book_depository_stars": "4.0",
+        "price": "9.99",
+        "currency": "$",
+        "old_price": "",
+        "isbn": isbn,
+        "category": category,
+        "img_paths": img,
+    }
 
 
 def write_csv(path: Path, rows: list[dict], *, encoding: str = "utf-8", columns=LAYOUT) -> Path:

@@ -1,4 +1,5 @@
 """Catalogue views: subset, by_category, fingerprint; edition grouping; image-path mapping; the summary."""
+
 from __future__ import annotations
 
 import os
@@ -19,11 +20,13 @@ from harness.errors import DataError
 
 @pytest.fixture
 def small(tmp_path, put_image, build):
-    rows = [build.row("Alpha", put_image("A/1.jpg"), category="A"),
-            build.row("Beta", put_image("A/2.jpg"), category="A"),
-            build.row("Alpha", put_image("B/1.jpg"), category="B"),
-            build.row("Gamma", put_image("B/2.jpg"), category="B"),
-            build.row("Gamma", put_image("B/3.jpg"), category="B", isbn="9780000000002")]
+    rows = [
+        build.row("Alpha", put_image("A/1.jpg"), category="A"),
+        build.row("Beta", put_image("A/2.jpg"), category="A"),
+        build.row("Alpha", put_image("B/1.jpg"), category="B"),
+        build.row("Gamma", put_image("B/2.jpg"), category="B"),
+        build.row("Gamma", put_image("B/3.jpg"), category="B", isbn="9780000000002"),
+    ]
     return load_catalogue(build.write_csv(tmp_path / "root" / "All" / "all.csv", rows))
 
 
@@ -78,8 +81,10 @@ def test_summary_counts_editions_and_overlaps(small):
     assert summary.groups == 3 and summary.to_dict()["fingerprint"] == catalogue.fingerprint
 
 
-@given(st.lists(st.tuples(st.sampled_from(["a", "b", "c", "d", "e"]), st.sampled_from(["", "1", "2", "3"])),
-                max_size=30), st.permutations(range(30)))
+@given(
+    st.lists(st.tuples(st.sampled_from(["a", "b", "c", "d", "e"]), st.sampled_from(["", "1", "2", "3"])), max_size=30),
+    st.permutations(range(30)),
+)
 def test_groups_are_the_connected_components_and_order_free(rows, order):
     keys = [k for k, _ in rows]
     isbns = [i for _, i in rows]
@@ -95,11 +100,19 @@ def test_groups_are_the_connected_components_and_order_free(rows, order):
     assert len(set(group_ids(["x", "y"], ["", ""]))) == 2
 
 
-@pytest.mark.parametrize("img, expected", [
-    ("dataset/Health/0000001.jpg", "Health/0000001.jpg"), ("dataset\\Health\\1.jpg", "Health/1.jpg"),
-    ("1.jpg", "1.jpg"), ("./dataset/./A/1.jpg", "A/1.jpg"), ("/etc/passwd", None), ("C:\\covers\\1.jpg", None),
-    ("~/covers/1.jpg", None), ("", None),
-])
+@pytest.mark.parametrize(
+    "img, expected",
+    [
+        ("dataset/Health/0000001.jpg", "Health/0000001.jpg"),
+        ("dataset\\Health\\1.jpg", "Health/1.jpg"),
+        ("1.jpg", "1.jpg"),
+        ("./dataset/./A/1.jpg", "A/1.jpg"),
+        ("/etc/passwd", None),
+        ("C:\\covers\\1.jpg", None),
+        ("~/covers/1.jpg", None),
+        ("", None),
+    ],
+)
 def test_relative_image_path(img, expected):
     assert relative_image_path(img) == expected
 
@@ -121,8 +134,9 @@ def test_symlink_out_of_the_root_is_refused(tmp_path):
     real_root = Path(os.path.realpath(root))
     assert resolve_under_root("dataset/A/s.jpg", real_root) is None
     assert resolve_under_root("dataset/B/../A/x.jpg", real_root) == real_root / "A" / "x.jpg"
-    assert np.all([resolve_under_root(p, real_root) is None
-                   for p in ("dataset/..", "dataset/../../x", "dataset/A/../..")])
+    assert np.all(
+        [resolve_under_root(p, real_root) is None for p in ("dataset/..", "dataset/../../x", "dataset/A/../..")]
+    )
 
 
 @settings(max_examples=40, deadline=None)
@@ -133,20 +147,39 @@ def test_summary_equals_the_pairwise_definition(rows):
 
     from harness.data.load_report import LoadReport
 
-    frame = pd.DataFrame({
-        "book_id": [f"b{i}" for i in range(len(rows))], "title": [f"T{g}" for _, g in rows],
-        "author": "", "category": [f"C{c}" for c, _ in rows], "image_path": [f"/x/{i}.jpg" for i in range(len(rows))],
-        "isbn": "", "group_id": [f"g{g}" for _, g in rows], "title_key": [f"t{g}" for _, g in rows]})
+    frame = pd.DataFrame(
+        {
+            "book_id": [f"b{i}" for i in range(len(rows))],
+            "title": [f"T{g}" for _, g in rows],
+            "author": "",
+            "category": [f"C{c}" for c, _ in rows],
+            "image_path": [f"/x/{i}.jpg" for i in range(len(rows))],
+            "isbn": "",
+            "group_id": [f"g{g}" for _, g in rows],
+            "title_key": [f"t{g}" for _, g in rows],
+        }
+    )
     catalogue = Catalogue(frame, tuple(f"{i:064x}" for i in range(len(rows))))
     counts = frame["category"].value_counts().to_dict()
-    report = LoadReport(sources=(), total_rows=len(rows), kept_rows=len(rows), skipped={}, flagged={}, examples={},
-                        rows_by_category=counts, kept_by_category=counts, skipped_by_category={})
+    report = LoadReport(
+        sources=(),
+        total_rows=len(rows),
+        kept_rows=len(rows),
+        skipped={},
+        flagged={},
+        examples={},
+        rows_by_category=counts,
+        kept_by_category=counts,
+        skipped_by_category={},
+    )
     summary = summarise(catalogue, report)
     cats_of = frame.groupby("group_id")["category"].agg(set)
     for c in summary.categories:
         sizes = frame[frame["category"] == c.category].groupby("group_id").size()
         assert c.duplicate_groups == int((sizes > 1).sum()) and c.duplicate_rows == int(sizes[sizes > 1].sum())
         assert c.shared_groups == sum(1 for cats in cats_of if c.category in cats and len(cats) > 1)
-    want = [((a, b), sum(1 for cats in cats_of if {a, b} <= cats))
-            for a, b in combinations(sorted(frame["category"].unique()), 2)]
+    want = [
+        ((a, b), sum(1 for cats in cats_of if {a, b} <= cats))
+        for a, b in combinations(sorted(frame["category"].unique()), 2)
+    ]
     assert [(o.categories, o.groups) for o in summary.overlaps] == [(p, n) for p, n in want if n]

@@ -1,4 +1,5 @@
 """load_catalogue on a corpus of bad inputs built in a temp dir, each with its documented outcome."""
+
 from __future__ import annotations
 
 import os
@@ -18,10 +19,12 @@ def _open_events():
     """Paths opened by this process while the returned list is active (sys.addaudithook cannot be removed)."""
     events: list[str] = []
     if not hasattr(_open_events, "hook"):
+
         def hook(name, args):
             sink = getattr(_open_events, "sink", None)
             if sink is not None and name == "open" and isinstance(args[0], (str, bytes, os.PathLike)):
                 sink.append(os.fsdecode(args[0]))
+
         sys.addaudithook(hook)
         _open_events.hook = hook
     _open_events.sink = events
@@ -49,8 +52,9 @@ def corpus(tmp_path, put_image, build):
         build.row("Zero Bytes", put_image("Health/0000005.jpg", b"")),
         build.row("Truncated", put_image("Health/0000006.jpg", jpeg[: len(jpeg) // 2])),
         build.row("Corrupt", put_image("Health/0000007.jpg", b"this is not an image at all" * 10)),
-        build.row("Png In Disguise",
-                  put_image("Health/0000008.jpg", build.image_bytes("PNG", "RGBA", colour=(1, 2, 3, 128)))),
+        build.row(
+            "Png In Disguise", put_image("Health/0000008.jpg", build.image_bytes("PNG", "RGBA", colour=(1, 2, 3, 128)))
+        ),
         build.row("Webp In Disguise", put_image("Health/0000009.jpg", build.image_bytes("WEBP"))),
         build.row("Escapes Upwards", "dataset/../../outside/secret.jpg"),
         build.row("Absolute Path", str(secret)),
@@ -58,10 +62,18 @@ def corpus(tmp_path, put_image, build):
         build.row("Symlink Out", "dataset/Health/link.jpg"),
         build.row("The Gifts of Imperfection", good, isbn="9781592858491"),  # exact duplicate of row 1
         build.row(LONG_TITLE, put_image("Health/0000010.jpg")),
-        build.row("Gifts Of Imperfection, The:", put_image("Mind-Body-Spirit/0000001.jpg"), category="Mind-Body-Spirit",
-                  isbn="9781491513712"),
-        build.row("Another Name Same Isbn", put_image("Mind-Body-Spirit/0000002.jpg"), category="Mind-Body-Spirit",
-                  isbn="978-1-4915-1371-2"),
+        build.row(
+            "Gifts Of Imperfection, The:",
+            put_image("Mind-Body-Spirit/0000001.jpg"),
+            category="Mind-Body-Spirit",
+            isbn="9781491513712",
+        ),
+        build.row(
+            "Another Name Same Isbn",
+            put_image("Mind-Body-Spirit/0000002.jpg"),
+            category="Mind-Body-Spirit",
+            isbn="978-1-4915-1371-2",
+        ),
         build.row("No Category", put_image("Health/0000011.jpg"), category=""),
         build.row("No Image Path", ""),
         build.row("A Folder", "dataset/Health/folder.jpg"),
@@ -76,16 +88,31 @@ def test_every_bad_input_has_its_documented_outcome(corpus):
     catalogue, report = load_catalogue(csv_path)
     assert report.total_rows == 22
     assert report.skipped == {
-        reasons.SKIP_DUPLICATE_ROW: 1, reasons.SKIP_EMPTY_CATEGORY: 1, reasons.SKIP_NO_IMAGE_PATH: 1,
-        reasons.SKIP_EMPTY_TITLE: 2, reasons.SKIP_EMPTY_IMAGE: 1, reasons.SKIP_MISSING_IMAGE: 1,
-        reasons.SKIP_NOT_AN_IMAGE: 1, reasons.SKIP_PATH_ESCAPES: 4, reasons.SKIP_TRUNCATED_IMAGE: 1,
+        reasons.SKIP_DUPLICATE_ROW: 1,
+        reasons.SKIP_EMPTY_CATEGORY: 1,
+        reasons.SKIP_NO_IMAGE_PATH: 1,
+        reasons.SKIP_EMPTY_TITLE: 2,
+        reasons.SKIP_EMPTY_IMAGE: 1,
+        reasons.SKIP_MISSING_IMAGE: 1,
+        reasons.SKIP_NOT_AN_IMAGE: 1,
+        reasons.SKIP_PATH_ESCAPES: 4,
+        reasons.SKIP_TRUNCATED_IMAGE: 1,
         reasons.SKIP_UNREADABLE_IMAGE: 1,
     }
     assert report.flagged == {reasons.FLAG_FORMAT_MISMATCH: 2, reasons.FLAG_LONG_TITLE: 1, reasons.FLAG_BAD_ISBN: 1}
     assert report.kept_rows == len(catalogue) == 22 - 14
-    assert sorted(catalogue.titles) == sorted([
-        "The Gifts of Imperfection", "Grey Cover", "Png In Disguise", "Webp In Disguise", LONG_TITLE,
-        "Gifts Of Imperfection, The:", "Another Name Same Isbn", "Bad Isbn"])
+    assert sorted(catalogue.titles) == sorted(
+        [
+            "The Gifts of Imperfection",
+            "Grey Cover",
+            "Png In Disguise",
+            "Webp In Disguise",
+            LONG_TITLE,
+            "Gifts Of Imperfection, The:",
+            "Another Name Same Isbn",
+            "Bad Isbn",
+        ]
+    )
     assert report.kept_by_category == {"Health": 6, "Mind-Body-Spirit": 2}
     assert report.skipped_by_category["Health"][reasons.SKIP_PATH_ESCAPES] == 4
     assert any("Health.csv:12" in ex for ex in report.examples[reasons.SKIP_PATH_ESCAPES])
@@ -139,8 +166,9 @@ def test_book_ids_are_stable_and_independent_of_source_order(tmp_path, put_image
     b = build.write_csv(tmp_path / "root" / "B" / "B.csv", [build.row("Beta", put_image("B/1.jpg"), category="B")])
     one, _ = load_catalogue([a, b])
     two, _ = load_catalogue([b, a])
-    assert (dict(zip(one.titles, one.frame["book_id"], strict=True))
-            == dict(zip(two.titles, two.frame["book_id"], strict=True)))
+    assert dict(zip(one.titles, one.frame["book_id"], strict=True)) == dict(
+        zip(two.titles, two.frame["book_id"], strict=True)
+    )
     assert one.frame["book_id"].is_unique
     assert one.fingerprint != two.fingerprint  # row order is part of the content (cached arrays follow it)
     assert one.fingerprint == load_catalogue([a, b])[0].fingerprint
@@ -164,12 +192,16 @@ def test_image_root_overrides_the_default(tmp_path, put_image, build):
     assert Path(catalogue.frame["image_path"][0]) == (tmp_path / "root" / "Health" / "1.jpg").resolve()
 
 
-@pytest.mark.parametrize("encoding, flag", [("latin-1", reasons.FLAG_NOT_UTF8), ("utf-8-sig", reasons.FLAG_BOM),
-                                            ("cp1252", reasons.FLAG_NOT_UTF8)])
+@pytest.mark.parametrize(
+    "encoding, flag",
+    [("latin-1", reasons.FLAG_NOT_UTF8), ("utf-8-sig", reasons.FLAG_BOM), ("cp1252", reasons.FLAG_NOT_UTF8)],
+)
 def test_non_utf8_and_bom_csvs_are_read(tmp_path, put_image, build, encoding, flag):
-    csv_path = build.write_csv(tmp_path / "root" / "Cookery" / "Cookery.csv",
-                               [build.row("Crème Brûlée Café", put_image("Cookery/1.jpg"), category="Cookery",
-                                          author="Zoë Müller")], encoding=encoding)
+    csv_path = build.write_csv(
+        tmp_path / "root" / "Cookery" / "Cookery.csv",
+        [build.row("Crème Brûlée Café", put_image("Cookery/1.jpg"), category="Cookery", author="Zoë Müller")],
+        encoding=encoding,
+    )
     catalogue, report = load_catalogue(csv_path)
     assert catalogue.titles == ["Crème Brûlée Café"] and catalogue.frame["author"][0] == "Zoë Müller"
     assert report.flagged == {flag: 1}
@@ -177,8 +209,9 @@ def test_non_utf8_and_bom_csvs_are_read(tmp_path, put_image, build, encoding, fl
 
 def test_missing_required_column_is_a_one_line_error(tmp_path, put_image, build):
     columns = [c for c in build.row("x", "y") if c != "img_paths"]
-    csv_path = build.write_csv(tmp_path / "root" / "A" / "A.csv", [build.row("Alpha", "x", category="A")],
-                               columns=columns)
+    csv_path = build.write_csv(
+        tmp_path / "root" / "A" / "A.csv", [build.row("Alpha", "x", category="A")], columns=columns
+    )
     with pytest.raises(DataError, match=r"lacks required column\(s\) img_paths") as info:
         load_catalogue(csv_path)
     assert "\n" not in str(info.value)
@@ -189,14 +222,17 @@ def _written(path: Path, data: bytes) -> Path:
     return path
 
 
-@pytest.mark.parametrize("make, match", [
-    (lambda d: d / "nope.csv", "does not exist"),
-    (lambda d: str(d / "*.nomatch"), "matches no files"),
-    (lambda d: _written(d / "empty.csv", b""), "is empty"),
-    (lambda d: (d / "Cat" / "Cat.csv").mkdir(parents=True) or d, "cannot read catalogue CSV"),
-    (lambda d: _written(d / "bad.csv", b'name,category,img_paths\n"unterminated,x,y\n'), "cannot be parsed"),
-    (lambda d: (d / "none").mkdir() or d / "none", "holds no"),
-])
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (lambda d: d / "nope.csv", "does not exist"),
+        (lambda d: str(d / "*.nomatch"), "matches no files"),
+        (lambda d: _written(d / "empty.csv", b""), "is empty"),
+        (lambda d: (d / "Cat" / "Cat.csv").mkdir(parents=True) or d, "cannot read catalogue CSV"),
+        (lambda d: _written(d / "bad.csv", b'name,category,img_paths\n"unterminated,x,y\n'), "cannot be parsed"),
+        (lambda d: (d / "none").mkdir() or d / "none", "holds no"),
+    ],
+)
 def test_missing_or_unreadable_csv_is_a_one_line_error(tmp_path, make, match):
     with pytest.raises(DataError, match=match) as info:
         load_catalogue(make(tmp_path))
@@ -212,8 +248,13 @@ def test_header_only_csv_gives_an_empty_catalogue(tmp_path, build):
 def test_real_catalogue_loads_whole(real_bookcovers):
     catalogue, report = load_catalogue(real_bookcovers)
     assert (len(catalogue), report.total_rows, report.skipped) == (4944, 4944, {})
-    assert catalogue.categories == ("Biography", "Health", "Medical", "Mind-Body-Spirit",
-                                    "Science-Fiction-Fantasy-Horror")
+    assert catalogue.categories == (
+        "Biography",
+        "Health",
+        "Medical",
+        "Mind-Body-Spirit",
+        "Science-Fiction-Fantasy-Horror",
+    )
     frame = catalogue.frame
     power = frame[frame["title"] == "The Power of Now"]
     assert set(power["category"]) == {"Mind-Body-Spirit", "Health"} and power["group_id"].nunique() == 1

@@ -1,4 +1,5 @@
 """`bookclip data validate`: tables, JSON, exit codes (run in-process through the real parser)."""
+
 from __future__ import annotations
 
 import json

@@ -1,4 +1,5 @@
 """`bookclip fixtures make` and `build-baseline` through the real parser."""
+
 from __future__ import annotations
 
 import sys

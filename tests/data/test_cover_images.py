@@ -1,4 +1,5 @@
 """Opening covers: every Pillow mode to RGB, formats sniffed from bytes, bombs and broken files refused."""
+
 from __future__ import annotations
 
 import io
@@ -19,17 +20,20 @@ def _save(tmp_path, image: Image.Image, fmt: str, name: str = "cover.jpg", **kwa
     return path
 
 
-@pytest.mark.parametrize("image, fmt, expected", [
-    (Image.new("L", (8, 8), 77), "JPEG", (77, 77, 77)),
-    (Image.new("RGB", (8, 8), (10, 200, 30)), "PNG", (10, 200, 30)),
-    (Image.new("RGBA", (8, 8), (0, 0, 0, 0)), "PNG", (255, 255, 255)),
-    (Image.new("LA", (8, 8), (0, 255)), "PNG", (0, 0, 0)),
-    (Image.new("1", (8, 8), 1), "PNG", (255, 255, 255)),
-    (Image.new("I;16", (8, 8), 65535), "PNG", (255, 255, 255)),
-    (Image.new("I;16", (8, 8), 32768), "TIFF", (128, 128, 128)),
-    (Image.new("CMYK", (8, 8), (0, 0, 0, 0)), "JPEG", (255, 255, 255)),
-    (Image.new("RGB", (8, 8), (250, 10, 10)), "WEBP", None),
-])
+@pytest.mark.parametrize(
+    "image, fmt, expected",
+    [
+        (Image.new("L", (8, 8), 77), "JPEG", (77, 77, 77)),
+        (Image.new("RGB", (8, 8), (10, 200, 30)), "PNG", (10, 200, 30)),
+        (Image.new("RGBA", (8, 8), (0, 0, 0, 0)), "PNG", (255, 255, 255)),
+        (Image.new("LA", (8, 8), (0, 255)), "PNG", (0, 0, 0)),
+        (Image.new("1", (8, 8), 1), "PNG", (255, 255, 255)),
+        (Image.new("I;16", (8, 8), 65535), "PNG", (255, 255, 255)),
+        (Image.new("I;16", (8, 8), 32768), "TIFF", (128, 128, 128)),
+        (Image.new("CMYK", (8, 8), (0, 0, 0, 0)), "JPEG", (255, 255, 255)),
+        (Image.new("RGB", (8, 8), (250, 10, 10)), "WEBP", None),
+    ],
+)
 def test_modes_and_formats_open_as_rgb(tmp_path, image, fmt, expected):
     cover = open_cover(_save(tmp_path, image, fmt, **({"lossless": True} if fmt == "WEBP" else {})))
     assert cover.mode == "RGB" and cover.size == (8, 8)
@@ -62,8 +66,9 @@ def _png_header_only(width: int, height: int) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 16))
-            + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 16)) + chunk(b"IEND", b"")
+    )
 
 
 @pytest.mark.parametrize("side", [10_000, 100_000])
@@ -117,7 +122,13 @@ def test_sniff_format_ignores_extensions():
         Image.new("RGB", (4, 4)).save(buffer, format=fmt)
         buffers[fmt] = buffer.getvalue()
     assert {fmt: sniff_format(data[:16]) for fmt, data in buffers.items()} == {
-        "JPEG": "jpeg", "PNG": "png", "WEBP": "webp", "GIF": "gif", "BMP": "bmp", "TIFF": "tiff"}
+        "JPEG": "jpeg",
+        "PNG": "png",
+        "WEBP": "webp",
+        "GIF": "gif",
+        "BMP": "bmp",
+        "TIFF": "tiff",
+    }
     assert sniff_format(b"%PDF-1.4") is None and sniff_format(b"") is None
 
 

@@ -1,4 +1,5 @@
 """The generated fixture catalogue: deterministic bytes, the real catalogue's quirks, cached by recipe."""
+
 from __future__ import annotations
 
 import json

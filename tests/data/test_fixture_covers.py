@@ -1,4 +1,5 @@
 """Fixture covers: word signatures that survive 64 px, a title region that the control view blanks."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -30,7 +31,7 @@ LEFT, TOP, RIGHT, BOTTOM = TITLE_REGION
 
 
 def _region(image: Image.Image) -> np.ndarray:
-    return np.asarray(image)[TOP:BOTTOM + 1, LEFT:RIGHT + 1]
+    return np.asarray(image)[TOP : BOTTOM + 1, LEFT : RIGHT + 1]
 
 
 def test_every_vocabulary_word_has_its_own_signature():
@@ -56,32 +57,37 @@ def test_title_region_depends_only_on_the_title():
     assert np.array_equal(_region(a), _region(b)) and np.array_equal(_region(a), _region(c))
     assert not np.array_equal(_region(a), _region(d))
     assert not np.array_equal(np.asarray(a), np.asarray(b))  # editions differ outside the title region
-    assert np.array_equal(np.asarray(a), np.asarray(draw_cover("The Secret of Karma", "Ada Khan",
-                                                               "Mind-Body-Spirit", seed=1)))
+    assert np.array_equal(
+        np.asarray(a), np.asarray(draw_cover("The Secret of Karma", "Ada Khan", "Mind-Body-Spirit", seed=1))
+    )
 
 
 def test_moved_article_form_draws_the_natural_title():
-    assert np.array_equal(_region(draw_cover("Secret of Karma, The:", "", "Health", seed=0)),
-                          _region(draw_cover("The Secret of Karma", "", "Health", seed=0)))
+    assert np.array_equal(
+        _region(draw_cover("Secret of Karma, The:", "", "Health", seed=0)),
+        _region(draw_cover("The Secret of Karma", "", "Health", seed=0)),
+    )
 
 
 def test_without_title_the_region_is_blank_and_the_rest_is_unchanged():
     with_title = np.asarray(draw_cover("Dragon Galaxy and Ghost", "Wei Xu", "Science-Fiction-Fantasy-Horror", seed=5))
-    control = np.asarray(draw_cover("Dragon Galaxy and Ghost", "Wei Xu", "Science-Fiction-Fantasy-Horror", seed=5,
-                                    with_title=False))
-    assert (control[TOP:BOTTOM + 1, LEFT:RIGHT + 1] == PANEL_COLOUR).all()
+    control = np.asarray(
+        draw_cover("Dragon Galaxy and Ghost", "Wei Xu", "Science-Fiction-Fantasy-Horror", seed=5, with_title=False)
+    )
+    assert (control[TOP : BOTTOM + 1, LEFT : RIGHT + 1] == PANEL_COLOUR).all()
     outside = np.ones((COVER_SIZE, COVER_SIZE), dtype=bool)
-    outside[TOP:BOTTOM + 1, LEFT:RIGHT + 1] = False
+    outside[TOP : BOTTOM + 1, LEFT : RIGHT + 1] = False
     assert np.array_equal(with_title[outside], control[outside])
-    assert not (with_title[TOP:BOTTOM + 1, LEFT:RIGHT + 1] == PANEL_COLOUR).all()
-    other_title = np.asarray(draw_cover("Robot Void", "Wei Xu", "Science-Fiction-Fantasy-Horror", seed=5,
-                                        with_title=False))
-    assert (other_title[TOP:BOTTOM + 1, LEFT:RIGHT + 1] == PANEL_COLOUR).all()  # no title text or tiles left
+    assert not (with_title[TOP : BOTTOM + 1, LEFT : RIGHT + 1] == PANEL_COLOUR).all()
+    other_title = np.asarray(
+        draw_cover("Robot Void", "Wei Xu", "Science-Fiction-Fantasy-Horror", seed=5, with_title=False)
+    )
+    assert (other_title[TOP : BOTTOM + 1, LEFT : RIGHT + 1] == PANEL_COLOUR).all()  # no title text or tiles left
 
 
 def test_categories_look_different():
     means = [np.asarray(draw_cover("Power", "", c, seed=0))[100:].reshape(-1, 3).mean(0) for c in FIXTURE_CATEGORIES]
-    distances = [np.abs(a - b).sum() for i, a in enumerate(means) for b in means[i + 1:]]
+    distances = [np.abs(a - b).sum() for i, a in enumerate(means) for b in means[i + 1 :]]
     assert min(distances) > 30
     assert category_style("Unknown Category") == category_style("Unknown Category")
 
@@ -94,7 +100,7 @@ def _read_tiles(cover: Image.Image, n: int) -> list[tuple[int, int]]:
     for i in range(n):
         x0 = (TILE_LEFT + i * (TILE_WIDTH + TILE_GAP)) // 2
         y0 = TILE_TOP // 2
-        tile = small[y0 + 1:y0 + TILE_HEIGHT // 2 - 1, x0 + 1:x0 + TILE_WIDTH // 2 - 1].reshape(-1, 3)
+        tile = small[y0 + 1 : y0 + TILE_HEIGHT // 2 - 1, x0 + 1 : x0 + TILE_WIDTH // 2 - 1].reshape(-1, 3)
         nearest = np.abs(tile[:, None, :] - palette[None]).sum(-1).argmin(1)
         counts = np.bincount(nearest, minlength=len(palette))
         read.append(tuple(sorted(np.argsort(counts)[-2:].tolist())))

@@ -1,4 +1,5 @@
 """decoded_images: CLIP's resize + centre crop, decoded once into a memory-mapped cache."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -43,8 +44,9 @@ def test_geometry_matches_torchvision_resize_and_centre_crop(size):
 
     rng = np.random.default_rng(sum(size))
     image = Image.fromarray(rng.integers(0, 255, (size[1], size[0], 3), dtype=np.uint8))
-    reference = transforms.Compose([transforms.Resize(64, interpolation=transforms.InterpolationMode.BICUBIC),
-                                    transforms.CenterCrop(64)])(image)
+    reference = transforms.Compose(
+        [transforms.Resize(64, interpolation=transforms.InterpolationMode.BICUBIC), transforms.CenterCrop(64)]
+    )(image)
     ours = resize_and_crop(image, 64)
     assert ours.size == (64, 64)
     assert np.array_equal(np.asarray(ours), np.asarray(reference))
@@ -73,8 +75,12 @@ def test_covers_are_decoded_once(cache, catalogue, tmp_path):
 
 
 def test_subset_and_size_change_the_key(cache, catalogue):
-    keys = {image_cache_path(catalogue, 32), image_cache_path(catalogue, 64),
-            image_cache_path(catalogue.subset([0, 1]), 32), image_cache_path(catalogue.subset([1, 0]), 32)}
+    keys = {
+        image_cache_path(catalogue, 32),
+        image_cache_path(catalogue, 64),
+        image_cache_path(catalogue.subset([0, 1]), 32),
+        image_cache_path(catalogue.subset([1, 0]), 32),
+    }
     assert len(keys) == 4
     assert np.array_equal(decoded_images(catalogue.subset([1, 0]), 32)[0], decoded_images(catalogue, 32)[1])
 
@@ -98,7 +104,8 @@ def test_undecodable_cover_names_the_file(cache, tmp_path, put_image, build):
 
 @pytest.mark.parametrize("size", [32, 70])
 def test_greyscale_covers_resized_before_conversion_give_the_pixels_of_converting_first(
-        cache, tmp_path, put_image, build, size):
+    cache, tmp_path, put_image, build, size
+):
     import io
 
     rng = np.random.default_rng(size)
@@ -106,9 +113,13 @@ def test_greyscale_covers_resized_before_conversion_give_the_pixels_of_convertin
     for i, (w, h) in enumerate([(100, 150), (150, 97), (41, 41)]):
         buffer = io.BytesIO()
         Image.fromarray(rng.integers(0, 255, (h, w), dtype=np.uint8), mode="L").save(
-            buffer, format="JPEG" if i % 2 else "PNG")
-        rows.append(build.row(f"Grey {i}", put_image(f"Art/g{i}.{'jpg' if i % 2 else 'png'}", buffer.getvalue()),
-                              category="Art"))
+            buffer, format="JPEG" if i % 2 else "PNG"
+        )
+        rows.append(
+            build.row(
+                f"Grey {i}", put_image(f"Art/g{i}.{'jpg' if i % 2 else 'png'}", buffer.getvalue()), category="Art"
+            )
+        )
     catalogue, _ = load_catalogue(build.write_csv(tmp_path / "root" / "Art" / "Art.csv", rows))
     assert all(catalogue.open_image(i, keep_grey=True).mode == "L" for i in range(len(catalogue)))
     array = decoded_images(catalogue, size)

@@ -1,4 +1,5 @@
 """Catalogues as Parquet: the round trip keeps rows, order and fingerprint; every command reads it."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,4 +1,5 @@
 """split(): disjoint by edition group, deterministic for a seed, every kept row accounted for."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -15,16 +16,18 @@ CATEGORIES = ("A", "B", "C", "D")
 
 def make_catalogue(rows: list[tuple[str, int]]) -> Catalogue:
     """Rows of (category, group number); every row its own edition."""
-    frame = pd.DataFrame({
-        "book_id": [f"b{i}" for i in range(len(rows))],
-        "title": [f"Book {g}" for _, g in rows],
-        "author": "",
-        "category": [c for c, _ in rows],
-        "image_path": [f"/covers/{i}.jpg" for i in range(len(rows))],
-        "isbn": "",
-        "group_id": [f"g{g}" for _, g in rows],
-        "title_key": [f"book {g}" for _, g in rows],
-    })
+    frame = pd.DataFrame(
+        {
+            "book_id": [f"b{i}" for i in range(len(rows))],
+            "title": [f"Book {g}" for _, g in rows],
+            "author": "",
+            "category": [c for c, _ in rows],
+            "image_path": [f"/covers/{i}.jpg" for i in range(len(rows))],
+            "isbn": "",
+            "group_id": [f"g{g}" for _, g in rows],
+            "title_key": [f"book {g}" for _, g in rows],
+        }
+    )
     return Catalogue(frame, tuple(f"d{i}" for i in range(len(rows))))
 
 
@@ -100,8 +103,9 @@ def test_replay_draw_is_per_book_and_near_its_fraction():
     views = split(catalogue, train_categories="A", seed=3, replay_fraction=0.25)
     assert 0.22 < views.replay_rows / 2000 < 0.28
     # adding books elsewhere does not change which of these books are rehearsed
-    bigger = make_catalogue([("A", g) for g in range(100)] + [("B", g) for g in range(100, 2100)]
-                            + [("C", g) for g in range(5000, 5500)])
+    bigger = make_catalogue(
+        [("A", g) for g in range(100)] + [("B", g) for g in range(100, 2100)] + [("C", g) for g in range(5000, 5500)]
+    )
     again = split(bigger, train_categories="A", seed=3, replay_fraction=0.25)
     assert _groups(views.replay) == {g for g in _groups(again.replay) if int(g[1:]) < 2100}
     with pytest.raises(ConfigError, match="replay_fraction"):
@@ -150,6 +154,7 @@ def test_excluded_books_leave_cross_only(rows, excluded, replay, seed):
     assert _ids(views.heldout) == _ids(plain.heldout)  # a model trained on held-out books is warned about
     assert not _groups(views.cross) & groups
     plain_cross = plain.cross.frame
-    assert _ids(views.cross) == {b for b, g in zip(plain_cross["book_id"], plain_cross["group_id"], strict=True)
-                                 if g not in groups}
+    assert _ids(views.cross) == {
+        b for b, g in zip(plain_cross["book_id"], plain_cross["group_id"], strict=True) if g not in groups
+    }
     assert views.pretrained == len(plain.cross) - len(views.cross)

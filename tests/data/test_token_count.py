@@ -1,4 +1,5 @@
 """The torch-free CLIP token counter agrees with open_clip's SimpleTokenizer."""
+
 from __future__ import annotations
 
 import pytest
@@ -19,8 +20,11 @@ def test_counts_match_open_clip_on_real_titles(pair, real_bookcovers):
     import pandas as pd
 
     reference, counter = pair
-    titles = pd.read_csv(real_bookcovers / "Science-Fiction-Fantasy-Horror" / "Science-Fiction-Fantasy-Horror.csv",
-                         dtype=str, keep_default_na=False)["name"].tolist()
+    titles = pd.read_csv(
+        real_bookcovers / "Science-Fiction-Fantasy-Horror" / "Science-Fiction-Fantasy-Horror.csv",
+        dtype=str,
+        keep_default_na=False,
+    )["name"].tolist()
     titles += ["Crème brûlée &amp; Café", "Ｆｕｌｌ ｗｉｄｔｈ", "ÆSIR 1984 ®", "<start_of_text> hi", "a" * 300]
     assert [counter.count(t) for t in titles] == [len(reference.encode(t)) for t in titles]
 

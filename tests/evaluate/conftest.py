@@ -1,4 +1,5 @@
 """Fixtures for the evaluation tests: small slices of the real catalogue, tiny models."""
+
 from __future__ import annotations
 
 from pathlib import Path

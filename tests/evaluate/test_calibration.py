@@ -1,4 +1,5 @@
 """Interval methods against known values, and the calibration simulation the CI runs."""
+
 from __future__ import annotations
 
 import math

@@ -10,8 +10,16 @@ from harness.cli import main
 
 
 def _args(real_bookcovers, *extra):
-    return ["--data", str(real_bookcovers / "Medical"), str(real_bookcovers / "Health"),
-            "--categories", "Medical", "--resamples", "100", *extra]
+    return [
+        "--data",
+        str(real_bookcovers / "Medical"),
+        str(real_bookcovers / "Health"),
+        "--categories",
+        "Medical",
+        "--resamples",
+        "100",
+        *extra,
+    ]
 
 
 @pytest.mark.slow
@@ -30,8 +38,9 @@ def test_eval_writes_metrics_with_cis_and_per_query_ranks(real_bookcovers, tmp_p
 @pytest.mark.slow
 def test_compare_prints_side_by_side_and_writes_json(real_bookcovers, tmp_path, capsys):
     out = tmp_path / "cmp.json"
-    code = main(["compare", "tiny:vit-xs", "tiny:vit-xs@1", *_args(real_bookcovers, "--views", "heldout",
-                                                                   "--out", str(out))])
+    code = main(
+        ["compare", "tiny:vit-xs", "tiny:vit-xs@1", *_args(real_bookcovers, "--views", "heldout", "--out", str(out))]
+    )
     assert code == 0
     printed = capsys.readouterr().out
     assert "tiny:vit-xs@1" in printed and "delta [CI]" in printed
@@ -61,10 +70,28 @@ def test_eval_on_the_fixture_catalogue_in_a_subprocess(tmp_path):
 
     root = fixture_catalogue()
     out = tmp_path / "fixture.json"
-    proc = subprocess.run([sys.executable, "-m", "harness.cli", "eval", "--model", "tiny:vit-xs", "--data", str(root),
-                           "--categories", FIXTURE_FINETUNE_CATEGORY, "--resamples", "100", "--json",
-                           "--out", str(out)],
-                          capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "harness.cli",
+            "eval",
+            "--model",
+            "tiny:vit-xs",
+            "--data",
+            str(root),
+            "--categories",
+            FIXTURE_FINETUNE_CATEGORY,
+            "--resamples",
+            "100",
+            "--json",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr
     printed = json.loads(proc.stdout)
     assert printed["metrics"] == json.loads(out.read_text())["metrics"]
@@ -79,14 +106,27 @@ def test_cross_view_leaves_out_books_a_checkpoint_rehearsed(real_bookcovers, tmp
 
     model = load("tiny:vit-xs")
     rehearsed = tmp_path / "rehearsed.safetensors"
-    save_checkpoint(rehearsed, model.state_dict(), config=model.config,
-                    metadata={"training_config": {"replay_fraction": 0.5}})
+    save_checkpoint(
+        rehearsed, model.state_dict(), config=model.config, metadata={"training_config": {"replay_fraction": 0.5}}
+    )
     sizes = {}
-    for name, spec, extra in (("plain", "tiny:vit-xs", ()), ("metadata", str(rehearsed), ()),
-                              ("flag", "tiny:vit-xs", ("--replay-fraction", "0.5"))):
+    for name, spec, extra in (
+        ("plain", "tiny:vit-xs", ()),
+        ("metadata", str(rehearsed), ()),
+        ("flag", "tiny:vit-xs", ("--replay-fraction", "0.5")),
+    ):
         out = tmp_path / f"{name}.json"
-        assert main(["eval", "--model", spec, *_args(real_bookcovers, "--views", "cross", "--no-zero-shot",
-                                                     "--out", str(out), *extra)]) == 0
+        assert (
+            main(
+                [
+                    "eval",
+                    "--model",
+                    spec,
+                    *_args(real_bookcovers, "--views", "cross", "--no-zero-shot", "--out", str(out), *extra),
+                ]
+            )
+            == 0
+        )
         sizes[name] = json.loads(out.read_text())["data"]["view_sizes"]["cross"]
     capsys.readouterr()
     catalogue, _ = load_catalogue([real_bookcovers / "Medical", real_bookcovers / "Health"])
@@ -104,9 +144,15 @@ def _tuned_on_seed_1(real_bookcovers, spec: str, path):
     catalogue, _ = load_catalogue([real_bookcovers / "Medical", real_bookcovers / "Health"])
     seed1 = split(catalogue, train_categories=["Medical"], seed=1)
     model = load(spec)
-    save_checkpoint(path, model.state_dict(), config=model.config,
-                    metadata={"training_config": {"categories": ["Medical"], "seed": 1, "heldout_fraction": 0.2},
-                              "data_fingerprint": seed1.train.fingerprint})
+    save_checkpoint(
+        path,
+        model.state_dict(),
+        config=model.config,
+        metadata={
+            "training_config": {"categories": ["Medical"], "seed": 1, "heldout_fraction": 0.2},
+            "data_fingerprint": seed1.train.fingerprint,
+        },
+    )
     return path, catalogue, seed1
 
 
@@ -116,8 +162,17 @@ def test_eval_warns_when_the_model_trained_on_heldout_books(real_bookcovers, tmp
 
     path, catalogue, seed1 = _tuned_on_seed_1(real_bookcovers, "tiny:vit-xs", tmp_path / "seed1.safetensors")
     out = tmp_path / "eval.json"
-    assert main(["eval", "--model", str(path), *_args(real_bookcovers, "--views", "heldout", "--no-zero-shot",
-                                                      "--out", str(out))]) == 0
+    assert (
+        main(
+            [
+                "eval",
+                "--model",
+                str(path),
+                *_args(real_bookcovers, "--views", "heldout", "--no-zero-shot", "--out", str(out)),
+            ]
+        )
+        == 0
+    )
     heldout = split(catalogue, train_categories=["Medical"], seed=0).heldout
     seen = int(heldout.frame["group_id"].isin(set(seed1.train.frame["group_id"])).sum())
     assert seen > 0
@@ -133,8 +188,22 @@ def test_interpolate_sweeps_saves_the_best_alpha_and_checks_training_overlap(rea
     tuned_path, _, _ = _tuned_on_seed_1(real_bookcovers, "tiny:vit-xs@1", tmp_path / "tuned.safetensors")
     out, best = tmp_path / "sweep.json", tmp_path / "best.safetensors"
     # a generous constraint, so some alpha is feasible and gets saved
-    code = main(["interpolate", "tiny:vit-xs", str(tuned_path), *_args(real_bookcovers, "--no-zero-shot"),
-                 "--alphas", "0,0.5,1", "--max-cross-drop", "1", "--out", str(out), "--save-alpha", str(best)])
+    code = main(
+        [
+            "interpolate",
+            "tiny:vit-xs",
+            str(tuned_path),
+            *_args(real_bookcovers, "--no-zero-shot"),
+            "--alphas",
+            "0,0.5,1",
+            "--max-cross-drop",
+            "1",
+            "--out",
+            str(out),
+            "--save-alpha",
+            str(best),
+        ]
+    )
     assert code == 0
     captured = capsys.readouterr()
     assert "was trained on" in captured.err and "heldout books" in captured.err
@@ -158,8 +227,19 @@ def test_any_score_kernel_gives_the_same_ranks(real_bookcovers, tmp_path, capsys
     runs = {}
     for kernel in ("float32", "bfloat16"):
         out = tmp_path / f"{kernel}.json"
-        assert main(["eval", "--model", "tiny:vit-xs", "--score-kernel", kernel,
-                     *_args(real_bookcovers, "--no-zero-shot", "--out", str(out))]) == 0
+        assert (
+            main(
+                [
+                    "eval",
+                    "--model",
+                    "tiny:vit-xs",
+                    "--score-kernel",
+                    kernel,
+                    *_args(real_bookcovers, "--no-zero-shot", "--out", str(out)),
+                ]
+            )
+            == 0
+        )
         runs[kernel] = json.loads(out.read_text())
     capsys.readouterr()
     for view, entry in runs["float32"]["per_query"].items():

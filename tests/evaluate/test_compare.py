@@ -50,8 +50,9 @@ def test_deltas_hits_and_flips_follow_the_ranks(pair):
     assert all(titles[f.book_id] == f.title and f.rank_a > 5 >= f.rank_b for f in flips.improved)
     z = c.differences["heldout/zero_shot/accuracy"]
     assert z.test == "mcnemar"
-    assert z.delta == pytest.approx(other.metrics["heldout/zero_shot/accuracy"].value
-                                    - base.metrics["heldout/zero_shot/accuracy"].value)
+    assert z.delta == pytest.approx(
+        other.metrics["heldout/zero_shot/accuracy"].value - base.metrics["heldout/zero_shot/accuracy"].value
+    )
 
 
 def test_the_engine_gives_the_evaluations_own_numbers(pair):

@@ -28,8 +28,7 @@ def test_batched_embeddings_equal_the_model_one_item_at_a_time(tiny_model, small
         for i in (0, 5, len(small_catalogue) - 1):
             x = tiny_model.preprocess(small_catalogue.open_image(i)).unsqueeze(0)
             img = torch.nn.functional.normalize(tiny_model.encode_images(x), dim=-1)[0].numpy()
-            txt = torch.nn.functional.normalize(
-                tiny_model.encode_texts([small_catalogue.titles[i]]), dim=-1)[0].numpy()
+            txt = torch.nn.functional.normalize(tiny_model.encode_texts([small_catalogue.titles[i]]), dim=-1)[0].numpy()
             np.testing.assert_allclose(emb.images[i], img, atol=2e-3)
             np.testing.assert_allclose(emb.texts[i], txt, atol=1e-5)
 

@@ -1,4 +1,5 @@
 """The engine interface: names, the local engine is retrieval_ranks, block assembly is exact."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -40,9 +41,11 @@ def test_blocks_and_pieces_in_any_order_give_the_one_pass_ranks(blocks: int, pie
     [job] = rank_jobs(x, y, groups, tile_rows=4, chunk_bytes=4 * 4 * 9)
     starts = block_starts(job.plan, blocks)
     bounds = piece_bounds(90, 8, 4 * 8 * -(-90 // pieces))
-    parts = [rank_block(job.plan, job.rows[a:b], job.cols[c0:c1], start=a, c0=c0)
-             for a, b in zip(starts, starts[1:] + [90], strict=True)
-             for c0, c1 in zip(bounds, bounds[1:], strict=False)]
+    parts = [
+        rank_block(job.plan, job.rows[a:b], job.cols[c0:c1], start=a, c0=c0)
+        for a, b in zip(starts, starts[1:] + [90], strict=True)
+        for c0, c1 in zip(bounds, bounds[1:], strict=False)
+    ]
     totals = finish_ranks(job.plan, parts[::-1] + parts[:1])  # shuffled, one repeated
     np.testing.assert_array_equal(totals.row_ranks, want["image_to_text"].ranks)
     np.testing.assert_array_equal(totals.col_ranks, want["text_to_image"].ranks)

@@ -53,8 +53,13 @@ def test_numbers_agree_with_an_independent_implementation(evaluation, tiny_model
 
 
 def test_whole_catalogue_pool_only_adds_candidates(tiny_model, small_catalogue, evaluation):
-    wide = evaluate(tiny_model, small_catalogue, categories=["Medical"], views=["heldout"],
-                    config=EvalConfig(resamples=100, pool="catalogue", zero_shot=False))
+    wide = evaluate(
+        tiny_model,
+        small_catalogue,
+        categories=["Medical"],
+        views=["heldout"],
+        config=EvalConfig(resamples=100, pool="catalogue", zero_shot=False),
+    )
     narrow = evaluation.rankings["heldout/text_to_image"]
     broad = wide.rankings["heldout/text_to_image"]
     assert broad.pool_size == len(small_catalogue) > narrow.pool_size
@@ -87,19 +92,26 @@ def test_cross_category_gets_one_view_per_category(tiny_model, real_bookcovers):
 
     full, _ = load_catalogue([real_bookcovers / c for c in ("Medical", "Health", "Biography")])
     three = full.subset(np.flatnonzero(full.frame.groupby("category").cumcount().to_numpy() < 15))
-    ev = evaluate_views(tiny_model, three, build_views(three, categories=["Medical"], views=["cross"]),
-                        config=EvalConfig(resamples=100, zero_shot=False))
+    ev = evaluate_views(
+        tiny_model,
+        three,
+        build_views(three, categories=["Medical"], views=["cross"]),
+        config=EvalConfig(resamples=100, zero_shot=False),
+    )
     for category in ("Health", "Biography"):
         est = ev.metrics[f"cross:{category}/image_to_text/recall@5"]
         assert est.n == ev.data["views"][f"cross:{category}"] > 0
     assert ev.data["views"]["cross:Health"] + ev.data["views"]["cross:Biography"] == ev.data["views"]["cross"]
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"categories": ["Medical", "Biography"]}, "view 'cross' is empty"),
-    ({"categories": ["Medical"], "views": ["test"]}, "unknown view 'test'"),
-    ({"views": ["heldout"]}, "need the training categories"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"categories": ["Medical", "Biography"]}, "view 'cross' is empty"),
+        ({"categories": ["Medical"], "views": ["test"]}, "unknown view 'test'"),
+        ({"views": ["heldout"]}, "need the training categories"),
+    ],
+)
 def test_bad_views_are_one_line_errors(tiny_model, small_catalogue, kwargs, message):
     with pytest.raises(EvaluationError, match=message) as info:
         evaluate(tiny_model, small_catalogue, config=EvalConfig(resamples=100), **kwargs)

@@ -61,8 +61,14 @@ def test_frontier_and_best_alpha():
 
 
 def test_sweep_reports_each_alpha(tiny_model, tuned, small_catalogue):
-    sweep = interpolation_sweep(tiny_model, tuned, small_catalogue, train_categories=["Medical"],
-                                alphas=(0.5, 1.0), config=EvalConfig(resamples=100, ks=(1, 5), zero_shot=False))
+    sweep = interpolation_sweep(
+        tiny_model,
+        tuned,
+        small_catalogue,
+        train_categories=["Medical"],
+        alphas=(0.5, 1.0),
+        config=EvalConfig(resamples=100, ks=(1, 5), zero_shot=False),
+    )
     assert [p.alpha for p in sweep.points] == [0.0, 0.5, 1.0]  # 0 is always the reference
     assert sweep.points[0].feasible
     ref = sweep.points[0].cross_category.value

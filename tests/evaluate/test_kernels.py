@@ -1,4 +1,5 @@
 """Score kernels: the exact score is the same everywhere and each kernel's stated bound holds."""
+
 from __future__ import annotations
 
 from fractions import Fraction
@@ -56,8 +57,11 @@ def test_each_kernel_stays_within_its_stated_bound(name):
 
 def test_bounds_follow_precision_and_width():
     assert KERNELS["float32"].relative_bound(512) == pytest.approx(gamma(512, 2.0**-24))
-    assert KERNELS["float32"].relative_bound(512) < KERNELS["tf32"].relative_bound(512) \
+    assert (
+        KERNELS["float32"].relative_bound(512)
+        < KERNELS["tf32"].relative_bound(512)
         < KERNELS["bfloat16"].relative_bound(512)
+    )
     assert KERNELS["float32"].relative_bound(768) > KERNELS["float32"].relative_bound(512)
     with pytest.raises(ConfigError, match="no error bound"):
         gamma(300, 2.0**-8)  # 300 roundings at 2^-8: no finite bound

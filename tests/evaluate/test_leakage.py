@@ -1,4 +1,5 @@
 """training_overlap: the evaluated books a checkpoint was trained on, derived from its metadata."""
+
 from __future__ import annotations
 
 import pytest
@@ -29,9 +30,13 @@ def checkpoint(tmp_path):
 
 def _trained(checkpoint, catalogue, **training):
     """Metadata as a fine-tune here writes it: its recipe and the fingerprint of its training rows."""
-    splits = split(catalogue, train_categories=training["categories"], seed=training.get("seed", 0),
-                   heldout_fraction=training.get("heldout_fraction", 0.2),
-                   replay_fraction=training.get("replay_fraction", 0.0))
+    splits = split(
+        catalogue,
+        train_categories=training["categories"],
+        seed=training.get("seed", 0),
+        heldout_fraction=training.get("heldout_fraction", 0.2),
+        replay_fraction=training.get("replay_fraction", 0.0),
+    )
     rows = splits.train if splits.replay is None else splits.train.concat(splits.replay)
     return checkpoint({"training_config": training, "data_fingerprint": rows.fingerprint})
 
@@ -54,11 +59,14 @@ def test_the_same_split_has_no_overlap_and_replay_is_honoured(checkpoint, catalo
     assert training_overlap(model, catalogue, {"cross": plain.cross}).views == {"cross": views.replay_rows}
 
 
-@pytest.mark.parametrize("metadata, reason", [
-    ({}, "does not record"),
-    ({"training_config": {"categories": ["Mind-Body-Spirit"]}, "data_fingerprint": "0" * 64}, "other data"),
-    ({"training_config": {"categories": ["Poetry"]}, "data_fingerprint": "0" * 64}, "cannot be derived"),
-])
+@pytest.mark.parametrize(
+    "metadata, reason",
+    [
+        ({}, "does not record"),
+        ({"training_config": {"categories": ["Mind-Body-Spirit"]}, "data_fingerprint": "0" * 64}, "other data"),
+        ({"training_config": {"categories": ["Poetry"]}, "data_fingerprint": "0" * 64}, "cannot be derived"),
+    ],
+)
 def test_unknown_training_is_said_not_guessed(checkpoint, catalogue, metadata, reason):
     overlap = training_overlap(checkpoint(metadata), catalogue, {"heldout": catalogue})
     assert not overlap.known and reason in overlap.reason and overlap.views == {}

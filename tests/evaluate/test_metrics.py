@@ -1,4 +1,5 @@
 """The metric registry: directions, statistics and tests come from one declaration per metric."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -22,21 +23,32 @@ VIEWS = st.sampled_from(["train", "heldout", "cross", "cross:Health"])
 DIRECTIONS = st.sampled_from(["image_to_text", "text_to_image"])
 
 
-@pytest.mark.parametrize("key, expected", [
-    ("heldout/image_to_text/recall@1", True), ("cross/text_to_image/recall@10", True),
-    ("train/image_to_text/mrr", True), ("cross/zero_shot/accuracy", True), ("probes/typo/radius_p50", True),
-    ("heldout/image_to_text/median_rank", False), ("cross/image_to_text/mean_rank", False),
-    ("probes/typo/flip_rate", False), ("probes/case/mean_rank_change", False),
-    ("probes/typo/failure_rate", False), ("probes/typo@title_hidden/lost@5", False),
-    ("heldout/zero_shot/recall[Health]", True), ("interpolation/heldout/image_to_text/median_rank", False),
-])
+@pytest.mark.parametrize(
+    "key, expected",
+    [
+        ("heldout/image_to_text/recall@1", True),
+        ("cross/text_to_image/recall@10", True),
+        ("train/image_to_text/mrr", True),
+        ("cross/zero_shot/accuracy", True),
+        ("probes/typo/radius_p50", True),
+        ("heldout/image_to_text/median_rank", False),
+        ("cross/image_to_text/mean_rank", False),
+        ("probes/typo/flip_rate", False),
+        ("probes/case/mean_rank_change", False),
+        ("probes/typo/failure_rate", False),
+        ("probes/typo@title_hidden/lost@5", False),
+        ("heldout/zero_shot/recall[Health]", True),
+        ("interpolation/heldout/image_to_text/median_rank", False),
+    ],
+)
 def test_direction_of_known_metrics(key, expected):
     assert higher_is_better(key) is expected
     assert knows_direction(key)
 
 
-@pytest.mark.parametrize("key", ["heldout/image_to_text/latency", "probes/typo/n", "size",
-                                 "probes/cover_text/reading_gap@5"])
+@pytest.mark.parametrize(
+    "key", ["heldout/image_to_text/latency", "probes/typo/n", "size", "probes/cover_text/reading_gap@5"]
+)
 def test_unknown_or_undirected_metric_is_an_error_not_a_guess(key):
     with pytest.raises(ConfigError, match="better and worse are undefined") as info:
         higher_is_better(key)
@@ -67,8 +79,14 @@ def test_keys_know_their_suite_statistic_and_test():
 
 
 def test_a_registered_metric_is_known_everywhere_and_gone_after():
-    toy = Metric("top3_share", "top3_share", higher_is_better=True, applies_to="retrieval", test="mcnemar",
-                 from_ranks=lambda r: (r <= 3).astype(float))
+    toy = Metric(
+        "top3_share",
+        "top3_share",
+        higher_is_better=True,
+        applies_to="retrieval",
+        test="mcnemar",
+        from_ranks=lambda r: (r <= 3).astype(float),
+    )
     with registered(toy):
         assert metric_key("heldout/image_to_text/top3_share").resolved.from_ranks(np.array([1, 4])).tolist() == [1, 0]
     assert parse_key("heldout/image_to_text/top3_share") is None
@@ -80,8 +98,11 @@ def test_a_metric_declares_the_axis_it_shares_in_plots():
     assert scale_of("heldout/image_to_text/recall@5") == "rate"
     assert scale_of("cross:Health/text_to_image/median_rank") == "rank"
     assert scale_of("probes/keyboard_typo/similarity_drop_p90") == "similarity"
-    for rate in ("heldout/zero_shot/balanced_accuracy", "probes/hard_negatives/any_failure_rate",
-                 "probes/minimal_edit/fragile_rate"):
+    for rate in (
+        "heldout/zero_shot/balanced_accuracy",
+        "probes/hard_negatives/any_failure_rate",
+        "probes/minimal_edit/fragile_rate",
+    ):
         assert scale_of(rate) == "rate"
     assert scale_of("interpolation/best_alpha") == "other"  # not registered
     assert set(SCALES) == {"rate", "rank", "similarity", "other"}

@@ -1,4 +1,5 @@
 """Column pieces: bounds within a budget, and counts against pieces that add up to the whole gallery's."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -32,12 +33,22 @@ def test_pieces_add_up_to_the_whole_gallery(piece_cols, tile_rows, kernel):
     texts = rng.integers(-2, 3, (n, d)).astype(np.float32)
     groups = np.array([f"g{i % 90}" for i in range(n)])
     want = retrieval_ranks(images, texts, groups)
-    for job in rank_jobs(images, texts, groups, tile_rows=tile_rows, kernel=kernel,
-                         pool_images=images, pool_texts=texts, pool_groups=groups) + rank_jobs(
-                             images, texts, groups, tile_rows=tile_rows, kernel=kernel):
+    for job in rank_jobs(
+        images,
+        texts,
+        groups,
+        tile_rows=tile_rows,
+        kernel=kernel,
+        pool_images=images,
+        pool_texts=texts,
+        pool_groups=groups,
+    ) + rank_jobs(images, texts, groups, tile_rows=tile_rows, kernel=kernel):
         bounds = piece_bounds(job.plan.n_cols, d, 4 * d * piece_cols)
-        blocks = [rank_block(job.plan, job.rows[a:a + 50], job.cols[c0:c1], start=a, c0=c0)
-                  for a in range(0, n, 50) for c0, c1 in zip(bounds, bounds[1:], strict=False)]
+        blocks = [
+            rank_block(job.plan, job.rows[a : a + 50], job.cols[c0:c1], start=a, c0=c0)
+            for a in range(0, n, 50)
+            for c0, c1 in zip(bounds, bounds[1:], strict=False)
+        ]
         totals = finish_ranks(job.plan, blocks)
         np.testing.assert_array_equal(totals.row_ranks, want[job.directions[0]].ranks)
         if totals.col_ranks is not None:

@@ -52,8 +52,15 @@ def test_both_directions_equal_brute_force_exactly(items):
 def test_pool_larger_than_view_equals_brute_force(items, data):
     images, texts, groups, rows_per_chunk = items
     view = np.array(sorted(set(data.draw(st.lists(st.integers(0, len(images) - 1), min_size=1)))))
-    got = retrieval_ranks(images[view], texts[view], groups[view], pool_images=images, pool_texts=texts,
-                          pool_groups=groups, chunk_bytes=4 * len(texts) * rows_per_chunk)
+    got = retrieval_ranks(
+        images[view],
+        texts[view],
+        groups[view],
+        pool_images=images,
+        pool_texts=texts,
+        pool_groups=groups,
+        chunk_bytes=4 * len(texts) * rows_per_chunk,
+    )
     assert np.array_equal(got["image_to_text"].ranks, brute_force_ranks(images[view], groups[view], texts, groups))
     assert np.array_equal(got["text_to_image"].ranks, brute_force_ranks(texts[view], groups[view], images, groups))
     assert got["image_to_text"].pool_size == len(texts)
@@ -63,8 +70,9 @@ def test_pool_larger_than_view_equals_brute_force(items, data):
 @given(tied_items(), st.sampled_from(["float32", "tf32", "bfloat16"]), st.integers(1, 30))
 def test_any_kernel_and_tile_shape_gives_the_same_ranks(items, kernel, tile_cols):
     images, texts, groups, rows_per_chunk = items
-    got = retrieval_ranks(images, texts, groups, kernel=kernel, tile_rows=rows_per_chunk,
-                          chunk_bytes=4 * rows_per_chunk * tile_cols)
+    got = retrieval_ranks(
+        images, texts, groups, kernel=kernel, tile_rows=rows_per_chunk, chunk_bytes=4 * rows_per_chunk * tile_cols
+    )
     assert np.array_equal(got["image_to_text"].ranks, brute_force_ranks(images, groups, texts, groups))
     assert np.array_equal(got["text_to_image"].ranks, brute_force_ranks(texts, groups, images, groups))
 
@@ -80,8 +88,9 @@ def test_near_ties_equal_the_float64_brute_force(near_ties, threads, kernel, til
     torch.set_num_threads(threads)
     try:
         certificate = Certificate()
-        got = retrieval_ranks(images, texts, groups, kernel=kernel, tile_rows=tile_rows, chunk_bytes=chunk_bytes,
-                              certificate=certificate)
+        got = retrieval_ranks(
+            images, texts, groups, kernel=kernel, tile_rows=tile_rows, chunk_bytes=chunk_bytes, certificate=certificate
+        )
     finally:
         torch.set_num_threads(before)
     np.testing.assert_array_equal(got["image_to_text"].ranks, want_i2t)
@@ -154,9 +163,11 @@ def test_equals_clip_benchmark_on_one_caption_per_image():
     positive = torch.eye(n, dtype=torch.bool)
     for k in (1, 5, 10):
         assert metric_value(ranks["text_to_image"].ranks, f"recall@{k}") == pytest.approx(
-            clip_benchmark_recall(scores, positive, k))  # their image_retrieval_recall@k
+            clip_benchmark_recall(scores, positive, k)
+        )  # their image_retrieval_recall@k
         assert metric_value(ranks["image_to_text"].ranks, f"recall@{k}") == pytest.approx(
-            clip_benchmark_recall(scores.T, positive.T, k))  # their text_retrieval_recall@k
+            clip_benchmark_recall(scores.T, positive.T, k)
+        )  # their text_retrieval_recall@k
 
 
 def test_chunking_does_not_change_ranks_on_float_data():
@@ -179,13 +190,16 @@ def test_metric_names_follow_ks():
     assert retrieval_names((1, 3)) == ("recall@1", "recall@3", "mrr", "median_rank", "mean_rank")
 
 
-@pytest.mark.parametrize("images, texts, groups, message", [
-    (np.zeros((0, 4)), np.zeros((0, 4)), [], "empty"),
-    (np.array([[np.nan, 1.0]]), np.array([[1.0, 0.0]]), ["a"], "NaN"),
-    (np.ones((2, 3)), np.ones((2, 4)), ["a", "b"], "widths differ"),
-    (np.ones((2, 3)), np.ones((3, 3)), ["a", "b"], "embed the same catalogue rows"),
-    (np.full((2, 3), 1e30), np.ones((2, 3)), ["a", "b"], "too large to score in float32"),
-])
+@pytest.mark.parametrize(
+    "images, texts, groups, message",
+    [
+        (np.zeros((0, 4)), np.zeros((0, 4)), [], "empty"),
+        (np.array([[np.nan, 1.0]]), np.array([[1.0, 0.0]]), ["a"], "NaN"),
+        (np.ones((2, 3)), np.ones((2, 4)), ["a", "b"], "widths differ"),
+        (np.ones((2, 3)), np.ones((3, 3)), ["a", "b"], "embed the same catalogue rows"),
+        (np.full((2, 3), 1e30), np.ones((2, 3)), ["a", "b"], "too large to score in float32"),
+    ],
+)
 def test_bad_input_is_one_line_evaluation_error(images, texts, groups, message):
     with pytest.raises(EvaluationError, match=message) as info:
         retrieval_ranks(images, texts, groups)

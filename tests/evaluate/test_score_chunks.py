@@ -1,4 +1,5 @@
 """The tile counts: numpy (CPU) and torch (GPU) give the same counts and band pairs; packed counting is exact."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -25,8 +25,9 @@ def test_bootstrap_equals_a_plain_loop_with_the_same_draws():
     rng = np.random.default_rng(0)
     hits = (rng.random(200) < 0.3).astype(float)
     ranks = rng.integers(1, 50, 200).astype(float)
-    got = bootstrap_estimates({"recall": hits, "median_rank": ranks}, statistics={"median_rank": "median"},
-                              resamples=300, seed=11)
+    got = bootstrap_estimates(
+        {"recall": hits, "median_rank": ranks}, statistics={"median_rank": "median"}, resamples=300, seed=11
+    )
     draws = np.random.default_rng(11).integers(0, 200, size=(300, 200))  # one block at this size
     means = [hits[row].mean() for row in draws]
     medians = [np.median(ranks[row]) for row in draws]
@@ -34,7 +35,8 @@ def test_bootstrap_equals_a_plain_loop_with_the_same_draws():
     assert (got["recall"].ci_low, got["recall"].ci_high) == pytest.approx(tuple(np.quantile(means, [0.025, 0.975])))
     assert got["median_rank"].value == np.median(ranks)
     assert (got["median_rank"].ci_low, got["median_rank"].ci_high) == pytest.approx(
-        tuple(np.quantile(medians, [0.025, 0.975])))
+        tuple(np.quantile(medians, [0.025, 0.975]))
+    )
     assert got["recall"].n == 200
 
 
@@ -45,7 +47,8 @@ def test_percentile_statistic_equals_a_plain_loop_and_pairs():
     draws = np.random.default_rng(2).integers(0, 300, size=(200, 300))
     assert got.value == pytest.approx(np.quantile(a, 0.9))
     assert (got.ci_low, got.ci_high) == pytest.approx(
-        tuple(np.quantile([np.quantile(a[row], 0.9) for row in draws], [0.025, 0.975])))
+        tuple(np.quantile([np.quantile(a[row], 0.9) for row in draws], [0.025, 0.975]))
+    )
     diff = compare_values("probes/typo/similarity_drop_p90", a, b, StatSettings(200, seed=2))
     assert diff.delta == pytest.approx(np.quantile(b, 0.9) - np.quantile(a, 0.9))
     assert diff.interval == "paired-percentile"
@@ -118,7 +121,7 @@ def test_paired_ci_is_narrower_than_unpaired_for_correlated_checkpoints():
 def test_binomial_p_matches_exact_fractions(k, extra):
     n = k + extra
     k_small = min(k, n - k)
-    exact = 2 * sum(Fraction(math.comb(n, i), 2 ** n) for i in range(k_small + 1)) if n else Fraction(1)
+    exact = 2 * sum(Fraction(math.comb(n, i), 2**n) for i in range(k_small + 1)) if n else Fraction(1)
     assert binomial_two_sided_p(k, n) == pytest.approx(float(min(exact, Fraction(1))), rel=1e-9)
 
 
@@ -144,13 +147,16 @@ def test_estimate_round_trips_through_a_dict():
     assert Estimate.from_dict(e.to_dict()) == e
 
 
-@pytest.mark.parametrize("call, message", [
-    (lambda: bootstrap_estimates({"r": np.array([])}), "empty"),
-    (lambda: bootstrap_estimates({"r": np.array([1.0, np.nan])}), "NaN"),
-    (lambda: bootstrap_estimates({"r": np.ones(3)}, confidence=1.5), "confidence"),
-    (lambda: compare_values("heldout/image_to_text/mrr", np.ones(3), np.ones(4)), "same queries"),
-    (lambda: mcnemar_exact(np.ones(3, bool), np.ones(4, bool)), "same queries"),
-])
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda: bootstrap_estimates({"r": np.array([])}), "empty"),
+        (lambda: bootstrap_estimates({"r": np.array([1.0, np.nan])}), "NaN"),
+        (lambda: bootstrap_estimates({"r": np.ones(3)}, confidence=1.5), "confidence"),
+        (lambda: compare_values("heldout/image_to_text/mrr", np.ones(3), np.ones(4)), "same queries"),
+        (lambda: mcnemar_exact(np.ones(3, bool), np.ones(4, bool)), "same queries"),
+    ],
+)
 def test_bad_input_is_a_one_line_error(call, message):
     with pytest.raises(BookclipError, match=message) as info:
         call()

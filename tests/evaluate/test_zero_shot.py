@@ -34,8 +34,14 @@ def test_a_book_in_two_categories_is_right_for_either():
     assert accepted[0] == frozenset({"Medical", "Biography"}) and accepted[2] == frozenset({"Medical"})
     prompts = np.eye(2, dtype=np.float32)  # Biography, Medical
     images = np.array([[1, 0], [1, 0], [1, 0]], dtype=np.float32)  # all predicted Biography
-    r = classify(images, prompts, view="v", categories=("Biography", "Medical"),
-                 item_categories=frame["category"].tolist(), accepted=accepted)
+    r = classify(
+        images,
+        prompts,
+        view="v",
+        categories=("Biography", "Medical"),
+        item_categories=frame["category"].tolist(),
+        accepted=accepted,
+    )
     assert r.correct.tolist() == [True, True, False]
 
 
@@ -44,11 +50,14 @@ def test_ties_go_to_the_first_category():
     assert r.predictions.tolist() == [0]
 
 
-@pytest.mark.parametrize("images, cats, message", [
-    (np.zeros((0, 2)), [], "empty"),
-    (np.array([[np.nan, 0.0]]), ["A"], "NaN"),
-    (np.array([[1.0, 0.0]]), ["Z"], "no prompt"),
-])
+@pytest.mark.parametrize(
+    "images, cats, message",
+    [
+        (np.zeros((0, 2)), [], "empty"),
+        (np.array([[np.nan, 0.0]]), ["A"], "NaN"),
+        (np.array([[1.0, 0.0]]), ["Z"], "no prompt"),
+    ],
+)
 def test_bad_input(images, cats, message):
     with pytest.raises(EvaluationError, match=message):
         classify(images, np.eye(2), view="v", categories=("A", "B"), item_categories=cats)

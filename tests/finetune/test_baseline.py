@@ -1,6 +1,7 @@
 """The embedded baseline in fixtures/: small, reproducible recipe, and a real baseline (R@5 >= 0.25,
 zero-shot category far above chance); the default fine-tune then beats it on held-out covers of the
 fine-tuning category."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -57,7 +58,9 @@ def test_default_finetune_beats_the_baseline_on_its_category(fixture_dir: Path, 
     heldout = run_splits(cfg).heldout
     assert set(heldout.categories) == {"Mind-Body-Spirit"}
     config = EvalConfig(zero_shot=False, per_category=False)
-    a, b = (evaluate_views(load(spec), heldout, {"heldout": heldout}, config=config)
-            for spec in (cfg.baseline, str(manifest.checkpoint)))
+    a, b = (
+        evaluate_views(load(spec), heldout, {"heldout": heldout}, config=config)
+        for spec in (cfg.baseline, str(manifest.checkpoint))
+    )
     gain = compare_evaluations(a, b).differences["heldout/image_to_text/recall@5"]
     assert gain.ci_low > 0, gain

@@ -1,4 +1,5 @@
 """`bookclip finetune` end to end: a run that succeeds, a worker that raises, no Java."""
+
 from __future__ import annotations
 
 import json
@@ -13,8 +14,20 @@ from harness.cli import main
 
 pytestmark = pytest.mark.slow
 
-_SMALL = ["--categories", "Medical", "--baseline", "tiny:vit-xs", "--max-train-rows", "64",
-          "--batch-size", "16", "--max-steps", "3", "--precision", "fp32"]
+_SMALL = [
+    "--categories",
+    "Medical",
+    "--baseline",
+    "tiny:vit-xs",
+    "--max-train-rows",
+    "64",
+    "--batch-size",
+    "16",
+    "--max-steps",
+    "3",
+    "--precision",
+    "fp32",
+]
 
 
 def test_inline_run_prints_manifest_and_writes_jsonl_log(fixture_dir: Path, tmp_path: Path, capsys) -> None:
@@ -33,9 +46,30 @@ def test_worker_that_raises_exits_non_zero_with_one_line(fixture_dir: Path, tmp_
     """In a subprocess, so its stderr is the whole command's: the JVM's and Spark's startup lines and pyspark's
     warnings (pandas >= 3) would show there too; the one line is all the user sees."""
     out = tmp_path / "run"
-    proc = subprocess.run([sys.executable, "-m", "harness.cli", "finetune", "--data", str(fixture_dir), "--out",
-                           str(out), "--launcher", "spark-local", "--num-processes", "2", "--fail-at-step", "2",
-                           "--fail-rank", "1", *_SMALL], capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "harness.cli",
+            "finetune",
+            "--data",
+            str(fixture_dir),
+            "--out",
+            str(out),
+            "--launcher",
+            "spark-local",
+            "--num-processes",
+            "2",
+            "--fail-at-step",
+            "2",
+            "--fail-rank",
+            "1",
+            *_SMALL,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     err = proc.stderr.strip().splitlines()
     assert proc.returncode != 0
     assert len(err) == 1, proc.stderr[-3000:]
@@ -46,9 +80,25 @@ def test_worker_that_raises_exits_non_zero_with_one_line(fixture_dir: Path, tmp_
 
 def test_no_java_says_use_torchrun(fixture_dir: Path, tmp_path: Path) -> None:
     env = {**os.environ, "JAVA_HOME": str(tmp_path / "no-jdk"), "PATH": os.path.dirname(sys.executable)}
-    proc = subprocess.run([sys.executable, "-m", "harness.cli", "finetune", "--data", str(fixture_dir),
-                           "--out", str(tmp_path / "run"), "--launcher", "spark-local", *_SMALL],
-                          capture_output=True, text=True, env=env, timeout=300)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "harness.cli",
+            "finetune",
+            "--data",
+            str(fixture_dir),
+            "--out",
+            str(tmp_path / "run"),
+            "--launcher",
+            "spark-local",
+            *_SMALL,
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "Java" in lines[0] and "--launcher torchrun" in lines[0]

@@ -1,4 +1,5 @@
 """FinetuneConfig: round trips, validation messages, TOML + overrides, recipe identity."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -12,13 +13,27 @@ from harness.finetune.config import FinetuneConfig
 
 
 @settings(max_examples=50, deadline=None)
-@given(procs=st.integers(1, 4), accum=st.integers(1, 4), per=st.integers(2, 16),
-       lr=st.floats(1e-6, 1.0), seed=st.integers(0, 2**31),
-       cats=st.lists(st.text("abcXYZ-", min_size=1), min_size=1, max_size=3))
-def test_dict_round_trip_and_micro_batch(procs: int, accum: int, per: int, lr: float, seed: int,
-                                         cats: list[str]) -> None:
-    cfg = FinetuneConfig(data=("a",), out="o", num_processes=procs, grad_accum=accum, batch_size=procs * accum * per,
-                         lr=lr, seed=seed, categories=tuple(cats))
+@given(
+    procs=st.integers(1, 4),
+    accum=st.integers(1, 4),
+    per=st.integers(2, 16),
+    lr=st.floats(1e-6, 1.0),
+    seed=st.integers(0, 2**31),
+    cats=st.lists(st.text("abcXYZ-", min_size=1), min_size=1, max_size=3),
+)
+def test_dict_round_trip_and_micro_batch(
+    procs: int, accum: int, per: int, lr: float, seed: int, cats: list[str]
+) -> None:
+    cfg = FinetuneConfig(
+        data=("a",),
+        out="o",
+        num_processes=procs,
+        grad_accum=accum,
+        batch_size=procs * accum * per,
+        lr=lr,
+        seed=seed,
+        categories=tuple(cats),
+    )
     again = FinetuneConfig.from_dict(cfg.to_dict())
     assert again == cfg
     assert again.micro_batch(procs) == per
@@ -29,18 +44,21 @@ def test_unknown_option_is_named() -> None:
         FinetuneConfig.from_dict({"batchsize": 3})
 
 
-@pytest.mark.parametrize("values, fragment", [
-    ({"batch_size": 10, "num_processes": 4}, "multiple of num_processes"),
-    ({"launcher": "mpi"}, "launcher='mpi'"),
-    ({"precision": "fp8"}, "precision"),
-    ({"template": "{titel}"}, "caption template"),
-    ({"heldout_fraction": 1.0}, "heldout_fraction"),
-    ({"epochs": 0}, "positive integer"),
-    ({"compile": "yes"}, "compile=.yes. must be true or false"),
-    ({"category_prompt_fraction": 1.0}, r"category_prompt_fraction must lie in \[0, 1\), got 1"),
-    ({"category_prompt_fraction": -0.1}, "category_prompt_fraction must lie in"),
-    ({"category_prompt_fraction": "half"}, "category_prompt_fraction must be a finite number"),
-])
+@pytest.mark.parametrize(
+    "values, fragment",
+    [
+        ({"batch_size": 10, "num_processes": 4}, "multiple of num_processes"),
+        ({"launcher": "mpi"}, "launcher='mpi'"),
+        ({"precision": "fp8"}, "precision"),
+        ({"template": "{titel}"}, "caption template"),
+        ({"heldout_fraction": 1.0}, "heldout_fraction"),
+        ({"epochs": 0}, "positive integer"),
+        ({"compile": "yes"}, "compile=.yes. must be true or false"),
+        ({"category_prompt_fraction": 1.0}, r"category_prompt_fraction must lie in \[0, 1\), got 1"),
+        ({"category_prompt_fraction": -0.1}, "category_prompt_fraction must lie in"),
+        ({"category_prompt_fraction": "half"}, "category_prompt_fraction must be a finite number"),
+    ],
+)
 def test_bad_values_raise_one_line(values: dict, fragment: str) -> None:
     with pytest.raises(ConfigError, match=fragment) as info:
         FinetuneConfig.from_dict(values)
@@ -96,7 +114,8 @@ def test_training_rows_add_the_rehearsed_books_and_nothing_evaluated(tmp_path: P
     assert splits.replay_rows > 0 and set(splits.replay.categories).isdisjoint(cfg.categories)
     for view in (splits.heldout, splits.cross):
         assert rows.isdisjoint(view.frame["book_id"]) and set(training_rows(cfg).frame["group_id"]).isdisjoint(
-            view.frame["group_id"])
+            view.frame["group_id"]
+        )
     assert cfg.replace(replay_fraction=0.0).recipe_hash() != cfg.recipe_hash()
 
 

@@ -1,4 +1,5 @@
 """Launchers and the driver's checks: torchrun with 2 processes, a failing worker, a tampered result."""
+
 from __future__ import annotations
 
 import json
@@ -18,8 +19,9 @@ pytestmark = pytest.mark.slow  # every test starts worker processes and trains a
 def test_torchrun_two_processes_train_like_one(small_config, tmp_path: Path) -> None:
     # the gathered loss makes 2 processes x 2 micro-batches x 4 items the same optimisation as
     # 1 process x 2 micro-batches x 8 items (accumulation exercises DDP's no_sync path)
-    two = launch(small_config(out=str(tmp_path / "two"), launcher="torchrun", num_processes=2, grad_accum=2,
-                              max_steps=3))
+    two = launch(
+        small_config(out=str(tmp_path / "two"), launcher="torchrun", num_processes=2, grad_accum=2, max_steps=3)
+    )
     one = launch(small_config(out=str(tmp_path / "one"), grad_accum=2, max_steps=3))
     assert two.world_size == 2 and two.steps == 3
     a, b = load_checkpoint(two.checkpoint).state_dict, load_checkpoint(one.checkpoint).state_dict

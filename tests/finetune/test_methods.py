@@ -1,4 +1,5 @@
 """Fine-tuning methods (plain, distill, wise): in the recipe, under every launcher, resumed exactly."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -82,8 +83,9 @@ def test_distill_pulls_toward_the_baseline(small_config, tmp_path: Path) -> None
 
     base = load("tiny:vit-xs").state_dict()
     plain = _state(launch(small_config(out=str(tmp_path / "plain"), max_steps=6))).state_dict
-    distill = _state(launch(small_config(out=str(tmp_path / "distill"), max_steps=6, method="distill",
-                                         distill_weight=50.0))).state_dict
+    distill = _state(
+        launch(small_config(out=str(tmp_path / "distill"), max_steps=6, method="distill", distill_weight=50.0))
+    ).state_dict
     distance = lambda s: sum((s[k].double() - base[k].double()).pow(2).sum().item() for k in base)  # noqa: E731
     assert distance(distill) < distance(plain)
 

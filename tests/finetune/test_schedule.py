@@ -1,4 +1,5 @@
 """Learning-rate schedule and weight-decay groups."""
+
 from __future__ import annotations
 
 import pytest
@@ -13,9 +14,9 @@ def test_warmup_rises_then_cosine_falls_to_the_floor(warmup: int, total: int, fl
     f = warmup_cosine(warmup, total, floor)
     values = [f(s) for s in range(total + 1)]
     w = min(warmup, max(total - 1, 0))
-    assert all(0 < v <= 1 + 1e-12 for v in values[:w + 1])
-    assert all(a < b for a, b in zip(values[:w], values[1:w + 1], strict=True))  # strictly rising warm-up
-    assert all(a >= b - 1e-12 for a, b in zip(values[w:], values[w + 1:], strict=False))  # then never rising
+    assert all(0 < v <= 1 + 1e-12 for v in values[: w + 1])
+    assert all(a < b for a, b in zip(values[:w], values[1 : w + 1], strict=True))  # strictly rising warm-up
+    assert all(a >= b - 1e-12 for a, b in zip(values[w:], values[w + 1 :], strict=False))  # then never rising
     assert values[w] == pytest.approx(1.0)
     assert values[total] == pytest.approx(floor)
 

@@ -1,4 +1,5 @@
 """TorchDistributor launchers with real Spark: local mode and barrier tasks on local[2]."""
+
 from __future__ import annotations
 
 import pytest
@@ -35,16 +36,38 @@ def test_cli_spark_local_two_processes_logs_each_step_once_to_mlflow(spark, smal
     from harness.cli import main
 
     cfg = small_config()
-    args = ["finetune", "--data", *cfg.data, "--out", cfg.out, "--categories", "Medical", "--baseline", "tiny:vit-xs",
-            "--max-train-rows", "64", "--batch-size", "16", "--max-steps", "5", "--precision", "fp32",
-            "--launcher", "spark-local", "--num-processes", "2", "--mlflow"]
+    args = [
+        "finetune",
+        "--data",
+        *cfg.data,
+        "--out",
+        cfg.out,
+        "--categories",
+        "Medical",
+        "--baseline",
+        "tiny:vit-xs",
+        "--max-train-rows",
+        "64",
+        "--batch-size",
+        "16",
+        "--max-steps",
+        "5",
+        "--precision",
+        "fp32",
+        "--launcher",
+        "spark-local",
+        "--num-processes",
+        "2",
+        "--mlflow",
+    ]
     assert main(args) == 0
     err = capsys.readouterr().err
     run_id = err.split("logged to MLflow run ", 1)[1].split()[0]
     steps = [r["step"] for r in RunFiles(cfg.out).read_train_log()]
     assert len(steps) >= 2
-    children = tracking.search_runs([tracking.get_run(run_id).info.experiment_id],
-                                    filter_string=f"tags.mlflow.parentRunId = '{run_id}'")
+    children = tracking.search_runs(
+        [tracking.get_run(run_id).info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{run_id}'"
+    )
     candidate = next(c for c in children if c.info.run_name == "candidate")
     history = tracking.get_metric_history(candidate.info.run_id, "train/loss")
     assert sorted(m.step for m in history) == steps  # each logged step once, not once per process

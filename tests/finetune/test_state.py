@@ -1,4 +1,5 @@
 """Resumable training-state files: atomic, ordered, pruned, unreadable ones reported."""
+
 from __future__ import annotations
 
 from pathlib import Path

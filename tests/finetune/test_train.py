@@ -1,4 +1,5 @@
 """The training loop run inline (one process): it learns, checkpoints, resumes exactly, freezes."""
+
 from __future__ import annotations
 
 import math
@@ -110,8 +111,10 @@ def test_category_prompt_rows_carry_their_prompt_and_one_group_per_category(smal
         expected = "a book about " + categories[i]
         assert torch.equal(tokens[i], tokenizer([expected])[0])
     assert torch.equal(groups[~prompted], books[~prompted]) and (books >= 0).all()
-    prompt_groups = {c: {int(g) for g, cc, p in zip(groups, categories, prompted, strict=True) if p and cc == c}
-                     for c in ("Medical", "Health")}
+    prompt_groups = {
+        c: {int(g) for g, cc, p in zip(groups, categories, prompted, strict=True) if p and cc == c}
+        for c in ("Medical", "Health")
+    }
     assert all(len(g) == 1 and min(g) < 0 for g in prompt_groups.values())  # one negative group per category
     assert prompt_groups["Medical"] != prompt_groups["Health"]
     later, _ = trainer._epoch_captions(1)

@@ -1,4 +1,5 @@
 """Hostile-input corpus: shared helpers (real files under tmp_path, a private cache, the CLI in a subprocess)."""
+
 from __future__ import annotations
 
 import csv
@@ -13,8 +14,19 @@ import pytest
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[2]
-LAYOUT = ("image", "name", "author", "format", "book_depository_stars", "price", "currency", "old_price",
-          "isbn", "category", "img_paths")
+LAYOUT = (
+    "image",
+    "name",
+    "author",
+    "format",
+    "book_depository_stars",
+    "price",
+    "currency",
+    "old_price",
+    "isbn",
+    "category",
+    "img_paths",
+)
 
 
 def jpeg_bytes(size: tuple[int, int] = (40, 60), colour: tuple[int, int, int] = (200, 40, 40)) -> bytes:
@@ -24,9 +36,19 @@ def jpeg_bytes(size: tuple[int, int] = (40, 60), colour: tuple[int, int, int] = 
 
 
 def row(name: str, img: str, *, category: str = "Health") -> dict:
-    return {"image": "", "name": name, "author": "A. Writer", "format": "Paperback",
-            "book_depository_stars": "4.0", "price": "9.99", "currency": "$", "old_price": "", "isbn": "",
-            "category": category, "img_paths": img}
+    return {
+        "image": "",
+        "name": name,
+        "author": "A. Writer",
+        "format": "Paperback",
+        "book_depository_stars": "4.0",
+        "price": "9.99",
+        "currency": "$",
+        "old_price": "",
+        "isbn": "",
+        "category": category,
+        "img_paths": img,
+    }
 
 
 def write_csv(path: Path, rows: list[dict], encoding: str = "utf-8") -> Path:
@@ -69,12 +91,20 @@ def fresh_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path / "cache"
 
 
-def run_cli(*args: str, env: dict | None = None, cwd: Path | None = None, timeout: float = 300,
-            preexec_fn=None) -> subprocess.CompletedProcess:
+def run_cli(
+    *args: str, env: dict | None = None, cwd: Path | None = None, timeout: float = 300, preexec_fn=None
+) -> subprocess.CompletedProcess:
     """`python -m harness.cli ARGS` with this checkout's harness first on the path."""
     full_env = {**os.environ, "PYTHONPATH": str(ROOT), "BOOKCLIP_NO_PROGRESS": "1", **(env or {})}
-    return subprocess.run([sys.executable, "-m", "harness.cli", *args], capture_output=True, text=True,
-                          env=full_env, cwd=cwd, timeout=timeout, preexec_fn=preexec_fn)
+    return subprocess.run(
+        [sys.executable, "-m", "harness.cli", *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        cwd=cwd,
+        timeout=timeout,
+        preexec_fn=preexec_fn,
+    )
 
 
 def assert_one_line_error(result: subprocess.CompletedProcess, code: int, *needles: str) -> str:
@@ -90,5 +120,12 @@ def assert_one_line_error(result: subprocess.CompletedProcess, code: int, *needl
 
 @pytest.fixture
 def hostile():
-    return SimpleNamespace(jpeg_bytes=jpeg_bytes, row=row, write_csv=write_csv, run_cli=run_cli, layout=LAYOUT,
-                           assert_one_line_error=assert_one_line_error, real_rows=real_rows)
+    return SimpleNamespace(
+        jpeg_bytes=jpeg_bytes,
+        row=row,
+        write_csv=write_csv,
+        run_cli=run_cli,
+        layout=LAYOUT,
+        assert_one_line_error=assert_one_line_error,
+        real_rows=real_rows,
+    )

@@ -3,6 +3,7 @@
 Two checkpoints with the same weights but another architecture config (quick_gelu, the text
 tower's pool_type) or another preprocessing must never share cache entries.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -20,8 +21,11 @@ def same_weights(tmp_path: Path):
     """Three checkpoints of tiny:vit-xs@3's weights: as built, with quick_gelu, with pool_type=last."""
     model = load("tiny:vit-xs@3")
     paths = {}
-    for name, change in (("plain", {}), ("quick_gelu", {"quick_gelu": True}),
-                         ("pool_last", {"text_cfg": {**model.config["text_cfg"], "pool_type": "last"}})):
+    for name, change in (
+        ("plain", {}),
+        ("quick_gelu", {"quick_gelu": True}),
+        ("pool_last", {"text_cfg": {**model.config["text_cfg"], "pool_type": "last"}}),
+    ):
         config = {**model.config, **change}
         paths[name] = tmp_path / f"{name}.safetensors"
         save_checkpoint(paths[name], model.state_dict(), config=config)
@@ -56,8 +60,12 @@ def test_other_preprocessing_or_context_length_is_another_identity(tmp_path: Pat
     model = load("tiny:vit-xs@3")
     a, b = tmp_path / "a.safetensors", tmp_path / "b.safetensors"
     save_checkpoint(a, model.state_dict(), config=model.config)
-    save_checkpoint(b, model.state_dict(), config=model.config,
-                    metadata={"preprocess": {"image_size": 64, "interpolation": "bilinear"}})
+    save_checkpoint(
+        b,
+        model.state_dict(),
+        config=model.config,
+        metadata={"preprocess": {"image_size": 64, "interpolation": "bilinear"}},
+    )
     assert load(str(a)).identity != load(str(b)).identity
     assert load(str(a)).identity == load(str(a)).identity  # stable across loads
     tokenizer_parts = load(str(a)).identity_parts()["tokenizer"]

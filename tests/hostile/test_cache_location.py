@@ -1,4 +1,5 @@
 """Item 14: the cache follows XDG_CACHE_HOME (BOOKCLIP_CACHE_DIR still wins); nothing goes to ~/.cache."""
+
 from __future__ import annotations
 
 import pytest
@@ -23,8 +24,18 @@ def test_cache_dir_order(tmp_path, monkeypatch) -> None:
 def test_eval_writes_its_caches_under_xdg_cache_home(tmp_path, catalogue_dir, hostile, monkeypatch) -> None:
     monkeypatch.delenv("BOOKCLIP_CACHE_DIR", raising=False)
     home, xdg = tmp_path / "home", tmp_path / "xdg"
-    result = hostile.run_cli("eval", "--model", "tiny:vit-xs", "--data", str(catalogue_dir(12)), "--resamples", "100",
-                             "--no-zero-shot", env={"HOME": str(home), "XDG_CACHE_HOME": str(xdg)}, timeout=300)
+    result = hostile.run_cli(
+        "eval",
+        "--model",
+        "tiny:vit-xs",
+        "--data",
+        str(catalogue_dir(12)),
+        "--resamples",
+        "100",
+        "--no-zero-shot",
+        env={"HOME": str(home), "XDG_CACHE_HOME": str(xdg)},
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert list((xdg / "bookclip" / "embeddings").glob("*.npz"))
     assert list((xdg / "bookclip" / "images").glob("*.npy"))

@@ -1,6 +1,7 @@
 """Options that contradict or point nowhere are refused in one line before any work: `--resume` with
 `--overwrite` (once silently resumed), `calibrate --aa --root` that is not a directory (once fell back
 to the default recipe and started a long fine-tune)."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,4 +1,5 @@
 """Item 2: covers are identified by a content hash; the decoded-pixel cache is checksummed on read."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -16,7 +17,7 @@ def _edit_middle(path: Path) -> None:
     data = bytearray(path.read_bytes())
     assert len(data) > 2500, "the real covers are larger than two probe windows"
     middle = len(data) // 2
-    data[middle:middle + 64] = bytes((b + 77) % 256 for b in data[middle:middle + 64])
+    data[middle : middle + 64] = bytes((b + 77) % 256 for b in data[middle : middle + 64])
     path.write_bytes(bytes(data))
 
 

@@ -1,5 +1,6 @@
 """Item 13: one latin-1 row in a UTF-8 CSV is decoded on its own (and flagged with its line); every
 valid UTF-8 row keeps its characters. Item 11: a NUL byte in img_paths is a counted skip of that row."""
+
 from __future__ import annotations
 
 import csv
@@ -15,8 +16,10 @@ def _catalogue(tmp_path: Path, real_bookcovers: Path, hostile, names: list[str])
     rows = hostile.real_rows(real_bookcovers, "Medical", len(names))
     for r, name in zip(rows, names, strict=True):
         r["name"] = name
-        shutil.copy(real_bookcovers / "Medical" / Path(r["img_paths"]).name,
-                    tmp_path / "cat" / "Medical" / Path(r["img_paths"]).name)
+        shutil.copy(
+            real_bookcovers / "Medical" / Path(r["img_paths"]).name,
+            tmp_path / "cat" / "Medical" / Path(r["img_paths"]).name,
+        )
     return rows
 
 
@@ -36,8 +39,9 @@ def test_one_latin1_row_does_not_garble_the_utf8_rows(tmp_path, real_bookcovers,
     (tmp_path / "cat" / "Medical").mkdir(parents=True)
     names = ["Crème Brûlée Café", "Zoë's Naïve Œuvre — “quoted”", "Señor Müller", "Plain Title"]
     rows = _catalogue(tmp_path, real_bookcovers, hostile, names)
-    csv_path = _write(tmp_path / "cat" / "Medical" / "Medical.csv", hostile, rows,
-                      ["utf-8", "utf-8", "latin-1", "utf-8"])
+    csv_path = _write(
+        tmp_path / "cat" / "Medical" / "Medical.csv", hostile, rows, ["utf-8", "utf-8", "latin-1", "utf-8"]
+    )
     catalogue, report = load_catalogue(csv_path)
     assert catalogue.titles == names  # before: every UTF-8 row decoded as cp1252 ("CrÃ¨me BrÃ»lÃ©e")
     assert report.flagged == {reasons.FLAG_MIXED_ENCODING: 1}

@@ -4,6 +4,7 @@ The decoded-cover cache reserves its space before writing (no SIGBUS), a full di
 error (exit 2) with no temporary file left, and the orphan of a builder killed with SIGKILL is
 removed by the next build. The disk-full case runs on a small tmpfs where mounting one is permitted,
 and under a file-size limit (RLIMIT_FSIZE: the kernel refuses the reservation) everywhere."""
+
 from __future__ import annotations
 
 import os
@@ -25,8 +26,12 @@ def _tmpfs(path: Path, size: str) -> bool:
     path.mkdir(parents=True, exist_ok=True)
     if os.geteuid() != 0:
         return False
-    return subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
-                          capture_output=True).returncode == 0
+    return (
+        subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True
+        ).returncode
+        == 0
+    )
 
 
 def _leftovers(cache: Path) -> list[Path]:
@@ -34,9 +39,19 @@ def _leftovers(cache: Path) -> list[Path]:
 
 
 def _eval(hostile, data: Path, cache: Path, preexec_fn=None):
-    return hostile.run_cli("eval", "--model", "tiny:vit-xs", "--data", str(data), "--resamples", "100",
-                           "--no-zero-shot", env={"BOOKCLIP_CACHE_DIR": str(cache)}, timeout=300,
-                           preexec_fn=preexec_fn)
+    return hostile.run_cli(
+        "eval",
+        "--model",
+        "tiny:vit-xs",
+        "--data",
+        str(data),
+        "--resamples",
+        "100",
+        "--no-zero-shot",
+        env={"BOOKCLIP_CACHE_DIR": str(cache)},
+        timeout=300,
+        preexec_fn=preexec_fn,
+    )
 
 
 def test_full_tmpfs_is_a_one_line_error_with_nothing_left(tmp_path, catalogue_dir, hostile) -> None:

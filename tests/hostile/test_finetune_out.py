@@ -1,5 +1,6 @@
 """Items 4 and 12: re-using a fine-tune --out directory never loses the finished model, and a resumed
 run's train_log.jsonl holds each step once."""
+
 from __future__ import annotations
 
 import json
@@ -24,10 +25,22 @@ def fixture_dir() -> Path:
 @pytest.fixture
 def small(fixture_dir: Path, tmp_path: Path):
     def make(**overrides) -> FinetuneConfig:
-        values = dict(data=(str(fixture_dir),), out=str(tmp_path / "run"), categories=("Medical",),
-                      baseline="tiny:vit-xs", max_train_rows=64, batch_size=16, max_steps=3, lr=1e-3,
-                      warmup_steps=1, precision="fp32", launcher="inline", checkpoint_every=0)
+        values = dict(
+            data=(str(fixture_dir),),
+            out=str(tmp_path / "run"),
+            categories=("Medical",),
+            baseline="tiny:vit-xs",
+            max_train_rows=64,
+            batch_size=16,
+            max_steps=3,
+            lr=1e-3,
+            warmup_steps=1,
+            precision="fp32",
+            launcher="inline",
+            checkpoint_every=0,
+        )
         return FinetuneConfig.from_dict({**values, **overrides})
+
     return make
 
 
@@ -42,9 +55,26 @@ def test_a_failed_rerun_keeps_the_finished_model(small, hostile) -> None:
     # refused without a flag: the folder holds a finished model
     with pytest.raises(FinetuneError, match="already holds a finished model"):
         launch(small(seed=1))
-    result = hostile.run_cli("finetune", "--data", small().data[0], "--out", small().out, "--launcher", "inline",
-                             "--categories", "Medical", "--baseline", "tiny:vit-xs", "--max-steps", "3",
-                             "--batch-size", "16", "--max-train-rows", "64", timeout=300)
+    result = hostile.run_cli(
+        "finetune",
+        "--data",
+        small().data[0],
+        "--out",
+        small().out,
+        "--launcher",
+        "inline",
+        "--categories",
+        "Medical",
+        "--baseline",
+        "tiny:vit-xs",
+        "--max-steps",
+        "3",
+        "--batch-size",
+        "16",
+        "--max-train-rows",
+        "64",
+        timeout=300,
+    )
     hostile.assert_one_line_error(result, 2, "already holds a finished model", "--overwrite")
     # --overwrite that fails: the old model, manifest and training log stay as they were
     with pytest.raises(FinetuneError, match="fail"):

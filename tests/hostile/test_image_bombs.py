@@ -1,6 +1,7 @@
 """Item 8: covers past the decompression-bomb guard (extreme aspect ratio, huge headers) and JPEGs
 corrupt in the middle. Loading skips what it can see from the header (counted, with the reason);
 `data validate --strict` decodes in full, so it fails on everything evaluation would reject."""
+
 from __future__ import annotations
 
 import json
@@ -19,26 +20,29 @@ from harness.errors import DataError
 def _strip_png(width: int, height: int) -> bytes:
     """A real, valid PNG of width x height (a 4,000,000 x 1 strip compresses to a few KB)."""
     raw = b"".join(b"\x00" + b"\x80" * (width * 3) for _ in range(height))
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(raw, 9))
-            + chunk(b"IEND", b""))
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b"")
 
 
 def _header_only_png(width: int, height: int) -> bytes:
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 16))
-            + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 16)) + chunk(b"IEND", b"")
+    )
 
 
 def _corrupt_middle_jpeg(data: bytes) -> bytes:
     """A real JPEG with a bogus frame marker inside its scan: header, size and EOI intact."""
     sos = data.index(b"\xff\xda")
     assert len(data) > sos + 600
-    return data[:sos + 300] + b"\xff\xc0\x00\x11" + data[sos + 304:]
+    return data[: sos + 300] + b"\xff\xc0\x00\x11" + data[sos + 304 :]
 
 
 def test_strip_png_is_small_but_refused_before_decoding(tmp_path) -> None:
@@ -78,8 +82,17 @@ def test_validate_strict_catches_what_eval_would_reject(bad_covers, hostile, fre
     assert strict.returncode == 1 and "Traceback" not in strict.stderr
     assert reasons.SKIP_UNDECODABLE_IMAGE in strict.stderr and reasons.SKIP_OVERSIZED_IMAGE in strict.stderr
     # eval rejects the same corrupt cover, as one line (and never asks for 49 GB for the strip)
-    result = hostile.run_cli("eval", "--model", "tiny:vit-xs", "--data", str(bad_covers), "--resamples", "100",
-                             env={"BOOKCLIP_CACHE_DIR": str(fresh_cache)}, timeout=300)
+    result = hostile.run_cli(
+        "eval",
+        "--model",
+        "tiny:vit-xs",
+        "--data",
+        str(bad_covers),
+        "--resamples",
+        "100",
+        env={"BOOKCLIP_CACHE_DIR": str(fresh_cache)},
+        timeout=300,
+    )
     hostile.assert_one_line_error(result, 2, "cannot be decoded")
 
 

@@ -4,6 +4,7 @@ and any file that is not a model is a one-line error (exit 2), never a traceback
 Also the cases that already held: pickle payloads are refused without running, a safetensors header
 that claims more bytes than the file holds is refused, NaN weights are a one-line error at evaluation.
 """
+
 from __future__ import annotations
 
 import json
@@ -57,13 +58,16 @@ def test_preprocess_image_size_beyond_the_architecture_is_refused(tmp_path, tiny
     assert not (fresh_cache / "images").exists() or not any((fresh_cache / "images").glob("*.npy"))
 
 
-@pytest.mark.parametrize("preprocess, needle", [
-    ({"image_size": "abc"}, "image_size 'abc'"),
-    ({"image_size": 64, "mean": [0.5, 0.5]}, "mean"),
-    ({"image_size": 64, "std": [0.0, 1.0, 1.0]}, "std"),
-    ({"image_size": 64, "interpolation": "lanczos; rm -rf /"}, "interpolation"),
-    ([64], "preprocess metadata is a list"),
-])
+@pytest.mark.parametrize(
+    "preprocess, needle",
+    [
+        ({"image_size": "abc"}, "image_size 'abc'"),
+        ({"image_size": 64, "mean": [0.5, 0.5]}, "mean"),
+        ({"image_size": 64, "std": [0.0, 1.0, 1.0]}, "std"),
+        ({"image_size": 64, "interpolation": "lanczos; rm -rf /"}, "interpolation"),
+        ([64], "preprocess metadata is a list"),
+    ],
+)
 def test_malformed_preprocess_metadata_is_one_line(tmp_path, tiny, preprocess, needle) -> None:
     path = _save(tmp_path, tiny, "p.safetensors", metadata={"preprocess": preprocess})
     with pytest.raises(CheckpointError, match="p.safetensors") as info:
@@ -90,12 +94,15 @@ def test_hugging_face_tower_in_a_checkpoint_config_is_one_line(tmp_path, tiny, h
     _assert_cli_refuses(hostile, path, "hf_model_name")
 
 
-@pytest.mark.parametrize("field, value, needle", [
-    ("metadata", "[1, 2, 3]", "'metadata' is a JSON list"),
-    ("config", "[1]", "'config' is a JSON list"),
-    ("config", "{\"embed_dim\": 64, \"vision_cfg\": [], \"text_cfg\": {}}", "'vision_cfg' is a JSON list"),
-    ("metadata", "[" * 100000 + "]" * 100000, "not valid JSON"),
-])
+@pytest.mark.parametrize(
+    "field, value, needle",
+    [
+        ("metadata", "[1, 2, 3]", "'metadata' is a JSON list"),
+        ("config", "[1]", "'config' is a JSON list"),
+        ("config", '{"embed_dim": 64, "vision_cfg": [], "text_cfg": {}}', "'vision_cfg' is a JSON list"),
+        ("metadata", "[" * 100000 + "]" * 100000, "not valid JSON"),
+    ],
+)
 def test_header_json_of_the_wrong_shape_is_one_line(tmp_path, tiny, hostile, field, value, needle) -> None:
     path = _rewrite_header(_save(tmp_path, tiny, "h.safetensors"), **{field: value})
     with pytest.raises(CheckpointError, match="h.safetensors") as info:
@@ -106,9 +113,13 @@ def test_header_json_of_the_wrong_shape_is_one_line(tmp_path, tiny, hostile, fie
 @pytest.mark.parametrize("content", ["random", "passwd", "text"])
 @pytest.mark.parametrize("suffix", [".pt", ".bin", ".safetensors"])
 def test_files_that_are_not_models_are_one_line_errors(tmp_path, hostile, content, suffix) -> None:
-    data = {"random": os.urandom(4096), "text": b"hello\n" * 100,
-            "passwd": (Path("/etc/passwd").read_bytes() if Path("/etc/passwd").is_file()
-                       else b"root:x:0:0::/root:/bin/sh\n")}[content]
+    data = {
+        "random": os.urandom(4096),
+        "text": b"hello\n" * 100,
+        "passwd": (
+            Path("/etc/passwd").read_bytes() if Path("/etc/passwd").is_file() else b"root:x:0:0::/root:/bin/sh\n"
+        ),
+    }[content]
     path = tmp_path / f"model{suffix}"
     path.write_bytes(data)
     with pytest.raises(ModelError, match="model") as info:
@@ -138,7 +149,7 @@ def test_pickle_payload_is_refused_without_running(tmp_path, hostile) -> None:
 
 def test_safetensors_header_bomb_is_refused(tmp_path, hostile) -> None:
     path = tmp_path / "bomb.safetensors"
-    path.write_bytes((2 ** 40).to_bytes(8, "little") + b"{}")  # claims a 1 TB header
+    path.write_bytes((2**40).to_bytes(8, "little") + b"{}")  # claims a 1 TB header
     result = hostile.run_cli("models", "info", str(path), timeout=180)
     hostile.assert_one_line_error(result, 2, "bomb.safetensors")
 
@@ -148,6 +159,16 @@ def test_nan_weights_are_a_one_line_evaluation_error(tmp_path, tiny, catalogue_d
     state["visual.proj"] = torch.full_like(state["visual.proj"], float("nan"))
     path = tmp_path / "nan.safetensors"
     save_checkpoint(path, state, config=tiny.config)
-    result = hostile.run_cli("eval", "--model", str(path), "--data", str(catalogue_dir(12)), "--resamples", "100",
-                             "--no-zero-shot", env={"BOOKCLIP_CACHE_DIR": str(fresh_cache)}, timeout=300)
+    result = hostile.run_cli(
+        "eval",
+        "--model",
+        str(path),
+        "--data",
+        str(catalogue_dir(12)),
+        "--resamples",
+        "100",
+        "--no-zero-shot",
+        env={"BOOKCLIP_CACHE_DIR": str(fresh_cache)},
+        timeout=300,
+    )
     hostile.assert_one_line_error(result, 2, "NaN")

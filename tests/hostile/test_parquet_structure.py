@@ -1,5 +1,6 @@
 """Crafted Parquet catalogue folders: a missing column, a null cover, an unusable image name or a malformed
 manifest is one line naming it (exit 2 on the command line), never a traceback."""
+
 from __future__ import annotations
 
 import json
@@ -42,10 +43,14 @@ CASES = {
     "no digest": (lambda t: t.drop_columns(["digest"]), r"lacks column\(s\) digest"),
     "no image_name": (lambda t: t.drop_columns(["image_name"]), r"lacks column\(s\) image_name"),
     "null cover": (lambda t: _set(t, "cover", [None] + t.column("cover").to_pylist()[1:]), "column cover has 1 empty"),
-    "NUL image_name": (lambda t: _set(t, "image_name", ["a\x00.jpg"] + t.column("image_name").to_pylist()[1:]),
-                       "unusable file name"),
-    "long image_name": (lambda t: _set(t, "image_name", ["a" * 300 + ".jpg"] + t.column("image_name").to_pylist()[1:]),
-                        "unusable file name"),
+    "NUL image_name": (
+        lambda t: _set(t, "image_name", ["a\x00.jpg"] + t.column("image_name").to_pylist()[1:]),
+        "unusable file name",
+    ),
+    "long image_name": (
+        lambda t: _set(t, "image_name", ["a" * 300 + ".jpg"] + t.column("image_name").to_pylist()[1:]),
+        "unusable file name",
+    ),
 }
 
 
@@ -60,9 +65,14 @@ def test_malformed_folders_are_one_line(exported, tmp_path, case, capsys) -> Non
     assert "Traceback" not in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("manifest, message", [([1, 2], "is a JSON list"),
-                                               ({"format": None}, "unknown Parquet catalogue format"),
-                                               ("no rows", "lacks a row count")])
+@pytest.mark.parametrize(
+    "manifest, message",
+    [
+        ([1, 2], "is a JSON list"),
+        ({"format": None}, "unknown Parquet catalogue format"),
+        ("no rows", "lacks a row count"),
+    ],
+)
 def test_malformed_manifests_are_one_line(exported, tmp_path, manifest, message) -> None:
     folder = tmp_path / "bad"
     shutil.copytree(exported, folder)
@@ -99,8 +109,11 @@ def test_bad_content_is_skipped_with_the_csv_loaders_reasons(exported, tmp_path,
     (folder / MANIFEST).write_text(json.dumps(manifest))
 
     catalogue, report = read_parquet_catalogue(folder)
-    assert report.skipped == {reasons.SKIP_EMPTY_TITLE: 3, reasons.SKIP_TITLE_WITHOUT_WORDS: 1,
-                              reasons.SKIP_NOT_AN_IMAGE: 1}
+    assert report.skipped == {
+        reasons.SKIP_EMPTY_TITLE: 3,
+        reasons.SKIP_TITLE_WITHOUT_WORDS: 1,
+        reasons.SKIP_NOT_AN_IMAGE: 1,
+    }
     assert len(catalogue) == table.num_rows - 5 and report.kept_rows == len(catalogue)
     assert main(["data", "validate", str(folder)]) == 0
     assert main(["data", "validate", "--strict", str(folder)]) == 1

@@ -1,5 +1,6 @@
 """$BOOKCLIP_SPARK_LOCAL_MASTER is checked before Spark starts: garbage once made Spark print a Java stack
 (blamed on the Java install), local[100000] ran the JVM out of native threads after 110 s."""
+
 from __future__ import annotations
 
 import os
@@ -17,8 +18,10 @@ def test_bad_local_masters_are_one_line(text):
     assert "\n" not in str(info.value)
 
 
-@pytest.mark.parametrize("text, want", [(None, "local[*]"), ("", "local[*]"), ("local", "local"),
-                                        ("local[*]", "local[*]"), (" local[1] ", "local[1]")])
+@pytest.mark.parametrize(
+    "text, want",
+    [(None, "local[*]"), ("", "local[*]"), ("local", "local"), ("local[*]", "local[*]"), (" local[1] ", "local[1]")],
+)
 def test_good_local_masters_pass(text, want):
     assert local_master(text) == want
     assert local_master(f"local[{os.cpu_count()}]") == f"local[{os.cpu_count()}]"

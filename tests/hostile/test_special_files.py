@@ -3,6 +3,7 @@
 A cover that is a FIFO is a counted skip ("image not a regular file"); a catalogue CSV that is a FIFO
 is a one-line error with exit code 2. The subprocess timeout only guards the test run against the hang.
 """
+
 from __future__ import annotations
 
 import json
@@ -47,8 +48,19 @@ def test_data_validate_with_a_fifo_cover_reports_the_skip(catalogue_dir, hostile
 def test_eval_with_a_fifo_cover_skips_it(catalogue_dir, hostile, fresh_cache) -> None:
     root = catalogue_dir(12)
     _fifo_cover(root)
-    result = hostile.run_cli("eval", "--model", "tiny:vit-xs", "--data", str(root), "--resamples", "100",
-                             "--no-zero-shot", "--json", env={"BOOKCLIP_CACHE_DIR": str(fresh_cache)}, timeout=300)
+    result = hostile.run_cli(
+        "eval",
+        "--model",
+        "tiny:vit-xs",
+        "--data",
+        str(root),
+        "--resamples",
+        "100",
+        "--no-zero-shot",
+        "--json",
+        env={"BOOKCLIP_CACHE_DIR": str(fresh_cache)},
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "Traceback" not in result.stderr
 

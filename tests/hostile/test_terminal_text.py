@@ -1,4 +1,5 @@
 """Item 9: titles, categories and paths are printed as plain text: no rich markup, no raw ESC sequences."""
+
 from __future__ import annotations
 
 import shutil
@@ -47,8 +48,17 @@ def test_data_validate_strict_error_line_has_no_control_characters(evil_catalogu
 
 
 def test_eval_prints_user_categories_literally(evil_catalogue, hostile, fresh_cache) -> None:
-    result = hostile.run_cli("eval", "--model", "tiny:vit-xs", "--data", str(evil_catalogue), "--resamples", "100",
-                             env={"BOOKCLIP_CACHE_DIR": str(fresh_cache), "COLUMNS": "250"}, timeout=300)
+    result = hostile.run_cli(
+        "eval",
+        "--model",
+        "tiny:vit-xs",
+        "--data",
+        str(evil_catalogue),
+        "--resamples",
+        "100",
+        env={"BOOKCLIP_CACHE_DIR": str(fresh_cache), "COLUMNS": "250"},
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     _assert_plain(result.stdout + result.stderr)
     assert "[link=http://evil.example]" in result.stdout
@@ -78,8 +88,16 @@ def test_report_prints_crafted_report_text_as_plain_text(tmp_path, capsys) -> No
     from harness.report.model import GateResult, RunReport
 
     report = RunReport(kind="suites", name=f"run {EVIL}")
-    report.gates = [GateResult(name=f"gate {EVIL}", metric=f"heldout/{EVIL}", rule=f"rule {EVIL}", tier="fail",
-                               outcome="FAIL", message=f"message {EVIL}")]
+    report.gates = [
+        GateResult(
+            name=f"gate {EVIL}",
+            metric=f"heldout/{EVIL}",
+            rule=f"rule {EVIL}",
+            tier="fail",
+            outcome="FAIL",
+            message=f"message {EVIL}",
+        )
+    ]
     path = report.write(tmp_path / "crafted.json")
     for extra, shown in (([], "rule"), (["--full"], "gates")):
         assert main(["report", str(path), *extra]) in (0, 1)
@@ -99,8 +117,16 @@ def test_html_page_shows_crafted_text_visibly_and_always_encodes(tmp_path) -> No
     from harness.report.model import GateResult, RunReport
 
     report = RunReport(kind="suites", name="evil \x1b[2J\x07\x9b", run_id="\u202eabc123")
-    report.gates = [GateResult(name="g", metric="heldout/m", rule="r", tier="fail", outcome="FAIL",
-                               message="lone \ud800 surrogate \u2066isolate")]
+    report.gates = [
+        GateResult(
+            name="g",
+            metric="heldout/m",
+            rule="r",
+            tier="fail",
+            outcome="FAIL",
+            message="lone \ud800 surrogate \u2066isolate",
+        )
+    ]
     path = tmp_path / "crafted.json"
     path.write_text(json.dumps(report.to_dict(), ensure_ascii=True))  # JSON carries the surrogate as \ud800
     page = tmp_path / "page.html"

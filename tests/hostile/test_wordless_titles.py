@@ -1,5 +1,6 @@
 """Titles with no letters or digits name no book: each is a counted skip, never a shared group that makes
 unrelated books editions of each other; invisible format characters do not split a title's key."""
+
 from __future__ import annotations
 
 import csv
@@ -19,8 +20,10 @@ def test_wordless_titles_are_counted_skips(tmp_path: Path, real_bookcovers: Path
     rows = hostile.real_rows(real_bookcovers, "Medical", len(names))
     for r, name in zip(rows, names, strict=True):
         r["name"] = name
-        shutil.copy(real_bookcovers / "Medical" / Path(r["img_paths"]).name,
-                    tmp_path / "cat" / "Medical" / Path(r["img_paths"]).name)
+        shutil.copy(
+            real_bookcovers / "Medical" / Path(r["img_paths"]).name,
+            tmp_path / "cat" / "Medical" / Path(r["img_paths"]).name,
+        )
     path = tmp_path / "cat" / "Medical" / "Medical.csv"
     with open(path, "w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))

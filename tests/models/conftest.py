@@ -1,4 +1,5 @@
 """Fixtures for the model tests: real covers and titles from the book-cover sample, small checkpoints."""
+
 from __future__ import annotations
 
 import csv
@@ -30,7 +31,10 @@ def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     model = load("tiny:vit-xs@1")
     path = tmp_path_factory.mktemp("ckpt") / "vit-xs.safetensors"
-    save_checkpoint(path, model.state_dict(), config=model.config,
-                    metadata={"parent_fingerprint": None, "data_fingerprint": "d" * 64,
-                              "training": {"epochs": 1, "lr": 1e-4}})
+    save_checkpoint(
+        path,
+        model.state_dict(),
+        config=model.config,
+        metadata={"parent_fingerprint": None, "data_fingerprint": "d" * 64, "training": {"epochs": 1, "lr": 1e-4}},
+    )
     return path

@@ -14,14 +14,27 @@ def test_help_documents_every_spec_form(capsys: pytest.CaptureFixture[str]) -> N
         main(["models", "--help"])
     assert exit_info.value.code == 0
     out = capsys.readouterr().out
-    for form in ("tiny:<name>", "@<seed>", "fixtures:tiny-baseline", "openai:ViT-B/32", "open_clip:<arch>/<tag>",
-                 ".safetensors", ".pt", "model_state_dict", "'state_dict'", "weights_only=True", "TorchScript",
-                 "~/.cache/clip", "BOOKCLIP_FIXTURES_DIR"):
+    for form in (
+        "tiny:<name>",
+        "@<seed>",
+        "fixtures:tiny-baseline",
+        "openai:ViT-B/32",
+        "open_clip:<arch>/<tag>",
+        ".safetensors",
+        ".pt",
+        "model_state_dict",
+        "'state_dict'",
+        "weights_only=True",
+        "TorchScript",
+        "~/.cache/clip",
+        "BOOKCLIP_FIXTURES_DIR",
+    ):
         assert form in out, form
 
 
 def test_list_shows_tiny_configs_openai_names_and_where_weights_are_looked_for(
-        capsys: pytest.CaptureFixture[str]) -> None:
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     assert main(["models", "list"]) == 0
     out = capsys.readouterr().out
     for name in list_tiny():
@@ -35,7 +48,8 @@ def test_list_shows_tiny_configs_openai_names_and_where_weights_are_looked_for(
 
 
 def test_info_shows_architecture_parameters_fingerprint_and_metadata(
-        capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     model = load("tiny:vit-xs@3")
     path = tmp_path / "m.safetensors"
     save_checkpoint(path, model.state_dict(), config=model.config, metadata={"data_fingerprint": "abc123"})

@@ -1,4 +1,5 @@
 """keep_freed_memory: batches reuse freed activations instead of page-faulting them in again."""
+
 from __future__ import annotations
 
 import json

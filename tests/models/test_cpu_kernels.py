@@ -57,8 +57,9 @@ def test_gradients_match_pytorch() -> None:
     for name in ref:
         # float32 products summed in another order: equal up to rounding, relative to the tensor's scale
         scale = float(ref[name].abs().max()) + 1e-12
-        torch.testing.assert_close(dnn[name], ref[name], rtol=1e-3, atol=1e-4 * scale,
-                                   msg=lambda m, name=name: f"{name}: {m}")
+        torch.testing.assert_close(
+            dnn[name], ref[name], rtol=1e-3, atol=1e-4 * scale, msg=lambda m, name=name: f"{name}: {m}"
+        )
 
 
 @needs_onednn

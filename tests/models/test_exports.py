@@ -1,4 +1,5 @@
 """harness.models names its lazy exports twice: _EXPORTS (where each lives) and a literal __all__ (for linters)."""
+
 from __future__ import annotations
 
 import harness.models

@@ -10,8 +10,11 @@ names = st.text(alphabet="abcdefgh._", min_size=1, max_size=8)
 state_dicts = st.dictionaries(
     names,
     st.tuples(st.integers(1, 4), st.integers(1, 4), st.integers(0, 2**31 - 1)).map(
-        lambda t: torch.randn(t[0], t[1], generator=torch.Generator().manual_seed(t[2]))),
-    min_size=1, max_size=5)
+        lambda t: torch.randn(t[0], t[1], generator=torch.Generator().manual_seed(t[2]))
+    ),
+    min_size=1,
+    max_size=5,
+)
 
 
 @settings(max_examples=40, deadline=None)

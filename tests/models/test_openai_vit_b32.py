@@ -1,4 +1,5 @@
 """ViT-B/32 at full size with random weights (no download), in the layouts real checkpoints come in."""
+
 from __future__ import annotations
 
 import gc
@@ -28,14 +29,22 @@ def vit_b32_openai_state_dict() -> dict[str, torch.Tensor]:
 
 
 def test_write_up_and_openai_layouts_load_with_the_same_fingerprint(
-        vit_b32_openai_state_dict: dict[str, torch.Tensor], tmp_path: Path) -> None:
+    vit_b32_openai_state_dict: dict[str, torch.Tensor], tmp_path: Path
+) -> None:
     as_fp32 = {k: v.float() for k, v in vit_b32_openai_state_dict.items()}
     expected = fingerprint_state_dict(as_fp32)
     assert any(v.dtype == torch.float16 for v in vit_b32_openai_state_dict.values())
 
     write_up = tmp_path / "clip_finetuned.pt"  # ~600 MB: one file on disk at a time
-    torch.save({"epoch": 9, "model_state_dict": as_fp32,
-                "optimizer_state_dict": {"state": {}, "param_groups": [{"lr": 5e-6}]}, "loss": 1.5}, write_up)
+    torch.save(
+        {
+            "epoch": 9,
+            "model_state_dict": as_fp32,
+            "optimizer_state_dict": {"state": {}, "param_groups": [{"lr": 5e-6}]},
+            "loss": 1.5,
+        },
+        write_up,
+    )
     del as_fp32
     from_write_up = load(str(write_up))
     write_up.unlink()

@@ -32,8 +32,10 @@ def test_openai_table_matches_open_clips_registry() -> None:
         assert tuple(source.preprocess["mean"]) == tuple(cfg["mean"])
 
 
-@pytest.mark.parametrize("name, arch", [("ViT-B/32", "ViT-B-32"), ("ViT-L/14@336px", "ViT-L-14-336"),
-                                        ("RN50", "RN50"), ("ViT-B-16", "ViT-B-16")])
+@pytest.mark.parametrize(
+    "name, arch",
+    [("ViT-B/32", "ViT-B-32"), ("ViT-L/14@336px", "ViT-L-14-336"), ("RN50", "RN50"), ("ViT-B-16", "ViT-B-16")],
+)
 def test_openai_names_map_to_open_clip_architectures(name: str, arch: str) -> None:
     assert openai_arch(name) == arch
     assert "ViT-B/32" in openai_names()
@@ -60,15 +62,22 @@ def test_weights_in_the_clip_cache_are_found(monkeypatch: pytest.MonkeyPatch, tm
     assert fetch_weights(source, spec="openai:ViT-B/32") == target
 
 
-def test_unreachable_hosts_fail_fast_with_where_to_put_the_file(monkeypatch: pytest.MonkeyPatch,
-                                                                tmp_path: Path) -> None:
+def test_unreachable_hosts_fail_fast_with_where_to_put_the_file(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.delenv("BOOKCLIP_OFFLINE", raising=False)
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # discard port: nothing listens
-    source = PretrainedSource(arch="ViT-B-32", tag="openai", url="http://127.0.0.1:9/clip/ViT-B-32.pt",
-                              hf_repo="timm/none", hf_filenames=("open_clip_model.safetensors",),
-                              preprocess={}, quick_gelu=True)
+    source = PretrainedSource(
+        arch="ViT-B-32",
+        tag="openai",
+        url="http://127.0.0.1:9/clip/ViT-B-32.pt",
+        hf_repo="timm/none",
+        hf_filenames=("open_clip_model.safetensors",),
+        preprocess={},
+        quick_gelu=True,
+    )
     with pytest.raises(ModelError) as info:
         fetch_weights(source, spec="openai:ViT-B/32")
     message = str(info.value)
@@ -83,8 +92,13 @@ def test_host_probe_says_unreachable() -> None:
 
 def test_openai_offline_is_one_line_on_stderr_without_traceback(tmp_path: Path) -> None:
     env = {**os.environ, "HOME": str(tmp_path), "HF_HUB_CACHE": str(tmp_path / "hub"), "BOOKCLIP_OFFLINE": "1"}
-    result = subprocess.run([sys.executable, "-m", "harness.cli", "models", "info", "openai:ViT-B/32"],
-                            capture_output=True, text=True, env=env, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-m", "harness.cli", "models", "info", "openai:ViT-B/32"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert result.returncode != 0
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in result.stderr

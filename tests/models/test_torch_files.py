@@ -56,8 +56,15 @@ def test_write_up_format_loads_with_the_models_fingerprint(tmp_path: Path) -> No
     config["text_cfg"]["heads"] = 1  # OpenAI layout implies width // 64 heads
     module = build_model(config, 3)
     path = tmp_path / "finetuned.pt"
-    torch.save({"epoch": 4, "model_state_dict": module.state_dict(),
-                "optimizer_state_dict": {"state": {}, "param_groups": [{"lr": 1e-5}]}, "loss": 0.25}, path)
+    torch.save(
+        {
+            "epoch": 4,
+            "model_state_dict": module.state_dict(),
+            "optimizer_state_dict": {"state": {}, "param_groups": [{"lr": 1e-5}]},
+            "loss": 0.25,
+        },
+        path,
+    )
     model = load(str(path))
     assert model.fingerprint == fingerprint_state_dict(module.state_dict())
     assert model.metadata["layout"] == "write-up"
@@ -70,8 +77,15 @@ def test_write_up_format_loads_with_the_models_fingerprint(tmp_path: Path) -> No
 def test_open_clip_training_checkpoint_with_ddp_prefixes(tmp_path: Path) -> None:
     module = build_model(get_tiny_config("vit-xs"), 4)
     path = tmp_path / "epoch_3.pt"
-    torch.save({"epoch": 3, "name": "run", "state_dict": {f"module.{k}": v for k, v in module.state_dict().items()},
-                "optimizer": {}}, path)
+    torch.save(
+        {
+            "epoch": 3,
+            "name": "run",
+            "state_dict": {f"module.{k}": v for k, v in module.state_dict().items()},
+            "optimizer": {},
+        },
+        path,
+    )
     model = load(str(path))
     assert model.metadata["layout"] == "open_clip-training"
     assert model.fingerprint == fingerprint_state_dict(module.state_dict())

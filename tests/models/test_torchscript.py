@@ -27,8 +27,7 @@ def traced_archive(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, torc
     module = _openai_like_module(9)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        traced = torch.jit.trace_module(
-            module, {"encode_image": (torch.zeros(1, 3, 64, 64),)}, check_trace=False)
+        traced = torch.jit.trace_module(module, {"encode_image": (torch.zeros(1, 3, 64, 64),)}, check_trace=False)
     path = tmp_path_factory.mktemp("ts") / "ViT-tiny.pt"
     traced.save(str(path))
     return path, module
@@ -60,8 +59,9 @@ class _Payload:
         return (Path.touch, (self.marker,))
 
 
-def test_archive_with_a_foreign_global_is_refused_unrun(tmp_path: Path,
-                                                        traced_archive: tuple[Path, torch.nn.Module]) -> None:
+def test_archive_with_a_foreign_global_is_refused_unrun(
+    tmp_path: Path, traced_archive: tuple[Path, torch.nn.Module]
+) -> None:
     source, _ = traced_archive
     marker = tmp_path / "payload-ran"
     evil = tmp_path / "evil.pt"

@@ -1,4 +1,5 @@
 """Cover-text control: fixture covers redrawn without titles, real covers masked in their upper part."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -40,8 +41,11 @@ def test_fixture_covers_are_redrawn_without_their_title(small_fixture) -> None: 
         source = catalogue.frame["image_path"].iat[i]
         category, name = source.split("/")[-2:]
         book = books[category][int(name[:7]) - 1]
-        expected = draw_cover(book.cover_title, book.author, book.cover_category, seed=book.cover_seed,
-                              with_title=False).convert("L" if book.greyscale else "RGB").convert("RGB")
+        expected = (
+            draw_cover(book.cover_title, book.author, book.cover_category, seed=book.cover_seed, with_title=False)
+            .convert("L" if book.greyscale else "RGB")
+            .convert("RGB")
+        )
         hidden = np.asarray(view.catalogue.open_image(i), dtype=np.int16)
         original = np.asarray(catalogue.open_image(i), dtype=np.int16)
         assert np.abs(hidden - np.asarray(expected, dtype=np.int16)).mean() < 3  # JPEG noise only

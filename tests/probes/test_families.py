@@ -1,4 +1,5 @@
 """Property tests of the title perturbation families and their registry."""
+
 from __future__ import annotations
 
 import subprocess
@@ -26,21 +27,68 @@ FAMILIES = families(entry_points=False)
 FAMILY_IDS = [f.name for f in FAMILIES]
 
 # The issue's list of families, each a name in the registry.
-EXPECTED = {"repeated_letters", "dropped_letter", "adjacent_swap", "keyboard_typo", "ocr_confusion",
-            "homoglyph", "case", "punctuation_stripped", "spacing", "article_moved", "word_dropped",
-            "word_order_shuffled", "ampersand_and", "numerals_words", "subtitle", "author_appended",
-            "category_prefix", "unicode_normalisation", "overlong"}
+EXPECTED = {
+    "repeated_letters",
+    "dropped_letter",
+    "adjacent_swap",
+    "keyboard_typo",
+    "ocr_confusion",
+    "homoglyph",
+    "case",
+    "punctuation_stripped",
+    "spacing",
+    "article_moved",
+    "word_dropped",
+    "word_order_shuffled",
+    "ampersand_and",
+    "numerals_words",
+    "subtitle",
+    "author_appended",
+    "category_prefix",
+    "unicode_normalisation",
+    "overlong",
+}
 
 # Titles like the catalogue's: words, articles, "&", numerals, accents, subtitles, odd spacing.
-title_words = st.sampled_from(["The", "A", "an", "Power", "of", "Now", "&", "and", "7", "Seven",
-                               "Café", "Noël", "rn", "Ol1", "Daring:", "Greatly", "-", "(Part", "2)",
-                               "mind", "Body", "ß", "İstanbul", "naïve", ",", "The:", "Habits"])
+title_words = st.sampled_from(
+    [
+        "The",
+        "A",
+        "an",
+        "Power",
+        "of",
+        "Now",
+        "&",
+        "and",
+        "7",
+        "Seven",
+        "Café",
+        "Noël",
+        "rn",
+        "Ol1",
+        "Daring:",
+        "Greatly",
+        "-",
+        "(Part",
+        "2)",
+        "mind",
+        "Body",
+        "ß",
+        "İstanbul",
+        "naïve",
+        ",",
+        "The:",
+        "Habits",
+    ]
+)
 catalogue_like = st.lists(title_words, min_size=0, max_size=8).map(" ".join)
-titles = st.one_of(st.text(max_size=40), catalogue_like,
-                   st.text(alphabet=st.characters(codec="utf-8"), max_size=20))
-contexts = st.builds(TitleContext, author=st.one_of(st.just(""), st.text(max_size=20)),
-                     category=st.one_of(st.just(""), st.text(max_size=20)),
-                     context_length=st.integers(min_value=1, max_value=77))
+titles = st.one_of(st.text(max_size=40), catalogue_like, st.text(alphabet=st.characters(codec="utf-8"), max_size=20))
+contexts = st.builds(
+    TitleContext,
+    author=st.one_of(st.just(""), st.text(max_size=20)),
+    category=st.one_of(st.just(""), st.text(max_size=20)),
+    context_length=st.integers(min_value=1, max_value=77),
+)
 seeds = st.integers(min_value=0, max_value=2**32)
 
 
@@ -77,26 +125,28 @@ def test_seed_changes_the_choice_somewhere(family: Family) -> None:
     title = "The 7 Habits & Powers and Seven Nows: Café Notes"
     context = TitleContext(author="Eckhart Tolle", category="Mind-Body-Spirit")
     outs = {family.apply(title, seed, context) for seed in range(40)}
-    deterministic = {"article_moved", "author_appended", "category_prefix", "punctuation_stripped",
-                     "subtitle"}
+    deterministic = {"article_moved", "author_appended", "category_prefix", "punctuation_stripped", "subtitle"}
     assert len(outs) == 1 if family.name in deterministic else len(outs) > 1
 
 
-@pytest.mark.parametrize(("name", "title", "expected"), [
-    ("article_moved", "The Power of Now", "Power of Now, The"),
-    ("article_moved", "Gifts Of Imperfection, The:", "The Gifts Of Imperfection"),
-    ("ampersand_and", "Pride & Prejudice", "Pride and Prejudice"),
-    ("ampersand_and", "Rock&Roll", "Rock and Roll"),
-    ("ampersand_and", "Pride and Prejudice", "Pride & Prejudice"),
-    ("numerals_words", "7 Habits", "Seven Habits"),
-    ("numerals_words", "The Seven Habits", "The 7 Habits"),
-    ("subtitle", "Daring Greatly: How the Courage", "Daring Greatly"),
-    ("subtitle", "Gifts Of Imperfection, The:", None),
-    ("punctuation_stripped", "Now: A Guide!", "Now A Guide"),
-    ("author_appended", "The Power of Now", "The Power of Now by Eckhart Tolle"),
-    ("category_prefix", "The Power of Now", "Mind-Body-Spirit: The Power of Now"),
-    ("unicode_normalisation", "Café", None),
-])
+@pytest.mark.parametrize(
+    ("name", "title", "expected"),
+    [
+        ("article_moved", "The Power of Now", "Power of Now, The"),
+        ("article_moved", "Gifts Of Imperfection, The:", "The Gifts Of Imperfection"),
+        ("ampersand_and", "Pride & Prejudice", "Pride and Prejudice"),
+        ("ampersand_and", "Rock&Roll", "Rock and Roll"),
+        ("ampersand_and", "Pride and Prejudice", "Pride & Prejudice"),
+        ("numerals_words", "7 Habits", "Seven Habits"),
+        ("numerals_words", "The Seven Habits", "The 7 Habits"),
+        ("subtitle", "Daring Greatly: How the Courage", "Daring Greatly"),
+        ("subtitle", "Gifts Of Imperfection, The:", None),
+        ("punctuation_stripped", "Now: A Guide!", "Now A Guide"),
+        ("author_appended", "The Power of Now", "The Power of Now by Eckhart Tolle"),
+        ("category_prefix", "The Power of Now", "Mind-Body-Spirit: The Power of Now"),
+        ("unicode_normalisation", "Café", None),
+    ],
+)
 def test_family_examples(name: str, title: str, expected: str | None) -> None:
     family = default_registry().get(name)
     out = family.apply(title, 0, TitleContext(author="Eckhart Tolle", category="Mind-Body-Spirit"))
@@ -116,7 +166,7 @@ def test_repeated_letters_only_inserts_copies_of_one_letter(title: str, seed: in
     if any(ch.isalpha() for ch in title):
         assert 1 <= extra <= 3
         i = next(i for i, (a, b) in enumerate(zip(title + "\0", out, strict=False)) if a != b)  # first difference
-        assert set(out[i - 1: i + extra]) == {out[i - 1]} and out[:i] + out[i + extra:] == title
+        assert set(out[i - 1 : i + extra]) == {out[i - 1]} and out[:i] + out[i + extra :] == title
 
 
 def test_overlong_overflows_the_tokenizer_and_keeps_the_title_in_front() -> None:
@@ -143,9 +193,11 @@ def test_registry_rejects_a_second_family_under_a_taken_name() -> None:
 
     assert registry.get("mine")("x") == "x!" and "mine" not in default_registry()
     with pytest.raises(ConfigError, match="already registered"):
+
         @register_family("mine", severity=Severity.TYPO, registry=registry)
         def other(title, rng, context):  # noqa: ANN001
             return title
+
     with pytest.raises(ConfigError, match="unknown probe family 'nope'"):
         registry.get("nope")
     with pytest.raises(ConfigError, match="must be lowercase"):
@@ -154,14 +206,16 @@ def test_registry_rejects_a_second_family_under_a_taken_name() -> None:
 
 def test_user_families_from_decorator_and_entry_point(tmp_path) -> None:  # noqa: ANN001
     # a real installed-looking distribution on sys.path, in a fresh interpreter
-    (tmp_path / "shout_probe.py").write_text(textwrap.dedent("""
+    (tmp_path / "shout_probe.py").write_text(
+        textwrap.dedent("""
         from harness.probes.families import Severity, register_family
 
         @register_family("shout", severity=Severity.COSMETIC,
                          unchanged_when=lambda t, c: t == t.upper())
         def shout(title, rng, context):
             return title.upper()
-    """))
+    """)
+    )
     dist = tmp_path / "shout_probe-1.0.dist-info"
     dist.mkdir()
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: shout-probe\nVersion: 1.0\n")
@@ -174,8 +228,13 @@ def test_user_families_from_decorator_and_entry_point(tmp_path) -> None:  # noqa
         print(names[-1], "shout" in plain, families(["shout"])[0].apply("The Power of Now"))
     """)
     # entry points are loaded on demand; importing the plugin module registers it for good
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                            env={"PYTHONPATH": str(tmp_path), "PATH": ""}, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": str(tmp_path), "PATH": ""},
+        check=True,
+    )
     assert result.stdout.split() == ["shout", "False", "THE", "POWER", "OF", "NOW"]
 
 

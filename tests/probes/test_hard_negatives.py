@@ -1,4 +1,5 @@
 """Hard negatives: near-miss titles chosen from the catalogue and scored against the true title."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -49,8 +50,9 @@ def test_failure_when_a_near_miss_scores_at_least_the_true_title() -> None:
     assert by_title["The Power of Now"][0] == 1 and by_title["The Power of Now"][2] < 0
     assert by_title["The Power of Now"][3] == "The Power of Habit"
     assert by_title["The Power of Habit"][0] == 0 and by_title["The Power of Habit"][2] > 0
-    metrics = {k: estimate(f"probes/hard_negatives/{k}", s.values, StatSettings(100))
-               for k, s in result.samples().items()}
+    metrics = {
+        k: estimate(f"probes/hard_negatives/{k}", s.values, StatSettings(100)) for k, s in result.samples().items()
+    }
     assert metrics["any_failure_rate"].n == 2 and result.without == 1  # "Habits" is not "Habit"
     expected = np.mean([f / p for f, p in zip(result.failures, result.pairs, strict=True)])
     assert metrics["failure_rate"].value == expected
@@ -64,5 +66,6 @@ def test_hard_negative_metrics_do_not_depend_on_row_order(order: list[int]) -> N
     assert a.titles == b.titles and a.strongest == b.strongest
     for key, sample in a.samples().items():
         assert estimate(f"probes/hard_negatives/{key}", sample.values, StatSettings(100)) == estimate(
-            f"probes/hard_negatives/{key}", b.samples()[key].values, StatSettings(100))
+            f"probes/hard_negatives/{key}", b.samples()[key].values, StatSettings(100)
+        )
     assert DIM == trigram_encode(["x"]).shape[1]

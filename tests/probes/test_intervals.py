@@ -1,5 +1,6 @@
 """Probe metric samples: canonical order, and estimates and paired differences by book_id through the
 comparison engine (the statistic comes from the metric registry)."""
+
 from __future__ import annotations
 
 import math
@@ -21,10 +22,10 @@ def ids(n: int) -> np.ndarray:
 
 
 @settings(max_examples=40, deadline=None)
-@given(v=values, statistic=st.sampled_from(["mean", "median"]), seed=st.integers(0, 9),
-       perm_seed=st.integers(0, 9))
-def test_estimate_is_seeded_and_independent_of_item_order(v: np.ndarray, statistic: str, seed: int,
-                                                         perm_seed: int) -> None:
+@given(v=values, statistic=st.sampled_from(["mean", "median"]), seed=st.integers(0, 9), perm_seed=st.integers(0, 9))
+def test_estimate_is_seeded_and_independent_of_item_order(
+    v: np.ndarray, statistic: str, seed: int, perm_seed: int
+) -> None:
     sample = MetricSample(ids(len(v)), v)
     perm = np.random.default_rng(perm_seed).permutation(len(v))
     shuffled = MetricSample(ids(len(v))[perm], v[perm])
@@ -54,8 +55,9 @@ def test_interval_narrows_with_more_items() -> None:
 @given(v=values, shift=st.floats(-3, 3, allow_nan=False))
 def test_paired_difference_of_a_constant_shift_is_exact(v: np.ndarray, shift: float) -> None:
     base, other = MetricSample(ids(len(v)), v), MetricSample(ids(len(v))[::-1], (v + shift)[::-1])
-    d = compare_values(KEYS["mean"], base.values, other.values, StatSettings(200),
-                       ids_a=base.book_ids, ids_b=other.book_ids)
+    d = compare_values(
+        KEYS["mean"], base.values, other.values, StatSettings(200), ids_a=base.book_ids, ids_b=other.book_ids
+    )
     # pairing by book_id: every resample sees the same shift
     assert d.n == len(v) and math.isclose(d.delta, shift, abs_tol=1e-9)
     assert math.isclose(d.ci_low, shift, abs_tol=1e-9) and math.isclose(d.ci_high, shift, abs_tol=1e-9)

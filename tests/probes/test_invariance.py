@@ -1,4 +1,5 @@
 """Invariance probe: per-item outcomes, metrics, and independence from query order."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -26,8 +27,10 @@ def scores_for(titles=TITLES, order=None, seed=0) -> CatalogueScores:  # noqa: A
 
 
 def all_metrics(result, k=3) -> dict:  # noqa: ANN001
-    return {name: estimate(f"probes/x/{name}", sample.values, StatSettings(200))
-            for name, sample in result.samples(k=k).items()}
+    return {
+        name: estimate(f"probes/x/{name}", sample.values, StatSettings(200))
+        for name, sample in result.samples(k=k).items()
+    }
 
 
 def test_a_perturbation_the_encoder_cannot_see_changes_nothing() -> None:
@@ -79,12 +82,16 @@ def test_similarity_drop_is_the_cosine_difference() -> None:
         expected = scores.covers[i] @ scores.texts[i] - scores.covers[i] @ trigram_encode([perturbed])[0]
         assert drop == pytest.approx(float(expected), abs=1e-5)
         assert perturbed == FAMILIES.get("word_dropped").apply(
-            scores.titles[i], 3, TitleContext(author=scores.authors[i], category=scores.categories[i]))
+            scores.titles[i], 3, TitleContext(author=scores.authors[i], category=scores.categories[i])
+        )
 
 
 @settings(max_examples=25, deadline=None)
-@given(order=st.permutations(list(range(len(TITLES)))), seed=st.integers(0, 5),
-       family=st.sampled_from(["repeated_letters", "word_dropped", "keyboard_typo", "subtitle"]))
+@given(
+    order=st.permutations(list(range(len(TITLES)))),
+    seed=st.integers(0, 5),
+    family=st.sampled_from(["repeated_letters", "word_dropped", "keyboard_typo", "subtitle"]),
+)
 def test_probe_metrics_do_not_depend_on_query_order(order: list[int], seed: int, family: str) -> None:
     base, shuffled = scores_for(), scores_for(order=order)
     fam = FAMILIES.get(family)
@@ -94,10 +101,14 @@ def test_probe_metrics_do_not_depend_on_query_order(order: list[int], seed: int,
     a = invariance_probe(fam, base, rows, trigram_encode, seed=seed)
     b = invariance_probe(fam, shuffled, rows_shuffled[::-1], trigram_encode, seed=seed)
     assert all_metrics(a) == all_metrics(b)
-    exact_a = {k: estimate(f"probes/exact/{k}", s.values, StatSettings(seed=seed))
-               for k, s in exact_samples(base, rows, k=3).items()}
-    exact_b = {k: estimate(f"probes/exact/{k}", s.values, StatSettings(seed=seed))
-               for k, s in exact_samples(shuffled, rows_shuffled, k=3).items()}
+    exact_a = {
+        k: estimate(f"probes/exact/{k}", s.values, StatSettings(seed=seed))
+        for k, s in exact_samples(base, rows, k=3).items()
+    }
+    exact_b = {
+        k: estimate(f"probes/exact/{k}", s.values, StatSettings(seed=seed))
+        for k, s in exact_samples(shuffled, rows_shuffled, k=3).items()
+    }
     assert exact_a == exact_b
 
 

@@ -1,4 +1,5 @@
 """Minimal failing edit: one-edit neighbours, the beam search's radius, censoring and time bounds."""
+
 from __future__ import annotations
 
 import random
@@ -20,10 +21,11 @@ def damerau_one(a: str, b: str) -> bool:
         return False
     if len(a) == len(b):
         diff = [i for i in range(len(a)) if a[i] != b[i]]
-        return len(diff) == 1 or (len(diff) == 2 and diff[1] == diff[0] + 1
-                                  and a[diff[0]] == b[diff[1]] and a[diff[1]] == b[diff[0]])
+        return len(diff) == 1 or (
+            len(diff) == 2 and diff[1] == diff[0] + 1 and a[diff[0]] == b[diff[1]] and a[diff[1]] == b[diff[0]]
+        )
     short, long_ = (a, b) if len(a) < len(b) else (b, a)
-    return any(long_[:i] + long_[i + 1:] == short for i in range(len(long_)))
+    return any(long_[:i] + long_[i + 1 :] == short for i in range(len(long_)))
 
 
 @settings(max_examples=60, deadline=None)
@@ -45,8 +47,9 @@ def scores_for(titles) -> CatalogueScores:  # noqa: ANN001
 def test_radius_is_found_and_the_edited_title_really_loses_the_cover() -> None:
     titles = ["Quiet", "Quilt", "Atomic Habits", "Milk and Honey", "Ikigai", "The Secret"]
     scores = scores_for(titles)
-    result = minimal_edit_probe(scores, range(len(titles)), trigram_encode,
-                                EditSearchConfig(k=1, max_edits=3, time_budget_s=30, seed=1))
+    result = minimal_edit_probe(
+        scores, range(len(titles)), trigram_encode, EditSearchConfig(k=1, max_edits=3, time_budget_s=30, seed=1)
+    )
     assert result.not_retrieved == 0 and len(result.outcomes) == len(titles)
     by_title = {o.title: o for o in result.outcomes}
     assert by_title["Quiet"].status == "found" and by_title["Quiet"].radius == 1  # "Quiet" -> "Quilt" side
@@ -57,8 +60,9 @@ def test_radius_is_found_and_the_edited_title_really_loses_the_cover() -> None:
             assert rank[0] > 1
     hist = result.histogram()
     assert sum(hist.values()) == len(titles) and hist["1"] >= 1
-    metrics = {k: estimate(f"probes/minimal_edit/{k}", s.values, StatSettings(100))
-               for k, s in result.samples().items()}
+    metrics = {
+        k: estimate(f"probes/minimal_edit/{k}", s.values, StatSettings(100)) for k, s in result.samples().items()
+    }
     assert metrics["fragile_rate"].value == hist["1"] / len(titles)
     assert result.worst(1)[0]["radius"] == 1
 
@@ -78,8 +82,9 @@ def test_search_is_deterministic_and_bounded_in_time() -> None:
     a = minimal_edit_probe(scores, range(len(TITLES)), trigram_encode, config)
     b = minimal_edit_probe(scores, list(range(len(TITLES)))[::-1], trigram_encode, config)
     assert a.outcomes == b.outcomes
-    out_of_time = minimal_edit_probe(scores, range(len(TITLES)), trigram_encode,
-                                     EditSearchConfig(k=1, max_edits=2, time_budget_s=0.0))
+    out_of_time = minimal_edit_probe(
+        scores, range(len(TITLES)), trigram_encode, EditSearchConfig(k=1, max_edits=2, time_budget_s=0.0)
+    )
     assert all(o.status == "timeout" for o in out_of_time.outcomes)
     assert out_of_time.histogram()["timeout"] == len(out_of_time.outcomes)
     assert len(out_of_time.radii()[1]) == 0

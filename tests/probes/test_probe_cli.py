@@ -1,4 +1,5 @@
 """`bookclip probe`: the command end to end on real covers with tiny models."""
+
 from __future__ import annotations
 
 import json
@@ -7,8 +8,22 @@ import pytest
 
 from harness.cli import main
 
-SMALL = ["--items", "20", "--edit-items", "3", "--edit-max", "2", "--edit-time", "10", "--resamples", "100",
-         "--k", "10", "--families", "repeated_letters,word_order_shuffled"]
+SMALL = [
+    "--items",
+    "20",
+    "--edit-items",
+    "3",
+    "--edit-max",
+    "2",
+    "--edit-time",
+    "10",
+    "--resamples",
+    "100",
+    "--k",
+    "10",
+    "--families",
+    "repeated_letters,word_order_shuffled",
+]
 
 
 @pytest.fixture(scope="module")
@@ -26,8 +41,20 @@ def small_fixture(tmp_path_factory):  # noqa: ANN001, ANN201
 @pytest.mark.slow
 def test_probe_compare_writes_keys_with_cis_and_prints_tables(small_fixture, tmp_path, capsys) -> None:  # noqa: ANN001
     out = tmp_path / "probes.json"
-    rc = main(["probe", "--model", "tiny:vit-xs", "--compare", "tiny:vit-xs@1", "--data", small_fixture,
-               *SMALL, "--out", str(out)])
+    rc = main(
+        [
+            "probe",
+            "--model",
+            "tiny:vit-xs",
+            "--compare",
+            "tiny:vit-xs@1",
+            "--data",
+            small_fixture,
+            *SMALL,
+            "--out",
+            str(out),
+        ]
+    )
     printed = capsys.readouterr().out
     assert rc == 0
     assert "invariance per family" in printed and "repeated_letters" in printed and "B - A" in printed

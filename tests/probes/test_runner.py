@@ -1,4 +1,5 @@
 """The probe runner over a real tiny CLIP model and real covers: metric keys, counts, order, comparison."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -11,8 +12,14 @@ from harness.probes.minimal_edit import EditSearchConfig
 from harness.probes.runner import ProbeConfig, compare_reports, run_probes
 
 FAMILIES = ("repeated_letters", "case", "word_dropped", "numerals_words")
-CONFIG = ProbeConfig(families=FAMILIES, k=10, max_items=30, edit_items=4, resamples=100,
-                     edit=EditSearchConfig(max_edits=2, candidates_per_title=16, beam_width=3, time_budget_s=20))
+CONFIG = ProbeConfig(
+    families=FAMILIES,
+    k=10,
+    max_items=30,
+    edit_items=4,
+    resamples=100,
+    edit=EditSearchConfig(max_edits=2, candidates_per_title=16, beam_width=3, time_budget_s=20),
+)
 
 
 @pytest.fixture(scope="module")
@@ -34,13 +41,26 @@ def report(model, catalogue):  # noqa: ANN001, ANN201
 def test_report_has_every_probe_under_its_key(report) -> None:  # noqa: ANN001
     keys = set(report.metrics)
     for family in FAMILIES:
-        for metric in ("flip_rate", "recall@1", "recall@10", "lost@10", "mean_rank_change",
-                       "similarity_drop_mean", "similarity_drop_p50", "similarity_drop_p90"):
+        for metric in (
+            "flip_rate",
+            "recall@1",
+            "recall@10",
+            "lost@10",
+            "mean_rank_change",
+            "similarity_drop_mean",
+            "similarity_drop_p50",
+            "similarity_drop_p90",
+        ):
             assert f"probes/{family}/{metric}" in keys
             assert f"probes/{family}@title_hidden/{metric}" in keys
-    for key in ("probes/exact/recall@1", "probes/exact/recall@10", "probes/hard_negatives/failure_rate",
-                "probes/minimal_edit/radius_p50", "probes/cover_text/reading_gap@1",
-                "probes/exact@title_hidden/recall@10"):
+    for key in (
+        "probes/exact/recall@1",
+        "probes/exact/recall@10",
+        "probes/hard_negatives/failure_rate",
+        "probes/minimal_edit/radius_p50",
+        "probes/cover_text/reading_gap@1",
+        "probes/exact@title_hidden/recall@10",
+    ):
         assert key in keys
     flip = report.metrics["probes/repeated_letters/flip_rate"]
     assert 0.0 <= flip.ci_low <= flip.value <= flip.ci_high <= 1.0 and flip.n == 30
@@ -75,12 +95,12 @@ def test_metrics_do_not_depend_on_catalogue_row_order(model, catalogue, report) 
     for key, metric in report.metrics.items():
         other = shuffled.metrics[key]
         assert (metric.n, metric.value, metric.ci_low, metric.ci_high) == pytest.approx(
-            (other.n, other.value, other.ci_low, other.ci_high), abs=1e-5, nan_ok=True), key
+            (other.n, other.value, other.ci_low, other.ci_high), abs=1e-5, nan_ok=True
+        ), key
 
 
 def test_comparison_pairs_items_and_a_model_against_itself_has_zero_delta(model, catalogue, report) -> None:  # noqa: ANN001
-    again = run_probes(model, catalogue, ProbeConfig(**{**CONFIG.__dict__, "cover_control": False,
-                                                          "edit_items": 0}))
+    again = run_probes(model, catalogue, ProbeConfig(**{**CONFIG.__dict__, "cover_control": False, "edit_items": 0}))
     compared = {c.key: c for c in compare_reports(report, again)}
     assert "probes/cover_text/reading_gap@1" not in compared  # only what both hold
     for key in ("probes/repeated_letters/flip_rate", "probes/hard_negatives/failure_rate"):

@@ -1,4 +1,5 @@
 """The original write-up's case on the real cover of "The Power of Now", with tiny models."""
+
 from __future__ import annotations
 
 import math

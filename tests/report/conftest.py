@@ -5,6 +5,7 @@ hundred titles); a 'good' candidate ranks better than the baseline, a 'degraded'
 Metrics, CIs, comparisons, gates and sections are computed from those ranks the way a run
 computes them, so every number in a report is consistent with its per-query data.
 """
+
 from __future__ import annotations
 
 import base64
@@ -25,14 +26,45 @@ from harness.settings import StatSettings
 
 HOSTILE_TITLE = "<script>alert(1)</script>"
 VIEWS = {"heldout": 240, "cross": 300}
-REALISTIC_VIEWS = {"train": 258, "heldout": 64, "cross": 400, "cross:Medical": 100, "cross:Health": 100,
-                   "cross:Biography": 100, "cross:Cookery": 100}
-FAMILIES = ("repeated_letters", "dropped_letter", "adjacent_swap", "keyboard_typo", "ocr_confusion", "homoglyph",
-            "case", "punctuation_stripped", "spacing", "unicode_normalisation", "article_moved", "ampersand_and",
-            "numerals_words", "subtitle", "author_appended", "category_prefix", "word_dropped",
-            "word_order_shuffled", "overlong")
-PROBE_METRICS = ("flip_rate", "lost@5", "similarity_drop_p90", "similarity_drop_mean", "similarity_drop_p50",
-                 "recall@1", "mean_rank_change")
+REALISTIC_VIEWS = {
+    "train": 258,
+    "heldout": 64,
+    "cross": 400,
+    "cross:Medical": 100,
+    "cross:Health": 100,
+    "cross:Biography": 100,
+    "cross:Cookery": 100,
+}
+FAMILIES = (
+    "repeated_letters",
+    "dropped_letter",
+    "adjacent_swap",
+    "keyboard_typo",
+    "ocr_confusion",
+    "homoglyph",
+    "case",
+    "punctuation_stripped",
+    "spacing",
+    "unicode_normalisation",
+    "article_moved",
+    "ampersand_and",
+    "numerals_words",
+    "subtitle",
+    "author_appended",
+    "category_prefix",
+    "word_dropped",
+    "word_order_shuffled",
+    "overlong",
+)
+PROBE_METRICS = (
+    "flip_rate",
+    "lost@5",
+    "similarity_drop_p90",
+    "similarity_drop_mean",
+    "similarity_drop_p50",
+    "recall@1",
+    "mean_rank_change",
+)
 DIRECTIONS = ("image_to_text", "text_to_image")
 METRICS = ("recall@1", "recall@5", "recall@10", "mrr", "median_rank", "mean_rank")
 CATEGORIES = ("Mind-Body-Spirit", "Medical", "Health", "Biography")
@@ -56,9 +88,18 @@ def cover_image(title: str, seed: int, size: int = 128) -> Image.Image:
     return image
 
 
-def build_run(candidate: str = "good", *, seed: int = 0, fingerprint: str = "fp-data-1", name: str = "",
-              per_query: bool = True, sections: bool = True, covers: list[Image.Image] | None = None,
-              views: dict[str, int] | None = None, realistic: bool = False) -> RunReport:
+def build_run(
+    candidate: str = "good",
+    *,
+    seed: int = 0,
+    fingerprint: str = "fp-data-1",
+    name: str = "",
+    per_query: bool = True,
+    sections: bool = True,
+    covers: list[Image.Image] | None = None,
+    views: dict[str, int] | None = None,
+    realistic: bool = False,
+) -> RunReport:
     """A run report: the same baseline in every run, a candidate that is 'good', 'degraded' or 'same'.
 
     `realistic` gives it the shape of the embedded default's run: train, heldout, cross and one view
@@ -68,14 +109,19 @@ def build_run(candidate: str = "good", *, seed: int = 0, fingerprint: str = "fp-
     base_rng = np.random.default_rng(1000)  # the baseline model is the same in every run
     cand_rng = np.random.default_rng(seed)
     scale = {"good": 1.1, "degraded": 2.6, "same": None}[candidate]
-    report = RunReport(name=name, seed=seed, run_id=f"run{seed:04d}{candidate[:3]}",
-                       created_at="2025-01-01T00:00:00+00:00")
+    report = RunReport(
+        name=name, seed=seed, run_id=f"run{seed:04d}{candidate[:3]}", created_at="2025-01-01T00:00:00+00:00"
+    )
     report.environment = {"git": {"commit": "abc1234def5678", "dirty": False}, "machine": {"hostname": "ci"}}
-    report.data = {"fingerprint": fingerprint, "view_sizes": dict(views),
-                   "load_report": {"kept": sum(views.values()), "total": sum(views.values()) + 3,
-                                   "skipped": {"missing_image": 3}}}
-    report.models = {"baseline": {"spec": "fixtures:tiny-baseline", "fingerprint": "b" * 64},
-                     "candidate": {"spec": f"runs/ft-{candidate}.safetensors", "fingerprint": f"{candidate}" * 8}}
+    report.data = {
+        "fingerprint": fingerprint,
+        "view_sizes": dict(views),
+        "load_report": {"kept": sum(views.values()), "total": sum(views.values()) + 3, "skipped": {"missing_image": 3}},
+    }
+    report.models = {
+        "baseline": {"spec": "fixtures:tiny-baseline", "fingerprint": "b" * 64},
+        "candidate": {"spec": f"runs/ft-{candidate}.safetensors", "fingerprint": f"{candidate}" * 8},
+    }
     report.metrics = {"baseline": {}, "candidate": {}}
     for view, n in views.items():
         ids = [f"bk{view[:2]}{i:05d}" for i in range(n)]
@@ -86,38 +132,78 @@ def build_run(candidate: str = "good", *, seed: int = 0, fingerprint: str = "fp-
             cand = base.copy() if scale is None else _ranks(cand_rng, n, n, scale)
             key = f"{view}/{direction}"
             if per_query:
-                report.per_query[key] = {"item_ids": ids, "titles": titles,
-                                         "ranks": {"baseline": base.tolist(), "candidate": cand.tolist()}}
+                report.per_query[key] = {
+                    "item_ids": ids,
+                    "titles": titles,
+                    "ranks": {"baseline": base.tolist(), "candidate": cand.tolist()},
+                }
             for metric in METRICS:
                 for role, ranks in (("baseline", base), ("candidate", cand)):
                     value = float(statistic(values_from_ranks(ranks, metric), statistic_of(metric)))
                     spread = max(1e-3, abs(value) * 0.08) if metric.endswith("rank") else 0.05
                     report.metrics[role][f"{key}/{metric}"] = Estimate(value, value - spread, value + spread, n)
                 report.comparisons.setdefault("candidate", {})[f"{key}/{metric}"] = compare_values(
-                    f"{key}/{metric}", values_from_ranks(base, metric), values_from_ranks(cand, metric),
-                    StatSettings(300, seed=seed))
-            flips = [{"book_id": ids[i], "title": titles[i], "reference_rank": int(base[i]), "rank": int(cand[i])}
-                     for i in range(n) if (base[i] <= 5) != (cand[i] <= 5)]
+                    f"{key}/{metric}",
+                    values_from_ranks(base, metric),
+                    values_from_ranks(cand, metric),
+                    StatSettings(300, seed=seed),
+                )
+            flips = [
+                {"book_id": ids[i], "title": titles[i], "reference_rank": int(base[i]), "rank": int(cand[i])}
+                for i in range(n)
+                if (base[i] <= 5) != (cand[i] <= 5)
+            ]
             report.flips.setdefault("candidate", {})[f"{key}/recall@5"] = {
                 "improved": [f for f in flips if f["rank"] <= 5],
-                "regressed": [f for f in flips if f["reference_rank"] <= 5]}
+                "regressed": [f for f in flips if f["reference_rank"] <= 5],
+            }
     report.reference = "baseline"
     c = report.comparisons["candidate"]["heldout/image_to_text/recall@5"]
     report.gates = [
-        GateResult("heldout-r5-improves", "heldout/image_to_text/recall@5", "delta > 0 at 95%", "fail",
-                   "PASS" if c.ci_low > 0 else "FAIL",
-                   f"delta {c.delta:+.3f} [{c.ci_low:+.3f}, {c.ci_high:+.3f}]", rule_kind="delta", threshold=0.0,
-                   bound=0.0),
-        GateResult("cross-r5-noninferior", "cross/image_to_text/recall@5", "non-inferior by 0.02 at 95%", "fail",
-                   "PASS" if report.comparisons["candidate"]["cross/image_to_text/recall@5"].ci_low > -0.02 else "FAIL",
-                   "lower CI bound against -0.02", rule_kind="non_inferior", threshold=0.02, bound=-0.02),
-        GateResult("heldout-median-rank", "heldout/text_to_image/median_rank", "non-inferior by 2 at 95%", "warn",
-                   "PASS" if report.comparisons["candidate"]["heldout/text_to_image/median_rank"].ci_high < 2
-                   else "WARN",
-                   "upper CI bound against +2", rule_kind="non_inferior", threshold=2.0, bound=2.0),
-        GateResult("probe-flip-rate", "probes/typo/flip_rate", "max 0.5", "warn",
-                   "WARN" if candidate == "degraded" else "PASS",
-                   "flip rate against 0.5", rule_kind="max", threshold=0.5, bound=0.5),
+        GateResult(
+            "heldout-r5-improves",
+            "heldout/image_to_text/recall@5",
+            "delta > 0 at 95%",
+            "fail",
+            "PASS" if c.ci_low > 0 else "FAIL",
+            f"delta {c.delta:+.3f} [{c.ci_low:+.3f}, {c.ci_high:+.3f}]",
+            rule_kind="delta",
+            threshold=0.0,
+            bound=0.0,
+        ),
+        GateResult(
+            "cross-r5-noninferior",
+            "cross/image_to_text/recall@5",
+            "non-inferior by 0.02 at 95%",
+            "fail",
+            "PASS" if report.comparisons["candidate"]["cross/image_to_text/recall@5"].ci_low > -0.02 else "FAIL",
+            "lower CI bound against -0.02",
+            rule_kind="non_inferior",
+            threshold=0.02,
+            bound=-0.02,
+        ),
+        GateResult(
+            "heldout-median-rank",
+            "heldout/text_to_image/median_rank",
+            "non-inferior by 2 at 95%",
+            "warn",
+            "PASS" if report.comparisons["candidate"]["heldout/text_to_image/median_rank"].ci_high < 2 else "WARN",
+            "upper CI bound against +2",
+            rule_kind="non_inferior",
+            threshold=2.0,
+            bound=2.0,
+        ),
+        GateResult(
+            "probe-flip-rate",
+            "probes/typo/flip_rate",
+            "max 0.5",
+            "warn",
+            "WARN" if candidate == "degraded" else "PASS",
+            "flip rate against 0.5",
+            rule_kind="max",
+            threshold=0.5,
+            bound=0.5,
+        ),
     ]
     for role, shift in (("baseline", 0.0), ("candidate", {"good": 0.05, "degraded": -0.2, "same": 0.0}[candidate])):
         for family, rate in (("typo", 0.22), ("case", 0.08), ("article", 0.12)):
@@ -146,8 +232,11 @@ def _add_realistic(report: RunReport, candidate: str, seed: int) -> None:
                 for role, value in (("baseline", base), ("candidate", cand)):
                     report.metrics[role][key] = Estimate(value, max(0.0, value - 0.06), value + 0.06, 120, "percentile")
                 report.comparisons["candidate"][key] = compare_values(
-                    key, (base_rng.random(120) < base).astype(float), (rng.random(120) < cand).astype(float),
-                    StatSettings(200, seed=seed))
+                    key,
+                    (base_rng.random(120) < base).astype(float),
+                    (rng.random(120) < cand).astype(float),
+                    StatSettings(200, seed=seed),
+                )
     for view in report.data["view_sizes"]:
         key = f"{view}/zero_shot/accuracy"
         a, b = (base_rng.random(150) < 0.6).astype(float), (rng.random(150) < 0.6 - worse).astype(float)
@@ -160,18 +249,25 @@ def _add_realistic(report: RunReport, candidate: str, seed: int) -> None:
 def _add_sections(report: RunReport, candidate: str, covers: list[Image.Image]) -> None:
     shift = {"good": 0.06, "degraded": -0.2, "same": 0.0}[candidate]
     report.sections["categories"] = {
-        cat: {"baseline": {"recall@5": 0.30 + 0.05 * i, "mrr": 0.2 + 0.03 * i},
-              "candidate": {"recall@5": 0.30 + 0.05 * i + shift, "mrr": 0.2 + 0.03 * i + shift / 2}}
-        for i, cat in enumerate(CATEGORIES)}
-    report.sections["probes"] = {"typo": {"n": 200, "examples": ["Helaing Garden", "Quiet Powr"]},
-                                 "case": {"n": 200}, "article": {"n": 120}}
+        cat: {
+            "baseline": {"recall@5": 0.30 + 0.05 * i, "mrr": 0.2 + 0.03 * i},
+            "candidate": {"recall@5": 0.30 + 0.05 * i + shift, "mrr": 0.2 + 0.03 * i + shift / 2},
+        }
+        for i, cat in enumerate(CATEGORIES)
+    }
+    report.sections["probes"] = {
+        "typo": {"n": 200, "examples": ["Helaing Garden", "Quiet Powr"]},
+        "case": {"n": 200},
+        "article": {"n": 120},
+    }
     report.sections["zero_shot"] = {"categories": list(CATEGORIES), "templates": ["a book about {category}"]}
     alphas = [0.0, 0.25, 0.5, 0.75, 1.0]
     report.sections["interpolation"] = {
         "alphas": alphas,
         "in_category": {"recall@5": [0.30, 0.38, 0.44, 0.47, 0.48]},
         "cross_category": {"recall@5": [0.35, 0.36, 0.35, 0.31, 0.27]},
-        "best_alpha": 0.5}
+        "best_alpha": 0.5,
+    }
     examples = []
     for view in ("heldout", "cross"):
         if f"{view}/image_to_text" in report.per_query:
@@ -190,15 +286,25 @@ def _examples(report: RunReport, view: str, covers: list[Image.Image]) -> list[d
         image = covers[j % len(covers)] if covers else cover_image(title, seed=i)
         top5 = {}
         for role, rank in (("baseline", base[i]), ("candidate", cand[i])):
-            rows = [{"title": entry["titles"][(i + k + 1) % len(base)], "similarity": 0.31 - 0.01 * k, "correct": False}
-                    for k in range(5)]
+            rows = [
+                {"title": entry["titles"][(i + k + 1) % len(base)], "similarity": 0.31 - 0.01 * k, "correct": False}
+                for k in range(5)
+            ]
             if rank <= 5:
                 rows[rank - 1] = {"title": title, "similarity": 0.31 - 0.01 * (rank - 1), "correct": True}
             top5[role] = rows
-        examples.append({"book_id": entry["item_ids"][i], "title": title, "view": view,
-                         "author": "A. <b>Writer</b>" if i == 3 else f"Author {i}",
-                         "category": CATEGORIES[i % len(CATEGORIES)], "thumbnail": thumbnail_b64(image),
-                         "top5": top5, "rank": {"baseline": int(base[i]), "candidate": int(cand[i])}})
+        examples.append(
+            {
+                "book_id": entry["item_ids"][i],
+                "title": title,
+                "view": view,
+                "author": "A. <b>Writer</b>" if i == 3 else f"Author {i}",
+                "category": CATEGORIES[i % len(CATEGORIES)],
+                "thumbnail": thumbnail_b64(image),
+                "top5": top5,
+                "rank": {"baseline": int(base[i]), "candidate": int(cand[i])},
+            }
+        )
     return examples
 
 

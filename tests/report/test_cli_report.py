@@ -62,12 +62,15 @@ def test_html_and_show(runs, capsys, tmp_path):
     assert "heldout-r5-improves" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["report"], "needs a RUN"),
-    (["report", "nope.json"], "does not exist"),
-    (["report", "{good}", "--out", "x.json"], "--out writes the regression result"),
-    (["report", "{good}", "--against", "{good}", "--role", "teacher"], "no metrics for role 'teacher'"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["report"], "needs a RUN"),
+        (["report", "nope.json"], "does not exist"),
+        (["report", "{good}", "--out", "x.json"], "--out writes the regression result"),
+        (["report", "{good}", "--against", "{good}", "--role", "teacher"], "no metrics for role 'teacher'"),
+    ],
+)
 def test_user_errors_are_one_line(runs, capsys, argv, message):
     _, good, _ = runs
     assert main([a.format(good=good) for a in argv]) == 2
@@ -77,7 +80,11 @@ def test_user_errors_are_one_line(runs, capsys, argv, message):
 
 def test_bookclip_command_exit_code(runs):
     _, good, bad = runs
-    proc = subprocess.run([sys.executable, "-m", "harness.cli", "report", str(bad), "--against", str(good)],
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "harness.cli", "report", str(bad), "--against", str(good)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 1, proc.stderr
     assert "REGRESSION" in proc.stdout

@@ -1,4 +1,5 @@
 """N checkpoints side by side: `bookclip report A.json B.json C.json` against A's reference."""
+
 from __future__ import annotations
 
 import io
@@ -30,8 +31,11 @@ def single(report: RunReport, role: str, *, per_query: bool = True) -> RunReport
 def three(make_run, tmp_path_factory):
     root = tmp_path_factory.mktemp("three")
     good, bad = make_run("good", seed=1), make_run("degraded", seed=2)
-    files = {"A": single(good, "baseline"), "B": single(good, "candidate"),
-             "C": single(bad, "candidate", per_query=False)}
+    files = {
+        "A": single(good, "baseline"),
+        "B": single(good, "candidate"),
+        "C": single(bad, "candidate", per_query=False),
+    }
     return [str(r.write(root / f"{name}.json")) for name, r in files.items()]
 
 
@@ -56,8 +60,10 @@ def test_console_and_html_show_three_columns(three, capsys):
     assert page.count('class="chart heatmap"') == 2  # one per checkpoint against the reference
     assert "B minus baseline" in page and "C minus baseline" in page
     assert "point estimates only: no paired CI" in page  # C's rows say what they compare
-    assert ('<th class="num">baseline</th><th class="num">B</th><th class="num">C</th>'
-            '<th class="num">delta B [CI]</th><th class="num">p</th><th class="num">delta C [CI]</th>') in page
+    assert (
+        '<th class="num">baseline</th><th class="num">B</th><th class="num">C</th>'
+        '<th class="num">delta B [CI]</th><th class="num">p</th><th class="num">delta C [CI]</th>'
+    ) in page
 
 
 def test_three_files_in_html_and_default_view(three, tmp_path, capsys):

@@ -25,8 +25,10 @@ def test_regression_output_names_metrics_and_keeps_markup_literal(make_run):
     good = make_run("good", seed=1)
     bad = make_run("degraded", seed=2)
     entry = bad.per_query["heldout/image_to_text"]
-    worst = max(range(len(entry["item_ids"])), key=lambda i: entry["ranks"]["candidate"][i] - good.per_query[
-        "heldout/image_to_text"]["ranks"]["candidate"][i])
+    worst = max(
+        range(len(entry["item_ids"])),
+        key=lambda i: entry["ranks"]["candidate"][i] - good.per_query["heldout/image_to_text"]["ranks"]["candidate"][i],
+    )
     entry["titles"] = list(entry["titles"])
     entry["titles"][worst] = "[bold]Not Markup[/bold]"
     console = _console()
@@ -63,6 +65,9 @@ def test_default_view_fits_forty_lines_of_eighty_columns(make_run):
     assert text.count("verdict: FAIL") == 1 and "five worst regressions" in text
     for gate in report.gates:
         assert gate.metric in text
-    worst = [line for line in lines[lines.index(next(x for x in lines if x.startswith("five worst"))) + 1:]
-             if line.startswith("  ")]
+    worst = [
+        line
+        for line in lines[lines.index(next(x for x in lines if x.startswith("five worst"))) + 1 :]
+        if line.startswith("  ")
+    ]
     assert len(worst) == 5

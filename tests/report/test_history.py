@@ -19,10 +19,16 @@ def test_runs_are_numbered_named_and_resolved(tmp_path):
     second = save_run(_run("bbb222"), "ft-lr3e-5", tmp_path)
     third = save_run(_run("ccc333"), "main", tmp_path)
     assert [p.name for p in (first, second, third)] == [
-        "0001_main_aaa111.json", "0002_ft-lr3e-5_bbb222.json", "0003_main_ccc333.json"]
+        "0001_main_aaa111.json",
+        "0002_ft-lr3e-5_bbb222.json",
+        "0003_main_ccc333.json",
+    ]
     (tmp_path / "notes.json").write_text("{}")  # not a saved run: ignored
     assert [(r.number, r.name, r.run_id) for r in list_runs(tmp_path)] == [
-        (1, "main", "aaa111"), (2, "ft-lr3e-5", "bbb222"), (3, "main", "ccc333")]
+        (1, "main", "aaa111"),
+        (2, "ft-lr3e-5", "bbb222"),
+        (3, "main", "ccc333"),
+    ]
     assert resolve_run("latest", tmp_path) == third
     assert resolve_run("main", tmp_path) == third
     assert resolve_run("ft-lr3e-5", tmp_path) == second

@@ -54,12 +54,18 @@ def test_page_is_self_contained_and_script_free(full_page):
 def test_plots_are_svg_and_covers_are_jpeg_css_classes(full_page):
     images = _parse(full_page).images
     assert sorted(i["alt"] for i in images) == [
-        "interpolation frontier", "rank histograms", "recall@5 per category", "recall@k curves", "zero-shot accuracy"]
+        "interpolation frontier",
+        "rank histograms",
+        "recall@5 per category",
+        "recall@k curves",
+        "zero-shot accuracy",
+    ]
     for image in images:
         svg = base64.b64decode(image["src"].split(",", 1)[1])
         assert b"<svg" in svg and b"Matplotlib" in svg
-    covers = re.findall(r"\.(cv-[0-9a-f]{12}) \{ background-image: url\(data:image/jpeg;base64,([A-Za-z0-9+/=]+)\); \}",
-                        full_page)
+    covers = re.findall(
+        r"\.(cv-[0-9a-f]{12}) \{ background-image: url\(data:image/jpeg;base64,([A-Za-z0-9+/=]+)\); \}", full_page
+    )
     assert len(covers) >= 4
     for name, data in covers:
         assert base64.b64decode(data)[:3] == b"\xff\xd8\xff"
@@ -77,9 +83,20 @@ def test_hostile_title_and_author_appear_as_text(full_page, hostile_title):
 
 
 def test_every_section_is_present_with_its_data(full_page):
-    for heading in ("Verdict", "Where the models differ", "Recall@k", "Rank of the correct title", "Per category",
-                    "Zero-shot category", "Perturbed-title probes", "Interpolation frontier", "Largest rank losses",
-                    "Largest rank gains", "Flips", "Details: every number"):
+    for heading in (
+        "Verdict",
+        "Where the models differ",
+        "Recall@k",
+        "Rank of the correct title",
+        "Per category",
+        "Zero-shot category",
+        "Perturbed-title probes",
+        "Interpolation frontier",
+        "Largest rank losses",
+        "Largest rank gains",
+        "Flips",
+        "Details: every number",
+    ):
         assert heading in full_page
     assert 'class="note">No' not in full_page
     assert "gates failed" in full_page  # the degraded candidate fails its gate
@@ -90,8 +107,12 @@ def test_sections_without_data_are_omitted_with_a_note(make_run):
     bare = make_run("good", per_query=False, sections=False)
     bare.flips = {}
     page = render_html(bare)
-    for note in ("No per-category results in this run.",
-                 "No interpolation sweep in this run.", "No example books in this run.", "No per-query flips"):
+    for note in (
+        "No per-category results in this run.",
+        "No interpolation sweep in this run.",
+        "No example books in this run.",
+        "No per-query flips",
+    ):
         assert note in page
     assert "From the stored recall@k metrics" in page  # curves fall back to the stored R@k points
     empty = render_html(type(bare)())
@@ -101,11 +122,18 @@ def test_sections_without_data_are_omitted_with_a_note(make_run):
 
 def test_malformed_sections_do_not_break_the_page(make_run):
     report = make_run("good", seed=9, sections=False, per_query=False)
-    report.sections = {"interpolation": {"alphas": [0, 1], "in_category": {"recall@5": "bad"}, "best_alpha": "x"},
-                       "categories": {"Medical": "not a dict"},
-                       "examples": [{"title": "<i>x</i>", "thumbnail": "\"><script>alert(2)</script>",
-                                     "top5": {"candidate": [{"title": "<u>y</u>", "similarity": None}]}}],
-                       "probes": {"typo": {"flip": [1, 2, {"a": 3}]}}}
+    report.sections = {
+        "interpolation": {"alphas": [0, 1], "in_category": {"recall@5": "bad"}, "best_alpha": "x"},
+        "categories": {"Medical": "not a dict"},
+        "examples": [
+            {
+                "title": "<i>x</i>",
+                "thumbnail": '"><script>alert(2)</script>',
+                "top5": {"candidate": [{"title": "<u>y</u>", "similarity": None}]},
+            }
+        ],
+        "probes": {"typo": {"flip": [1, 2, {"a": 3}]}},
+    }
     page = render_html(report)
     assert "no cover" in page and "<script>" not in page and "<i>x</i>" not in page and "<u>" not in page
     assert "Per-category results hold no recall@5." in page

@@ -1,6 +1,7 @@
 """The HTML report opened from disk in a real headless Chromium: the verdict on the first screen, at
 most eight screens with details closed, loads clean, images and covers decode, hostile titles stay
 text, nothing is fetched from the network. Screenshots (first screen, whole page) go to tmp_path."""
+
 from __future__ import annotations
 
 import shutil
@@ -12,21 +13,31 @@ from PIL import Image
 from harness.report.html import write_html
 
 CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 def _chromium() -> str:
     path = CHROMIUM if CHROMIUM.exists() else shutil.which("chromium")
     if not path:
-        pytest.fail("headless Chromium not found at /usr/bin/chromium: install Debian's package "
-                    "(`apt-get install chromium`, as .ci/run does) to run the HTML report's browser test")
+        pytest.fail(
+            "headless Chromium not found at /usr/bin/chromium: install Debian's package "
+            "(`apt-get install chromium`, as .ci/run does) to run the HTML report's browser test"
+        )
     return str(path)
 
 
 def _real_covers(root: Path, count: int = 6) -> list[Image.Image]:
-    paths = (sorted((root / "Biography").glob("*.jpg"))[:count // 2]
-             + sorted((root / "Medical").glob("*.jpg"))[:count // 2])
+    paths = (
+        sorted((root / "Biography").glob("*.jpg"))[: count // 2]
+        + sorted((root / "Medical").glob("*.jpg"))[: count // 2]
+    )
     return [Image.open(p).convert("RGB") for p in paths]
 
 
@@ -71,10 +82,13 @@ def test_report_opens_in_chromium_clean(tmp_path, make_run, hostile_title, real_
             page.goto(page_path.resolve().as_uri(), wait_until="load")
             images = page.evaluate(
                 "() => Array.from(document.images).map(i => ({alt: i.alt, ok: i.complete && i.naturalWidth > 0,"
-                " w: i.naturalWidth}))")
+                " w: i.naturalWidth}))"
+            )
             covers = page.evaluate(COVERS_DECODE)
-            forest = page.evaluate("() => { const r = document.querySelector('#verdict svg.forest')"
-                                   ".getBoundingClientRect(); return {top: r.top, bottom: r.bottom}; }")
+            forest = page.evaluate(
+                "() => { const r = document.querySelector('#verdict svg.forest')"
+                ".getBoundingClientRect(); return {top: r.top, bottom: r.bottom}; }"
+            )
             first_table = page.evaluate("() => document.querySelector('table').getBoundingClientRect().top")
             open_details = page.evaluate("() => document.querySelectorAll('details[open]').length")
             height = page.evaluate("() => document.documentElement.scrollHeight")

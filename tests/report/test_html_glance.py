@@ -1,5 +1,6 @@
 """The page reads verdict first: forest plot of every gate, heatmap of differences, probe matrix;
 tables collapsed; every string escaped by the template; covers embedded once."""
+
 from __future__ import annotations
 
 import json
@@ -45,11 +46,17 @@ def test_verdict_comes_first_with_a_forest_plot_before_any_table(page, realistic
 
 def test_forest_plot_keeps_units_apart(realistic):
     chart = forest_plot(realistic)
-    titles = [s.text for s in chart.shapes if s.tag == "text" and s.attrs.get("font-weight") == "600"
-              and s.text.startswith(("model minus", "value"))]
+    titles = [
+        s.text
+        for s in chart.shapes
+        if s.tag == "text" and s.attrs.get("font-weight") == "600" and s.text.startswith(("model minus", "value"))
+    ]
     # recall gates (rates), the median-rank gate (ranks, log) and the absolute flip-rate gate: three panels
-    assert titles == ["model minus reference: rates (0 to 1)", "model minus reference: ranks (log scale)",
-                      "value: rates (0 to 1)"]
+    assert titles == [
+        "model minus reference: rates (0 to 1)",
+        "model minus reference: ranks (log scale)",
+        "value: rates (0 to 1)",
+    ]
     dashed = [s for s in chart.shapes if s.tag == "line" and "stroke-dasharray" in s.attrs]
     assert len(dashed) == len(realistic.gates)  # every gate's margin or threshold is drawn
     colours = {s.attrs["fill"] for s in chart.shapes if s.tag == "circle"}
@@ -59,8 +66,11 @@ def test_forest_plot_keeps_units_apart(realistic):
 def test_heatmap_marks_significant_cells_and_probe_matrix_has_controls(page, realistic):
     heatmap = _section(page, "heatmap")
     assert 'class="chart heatmap"' in heatmap and "cross:Medical/image_to_text" in heatmap
-    significant = [k for k, d in realistic.comparisons["candidate"].items()
-                   if d.significant and k.count("/") == 2 and not k.startswith("probes/")]
+    significant = [
+        k
+        for k, d in realistic.comparisons["candidate"].items()
+        if d.significant and k.count("/") == 2 and not k.startswith("probes/")
+    ]
     assert significant and heatmap.count(" •</text>") >= len(significant) // 2
     assert "significantly worse" in heatmap
     probes = _section(page, "probes")
@@ -83,9 +93,14 @@ def test_books_that_matter_come_from_every_view_worst_first(page, realistic):
     examples = _section(page, "examples")
     assert '<span class="viewtag">cross</span>' in examples and '<span class="viewtag">heldout</span>' in examples
     losses = examples.split("Largest rank losses", 1)[1].split("<details>", 1)[0]
-    ranks = [(int(a), int(b))
-             for a, b in re.findall(r"baseline</span> rank (\d+) &rarr; <span class=\"role-candidate\">"
-                                    r"candidate</span> rank (\d+)", losses)]
+    ranks = [
+        (int(a), int(b))
+        for a, b in re.findall(
+            r"baseline</span> rank (\d+) &rarr; <span class=\"role-candidate\">"
+            r"candidate</span> rank (\d+)",
+            losses,
+        )
+    ]
     changes = [b - a for a, b in ranks]
     assert changes and changes == sorted(changes, reverse=True)
 
@@ -104,8 +119,9 @@ def test_crafted_markup_in_any_field_renders_as_text(make_run, tmp_path):
     report.data["view_sizes"] = {evil: 3}
     report.sections["categories"] = {evil: {"baseline": {"recall@5": 0.3}}}
     report.sections["examples"][0].update({"view": evil, "category": evil, "book_id": evil})
-    report.gates.append(GateResult(evil, "heldout/image_to_text/recall@5", evil, "fail", "FAIL", evil,
-                                   rule_kind="delta", role=evil))
+    report.gates.append(
+        GateResult(evil, "heldout/image_to_text/recall@5", evil, "fail", "FAIL", evil, rule_kind="delta", role=evil)
+    )
     crafted = RunReport.read(report.write(tmp_path / "crafted.json"))  # a crafted run.json, read back
     page = render_html(crafted)
     assert evil not in page and "onerror=alert(1)&gt;" in page

@@ -1,4 +1,5 @@
 """`bookclip report --format markdown` and the GitHub Actions output: read back as GitHub renders them."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -52,15 +53,24 @@ def test_markdown_holds_every_gate_with_the_reports_numbers(make_run, tmp_path, 
         numbers = report_gate_numbers(report, gate)
         assert row[1].split(" ")[0] == fmt(numbers["value"])
         if numbers["ci_of"] == "delta":
-            assert row[2] == (f"{fmt(numbers['delta'], True)} "
-                              f"[{fmt(numbers['ci_low'], True)}, {fmt(numbers['ci_high'], True)}]")
+            assert row[2] == (
+                f"{fmt(numbers['delta'], True)} [{fmt(numbers['ci_low'], True)}, {fmt(numbers['ci_high'], True)}]"
+            )
         assert row[4] == gate.rule and row[5].endswith(gate.outcome)
     worst = worst_regressions(report, 5)
     assert len(worst) == 5 and [r[0] for r in regression_rows] == [d.key for _, d in worst]
 
 
-@pytest.mark.parametrize("evil", ["a | b", "line\nbreak", "x::error title=owned::pwned", "%0A::warning::x",
-                                  "[click](javascript:alert(1)) <script>alert(1)</script> @everyone #1 *bold*"])
+@pytest.mark.parametrize(
+    "evil",
+    [
+        "a | b",
+        "line\nbreak",
+        "x::error title=owned::pwned",
+        "%0A::warning::x",
+        "[click](javascript:alert(1)) <script>alert(1)</script> @everyone #1 *bold*",
+    ],
+)
 def test_data_cannot_break_the_table_or_inject_markup_or_commands(make_run, evil):
     report = make_run("degraded", seed=2)
     report.gates = [dataclasses.replace(g, name=evil, rule=evil, message=evil) for g in report.gates]

@@ -10,8 +10,12 @@ from harness.errors import ConfigError
 from harness.report.model import GateResult, RunReport
 from harness.report.regress import compare_runs, json_ready
 
-RETRIEVAL = [f"{v}/{d}/{m}" for v in ("heldout", "cross") for d in ("image_to_text", "text_to_image")
-             for m in ("recall@1", "recall@5", "recall@10", "mrr", "median_rank", "mean_rank")]
+RETRIEVAL = [
+    f"{v}/{d}/{m}"
+    for v in ("heldout", "cross")
+    for d in ("image_to_text", "text_to_image")
+    for m in ("recall@1", "recall@5", "recall@10", "mrr", "median_rank", "mean_rank")
+]
 
 
 @pytest.fixture(scope="module")
@@ -134,12 +138,16 @@ def test_without_per_query_data_it_says_it_compares_point_estimates(good, degrad
 def test_gate_outcome_changes():
     def run(outcomes):
         r = RunReport(metrics={"candidate": {}}, data={"fingerprint": "x"})
-        r.gates = [GateResult(name, "heldout/image_to_text/recall@5", "min 0.3", "fail", o, "why")
-                   for name, o in outcomes.items()]
+        r.gates = [
+            GateResult(name, "heldout/image_to_text/recall@5", "min 0.3", "fail", o, "why")
+            for name, o in outcomes.items()
+        ]
         return r
 
-    result = compare_runs(run({"a": "FAIL", "b": "PASS", "c": "UNDECIDED", "e": "FAIL"}),
-                          run({"a": "PASS", "b": "FAIL", "c": "PASS", "d": "PASS", "e": "FAIL"}))
+    result = compare_runs(
+        run({"a": "FAIL", "b": "PASS", "c": "UNDECIDED", "e": "FAIL"}),
+        run({"a": "PASS", "b": "FAIL", "c": "PASS", "d": "PASS", "e": "FAIL"}),
+    )
     status = {g.name: g.status for g in result.gates}
     assert status == {"a": "regression", "b": "improved", "c": "warn", "d": "warn", "e": "warn"}
     assert result.regressions == ["gate a"]
@@ -152,11 +160,14 @@ def test_result_json_round_trips(good, degraded):
     assert raw["confidence"] == 0.95 and raw["resamples"] == 1000
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    ({"role": "teacher"}, "no metrics for role 'teacher'"),
-    ({"confidence": 1.5}, "--confidence"),
-    ({"margin": -0.1}, "--margin"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"role": "teacher"}, "no metrics for role 'teacher'"),
+        ({"confidence": 1.5}, "--confidence"),
+        ({"margin": -0.1}, "--margin"),
+    ],
+)
 def test_bad_arguments_are_one_line_config_errors(good, kwargs, match):
     with pytest.raises(ConfigError, match=match):
         compare_runs(good, good, **kwargs)

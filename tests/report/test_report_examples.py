@@ -46,9 +46,15 @@ class _View:
     def __init__(self, name, n, category):
         import pandas as pd
 
-        self.frame = pd.DataFrame({"book_id": [f"{name}{i}" for i in range(n)],
-                                   "title": [f"{name} book {i}" for i in range(n)],
-                                   "author": ["A"] * n, "category": [category] * n, "group_id": list(range(n))})
+        self.frame = pd.DataFrame(
+            {
+                "book_id": [f"{name}{i}" for i in range(n)],
+                "title": [f"{name} book {i}" for i in range(n)],
+                "author": ["A"] * n,
+                "category": [category] * n,
+                "group_id": list(range(n)),
+            }
+        )
 
     def open_image(self, row):
         return Image.new("RGB", (30, 40), (200, 100, 50))
@@ -68,17 +74,25 @@ def test_books_that_matter_include_cross_category_losses(monkeypatch):
 
     embed_module = importlib.import_module("harness.evaluate.embed")  # the module, not the function it exports
 
-    monkeypatch.setattr(embed_module, "embed", lambda model, catalogue, template: type(
-        "E", (), {"select": lambda self, ids: _Embedded(len(ids))})())
+    monkeypatch.setattr(
+        embed_module,
+        "embed",
+        lambda model, catalogue, template: type("E", (), {"select": lambda self, ids: _Embedded(len(ids))})(),
+    )
     views = {"heldout": _View("h", 20, "Mind-Body-Spirit"), "cross": _View("c", 50, "Medical")}
     ids = {v: view.frame["book_id"].tolist() for v, view in views.items()}
     base = {"heldout": [1 + i % 3 for i in range(20)], "cross": [1 + i % 4 for i in range(50)]}
-    cand = {"heldout": [r + (1 if i == 0 else 0) for i, r in enumerate(base["heldout"])],
-            "cross": [r + 5 * i for i, r in enumerate(base["cross"])]}
-    evaluations = {role: _Evaluation({f"{v}/image_to_text": _Ranking(ids[v], ranks[v]) for v in views})
-                   for role, ranks in (("baseline", base), ("candidate", cand))}
-    examples = example_books(evaluations, {"baseline": None, "candidate": None}, None, views, template="{title}",
-                             count=4)
+    cand = {
+        "heldout": [r + (1 if i == 0 else 0) for i, r in enumerate(base["heldout"])],
+        "cross": [r + 5 * i for i, r in enumerate(base["cross"])],
+    }
+    evaluations = {
+        role: _Evaluation({f"{v}/image_to_text": _Ranking(ids[v], ranks[v]) for v in views})
+        for role, ranks in (("baseline", base), ("candidate", cand))
+    }
+    examples = example_books(
+        evaluations, {"baseline": None, "candidate": None}, None, views, template="{title}", count=4
+    )
     losses = [e for e in examples if e["kind"] == "regressed"]
     assert [e["view"] for e in losses[:4]] == ["cross"] * 4
     assert {e["view"] for e in losses} == {"cross", "heldout"}  # each view's worst loss is kept

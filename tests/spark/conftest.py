@@ -1,4 +1,5 @@
 """One local[2] Spark session shared by every Spark test of the run."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,5 +1,6 @@
 """The Spark engine computes what the local engine computes: the same exact ranks (gallery broadcast or
 streamed in pieces, any tile shape), embeddings within 1e-5; a failing task is one line and no report."""
+
 from __future__ import annotations
 
 import json
@@ -90,8 +91,9 @@ def test_streamed_gallery_ranks_equal_local_ranks(spark, embeddings, n, tile_row
 @pytest.mark.parametrize("budget", [None, 4 * 24 * 37])  # broadcast; streamed in 15 pieces of 37 columns
 def test_near_ties_on_executors_equal_the_float64_brute_force(spark, near_ties, budget) -> None:
     images, texts, groups, want_i2t, want_t2i = near_ties
-    remote = get_engine("spark-local", session=spark, blocks=4, tile_rows=5, chunk_bytes=4 * 5 * 61,
-                        gallery_bytes=budget)
+    remote = get_engine(
+        "spark-local", session=spark, blocks=4, tile_rows=5, chunk_bytes=4 * 5 * 61, gallery_bytes=budget
+    )
     got = remote.retrieval_ranks(images, texts, groups)
     np.testing.assert_array_equal(got["image_to_text"].ranks, want_i2t)
     np.testing.assert_array_equal(got["text_to_image"].ranks, want_t2i)
@@ -134,8 +136,9 @@ def test_executor_embeddings_match_local(spark, tmp_path) -> None:
     assert record["records_per_batch"] % 16 == 0 and record["decoded_cover_cache"].startswith("shared cache folder")
     assert record["devices"] == ["cpu"]  # local[*] assigns no GPU to its tasks
     with pytest.raises(EvaluationError, match="partition 0"):
-        get_engine("spark-local", session=spark, fail_partition=0).embed(model, catalogue, template="{title}",
-                                                                         batch_size=16)
+        get_engine("spark-local", session=spark, fail_partition=0).embed(
+            model, catalogue, template="{title}", batch_size=16
+        )
 
 
 @pytest.fixture(scope="module")
@@ -151,13 +154,50 @@ def _eval(data: Path, engine: str, out: Path, *, submit: bool = False, **env: st
     `submit` the CLI's __main__.py under spark-submit."""
     import pyspark
 
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "PYSPARK_PYTHON": sys.executable,
-           "PYSPARK_DRIVER_PYTHON": sys.executable, "BOOKCLIP_SPARK_LOCAL_MASTER": "local[2]", **env}
-    launch = ([str(Path(pyspark.__file__).parent / "bin" / "spark-submit"), "--master", "local[2]",
-               str(ROOT / "harness" / "cli" / "__main__.py")] if submit else [sys.executable, "-m", "harness.cli"])
-    return subprocess.run([*launch, "eval", "--model", "fixtures:tiny-baseline", "--data", str(data), "--categories",
-                           "Medical", "--ks", "1,3", "--resamples", "200", "--engine", engine, "--json", "--out",
-                           str(out)], env=env, cwd=ROOT, capture_output=True, text=True, check=False)
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "PYSPARK_PYTHON": sys.executable,
+        "PYSPARK_DRIVER_PYTHON": sys.executable,
+        "BOOKCLIP_SPARK_LOCAL_MASTER": "local[2]",
+        **env,
+    }
+    launch = (
+        [
+            str(Path(pyspark.__file__).parent / "bin" / "spark-submit"),
+            "--master",
+            "local[2]",
+            str(ROOT / "harness" / "cli" / "__main__.py"),
+        ]
+        if submit
+        else [sys.executable, "-m", "harness.cli"]
+    )
+    return subprocess.run(
+        [
+            *launch,
+            "eval",
+            "--model",
+            "fixtures:tiny-baseline",
+            "--data",
+            str(data),
+            "--categories",
+            "Medical",
+            "--ks",
+            "1,3",
+            "--resamples",
+            "200",
+            "--engine",
+            engine,
+            "--json",
+            "--out",
+            str(out),
+        ],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -182,9 +222,13 @@ def test_eval_on_spark_gives_the_local_metrics(cli_data, local_report, tmp_path,
     assert remote["sections"]["engine"]["zero_shot"].startswith("driver")
     assert remote["sections"]["engine"]["master"] == "local[2]"
     # embeddings may differ in the last float bits; count the queries whose rank moved (near ties)
-    moved = sum(a != b for key in local["per_query"] for a, b in zip(local["per_query"][key]["ranks"]["model"],
-                                                                     remote["per_query"][key]["ranks"]["model"],
-                                                                     strict=True))
+    moved = sum(
+        a != b
+        for key in local["per_query"]
+        for a, b in zip(
+            local["per_query"][key]["ranks"]["model"], remote["per_query"][key]["ranks"]["model"], strict=True
+        )
+    )
     assert moved == 0, f"{moved} near-tie rank differences"
     assert local["metrics"] == remote["metrics"]
 
@@ -193,11 +237,13 @@ def test_a_failing_spark_task_writes_no_report(cli_data, tmp_path) -> None:
     """A ranking task fails (the test-only BOOKCLIP_SPARK_FAIL_PARTITION hook) on a streamed gallery: the
     command exits non-zero with one line naming the partition and writes no report, not even a partial one."""
     out = tmp_path / "report.json"
-    done = _eval(cli_data, "spark-local", out, BOOKCLIP_SPARK_FAIL_PARTITION="ranking:0",
-                 BOOKCLIP_SPARK_GALLERY_MB="0.001")
+    done = _eval(
+        cli_data, "spark-local", out, BOOKCLIP_SPARK_FAIL_PARTITION="ranking:0", BOOKCLIP_SPARK_GALLERY_MB="0.001"
+    )
     assert done.returncode == 2
-    assert done.stderr.splitlines() == [("bookclip: error: Spark ranking failed in partition 0: ValueError: "
-                                         "injected failure (fail_partition)")], done.stderr[-2000:]
+    assert done.stderr.splitlines() == [
+        ("bookclip: error: Spark ranking failed in partition 0: ValueError: injected failure (fail_partition)")
+    ], done.stderr[-2000:]
     assert not out.exists() and list(tmp_path.iterdir()) == [] and done.stdout == ""
 
 

@@ -1,4 +1,5 @@
 """The local Spark session helper: Java check, reuse of the active session, settings."""
+
 from __future__ import annotations
 
 import sys
@@ -53,25 +54,34 @@ def test_started_session_logs_errors_only(tmp_path) -> None:
     from harness.spark.session import LOG4J_CONFIG
 
     assert LOG4J_CONFIG.is_file()
-    script = ("import sys\n"
-              "import pandas as pd\n"
-              "from harness.spark import get_or_create_session\n"
-              "s = get_or_create_session(master='local[1]')\n"
-              "print(s.sparkContext.getConf().get('spark.driver.extraJavaOptions'))\n"
-              "print(s.range(5).count(), len(s.createDataFrame(pd.DataFrame({'a': [1, 2]})).toPandas()))\n"
-              "log = s.sparkContext._jvm.org.apache.logging.log4j.LogManager.getLogger('bookclip.check')\n"
-              "log.warn('a warning stays hidden')\n"
-              "log.error('an error reaches the user')\n"
-              "s.sparkContext.parallelize([0], 1).foreach(lambda _: print('from a worker', file=sys.stderr))\n"
-              "s.stop()\n")
-    done = subprocess.run([sys.executable, "-W", "error::FutureWarning", "-c", script], capture_output=True,
-                          text=True, timeout=300, cwd=tmp_path, check=False)
+    script = (
+        "import sys\n"
+        "import pandas as pd\n"
+        "from harness.spark import get_or_create_session\n"
+        "s = get_or_create_session(master='local[1]')\n"
+        "print(s.sparkContext.getConf().get('spark.driver.extraJavaOptions'))\n"
+        "print(s.range(5).count(), len(s.createDataFrame(pd.DataFrame({'a': [1, 2]})).toPandas()))\n"
+        "log = s.sparkContext._jvm.org.apache.logging.log4j.LogManager.getLogger('bookclip.check')\n"
+        "log.warn('a warning stays hidden')\n"
+        "log.error('an error reaches the user')\n"
+        "s.sparkContext.parallelize([0], 1).foreach(lambda _: print('from a worker', file=sys.stderr))\n"
+        "s.stop()\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-W", "error::FutureWarning", "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     options, counts = done.stdout.strip().splitlines()[-2:]
     assert f"-Dlog4j2.configurationFile={LOG4J_CONFIG.as_uri()}" in options.split() and counts == "5 2"
     lines = done.stderr.splitlines()
-    assert len(lines) == 2 and lines[0].endswith(" ERROR check: an error reaches the user") and \
-        lines[1] == "from a worker", done.stderr[-2000:]
+    assert (
+        len(lines) == 2 and lines[0].endswith(" ERROR check: an error reaches the user") and lines[1] == "from a worker"
+    ), done.stderr[-2000:]
 
 
 def test_the_jvm_stderr_relay_drops_the_incubator_notice_only(tmp_path) -> None:

@@ -10,6 +10,7 @@
 
 Metrics, CIs, tests and reports never know which engine ran: they read the ranks an engine returns.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -34,10 +35,17 @@ class Engine(Protocol):
 
     def embed(self, model: Any, catalogue: Any, *, template: str, batch_size: int) -> Embeddings: ...
 
-    def retrieval_ranks(self, images: np.ndarray, texts: np.ndarray, groups: Sequence | np.ndarray, *,
-                        pool_images: np.ndarray | None = None, pool_texts: np.ndarray | None = None,
-                        pool_groups: Sequence | np.ndarray | None = None,
-                        where: str = "view") -> dict[str, DirectionRanks]: ...
+    def retrieval_ranks(
+        self,
+        images: np.ndarray,
+        texts: np.ndarray,
+        groups: Sequence | np.ndarray,
+        *,
+        pool_images: np.ndarray | None = None,
+        pool_texts: np.ndarray | None = None,
+        pool_groups: Sequence | np.ndarray | None = None,
+        where: str = "view",
+    ) -> dict[str, DirectionRanks]: ...
 
     def describe(self) -> dict[str, Any]: ...
 

@@ -1,4 +1,5 @@
 """The local engine: embeddings (cached) and certified exact ranks in this process, on its CPU or GPU."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -19,8 +20,14 @@ class LocalEngine:
 
     name = "local"
 
-    def __init__(self, *, chunk_bytes: int = DEFAULT_CHUNK_BYTES, tile_rows: int | None = None,
-                 kernel: str = DEFAULT_KERNEL, device: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+        tile_rows: int | None = None,
+        kernel: str = DEFAULT_KERNEL,
+        device: str | None = None,
+    ) -> None:
         self.chunk_bytes = chunk_bytes
         self.tile_rows = tile_rows
         self.kernel = get_kernel(kernel, "engine kernel").name
@@ -38,16 +45,37 @@ class LocalEngine:
     def rank_device(self) -> str:
         return self.device or self._model_device or "cpu"
 
-    def retrieval_ranks(self, images: np.ndarray, texts: np.ndarray, groups: Sequence | np.ndarray, *,
-                        pool_images: np.ndarray | None = None, pool_texts: np.ndarray | None = None,
-                        pool_groups: Sequence | np.ndarray | None = None,
-                        where: str = "view") -> dict[str, DirectionRanks]:
-        return retrieval_ranks(images, texts, groups, pool_images=pool_images, pool_texts=pool_texts,
-                               pool_groups=pool_groups, chunk_bytes=self.chunk_bytes, tile_rows=self.tile_rows,
-                               kernel=self.kernel, device=self.rank_device, where=where,
-                               certificate=self.certificate)
+    def retrieval_ranks(
+        self,
+        images: np.ndarray,
+        texts: np.ndarray,
+        groups: Sequence | np.ndarray,
+        *,
+        pool_images: np.ndarray | None = None,
+        pool_texts: np.ndarray | None = None,
+        pool_groups: Sequence | np.ndarray | None = None,
+        where: str = "view",
+    ) -> dict[str, DirectionRanks]:
+        return retrieval_ranks(
+            images,
+            texts,
+            groups,
+            pool_images=pool_images,
+            pool_texts=pool_texts,
+            pool_groups=pool_groups,
+            chunk_bytes=self.chunk_bytes,
+            tile_rows=self.tile_rows,
+            kernel=self.kernel,
+            device=self.rank_device,
+            where=where,
+            certificate=self.certificate,
+        )
 
     def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "embeddings": "driver (embedding cache)",
-                "ranks": {"where": f"driver ({self.rank_device})", "exact": self.certificate.to_dict()},
-                "zero_shot": "driver", "probes": "driver"}
+        return {
+            "name": self.name,
+            "embeddings": "driver (embedding cache)",
+            "ranks": {"where": f"driver ({self.rank_device})", "exact": self.certificate.to_dict()},
+            "zero_shot": "driver",
+            "probes": "driver",
+        }

@@ -12,6 +12,7 @@ one per partition, so a retried task is never counted twice. Embeddings: mapInAr
 catalogue rows, the model loaded once per Python worker by spec or checkpoint path and checked
 against the driver's fingerprint. Zero-shot and probes run on the driver over the collected embeddings.
 """
+
 from __future__ import annotations
 
 import json
@@ -55,10 +56,20 @@ FAIL_ENV = "BOOKCLIP_SPARK_FAIL_PARTITION"  # tests only: N, ranking:N or embedd
 class SparkEngine:
     """`spark-local`: a local session (or the active one); `spark-cluster`: the active session or $SPARK_MASTER."""
 
-    def __init__(self, name: str = "spark-local", *, session: Any = None, chunk_bytes: int = DEFAULT_CHUNK_BYTES,
-                 tile_rows: int | None = None, kernel: str = DEFAULT_KERNEL, blocks: int | None = None,
-                 records_per_batch: int | None = None, gallery_bytes: int | None = None,
-                 fail_partition: int | None = None, fail_stage: str | None = None) -> None:
+    def __init__(
+        self,
+        name: str = "spark-local",
+        *,
+        session: Any = None,
+        chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+        tile_rows: int | None = None,
+        kernel: str = DEFAULT_KERNEL,
+        blocks: int | None = None,
+        records_per_batch: int | None = None,
+        gallery_bytes: int | None = None,
+        fail_partition: int | None = None,
+        fail_stage: str | None = None,
+    ) -> None:
         self.name = name
         self._session = session
         self.chunk_bytes = chunk_bytes
@@ -72,9 +83,15 @@ class SparkEngine:
             fail_stage, fail_partition = failure_hook(os.environ.get(FAIL_ENV))
         self.fail_partition = fail_partition  # tests: make this partition's task raise ...
         self.fail_stage = fail_stage  # ... in this stage ("ranking", "embedding"; None: both)
-        self.ranking: dict[str, Any] = {"products": 0, "tasks": 0, "peak_worker_rss_mib": 0.0,
-                                        "peak_task_added_mib": 0.0, "broadcast": 0,
-                                        "streamed": 0, "pieces": 0}
+        self.ranking: dict[str, Any] = {
+            "products": 0,
+            "tasks": 0,
+            "peak_worker_rss_mib": 0.0,
+            "peak_task_added_mib": 0.0,
+            "broadcast": 0,
+            "streamed": 0,
+            "pieces": 0,
+        }
         self.embedding: dict[str, Any] = {}
 
     # -- session -----------------------------------------------------------------------------------
@@ -85,13 +102,29 @@ class SparkEngine:
         return self._session
 
     # -- ranks -------------------------------------------------------------------------------------
-    def retrieval_ranks(self, images: np.ndarray, texts: np.ndarray, groups: Sequence | np.ndarray, *,
-                        pool_images: np.ndarray | None = None, pool_texts: np.ndarray | None = None,
-                        pool_groups: Sequence | np.ndarray | None = None,
-                        where: str = "view") -> dict[str, DirectionRanks]:
-        jobs = rank_jobs(images, texts, groups, pool_images=pool_images, pool_texts=pool_texts,
-                         pool_groups=pool_groups, chunk_bytes=self.chunk_bytes, tile_rows=self.tile_rows,
-                         kernel=self.kernel, where=where)
+    def retrieval_ranks(
+        self,
+        images: np.ndarray,
+        texts: np.ndarray,
+        groups: Sequence | np.ndarray,
+        *,
+        pool_images: np.ndarray | None = None,
+        pool_texts: np.ndarray | None = None,
+        pool_groups: Sequence | np.ndarray | None = None,
+        where: str = "view",
+    ) -> dict[str, DirectionRanks]:
+        jobs = rank_jobs(
+            images,
+            texts,
+            groups,
+            pool_images=pool_images,
+            pool_texts=pool_texts,
+            pool_groups=pool_groups,
+            chunk_bytes=self.chunk_bytes,
+            tile_rows=self.tile_rows,
+            kernel=self.kernel,
+            where=where,
+        )
         return job_ranks(jobs, [self._rank(job, where) for job in jobs])
 
     def _rank(self, job: RankJob, where: str) -> tuple[np.ndarray, np.ndarray | None]:
@@ -99,8 +132,9 @@ class SparkEngine:
         sc = self.session.sparkContext
         plan, dim = job.plan, int(job.rows.shape[1])
         bounds = piece_bounds(plan.n_cols, dim, self.gallery_bytes)
-        starts = block_starts(plan, block_count(plan.n_rows, dim, self.gallery_bytes,
-                                                self.blocks or sc.defaultParallelism))
+        starts = block_starts(
+            plan, block_count(plan.n_rows, dim, self.gallery_bytes, self.blocks or sc.defaultParallelism)
+        )
         rows, cols = job.rows.numpy(), job.cols.numpy()
         queries = QueryBlocks(sc)
         items = [(a, queries.ship(a, rows[a:b])) for a, b in zip(starts, [*starts[1:], plan.n_rows], strict=True)]
@@ -119,16 +153,17 @@ class SparkEngine:
         self._count(len(done), done, pieces=pieces, **({"broadcast": 1} if pieces == 1 else {"streamed": 1}))
         return totals.row_ranks, totals.col_ranks
 
-    def _run_ranking(self, plan: Any, piece: tuple[int, np.ndarray], queries: QueryBlocks, items: list[tuple],
-                     where: str) -> list[Any]:
+    def _run_ranking(
+        self, plan: Any, piece: tuple[int, np.ndarray], queries: QueryBlocks, items: list[tuple], where: str
+    ) -> list[Any]:
         """One Spark job: `piece` (first column, its columns) broadcast to its tasks, one task per query block."""
         sc = self.session.sparkContext
         handle = sc.broadcast(piece)
         try:
             body = partial(rank_partition, plan, handle, queries.handles(), self._failing("ranking"))
             done: list[Any] = run_tasks(
-                lambda: sc.parallelize(items, len(items)).mapPartitionsWithIndex(body).collect(),
-                f"ranking {where}", sc)
+                lambda: sc.parallelize(items, len(items)).mapPartitionsWithIndex(body).collect(), f"ranking {where}", sc
+            )
             return done
         finally:
             handle.destroy()
@@ -138,8 +173,9 @@ class SparkEngine:
         self.ranking["products"] += 1
         self.ranking["tasks"] += tasks
         self.ranking["peak_worker_rss_mib"] = max([self.ranking["peak_worker_rss_mib"], *(o[2] for o in out)])
-        self.ranking["peak_task_added_mib"] = max([self.ranking["peak_task_added_mib"],
-                                                   *(o[3] for o in out if o[3] is not None)])
+        self.ranking["peak_task_added_mib"] = max(
+            [self.ranking["peak_task_added_mib"], *(o[3] for o in out if o[3] is not None)]
+        )
         self.ranking["pieces"] = max(self.ranking["pieces"], pieces)
         for key, value in added.items():
             self.ranking[key] += value
@@ -160,35 +196,56 @@ class SparkEngine:
         spark = self.session
         frame = catalogue_rows(catalogue, render_captions(template_text, catalogue.frame))
         per_batch = batch_size * max(1, -(-(self.records_per_batch or 1024) // batch_size))
-        source = {**model_source(model, spark.sparkContext, self.name), "batch_size": batch_size,
-                  "fail_partition": self._failing("embedding")}
+        source = {
+            **model_source(model, spark.sparkContext, self.name),
+            "batch_size": batch_size,
+            "fail_partition": self._failing("embedding"),
+        }
         previous = spark.conf.get(RECORDS_CONF, None)
         spark.conf.set(RECORDS_CONF, str(per_batch))
         try:
             df = spark.createDataFrame(frame)  # contiguous row slices, one per task slot
-            table = run_tasks(lambda: _to_arrow(df.mapInArrow(partial(embed_partition, source), EMBED_SCHEMA)),
-                              "embedding", spark.sparkContext)
+            table = run_tasks(
+                lambda: _to_arrow(df.mapInArrow(partial(embed_partition, source), EMBED_SCHEMA)),
+                "embedding",
+                spark.sparkContext,
+            )
         finally:
             spark.conf.unset(RECORDS_CONF) if previous is None else spark.conf.set(RECORDS_CONF, previous)
         images, texts, infos = _assemble(table, len(frame), model.embed_dim)
         self.embedding = _embedding_record(infos, per_batch, source)
-        result = Embeddings(images=images, texts=texts, book_ids=catalogue.frame["book_id"].astype(str).to_numpy(),
-                            group_ids=catalogue.frame["group_id"].astype(str).to_numpy(), template=template_text,
-                            truncated_texts=sum(i["truncated"] for i in infos))
+        result = Embeddings(
+            images=images,
+            texts=texts,
+            book_ids=catalogue.frame["book_id"].astype(str).to_numpy(),
+            group_ids=catalogue.frame["group_id"].astype(str).to_numpy(),
+            template=template_text,
+            truncated_texts=sum(i["truncated"] for i in infos),
+        )
         check_finite(result, model)
         return result
 
     def describe(self) -> dict[str, Any]:
         sc = self.session.sparkContext
-        return {"name": self.name, "master": sc.master, "task_slots": sc.defaultParallelism,
-                "embeddings": dict(self.embedding) or "none computed here (given to the engine)",
-                "ranks": {"where": ranks_where(self.ranking), "gallery": gallery_mode(self.ranking),
-                          "gallery_budget_mib": round(self.gallery_bytes / 2**20, 3), **self.ranking,
-                          "exact": self.certificate.to_dict()},
-                "zero_shot": "driver, on the collected embeddings", "probes": "driver, on the collected embeddings"}
+        return {
+            "name": self.name,
+            "master": sc.master,
+            "task_slots": sc.defaultParallelism,
+            "embeddings": dict(self.embedding) or "none computed here (given to the engine)",
+            "ranks": {
+                "where": ranks_where(self.ranking),
+                "gallery": gallery_mode(self.ranking),
+                "gallery_budget_mib": round(self.gallery_bytes / 2**20, 3),
+                **self.ranking,
+                "exact": self.certificate.to_dict(),
+            },
+            "zero_shot": "driver, on the collected embeddings",
+            "probes": "driver, on the collected embeddings",
+        }
 
 
 # --------------------------------------------------------------------------- helpers
+
 
 class QueryBlocks:
     """Query blocks as broadcasts, one per block start, handed to the tasks' function (`handles()`); a task's
@@ -230,8 +287,10 @@ def local_master(text: str | None) -> str:
     found = re.fullmatch(r"local(?:\[(\*|\d+)\])?", value)
     cores = os.cpu_count() or 1
     if found is None or (found.group(1) not in (None, "*") and not 1 <= int(found.group(1)) <= cores):
-        raise ConfigError(f"{LOCAL_MASTER_ENV}={text!r}: use local, local[*] or local[N] with N from 1 to {cores} "
-                          "(this machine's cores)")
+        raise ConfigError(
+            f"{LOCAL_MASTER_ENV}={text!r}: use local, local[*] or local[N] with N from 1 to {cores} "
+            "(this machine's cores)"
+        )
     return value
 
 
@@ -242,8 +301,9 @@ def failure_hook(text: str | None) -> tuple[str | None, int | None]:
         return None, None
     stage, _, index = text.strip().rpartition(":")
     if stage not in ("", "ranking", "embedding") or not index.isdigit():
-        raise ConfigError(f"{FAIL_ENV} must be N, ranking:N or embedding:N (a partition to fail, for tests); "
-                          f"got {text!r}")
+        raise ConfigError(
+            f"{FAIL_ENV} must be N, ranking:N or embedding:N (a partition to fail, for tests); got {text!r}"
+        )
     return stage or None, int(index)
 
 
@@ -258,8 +318,10 @@ def ranks_where(ranking: dict[str, Any]) -> str:
     if ranking["broadcast"]:
         parts.append(f"{ranking['broadcast']} product(s): query blocks per task, the gallery broadcast")
     if ranking["streamed"]:
-        parts.append(f"{ranking['streamed']} product(s): a query block against one gallery piece per task, "
-                     f"the gallery streamed in up to {ranking['pieces']} column pieces within the budget")
+        parts.append(
+            f"{ranking['streamed']} product(s): a query block against one gallery piece per task, "
+            f"the gallery streamed in up to {ranking['pieces']} column pieces within the budget"
+        )
     return "executors; " + "; ".join(parts) if parts else "executors (nothing ranked yet)"
 
 
@@ -279,8 +341,10 @@ def open_session(name: str) -> Any:
         return SparkSession.builder.getOrCreate()
     master = os.environ.get("SPARK_MASTER")
     if not master:
-        raise ConfigError("--engine spark-cluster needs a running Spark session (run under spark-submit) or "
-                          "SPARK_MASTER=spark://host:7077; on one machine use --engine spark-local")
+        raise ConfigError(
+            "--engine spark-cluster needs a running Spark session (run under spark-submit) or "
+            "SPARK_MASTER=spark://host:7077; on one machine use --engine spark-local"
+        )
     return get_or_create_session(master=master, hint=NO_SPARK_HINT)
 
 
@@ -354,10 +418,14 @@ def _embedding_record(infos: list[dict[str, Any]], per_batch: int, source: dict[
     driver_cache = str(cache_dir().resolve())
     caches = sorted({(i["host"], i["cache"]) for i in infos})
     shared = all(c == driver_cache and h == socket.gethostname() for h, c in caches)
-    return {"where": "executors (mapInArrow)", "records_per_batch": per_batch,
-            "python_workers": len({(i["host"], i["pid"]) for i in infos}),
-            "model": f"loaded once per Python worker from {source['how']}, fingerprint checked",
-            "devices": sorted({str(i.get("device", "cpu")) for i in infos}),
-            "decoded_cover_cache": (f"shared cache folder {driver_cache}" if shared
-                                    else f"per-executor caches ({len(caches)} folders)"),
-            "peak_worker_rss_mib": max([i["rss_mib"] for i in infos] or [0.0])}
+    return {
+        "where": "executors (mapInArrow)",
+        "records_per_batch": per_batch,
+        "python_workers": len({(i["host"], i["pid"]) for i in infos}),
+        "model": f"loaded once per Python worker from {source['how']}, fingerprint checked",
+        "devices": sorted({str(i.get("device", "cpu")) for i in infos}),
+        "decoded_cover_cache": (
+            f"shared cache folder {driver_cache}" if shared else f"per-executor caches ({len(caches)} folders)"
+        ),
+        "peak_worker_rss_mib": max([i["rss_mib"] for i in infos] or [0.0]),
+    }

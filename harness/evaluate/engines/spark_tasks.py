@@ -5,6 +5,7 @@ harness.evaluate.embed.encode_covers / encode_captions), so an executor computes
 engine computes. A task that raises fails with one marked line naming its partition and the
 cause; the driver (harness.evaluate.engines.spark) finds that line and reports only it.
 """
+
 from __future__ import annotations
 
 import json
@@ -81,8 +82,14 @@ def read_once(handle: Any) -> Any:
     return value
 
 
-def rank_partition(plan: Any, piece: Any, queries: dict[int, Any], fail_partition: int | None, index: int,
-                   items: Iterator[tuple[int, Any]]) -> Iterator[tuple[int, list[Any], float, float | None]]:
+def rank_partition(
+    plan: Any,
+    piece: Any,
+    queries: dict[int, Any],
+    fail_partition: int | None,
+    index: int,
+    items: Iterator[tuple[int, Any]],
+) -> Iterator[tuple[int, list[Any], float, float | None]]:
     """mapPartitionsWithIndex body: (partition, [BlockCounts], worker's peak MiB, MiB the task added at its peak)
     for this partition's query blocks against one gallery piece, on the GPU Spark assigned the task, else its CPU.
     `plan` is the product's broadcast RankPlan, `piece` the broadcast (first column, columns), `queries` the
@@ -98,8 +105,10 @@ def rank_partition(plan: Any, piece: Any, queries: dict[int, Any], fail_partitio
         device = task_device()
         c0, cols = piece.value
         gallery = torch.from_numpy(cols).to(device)
-        blocks = [rank_block(plan.value, torch.from_numpy(read_once(queries[block])).to(device), gallery,
-                             start=start, c0=c0) for start, block in items]
+        blocks = [
+            rank_block(plan.value, torch.from_numpy(read_once(queries[block])).to(device), gallery, start=start, c0=c0)
+            for start, block in items
+        ]
     except Exception as exc:  # one line for the driver, whatever failed
         raise task_failure("ranking", index, exc) from None
     yield index, blocks, peak_rss_mib(), memory.added_mib()
@@ -120,14 +129,26 @@ def embed_partition(source: dict[str, Any], batches: Iterator[Any]) -> Iterator[
             if batch.num_rows == 0:
                 continue
             rows, images, texts, truncated = _embed_rows(model, batch.to_pandas(), int(source["batch_size"]))
-            info = json.dumps({"host": socket.gethostname(), "pid": os.getpid(), "cache": _cache_folder(),
-                               "device": str(model.device),
-                               "truncated": truncated, "rss_mib": peak_rss_mib(), "partition": partition})
+            info = json.dumps(
+                {
+                    "host": socket.gethostname(),
+                    "pid": os.getpid(),
+                    "cache": _cache_folder(),
+                    "device": str(model.device),
+                    "truncated": truncated,
+                    "rss_mib": peak_rss_mib(),
+                    "partition": partition,
+                }
+            )
             yield pa.RecordBatch.from_arrays(
-                [pa.array(rows, pa.int64()), pa.array([r.tobytes() for r in images], pa.binary()),
-                 pa.array([r.tobytes() for r in texts], pa.binary()),
-                 pa.array([info] + [""] * (len(rows) - 1), pa.string())],
-                names=["row", "image", "text", "info"])
+                [
+                    pa.array(rows, pa.int64()),
+                    pa.array([r.tobytes() for r in images], pa.binary()),
+                    pa.array([r.tobytes() for r in texts], pa.binary()),
+                    pa.array([info] + [""] * (len(rows) - 1), pa.string()),
+                ],
+                names=["row", "image", "text", "info"],
+            )
     except Exception as exc:
         raise task_failure("embedding", partition, exc) from None
 
@@ -147,11 +168,14 @@ def worker_model(source: dict[str, Any]) -> Any:
             where = SparkFiles.get(source["file"])
         model = load(where, device=task_device())
         identity = str(getattr(model, "identity", None) or "")
-        if model.fingerprint != source["fingerprint"] or (source.get("identity") and identity
-                                                          and identity != source["identity"]):
-            raise EvaluationError(f"the executor loaded {where} with fingerprint {model.fingerprint[:12]}, "
-                                  f"not the driver's {source['fingerprint'][:12]}; put the same checkpoint on "
-                                  "every executor (a shared path) or pass a checkpoint file")
+        if model.fingerprint != source["fingerprint"] or (
+            source.get("identity") and identity and identity != source["identity"]
+        ):
+            raise EvaluationError(
+                f"the executor loaded {where} with fingerprint {model.fingerprint[:12]}, "
+                f"not the driver's {source['fingerprint'][:12]}; put the same checkpoint on "
+                "every executor (a shared path) or pass a checkpoint file"
+            )
         _WORKER_MODELS.clear()  # one model per worker at a time keeps memory flat across models
         _WORKER_MODELS[key] = model
     return _WORKER_MODELS[key]
