@@ -235,16 +235,18 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatu
     except BookclipError as exc:
         terminalreporter.write_line(f"bookclip: could not write the run report: {exc}", red=True)
         return
-    from harness.tracking import try_log, wanted
+    from harness.tracking import log_if_wanted, wanted
 
-    if wanted(config.stash[CONFIG_KEY].mlflow):  # after the files are written: they are never lost
+    enabled = config.stash[CONFIG_KEY].mlflow
+    if wanted(enabled):  # after the files are written: they are never lost
         from harness.finetune.runlog import RunFiles
 
         run_dir = (report.sections.get("finetune") or {}).get("run_dir")  # the cached fine-tune's curve
-        try_log(
+        log_if_wanted(
             report,
             [p for p in paths if p.suffix in (".json", ".html")][:2],
             terminalreporter.write_line,
+            enabled=enabled,
             train_log=RunFiles(run_dir).read_train_log() if run_dir else [],
         )
     from harness.report.github import publish

@@ -13,7 +13,7 @@ run or command, one nested run per model role.
               per logged step, from rank 0's training log (so each step once, whatever the launcher)
 
 Metric names keep the report's keys, with `@` written `_at_` and any other character MLflow refuses
-written `_` (`metric_name`); values are the report's floats, unrounded.
+written `_` (`mlflow_name`); values are the report's floats, unrounded.
 
 It is on when `MLFLOW_TRACKING_URI` is set, with `mlflow = true` under `[tool.bookclip]` or
 `--bookclip-mlflow`, and with a command's `--mlflow`. The run's own files are always written first;
@@ -53,7 +53,7 @@ def wanted(enabled: bool = False, environ: Mapping[str, str] = os.environ) -> bo
     return enabled or bool(environ.get("MLFLOW_TRACKING_URI"))
 
 
-def metric_name(key: str) -> str:
+def mlflow_name(key: str) -> str:
     """A report key as an MLflow metric, param or tag name."""
     return _REFUSED.sub("_", key.replace("@", "_at_"))
 
@@ -130,11 +130,11 @@ def _log(
         "bookclip.verdict": verdict(report).outcome or "NO GATES",
         "mlflow.source.git.commit": str(commit),
     }
-    tags |= {f"gate/{metric_name(g.metric)}": g.outcome for g in report.gates}
+    tags |= {f"gate/{mlflow_name(g.metric)}": g.outcome for g in report.gates}
     params = {"engine": report.engine, "seed": report.seed, "data.fingerprint": report.data.get("fingerprint", "")}
     finetune = report.sections.get("finetune") or {}  # the fine-tune's recipe hash, cache key, manifest
     params |= {
-        f"finetune.{metric_name(str(k))}": v
+        f"finetune.{mlflow_name(str(k))}": v
         for k, v in dict(finetune).items()
         if isinstance(v, (str, int, float, bool)) or v is None
     }
@@ -160,10 +160,10 @@ def _log(
         role_params = {k: model[k] for k in ("spec", "fingerprint", "identity") if model.get(k)}
         metrics: list[Metric] = []
         for key, est in report.metrics.get(role, {}).items():
-            name = metric_name(key)
+            name = mlflow_name(key)
             metrics += _metrics(now, {name: est.value, f"{name}/ci_low": est.ci_low, f"{name}/ci_high": est.ci_high})
         for key, d in report.comparisons.get(role, {}).items():
-            name = f"delta/{metric_name(key)}"
+            name = f"delta/{mlflow_name(key)}"
             metrics += _metrics(
                 now,
                 {name: d.delta, f"{name}/ci_low": d.ci_low, f"{name}/ci_high": d.ci_high, f"{name}/p_value": d.p_value},
@@ -243,11 +243,16 @@ def fetch_report(reference: str, into: Path) -> Path:
     return Path(local)
 
 
-def try_log(report: RunReport, files: Sequence[Path], say: Callable[[str], object], **extra: Any) -> str | None:
-    """`log_report`, a failure said in one warning line instead of raised. Without a written JSON file
-    among `files` (a command run without --out), the report is written to a temporary one."""
+def log_if_wanted(
+    report: RunReport, files: Sequence[Path], say: Callable[[str], object], *, enabled: bool = False, **extra: Any
+) -> str | None:
+    """`log_report` when tracking is on (`wanted(enabled)`), a failure said in one warning line instead of
+    raised. Without a written JSON file among `files` (a command run without --out), the report is written
+    to a temporary one."""
     import tempfile
 
+    if not wanted(enabled):
+        return None
     try:
         with tempfile.TemporaryDirectory(prefix="bookclip-mlflow-") as tmp:
             if not any(Path(f).suffix == ".json" for f in files):

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.tracking import metric_name
+from harness.tracking import mlflow_name
 
 pytest_plugins = ["pytester"]
 
@@ -64,7 +64,7 @@ def test_suites_run_logs_one_parent_and_a_nested_run_per_role(tracking, pytester
     assert parent.data.tags["bookclip.verdict"] == "FAIL"
     assert parent.data.tags["mlflow.source.git.commit"] == (report["environment"]["git"]["commit"] or "")
     for gate in report["gates"]:
-        assert parent.data.tags[f"gate/{metric_name(gate['metric'])}"] == gate["outcome"]
+        assert parent.data.tags[f"gate/{mlflow_name(gate['metric'])}"] == gate["outcome"]
     assert parent.data.params["seed"] == str(report["seed"]) and parent.data.params["engine"] == report["engine"]
     assert parent.data.params["data.fingerprint"] == report["data"]["fingerprint"]
     files = {a.path for a in tracking.list_artifacts(parent.info.run_id, "bookclip")}
@@ -83,10 +83,10 @@ def test_suites_run_logs_one_parent_and_a_nested_run_per_role(tracking, pytester
         logged = child.data.metrics
         for key, est in report["metrics"][role].items():
             if est["value"] is not None:
-                assert logged[metric_name(key)] == est["value"], key  # bit for bit
-                assert logged[f"{metric_name(key)}/ci_low"] == est["ci_low"], key
+                assert logged[mlflow_name(key)] == est["value"], key  # bit for bit
+                assert logged[f"{mlflow_name(key)}/ci_low"] == est["ci_low"], key
         for key, d in report["comparisons"].get(role, {}).items():
-            assert logged[f"delta/{metric_name(key)}"] == d["delta"], key
+            assert logged[f"delta/{mlflow_name(key)}"] == d["delta"], key
 
     # the logged report is a reference like a file: the same regression verdict either way
     by_file = bookclip("report", str(run_json), "--against", str(run_json), "--json")

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.errors import ConfigError
+from harness.tracking import log_if_wanted
 
 if TYPE_CHECKING:
     from harness.evaluate.evaluation import EvalConfig
@@ -420,17 +421,12 @@ def _emit(report: Any, args: argparse.Namespace) -> int:
         report.write(Path(args.out))
         if not args.json:
             print(f"wrote {args.out}")
-    log_to_mlflow(report, args, [Path(args.out)] if args.out else [])
+    log_if_wanted(report, [Path(args.out)] if args.out else [], say_on_stderr, enabled=args.mlflow)
     return 0
 
 
-def log_to_mlflow(report: Any, args: argparse.Namespace, files: list[Path], **extra: Any) -> None:
-    """With --mlflow or MLFLOW_TRACKING_URI: log the written run; a failure is one line on stderr."""
-    from harness.tracking import try_log, wanted
-
-    if wanted(getattr(args, "mlflow", False)):
-        # on stderr, so that --json keeps stdout one JSON document
-        try_log(report, files, lambda line: print(line, file=sys.stderr), **extra)
+def say_on_stderr(line: str) -> None:
+    print(line, file=sys.stderr)  # so that --json keeps stdout one JSON document
 
 
 def _print_flips(report: Any, n: int) -> None:

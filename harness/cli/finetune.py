@@ -299,9 +299,13 @@ def _evaluate(cfg: FinetuneConfig, manifest: Any) -> RunReport:
 def _log_to_mlflow(cfg: FinetuneConfig, manifest: Any, evaluation: Any, args: argparse.Namespace) -> None:
     """The run as MLflow sees it: the evaluation report (or, without --evaluate, the two models), the
     manifest as params, rank 0's training log as the curve, the model and manifest as artifacts."""
-    from harness.cli.evaluate import log_to_mlflow
+    from harness.cli.evaluate import say_on_stderr
     from harness.finetune.runlog import RunFiles
     from harness.report.model import RunReport, environment_info
+    from harness.tracking import log_if_wanted, wanted
+
+    if not wanted(args.mlflow):  # nothing to assemble
+        return
 
     report = (
         evaluation
@@ -320,10 +324,11 @@ def _log_to_mlflow(cfg: FinetuneConfig, manifest: Any, evaluation: Any, args: ar
         {k: v for k, v in {**manifest.to_dict(), **recipe}.items() if isinstance(v, (str, int, float, bool))},
     )
     files = RunFiles(cfg.out)
-    log_to_mlflow(
+    log_if_wanted(
         report,
-        args,
         [files.root / "evaluation.json"] if evaluation is not None else [],
+        say_on_stderr,
+        enabled=args.mlflow,
         train_log=files.read_train_log(),
         model_files=[files.model, files.manifest],
     )

@@ -156,9 +156,10 @@ def run(args: argparse.Namespace) -> int:
         report.write(Path(args.out))
         if not args.json:
             console.print(Text(f"wrote {args.out}"))
-    from harness.cli.evaluate import log_to_mlflow
+    from harness.cli.evaluate import say_on_stderr
+    from harness.tracking import log_if_wanted
 
-    log_to_mlflow(report, args, [Path(args.out)] if args.out else [])
+    log_if_wanted(report, [Path(args.out)] if args.out else [], say_on_stderr, enabled=args.mlflow)
     return 0
 
 

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from harness.errors import BookclipError, ConfigError
-from harness.tracking import _file_name, fetch_report, metric_name
+from harness.tracking import _file_name, fetch_report, mlflow_name
 
 ALLOWED = re.compile(r"^[A-Za-z0-9_\-. /:]+$")  # what MLflow accepts in a metric, param or tag name
 
@@ -26,7 +26,7 @@ ALLOWED = re.compile(r"^[A-Za-z0-9_\-. /:]+$")  # what MLflow accepts in a metri
     ],
 )
 def test_every_report_key_becomes_a_name_mlflow_takes(key):
-    name = metric_name(key)
+    name = mlflow_name(key)
     assert ALLOWED.match(name), name
     assert "_at_" in name or "@" not in key
 
