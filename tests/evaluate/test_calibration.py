@@ -52,7 +52,7 @@ def test_the_reduced_simulation_meets_its_targets():
     gates = [c for c in cells if c.is_gate]
     assert max(c.rate - c.nominal for c in gates) <= TARGET_EXCESS + 0.01  # 400 trials: about one MC s.e.
     ranks = [c for c in cells if c.family in ("mrr", "mean_rank", "median_rank")]
-    assert min(c.rate for c in ranks) >= 0.85  # BCa at n=30 on skewed ranks; see README "Calibration"
+    assert min(c.rate for c in ranks) >= 0.85  # BCa at n=30 on skewed ranks; see docs/explanation/statistics.md
     line = summary(cells)
     assert line.startswith("worst coverage ") and "false-alarm excess" in line
     assert all(c in cells for c in misses(cells))
