@@ -21,16 +21,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
-
-import numpy as np
 
 from harness import settings
 from harness.errors import ConfigError
 from harness.evaluate.compare import Difference
-from harness.evaluate.intervals import z_quantile
 from harness.evaluate.metrics import better_sign, higher_is_better, knows_direction, parse_key
+from harness.evaluate.power import queries_to_decide
 from harness.evaluate.stats import Estimate
 from harness.report.model import TIERS, GateResult
 
@@ -284,25 +282,6 @@ def _judge_one(gate: Gate, ev: Evidence, p: float | None, alpha: float, blocked:
             f"n={d.n} is too small to show it; about {needed} queries would",
         )
     return result(fail, f'{shown}; gate "{rule}": {fail} (p={p:.3g})')
-
-
-def queries_to_decide(d: Difference, bound: float, alpha: float) -> int:
-    """About how many queries like these would make the declared test reject at `alpha`: the same
-    discordant shares (0/1 outcomes) or the same bootstrap spread (otherwise), scaled up."""
-    if d.test == "mcnemar" and d.gained is not None and d.lost is not None and d.n:
-        for factor in np.geomspace(1.0, 1000.0, 200):
-            scaled = replace(
-                d, n=int(round(d.n * factor)), gained=int(round(d.gained * factor)), lost=int(round(d.lost * factor))
-            )
-            if scaled.one_sided_p(bound) < alpha:
-                return scaled.n
-        return d.n * 1000
-    sign = better_sign(d.higher_is_better)
-    distance = sign * d.delta - bound
-    se = float(np.std(d.samples)) if d.samples is not None else 0.0
-    if se <= 0 or distance <= 0:
-        return d.n
-    return math.ceil(d.n * (z_quantile(1 - alpha) * se / distance) ** 2)
 
 
 def failed(results: Iterable[GateResult]) -> list[GateResult]:

@@ -15,6 +15,9 @@ from harness.errors import DataError
 from harness.io import sha256_hex
 
 COLUMNS = ("book_id", "title", "author", "category", "image_path", "isbn", "group_id", "title_key")
+# Book Depository columns a catalogue keeps as read (text) when its CSVs have them: slices are cut by them.
+# A catalogue whose sources lack one has no such column.
+METADATA_COLUMNS = ("format", "book_depository_stars", "price")
 
 
 @dataclass(frozen=True, eq=False)
@@ -93,7 +96,9 @@ class Catalogue:
         clash = set(self.frame["book_id"]) & set(other.frame["book_id"])
         if clash:
             raise DataError(f"cannot join catalogues that share book ids ({sorted(clash)[0]!r}, ...)")
-        frame = pd.concat([self.frame, other.frame[self.frame.columns]], ignore_index=True)
+        frame = pd.concat(
+            [self.frame, other.frame.reindex(columns=self.frame.columns, fill_value="")], ignore_index=True
+        )
         digests = (
             None
             if self.image_digests is None or other.image_digests is None

@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from harness.data import load_report as reasons
-from harness.data.catalogue import COLUMNS, Catalogue
+from harness.data.catalogue import COLUMNS, METADATA_COLUMNS, Catalogue
 from harness.data.csv_sources import Sources, read_csv, resolve_sources
 from harness.data.grouping import group_ids
 from harness.data.image_paths import default_image_root, resolve_under_root
@@ -64,8 +64,10 @@ def load_catalogue(
     rows: list[dict[str, str]] = []
     digests: list[str] = []
     seen_ids: set[str] = set()
+    metadata: set[str] = set()  # the metadata columns some source has
     for csv_path in resolve_sources(sources):
         table = read_csv(csv_path)
+        metadata.update(c for c in METADATA_COLUMNS if c in table.frame.columns)
         report.sources.append(str(csv_path))
         if table.encoding == "utf-8-sig":
             report.flag(reasons.FLAG_BOM, str(csv_path))
@@ -77,9 +79,10 @@ def load_catalogue(
         root = root_override or Path(os.path.realpath(default_image_root(csv_path)))
         _load_rows(table.frame, csv_path, root, report, rows, digests, seen_ids, decode)
     _flag_long_titles(rows, context_length, report)
-    frame = pd.DataFrame(rows, columns=[c for c in COLUMNS if c != "group_id"] + ["_where"])
+    present = [c for c in METADATA_COLUMNS if c in metadata]
+    frame = pd.DataFrame(rows, columns=[c for c in COLUMNS if c != "group_id"] + ["_where", *present])
     frame["group_id"] = group_ids(frame["title_key"].tolist(), frame["isbn"].tolist())
-    frame = frame[list(COLUMNS)].astype(str)
+    frame = frame[[*COLUMNS, *present]].astype(str)
     kept_by_category = frame["category"].value_counts().to_dict()
     final = report.build({k: int(v) for k, v in kept_by_category.items()})
     if strict and final.skipped_rows:
@@ -99,7 +102,7 @@ def _load_rows(
 ) -> None:
     get = {
         c: (frame[c].tolist() if c in frame.columns else [""] * len(frame))
-        for c in ("name", "author", "category", "img_paths", "isbn")
+        for c in ("name", "author", "category", "img_paths", "isbn", *METADATA_COLUMNS)
     }
     for i in range(len(frame)):
         where = f"{csv_path.name}:{i + 2}"  # line 1 is the header
@@ -149,6 +152,7 @@ def _load_rows(
                 "isbn": isbn,
                 "title_key": key,
                 "_where": where,
+                **{c: " ".join(str(get[c][i]).split()) for c in METADATA_COLUMNS},
             }
         )
 

@@ -307,3 +307,18 @@ def percentile_interval(dist: np.ndarray, confidence: float) -> tuple[float, flo
 def _estimate(value: float, dist: np.ndarray, confidence: float, n: int) -> Estimate:
     low, high = percentile_interval(dist, confidence)
     return Estimate(float(value), low, high, int(n))
+
+
+def benjamini_hochberg(p_values: Sequence[float]) -> np.ndarray:
+    """Benjamini-Hochberg adjusted p-values (q-values): a test is a discovery at false-discovery rate
+    `level` when its q-value is at most `level`. NaN p-values stay NaN and do not count as tests."""
+    p = np.asarray(p_values, dtype=np.float64)
+    q = np.full(p.shape, np.nan)
+    tested = np.flatnonzero(np.isfinite(p))
+    m = tested.size
+    if m == 0:
+        return q
+    order = tested[np.argsort(p[tested], kind="stable")]
+    scaled = p[order] * m / np.arange(1, m + 1)
+    q[order] = np.minimum(1.0, np.minimum.accumulate(scaled[::-1])[::-1])
+    return q

@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from harness.data import COLUMNS, Catalogue, load_catalogue
+from harness.data.catalogue import METADATA_COLUMNS
 from harness.data.catalogue_summary import summarise
 from harness.data.grouping import group_ids
 from harness.data.image_paths import relative_image_path, resolve_under_root
@@ -62,7 +63,8 @@ def test_fingerprint_without_stored_digests_reads_the_files(small):
 
 def test_frame_contract(small):
     catalogue, _ = small
-    assert tuple(catalogue.frame.columns) == COLUMNS
+    assert tuple(catalogue.frame.columns[: len(COLUMNS)]) == COLUMNS
+    assert set(catalogue.frame.columns[len(COLUMNS) :]) <= set(METADATA_COLUMNS)  # as the CSVs have them
     assert isinstance(catalogue.frame.index, pd.RangeIndex)
     assert all(Path(p).is_absolute() for p in catalogue.frame["image_path"])
     with pytest.raises(DataError, match="lacks column"):
