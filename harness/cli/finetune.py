@@ -9,8 +9,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from harness.finetune.config import FREEZE, LAUNCHERS, PRECISIONS, RECIPE_FIELDS, FinetuneConfig
-from harness.finetune.methods import METHODS
+from harness.finetune.config import FREEZE, LAUNCHERS, METHODS, PRECISIONS, RECIPE_FIELDS, FinetuneConfig
 
 if TYPE_CHECKING:
     from harness.report.model import RunReport
@@ -76,7 +75,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--categories", nargs="+", metavar="NAME", help="categories to train on (default Mind-Body-Spirit)")
     p.add_argument("--baseline", metavar="SPEC", help="model to start from (default fixtures:tiny-baseline)")
     p.add_argument("--out", metavar="DIR", help="run directory (model, manifest, logs, resumable checkpoints)")
-    p.add_argument("--launcher", choices=LAUNCHERS, help="how workers start (default spark-local)")
+    p.add_argument("--launcher", choices=LAUNCHERS.names(), help="how workers start (default spark-local)")
     p.add_argument("--num-processes", type=int, metavar="N", help="training processes (default 1)")
     p.add_argument("--use-gpu", action="store_true", default=None, help="train on GPUs (nccl, bf16)")
     p.add_argument("--epochs", type=int, metavar="N")
@@ -104,7 +103,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--method",
-        choices=METHODS,
+        choices=METHODS.names(),
         help="what limits forgetting: plain (contrastive loss only, the default), distill (feature "
         "distillation toward the frozen baseline), wise (weight interpolation toward the baseline, "
         "alpha chosen on validation books); combines with --replay-fraction",

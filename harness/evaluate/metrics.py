@@ -14,7 +14,9 @@ Kinds (`applies_to`):
 - "zero_shot": computed from per-cover correctness of `<view>/zero_shot` (`from_zero_shot`);
 - "probes": per-item values that the probe runner produces; the registry says how to read them.
 
-Keys name where a metric was measured: `<view>/<direction>/<metric>`, `<view>/zero_shot/<metric>`,
+Another package adds metrics through the entry-point group `bookclip.metrics`: an entry point names a
+`Metric` object (`my_metric = "my_package.metrics:MY_METRIC"`), registered the first time the registry
+is read. Keys name where a metric was measured: `<view>/<direction>/<metric>`, `<view>/zero_shot/<metric>`,
 `probes/<family>/<metric>`, `interpolation/<view>/<direction>/<metric>`.
 """
 
@@ -25,21 +27,30 @@ import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Literal, get_args
 
 import numpy as np
 
 from harness.errors import ConfigError, EvaluationError
+from harness.registry import Registry
 
-KINDS = ("retrieval", "zero_shot", "probes")
-SCALES = ("rate", "rank", "similarity", "other")  # the axis a metric's values share with others in a plot
-TESTS = ("mcnemar", "bootstrap")
+Kind = Literal["retrieval", "zero_shot", "probes"]
+Scale = Literal["rate", "rank", "similarity", "other"]  # the axis a metric's values share with others in a plot
+Test = Literal["mcnemar", "bootstrap"]
+KINDS: tuple[Kind, ...] = get_args(Kind)
+SCALES: tuple[Scale, ...] = get_args(Scale)
+TESTS: tuple[Test, ...] = get_args(Test)
+ENTRY_POINT_GROUP = "bookclip.metrics"
 # per test: the interval of one model's value, and of the paired difference between two models.
 # Per-query 0/1 outcomes: Clopper-Pearson and Tango's score interval (its test: exact McNemar at 0,
 # Tango's score test at a margin); anything else: the BCa bootstrap for one model's value (the plain
 # percentile interval under-covers skewed rank statistics at the suites' sizes: `bookclip calibrate
 # --simulate`) and the paired percentile bootstrap for a difference (BCa's jackknife acceleration
 # turns a handful of changed queries among hundreds into false significance).
-INTERVALS = {"mcnemar": ("clopper-pearson", "tango"), "bootstrap": ("bca", "paired-percentile")}
+INTERVALS: dict[Test, tuple[str, str]] = {
+    "mcnemar": ("clopper-pearson", "tango"),
+    "bootstrap": ("bca", "paired-percentile"),
+}
 DIRECTIONS = ("image_to_text", "text_to_image")
 VIEW = r"(?:train|heldout|cross|all)(?::.+?)?"  # cross:<Category>, whatever the category's name holds
 FAMILY = r"[A-Za-z0-9_.-]+(?:@title_hidden)?"
@@ -53,15 +64,15 @@ class Metric:
     name: str
     pattern: str
     higher_is_better: bool | None  # None: a description, not a quality (no direction, not gateable)
-    applies_to: str
+    applies_to: Kind
     statistic: str | Callable[..., str] = "mean"  # mean, median, pNN, or a function of the parameters
-    test: str = "bootstrap"  # "mcnemar": per-query 0/1 outcomes, exact McNemar; else paired bootstrap
+    test: Test = "bootstrap"  # "mcnemar": per-query 0/1 outcomes, exact McNemar; else paired bootstrap
     from_ranks: Callable[..., np.ndarray] | None = None
     from_zero_shot: Callable[..., np.ndarray] | None = None
     instances: Callable[[Sequence[int]], Sequence[str]] | None = None  # names evaluated for recall cut-offs ks
     interval: str = ""  # how a value's CI is made; default: by the test (see INTERVALS)
     description: str = ""
-    scale: str = "other"  # one of SCALES
+    scale: Scale = "other"  # one of SCALES
 
     def __post_init__(self) -> None:
         if self.applies_to not in KINDS:
@@ -100,7 +111,7 @@ class Resolved:
         return stat(**self.params) if callable(stat) else stat
 
     @property
-    def test(self) -> str:
+    def test(self) -> Test:
         return self.metric.test
 
     @property
@@ -116,22 +127,26 @@ class Resolved:
         return np.asarray(self.metric.from_ranks(np.asarray(ranks, dtype=np.float64), **self.params), dtype=np.float64)
 
 
-_REGISTRY: dict[str, Metric] = {}
+def _as_metric(value: object) -> Metric:
+    if not isinstance(value, Metric):
+        raise ConfigError(f"{value!r} is not a harness.evaluate.metrics.Metric; point the entry point at one")
+    re.compile(value.pattern)
+    return value
+
+
+METRICS: Registry[Metric] = Registry("metric", check=_as_metric, groups=(ENTRY_POINT_GROUP,))
 
 
 def register_metric(metric: Metric) -> Metric:
-    """Add a metric to the registry (a name already taken is an error)."""
-    if metric.name in _REGISTRY:
-        raise ConfigError(f"metric {metric.name!r} is registered already")
-    re.compile(metric.pattern)
-    _REGISTRY[metric.name] = metric
-    _resolve_cached.cache_clear()
+    """Add a metric to the registry (a name already taken by another metric is an error)."""
+    if metric.name in METRICS and METRICS.get(metric.name) is not metric:
+        raise ConfigError(f"metric {metric.name!r} is registered already; choose another name")
+    METRICS.register(metric.name, _as_metric(metric))
     return metric
 
 
 def unregister_metric(name: str) -> None:
-    _REGISTRY.pop(name, None)
-    _resolve_cached.cache_clear()
+    METRICS.unregister(name)
 
 
 @contextmanager
@@ -144,24 +159,28 @@ def registered(metric: Metric) -> Iterator[Metric]:
         unregister_metric(metric.name)
 
 
-def metrics(kind: str | None = None) -> tuple[Metric, ...]:
-    return tuple(m for m in _REGISTRY.values() if kind is None or m.applies_to == kind)
+def metrics(kind: Kind | None = None) -> tuple[Metric, ...]:
+    """The registered metrics (of one kind), in registration order; entry points included."""
+    return tuple(m for m in METRICS.values() if kind is None or m.applies_to == kind)
 
 
-def resolve(name: str, kind: str | None = None) -> Resolved | None:
+def resolve(name: str, kind: Kind | None = None) -> Resolved | None:
     """The declaration behind a metric name (the last key component) of a kind, or None."""
     return _resolve_cached(name, kind)
 
 
 @functools.lru_cache(maxsize=8192)
-def _resolve_cached(name: str, kind: str | None) -> Resolved | None:
-    for metric in _REGISTRY.values():
+def _resolve_cached(name: str, kind: Kind | None) -> Resolved | None:
+    for metric in metrics():
         if kind is not None and metric.applies_to != kind:
             continue
         match = re.fullmatch(metric.pattern, name)
         if match:
             return Resolved(metric, name, {k: v for k, v in match.groupdict().items() if v is not None})
     return None
+
+
+METRICS.on_change(_resolve_cached.cache_clear)
 
 
 # --------------------------------------------------------------------------- keys
@@ -172,7 +191,7 @@ class MetricKey:
     """A parsed key: where a metric was measured (`scope`) and which metric (`resolved`)."""
 
     key: str
-    kind: str  # retrieval, zero_shot, probes
+    kind: Kind
     view: str  # the view, or the probe family
     direction: str  # image_to_text, text_to_image, zero_shot, or "" for probes
     resolved: Resolved
@@ -202,11 +221,18 @@ _ZERO_SHOT_KEY = re.compile(rf"^(?P<view>{VIEW})/zero_shot/(?P<metric>.+)$")  # 
 _PROBE_KEY = re.compile(rf"^probes/(?P<view>{FAMILY})/(?P<metric>[^/]+)$")
 
 
+_KEY_FORMS: tuple[tuple[Kind, re.Pattern[str]], ...] = (
+    ("retrieval", _RETRIEVAL_KEY),
+    ("zero_shot", _ZERO_SHOT_KEY),
+    ("probes", _PROBE_KEY),
+)
+
+
 def parse_key(key: str) -> MetricKey | None:
     """The parsed key, or None when it names no registered metric in a known place."""
     interpolated = key.startswith("interpolation/")
     body = key[len("interpolation/") :] if interpolated else key
-    for kind, pattern in (("retrieval", _RETRIEVAL_KEY), ("zero_shot", _ZERO_SHOT_KEY), ("probes", _PROBE_KEY)):
+    for kind, pattern in _KEY_FORMS:
         match = pattern.match(body)
         if not match or (interpolated and kind != "retrieval"):
             continue
@@ -286,7 +312,7 @@ def arrow_of(higher: bool | None) -> str:
     return "" if higher is None else "↑" if higher else "↓"
 
 
-def scale_of(key: str) -> str:
+def scale_of(key: str) -> Scale:
     """The registered scale of a key or metric name (SCALES); 'other' when it is not registered."""
     found = lookup(key)
     return "other" if found is None else found.metric.scale
@@ -431,10 +457,10 @@ def _probe(
     pattern: str,
     higher: bool | None,
     *,
-    test: str = "bootstrap",
+    test: Test = "bootstrap",
     statistic: str | Callable[..., str] = "mean",
     description: str = "",
-    scale: str = "other",
+    scale: Scale = "other",
 ) -> None:
     register_metric(
         Metric(

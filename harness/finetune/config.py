@@ -7,25 +7,37 @@ JSON-able: paths and numbers only, never data or models.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import json
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, Protocol, get_args
 
 from harness.errors import ConfigError
 from harness.io import sha256_hex
+from harness.registry import Registry
+
+if TYPE_CHECKING:
+    import torch
+    from open_clip.model import CLIP, CustomTextCLIP
+
+    from harness.finetune.runlog import RunFiles
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
 
-LAUNCHERS = ("spark-local", "spark-cluster", "torchrun", "inline")
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
-FREEZE = ("none", "vision", "text")
+Launcher = Literal["spark-local", "spark-cluster", "torchrun", "inline"]
+Precision = Literal["auto", "fp32", "bf16", "fp16"]
+Freeze = Literal["none", "vision", "text"]
+Method = Literal["plain", "distill", "wise"]
+PRECISIONS: tuple[Precision, ...] = get_args(Precision)
+FREEZE: tuple[Freeze, ...] = get_args(Freeze)
+DEFAULT_VALIDATION_FRACTION = 0.15  # of the training and rehearsed books, when the method needs one
 
 # fields that change what is trained; a resumed run must agree with its checkpoint on these
 RECIPE_FIELDS = (
@@ -75,7 +87,7 @@ class FinetuneConfig:
     # what limits forgetting (harness.finetune.methods): plain, distill (feature distillation toward
     # the frozen baseline, weighted by distill_weight) or wise (weight interpolation, alpha chosen on
     # validation_fraction of the training and rehearsed books, keeping those within wise_max_drop)
-    method: str = "plain"
+    method: Method = "plain"
     distill_weight: float = 1.0
     validation_fraction: float | None = None
     wise_max_drop: float = 0.02
@@ -102,8 +114,8 @@ class FinetuneConfig:
     warmup_steps: int = 10
     min_lr_ratio: float = 0.0
     grad_clip: float = 1.0
-    precision: str = "auto"
-    freeze: str = "none"
+    precision: Precision = "auto"
+    freeze: Freeze = "none"
     # checkpoints
     checkpoint_every: int = 50
     keep_checkpoints: int = 2
@@ -111,7 +123,7 @@ class FinetuneConfig:
     # replace a finished model in `out` (only once the new run succeeds); without it such a folder is refused
     overwrite: bool = False
     # execution
-    launcher: str = "spark-local"
+    launcher: Launcher = "spark-local"
     num_processes: int = 1
     use_gpu: bool = False
     num_workers: int = 0
@@ -196,8 +208,6 @@ class FinetuneConfig:
 
     @property
     def validation_share(self) -> float:
-        from harness.finetune.methods import validation_fraction
-
         return validation_fraction(self.method, self.validation_fraction)
 
     @property
@@ -208,10 +218,52 @@ class FinetuneConfig:
         return self.batch_size // (world_size * self.grad_accum)
 
 
+def validation_fraction(method: str, value: float | None) -> float:
+    """The share of training books a method keeps out of training for its own choices (0 for none)."""
+    if method != "wise":
+        return 0.0
+    return DEFAULT_VALIDATION_FRACTION if value is None else float(value)
+
+
+class TrainingMethod(Protocol):
+    """What limits forgetting (`--method`), built inside each worker by a METHODS entry from
+    (config, device, the module being trained). Both calls are deterministic, so a resumed run ends with the
+    same weights."""
+
+    name: str
+
+    def add_loss(
+        self, loss: torch.Tensor, x: torch.Tensor, tokens: torch.Tensor, image_f: torch.Tensor, text_f: torch.Tensor
+    ) -> torch.Tensor:
+        """The training loss of one micro-batch with the method's own term added."""
+        ...
+
+    def final_weights(
+        self, state: dict[str, torch.Tensor], model_config: dict[str, Any]
+    ) -> tuple[dict[str, torch.Tensor], dict[str, object]]:
+        """On rank 0 before the model is written: the weights to write and what the manifest records."""
+        ...
+
+
+MethodFactory = Callable[["FinetuneConfig", "torch.device", "CLIP | CustomTextCLIP"], TrainingMethod]
+# a launcher starts train.main as the config says and returns what the workers returned (launch verifies it)
+Runner = Callable[["FinetuneConfig", "RunFiles"], object]
+
+# the names that may run, imported only when one is used (listing launchers imports no Spark)
+LAUNCHERS: Registry[Runner] = Registry(
+    "launcher",
+    entries={name: f"harness.finetune.launchers:run_{name.replace('-', '_')}" for name in get_args(Launcher)},
+)
+METHODS: Registry[MethodFactory] = Registry(
+    "fine-tune method",
+    entries={name: f"harness.finetune.methods:{name.capitalize()}" for name in get_args(Method)},
+)
+
+
 def validate(cfg: FinetuneConfig) -> None:
     """Every option's type and range, checked once (one-line errors that name the option)."""
 
-    def bad(option: str, value: Any, why: str) -> ConfigError:
+    def bad(option: str, value: object, why: str) -> ConfigError:
         return ConfigError(f"fine-tune option {option}={value!r} {why}")
 
     if not isinstance(cfg.compile, bool):
@@ -221,14 +273,19 @@ def validate(cfg: FinetuneConfig) -> None:
             "fine-tune options resume and overwrite contradict each other: --resume continues OUT's "
             "checkpoint, --overwrite starts OUT afresh; pass one"
         )
-    if cfg.launcher not in LAUNCHERS:
-        raise bad("launcher", cfg.launcher, f"is not one of {', '.join(LAUNCHERS)}")
-    if cfg.precision not in PRECISIONS:
-        raise bad("precision", cfg.precision, f"is not one of {', '.join(PRECISIONS)}")
-    from harness.finetune.methods import METHODS
-
-    if cfg.method not in METHODS:
-        raise bad("method", cfg.method, f"is not one of {', '.join(METHODS)}")
+    choices: tuple[tuple[str, Sequence[str]], ...] = (
+        ("launcher", LAUNCHERS.names()),
+        ("precision", PRECISIONS),
+        ("method", METHODS.names()),
+        ("freeze", FREEZE),
+    )
+    for option, names in choices:
+        value = getattr(cfg, option)
+        if value not in names:
+            close = difflib.get_close_matches(str(value), names, n=1)
+            raise bad(
+                option, value, f"is not one of {', '.join(names)}" + (f"; did you mean {close[0]!r}?" if close else "")
+            )
     if cfg.validation_fraction is not None:
         from harness import settings as _settings
 
@@ -239,8 +296,6 @@ def validate(cfg: FinetuneConfig) -> None:
         value = getattr(cfg, name)
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
             raise bad(name, value, "must be a non-negative number")
-    if cfg.freeze not in FREEZE:
-        raise bad("freeze", cfg.freeze, f"is not one of {', '.join(FREEZE)}")
     for name in ("epochs", "batch_size", "grad_accum", "num_processes", "keep_checkpoints", "timeout_s"):
         value = getattr(cfg, name)
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:

@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import BookclipError, FinetuneError
-from harness.finetune.config import FinetuneConfig
-from harness.finetune.launchers import RUNNERS, local_threads
+from harness.finetune.config import LAUNCHERS, FinetuneConfig
+from harness.finetune.launchers import local_threads
 from harness.finetune.runlog import RunFiles
 from harness.io import atomic_write_json, cache_dir
 
@@ -137,7 +137,7 @@ def _launch_staged(
             shutil.copy2(final.train_log, staging.train_log)
     atomic_write_json(staging.root / "config.json", cfg.to_dict())
     run_cfg = cfg.replace(out=str(staging.root))
-    run = RUNNERS[cfg.launcher]
+    run = LAUNCHERS.get(cfg.launcher)
     start = time.perf_counter()
     if on_progress is not None:  # the plan, from this thread, before any output is redirected
         on_progress({"step": 0, "total_steps": expected_steps, "loss": None})

@@ -2,7 +2,8 @@
 
 spark-local (TorchDistributor, local_mode=True), spark-cluster (TorchDistributor on the session's
 executors), torchrun (plain `torch.distributed.run`, no Java needed) and inline (one process, for
-debugging). Each returns what the workers returned; harness.finetune.launch verifies it.
+debugging). Each returns what the workers returned; harness.finetune.launch verifies it. They are
+registered by name in harness.finetune.config.LAUNCHERS (and imported only when one runs).
 """
 
 from __future__ import annotations
@@ -13,14 +14,18 @@ import logging
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, TextIO
 
 from harness.errors import FinetuneError
 from harness.finetune.config import FinetuneConfig
 from harness.finetune.runlog import RunFiles
 from harness.io import atomic_write_json
+
+if TYPE_CHECKING:
+    from pyspark.ml.torch.distributor import TorchDistributor
+    from pyspark.sql import SparkSession
 
 
 def local_threads(processes: int) -> int:
@@ -43,7 +48,7 @@ def _launcher_output_to(path: Path) -> Iterator[None]:
             yield
 
 
-def _quiet(distributor: Any) -> Any:
+def _quiet(distributor: TorchDistributor) -> TorchDistributor:
     """TorchDistributor logs start/finish at INFO to stderr; keep only its warnings."""
     distributor.logger.setLevel(logging.WARNING)
     return distributor
@@ -52,7 +57,7 @@ def _quiet(distributor: Any) -> Any:
 class _LogWriter:
     """A stdout stand-in that writes to a log file and points rich at the real terminal."""
 
-    def __init__(self, fh: Any, terminal: Any) -> None:
+    def __init__(self, fh: TextIO, terminal: object) -> None:
         self._fh = fh
         self.rich_proxied_file = terminal
 
@@ -68,7 +73,7 @@ class _LogWriter:
         return False
 
 
-def _run_inline(cfg: FinetuneConfig, files: RunFiles) -> Any:
+def run_inline(cfg: FinetuneConfig, files: RunFiles) -> object:
     import torch.distributed as dist
 
     from harness.finetune.train import main
@@ -97,7 +102,7 @@ def _worker_env(cfg: FinetuneConfig) -> dict[str, str]:
     return env
 
 
-def _run_torchrun(cfg: FinetuneConfig, files: RunFiles) -> Any:
+def run_torchrun(cfg: FinetuneConfig, files: RunFiles) -> object:
     config_path = files.logs / "worker-config.json"
     atomic_write_json(config_path, cfg.to_dict())
     for old in files.logs.glob("manifest-rank*.json"):
@@ -130,7 +135,7 @@ def _run_torchrun(cfg: FinetuneConfig, files: RunFiles) -> Any:
     return manifests[0]
 
 
-def _spark_session(cfg: FinetuneConfig) -> Any:
+def _spark_session(cfg: FinetuneConfig) -> SparkSession:
     from harness.spark import get_or_create_session
 
     return get_or_create_session(
@@ -138,7 +143,7 @@ def _spark_session(cfg: FinetuneConfig) -> Any:
     )
 
 
-def _run_spark_local(cfg: FinetuneConfig, files: RunFiles) -> Any:
+def run_spark_local(cfg: FinetuneConfig, files: RunFiles) -> object:
     _spark_session(cfg)
     from pyspark.ml.torch.distributor import TorchDistributor
 
@@ -159,7 +164,7 @@ def _run_spark_local(cfg: FinetuneConfig, files: RunFiles) -> Any:
             os.environ["OMP_NUM_THREADS"] = env_threads
 
 
-def _run_spark_cluster(cfg: FinetuneConfig, files: RunFiles) -> Any:
+def run_spark_cluster(cfg: FinetuneConfig, files: RunFiles) -> object:
     session = _spark_session(cfg)
     from pyspark.ml.torch.distributor import TorchDistributor
 
@@ -187,16 +192,8 @@ def _run_spark_cluster(cfg: FinetuneConfig, files: RunFiles) -> Any:
             f"Spark session {session.sparkContext.master} has {slots} task slots, the run needs "
             f"{tasks} at once (barrier stage); lower --num-processes or add executors"
         )
-    if session.sparkContext.master.startswith("local") and not cfg.threads and not cfg.use_gpu:
+    if (session.sparkContext.master or "").startswith("local") and not cfg.threads and not cfg.use_gpu:
         cfg = cfg.replace(threads=local_threads(cfg.num_processes))  # executors share the driver's cores
     with _launcher_output_to(files.logs / "launcher.log"):
         distributor = _quiet(TorchDistributor(num_processes=cfg.num_processes, local_mode=False, use_gpu=cfg.use_gpu))
         return distributor.run(main, cfg.to_dict())
-
-
-RUNNERS: dict[str, Callable[[FinetuneConfig, RunFiles], Any]] = {
-    "spark-local": _run_spark_local,
-    "spark-cluster": _run_spark_cluster,
-    "torchrun": _run_torchrun,
-    "inline": _run_inline,
-}

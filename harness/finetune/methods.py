@@ -17,39 +17,48 @@
   covers forgetting did not show (R@5, then R@1, chose alpha 1 while unseen books fell by 0.065);
   among the ~830 covers of training and validation it chose 0.7 (cross-category drop 0.014).
 
-A method is a small object built inside each worker: `extra_loss` runs inside the training step,
+A method is a `harness.finetune.config.TrainingMethod`, built inside each worker from (config, device,
+module) by its entry in `harness.finetune.config.METHODS`: `add_loss` runs inside the training step,
 `final_weights` on rank 0 before the model is written. Both are deterministic, so a resumed run
 ends with the same weights.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-METHODS = ("plain", "distill", "wise")
-DEFAULT_VALIDATION_FRACTION = 0.15  # of the training and rehearsed books, when the method needs one
+from harness.finetune.config import FinetuneConfig, validation_fraction
+
+if TYPE_CHECKING:
+    import torch
+    from open_clip.model import CLIP, CustomTextCLIP
+
 WISE_ALPHAS = (0.0, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 1.0)
 
 
-def validation_fraction(method: str, value: float | None) -> float:
-    """The share of training books a method keeps out of training for its own choices (0 for none)."""
-    if method != "wise":
-        return 0.0
-    return DEFAULT_VALIDATION_FRACTION if value is None else float(value)
-
-
 class Plain:
+    """The contrastive loss alone."""
+
     name = "plain"
 
-    def add_loss(self, loss: Any, x: Any, tokens: Any, image_f: Any, text_f: Any) -> Any:
+    def __init__(self, cfg: FinetuneConfig, device: torch.device, student: CLIP | CustomTextCLIP) -> None:
+        self.cfg = cfg
+
+    def add_loss(
+        self, loss: torch.Tensor, x: torch.Tensor, tokens: torch.Tensor, image_f: torch.Tensor, text_f: torch.Tensor
+    ) -> torch.Tensor:
         """The training loss of one micro-batch with the method's own term added."""
         extra = self.extra_loss(x, tokens, image_f, text_f)
         return loss if extra is None else loss + extra
 
-    def extra_loss(self, x: Any, tokens: Any, image_f: Any, text_f: Any) -> Any:
+    def extra_loss(
+        self, x: torch.Tensor, tokens: torch.Tensor, image_f: torch.Tensor, text_f: torch.Tensor
+    ) -> torch.Tensor | None:
         return None
 
-    def final_weights(self, state: dict[str, Any], trainer: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    def final_weights(
+        self, state: dict[str, torch.Tensor], model_config: dict[str, Any]
+    ) -> tuple[dict[str, torch.Tensor], dict[str, object]]:
         return state, {}
 
 
@@ -60,7 +69,7 @@ class Distill(Plain):
 
     name = "distill"
 
-    def __init__(self, cfg: Any, device: Any, student: Any) -> None:
+    def __init__(self, cfg: FinetuneConfig, device: torch.device, student: CLIP | CustomTextCLIP) -> None:
         import torch
         import torch.nn.functional as F
 
@@ -68,6 +77,7 @@ class Distill(Plain):
         from harness.evaluate.templates import DEFAULT_CATEGORY_PROMPT, render_category_prompts
         from harness.models import load
 
+        super().__init__(cfg, device, student)
         self.weight = float(cfg.distill_weight)
         self.student = student
         teacher = load(cfg.baseline, device="cpu")
@@ -80,7 +90,9 @@ class Distill(Plain):
         with torch.no_grad():
             self.prompt_target = F.normalize(self.teacher.encode_text(self.prompt_tokens).float(), dim=-1)
 
-    def extra_loss(self, x: Any, tokens: Any, image_f: Any, text_f: Any) -> Any:
+    def extra_loss(
+        self, x: torch.Tensor, tokens: torch.Tensor, image_f: torch.Tensor, text_f: torch.Tensor
+    ) -> torch.Tensor:
         import torch
         import torch.nn.functional as F
 
@@ -92,10 +104,11 @@ class Distill(Plain):
         batch = _global_mean((s_img - t_img).pow(2).sum(-1).mean() + (s_txt - t_txt).pow(2).sum(-1).mean())
         # the prompts are the same on every rank, so DDP's gradient average keeps their gradient whole
         s_prompt = F.normalize(self.student.encode_text(self.prompt_tokens).float(), dim=-1)
-        return self.weight * (batch + (s_prompt - self.prompt_target).pow(2).sum(-1).mean())
+        extra: torch.Tensor = self.weight * (batch + (s_prompt - self.prompt_target).pow(2).sum(-1).mean())
+        return extra
 
 
-def _global_mean(local: Any) -> Any:
+def _global_mean(local: torch.Tensor) -> torch.Tensor:
     """`local` whose value is the mean over ranks (so every rank logs the same loss) and whose gradient
     is the local one (DDP averages gradients over ranks: the gradient of the global mean)."""
     import torch.distributed as dist
@@ -112,34 +125,27 @@ class Wise(Plain):
 
     name = "wise"
 
-    def __init__(self, cfg: Any) -> None:
-        self.cfg = cfg
-
-    def final_weights(self, state: dict[str, Any], trainer: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    def final_weights(
+        self, state: dict[str, torch.Tensor], model_config: dict[str, Any]
+    ) -> tuple[dict[str, torch.Tensor], dict[str, object]]:
         from harness.evaluate.interpolation import interpolate_state_dicts
 
-        alpha, scores = choose_alpha(self.cfg, state, trainer.model.config)
+        alpha, scores = choose_alpha(self.cfg, state, model_config)
         baseline = _load_state(self.cfg.baseline)
         final = state if alpha == 1.0 else interpolate_state_dicts(baseline, state, alpha)
         return final, {"wise": {"alpha": alpha, "validation": scores}}
 
 
-def training_method(cfg: Any, device: Any, student: Any) -> Plain:
-    if cfg.method == "distill":
-        return Distill(cfg, device, student)
-    if cfg.method == "wise":
-        return Wise(cfg)
-    return Plain()
-
-
-def _load_state(spec: str) -> dict[str, Any]:
+def _load_state(spec: str) -> dict[str, torch.Tensor]:
     from harness.models import load
 
     model = load(spec, device="cpu")
     return {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
 
 
-def choose_alpha(cfg: Any, state: dict[str, Any], config: Any) -> tuple[float, list[dict[str, Any]]]:
+def choose_alpha(
+    cfg: FinetuneConfig, state: dict[str, torch.Tensor], config: dict[str, Any]
+) -> tuple[float, list[dict[str, float]]]:
     """Score every alpha of WISE_ALPHAS on the validation split; return the chosen one and the scores."""
     import tempfile
     from pathlib import Path

@@ -152,9 +152,9 @@ class _Trainer:
                 if not name.startswith("visual.") and name != "logit_scale":
                     p.requires_grad_(False)
         self.module = module.to(self.device)
-        from harness.finetune.methods import training_method
+        from harness.finetune.config import METHODS
 
-        self.method = training_method(self.cfg, self.device, self.module)
+        self.method = METHODS.get(self.cfg.method)(self.cfg, self.device, self.module)
         self.mean, self.std = channel_stats(self.model.mean, self.model.std, self.device)
 
     def _build_optimiser(self) -> None:
@@ -307,7 +307,7 @@ def _save_final(trainer: _Trainer, steps: int, loss: float) -> tuple[str, str]:
     fingerprint = ""
     if trainer.rank == 0:
         state = {k: v.detach().to("cpu").contiguous() for k, v in trainer.module.state_dict().items()}
-        state, method_record = trainer.method.final_weights(state, trainer)
+        state, method_record = trainer.method.final_weights(state, trainer.model.config)
         fingerprint = fingerprint_state_dict(state)
         metadata = {
             "parent_fingerprint": trainer.parent_fingerprint,

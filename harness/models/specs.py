@@ -11,17 +11,22 @@ open_clip:<arch>/<tag>      any open_clip architecture and pretrained tag (or a 
                             an OpenAI .pt (TorchScript archive or state dict), an open_clip .pt
                             ({'state_dict': ...}, 'module.' prefixes), or the original write-up's
                             torch.save({'epoch', 'model_state_dict', 'optimizer_state_dict', 'loss'})
+
+Another package adds a scheme through the entry-point group `bookclip.model_schemes`: an entry point
+named after the scheme names a `Scheme` object (`myhub = "my_package.specs:MYHUB"`).
 """
 
 from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.errors import ModelError
+from harness.registry import Registry
 
 if TYPE_CHECKING:
     import torch
@@ -31,7 +36,7 @@ if TYPE_CHECKING:
 # torch and open_clip are imported inside the loaders: parsing a spec, and failing on a missing
 # download, stay fast (a second, not the several seconds those imports take)
 
-_SCHEMES = ("tiny", "fixtures", "openai", "open_clip", "null")
+ENTRY_POINT_GROUP = "bookclip.model_schemes"
 
 
 @dataclass(frozen=True)
@@ -39,11 +44,44 @@ class ModelSpec:
     """A parsed model spec."""
 
     text: str
-    kind: str  # "tiny", "fixtures", "openai", "open_clip", "null", "file"
+    kind: str  # the scheme's name ("tiny", "fixtures", "openai", "open_clip", "null", ...) or "file"
     name: str = ""
     seed: int = 0
     tag: str = ""
     path: Path | None = None
+
+
+@dataclass(frozen=True)
+class Scheme:
+    """A model-spec scheme: the specs written `<name>:<rest>`.
+
+    `parse(text, rest)` turns the whole spec and what follows `<name>:` into a ModelSpec (a ModelError for
+    a malformed one; nothing heavy is imported); `load(spec)` builds the ClipModel on the CPU (`load`
+    moves it to the device). `forms` is how the spec is written, for messages and listings.
+    """
+
+    name: str
+    parse: Callable[[str, str], ModelSpec] = field(repr=False)
+    load: Callable[[ModelSpec], ClipModel] = field(repr=False)
+    forms: str = ""
+    description: str = ""
+
+
+def _as_scheme(value: object) -> Scheme:
+    if not isinstance(value, Scheme):
+        raise ModelError(f"{value!r} is not a harness.models.specs.Scheme; point the entry point at one")
+    return value
+
+
+SCHEMES: Registry[Scheme] = Registry(
+    "model spec scheme", check=_as_scheme, groups=(ENTRY_POINT_GROUP,), error=ModelError
+)
+
+
+def register_scheme(scheme: Scheme) -> Scheme:
+    """Add a spec scheme (a name already taken by another scheme is an error)."""
+    SCHEMES.register(scheme.name, _as_scheme(scheme))
+    return scheme
 
 
 def fixtures_dir() -> Path:
@@ -64,33 +102,14 @@ def parse_spec(spec: str) -> ModelSpec:
     if text == "tiny-baseline":
         text = "fixtures:tiny-baseline"
     scheme, sep, rest = text.partition(":")
-    if sep and scheme in _SCHEMES:
+    if sep and scheme in SCHEMES:
         if not rest:
             raise ModelError(f"model spec {text!r} names no model after '{scheme}:'; see `bookclip models list`")
-        if scheme == "null":
-            if rest != "constant":
-                raise ModelError(f"unknown null model {text!r}; the null model is null:constant")
-            return ModelSpec(text=text, kind="null", name=rest)
-        if scheme == "tiny":
-            match = re.fullmatch(r"([\w.-]+)(?:@(\d+))?", rest)
-            if not match:
-                raise ModelError(f"malformed tiny spec {text!r}; write tiny:<name> or tiny:<name>@<seed>")
-            return ModelSpec(text=text, kind="tiny", name=match.group(1), seed=int(match.group(2) or 0))
-        if scheme == "fixtures":
-            return ModelSpec(text=text, kind="fixtures", name=rest, path=fixtures_dir() / f"{rest}.safetensors")
-        if scheme == "openai":
-            return ModelSpec(text=text, kind="openai", name=rest, tag="openai")
-        arch, slash, tag = rest.partition("/")
-        if not slash or not arch or not tag:
-            raise ModelError(
-                f"malformed open_clip spec {text!r}; write open_clip:<arch>/<pretrained tag>, "
-                "e.g. open_clip:ViT-B-32/laion2b_s34b_b79k"
-            )
-        return ModelSpec(text=text, kind="open_clip", name=arch, tag=tag)
+        return SCHEMES.get(scheme).parse(text, rest)
     if sep and len(scheme) > 1 and "/" not in scheme and "\\" not in scheme and not Path(text).exists():
         raise ModelError(
-            f"unknown model spec scheme {scheme!r} in {text!r}; use one of "
-            f"{', '.join(s + ':' for s in _SCHEMES)} or a file path"
+            f"unknown model spec scheme {scheme!r} in {text!r}; {SCHEMES.suggest(scheme)}use one of "
+            f"{', '.join(s + ':' for s in SCHEMES.names())} or a file path"
         )
     return ModelSpec(text=text, kind="file", path=Path(text).expanduser())
 
@@ -98,23 +117,7 @@ def parse_spec(spec: str) -> ModelSpec:
 def load(spec: str, device: str | torch.device = "cpu") -> ClipModel:
     """Resolve `spec` to a ClipModel on `device` (see the module docstring for the forms)."""
     parsed = parse_spec(spec)
-    if parsed.kind == "tiny":
-        model = _load_tiny(parsed)
-    elif parsed.kind == "null":
-        from harness.models.null_model import null_model
-
-        model = null_model(parsed.text)
-    elif parsed.kind == "fixtures":
-        assert parsed.path is not None
-        if not parsed.path.is_file():
-            raise ModelError(
-                f"{parsed.text}: {parsed.path} does not exist; build it with "
-                "`bookclip fixtures build-baseline` (or set BOOKCLIP_FIXTURES_DIR)"
-            )
-        model = _load_file(parsed.path, spec=parsed.text)
-    elif parsed.kind in ("openai", "open_clip"):
-        model = _load_pretrained(parsed)
-    else:
+    if parsed.kind == "file":
         assert parsed.path is not None
         if not parsed.path.is_file():
             raise ModelError(
@@ -122,7 +125,59 @@ def load(spec: str, device: str | torch.device = "cpu") -> ClipModel:
                 "like tiny:vit-xs, openai:ViT-B/32 (see `bookclip models --help`)"
             )
         model = _load_file(parsed.path, spec=parsed.text)
+    else:
+        model = SCHEMES.get(parsed.kind).load(parsed)
     return model.to(device)
+
+
+# --- the built-in schemes ---------------------------------------------------------------------
+
+
+def _parse_null(text: str, rest: str) -> ModelSpec:
+    if rest != "constant":
+        raise ModelError(f"unknown null model {text!r}; the null model is null:constant")
+    return ModelSpec(text=text, kind="null", name=rest)
+
+
+def _load_null(parsed: ModelSpec) -> ClipModel:
+    from harness.models.null_model import null_model
+
+    return null_model(parsed.text)
+
+
+def _parse_tiny(text: str, rest: str) -> ModelSpec:
+    match = re.fullmatch(r"([\w.-]+)(?:@(\d+))?", rest)
+    if not match:
+        raise ModelError(f"malformed tiny spec {text!r}; write tiny:<name> or tiny:<name>@<seed>")
+    return ModelSpec(text=text, kind="tiny", name=match.group(1), seed=int(match.group(2) or 0))
+
+
+def _parse_fixtures(text: str, rest: str) -> ModelSpec:
+    return ModelSpec(text=text, kind="fixtures", name=rest, path=fixtures_dir() / f"{rest}.safetensors")
+
+
+def _load_fixtures(parsed: ModelSpec) -> ClipModel:
+    assert parsed.path is not None
+    if not parsed.path.is_file():
+        raise ModelError(
+            f"{parsed.text}: {parsed.path} does not exist; build it with "
+            "`bookclip fixtures build-baseline` (or set BOOKCLIP_FIXTURES_DIR)"
+        )
+    return _load_file(parsed.path, spec=parsed.text)
+
+
+def _parse_openai(text: str, rest: str) -> ModelSpec:
+    return ModelSpec(text=text, kind="openai", name=rest, tag="openai")
+
+
+def _parse_open_clip(text: str, rest: str) -> ModelSpec:
+    arch, slash, tag = rest.partition("/")
+    if not slash or not arch or not tag:
+        raise ModelError(
+            f"malformed open_clip spec {text!r}; write open_clip:<arch>/<pretrained tag>, "
+            "e.g. open_clip:ViT-B-32/laion2b_s34b_b79k"
+        )
+    return ModelSpec(text=text, kind="open_clip", name=arch, tag=tag)
 
 
 def _load_tiny(parsed: ModelSpec) -> ClipModel:
@@ -246,3 +301,13 @@ def _load_pretrained(parsed: ModelSpec) -> ClipModel:
         preprocess_config=preprocess,
         metadata={"layout": "open_clip", "arch": arch, "tag": parsed.tag, "weights": str(weights_path)},
     )
+
+
+for _scheme in (
+    Scheme("tiny", _parse_tiny, _load_tiny, "tiny:<name>[@<seed>]", "a small registered config, randomly initialised"),
+    Scheme("fixtures", _parse_fixtures, _load_fixtures, "fixtures:<name>", "a checkpoint of the embedded default"),
+    Scheme("openai", _parse_openai, _load_pretrained, "openai:<name>", "OpenAI's weights via open_clip"),
+    Scheme("open_clip", _parse_open_clip, _load_pretrained, "open_clip:<arch>/<tag>", "an open_clip model"),
+    Scheme("null", _parse_null, _load_null, "null:constant", "one embedding for every cover and title"),
+):
+    register_scheme(_scheme)

@@ -8,8 +8,9 @@ on which other titles were perturbed before it, or in what order.
 
 Families are collected in a `FamilyRegistry`. The built-in ones and any registered with
 `@register_family` live in the process-wide default registry; packages can add their own
-through the entry-point group `bookclip.probes` (an entry point names a `Family`, a list of
-them, or a module holding them).
+through the entry-point group `bookclip.probe_families` (or its earlier name `bookclip.probes`): an
+entry point names a `Family` (a function decorated with `@register_family`), a list of them, or a
+module holding them.
 """
 
 from __future__ import annotations
@@ -18,13 +19,16 @@ import enum
 import random
 import re
 import unicodedata
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from harness.errors import ConfigError
 from harness.io import sha256_hex
+from harness.registry import Registry
 
-ENTRY_POINT_GROUP = "bookclip.probes"
+ENTRY_POINT_GROUP = "bookclip.probe_families"
+LEGACY_ENTRY_POINT_GROUP = "bookclip.probes"  # the group's earlier name, still read
+ENTRY_POINT_GROUPS = (ENTRY_POINT_GROUP, LEGACY_ENTRY_POINT_GROUP)
 DEFAULT_CONTEXT_LENGTH = 77  # CLIP's text context, in tokens (start and end tokens included)
 
 
@@ -92,73 +96,65 @@ class Family:
         return bool(self.unchanged_when(title, context or TitleContext()))
 
 
-class FamilyRegistry:
-    """Families by name. Names are unique: registering a different family under a taken name fails."""
+class FamilyRegistry(Registry[Family]):
+    """Families by name (a `harness.registry.Registry`). Names are unique: registering a different family
+    under a taken name fails. Entry points are read only when asked (`load_entry_points`), so a registry
+    of the built-in families stays just that."""
 
     def __init__(self, families: Iterable[Family] = ()) -> None:
-        self._families: dict[str, Family] = {}
+        super().__init__("probe family", check=_as_family, groups=ENTRY_POINT_GROUPS)
         for family in families:
             self.add(family)
 
     def add(self, family: Family) -> Family:
-        if not isinstance(family, Family):
-            raise ConfigError(
-                f"probe family registry: {family!r} is not a Family; "
-                "decorate the function with @register_family(name, severity=...)"
-            )
-        existing = self._families.get(family.name)
-        if existing is not None and existing.fn is not family.fn:
+        family = _as_family(family)
+        existing = self._entries.get(family.name)
+        if isinstance(existing, Family) and existing.fn is not family.fn:
             raise ConfigError(
                 f"probe family {family.name!r} is already registered; choose another name for the new family"
             )
-        self._families[family.name] = family
+        self.register(family.name, family, replace=True)
         return family
-
-    def get(self, name: str) -> Family:
-        try:
-            return self._families[name]
-        except KeyError:
-            raise ConfigError(
-                f"unknown probe family {name!r}; known families: {', '.join(sorted(self._families))}"
-            ) from None
 
     def select(self, names: Iterable[str] | None = None) -> list[Family]:
         """The named families (all of them, in registration order, when names is None)."""
         if names is None:
-            return list(self._families.values())
+            return self.values()
         return [self.get(name) for name in names]
 
-    def names(self) -> list[str]:
-        return list(self._families)
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._families
-
-    def __iter__(self) -> Iterator[Family]:
-        return iter(list(self._families.values()))
-
-    def __len__(self) -> int:
-        return len(self._families)
-
     def copy(self) -> FamilyRegistry:
-        return FamilyRegistry(self._families.values())
+        return FamilyRegistry(self.values())
 
-    def load_entry_points(self, group: str = ENTRY_POINT_GROUP) -> list[str]:
-        """Add the families that installed packages declare under `group`; returns their names."""
+    def _read_entry_points(self) -> None:
+        """Entry points are added by `load_entry_points` only (see `families`)."""
+
+    def load_entry_points(self, group: str | None = None) -> list[str]:
+        """Add the families that installed packages declare under the entry-point groups (or `group`);
+        returns their names. An entry point may name a Family, a list of them or a module holding them."""
         from importlib.metadata import entry_points
 
         added: list[str] = []
-        for ep in entry_points(group=group):
-            try:
-                value = ep.load()
-            except Exception as exc:  # a broken plugin must name itself, not crash with a traceback
-                raise ConfigError(
-                    f"probe family entry point {ep.name!r} ({ep.value}) failed to load: "
-                    f"{type(exc).__name__}: {exc}; fix or uninstall that package"
-                ) from exc
-            for family in _families_in(value):
-                added.append(self.add(family).name)
+        for name in (group,) if group else self.groups:
+            for ep in entry_points(group=name):
+                try:
+                    value = ep.load()
+                except Exception as exc:  # a broken plugin must name itself, not crash with a traceback
+                    raise ConfigError(
+                        f"probe family entry point {ep.name!r} ({ep.value}) failed to load: "
+                        f"{type(exc).__name__}: {exc}; fix or uninstall that package"
+                    ) from exc
+                for family in _families_in(value):
+                    added.append(self.add(family).name)
         return added
+
+
+def _as_family(value: object) -> Family:
+    if not isinstance(value, Family):
+        raise ConfigError(
+            f"probe family registry: {value!r} is not a Family; "
+            "decorate the function with @register_family(name, severity=...)"
+        )
+    return value
 
 
 def _families_in(value: object) -> list[Family]:
