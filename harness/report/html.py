@@ -7,16 +7,22 @@ most in any view, and then every table, collapsed. Sections are lists of blocks
 (harness.report.html_blocks) drawn by one Jinja2 template with autoescape, so every string from a
 run is escaped. No script; a Content-Security-Policy allows only inline styles and data: images;
 plots are inline SVG or matplotlib SVG images; each cover is embedded once, as a CSS class.
-An HTML report section is a function in `SECTIONS`.
+An HTML report section is a `Section` (a heading and a function of the run returning blocks) registered
+under its anchor in `SECTIONS` (a harness.registry.Registry), drawn in registration order:
+
+    SECTIONS.register("my-section", Section("My section", my_blocks))
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.io import atomic_write_text
 from harness.plain_text import visible_page
+from harness.registry import Registry
 from harness.report.html_blocks import CSP, Block, environment, safely, stylesheet
 from harness.report.html_books import cover_rules, example_blocks, flip_blocks
 from harness.report.html_matrix import heatmap_blocks, probe_blocks
@@ -31,18 +37,30 @@ from harness.report.html_pictures import (
 from harness.report.html_verdict import verdict_blocks
 from harness.report.model import RunReport
 
-SECTIONS = [
-    ("verdict", "Verdict", verdict_blocks),
-    ("heatmap", "Where the models differ", heatmap_blocks),
-    ("probes", "Perturbed-title probes", probe_blocks),
-    ("recall", "Recall@k", recall_blocks),
-    ("categories", "Per category", category_blocks),
-    ("zero-shot", "Zero-shot category", zero_shot_blocks),
-    ("interpolation", "Interpolation frontier", interpolation_blocks),
-    ("examples", "Books that matter: largest rank losses and gains, in every view", example_blocks),
-    ("flips", "Flips", flip_blocks),
-    ("details", "Details: every number", detail_blocks),
-]
+
+@dataclass(frozen=True)
+class Section:
+    """One section of the page: its heading and the blocks it draws from a run (`NoData` for a note)."""
+
+    heading: str
+    render: Callable[[RunReport], list[Block]] = field(repr=False)
+
+
+SECTIONS: Registry[Section] = Registry(
+    "report section",
+    entries={
+        "verdict": Section("Verdict", verdict_blocks),
+        "heatmap": Section("Where the models differ", heatmap_blocks),
+        "probes": Section("Perturbed-title probes", probe_blocks),
+        "recall": Section("Recall@k", recall_blocks),
+        "categories": Section("Per category", category_blocks),
+        "zero-shot": Section("Zero-shot category", zero_shot_blocks),
+        "interpolation": Section("Interpolation frontier", interpolation_blocks),
+        "examples": Section("Books that matter: largest rank losses and gains, in every view", example_blocks),
+        "flips": Section("Flips", flip_blocks),
+        "details": Section("Details: every number", detail_blocks),
+    },
+)
 
 
 def write_html(report: RunReport, path: str | os.PathLike[str]) -> Path:
@@ -57,7 +75,8 @@ def render_html(report: RunReport) -> str:
     from markupsafe import Markup
 
     sections = [
-        {"id": anchor, "heading": heading, "blocks": safely(render, report)} for anchor, heading, render in SECTIONS
+        {"id": anchor, "heading": section.heading, "blocks": safely(section.render, report)}
+        for anchor, section in SECTIONS.items()
     ]
     git = (report.environment or {}).get("git") or {}
     meta = [f"run {report.run_id}", report.created_at]
@@ -92,4 +111,4 @@ def render_html(report: RunReport) -> str:
     return visible_page(page)  # data strings: no bidi reversal, no raw control characters, always UTF-8
 
 
-__all__ = ["SECTIONS", "Block", "recall_curve", "render_html", "write_html"]
+__all__ = ["SECTIONS", "Block", "Section", "recall_curve", "render_html", "write_html"]

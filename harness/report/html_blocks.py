@@ -12,9 +12,12 @@ import math
 from collections.abc import Callable, Iterable
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.report.model import GateResult, RunReport
+
+if TYPE_CHECKING:
+    import jinja2
 
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
 TEMPLATES = Path(__file__).with_name("templates")
@@ -98,7 +101,7 @@ def safely(render: Callable[[RunReport], list[Block]], report: RunReport) -> lis
 
 
 @lru_cache(maxsize=1)
-def environment() -> Any:
+def environment() -> jinja2.Environment:
     from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
     env = Environment(

@@ -34,7 +34,7 @@ def test_template_escapes_by_default():
 
 
 def test_verdict_comes_first_with_a_forest_plot_before_any_table(page, realistic):
-    assert SECTIONS[0][0] == "verdict"
+    assert SECTIONS.names()[0] == "verdict"
     body = page.split("<main>", 1)[1]
     assert body.index('<section id="verdict">') < body.index("<table")
     verdict = _section(page, "verdict")
