@@ -109,7 +109,21 @@ def certified_bound(kernel: Kernel, dim: int) -> tuple[float, float]:
 
 
 def exact_scores(rows: torch.Tensor, cols: torch.Tensor, row_index: np.ndarray, col_index: np.ndarray) -> np.ndarray:
-    """exact(rows[i], cols[j]) for each pair (i, j) of the two index arrays (the module's definition)."""
+    """exact(rows[i], cols[j]) for each pair (i, j) of the two index arrays (the module's definition): by
+    compiled loops on CPU (harness.evaluate.tile_kernels), by torch on a GPU; the two agree bit for bit."""
+    if rows.device.type == "cpu" and cols.device.type == "cpu":
+        from harness.evaluate.tile_kernels import exact_pairs  # compiled on first use: imported when needed
+
+        padded = 1 << max(0, int(rows.shape[1] - 1).bit_length())
+        ri, ci = np.asarray(row_index, dtype=np.int64), np.asarray(col_index, dtype=np.int64)
+        return exact_pairs(rows.numpy(), cols.numpy(), ri, ci, padded)
+    return torch_exact_scores(rows, cols, row_index, col_index)
+
+
+def torch_exact_scores(
+    rows: torch.Tensor, cols: torch.Tensor, row_index: np.ndarray, col_index: np.ndarray
+) -> np.ndarray:
+    """exact_scores by torch operations on the tensors' device."""
     out = np.empty(len(row_index), dtype=np.float64)
     if not len(out):
         return out

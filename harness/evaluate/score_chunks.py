@@ -88,9 +88,13 @@ def scan_tiles(
     col_band: Band | None,
     kernel: Kernel,
     shape: tuple[int, int],
+    *,
+    compiled: bool | None = None,
 ) -> TileTotals:
     """Certified counts of `rows` against `cols` (both on one device): `positives` are the (row, column)
-    pairs never counted, `row_band` the rows' bands, `col_band` the columns' (None: rows only)."""
+    pairs never counted, `row_band` the rows' bands, `col_band` the columns' (None: rows only). On CPU
+    (`compiled`, by default) each tile is certified by one compiled pass; on a GPU by torch comparisons,
+    with the band pairs gathered and scored exactly. Both give the same counts."""
     n_rows, n_cols = rows.shape[0], cols.shape[0]
     tile_r, tile_c = shape
     row_above = np.zeros(n_rows, dtype=np.int64)
@@ -98,9 +102,13 @@ def scan_tiles(
     pos_rows, pos_cols = positives
     rescored = 0
     scores = torch.empty((min(tile_r, n_rows), min(tile_c, n_cols)), dtype=torch.float32, device=rows.device)
-    # one counting thread: more would compete with the matrix library's threads, which spin between products
-    mask = np.empty(scores.numel(), dtype=bool) if rows.device.type == "cpu" else None
-    screen = True  # until a tile shows that its lowest band edge lets through too many scores
+    on_cpu = rows.device.type == "cpu" if compiled is None else compiled
+    if on_cpu:
+        from harness.evaluate.tile_kernels import certify_tile  # compiled on first use: imported when needed
+
+        rows_np, cols_np = rows.numpy(), cols.numpy()
+        no_cols = np.zeros(0, dtype=np.float32)
+        padded = 1 << max(0, int(rows.shape[1] - 1).bit_length())
     for r0 in range(0, n_rows, tile_r):
         r1 = min(r0 + tile_r, n_rows)
         lo, hi = np.searchsorted(pos_rows, (r0, r1))
@@ -114,13 +122,26 @@ def scan_tiles(
                 torch.as_tensor(chunk_pos_cols[inside] - c0, device=s.device),
             ] = -torch.inf
             cb = col_band[c0:c1] if col_band is not None else None
-            if mask is not None:  # a contiguous mask of the tile's shape
-                tile_mask = mask[: (r1 - r0) * (c1 - c0)].reshape(r1 - r0, c1 - c0)
-                (above_r, above_c, band_r, band_c), screen = certify_numpy(
-                    s.numpy(), tile_mask, row_band[r0:r1], cb, screen=screen
+            rb = row_band[r0:r1]
+            if on_cpu:  # one compiled pass: counts and the band pairs scored exactly
+                with_cols = cb is not None and col_above is not None
+                rescored += certify_tile(
+                    s.numpy(),
+                    rows_np[r0:r1],
+                    cols_np[c0:c1],
+                    rb.lo,
+                    rb.hi,
+                    rb.exact,
+                    row_above[r0:r1],
+                    cb.lo if cb is not None else no_cols,
+                    cb.hi if cb is not None else no_cols,
+                    cb.exact if cb is not None else no_cols.astype(np.float64),
+                    col_above[c0:c1] if col_above is not None else np.zeros(0, dtype=np.int64),
+                    with_cols,
+                    padded,
                 )
-            else:
-                above_r, above_c, band_r, band_c = certify_torch(s, row_band[r0:r1], cb)
+                continue
+            above_r, above_c, band_r, band_c = certify_torch(s, rb, cb)
             row_above[r0:r1] += above_r
             if col_above is not None and above_c is not None:
                 col_above[c0:c1] += above_c
@@ -131,115 +152,9 @@ def scan_tiles(
 Found = tuple[np.ndarray, np.ndarray | None, tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray] | None]
 
 
-def certify_numpy(
-    s: np.ndarray,
-    m: np.ndarray,
-    rb: Band,
-    cb: Band | None,
-    *,
-    screen: bool = True,
-) -> tuple[Found, bool]:
-    """A tile's certified counts: per row the scores above its band and the pairs inside it; with `cb`, per
-    column. `m` is a contiguous bool scratch of the tile's shape. With `screen`, one comparison against the
-    tile's lowest band edge comes first: when few scores pass it (a model whose positives stand out), they
-    are classified one by one for rows and columns at once. Returns the counts and whether the screen did."""
-    if screen:
-        floor = min(rb.lo.min(), cb.lo.min()) if cb is not None else rb.lo.min()
-        np.greater_equal(s, floor, out=m)
-        if np.count_nonzero(m) * SPARSE <= m.size:
-            r, c = np.divmod(np.flatnonzero(m), m.shape[1])
-            values = s[r, c]
-            above_r, band_r = _classify(values, r, c, rb.lo[r], rb.hi[r], r, m.shape[0])
-            if cb is None:
-                return (above_r, None, band_r, None), True
-            above_c, band_c = _classify(values, r, c, cb.lo[c], cb.hi[c], c, m.shape[1])
-            return (above_r, above_c, band_r, band_c), True
-    above_r, band_r = _side(s, m, rb.lo[:, None], rb.hi[:, None], axis=1)
-    if cb is None:
-        return (above_r, None, band_r, None), False
-    above_c, band_c = _side(s, m, cb.lo[None, :], cb.hi[None, :], axis=0)
-    return (above_r, above_c, band_r, band_c), False
-
-
-def _classify(
-    values: np.ndarray, r: np.ndarray, c: np.ndarray, lo: np.ndarray, hi: np.ndarray, owner: np.ndarray, n: int
-) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
-    """Scores (at rows r, columns c) against each owner's band edges: per owner the count above, and the pairs
-    inside the band."""
-    at_least = values >= lo
-    inside = at_least & (values <= hi)
-    return np.bincount(owner[at_least & ~inside], minlength=n), (r[inside], c[inside])
-
-
-SPARSE = 256  # at most one score in this many at or above the band's lower edge: find them, don't compare again
-
-
-def _side(
-    s: np.ndarray,
-    m: np.ndarray,
-    lo: np.ndarray,
-    hi: np.ndarray,
-    axis: int,
-) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
-    """Per row (axis 1) or column (axis 0): scores above the band, and the (row, column) pairs inside it."""
-    count = row_counts if axis == 1 else col_counts
-    np.greater_equal(s, lo, out=m)
-    if np.count_nonzero(m) * SPARSE <= m.size:  # few: classify them one by one
-        r, c = np.divmod(np.flatnonzero(m), m.shape[1])
-        owner, edge = (r, hi[r, 0]) if axis == 1 else (c, hi[0, c])
-        inside = s[r, c] <= edge
-        above = np.bincount(owner[~inside], minlength=m.shape[1 - axis])
-        return above, (r[inside], c[inside])
-    at_least = count(m)
-    np.greater(s, hi, out=m)
-    above = count(m)
-    some = np.flatnonzero(at_least - above)
-    if not len(some):
-        return above, (np.empty(0, np.int64), np.empty(0, np.int64))
-    if axis == 1:
-        sub = s[some]
-        r, c = np.nonzero((sub >= lo[some]) & (sub <= hi[some]))
-        return above, (some[r], c)
-    sub = s[:, some]
-    r, c = np.nonzero((sub >= lo[:, some]) & (sub <= hi[:, some]))
-    return above, (r, some[c])
-
-
-LANE_MAX = 255  # a uint8 lane of a uint64 word holds sums up to 255
-
-
-def row_counts(mask: np.ndarray) -> np.ndarray:
-    """True values per row of a C-contiguous bool matrix, eight at a time: the matrix read as uint64 words
-    whose eight byte lanes are summed together (at most 255 words at once, so no lane carries)."""
-    n, width = mask.shape
-    whole = width - width % 8
-    counts = np.zeros(n, dtype=np.int64)
-    if whole:
-        words = np.ascontiguousarray(mask[:, :whole]).view(np.uint64)
-        for w0 in range(0, words.shape[1], LANE_MAX):
-            lanes = np.add.reduce(words[:, w0 : w0 + LANE_MAX], axis=1)
-            counts += np.add.reduce(lanes.view(np.uint8).reshape(n, 8), axis=1, dtype=np.int64)
-    if whole < width:
-        counts += np.add.reduce(mask[:, whole:].view(np.uint8), axis=1, dtype=np.int64)
-    return counts
-
-
-def col_counts(mask: np.ndarray) -> np.ndarray:
-    """True values per column of a C-contiguous bool matrix, by the same uint64 lanes (255 rows at once)."""
-    n, width = mask.shape
-    whole = width - width % 8
-    counts = np.zeros(width, dtype=np.int64)
-    if whole:
-        words = np.ascontiguousarray(mask[:, :whole]).view(np.uint64)
-        for r0 in range(0, n, LANE_MAX):
-            counts[:whole] += np.add.reduce(words[r0 : r0 + LANE_MAX], axis=0).view(np.uint8)
-    if whole < width:
-        counts[whole:] += np.add.reduce(mask[:, whole:].view(np.uint8), axis=0, dtype=np.int64)
-    return counts
-
-
 def certify_torch(s: torch.Tensor, rb: Band, cb: Band | None) -> Found:
-    """certify_numpy's counts with torch, for tiles on a GPU."""
+    """A tile's counts on a GPU: per row (and with `cb`, per column) the scores above its band, and the
+    (row, column) pairs inside a band, to be scored exactly by `_rescore`."""
 
     def side(lo: np.ndarray, hi: np.ndarray, axis: int) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
         lo_t, hi_t = torch.as_tensor(lo, device=s.device), torch.as_tensor(hi, device=s.device)

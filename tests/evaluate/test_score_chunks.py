@@ -1,4 +1,5 @@
-"""The tile counts: numpy (CPU) and torch (GPU) give the same counts and band pairs; packed counting is exact."""
+"""The tile counts: the compiled CPU pass and the torch (GPU) comparisons give the counts of a float64
+brute force over the same embeddings, on tiles with many scores inside the bands."""
 
 from __future__ import annotations
 
@@ -6,61 +7,48 @@ import numpy as np
 import pytest
 import torch
 
-from harness.evaluate.kernels import round_down, round_up
-from harness.evaluate.score_chunks import Band, certify_numpy, certify_torch, col_counts, row_counts
+from harness.evaluate.kernels import KERNELS, certified_bound, exact_scores, round_down, round_up
+from harness.evaluate.score_chunks import Band, scan_tiles
 
 
-@pytest.mark.parametrize("shape", [(1, 1), (7, 13), (300, 1000), (256, 4101), (600, 8)])
-def test_packed_counts_equal_plain_sums(shape):
-    mask = np.random.default_rng(sum(shape)).random(shape) < 0.4
-    np.testing.assert_array_equal(row_counts(mask), mask.sum(axis=1))
-    np.testing.assert_array_equal(col_counts(mask), mask.sum(axis=0))
-    full = np.ones((600, 600), dtype=bool)  # lanes would overflow past 255 without the grouping
-    assert (row_counts(full) == 600).all() and (col_counts(full) == 600).all()
-
-
-def _band(values: np.ndarray, half: float) -> Band:
+def _band(values: np.ndarray, half: np.ndarray) -> Band:
     return Band(values, round_down(values - half), round_up(values + half))
 
 
-@pytest.mark.parametrize("seed", range(4))
-def test_torch_counts_equal_numpy_counts(seed):
+def _tied_embeddings(seed: int, n: int, dim: int) -> torch.Tensor:
+    """Unit vectors with many exact copies and one-ulp neighbours: scores crowd every band."""
     rng = np.random.default_rng(seed)
-    rows, cols = 37, 53
-    scores = np.round(rng.standard_normal((rows, cols)), 2).astype(np.float32)  # many near the thresholds
-    rb = _band(np.round(rng.standard_normal(rows), 2), 0.02)
-    cb = _band(np.round(rng.standard_normal(cols), 2), 0.02)
-    mask = np.empty(scores.shape, dtype=bool)
-    want, _ = certify_numpy(scores, mask, rb, cb)
-    got = certify_torch(torch.from_numpy(scores), rb, cb)
-    for a, b in zip(want[:2], got[:2], strict=True):
-        np.testing.assert_array_equal(a, b)
-    for a, b in zip(want[2:], got[2:], strict=True):
-        pairs = lambda p: sorted(zip(p[0].tolist(), p[1].tolist(), strict=True))  # noqa: E731
-        assert pairs(a) == pairs(b) and len(pairs(a)) > 0
-    above_rows = (scores > rb.hi[:, None]).sum(axis=1)
-    np.testing.assert_array_equal(want[0], above_rows)
+    base = rng.standard_normal((max(2, n // 4), dim)).astype(np.float32)
+    x = base[rng.integers(0, len(base), n)]
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    nudge = rng.random(n) < 0.3
+    x[nudge, 0] = np.nextafter(x[nudge, 0], np.float32(2))
+    return torch.from_numpy(np.ascontiguousarray(x))
 
 
-@pytest.mark.parametrize("seed", range(4))
-def test_screened_counts_equal_the_per_side_counts(seed):
-    """A tile whose scores mostly sit far below every band: the one-comparison screen classifies the few
-    that pass it, and gives what comparing per row and per column gives."""
-    rng = np.random.default_rng(seed)
-    rows, cols = 64, 1000
-    scores = (rng.standard_normal((rows, cols)) * 0.05).astype(np.float32)
-    rb = _band(rng.uniform(0.15, 0.2, rows), 1e-3)
-    cb = _band(rng.uniform(0.15, 0.2, cols), 1e-3)
-    near = rng.integers(0, rows, 40), rng.integers(0, cols, 40)
-    scores[near] = rb.exact[near[0]].astype(np.float32)  # some right at a row's threshold: inside its band
-    scores[rng.integers(0, rows, 20), rng.integers(0, cols, 20)] = 0.5  # some certainly above
-    mask = np.empty(scores.shape, dtype=bool)
-    screened, used = certify_numpy(scores, mask, rb, cb, screen=True)
-    plain, unused = certify_numpy(scores, mask, rb, cb, screen=False)
-    assert used and not unused
-    pairs = lambda p: sorted(zip(p[0].tolist(), p[1].tolist(), strict=True))  # noqa: E731
-    for a, b in zip(screened[:2], plain[:2], strict=True):
-        np.testing.assert_array_equal(a, b)
-    for a, b in zip(screened[2:], plain[2:], strict=True):
-        assert pairs(a) == pairs(b)
-    assert len(pairs(screened[2])) >= 30 and screened[0].sum() >= 15
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("kernel", ["float32", "bfloat16"])
+@pytest.mark.parametrize("tile", [(1, 5), (7, 13), (64, 4096)])
+def test_compiled_and_torch_tiles_count_what_a_brute_force_counts(seed, kernel, tile):
+    rows, cols = _tied_embeddings(seed, 45, 24), _tied_embeddings(seed + 10, 61, 24)
+    positives = (np.arange(45), np.arange(45) % 61)  # one positive per row
+    exact = exact_scores(rows, cols, *np.divmod(np.arange(45 * 61), 61)).reshape(45, 61)
+    row_thr = exact[positives]
+    col_thr = exact.max(axis=0)  # any threshold per column will do for counting
+    relative, absolute = certified_bound(KERNELS[kernel], 24)
+    row_band = _band(row_thr, np.full(45, relative + absolute))
+    col_band = _band(col_thr, np.full(61, relative + absolute))
+    negative = np.ones((45, 61), dtype=bool)
+    negative[positives] = False
+    want_rows = ((exact >= row_thr[:, None]) & negative).sum(axis=1)
+    want_cols = ((exact >= col_thr[None, :]) & negative).sum(axis=0)
+    results = []
+    for compiled in (True, False):
+        t = scan_tiles(rows, cols, positives, row_band, col_band, KERNELS[kernel], tile, compiled=compiled)
+        np.testing.assert_array_equal(t.row_above, want_rows)
+        np.testing.assert_array_equal(t.col_above, want_cols)
+        results.append(t.rescored)
+        rows_only = scan_tiles(rows, cols, positives, row_band, None, KERNELS[kernel], tile, compiled=compiled)
+        np.testing.assert_array_equal(rows_only.row_above, want_rows)
+        assert rows_only.col_above is None
+    assert results[0] == results[1] > 0  # the same pairs scored exactly, each once
