@@ -115,3 +115,120 @@ def test_the_commands_are_found():
     assert total >= 40
     joined = [t for page in PAGES for t in commands(page, "bookclip") if t[1:2] == ["interpolate"]]
     assert any("--save-alpha" in tokens for tokens in joined)  # a command continued over two lines
+
+
+# --------------------------------------------------------------------------- the how-to "add a metric"
+
+BLOCK = re.compile(r"^```(?P<lang>\w*)(?P<attrs>[^\n]*)\n(?P<body>.*?)^```$", re.MULTILINE | re.DOTALL)
+
+
+def page_blocks(page: Path) -> tuple[dict[str, str], list[str]]:
+    """A page's files (fenced blocks with `title="PATH"`) and its shell blocks (```bash), in order."""
+    files: dict[str, str] = {}
+    shell: list[str] = []
+    for match in BLOCK.finditer(page.read_text(encoding="utf-8")):
+        title = re.search(r'title="([^"]+)"', match["attrs"])
+        if title:
+            files[title.group(1)] = match["body"]
+        elif match["lang"] == "bash":
+            shell.append(match["body"])
+    return files, shell
+
+
+def throwaway_environment(root: Path) -> dict[str, str]:
+    """A virtual environment in `root` that sees this one's packages (bookclip among them) but installs
+    into its own folder, so `pip install -e .` there leaves the project's environment as it was. Its
+    `pip` and `bookclip` are this interpreter's, run by the throwaway one."""
+    import os
+    import site
+    import subprocess
+    import sys
+    import sysconfig
+
+    venv = root / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    purelib = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    outer = [p for p in site.getsitepackages() if Path(p).is_dir()] or [sysconfig.get_paths()["purelib"]]
+    Path(purelib, "outer_environment.pth").write_text(
+        "".join(f"import site; site.addsitedir({p!r})\n" for p in outer), encoding="utf-8"
+    )
+    scripts = {"pip": "from pip._internal.cli.main import main", "bookclip": "from harness.cli import main"}
+    for name, entry in scripts.items():
+        script = venv / "bin" / name
+        script.write_text(f"#!{python}\nimport sys\n{entry}\nsys.exit(main())\n", encoding="utf-8")
+        script.chmod(0o755)
+    outer_bin = str(Path(sys.executable).parent)
+    path = [str(venv / "bin")] + [p for p in os.environ.get("PATH", "").split(os.pathsep) if p != outer_bin]
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+    env.update(
+        PATH=os.pathsep.join(path),
+        VIRTUAL_ENV=str(venv),
+        BOOKCLIP_CACHE_DIR=str(root / "cache"),
+        PIP_NO_INDEX="1",  # offline: the package's one dependency, bookclip-harness, is installed already
+        PIP_NO_BUILD_ISOLATION="0",  # build with the setuptools that is here (pip reads "0" as: no isolation)
+        SETUPTOOLS_USE_DISTUTILS="stdlib",  # the outer setuptools' distutils shim is not installed in time
+        PYTHONWARNINGS="ignore",
+    )
+    return env
+
+
+def follow(page: Path, tmp_path: Path) -> tuple[Path, str]:
+    """Do what a how-to page says, word for word: write its files as shown into a new project, install
+    nothing but what its shell block installs (into a throwaway environment), run the shell block as
+    shown. Returns the project folder and the block's output."""
+    import subprocess
+
+    files, shell = page_blocks(page)
+    assert files and len(shell) == 1, f"{page_id(page)}: expected files and one shell block"
+    project = tmp_path / "project"
+    project.mkdir()
+    for name, text in files.items():
+        (project / name).write_text(text, encoding="utf-8")
+    env = throwaway_environment(tmp_path)
+    done = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", shell[0]], cwd=project, env=env, capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, f"{page_id(page)}:\n{done.stdout}{done.stderr}"
+    return project, done.stdout
+
+
+@pytest.mark.slow
+def test_the_how_to_add_a_metric_works_word_for_word(tmp_path):
+    """The metric a package declares in an entry point is evaluated and reported, in both directions."""
+    import json
+
+    project, output = follow(DOCS / "how-to" / "add-metric.md", tmp_path)
+    for direction in ("image_to_text", "text_to_image"):
+        assert f"all/{direction}/log2_rank ↓" in output
+    metrics = json.loads((project / "reports" / "eval.json").read_text(encoding="utf-8"))["metrics"]
+    (estimates,) = metrics.values()
+    assert estimates["all/image_to_text/log2_rank"]["value"] > 0
+    assert estimates["all/text_to_image/log2_rank"]["interval"] == "bca"
+    # the project's own environment did not get the package
+    from importlib.metadata import entry_points
+
+    assert "log2_rank" not in {ep.name for ep in entry_points(group="bookclip.metrics")}
+
+
+@pytest.mark.slow
+def test_the_how_to_add_a_probe_family_works_word_for_word(tmp_path):
+    import json
+
+    project, output = follow(DOCS / "how-to" / "add-probe-family.md", tmp_path)
+    assert "dropped_vowels" in output
+    report = json.loads((project / "reports" / "probes.json").read_text(encoding="utf-8"))
+    (estimates,) = report["metrics"].values()
+    assert "probes/dropped_vowels/flip_rate" in estimates
+
+
+@pytest.mark.slow
+def test_the_how_to_add_a_model_spec_scheme_works_word_for_word(tmp_path):
+    project, output = follow(DOCS / "how-to" / "add-spec-scheme.md", tmp_path)
+    assert "runs:first (runs)" in output
+    assert (project / "runs" / "first" / "model.safetensors").is_file()
