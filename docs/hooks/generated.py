@@ -58,7 +58,8 @@ def _option_rows(parser: argparse.ArgumentParser) -> list[tuple[str, ...]]:
                 name += " " + (action.metavar or action.dest.upper())
         else:
             name = action.metavar or action.dest
-        help_text = action.help or ""
+        # argparse's own expansion: %(default)s and friends filled in, %% printed as %
+        help_text = parser._get_formatter()._expand_help(action) if action.help else ""
         if action.choices and not isinstance(action, argparse._SubParsersAction):
             help_text += f" (one of: {', '.join(map(str, action.choices))})"
         rows.append((code(name), cell(help_text)))
