@@ -232,3 +232,50 @@ def test_the_how_to_add_a_model_spec_scheme_works_word_for_word(tmp_path):
     project, output = follow(DOCS / "how-to" / "add-spec-scheme.md", tmp_path)
     assert "runs:first (runs)" in output
     assert (project / "runs" / "first" / "model.safetensors").is_file()
+
+
+# --------------------------------------------------------------------------- the generated reference
+
+
+def generated():
+    """docs/hooks/generated.py, the build hook that writes the reference tables."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("docs_generated", DOCS / "hooks" / "generated.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_generated_reference_names_every_command_key_and_metric():
+    import dataclasses
+
+    from harness.config import RunConfig
+    from harness.evaluate.metrics import metrics
+    from harness.finetune.config import FinetuneConfig
+
+    hook = generated()
+    cli = hook.cli_reference()
+    parser = build_parser()
+    for name, sub in hook._subcommands(parser):
+        assert f"## `bookclip {name}`" in cli
+        for child, _ in hook._subcommands(sub):
+            assert f"`bookclip {name} {child}`" in cli
+    assert "%%" not in "".join(line for line in cli.splitlines() if line.startswith("| `"))
+    config = hook.run_config_reference()
+    for field in dataclasses.fields(RunConfig):
+        assert f"| `{field.name}` |" in config
+    finetune = hook.finetune_config_reference()
+    for field in dataclasses.fields(FinetuneConfig):
+        assert f"| `{field.name}` |" in finetune
+    table = hook.metrics_reference()
+    for metric in metrics():
+        assert f"| `{metric.name}` |" in table
+
+
+def test_every_generated_marker_of_the_pages_is_known():
+    hook = generated()
+    for page in PAGES:
+        for match in hook.MARKER.finditer(page.read_text(encoding="utf-8")):
+            assert match["name"] in hook.GENERATORS, f"{page_id(page)}: unknown table {match['name']!r}"
