@@ -185,7 +185,7 @@ def _ks(value: Any, source: str) -> tuple[int, ...]:
     return ks
 
 
-def _from_text(value: Any, key: str) -> Any:
+def _from_text(value: object, key: str) -> object:
     """`--bookclip-seed` arrives as text; every other number and boolean must be typed in TOML
     (`holm = "false"` is an error, not True)."""
     if key == "seed" and isinstance(value, str) and value.strip().lstrip("-").isdigit():

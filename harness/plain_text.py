@@ -9,18 +9,21 @@ shown as escapes; `strip_control()` does the same for plain print().
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from rich.text import Text
 
 # C0 controls except tab, DEL, and C1 controls (U+0080..U+009F, which include CSI); also bidi overrides
 _CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 
-def strip_control(value: Any) -> str:
+def strip_control(value: object) -> str:
     """`value` as a string with every control character replaced by its visible escape (ESC -> \\x1b)."""
     return _CONTROL.sub(lambda m: m.group(0).encode("unicode_escape").decode("ascii"), str(value))
 
 
-def plain(value: Any, style: str = "") -> Any:
+def plain(value: object, style: str = "") -> Text:
     """A rich Text of `value` (no markup parsed), control characters escaped."""
     from rich.text import Text
 

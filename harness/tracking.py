@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 from harness.errors import BookclipError, ConfigError
 
 if TYPE_CHECKING:
+    import pandas as pd
     from mlflow.tracking import MlflowClient
 
     from harness.report.model import RunReport
@@ -181,7 +182,7 @@ def _log(
     return parent
 
 
-def _ranks_table(entry: Mapping[str, Any]) -> Any:
+def _ranks_table(entry: Mapping[str, Any]) -> pd.DataFrame:
     import pandas as pd
 
     # text as object columns: MLflow's table check reads those (pandas 3 would infer its own str dtype)

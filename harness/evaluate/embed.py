@@ -226,7 +226,7 @@ def _on_cpu(model: Any) -> bool:
     return device is None or torch.device(device).type == "cpu"
 
 
-def _fast_matmuls(model: Any) -> Any:
+def _fast_matmuls(model: object) -> contextlib.AbstractContextManager[bool | None]:
     """On CPU: oneDNN float32 products for the model's layers while encoding (harness.models.cpu_kernels),
     and freed activations kept in the process between batches (harness.models.cpu_heap)."""
     from harness.models.cpu_heap import keep_freed_memory

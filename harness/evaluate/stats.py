@@ -153,7 +153,7 @@ def bootstrap_distributions(
     dists: dict[str, list[np.ndarray]] = {name: [] for name in arrays}
     for idx in resample_indices(n, resamples, seed):
         for name, v in arrays.items():
-            dists[name].append(statistic(v[idx], kinds[name]))
+            dists[name].append(statistic_rows(v[idx], kinds[name]))
     return {name: np.concatenate(d) for name, d in dists.items()}
 
 
@@ -201,7 +201,7 @@ def difference_distribution(
     _check_statistic(statistic_name)
     return np.concatenate(
         [
-            statistic(b[idx], statistic_name) - statistic(a[idx], statistic_name)
+            statistic_rows(b[idx], statistic_name) - statistic_rows(a[idx], statistic_name)
             for idx in resample_indices(len(a), resamples, seed)
         ]
     )
@@ -274,16 +274,21 @@ def _common_length(arrays: Mapping[str, np.ndarray]) -> int:
     return n
 
 
-def statistic(v: np.ndarray, name: str = "mean") -> Any:
-    """The named statistic over the last axis: a float for one array, one value per row for a 2-D block."""
+def statistic(v: np.ndarray, name: str = "mean") -> float:
+    """The named statistic (mean, median, pNN) of one array of per-query values."""
+    return float(statistic_rows(v, name))
+
+
+def statistic_rows(v: np.ndarray, name: str = "mean") -> np.ndarray:
+    """The named statistic over the last axis: one value per row of a 2-D block (a 0-d array for 1-D)."""
     if name == "mean":
-        out = v.mean(axis=-1)
+        out: np.ndarray = np.asarray(v.mean(axis=-1))
     elif name == "median":
-        out = np.median(v, axis=-1)
+        out = np.asarray(np.median(v, axis=-1))
     else:
         _check_statistic(name)
-        out = np.quantile(v, int(name[1:]) / 100.0, axis=-1)
-    return float(out) if v.ndim == 1 else out
+        out = np.asarray(np.quantile(v, int(name[1:]) / 100.0, axis=-1))
+    return out
 
 
 def _check_statistic(name: str) -> None:

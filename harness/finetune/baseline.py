@@ -14,11 +14,16 @@ import json
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from harness.io import sha256_hex
+
+if TYPE_CHECKING:
+    from harness.data import Catalogue
+    from harness.finetune.config import FinetuneConfig
+    from harness.models import ClipModel
 
 # Pretraining recipe of fixtures/tiny-baseline.safetensors (FinetuneConfig fields).
 BASELINE_RECIPE: dict[str, Any] = {
@@ -47,7 +52,7 @@ def baseline_categories() -> tuple[str, ...]:
     return tuple(c for c in FIXTURE_CATEGORIES if c != FIXTURE_FINETUNE_CATEGORY)
 
 
-def baseline_config(out: str | Path, *, seed: int = 0, **overrides: Any) -> Any:
+def baseline_config(out: str | Path, *, seed: int = 0, **overrides: Any) -> FinetuneConfig:
     """The FinetuneConfig that pretrains the baseline (fixture catalogue of `seed`)."""
     from harness.data import fixture_catalogue
     from harness.finetune.config import FinetuneConfig
@@ -122,7 +127,7 @@ def build_baseline(out: Path, *, seed: int = 0) -> Path:
     return out
 
 
-def heldout_pool(*, seed: int = 0, size: int = EVAL_POOL) -> Any:
+def heldout_pool(*, seed: int = 0, size: int = EVAL_POOL) -> Catalogue:
     """`size` held-out covers of the baseline's own categories (books it never saw), seeded."""
     from harness.finetune.data import run_splits
 
@@ -133,7 +138,7 @@ def heldout_pool(*, seed: int = 0, size: int = EVAL_POOL) -> Any:
     return heldout.subset(keep)
 
 
-def recall_at_k(model: Any, catalogue: Any, *, k: int = 5) -> float:
+def recall_at_k(model: ClipModel, catalogue: Catalogue, *, k: int = 5) -> float:
     """Image-to-text recall@k among `catalogue`'s covers, as evaluation measures it (ties count against)."""
     from harness.evaluate.evaluation import EvalConfig, evaluate_views
 

@@ -7,9 +7,14 @@ large (data, models) ever crosses a process boundary by pickling.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    import torch
+    from torch.utils.data import DataLoader
 
 MANIFEST_VERSION = 1
+T = TypeVar("T")
 
 
 def main(cfg_dict: dict[str, Any]) -> dict[str, Any]:
@@ -195,7 +200,9 @@ class _Trainer:
         n = self.micro * self.cfg.grad_accum * self.steps_per_epoch
         return [order[i : i + self.micro] for i in range(0, n, self.micro)]
 
-    def _loader(self, epoch: int, batches: list[list[int]]) -> Any:
+    def _loader(
+        self, epoch: int, batches: list[list[int]]
+    ) -> DataLoader[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
         import torch
         from torch.utils.data import DataLoader
 
@@ -326,12 +333,12 @@ def _save_final(trainer: _Trainer, steps: int, loss: float) -> tuple[str, str]:
     return str(path), fingerprint
 
 
-def _broadcast(trainer: _Trainer, value: Any) -> Any:
+def _broadcast(trainer: _Trainer, value: T) -> T:
     if not trainer.distributed:
         return value
     import torch.distributed as dist
 
-    box = [value]
+    box: list[T] = [value]
     dist.broadcast_object_list(box, src=0)
     return box[0]
 

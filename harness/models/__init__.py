@@ -7,7 +7,7 @@ missing published weights offline) does not pay for importing torch and open_cli
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 _EXPORTS = {
     "build_model": "build",
@@ -19,6 +19,9 @@ _EXPORTS = {
     "PreprocessConfig": "clip_model",
     "fingerprint_state_dict": "fingerprint",
     "ModelSpec": "specs",
+    "SCHEMES": "specs",
+    "Scheme": "specs",
+    "register_scheme": "specs",
     "fixtures_dir": "specs",
     "load": "specs",
     "parse_spec": "specs",
@@ -35,6 +38,8 @@ __all__ = [
     "DEFAULT_TINY",
     "ModelSpec",
     "PreprocessConfig",
+    "SCHEMES",
+    "Scheme",
     "TINY_IMAGE_SIZE",
     "build_model",
     "fingerprint_state_dict",
@@ -45,6 +50,7 @@ __all__ = [
     "load_checkpoint",
     "load_weights",
     "parse_spec",
+    "register_scheme",
     "save_checkpoint",
 ]
 
@@ -53,11 +59,11 @@ if TYPE_CHECKING:
     from harness.models.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
     from harness.models.clip_model import ClipModel, PreprocessConfig
     from harness.models.fingerprint import fingerprint_state_dict
-    from harness.models.specs import ModelSpec, fixtures_dir, load, parse_spec
+    from harness.models.specs import SCHEMES, ModelSpec, Scheme, fixtures_dir, load, parse_spec, register_scheme
     from harness.models.tiny import DEFAULT_TINY, TINY_IMAGE_SIZE, get_tiny_config, list_tiny
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> object:
     if name not in _EXPORTS:
         raise AttributeError(f"module 'harness.models' has no attribute {name!r}")
     value = getattr(importlib.import_module(f"harness.models.{_EXPORTS[name]}"), name)

@@ -60,7 +60,7 @@ class _RestrictedUnpickler(pickle.Unpickler):
         self._classes: dict[str, type] = {}
         self._storages: dict[str, torch.Tensor] = {}
 
-    def find_class(self, module: str, name: str) -> Any:
+    def find_class(self, module: str, name: str) -> object:
         if module == "__torch__" or module.startswith("__torch__."):
             qualified = f"{module}.{name}"
             if qualified not in self._classes:
@@ -76,7 +76,7 @@ class _RestrictedUnpickler(pickle.Unpickler):
             return _StorageType(_STORAGE_DTYPES[name])
         raise pickle.UnpicklingError(f"global '{module}.{name}' is not allowed in a weights file")
 
-    def persistent_load(self, pid: Any) -> Any:
+    def persistent_load(self, pid: object) -> torch.Tensor:
         if not (isinstance(pid, tuple) and len(pid) >= 3 and pid[0] == "storage" and isinstance(pid[1], _StorageType)):
             raise pickle.UnpicklingError(f"unsupported persistent id {str(pid)[:80]}")
         storage_type, key = pid[1], str(pid[2])

@@ -7,7 +7,7 @@ loads on first use. Metric directions live in the metric registry (harness.evalu
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING
 
 from harness.report.model import SCHEMA_VERSION, GateResult, RunReport, environment_info
 
@@ -28,10 +28,40 @@ _LAZY = {
     "select_examples": "harness.report.examples",
 }
 
-__all__ = ["SCHEMA_VERSION", "GateResult", "RunReport", "environment_info", *_LAZY]
+# spelled out (the eager names, then _LAZY's) so that linters see the TYPE_CHECKING imports as re-exports
+__all__ = [
+    "SCHEMA_VERSION",
+    "GateResult",
+    "RunReport",
+    "environment_info",
+    "compare_runs",
+    "RegressionResult",
+    "save_run",
+    "list_runs",
+    "resolve_run",
+    "write_html",
+    "render_html",
+    "print_run",
+    "print_regression",
+    "print_glance",
+    "combine_reports",
+    "suites_report",
+    "thumbnail_b64",
+    "select_examples",
+]
+
+if TYPE_CHECKING:
+    from harness.report.build import suites_report
+    from harness.report.combine import combine_reports
+    from harness.report.console import print_regression, print_run
+    from harness.report.console_glance import print_glance
+    from harness.report.examples import select_examples, thumbnail_b64
+    from harness.report.history import list_runs, resolve_run, save_run
+    from harness.report.html import render_html, write_html
+    from harness.report.regress import RegressionResult, compare_runs
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> object:
     if name in _LAZY:
         return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'harness.report' has no attribute {name!r}")

@@ -235,7 +235,7 @@ def _git_info(root: Path) -> dict[str, Any]:
     }
 
 
-def _finite(obj: Any) -> Any:
+def _finite(obj: object) -> object:
     """JSON has no NaN/inf: write them as null so every reader can parse the report."""
     if isinstance(obj, float):
         return obj if obj == obj and obj not in (float("inf"), float("-inf")) else None

@@ -374,7 +374,7 @@ def _n(*metrics: Estimate | None) -> int | None:
     return min(ns) if ns else None
 
 
-def json_ready(obj: Any) -> Any:
+def json_ready(obj: object) -> object:
     """NaN/inf become null (JSON has neither); tuples become lists."""
     if isinstance(obj, float):
         return obj if math.isfinite(obj) else None
