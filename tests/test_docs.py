@@ -139,6 +139,7 @@ def throwaway_environment(root: Path) -> dict[str, str]:
     """A virtual environment in `root` that sees this one's packages (bookclip among them) but installs
     into its own folder, so `pip install -e .` there leaves the project's environment as it was. Its
     `pip` and `bookclip` are this interpreter's, run by the throwaway one."""
+    import importlib.util
     import os
     import site
     import subprocess
@@ -166,15 +167,15 @@ def throwaway_environment(root: Path) -> dict[str, str]:
     outer_bin = str(Path(sys.executable).parent)
     path = [str(venv / "bin")] + [p for p in os.environ.get("PATH", "").split(os.pathsep) if p != outer_bin]
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
-    env.update(
-        PATH=os.pathsep.join(path),
-        VIRTUAL_ENV=str(venv),
-        BOOKCLIP_CACHE_DIR=str(root / "cache"),
-        PIP_NO_INDEX="1",  # offline: the package's one dependency, bookclip-harness, is installed already
-        PIP_NO_BUILD_ISOLATION="0",  # build with the setuptools that is here (pip reads "0" as: no isolation)
-        SETUPTOOLS_USE_DISTUTILS="stdlib",  # the outer setuptools' distutils shim is not installed in time
-        PYTHONWARNINGS="ignore",
-    )
+    env.update(PATH=os.pathsep.join(path), VIRTUAL_ENV=str(venv), BOOKCLIP_CACHE_DIR=str(root / "cache"))
+    env.update(PYTHONWARNINGS="ignore")
+    if importlib.util.find_spec("setuptools") is not None:  # build offline with the setuptools that is here
+        env.update(
+            PIP_NO_INDEX="1",  # the package's one dependency, bookclip-harness, is installed already
+            PIP_NO_BUILD_ISOLATION="0",  # pip reads "0" as: no isolation
+        )
+        if sys.version_info < (3, 12):  # the outer setuptools' distutils shim is not installed in time
+            env["SETUPTOOLS_USE_DISTUTILS"] = "stdlib"
     return env
 
 
