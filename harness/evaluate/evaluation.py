@@ -23,6 +23,7 @@ from harness.evaluate.retrieval import DEFAULT_KS, check_ks
 from harness.evaluate.stats import Estimate
 from harness.evaluate.templates import DEFAULT_CATEGORY_PROMPT, DEFAULT_TEMPLATE, resolve_template
 from harness.evaluate.zero_shot import accepted_categories, category_prompt_embeddings, classify
+from harness.models.record import model_record
 from harness.settings import DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES, StatSettings
 
 SPLIT_VIEWS = ("train", "heldout", "cross")
@@ -208,7 +209,7 @@ def evaluate_views(
             )
             zero_shot[name] = result
     evaluation = Evaluation(
-        model={"spec": str(getattr(model, "spec", "")), "fingerprint": str(getattr(model, "fingerprint", ""))},
+        model=model_record(model),
         data={
             "fingerprint": catalogue.fingerprint,
             "rows": len(catalogue),

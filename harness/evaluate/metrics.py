@@ -51,6 +51,8 @@ INTERVALS: dict[Test, tuple[str, str]] = {
     "mcnemar": ("clopper-pearson", "tango"),
     "bootstrap": ("bca", "paired-percentile"),
 }
+# the intervals drawn from bootstrap resamples (the rest are exact or score intervals of 0/1 outcomes)
+RESAMPLED_INTERVALS = frozenset({*INTERVALS["bootstrap"], "percentile"})
 DIRECTIONS = ("image_to_text", "text_to_image")
 VIEW = r"(?:train|heldout|cross|all)(?::.+?)?"  # cross:<Category>, whatever the category's name holds
 FAMILY = r"[A-Za-z0-9_.-]+(?:@title_hidden)?"

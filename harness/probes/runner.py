@@ -18,6 +18,7 @@ import numpy as np
 from harness.errors import ConfigError, DataError
 from harness.evaluate.compare import Difference, compare_values, estimates
 from harness.evaluate.stats import Estimate
+from harness.models.record import model_record
 from harness.probes.families import Family
 from harness.probes.families import families as registered_families
 from harness.probes.hard_negatives import HardNegativeResult, hard_negative_probe
@@ -85,13 +86,20 @@ class ProbeReport:
     control_invariance: tuple[InvarianceResult, ...]
     writeup: WriteupCase | None
     counts: dict[str, dict[str, int]]  # per family: probed, unchanged (not applicable), truncated
+    model_identity: str = ""  # weights + architecture + preprocessing + tokenizer (harness.models.record)
+
+    @property
+    def model_record(self) -> dict[str, str]:
+        """The model as a run report records it: spec, fingerprint and (when known) identity."""
+        record = {"spec": self.model_spec, "fingerprint": self.model_fingerprint}
+        return record | ({"identity": self.model_identity} if self.model_identity else {})
 
     def family_names(self) -> list[str]:
         return [r.family for r in self.invariance]
 
     def to_dict(self) -> dict[str, object]:
         return {
-            "model": {"spec": self.model_spec, "fingerprint": self.model_fingerprint},
+            "model": self.model_record,
             "catalogue_fingerprint": self.catalogue_fingerprint,
             "config": _plain(asdict(self.config)),
             "items": self.items,
@@ -232,9 +240,11 @@ def run_probes(model: ClipModel, catalogue: Catalogue, config: ProbeConfig = Pro
         except DataError:  # the catalogue does not hold that cover: the case is simply not part of this run
             case = None
 
+    record = model_record(model)
     return ProbeReport(
-        model_spec=model.spec,
-        model_fingerprint=model.fingerprint,
+        model_spec=record["spec"],
+        model_fingerprint=record["fingerprint"],
+        model_identity=record.get("identity", ""),
         catalogue_fingerprint=catalogue.fingerprint,
         config=config,
         items=len(rows),

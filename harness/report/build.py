@@ -17,6 +17,7 @@ from typing import Any
 from harness.evaluate.compare import Comparison, Difference
 from harness.evaluate.results import Evaluation
 from harness.evaluate.stats import Estimate
+from harness.models.record import model_record
 from harness.report.model import RunReport, environment_info
 from harness.settings import StatSettings
 
@@ -103,7 +104,7 @@ def add_comparison(
 
 def add_probes(report: RunReport, role: str, probe_report: Any) -> None:
     """A role's probe metrics, and the probe run's details as a section."""
-    add_model(report, role, {"spec": probe_report.model_spec, "fingerprint": probe_report.model_fingerprint})
+    add_model(report, role, probe_report.model_record)
     add_metrics(report, role, probe_report.metrics)
     report.sections.setdefault("probes", {})[role] = probe_report.to_dict()
 
@@ -152,15 +153,7 @@ def suites_report(workspace: Any, source: Any, gates: list[Any], *, name: str = 
             if ws.splits.replay is not None:  # rehearsed by the fine-tune, so not in cross
                 report.data["replay"] = {"fraction": ws.replay_fraction, "rows": ws.splits.replay_rows}
     for role, model in ws.loaded_models().items():
-        add_model(
-            report,
-            role,
-            {
-                "spec": ws.spec(role),
-                "fingerprint": model.fingerprint,
-                **({"identity": model.identity} if getattr(model, "identity", None) else {}),
-            },
-        )
+        add_model(report, role, {**model_record(model), "spec": ws.spec(role)})
     if ws.finetune_record:
         report.sections["finetune"] = dict(ws.finetune_record)
     for role, values in source.estimates.items():  # what the gates were judged on comes first

@@ -15,7 +15,7 @@ from typing import Any
 from rich.console import Console, JustifyMethod
 from rich.table import Table
 
-from harness.evaluate.metrics import arrow, arrow_of
+from harness.evaluate.metrics import RESAMPLED_INTERVALS, arrow, arrow_of, lookup, metric_name
 from harness.plain_text import plain
 from harness.report.history import StoredRun
 from harness.report.model import RunReport
@@ -115,22 +115,41 @@ def gates_table(report: RunReport) -> Table:
     return table
 
 
+def intervals_line(report: RunReport) -> str:
+    """How the run's intervals were made, as each estimate and difference records it (the metric registry's
+    declaration): e.g. '95% two-sided CIs: clopper-pearson (recall@K, accuracy); bca, 1000 bootstrap resamples
+    (mrr, median_rank); differences against baseline paired over the same queries: tango (recall@K)'."""
+    resamples = report.settings.get("resamples")
+
+    def grouped(items: Iterable[tuple[str, str]]) -> str:
+        by_interval: dict[str, dict[str, None]] = {}
+        for key, interval in items:
+            found = lookup(key)
+            by_interval.setdefault(interval, {})[found.metric.name if found else metric_name(key)] = None
+        return "; ".join(
+            interval
+            + (f", {resamples} bootstrap resamples" if interval in RESAMPLED_INTERVALS else "")
+            + f" ({', '.join(names)})"
+            for interval, names in by_interval.items()
+        )
+
+    confidence = report.settings.get("confidence", 0.95)
+    estimates = [(key, e.interval) for metrics in report.metrics.values() for key, e in metrics.items()]
+    line = f"{confidence:.0%} two-sided CIs: {grouped(estimates) or 'none'}"
+    differences = [(key, d.interval) for compared in report.comparisons.values() for key, d in compared.items()]
+    if differences:
+        line += f"; differences against {report.reference} paired over the same queries: {grouped(differences)}"
+    return line
+
+
 def print_run(report: RunReport, console: Console | None = None) -> None:
     console = console or make_console()
     models = ", ".join(f"{role}={m.get('spec', '?')}" for role, m in report.models.items())
     console.print(
         plain(f"{report.kind} run {report.run_id} ({report.name or 'unnamed'}) {report.created_at}  {models}")
     )
-    settings = report.settings
-    if settings:
-        console.print(
-            plain(
-                f"{settings.get('confidence', 0.95):.0%} two-sided CIs from {settings.get('resamples')} "
-                "bootstrap resamples; differences against "
-                f"{report.reference or 'no reference'} are paired over the same queries",
-                style="dim",
-            )
-        )
+    if report.settings:
+        console.print(plain(intervals_line(report), style="dim"))
     console.print(metrics_table(report))
     if isinstance(report.sections.get("interpolation"), dict):
         console.print(sweep_table(report.sections["interpolation"]))

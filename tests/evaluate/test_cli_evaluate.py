@@ -7,6 +7,7 @@ import sys
 import pytest
 
 from harness.cli import main
+from harness.models import load
 
 
 def _args(real_bookcovers, *extra):
@@ -32,7 +33,13 @@ def test_eval_writes_metrics_with_cis_and_per_query_ranks(real_bookcovers, tmp_p
     ranks = data["per_query"]["heldout/image_to_text"]["ranks"]["model"]
     assert m["n"] == len(ranks) and m["value"] == pytest.approx(sum(r <= 5 for r in ranks) / len(ranks))
     assert data["data"]["load_report"] and "cross/text_to_image/mrr" in data["metrics"]["model"]
-    assert "heldout/image_to_text/recall@5" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "heldout/image_to_text/recall@5" in printed
+    # the same identity the suites record (weights + architecture + preprocessing + tokenizer)
+    assert data["models"]["model"]["identity"] == load("tiny:vit-xs").identity
+    # each interval as the metric registry declares it, not "CIs from N bootstrap resamples" for all
+    assert "95% two-sided CIs: clopper-pearson (recall@K, accuracy, recall[C])" in " ".join(printed.split())
+    assert "bca, 100 bootstrap resamples (mrr, median_rank, mean_rank, balanced_accuracy)" in " ".join(printed.split())
 
 
 @pytest.mark.slow
@@ -50,6 +57,10 @@ def test_compare_prints_side_by_side_and_writes_json(real_bookcovers, tmp_path, 
     assert delta["delta"] == pytest.approx(values[1] - values[0])
     assert {"ci_low", "ci_high", "p_value", "gained", "lost", "test"} <= set(delta)
     assert "heldout/image_to_text/recall@5" in data["flips"]["candidate"]
+    for role, spec in (("baseline", "tiny:vit-xs"), ("candidate", "tiny:vit-xs@1")):
+        assert data["models"][role]["identity"] == load(spec).identity
+    line = " ".join(printed.split()).split("differences against baseline paired over the same queries: ")[1]
+    assert "tango (recall@K, accuracy, recall[C])" in line and "paired-percentile, 100 bootstrap resamples (" in line
 
 
 def test_unknown_placeholder_is_one_line_and_exit_2(real_bookcovers, capsys):

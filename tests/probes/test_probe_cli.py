@@ -67,6 +67,11 @@ def test_probe_compare_writes_keys_with_cis_and_prints_tables(small_fixture, tmp
     assert delta["n"] == 20 and delta["ci_low"] <= delta["delta"] <= delta["ci_high"] and delta["test"] == "mcnemar"
     assert "probes/minimal_edit/radius_p50" in doc["comparisons"]["candidate"]
     assert doc["models"]["candidate"]["spec"] == "tiny:vit-xs@1"
+    from harness.models import load
+
+    assert [doc["models"][role]["identity"] for role in ("baseline", "candidate")] == [
+        load(spec).identity for spec in ("tiny:vit-xs", "tiny:vit-xs@1")
+    ]
 
 
 def test_writeup_case_only(mind_body_spirit, capsys) -> None:  # noqa: ANN001
