@@ -99,19 +99,33 @@ def cli_reference() -> str:
 # --------------------------------------------------------------------------- dataclass fields
 
 
+BROKEN_OFF = re.compile(r"(,|\b(the|a|an|of|on|in|to|for|and|or|by|with|as))$")  # a phrase that goes on
+
+
 def field_comments(cls: type) -> dict[str, str]:
-    """The comments written beside (or on the lines above) each field of a dataclass."""
+    """The comments written beside (or on the lines above) each field of a dataclass. A comment line
+    continues the field's trailing comment above it when that one breaks off mid-phrase ("on the");
+    a one-word comment line is a section label."""
     comments: dict[str, str] = {}
     pending: list[str] = []
+    last: str | None = None  # the field whose trailing comment a following comment line continues
     for line in inspect.getsource(cls).splitlines():
         stripped = line.strip()
         if stripped.startswith("#"):
-            pending.append(stripped.lstrip("#").strip())
+            text = stripped.lstrip("#").strip()
+            if last is not None:
+                comments[last] = f"{comments[last]} {text}"
+            elif " " in text:
+                pending.append(text)
             continue
         match = re.match(r"^\s{4}(?P<name>[a-z_][a-z0-9_]*)\s*:\s*[^=]+?(?:=.*?)?(?:#\s*(?P<comment>.*))?$", line)
+        last = None
         if match and not stripped.startswith(("def ", "return")):
-            text = " ".join([*pending, match["comment"] or ""]).strip()
-            comments[match["name"]] = text
+            comments[match["name"]] = " ".join([*pending, match["comment"] or ""]).strip()
+            broken = match["comment"] and re.search(
+                r"(,|\b(the|a|an|of|on|in|to|for|and|or|by|with|as))$", match["comment"]
+            )
+            last = match["name"] if broken else None
         pending = []
     return comments
 
@@ -138,13 +152,18 @@ def command_help(*commands: str) -> dict[str, str]:
     return found
 
 
-def fields_table(cls: type, helps: dict[str, str] | None = None, extra: dict[str, str] | None = None) -> str:
+def fields_table(
+    cls: type, helps: dict[str, str] | None = None, extra: dict[str, str] | None = None, skip: tuple[str, ...] = ()
+) -> str:
     """Key, type, default and meaning of each field: its comment in the source, else the help of the
-    option that sets it (`helps`); `extra` adds a column (its header under the key "")."""
+    option that sets it (`helps`); `extra` adds a column (its header under the key ""); `skip` leaves
+    fields out."""
     comments = field_comments(cls)
     helps = helps or {}
     rows = []
     for field in dataclasses.fields(cls):
+        if field.name in skip:
+            continue
         meaning = comments.get(field.name) or helps.get(field.name, "")
         row = (code(field.name), code(field.type), _default(field), cell(meaning))
         rows.append((*row, code(extra.get(field.name, ""))) if extra is not None else row)
@@ -187,7 +206,32 @@ def finetune_config_reference() -> str:
     return fields_table(FinetuneConfig, helps)
 
 
+ESTIMATE_MEANINGS = {
+    "value": "the metric's value",
+    "ci_low": "lower end of its confidence interval",
+    "ci_high": "upper end of its confidence interval",
+    "n": "the number of queries (or items) it is computed over",
+    "interval": "how the interval was made (each metric's, in Metric keys)",
+}
+DIFFERENCE_MEANINGS = {
+    "key": "the metric key",
+    "reference": "the reference role's value",
+    "value": "this role's value",
+    "delta": "value minus reference",
+    "ci_low": "lower end of the difference's confidence interval",
+    "ci_high": "upper end of the difference's confidence interval",
+    "n": "the number of paired queries",
+    "p_value": "the p-value of the metric's paired test",
+    "test": "the paired test",
+    "higher_is_better": "the metric's registered direction",
+    "gained": "0/1 metrics: queries that became hits",
+    "lost": "0/1 metrics: queries that became misses",
+}
+
+
 def run_report_reference() -> str:
+    from harness.evaluate.compare import Difference
+    from harness.evaluate.stats import Estimate
     from harness.report.model import GateResult, RunReport
 
     return "\n".join(
@@ -199,8 +243,27 @@ def run_report_reference() -> str:
             "### `GateResult` (each entry of `gates`)",
             "",
             fields_table(GateResult),
+            "",
+            "### An estimate (each value of `metrics[role]`)",
+            "",
+            fields_table(Estimate, ESTIMATE_MEANINGS),
+            "",
+            "### A difference (each value of `comparisons[role]`)",
+            "",
+            fields_table(Difference, DIFFERENCE_MEANINGS, skip=("samples",)),
         ]
     )
+
+
+def probe_families_reference() -> str:
+    """The built-in perturbation families, read from their registry."""
+    from harness.probes.families import families
+
+    rows = [
+        (code(f.name), f.severity.name.lower(), cell(f.description), cell(f.unchanged_doc))
+        for f in families(entry_points=False)
+    ]
+    return table(("family", "severity", "what it does", "may leave a title unchanged when"), rows)
 
 
 # --------------------------------------------------------------------------- the metric registry
@@ -236,6 +299,7 @@ GENERATORS: dict[str, Callable[[], str]] = {
     "finetune-config": finetune_config_reference,
     "metrics": metrics_reference,
     "run-report": run_report_reference,
+    "probe-families": probe_families_reference,
 }
 
 
