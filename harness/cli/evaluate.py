@@ -15,7 +15,7 @@ from harness.tracking import log_if_wanted
 if TYPE_CHECKING:
     from harness.evaluate.evaluation import EvalConfig
     from harness.evaluate.results import Evaluation
-    from harness.report.model import RunReport
+    from harness.report.model import Kind, RunReport
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -388,7 +388,7 @@ def run_interpolate(args: argparse.Namespace) -> int:
 
 
 def _new_report(
-    kind: str, catalogue: Any, load_report: Any, config: EvalConfig, overlap: list[dict[str, Any]]
+    kind: Kind, catalogue: Any, load_report: Any, config: EvalConfig, overlap: list[dict[str, Any]]
 ) -> RunReport:
     from harness.report.build import new_report
 

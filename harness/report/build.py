@@ -18,12 +18,12 @@ from harness.evaluate.compare import Comparison, Difference
 from harness.evaluate.results import Evaluation
 from harness.evaluate.stats import Estimate
 from harness.models.record import model_record
-from harness.report.model import RunReport, environment_info
+from harness.report.model import Kind, RunReport, environment_info
 from harness.settings import StatSettings
 
 
 def new_report(
-    kind: str,
+    kind: Kind,
     *,
     settings: StatSettings,
     data: Mapping[str, Any] | None = None,

@@ -19,7 +19,7 @@ import subprocess
 import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, TypeVar, get_args
 
 from harness.errors import ConfigError
 from harness.evaluate.compare import Difference
@@ -27,11 +27,23 @@ from harness.evaluate.stats import Estimate
 from harness.io import atomic_write_json
 
 SCHEMA_VERSION = 2
-KINDS = ("suites", "eval", "compare", "interpolate", "probe", "finetune")
-OUTCOMES = ("PASS", "FAIL", "WARN", "UNDECIDED")
-TIERS = ("fail", "warn")
+Kind = Literal["suites", "eval", "compare", "interpolate", "probe", "finetune"]  # the command that wrote a run
+Outcome = Literal["PASS", "FAIL", "WARN", "UNDECIDED"]
+Tier = Literal["fail", "warn"]
+KINDS: tuple[Kind, ...] = get_args(Kind)
+OUTCOMES: tuple[Outcome, ...] = get_args(Outcome)
+TIERS: tuple[Tier, ...] = get_args(Tier)
+_Member = TypeVar("_Member", bound=str)
 # json.loads recurses per nesting level; a report is never deeper than this
 _MAX_DEPTH = 64
+
+
+def one_of(value: object, choices: tuple[_Member, ...], what: str) -> _Member:
+    """`value` as the member of the closed set `choices` it equals (a one-line ValueError naming them if none)."""
+    for choice in choices:
+        if value == choice:
+            return choice
+    raise ValueError(f"{what} {value!r} is not one of {', '.join(choices)}")
 
 
 @dataclass(frozen=True)
@@ -71,7 +83,7 @@ class RunReport:
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     created_at: str = field(default_factory=lambda: _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
     schema_version: int = SCHEMA_VERSION
-    kind: str = "suites"  # the command that wrote it
+    kind: Kind = "suites"  # the command that wrote it
     name: str = ""
     engine: str = "local"  # where per-query ranks were computed
     environment: dict[str, Any] = field(default_factory=dict)  # machine, git commit, library versions
@@ -131,9 +143,7 @@ class RunReport:
                 f"{source} has schema version {version!r}; this bookclip reads {SCHEMA_VERSION}: upgrade bookclip"
             )
         try:
-            kind = str(raw.get("kind", "suites"))
-            if kind not in KINDS:
-                raise ValueError(f"kind {kind!r} is not one of {KINDS}")
+            kind = one_of(raw.get("kind", "suites"), KINDS, "kind")
             return cls(
                 run_id=str(raw.get("run_id", "")),
                 created_at=str(raw.get("created_at", "")),
