@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import io
 import math
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +20,8 @@ import numpy as np
 from matplotlib.backends.backend_svg import FigureCanvasSVG
 from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, NullLocator, StrMethodFormatter
+
+from harness.plain_text import strip_control
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -47,14 +50,18 @@ def role_color(role: str, index: int = 0) -> str:
 
 
 def label(text: object) -> str:
-    """User text for a plot label: '$' would start mathtext, so it is escaped."""
-    return str(text).replace("\\", "\\\\").replace("$", r"\$")
+    """User text for a plot label: '$' would start mathtext, so it is escaped; control and bidi-override
+    characters are shown as visible escapes (matplotlib would otherwise warn about them, echoing an ESC)."""
+    return strip_control(str(text).replace("\\", "\\\\").replace("$", r"\$"))
 
 
 def to_data_uri(fig: Figure) -> str:
     """Render `fig` as SVG (deterministic: fixed hash salt, no date) and wrap it in a data URI."""
     buffer = io.BytesIO()
-    with matplotlib.rc_context(_STYLE):
+    with matplotlib.rc_context(_STYLE), warnings.catch_warnings():
+        # text stays SVG text that the browser draws with its own fonts: a glyph missing from matplotlib's
+        # layout font (a title in another script) is drawn by the browser, so the warning says nothing
+        warnings.filterwarnings("ignore", message="Glyph .* missing from font", category=UserWarning)
         FigureCanvasSVG(fig).print_svg(buffer, metadata={"Date": None})
     return "data:image/svg+xml;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 

@@ -135,3 +135,23 @@ def test_html_page_shows_crafted_text_visibly_and_always_encodes(tmp_path) -> No
     for raw in ("\u202e", "\x1b", "\x07", "\x9b", "\u2066"):
         assert raw not in text
     assert "\\u202eabc123" in text and "\\ud800" in text
+
+
+def test_plot_labels_show_crafted_text_visibly_and_warn_nothing() -> None:
+    """Category names reach the HTML report's plots: an ESC in one made matplotlib warn "Glyph 27 (\\x1b)
+    missing from font", echoing the ESC to the terminal; a title in another script warned the same way
+    though the page's browser draws it (the SVG keeps text as text)."""
+    import base64
+    import warnings
+
+    from harness.report.plots import grouped_bars
+
+    groups = {f"cat {EVIL}": {"baseline": 0.4, "candidate": 0.5}, "書籍 كتب": {"baseline": 0.3, "candidate": 0.2}}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        uri = grouped_bars(groups, title=f"t {EVIL}", xlabel="recall@5")
+    assert [str(w.message) for w in caught] == []
+    svg = base64.b64decode(uri.split(",", 1)[1]).decode("utf-8")
+    for raw in ("\x1b", "\x9b", "\u202e", "\x07"):
+        assert raw not in svg
+    assert "\\x1b" in svg and "書籍" in svg
