@@ -64,7 +64,8 @@ class Registry(Generic[T]):
     # -- writing ---------------------------------------------------------------------------
     def register(self, name: str, entry: T | str, *, replace: bool = False) -> T | str:
         """Add `entry` (an object or a "module:attribute" reference) under `name`; a taken name is an error
-        unless `replace`, or unless the entry is the one registered there already."""
+        unless `replace`, or unless the entry is the one registered there already. Registering reads no
+        entry points (a package's built-in entries come first; entry points join on the first read)."""
         existing = self._entries.get(name)
         # the same entry again is no conflict, nor is the object a lazy entry's import registers itself
         same = existing is entry or existing == entry or (is_reference(existing) and not isinstance(entry, str))
@@ -177,6 +178,11 @@ class Registry(Generic[T]):
         for group in self.groups:
             for ep in entry_points(group=group):
                 if self._entries.get(ep.name) != ep.value:
-                    self.register(ep.name, ep.value)
+                    try:
+                        self.register(ep.name, ep.value)
+                    except ConfigError as exc:
+                        raise ConfigError(
+                            f"{self.what} entry point {ep.name!r} ({ep.value}) in {group}: {exc}"
+                        ) from None
                 added.append(ep.name)
         return added

@@ -200,4 +200,37 @@ def test_an_entry_point_that_is_not_what_the_registry_holds_is_one_line(tmp_path
         "ConfigError model spec scheme 'nope' (wrong_things:THING): 3 is not a harness.models.specs.Scheme; "
         "point the entry point at one",
     ]
-    assert ModelError  # an unknown scheme stays a ModelError (tests/models/test_specs.py)
+
+
+def test_an_entry_point_under_a_taken_name_names_its_package(tmp_path: Path) -> None:
+    _distribution(tmp_path, "clash", "[bookclip.metrics]\nmrr = clash_metrics:MRR\n", clash_metrics="MRR = None\n")
+    out = _run(
+        tmp_path,
+        """
+        from harness.evaluate.metrics import metrics
+        try:
+            metrics()
+        except Exception as exc:
+            print(exc)
+        """,
+    )
+    assert out == [
+        "metric entry point 'mrr' (clash_metrics:MRR) in bookclip.metrics: metric 'mrr' is registered already; "
+        "choose another name"
+    ]
+
+
+def test_a_scheme_s_specs_load_through_the_name_it_is_registered_under() -> None:
+    from harness.models.null_model import null_model
+    from harness.models.specs import SCHEMES, ModelSpec, Scheme, load, parse_spec, register_scheme
+
+    # the scheme's parse leaves the kind at a name nothing is registered under
+    register_scheme(
+        Scheme("alias", lambda text, rest: ModelSpec(text=text, kind="other"), lambda s: null_model(s.text))
+    )
+    try:
+        assert parse_spec("alias:x").kind == "alias" and load("alias:x").spec == "alias:x"
+    finally:
+        SCHEMES.unregister("alias")
+    with pytest.raises(ModelError, match="unknown model spec scheme 'alias'"):
+        parse_spec("alias:x")

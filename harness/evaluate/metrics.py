@@ -141,8 +141,6 @@ METRICS: Registry[Metric] = Registry("metric", check=_as_metric, groups=(ENTRY_P
 
 def register_metric(metric: Metric) -> Metric:
     """Add a metric to the registry (a name already taken by another metric is an error)."""
-    if metric.name in METRICS and METRICS.get(metric.name) is not metric:
-        raise ConfigError(f"metric {metric.name!r} is registered already; choose another name")
     METRICS.register(metric.name, _as_metric(metric))
     return metric
 

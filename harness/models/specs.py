@@ -21,7 +21,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -105,7 +105,9 @@ def parse_spec(spec: str) -> ModelSpec:
     if sep and scheme in SCHEMES:
         if not rest:
             raise ModelError(f"model spec {text!r} names no model after '{scheme}:'; see `bookclip models list`")
-        return SCHEMES.get(scheme).parse(text, rest)
+        parsed = SCHEMES.get(scheme).parse(text, rest)
+        # `load` finds the scheme by the spec's kind: the name the scheme is registered under
+        return parsed if parsed.kind == "file" or parsed.kind in SCHEMES else replace(parsed, kind=scheme)
     if sep and len(scheme) > 1 and "/" not in scheme and "\\" not in scheme and not Path(text).exists():
         raise ModelError(
             f"unknown model spec scheme {scheme!r} in {text!r}; {SCHEMES.suggest(scheme)}use one of "
