@@ -22,14 +22,14 @@ DEFAULT_CONFIDENCE = 0.95
 DEFAULT_SPARK_GALLERY_MIB = 256  # Spark ranking: larger galleries are streamed in pieces of at most this
 
 
-def number(value: Any, name: str) -> float:
+def number(value: object, name: str) -> float:
     """A finite real number (booleans and strings are refused)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise ConfigError(f"{name} must be a finite number, got {value!r}")
     return float(value)
 
 
-def integer(value: Any, name: str, *, minimum: int | None = None) -> int:
+def integer(value: object, name: str, *, minimum: int | None = None) -> int:
     """An integer (a float with a fraction, a boolean or a string is refused), at least `minimum`."""
     if (
         isinstance(value, bool)
@@ -43,14 +43,14 @@ def integer(value: Any, name: str, *, minimum: int | None = None) -> int:
     return checked
 
 
-def boolean(value: Any, name: str) -> bool:
+def boolean(value: object, name: str) -> bool:
     """true/false only: the string "false" is not True."""
     if not isinstance(value, bool):
         raise ConfigError(f"{name} must be true or false, got {value!r}")
     return value
 
 
-def mebibytes(value: Any, name: str) -> int:
+def mebibytes(value: object, name: str) -> int:
     """A memory budget given in MiB, as bytes: a positive number (a string, as read from the environment,
     is parsed)."""
     if isinstance(value, str):
@@ -58,10 +58,10 @@ def mebibytes(value: Any, name: str) -> int:
             value = float(value.strip())
         except ValueError:
             raise ConfigError(f"{name} must be a number of MiB such as 256, got {value!r}") from None
-    value = number(value, name)
-    if value <= 0:
-        raise ConfigError(f"{name} must be more than 0 MiB, got {value:g}")
-    return max(1, int(value * 2**20))
+    mib = number(value, name)
+    if mib <= 0:
+        raise ConfigError(f"{name} must be more than 0 MiB, got {mib:g}")
+    return max(1, int(mib * 2**20))
 
 
 def switched_off(env: str, *also_off: str) -> bool:
@@ -70,14 +70,14 @@ def switched_off(env: str, *also_off: str) -> bool:
     return os.environ.get(env, "").strip().lower() in ("default", "off", "0", "false", *also_off)
 
 
-def confidence(value: Any, name: str = "confidence") -> float:
+def confidence(value: object, name: str = "confidence") -> float:
     checked = number(value, name)
     if not 0.5 <= checked < 1:
         raise ConfigError(f"{name} must be in [0.5, 1), e.g. 0.95; got {checked:g}")
     return checked
 
 
-def resamples(value: Any, name: str = "resamples") -> int:
+def resamples(value: object, name: str = "resamples") -> int:
     checked = integer(value, name)
     if checked < MIN_RESAMPLES:
         raise ConfigError(f"{name} must be at least {MIN_RESAMPLES} for a bootstrap, got {checked}; use e.g. 1000")
@@ -88,7 +88,7 @@ def resamples(value: Any, name: str = "resamples") -> int:
     return checked
 
 
-def seed(value: Any, name: str = "seed") -> int:
+def seed(value: object, name: str = "seed") -> int:
     """A seed: an integer in [0, 2**32 - 1], checked before any work."""
     checked = integer(value, name)
     if not 0 <= checked <= MAX_SEED:
@@ -96,11 +96,11 @@ def seed(value: Any, name: str = "seed") -> int:
     return checked
 
 
-def min_n(value: Any, name: str = "min_n") -> int:
+def min_n(value: object, name: str = "min_n") -> int:
     return integer(value, name, minimum=1)
 
 
-def fraction(value: Any, name: str, *, open_low: bool) -> float:
+def fraction(value: object, name: str, *, open_low: bool) -> float:
     """A share in [0, 1) (open_low: in (0, 1))."""
     checked = number(value, name)
     ok = (0 < checked < 1) if open_low else (0 <= checked < 1)
@@ -109,16 +109,16 @@ def fraction(value: Any, name: str, *, open_low: bool) -> float:
     return checked
 
 
-def heldout_fraction(value: Any, name: str = "heldout_fraction") -> float:
+def heldout_fraction(value: object, name: str = "heldout_fraction") -> float:
     """[0, 1): 0 holds no book out (a split for pretraining); the suites then have no held-out view."""
     return fraction(value, name, open_low=False)
 
 
-def replay_fraction(value: Any, name: str = "replay_fraction") -> float:
+def replay_fraction(value: object, name: str = "replay_fraction") -> float:
     return fraction(value, name, open_low=False)
 
 
-def margin(value: Any, name: str = "margin") -> float:
+def margin(value: object, name: str = "margin") -> float:
     checked = number(value, name)
     if checked < 0:
         raise ConfigError(f"{name} must be >= 0 (how much worse is tolerated, in the metric's units), got {checked:g}")
