@@ -57,6 +57,7 @@ _KEYS = {
     "strict",
     "engine",
     "mlflow",
+    "slice_level",
 }
 
 
@@ -83,6 +84,7 @@ class RunConfig:
     strict: bool = False
     engine: str = "local"  # evaluation engine: local, spark-local, spark-cluster
     mlflow: bool = False  # log the run to MLflow (also on when MLFLOW_TRACKING_URI is set)
+    slice_level: float = 0.05  # the false-discovery rate of the run report's Slices section
     finetune: Mapping[str, Any] = field(default_factory=dict)  # FinetuneConfig overrides
     gates: tuple[Gate, ...] = ()
 
@@ -130,6 +132,7 @@ def build_config(raw: Mapping[str, Any], *, source: str = "configuration") -> Ru
             "holm",
             "strict",
             "mlflow",
+            "slice_level",
         ):
             value = _CHECKS[key](_from_text(value, key), name)
         elif key == "finetune":
@@ -203,4 +206,5 @@ _CHECKS: dict[str, Callable[[Any, str], object]] = {  # (raw value, name) -> the
     "holm": settings.boolean,
     "strict": settings.boolean,
     "mlflow": settings.boolean,
+    "slice_level": settings.false_discovery_level,
 }

@@ -60,6 +60,7 @@ class Gate:
     suite: str = ""
     min_n: int = 30
     ci_based: bool = False  # min/max judged on the CI bound rather than the point estimate
+    max_discoveries: int | None = None  # a slice gate: how many slices may be worse beyond the margin
 
     @property
     def paired(self) -> bool:
@@ -75,6 +76,8 @@ class Gate:
             return f"≥ {self.threshold:g}" + (f" at {pct}" if self.ci_based else "")
         if self.rule == "max":
             return f"≤ {self.threshold:g}" + (f" at {pct}" if self.ci_based else "")
+        if self.max_discoveries is not None:
+            return f"at most {self.max_discoveries} slice(s) worse by > {self.threshold:g}"
         if self.rule == "delta":
             return f"better by > {self.threshold:g} at {pct}"
         return f"non-inferior by {self.threshold:g} at {pct}"
@@ -126,6 +129,8 @@ def _parse_gate(key: str, spec: Any, defaults: Mapping[str, Any]) -> Gate:
     where = f'gate "{key}"'
     if not isinstance(spec, Mapping):
         raise ConfigError(f"{where}: expected a table like {{ delta = 0 }} or {{ min = 0.3 }}, got {spec!r}")
+    if key.startswith(SLICE_PREFIX):
+        return _parse_slice_gate(key, spec, defaults)
     suite = suite_of(key)
     if suite is None:
         raise ConfigError(
@@ -282,6 +287,72 @@ def _judge_one(gate: Gate, ev: Evidence, p: float | None, alpha: float, blocked:
             f"n={d.n} is too small to show it; about {needed} queries would",
         )
     return result(fail, f'{shown}; gate "{rule}": {fail} (p={p:.3g})')
+
+
+# -- slices -----------------------------------------------------------------------------------
+
+SLICE_PREFIX = "slices/"
+_SLICE_FIELDS = {"non_inferior", "max_discoveries", "tier"}
+
+
+def _parse_slice_gate(key: str, spec: Mapping[str, Any], defaults: Mapping[str, Any]) -> Gate:
+    """`"slices/<direction>/<metric>" = { max_discoveries = 0, non_inferior = 0.05 }`: at most that many
+    slices (of any view) may be worse than the reference by more than the margin after false-discovery
+    control. Judged by `bookclip slices RUN.json` on the run's Slices section."""
+    from harness.evaluate.metrics import DIRECTIONS, resolve
+
+    where = f'gate "{key}"'
+    _, direction, metric = (key.split("/") + ["", ""])[:3]
+    resolved = resolve(metric, "retrieval")
+    if key.count("/") != 2 or direction not in DIRECTIONS or resolved is None:
+        raise ConfigError(
+            f"{where}: slice gates look like slices/image_to_text/recall@5 (a direction, a retrieval metric)"
+        )
+    if resolved.higher_is_better is None:
+        raise ConfigError(f"{where}: this metric has no direction, so no slice can be worse")
+    unknown = set(spec) - _SLICE_FIELDS
+    if unknown or "non_inferior" not in spec:
+        raise ConfigError(
+            f"{where}: a slice gate takes non_inferior (the margin) and optionally max_discoveries and tier; "
+            f"got {sorted(spec)}"
+        )
+    margin = settings.margin(settings.number(spec["non_inferior"], f"{where}: non_inferior"), f"{where}: non_inferior")
+    allowed = settings.integer(spec.get("max_discoveries", 0), f"{where}: max_discoveries", minimum=0)
+    tier = str(spec.get("tier", "fail"))
+    if tier not in TIERS:
+        raise ConfigError(f"{where}: tier must be one of {list(TIERS)}, got {tier!r}")
+    return Gate(
+        metric=key,
+        rule="non_inferior",
+        threshold=margin,
+        confidence=float(defaults.get("confidence", 0.95)),
+        tier=tier,
+        suite="slices",
+        max_discoveries=allowed,
+    )
+
+
+def judge_slices(gate: Gate, worse: Sequence[Any], tried: int, level: float) -> GateResult:
+    """A slice gate's outcome from the slices found worse beyond its margin (after Benjamini-Hochberg at
+    `level` across the `tried` slices it covers): more than `max_discoveries` of them fail it."""
+    allowed = gate.max_discoveries or 0
+    fail = "FAIL" if gate.tier == "fail" else "WARN"
+    outcome = "PASS" if len(worse) <= allowed else fail
+    named = "; ".join(getattr(r, "name", str(r)) for r in worse[:5]) + (" ..." if len(worse) > 5 else "")
+    message = (
+        f"{len(worse)} of {tried} slices worse by more than {gate.threshold:g} at false-discovery rate {level:g} "
+        f"(at most {allowed} allowed): {outcome}" + (f" ({named})" if worse else "")
+    )
+    return GateResult(
+        name=gate.name,
+        metric=gate.metric,
+        rule=f"{gate.describe()} at false-discovery rate {level:g}",
+        tier=gate.tier,
+        outcome=outcome,
+        message=message,
+        rule_kind="non_inferior",
+        threshold=gate.threshold,
+    )
 
 
 def failed(results: Iterable[GateResult]) -> list[GateResult]:

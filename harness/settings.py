@@ -125,6 +125,14 @@ def margin(value: object, name: str = "margin") -> float:
     return checked
 
 
+def false_discovery_level(value: Any, name: str = "slice_level") -> float:
+    """The false-discovery rate that slice discovery controls (Benjamini-Hochberg): in (0, 0.5]."""
+    checked = number(value, name)
+    if not 0.0 < checked <= 0.5:
+        raise ConfigError(f"{name} must be in (0, 0.5], e.g. 0.05; got {checked:g}")
+    return checked
+
+
 @dataclass(frozen=True)
 class StatSettings:
     """How uncertainty is computed: bootstrap resamples, confidence level and the seed."""

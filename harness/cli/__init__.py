@@ -10,7 +10,7 @@ from harness import __version__
 from harness.errors import BookclipError
 
 # module name -> registers these top-level commands; imported lazily so `--help` stays fast
-COMMAND_MODULES = ("data", "fixtures", "models", "finetune", "evaluate", "probe", "report", "calibrate")
+COMMAND_MODULES = ("data", "fixtures", "models", "finetune", "evaluate", "probe", "report", "calibrate", "slices")
 
 
 def build_parser() -> argparse.ArgumentParser:

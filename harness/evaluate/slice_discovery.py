@@ -30,22 +30,12 @@ from harness.evaluate.metrics import DIRECTIONS, resolve, values_from_ranks
 from harness.evaluate.power import detectable_effect
 from harness.evaluate.slices import SliceTable
 from harness.evaluate.stats import benjamini_hochberg
-from harness.settings import DEFAULT_STAT_SETTINGS, StatSettings
+from harness.settings import DEFAULT_STAT_SETTINGS, StatSettings, false_discovery_level
 
 DEFAULT_LEVEL = 0.05
 DEFAULT_MIN_N = 30
 DEFAULT_METRICS = ("recall@5", "mrr")
 DEFAULT_VIEWS = ("heldout", "cross")
-
-
-def fdr_level(value: Any, name: str = "level") -> float:
-    """A false-discovery level in (0, 0.5]."""
-    from harness.settings import number
-
-    level = number(value, name)
-    if not 0.0 < level <= 0.5:
-        raise ConfigError(f"{name} must be in (0, 0.5], e.g. 0.05; got {level:g}")
-    return level
 
 
 @dataclass(frozen=True)
@@ -110,11 +100,12 @@ class SliceAnalysis:
     min_n: int
     metrics: tuple[str, ...]
     views: tuple[str, ...]
-    results: tuple[SliceResult, ...]  # most significant first
+    results: tuple[SliceResult, ...]  # worse discoveries first, then by q-value
     too_small: dict[str, int] = field(default_factory=dict)  # slicing -> (view, slice) pairs below min_n
     skipped: dict[str, str] = field(default_factory=dict)  # slicing -> why it was not applied
     unusable: dict[str, int] = field(default_factory=dict)  # slicing -> queries without a usable value
     unmatched: int = 0  # queries whose book the catalogue lacks
+    whole: dict[str, int] = field(default_factory=dict)  # slicing -> slices holding every query of a view
 
     @property
     def tried(self) -> int:
@@ -145,6 +136,7 @@ class SliceAnalysis:
             "skipped": dict(self.skipped),
             "unusable": dict(self.unusable),
             "unmatched": self.unmatched,
+            "whole": dict(self.whole),
         }
 
     @classmethod
@@ -159,6 +151,7 @@ class SliceAnalysis:
             {str(k): str(v) for k, v in d.get("skipped", {}).items()},
             {str(k): int(v) for k, v in d.get("unusable", {}).items()},
             int(d.get("unmatched", 0)),
+            {str(k): int(v) for k, v in d.get("whole", {}).items()},
         )
 
     def worse_beyond(
@@ -189,6 +182,16 @@ def _p_worse(d: Difference, margin: float) -> float:
 # --------------------------------------------------------------------------- the analysis
 
 
+def check_metrics(metrics: Sequence[str]) -> None:
+    """Slices compare retrieval metrics that have a direction (from per-query ranks)."""
+    for metric in metrics:
+        found = resolve(metric, "retrieval")
+        if found is None or found.higher_is_better is None:
+            raise ConfigError(
+                f"slices: {metric!r} is not a retrieval metric with a direction; use e.g. recall@5 or mrr"
+            )
+
+
 def discover(
     per_query: Mapping[str, Mapping[str, Any]],
     table: SliceTable,
@@ -202,14 +205,13 @@ def discover(
     min_n: int = DEFAULT_MIN_N,
 ) -> SliceAnalysis:
     """Every slice of `table` with at least `min_n` queries in a view, compared `role` minus `reference`."""
-    level = fdr_level(level)
-    for metric in metrics:
-        if resolve(metric, "retrieval") is None:
-            raise ConfigError(f"slices: {metric!r} is not a retrieval metric; use e.g. recall@5 or mrr")
+    level = false_discovery_level(level, "level")
+    check_metrics(metrics)
     index = {book: i for i, book in enumerate(table.book_ids)}
     alpha = (1.0 - settings.confidence) / 2.0  # the gates' one-sided level
     results: list[SliceResult] = []
     too_small: dict[str, set[tuple[str, str]]] = {name: set() for name in table.labels}
+    whole: dict[str, set[tuple[str, str]]] = {name: set() for name in table.labels}
     unusable: dict[str, set[str]] = {name: set() for name in table.labels}
     unmatched: set[str] = set()
     for prefix, entry in per_query.items():
@@ -234,6 +236,9 @@ def discover(
                 if count < min_n:
                     too_small[slicing].add((view, label))
                     continue
+                if count == len(items):  # the view itself: its comparison is the run's, not a slice's
+                    whole[slicing].add((view, label))
+                    continue
                 mask = np.array([x == label for x in per_item])
                 for metric in metrics:
                     key = f"{view}/{direction}/{metric}"
@@ -249,7 +254,12 @@ def discover(
             replace(r, q_value=qv, discovery=math.isfinite(qv) and qv <= level)
             for r, qv in zip(results, q.tolist(), strict=True)
         ),
-        key=lambda r: (_nan_last(r.q_value), _nan_last(r.difference.p_value), r.name),
+        key=lambda r: (
+            not (r.discovery and r.difference.significant == "worse"),
+            _nan_last(r.q_value),
+            _nan_last(r.difference.p_value),
+            r.name,
+        ),
     )
     return SliceAnalysis(
         level,
@@ -261,6 +271,7 @@ def discover(
         dict(table.skipped),
         {k: len(v) for k, v in unusable.items() if v},
         len(unmatched),
+        {k: len(v) for k, v in whole.items() if v},
     )
 
 

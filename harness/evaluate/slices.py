@@ -3,7 +3,8 @@
 A slicing gives each catalogue row one label (the slice it falls in) or None (its value is absent
 or unusable, e.g. a price of "inf" or stars of -1). It names the catalogue columns it reads; a
 catalogue without one of them skips the slicing, counted and reported with the reason, never an
-error. Adding a slicing is one entry:
+error. Adding a slicing is one entry (another package adds one through the entry-point group
+`bookclip.slicings`, naming a `Slicing` object):
 
     register_slicing(Slicing("currency", columns=("currency",), kind="categorical",
                              labels=lambda cat: cat.frame["currency"].tolist()))
@@ -23,18 +24,21 @@ import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 import numpy as np
 import pandas as pd
 
 from harness.data.titles import restore_article
 from harness.errors import ConfigError
+from harness.registry import Registry
 
 if TYPE_CHECKING:
     from harness.data.catalogue import Catalogue
 
-SLICING_KINDS = ("categorical", "binned", "cover", "title")
+SlicingKind = Literal["categorical", "binned", "cover", "title"]
+SLICING_KINDS: tuple[SlicingKind, ...] = get_args(SlicingKind)
+ENTRY_POINT_GROUP = "bookclip.slicings"
 Labels = Sequence["str | None"]
 
 
@@ -44,7 +48,7 @@ class Slicing:
 
     name: str
     labels: Callable[[Catalogue], Labels]
-    kind: str = "categorical"
+    kind: SlicingKind = "categorical"
     columns: tuple[str, ...] = ()  # catalogue columns it reads; one absent skips it
     description: str = ""
 
@@ -55,19 +59,25 @@ class Slicing:
             raise ConfigError(f"slicing name {self.name!r} must be non-empty, without '/' or '='")
 
 
-_REGISTRY: dict[str, Slicing] = {}
+def _as_slicing(value: object) -> Slicing:
+    if not isinstance(value, Slicing):
+        raise ConfigError(f"{value!r} is not a harness.evaluate.slices.Slicing; point the entry point at one")
+    return value
+
+
+SLICINGS: Registry[Slicing] = Registry("slicing", check=_as_slicing, groups=(ENTRY_POINT_GROUP,))
 
 
 def register_slicing(slicing: Slicing) -> Slicing:
-    """Add a slicing to the registry (a name already taken is an error)."""
-    if slicing.name in _REGISTRY:
-        raise ConfigError(f"slicing {slicing.name!r} is registered already")
-    _REGISTRY[slicing.name] = slicing
+    """Add a slicing to the registry (a name already taken by another slicing is an error)."""
+    if slicing.name in SLICINGS and SLICINGS.get(slicing.name) is not slicing:
+        raise ConfigError(f"slicing {slicing.name!r} is registered already; choose another name")
+    SLICINGS.register(slicing.name, _as_slicing(slicing))
     return slicing
 
 
 def unregister_slicing(name: str) -> None:
-    _REGISTRY.pop(name, None)
+    SLICINGS.unregister(name)
 
 
 @contextmanager
@@ -81,7 +91,8 @@ def registered_slicing(slicing: Slicing) -> Iterator[Slicing]:
 
 
 def slicings() -> tuple[Slicing, ...]:
-    return tuple(_REGISTRY.values())
+    """The registered slicings, in registration order; entry points included."""
+    return tuple(SLICINGS.values())
 
 
 # --------------------------------------------------------------------------- cutting
@@ -138,12 +149,7 @@ class SliceTable:
 
 def cut(catalogue: Catalogue, chosen: Sequence[str] | None = None) -> SliceTable:
     """Every registered slicing (or those `chosen`) applied to `catalogue`."""
-    known = {s.name: s for s in slicings()}
-    if chosen is not None:
-        unknown = [name for name in chosen if name not in known]
-        if unknown:
-            raise ConfigError(f"unknown slicing(s) {unknown}; registered: {', '.join(known)}")
-        known = {name: known[name] for name in chosen}
+    known = {s.name: s for s in slicings()} if chosen is None else {name: SLICINGS.get(name) for name in chosen}
     frame = catalogue.frame
     labels: dict[str, tuple[str | None, ...]] = {}
     skipped: dict[str, str] = {}

@@ -181,6 +181,9 @@ def suites_report(workspace: Any, source: Any, gates: list[Any], *, name: str = 
         report.sections["examples"] = example_books(
             evaluations, ws.loaded_models(), ws.catalogue, views, template=cfg.template
         )
+        from harness.report.slices import add_slices
+
+        add_slices(report, ws.catalogue, level=cfg.slice_level)
     report.gates = list(gates)
     return report
 

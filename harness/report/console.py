@@ -155,6 +155,11 @@ def print_run(report: RunReport, console: Console | None = None) -> None:
         console.print(sweep_table(report.sections["interpolation"]))
     if report.gates:
         console.print(gates_table(report))
+    from harness.report.slices import print_slices, stored_analysis
+
+    analysis = stored_analysis(report)
+    if analysis is not None:
+        print_slices(analysis, console)
 
 
 def sweep_table(sweep: dict[str, Any]) -> Table:

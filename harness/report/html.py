@@ -36,6 +36,7 @@ from harness.report.html_pictures import (
 )
 from harness.report.html_verdict import verdict_blocks
 from harness.report.model import RunReport
+from harness.report.slices import slice_blocks
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,7 @@ SECTIONS: Registry[Section] = Registry(
         "categories": Section("Per category", category_blocks),
         "zero-shot": Section("Zero-shot category", zero_shot_blocks),
         "interpolation": Section("Interpolation frontier", interpolation_blocks),
+        "slices": Section("Slices: which kinds of books changed", slice_blocks),
         "examples": Section("Books that matter: largest rank losses and gains, in every view", example_blocks),
         "flips": Section("Flips", flip_blocks),
         "details": Section("Details: every number", detail_blocks),

@@ -92,4 +92,9 @@ def run_markdown(report: RunReport, *, regressions: int = 5) -> str:
         lines.append("")
     elif report.compared_roles:
         lines += [f"No metric is significantly worse than {md_text(reference)}.", ""]
+    from harness.report.slices import slices_markdown, stored_analysis
+
+    analysis = stored_analysis(report)
+    if analysis is not None:
+        lines += slices_markdown(analysis)
     return "\n".join(lines)

@@ -273,6 +273,27 @@ def _add_sections(report: RunReport, candidate: str, covers: list[Image.Image]) 
         if f"{view}/image_to_text" in report.per_query:
             examples += _examples(report, view, covers)
     report.sections["examples"] = examples
+    _add_slices(report)
+
+
+def _add_slices(report: RunReport) -> None:
+    """A Slices section from the run's own ranks, with two made-up slicings of its books."""
+    from harness.evaluate.slice_discovery import discover
+    from harness.evaluate.slices import SliceTable
+    from harness.report.slices import store_section
+    from harness.settings import StatSettings
+
+    books = list(dict.fromkeys(i for e in report.per_query.values() for i in e["item_ids"]))
+    if not books:
+        return
+    table = SliceTable(
+        tuple(books),
+        {
+            "format": tuple(("Paperback", "Hardback")[i % 2] for i in range(len(books))),
+            "colour": tuple("greyscale" if i % 5 == 0 else "colour" for i in range(len(books))),
+        },
+    )
+    store_section(report, discover(report.per_query, table, settings=StatSettings(200, 0.95, 0)), table)
 
 
 def _examples(report: RunReport, view: str, covers: list[Image.Image]) -> list[dict[str, Any]]:

@@ -92,6 +92,7 @@ def test_every_section_is_present_with_its_data(full_page):
         "Zero-shot category",
         "Perturbed-title probes",
         "Interpolation frontier",
+        "Slices: which kinds of books changed",
         "Largest rank losses",
         "Largest rank gains",
         "Flips",
