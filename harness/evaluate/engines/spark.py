@@ -22,7 +22,7 @@ import socket
 from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
@@ -44,7 +44,20 @@ from harness.evaluate.retrieval import (
 )
 
 if TYPE_CHECKING:
+    import pandas as pd
+    import pyarrow as pa
+    from pyspark import SparkContext
+    from pyspark.broadcast import Broadcast
+    from pyspark.sql import DataFrame, SparkSession
+
+    from harness.data.catalogue import Catalogue
     from harness.evaluate.embed import Embeddings
+    from harness.evaluate.retrieval import RankPlan
+    from harness.models.clip_model import ClipModel
+
+T = TypeVar("T")
+# what a ranking task returns: (partition, its blocks' counts, worker's peak MiB, MiB the task added at its peak)
+TaskResult = tuple[int, list[BlockCounts], float, float | None]
 
 RECORDS_CONF = "spark.sql.execution.arrow.maxRecordsPerBatch"
 NO_SPARK_HINT = "or run with --engine local"
@@ -60,7 +73,7 @@ class SparkEngine:
         self,
         name: str = "spark-local",
         *,
-        session: Any = None,
+        session: SparkSession | None = None,
         chunk_bytes: int = DEFAULT_CHUNK_BYTES,
         tile_rows: int | None = None,
         kernel: str = DEFAULT_KERNEL,
@@ -96,7 +109,7 @@ class SparkEngine:
 
     # -- session -----------------------------------------------------------------------------------
     @property
-    def session(self) -> Any:
+    def session(self) -> SparkSession:
         if self._session is None:
             self._session = open_session(self.name)
         return self._session
@@ -139,7 +152,7 @@ class SparkEngine:
         queries = QueryBlocks(sc)
         items = [(a, queries.ship(a, rows[a:b])) for a, b in zip(starts, [*starts[1:], plan.n_rows], strict=True)]
         shared = sc.broadcast(plan)
-        done: list[tuple] = []  # every task's (partition, [BlockCounts], worker peak, task's added peak)
+        done: list[TaskResult] = []
         try:
             for c0, c1 in zip(bounds, bounds[1:], strict=False):
                 done.extend(self._run_ranking(shared, (c0, np.ascontiguousarray(cols[c0:c1])), queries, items, where))
@@ -154,21 +167,26 @@ class SparkEngine:
         return totals.row_ranks, totals.col_ranks
 
     def _run_ranking(
-        self, plan: Any, piece: tuple[int, np.ndarray], queries: QueryBlocks, items: list[tuple], where: str
-    ) -> list[Any]:
+        self,
+        plan: Broadcast[RankPlan],
+        piece: tuple[int, np.ndarray],
+        queries: QueryBlocks,
+        items: list[tuple[int, int]],
+        where: str,
+    ) -> list[TaskResult]:
         """One Spark job: `piece` (first column, its columns) broadcast to its tasks, one task per query block."""
         sc = self.session.sparkContext
         handle = sc.broadcast(piece)
         try:
             body = partial(rank_partition, plan, handle, queries.handles(), self._failing("ranking"))
-            done: list[Any] = run_tasks(
+            done: list[TaskResult] = run_tasks(
                 lambda: sc.parallelize(items, len(items)).mapPartitionsWithIndex(body).collect(), f"ranking {where}", sc
             )
             return done
         finally:
             handle.destroy()
 
-    def _count(self, tasks: int, out: list[tuple], *, pieces: int = 0, **added: int) -> None:
+    def _count(self, tasks: int, out: list[TaskResult], *, pieces: int = 0, **added: int) -> None:
         """Add one product's tasks; `out` holds the tasks' (partition, result, worker peak, task's added peak)."""
         self.ranking["products"] += 1
         self.ranking["tasks"] += tasks
@@ -184,7 +202,7 @@ class SparkEngine:
         return self.fail_partition if self.fail_stage in (None, stage) else None
 
     # -- embeddings --------------------------------------------------------------------------------
-    def embed(self, model: Any, catalogue: Any, *, template: str, batch_size: int) -> Embeddings:
+    def embed(self, model: ClipModel, catalogue: Catalogue, *, template: str, batch_size: int) -> Embeddings:
         from harness.evaluate.embed import Embeddings, check_finite
         from harness.evaluate.templates import render_captions, resolve_template
 
@@ -254,16 +272,16 @@ class QueryBlocks:
     broadcasts go to Spark's block manager, which spills to disk, and a Python worker loads a block only
     when one of its tasks reads it."""
 
-    def __init__(self, sc: Any) -> None:
+    def __init__(self, sc: SparkContext) -> None:
         self._sc = sc
-        self._shipped: dict[int, Any] = {}
+        self._shipped: dict[int, Broadcast[np.ndarray]] = {}
 
-    def ship(self, start: int, rows: Any) -> int:
+    def ship(self, start: int, rows: np.ndarray) -> int:
         if start not in self._shipped:
             self._shipped[start] = self._sc.broadcast(np.ascontiguousarray(rows))
         return start
 
-    def handles(self) -> dict[int, Any]:
+    def handles(self) -> dict[int, Broadcast[np.ndarray]]:
         return dict(self._shipped)
 
     def destroy(self) -> None:
@@ -325,7 +343,7 @@ def ranks_where(ranking: dict[str, Any]) -> str:
     return "executors; " + "; ".join(parts) if parts else "executors (nothing ranked yet)"
 
 
-def open_session(name: str) -> Any:
+def open_session(name: str) -> SparkSession:
     """spark-local: the active session or a new local one; spark-cluster: the active one, the one spark-submit
     configured (its master and conf), or $SPARK_MASTER."""
     from harness.spark.session import active_session, get_or_create_session
@@ -348,7 +366,7 @@ def open_session(name: str) -> Any:
     return get_or_create_session(master=master, hint=NO_SPARK_HINT)
 
 
-def run_tasks(action: Callable[[], Any], what: str, sc: Any = None) -> Any:
+def run_tasks(action: Callable[[], T], what: str, sc: SparkContext | None = None) -> T:
     """Run a Spark action; a failed task becomes one EvaluationError line naming its partition and cause
     (the JVM's own stack traces of the failed task are kept off the console while it runs)."""
     if sc is not None:
@@ -367,7 +385,7 @@ def run_tasks(action: Callable[[], Any], what: str, sc: Any = None) -> Any:
             sc.setLogLevel("ERROR")
 
 
-def catalogue_rows(catalogue: Any, captions: Sequence[str]) -> Any:
+def catalogue_rows(catalogue: Catalogue, captions: Sequence[str]) -> pd.DataFrame:
     """The rows executors embed: position, the catalogue columns, each cover's digest and its caption."""
     from harness.data.catalogue import COLUMNS
     from harness.data.images import probe_image
@@ -380,7 +398,7 @@ def catalogue_rows(catalogue: Any, captions: Sequence[str]) -> Any:
     return frame
 
 
-def model_source(model: Any, sc: Any, engine: str) -> dict[str, Any]:
+def model_source(model: ClipModel, sc: SparkContext, engine: str) -> dict[str, Any]:
     """How an executor gets the model: a checkpoint path (shipped with addFile on a cluster), else its spec."""
     spec = str(getattr(model, "spec", ""))
     expected = {"fingerprint": str(model.fingerprint), "identity": str(getattr(model, "identity", None) or "")}
@@ -393,7 +411,7 @@ def model_source(model: Any, sc: Any, engine: str) -> dict[str, Any]:
     return {**expected, "spec": spec, "how": f"spec {spec}"}
 
 
-def _to_arrow(df: Any) -> Any:
+def _to_arrow(df: DataFrame) -> pa.Table:
     if hasattr(df, "toArrow"):
         return df.toArrow()
     import pyarrow as pa
@@ -401,7 +419,7 @@ def _to_arrow(df: Any) -> Any:
     return pa.Table.from_pandas(df.toPandas())
 
 
-def _assemble(table: Any, n: int, dim: int) -> tuple[np.ndarray, np.ndarray, list[dict[str, Any]]]:
+def _assemble(table: pa.Table, n: int, dim: int) -> tuple[np.ndarray, np.ndarray, list[dict[str, Any]]]:
     rows = table.column("row").to_numpy()
     if len(rows) != n or len(np.unique(rows)) != n:
         raise EvaluationError(f"Spark embedding returned {len(np.unique(rows))} of {n} rows; rerun the command")

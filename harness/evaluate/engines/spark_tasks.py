@@ -13,7 +13,25 @@ import os
 import resource
 import socket
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
+    from harness.evaluate.retrieval import BlockCounts, RankPlan
+    from harness.models.clip_model import ClipModel
+
+T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
+
+
+class Shared(Protocol[T_co]):
+    """What a task reads of a Spark broadcast (pyspark.broadcast.Broadcast)."""
+
+    @property
+    def value(self) -> T_co: ...
+
 
 MARKER = "[bookclip-task]"
 END = "[/bookclip-task]"
@@ -21,7 +39,7 @@ EMBED_SCHEMA = "row long, image binary, text binary, info string"
 
 # One model per Python worker (Spark reuses workers): loaded on a task's first batch, kept for the
 # worker's life, keyed by where it came from and the fingerprint the driver expects.
-_WORKER_MODELS: dict[tuple[str, str, str], Any] = {}
+_WORKER_MODELS: dict[tuple[str, str, str], ClipModel] = {}
 
 
 def task_failure(what: str, partition: int, exc: BaseException) -> RuntimeError:
@@ -73,7 +91,7 @@ class TaskMemory:
         return max(0.0, (peak - self.start) / 1024.0)
 
 
-def read_once(handle: Any) -> Any:
+def read_once(handle: Shared[T]) -> T:
     """A broadcast's value, not kept in this worker afterwards: PySpark keeps a value once read (in the
     handle's `_value`), so a worker would hold every query block it ever ranked, memory that grows with
     N; the next read comes from the executor's local copy instead."""
@@ -83,13 +101,13 @@ def read_once(handle: Any) -> Any:
 
 
 def rank_partition(
-    plan: Any,
-    piece: Any,
-    queries: dict[int, Any],
+    plan: Shared[RankPlan],
+    piece: Shared[tuple[int, np.ndarray]],
+    queries: dict[int, Shared[np.ndarray]],
     fail_partition: int | None,
     index: int,
-    items: Iterator[tuple[int, Any]],
-) -> Iterator[tuple[int, list[Any], float, float | None]]:
+    items: Iterator[tuple[int, int]],
+) -> Iterator[tuple[int, list[BlockCounts], float, float | None]]:
     """mapPartitionsWithIndex body: (partition, [BlockCounts], worker's peak MiB, MiB the task added at its peak)
     for this partition's query blocks against one gallery piece, on the GPU Spark assigned the task, else its CPU.
     `plan` is the product's broadcast RankPlan, `piece` the broadcast (first column, columns), `queries` the
@@ -153,7 +171,7 @@ def embed_partition(source: dict[str, Any], batches: Iterator[Any]) -> Iterator[
         raise task_failure("embedding", partition, exc) from None
 
 
-def worker_model(source: dict[str, Any]) -> Any:
+def worker_model(source: dict[str, Any]) -> ClipModel:
     """The model this worker already loaded for `source`, else load it (by spec, a shared path or a
     file shipped with SparkContext.addFile) and check it is the driver's model (fingerprint, identity)."""
     where = source.get("spec") or source["file"]
@@ -200,7 +218,9 @@ def device_for(gpu_addresses: list[str]) -> str:
     return f"cuda:{int(gpu_addresses[0])}" if torch.cuda.is_available() else "cpu"
 
 
-def _embed_rows(model: Any, frame: Any, batch_size: int) -> tuple[Any, Any, Any, int]:
+def _embed_rows(
+    model: ClipModel, frame: pd.DataFrame, batch_size: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     from harness.data.catalogue import COLUMNS, Catalogue
     from harness.evaluate.embed import encode_captions, encode_covers
 
