@@ -123,9 +123,12 @@ def _aa(args: argparse.Namespace) -> int:
         checkpoints.append(str(Workspace(tuned, rootdir=root).finetuned_checkpoint()))
     alarms: dict[str, int] = {g.name: 0 for g in gates}
     values: dict[str, list[float]] = {g.metric: [] for g in gates}
+    slices: list[tuple[int, int, int]] = []  # per pair: slices tried, discoveries, slices worse beyond a gate
     for i, candidate in enumerate(checkpoints[1:]):
         pair = dataclasses.replace(config, baseline=checkpoints[0], candidate=candidate)
-        source = MetricSource(Workspace(pair, rootdir=root))
+        workspace = Workspace(pair, rootdir=root)
+        source = MetricSource(workspace)
+        slices.append(_slices_of_pair(source, workspace, config))
         evidence = {g: source.evidence(g) for g in gates}
         for gate, result in zip(gates, judge(gates, evidence, holm=config.holm), strict=True):
             # "better" from a delta gate, or "worse beyond the margin" from non_inferior, is a false alarm
@@ -145,6 +148,7 @@ def _aa(args: argparse.Namespace) -> int:
     console.print(table)
     total, fired = len(gates) * (args.aa - 1), sum(alarms.values())
     low, high = clopper_pearson(fired, total, args.confidence)
+    _print_slices(console, slices, args.aa, config.slice_level, args.confidence)
     console.print(
         Text(
             f"false-alarm rate {fired}/{total} = {fired / total:.3f} [{args.confidence:.0%} CI {low:.3f}, "
@@ -154,3 +158,56 @@ def _aa(args: argparse.Namespace) -> int:
         soft_wrap=True,
     )
     return 0
+
+
+def _slices_of_pair(source: Any, workspace: Any, config: Any) -> tuple[int, int, int]:
+    """The Slices analysis of one A/A pair (seed 1 against another seed): slices tried, discoveries (every one
+    false: the truth is the same recipe), and slices worse beyond a slice gate's margin."""
+    from harness.report.build import add_evaluation
+    from harness.report.model import RunReport
+    from harness.report.slices import add_slices
+
+    report = RunReport(
+        kind="compare",
+        settings={"resamples": config.resamples, "confidence": config.confidence, "seed": config.seed},
+    )
+    for role in ("baseline", "candidate"):
+        add_evaluation(report, role, source.evaluation(role))
+    analysis = add_slices(report, workspace.catalogue, level=config.slice_level)
+    if analysis is None:
+        return 0, 0, 0
+    worse = 0
+    for gate in (g for g in config.gates if g.suite == "slices"):
+        _, direction, metric = gate.metric.split("/")
+        worse += len(analysis.worse_beyond(gate.threshold, direction=direction, metric=metric))
+    return analysis.tried, len(analysis.discoveries), worse
+
+
+def _print_slices(
+    console: Any, slices: list[tuple[int, int, int]], seeds: int, level: float, confidence: float
+) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
+    from harness.evaluate.intervals import clopper_pearson
+
+    table = Table(
+        title=f"A/A slices: seeds 2..{seeds} against seed 1, Benjamini-Hochberg at {level:g}", title_justify="left"
+    )
+    for column in ("pair", "slices tried", "false discoveries", "worse beyond a slice gate"):
+        table.add_column(column, justify="left" if column == "pair" else "right")
+    for seed, (tried, found, worse) in enumerate(slices, start=2):
+        table.add_row(f"seed {seed} vs seed 1", str(tried), str(found), str(worse))
+    console.print(table)
+    pairs, with_any = len(slices), sum(found > 0 for _, found, _ in slices)
+    tried, found = sum(t for t, _, _ in slices), sum(f for _, f, _ in slices)
+    low, high = clopper_pearson(with_any, pairs, confidence)
+    console.print(
+        Text(
+            f"pairs with any false discovery {with_any}/{pairs} = {with_any / max(pairs, 1):.3f} "
+            f"[{confidence:.0%} CI {low:.3f}, {high:.3f}] against the nominal {level:g} (under no difference, "
+            f"Benjamini-Hochberg bounds the chance of any discovery by the level); false discoveries "
+            f"{found} of {tried} slice comparisons"
+        ),
+        soft_wrap=True,
+    )

@@ -318,6 +318,9 @@ def run_compare(args: argparse.Namespace) -> int:
         add_comparison(
             report, role, compare_evaluations(evaluations[0], evaluation, config.stat_settings), reference=roles[0]
         )
+    from harness.report.slices import add_slices
+
+    add_slices(report, catalogue)  # the first candidate against the baseline, slice by slice
     status = _emit(report, args)
     if not args.json:
         _print_flips(report, args.flips)

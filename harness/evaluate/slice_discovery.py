@@ -38,6 +38,14 @@ DEFAULT_METRICS = ("recall@5", "mrr")
 DEFAULT_VIEWS = ("heldout", "cross")
 
 
+def default_views(prefixes: Sequence[str]) -> tuple[str, ...]:
+    """The views to slice when none are named: held-out and cross-category books where a run has them,
+    else every whole view but the training one (`all` of an evaluation without categories)."""
+    present = list(dict.fromkeys(p.split("/", 1)[0] for p in prefixes))
+    chosen = [v for v in DEFAULT_VIEWS if v in present]
+    return tuple(chosen or [v for v in present if ":" not in v and v != "train"])
+
+
 @dataclass(frozen=True)
 class SliceResult:
     """One slice of one slicing, compared on one metric of one view and direction."""
@@ -121,7 +129,7 @@ class SliceAnalysis:
         for r in self.results:
             one = out.setdefault(r.slicing, {})
             one[r.label] = max(one.get(r.label, 0), r.n)
-        return out
+        return {name: dict(sorted(one.items(), key=lambda kv: (-kv[1], kv[0]))) for name, one in sorted(out.items())}
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -199,14 +207,16 @@ def discover(
     reference: str = "baseline",
     role: str = "candidate",
     metrics: Sequence[str] = DEFAULT_METRICS,
-    views: Sequence[str] = DEFAULT_VIEWS,
+    views: Sequence[str] | None = None,
     settings: StatSettings = DEFAULT_STAT_SETTINGS,
     level: float = DEFAULT_LEVEL,
     min_n: int = DEFAULT_MIN_N,
 ) -> SliceAnalysis:
-    """Every slice of `table` with at least `min_n` queries in a view, compared `role` minus `reference`."""
+    """Every slice of `table` with at least `min_n` queries in a view, compared `role` minus `reference`
+    (views: by default `default_views`)."""
     level = false_discovery_level(level, "level")
     check_metrics(metrics)
+    views = tuple(views) if views else default_views(list(per_query))
     index = {book: i for i, book in enumerate(table.book_ids)}
     alpha = (1.0 - settings.confidence) / 2.0  # the gates' one-sided level
     results: list[SliceResult] = []

@@ -19,9 +19,9 @@ from harness.evaluate.slice_discovery import (
     DEFAULT_LEVEL,
     DEFAULT_METRICS,
     DEFAULT_MIN_N,
-    DEFAULT_VIEWS,
     SliceAnalysis,
     SliceResult,
+    default_views,
     discover,
 )
 from harness.evaluate.slices import SliceTable, cut
@@ -41,8 +41,9 @@ SECTION_VERSION = 1
 SHOWN = 25  # rows of the ranked table and chart
 
 
-def slice_table(report: RunReport, catalogue: Catalogue, views: Sequence[str] = DEFAULT_VIEWS) -> SliceTable:
+def slice_table(report: RunReport, catalogue: Catalogue, views: Sequence[str] | None = None) -> SliceTable:
     """The labels of the books the report's views queried."""
+    views = views or default_views(list(report.per_query))
     items = [
         str(i)
         for prefix, entry in report.per_query.items()
@@ -59,13 +60,14 @@ def add_slices(
     level: float = DEFAULT_LEVEL,
     min_n: int = DEFAULT_MIN_N,
     metrics: Sequence[str] = DEFAULT_METRICS,
-    views: Sequence[str] = DEFAULT_VIEWS,
+    views: Sequence[str] | None = None,
     reference: str = "baseline",
     role: str = "candidate",
 ) -> SliceAnalysis | None:
     """Put the Slices section into `report` (None, and no section, when it lacks either model's ranks)."""
     if not any(reference in e.get("ranks", {}) and role in e.get("ranks", {}) for e in report.per_query.values()):
         return None
+    views = tuple(views or default_views(list(report.per_query)))
     table = slice_table(report, catalogue, views)
     analysis = _discover(report, table, level, min_n, metrics, views, reference, role)
     store_section(report, analysis, table, reference=reference, role=role)
@@ -106,7 +108,7 @@ def analysis_of(
     report's Slices section, else from the catalogue the run recorded as its sources."""
     stored = section_of(report)
     before = SliceAnalysis.from_dict(stored["analysis"]) if stored else None
-    views = tuple(views or (before.views if before else DEFAULT_VIEWS))
+    views = tuple(views or (before.views if before else default_views(list(report.per_query))))
     if catalogue is not None:
         table = slice_table(report, catalogue, views)
     elif stored and "labels" in stored:

@@ -11,7 +11,7 @@ from harness.errors import ConfigError
 from harness.evaluate.compare import compare_values
 from harness.evaluate.metrics import values_from_ranks
 from harness.evaluate.power import detectable_effect, queries_to_decide
-from harness.evaluate.slice_discovery import SliceAnalysis, discover
+from harness.evaluate.slice_discovery import SliceAnalysis, default_views, discover
 from harness.evaluate.slices import SliceTable
 from harness.evaluate.stats import benjamini_hochberg
 from harness.settings import StatSettings
@@ -142,3 +142,12 @@ def test_the_detectable_effect_is_what_the_gates_power_arithmetic_decides() -> N
     ranks = rng.geometric(0.3, size=300).astype(float)
     mrr = compare_values("cross/image_to_text/mrr", 1 / ranks, 1 / np.roll(ranks, 1), SETTINGS)
     assert detectable_effect(mrr, 0.025) == pytest.approx(1.959964 * float(np.std(mrr.samples)), rel=1e-4)
+
+
+def test_default_views_are_the_unseen_books_else_every_whole_view_but_training() -> None:
+    assert default_views(["train/image_to_text", "heldout/image_to_text", "cross:Health/image_to_text"]) == ("heldout",)
+    assert default_views(["cross/text_to_image", "heldout/image_to_text"]) == ("heldout", "cross")
+    assert default_views(["all/image_to_text", "all/text_to_image"]) == ("all",)
+    per_query, table = _world(n=300)
+    per_query["all/image_to_text"] = per_query.pop("cross/image_to_text")
+    assert discover(per_query, table, settings=SETTINGS, metrics=("recall@5",)).views == ("all",)
