@@ -84,6 +84,7 @@ def read_parquet_catalogue(path: str | os.PathLike[str], *, decode: bool = False
 
     root = Path(path)
     manifest = _manifest(root)
+    _check_no_folder_links(root)
     try:
         table = ds.dataset(str(root), format="parquet", partitioning="hive", exclude_invalid_files=True).to_table()
     except Exception as exc:  # pyarrow raises several types for unreadable folders
@@ -143,6 +144,19 @@ def load_any(
     from harness.data.loader import load_catalogue
 
     return load_catalogue(sources, image_root=image_root, strict=strict, decode=decode)
+
+
+def _check_no_folder_links(root: Path) -> None:
+    """An export holds plain folders. pyarrow follows links to folders, so a link to a parent read the whole
+    catalogue again at every level until the kernel's link limit (41 times over); refuse one at once."""
+    for folder, subfolders, _ in os.walk(root, followlinks=False):
+        for name in subfolders:
+            link = Path(folder) / name
+            if link.is_symlink():
+                raise DataError(
+                    f"{root}: {link.relative_to(root)} is a link to a folder; a Parquet catalogue holds plain "
+                    "folders (export it again, or copy the link's target in its place)"
+                )
 
 
 def _manifest(root: Path) -> dict[str, Any]:

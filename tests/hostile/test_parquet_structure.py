@@ -118,3 +118,20 @@ def test_bad_content_is_skipped_with_the_csv_loaders_reasons(exported, tmp_path,
     assert main(["data", "validate", str(folder)]) == 0
     assert main(["data", "validate", "--strict", str(folder)]) == 1
     assert "strict" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("target", ["..", ".", "/"])
+def test_a_link_to_a_folder_is_refused_before_any_file_is_read(exported, tmp_path, target, monkeypatch) -> None:
+    """A link to its parent inside a partition made pyarrow read the catalogue 41 times over (the kernel's
+    link limit), then report 41 times the manifest's rows; a link elsewhere would read foreign files."""
+    folder = tmp_path / "looped"
+    shutil.copytree(exported, folder)
+    partition = next(p for p in folder.iterdir() if p.is_dir())
+    (partition / "loop").symlink_to(target)
+    opened: list[str] = []
+    real_dataset = ds.dataset
+    monkeypatch.setattr(ds, "dataset", lambda *a, **k: opened.append(str(a[0])) or real_dataset(*a, **k))
+    with pytest.raises(DataError, match=r"loop is a link to a folder") as info:
+        read_parquet_catalogue(folder)
+    assert "\n" not in str(info.value) and opened == []
+    assert main(["data", "validate", str(folder)]) == 2
