@@ -30,7 +30,7 @@ from harness.evaluate.compare import Difference
 from harness.evaluate.metrics import better_sign, higher_is_better, knows_direction, parse_key
 from harness.evaluate.power import queries_to_decide
 from harness.evaluate.stats import Estimate
-from harness.report.model import TIERS, GateResult
+from harness.report.model import TIERS, GateResult, Outcome, Tier, one_of
 
 RULES = ("min", "max", "delta", "non_inferior")
 PAIRED_RULES = ("delta", "non_inferior")
@@ -55,7 +55,7 @@ class Gate:
     rule: str
     threshold: float
     confidence: float = 0.95
-    tier: str = "fail"
+    tier: Tier = "fail"
     role: str = "candidate"
     suite: str = ""
     min_n: int = 30
@@ -125,6 +125,13 @@ def null_proof(key: str, categories: Sequence[str]) -> None:
         )
 
 
+def _tier(spec: Mapping[str, Any], where: str) -> Tier:
+    try:
+        return one_of(spec.get("tier", "fail"), TIERS, "tier")
+    except ValueError:
+        raise ConfigError(f"{where}: tier must be one of {list(TIERS)}, got {spec.get('tier')!r}") from None
+
+
 def _parse_gate(key: str, spec: Any, defaults: Mapping[str, Any]) -> Gate:
     where = f'gate "{key}"'
     if not isinstance(spec, Mapping):
@@ -155,9 +162,7 @@ def _parse_gate(key: str, spec: Any, defaults: Mapping[str, Any]) -> Gate:
     if rule == "non_inferior":
         threshold = settings.margin(threshold, f"{where}: non_inferior margin")
     confidence = settings.confidence(spec.get("confidence", defaults.get("confidence", 0.95)), f"{where}: confidence")
-    tier = str(spec.get("tier", "fail"))
-    if tier not in TIERS:
-        raise ConfigError(f"{where}: tier must be one of {list(TIERS)}, got {tier!r}")
+    tier = _tier(spec, where)
     role = str(spec.get("role", "candidate"))
     if role not in ("candidate", "baseline"):
         raise ConfigError(f"{where}: role must be 'candidate' or 'baseline', got {role!r}")
@@ -226,7 +231,7 @@ def _holm(p_values: Mapping[Gate, float], alphas: Mapping[Gate, float]) -> tuple
 
 def _judge_one(gate: Gate, ev: Evidence, p: float | None, alpha: float, blocked: bool = False) -> GateResult:
     rule = gate.describe()
-    fail = "FAIL" if gate.tier == "fail" else "WARN"
+    fail: Outcome = "FAIL" if gate.tier == "fail" else "WARN"
 
     if gate.rule in PAIRED_RULES and knows_direction(gate.metric):
         better = better_sign(higher_is_better(gate.metric))  # the line, in candidate-minus-baseline units
@@ -234,7 +239,7 @@ def _judge_one(gate: Gate, ev: Evidence, p: float | None, alpha: float, blocked:
     else:
         line = gate.threshold if gate.rule in ("min", "max") else None
 
-    def result(outcome: str, why: str) -> GateResult:
+    def result(outcome: Outcome, why: str) -> GateResult:
         return GateResult(
             name=gate.name,
             metric=gate.metric,
@@ -280,7 +285,7 @@ def _judge_one(gate: Gate, ev: Evidence, p: float | None, alpha: float, blocked:
     if distance > 0:
         # The point estimate passes but the evidence is too weak: say how many queries would do.
         needed = queries_to_decide(d, bound, alpha)
-        outcome = "UNDECIDED" if gate.tier == "fail" else "WARN"
+        outcome: Outcome = "UNDECIDED" if gate.tier == "fail" else "WARN"
         return result(
             outcome,
             f'{shown}; gate "{rule}": UNDECIDED (p={p:.3g}) — the estimate passes but '
@@ -318,9 +323,7 @@ def _parse_slice_gate(key: str, spec: Mapping[str, Any], defaults: Mapping[str, 
         )
     margin = settings.margin(settings.number(spec["non_inferior"], f"{where}: non_inferior"), f"{where}: non_inferior")
     allowed = settings.integer(spec.get("max_discoveries", 0), f"{where}: max_discoveries", minimum=0)
-    tier = str(spec.get("tier", "fail"))
-    if tier not in TIERS:
-        raise ConfigError(f"{where}: tier must be one of {list(TIERS)}, got {tier!r}")
+    tier = _tier(spec, where)
     return Gate(
         metric=key,
         rule="non_inferior",
@@ -336,8 +339,8 @@ def judge_slices(gate: Gate, worse: Sequence[Any], tried: int, level: float) -> 
     """A slice gate's outcome from the slices found worse beyond its margin (after Benjamini-Hochberg at
     `level` across the `tried` slices it covers): more than `max_discoveries` of them fail it."""
     allowed = gate.max_discoveries or 0
-    fail = "FAIL" if gate.tier == "fail" else "WARN"
-    outcome = "PASS" if len(worse) <= allowed else fail
+    fail: Outcome = "FAIL" if gate.tier == "fail" else "WARN"
+    outcome: Outcome = "PASS" if len(worse) <= allowed else fail
     named = "; ".join(getattr(r, "name", str(r)) for r in worse[:5]) + (" ..." if len(worse) > 5 else "")
     message = (
         f"{len(worse)} of {tried} slices worse by more than {gate.threshold:g} at false-discovery rate {level:g} "

@@ -53,8 +53,8 @@ class GateResult:
     name: str
     metric: str
     rule: str  # human form, e.g. 'delta > 0 at 95%' or 'non-inferior by 0.02 at 95%'
-    tier: str  # 'fail' or 'warn'
-    outcome: str  # 'PASS', 'FAIL', 'WARN', 'UNDECIDED'
+    tier: Tier
+    outcome: Outcome
     message: str  # one line saying why
     # structured form of the rule, for the forest plot (absent in reports of older bookclips)
     rule_kind: str = ""  # 'min', 'max', 'delta', 'non_inferior'
