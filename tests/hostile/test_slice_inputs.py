@@ -77,7 +77,17 @@ def _run_with_section(tmp_path: Path, section: dict) -> Path:
     return report.write(tmp_path / "run.json")
 
 
-def test_a_tampered_slices_section_is_one_line(tmp_path: Path, hostile) -> None:
+def _one_line(capsys, args: list[str], needle: str) -> None:
+    """The CLI in this process: exit 2 and one `bookclip: error:` line naming `needle`."""
+    from harness.cli import main
+
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("bookclip: error:")]
+    assert len(lines) == 1 and needle in lines[0] and "Traceback" not in err, err
+
+
+def test_a_tampered_slices_section_is_one_line(tmp_path: Path, hostile, capsys) -> None:
     cases = {
         "newer": {"version": 99, "analysis": {}},
         "not a table": {"version": 1, "analysis": "x"},
@@ -91,11 +101,13 @@ def test_a_tampered_slices_section_is_one_line(tmp_path: Path, hostile) -> None:
         folder = tmp_path / name.replace(" ", "_")
         folder.mkdir()
         run = _run_with_section(folder, section)
-        result = hostile.run_cli("slices", str(run), cwd=folder)
-        hostile.assert_one_line_error(result, 2, "slice")
+        if name == "newer":  # one through the real command line: no traceback, one line
+            hostile.assert_one_line_error(hostile.run_cli("slices", str(run), cwd=folder), 2, "slice")
+        else:
+            _one_line(capsys, ["slices", str(run), "--root", str(folder)], "slice")
 
 
-def test_bad_options_and_missing_catalogue_are_one_line(tmp_path: Path, hostile) -> None:
+def test_bad_options_and_missing_catalogue_are_one_line(tmp_path: Path, capsys) -> None:
     report = RunReport(kind="compare")
     report.per_query = {
         "cross/image_to_text": {"item_ids": ["a"], "titles": ["A"], "ranks": {"baseline": [1], "candidate": [2]}}
@@ -108,12 +120,10 @@ def test_bad_options_and_missing_catalogue_are_one_line(tmp_path: Path, hostile)
         (["--metric", "accuracy"], "accuracy"),
         ([], "--data"),  # no section, no recorded sources
     ):
-        result = hostile.run_cli("slices", str(run), *args, cwd=tmp_path)
-        hostile.assert_one_line_error(result, 2, needle)
-    missing = hostile.run_cli("slices", str(tmp_path / "absent.json"), cwd=tmp_path)
-    hostile.assert_one_line_error(missing, 2, "does not exist")
+        _one_line(capsys, ["slices", str(run), "--root", str(tmp_path), *args], needle)
+    _one_line(capsys, ["slices", str(tmp_path / "absent.json"), "--root", str(tmp_path)], "does not exist")
     (tmp_path / "labels.json").write_text(json.dumps({"schema_version": 2, "sections": {"slices": []}}))
-    hostile.assert_one_line_error(hostile.run_cli("slices", str(tmp_path / "labels.json"), cwd=tmp_path), 2, "slices")
+    _one_line(capsys, ["slices", str(tmp_path / "labels.json"), "--root", str(tmp_path)], "slices")
 
 
 def test_store_section_keeps_hostile_labels_as_data(tmp_path: Path) -> None:
@@ -132,3 +142,23 @@ def test_store_section_keeps_hostile_labels_as_data(tmp_path: Path) -> None:
     store_section(report, discover(report.per_query, table, min_n=1), table)
     again = RunReport.read(report.write(tmp_path / "run.json"))
     assert SliceTable.from_dict(again.sections["slices"]["labels"]).labels["format"] == labels
+
+
+def test_a_source_without_a_metadata_column_leaves_its_rows_unusable(tmp_path: Path, hostile) -> None:
+    import csv
+
+    root = tmp_path / "cat"
+    for category in ("Health", "Medical"):
+        (root / category).mkdir(parents=True)
+        (root / category / "c.jpg").write_bytes(hostile.jpeg_bytes())
+    hostile.write_csv(root / "Health" / "Health.csv", [hostile.row("Alpha", "dataset/Health/c.jpg")])
+    with open(root / "Medical" / "Medical.csv", "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["name", "category", "img_paths"])  # no format, stars or price
+        writer.writerow(["Beta", "Medical", "dataset/Medical/c.jpg"])
+    catalogue, _ = load_catalogue(root)
+    table = cut(catalogue)
+    assert table.labels["format"] == ("Paperback", None) and table.unusable["stars"] == 1
+    only_medical, _ = load_catalogue(root / "Medical")
+    skipped = cut(only_medical).skipped
+    assert set(skipped) == {"format", "stars", "price"} and "absent from the catalogue" in skipped["price"]
