@@ -114,7 +114,11 @@ def _aa(args: argparse.Namespace) -> int:
         )
     config = load_config(rootdir=root)
     # judged at fail tier, so a warn-tier gate's FAIL is not hidden behind WARN
-    gates = [dataclasses.replace(g, tier="fail") for g in config.gates if g.paired and g.suite != "interpolation"]
+    gates = [
+        dataclasses.replace(g, tier="fail")
+        for g in config.gates
+        if g.paired and g.suite not in ("interpolation", "slices")  # slice gates: judged on each pair's slices
+    ]
     if not gates:
         raise ConfigError(f"{root}: no paired gate to judge (delta or non_inferior outside interpolation)")
     checkpoints = []
