@@ -151,3 +151,11 @@ def test_default_views_are_the_unseen_books_else_every_whole_view_but_training()
     per_query, table = _world(n=300)
     per_query["all/image_to_text"] = per_query.pop("cross/image_to_text")
     assert discover(per_query, table, settings=SETTINGS, metrics=("recall@5",)).views == ("all",)
+
+
+def test_a_bootstrap_p_value_is_never_below_what_its_resamples_can_show() -> None:
+    a = np.linspace(0.0, 0.2, 300)
+    d = compare_values("cross/image_to_text/mrr", a, a + 0.5, SETTINGS)  # every resample on one side
+    assert d.test == "bootstrap" and d.p_value == pytest.approx(2 / (SETTINGS.resamples + 1))
+    same = compare_values("cross/image_to_text/mrr", a, a, SETTINGS)
+    assert same.p_value == 1.0
