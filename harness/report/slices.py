@@ -419,7 +419,7 @@ def ranked_chart(analysis: SliceAnalysis, shown: int = SHOWN) -> Chart:
                 f"p={_q(d.p_value)}, q={_q(r.q_value)}, detectable {fmt(r.detectable)}"
             )
             name = f"{r.view}/{r.direction}/{r.metric} · {r.slicing}={r.label} (n={r.n})"
-            chart.text(4, mid + 4, name if len(name) <= 64 else name[:63] + "…", size=11, title=tip)
+            chart.text(4, mid + 4, name if len(name) <= 74 else name[:73] + "…", size=11, title=tip)
             if math.isfinite(_worse_by_detectable(r)):
                 x = scale(_worse_by_detectable(r))
                 chart.line(x, mid - 7, x, mid + 7, color="#1d232a", width=1.5, dash="3 2", title=tip)
