@@ -50,8 +50,14 @@ class ClipTokenCounter:
         self._ranks = {pair: i for i, pair in enumerate(merges)}
         self._bytes = _byte_symbols()
         self._cache: dict[str, int] = {}
+        self._texts: dict[str, int] = {}  # whole texts: cleaning them (ftfy) costs more than counting
 
     def count(self, text: str) -> int:
+        if text not in self._texts:
+            self._texts[text] = self._count(text)
+        return self._texts[text]
+
+    def _count(self, text: str) -> int:
         cleaned = " ".join(html.unescape(html.unescape(ftfy.fix_text(text))).strip().split()).lower()
         total = 0
         for piece in _PATTERN.findall(cleaned):

@@ -19,7 +19,9 @@ view by the caller (harness.evaluate.slice_discovery), from the queries the view
 
 from __future__ import annotations
 
+import functools
 import math
+import os
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -35,6 +37,7 @@ from harness.registry import Registry
 
 if TYPE_CHECKING:
     from harness.data.catalogue import Catalogue
+    from harness.data.token_count import ClipTokenCounter
 
 SlicingKind = Literal["categorical", "binned", "cover", "title"]
 SLICING_KINDS: tuple[SlicingKind, ...] = get_args(SlicingKind)
@@ -234,9 +237,7 @@ TOKEN_NAMES = ("1-4 tokens", "5-8 tokens", "9-16 tokens", "17+ tokens")
 
 
 def _title_tokens(catalogue: Catalogue) -> Labels:
-    from harness.data.token_count import ClipTokenCounter
-
-    counter = ClipTokenCounter()
+    counter = _token_counter()
     counts = np.array([counter.count(t) for t in catalogue.titles], dtype=np.float64)
     return bins(counts, TOKEN_EDGES[:-1] + (1e9,), TOKEN_NAMES)
 
@@ -251,16 +252,33 @@ GREY_MODES = frozenset({"1", "L", "LA", "La", "I", "I;16", "I;16L", "I;16B", "I;
 
 
 def cover_mode(path: str) -> str | None:
-    """The cover's Pillow mode from its header (nothing decoded), or None when it cannot be read."""
+    """The cover's Pillow mode from its header (nothing decoded), or None when it cannot be read. Kept per
+    file (path, size, modification time, inode) for the process: a run slices its catalogue once per
+    comparison, and a file that changes is read again."""
     from PIL import Image
 
     from harness.data.images import open_regular
 
     try:
-        with open_regular(path) as fh, Image.open(fh) as image:
-            return str(image.mode)
+        st = os.stat(path)
+        key = (path, st.st_size, st.st_mtime_ns, st.st_ino)
+        if key not in _MODES:
+            with open_regular(path) as fh, Image.open(fh) as image:
+                _MODES[key] = str(image.mode)
+        return _MODES[key]
     except (OSError, ValueError, Image.DecompressionBombError):
         return None
+
+
+_MODES: dict[tuple[str, int, int, int], str] = {}
+
+
+@functools.cache
+def _token_counter() -> ClipTokenCounter:
+    """One counter a process: its vocabulary is read once and its per-word counts are kept."""
+    from harness.data.token_count import ClipTokenCounter
+
+    return ClipTokenCounter()
 
 
 def _colour(catalogue: Catalogue) -> Labels:

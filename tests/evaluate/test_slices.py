@@ -134,3 +134,23 @@ def test_a_table_round_trips_through_json_and_restricts_to_books(tmp_path: Path)
 )
 def test_script_of_a_title(title: str, latin: bool) -> None:
     assert is_latin(title) is latin
+
+
+def test_a_cover_changed_in_place_is_read_again(tmp_path):
+    """cover_mode keeps each file's mode for the process (a run slices its catalogue more than once);
+    a cover replaced under the same path must not keep its old label."""
+    import os
+
+    from PIL import Image
+
+    from harness.evaluate.slices import cover_mode
+
+    path = tmp_path / "cover.jpg"
+    Image.new("L", (8, 12), 128).save(path)
+    assert cover_mode(str(path)) == "L"
+    Image.new("RGB", (8, 12), (200, 10, 10)).save(path)
+    later = path.stat().st_mtime_ns + 10**9
+    os.utime(path, ns=(later, later))
+    assert cover_mode(str(path)) == "RGB"
+    path.unlink()
+    assert cover_mode(str(path)) is None
