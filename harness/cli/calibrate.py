@@ -22,8 +22,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="--simulate: coverage of every interval method and the false-alarm rate of the delta and "
         "non_inferior rules, on seeded simulations with known truth. --aa N: fine-tune one recipe "
         "with N training seeds and judge every paired gate of seeds 2..N against seed 1. A paired "
-        "gate 'at 95%%' passes when the two-sided 95%% interval of the difference clears its bound: a "
-        "one-sided level of 2.5%%.",
+        "gate 'at 95%' passes when the two-sided 95% interval of the difference clears its bound: a "
+        "one-sided level of 2.5%.",
     )
     mode = p.add_mutually_exclusive_group(required=True)
     mode.add_argument("--simulate", action="store_true", help="coverage and false-alarm simulations")

@@ -24,7 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "probe",
         help="perturbed-title probes: invariance, hard negatives, minimal failing edit, cover-text control",
         description="Probe how a model's title matching survives typos, rephrasings and near-miss titles. "
-        "Metrics are keyed probes/<family>/<metric>, each with a 95%% bootstrap CI.",
+        "Metrics are keyed probes/<family>/<metric>, each with a 95% bootstrap CI.",
     )
     parser.add_argument(
         "--model",

@@ -50,7 +50,7 @@ def load_catalogue(
     context_length: int = CONTEXT_LENGTH,
     decode: bool = False,
 ) -> tuple[Catalogue, LoadReport]:
-    """Load CSVs (files, globs, or a directory of <Category>/<Category>.csv) into a Catalogue.
+    """Load CSVs (files, globs, or a directory of `<Category>/<Category>.csv`) into a Catalogue.
 
     Every row that cannot be used is skipped and counted in the LoadReport with its reason;
     `strict=True` raises DataError instead when any row was skipped. `decode=True` decodes every
