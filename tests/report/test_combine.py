@@ -50,7 +50,8 @@ def test_each_file_is_a_column_paired_where_ranks_allow(three):
     assert point.significant == ""
 
 
-def test_console_and_html_show_three_columns(three, capsys):
+def test_console_and_html_show_three_columns(three, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")  # the header on one line whatever width the runner's environment sets
     assert main(["report", *three, "--full"]) == 0
     out = capsys.readouterr().out
     header = next(line for line in out.splitlines() if "metric" in line and "baseline" in line)
@@ -66,7 +67,8 @@ def test_console_and_html_show_three_columns(three, capsys):
     ) in page
 
 
-def test_three_files_in_html_and_default_view(three, tmp_path, capsys):
+def test_three_files_in_html_and_default_view(three, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")  # the header on one line whatever width the runner's environment sets
     out_html = tmp_path / "three.html"
     assert main(["report", *three, "--html", str(out_html)]) == 0
     assert "B minus baseline" in out_html.read_text()
