@@ -182,8 +182,7 @@ def _slices_of_pair(source: Any, workspace: Any, config: Any) -> tuple[int, int,
         return 0, 0, 0
     worse = 0
     for gate in (g for g in config.gates if g.suite == "slices"):
-        _, direction, metric = gate.metric.split("/")
-        worse += len(analysis.worse_beyond(gate.threshold, direction=direction, metric=metric))
+        worse += len(analysis.against_gate(gate.metric, gate.threshold)[1])
     return analysis.tried, len(analysis.discoveries), worse
 
 

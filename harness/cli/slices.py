@@ -82,10 +82,8 @@ def run(args: argparse.Namespace) -> int:
     )
     results = []
     for gate in (g for g in config.gates if g.suite == "slices"):
-        _, direction, metric = gate.metric.split("/")
-        covered = [r for r in analysis.results if r.direction == direction and r.metric == metric]
-        worse = analysis.worse_beyond(gate.threshold, direction=direction, metric=metric)
-        results.append(judge_slices(gate, worse, len(covered), analysis.level))
+        covered, worse = analysis.against_gate(gate.metric, gate.threshold)
+        results.append(judge_slices(gate, worse, covered, analysis.level))
     if args.out:
         store_section(report, analysis, table, reference=args.reference or "baseline", role=args.role or "candidate")
         report.write(args.out)

@@ -178,6 +178,13 @@ class SliceAnalysis:
         q = benjamini_hochberg(p)
         return [r for r, qv in zip(chosen, q.tolist(), strict=True) if math.isfinite(qv) and qv <= self.level]
 
+    def against_gate(self, key: str, margin: float) -> tuple[int, list[SliceResult]]:
+        """For the slice gate `key` ("slices/<direction>/<metric>"): how many slices it covers, and those worse
+        than the reference by more than `margin` after Benjamini-Hochberg (worse_beyond)."""
+        _, direction, metric = key.split("/")
+        covered = sum(r.direction == direction and r.metric == metric for r in self.results)
+        return covered, self.worse_beyond(margin, direction=direction, metric=metric)
+
 
 def _p_worse(d: Difference, margin: float) -> float:
     """One-sided p-value of 'the candidate is not worse than the reference by more than `margin`':
