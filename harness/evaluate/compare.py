@@ -80,7 +80,7 @@ class Difference:
         if self.samples is None:
             raise EvaluationError(f"{self.key}: no bootstrap samples kept to test against {bound:g}")
         improvement = sign * np.asarray(self.samples, dtype=np.float64)
-        return float((np.count_nonzero(improvement <= bound) + 1) / (improvement.size + 1))
+        return bootstrap_tail_p(int(np.count_nonzero(improvement <= bound)), improvement.size)
 
     @property
     def significant(self) -> str:
@@ -179,6 +179,12 @@ def estimates(values: Mapping[str, np.ndarray], settings: StatSettings = DEFAULT
 # --------------------------------------------------------------------------- differences
 
 
+def bootstrap_tail_p(count: int, resamples: int) -> float:
+    """A bootstrap tail's p-value, (count + 1) / (B + 1): B resamples cannot show one below that, and a p of
+    0 would pass any multiple-testing threshold (Benjamini-Hochberg across slices)."""
+    return (count + 1) / (resamples + 1)
+
+
 def compare_values(
     key: str,
     a: np.ndarray,
@@ -228,10 +234,8 @@ def compare_values(
     low, high = _interval_of(
         key, delta, samples, lambda: jackknife(b, kind) - jackknife(a, kind), settings, paired=True
     )
-    # each tail (count + 1) / (B + 1), as one_sided_p: B resamples cannot show a p-value below that, and a
-    # p of 0 would pass any multiple-testing threshold (Benjamini-Hochberg across slices)
-    tail = min(np.count_nonzero(samples <= 0), np.count_nonzero(samples >= 0))
-    p = min(1.0, 2.0 * (tail + 1) / (samples.size + 1))
+    tail = int(min(np.count_nonzero(samples <= 0), np.count_nonzero(samples >= 0)))
+    p = min(1.0, 2.0 * bootstrap_tail_p(tail, samples.size))
     return Difference(
         key,
         reference,
