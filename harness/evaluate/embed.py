@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from harness.errors import EvaluationError
+from harness.evaluate.embedding_store import StoredMatrix
 from harness.evaluate.templates import DEFAULT_TEMPLATE, render_captions, resolve_template
 from harness.io import atomic_path, cache_dir, sha256_hex
 from harness.progress import progress
@@ -38,8 +39,8 @@ CACHE_VERSION = "embeddings-v2"  # v2: keyed by model identity, not the weights 
 class Embeddings:
     """Row i of `images` and `texts` embeds the cover and caption of catalogue row i."""
 
-    images: np.ndarray  # (N, d) float32, unit rows
-    texts: np.ndarray  # (N, d) float32, unit rows
+    images: np.ndarray | StoredMatrix  # (N, d) float32, unit rows (kept in a store by the Spark engine)
+    texts: np.ndarray | StoredMatrix  # (N, d) float32, unit rows
     book_ids: np.ndarray
     group_ids: np.ndarray
     template: str = DEFAULT_TEMPLATE
@@ -263,6 +264,16 @@ def encode_texts(model: Any, texts: Sequence[str], *, batch_size: int = 256) -> 
 def cached_texts(model: Any, texts: Sequence[str], *, batch_size: int = 256) -> np.ndarray:
     """`encode_texts` through the embedding cache, keyed by the model's identity and every text: a warm
     run's probe titles (the same perturbations of the same books) are read, not encoded again."""
+    return _cached_text_list(model, texts, batch_size)[0]
+
+
+def cached_text_truncation(model: Any, texts: Sequence[str], *, batch_size: int = 256) -> int:
+    """How many of `texts` the model's tokenizer cut at its context length, as counted when `cached_texts`
+    encoded them (stored with their entry): no tokenizer is needed for texts already in the cache."""
+    return _cached_text_list(model, texts, batch_size)[1]
+
+
+def _cached_text_list(model: Any, texts: Sequence[str], batch_size: int) -> tuple[np.ndarray, int]:
     texts = list(texts)
     key = sha256_hex(
         CACHE_VERSION,
@@ -271,7 +282,8 @@ def cached_texts(model: Any, texts: Sequence[str], *, batch_size: int = 256) -> 
         str(model.context_length),
         json.dumps(texts, ensure_ascii=False),
     )
-    return _cached(key, "texts", True, lambda: _encode_captions(model, texts, batch_size))[0]
+    array, _, truncated = _cached(key, "texts", True, lambda: _encode_captions(model, texts, batch_size))
+    return array, truncated
 
 
 def encode_covers(model: Any, catalogue: Any, batch_size: int = 256) -> np.ndarray:
@@ -353,8 +365,10 @@ def _unit(x: torch.Tensor) -> np.ndarray:
 
 
 def _check_finite(emb: Embeddings, model: Any) -> None:
-    for name, array in (("cover", emb.images), ("caption", emb.texts)):
-        bad = ~np.isfinite(array).all(axis=1)
+    for name, matrix in (("cover", emb.images), ("caption", emb.texts)):
+        if isinstance(matrix, StoredMatrix) and not matrix.store.nonfinite:
+            continue  # its writers counted no NaN/inf rows
+        bad = ~np.isfinite(np.asarray(matrix)).all(axis=1)
         if bad.any():
             first = int(np.argmax(bad))
             raise EvaluationError(

@@ -182,12 +182,16 @@ def evaluate_views(
     prompts = None
     for name, view in all_views.items():
         sub = emb.select(view.frame["book_id"].astype(str).tolist())
-        pool = (
-            {}
-            if config.pool == "view"
-            else {"pool_images": emb.images, "pool_texts": emb.texts, "pool_groups": emb.group_ids}
+        whole = config.pool != "view"
+        ranked = engine.retrieval_ranks(
+            sub.images,
+            sub.texts,
+            sub.group_ids,
+            where=f"view {name!r}",
+            pool_images=emb.images if whole else None,
+            pool_texts=emb.texts if whole else None,
+            pool_groups=emb.group_ids if whole else None,
         )
-        ranked = engine.retrieval_ranks(sub.images, sub.texts, sub.group_ids, where=f"view {name!r}", **pool)
         titles = tuple(view.frame["title"].astype(str))
         for direction, r in ranked.items():
             rankings[f"{name}/{direction}"] = QueryRanks(

@@ -45,6 +45,7 @@ import numpy as np
 import torch
 
 from harness.errors import EvaluationError
+from harness.evaluate.embedding_store import StoredMatrix
 from harness.evaluate.kernels import (
     DEFAULT_KERNEL,
     Kernel,
@@ -56,6 +57,7 @@ from harness.evaluate.kernels import (
 )
 from harness.evaluate.score_chunks import Band, Positives, TileTotals, scan_tiles, tile_shape
 
+Matrix = np.ndarray | torch.Tensor | StoredMatrix  # (items x dim) embeddings, in memory or in a store
 DIRECTIONS = ("image_to_text", "text_to_image")
 DEFAULT_KS = (1, 5, 10)
 # Score tile budget: 1,024 rows by 4,096 columns of float32 scores. Measured at N = 30,000 (CPU time of the
@@ -122,12 +124,12 @@ def check_ks(ks: Sequence[int], pool_size: int, *, where: str) -> tuple[int, ...
 
 
 def retrieval_ranks(
-    images: np.ndarray,
-    texts: np.ndarray,
+    images: Matrix,
+    texts: Matrix,
     groups: Sequence | np.ndarray,
     *,
-    pool_images: np.ndarray | None = None,
-    pool_texts: np.ndarray | None = None,
+    pool_images: Matrix | None = None,
+    pool_texts: Matrix | None = None,
     pool_groups: Sequence | np.ndarray | None = None,
     chunk_bytes: int = DEFAULT_CHUNK_BYTES,
     tile_rows: int | None = None,
@@ -157,6 +159,7 @@ def retrieval_ranks(
     )
     results = []
     for job in jobs:
+        assert isinstance(job.rows, torch.Tensor) and isinstance(job.cols, torch.Tensor)  # not keep_stored
         rows, cols = job.rows.to(device), job.cols.to(device)
         totals = finish_ranks(job.plan, [rank_block(job.plan, rows, cols)])
         if certificate is not None:
@@ -170,28 +173,31 @@ class RankJob:
     """Rows (queries) ranked against columns; `directions` names the row (and column) ranks."""
 
     directions: tuple[str, ...]
-    rows: torch.Tensor
-    cols: torch.Tensor
+    rows: torch.Tensor | StoredMatrix  # stored only where rank_jobs was asked to keep them so
+    cols: torch.Tensor | StoredMatrix
     plan: RankPlan
     pool_size: int
 
 
 def rank_jobs(
-    images: np.ndarray | torch.Tensor,
-    texts: np.ndarray | torch.Tensor,
+    images: Matrix,
+    texts: Matrix,
     groups: Sequence | np.ndarray,
     *,
-    pool_images: np.ndarray | torch.Tensor | None = None,
-    pool_texts: np.ndarray | torch.Tensor | None = None,
+    pool_images: Matrix | None = None,
+    pool_texts: Matrix | None = None,
     pool_groups: Sequence | np.ndarray | None = None,
     chunk_bytes: int = DEFAULT_CHUNK_BYTES,
     tile_rows: int | None = None,
     kernel: str = DEFAULT_KERNEL,
     where: str = "view",
+    keep_stored: bool = False,
 ) -> list[RankJob]:
-    """The checked, planned products behind retrieval_ranks (any engine runs their blocks)."""
-    images = _as_matrix(images, "image embeddings", where)
-    texts = _as_matrix(texts, "text embeddings", where)
+    """The checked, planned products behind retrieval_ranks (any engine runs their blocks). Stored matrices
+    (harness.evaluate.embedding_store) stay in their store with `keep_stored` (the plan streams them; the
+    engine's tasks read their blocks), else they are read here."""
+    images = _checked(images, "image embeddings", where, keep_stored)
+    texts = _checked(texts, "text embeddings", where, keep_stored)
     options = {"chunk_bytes": chunk_bytes, "tile_rows": tile_rows, "kernel": kernel, "where": where}
     if len(images) != len(texts) or len(images) != len(groups):
         raise EvaluationError(
@@ -204,8 +210,8 @@ def rank_jobs(
         return [RankJob(DIRECTIONS, images, texts, plan, len(images))]
     if pool_images is None or pool_texts is None or pool_groups is None:
         raise EvaluationError(f"{where}: a candidate pool needs pool_images, pool_texts and pool_groups together")
-    pool_images = _as_matrix(pool_images, "pool image embeddings", where)
-    pool_texts = _as_matrix(pool_texts, "pool text embeddings", where)
+    pool_images = _checked(pool_images, "pool image embeddings", where, keep_stored)
+    pool_texts = _checked(pool_texts, "pool text embeddings", where, keep_stored)
     codes_q, codes_p = _codes(groups, pool_groups)
     return [
         RankJob(
@@ -259,7 +265,24 @@ def query_ranks(
 # --------------------------------------------------------------------------- internals
 
 
-def _as_matrix(x: np.ndarray | torch.Tensor, what: str, where: str) -> torch.Tensor:
+def _checked(x: Matrix, what: str, where: str, keep_stored: bool) -> torch.Tensor | StoredMatrix:
+    """`x` checked as _as_matrix does; a stored matrix kept in its store by what its writers measured."""
+    if not (keep_stored and isinstance(x, StoredMatrix)):
+        return _as_matrix(x, what, where)
+    if len(x) == 0:
+        raise EvaluationError(f"{where} is empty: no items to rank; check the view's categories and the split")
+    if x.store.nonfinite:
+        raise EvaluationError(
+            f"{where}: {what} hold NaN/inf in {x.store.nonfinite} rows; the model produced non-finite "
+            "outputs: check its weights (fingerprint)"
+        )
+    _check_largest(x.store.max_abs, x.shape[1], what, where)
+    return x
+
+
+def _as_matrix(x: Matrix, what: str, where: str) -> torch.Tensor:
+    if isinstance(x, StoredMatrix):
+        x = np.asarray(x)
     t = torch.as_tensor(np.asarray(x) if not isinstance(x, torch.Tensor) else x).detach().to("cpu", torch.float32)
     if t.ndim != 2:
         raise EvaluationError(f"{where}: {what} must be a 2-D (items x dim) array, got shape {tuple(t.shape)}")
@@ -282,13 +305,16 @@ MAX_NORM = 2.0**40  # scores of vectors this long stay far from float32 overflow
 
 
 def _bounded(t: torch.Tensor, what: str, where: str) -> torch.Tensor:
-    largest = float(t.abs().max()) if t.numel() else 0.0
-    if largest * np.sqrt(t.shape[1]) > MAX_NORM:
+    _check_largest(float(t.abs().max()) if t.numel() else 0.0, t.shape[1], what, where)
+    return t
+
+
+def _check_largest(largest: float, dim: int, what: str, where: str) -> None:
+    if largest * np.sqrt(dim) > MAX_NORM:
         raise EvaluationError(
             f"{where}: {what} hold values up to {largest:.3g}, too large to score in float32; "
             "embeddings are expected near unit length: check the model's output"
         )
-    return t
 
 
 def _codes(groups_a: Sequence | np.ndarray, groups_b: Sequence | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -343,8 +369,8 @@ class RankTotals:
 
 
 def plan_ranks(
-    rows_emb: torch.Tensor,
-    cols_emb: torch.Tensor,
+    rows_emb: torch.Tensor | StoredMatrix,
+    cols_emb: torch.Tensor | StoredMatrix,
     row_codes: np.ndarray,
     col_codes: np.ndarray,
     *,
@@ -379,10 +405,9 @@ def plan_ranks(
             )
     chosen = get_kernel(kernel)
     relative, absolute = certified_bound(chosen, int(rows_emb.shape[1]))
-    rows_norm = torch.linalg.vector_norm(rows_emb, dim=1, dtype=torch.float64).numpy()
-    cols_norm = torch.linalg.vector_norm(cols_emb, dim=1, dtype=torch.float64).numpy()
+    rows_norm, cols_norm = _norms(rows_emb), _norms(cols_emb)
     pair_rows, pair_cols, counts = by_col.pairs(row_codes)
-    exact = exact_scores(rows_emb, cols_emb, pair_rows, pair_cols)
+    exact = _exact_pairs(rows_emb, cols_emb, pair_rows, pair_cols)
     row_best = np.maximum.reduceat(exact, np.cumsum(counts) - counts)  # every row has a positive
     margin = 1 + 1e-9  # the norms' own float64 rounding
     row_band = _band(row_best, relative * rows_norm * cols_norm.max() * margin + absolute)
@@ -403,6 +428,41 @@ def plan_ranks(
         n_rows,
         n_cols,
     )
+
+
+def _norms(matrix: torch.Tensor | StoredMatrix) -> np.ndarray:
+    """Each row's float64 norm (a stored matrix streamed in chunks)."""
+    if isinstance(matrix, torch.Tensor):
+        norms: np.ndarray = torch.linalg.vector_norm(matrix, dim=1, dtype=torch.float64).numpy()
+        return norms
+    parts = [
+        torch.linalg.vector_norm(torch.from_numpy(c), dim=1, dtype=torch.float64).numpy() for _, c in matrix.chunks()
+    ]
+    return np.concatenate(parts) if parts else np.zeros(0)
+
+
+PAIR_CHUNK = 65_536  # positive pairs scored per read of a stored matrix
+
+
+def _exact_pairs(
+    rows: torch.Tensor | StoredMatrix, cols: torch.Tensor | StoredMatrix, pair_rows: np.ndarray, pair_cols: np.ndarray
+) -> np.ndarray:
+    """exact_scores of the pairs; from a store, a chunk of pairs at a time, reading only the rows they use
+    (the exact score does not depend on where its operands came from)."""
+    if isinstance(rows, torch.Tensor) and isinstance(cols, torch.Tensor):
+        return exact_scores(rows, cols, pair_rows, pair_cols)
+    out = np.empty(len(pair_rows), dtype=np.float64)
+    for p0 in range(0, len(out), PAIR_CHUNK):
+        r_ids, r_at = np.unique(pair_rows[p0 : p0 + PAIR_CHUNK], return_inverse=True)
+        c_ids, c_at = np.unique(pair_cols[p0 : p0 + PAIR_CHUNK], return_inverse=True)
+        out[p0 : p0 + PAIR_CHUNK] = exact_scores(_gather(rows, r_ids), _gather(cols, c_ids), r_at, c_at)
+    return out
+
+
+def _gather(matrix: torch.Tensor | StoredMatrix, ids: np.ndarray) -> torch.Tensor:
+    if isinstance(matrix, torch.Tensor):
+        return matrix[torch.from_numpy(ids)].contiguous()
+    return torch.from_numpy(np.asarray(matrix[ids]))
 
 
 def _band(exact: np.ndarray, half_width: np.ndarray) -> Band:

@@ -8,7 +8,8 @@ from typing import Any
 import numpy as np
 
 from harness.errors import EvaluationError
-from harness.evaluate.embed import encode_texts
+from harness.evaluate.embed import cached_texts
+from harness.evaluate.embedding_store import StoredMatrix
 from harness.evaluate.results import ZeroShotResult
 from harness.evaluate.templates import DEFAULT_CATEGORY_PROMPT, render_category_prompts
 
@@ -16,12 +17,13 @@ from harness.evaluate.templates import DEFAULT_CATEGORY_PROMPT, render_category_
 def category_prompt_embeddings(
     model: Any, categories: Sequence[str], prompt: str = DEFAULT_CATEGORY_PROMPT
 ) -> np.ndarray:
-    """(C, d) unit embeddings of one prompt per category."""
-    return encode_texts(model, render_category_prompts(prompt, list(categories)))
+    """(C, d) unit embeddings of one prompt per category, through the embedding cache (keyed by the model's
+    identity and every prompt): a warm run needs no model for them."""
+    return cached_texts(model, render_category_prompts(prompt, list(categories)))
 
 
 def classify(
-    image_embeddings: np.ndarray,
+    image_embeddings: np.ndarray | StoredMatrix,
     prompt_embeddings: np.ndarray,
     *,
     view: str,
@@ -37,11 +39,10 @@ def classify(
     `accepted[i]` is the set of categories counted correct for item i (all categories its book is
     listed in); by default only its own category.
     """
-    images = np.asarray(image_embeddings, dtype=np.float32)
     prompts = np.asarray(prompt_embeddings, dtype=np.float32)
-    if len(images) == 0:
+    if len(image_embeddings) == 0:
         raise EvaluationError(f"zero-shot view {view!r} is empty; check its categories and the split")
-    if not np.isfinite(images).all() or not np.isfinite(prompts).all():
+    if not _finite(image_embeddings) or not np.isfinite(prompts).all():
         raise EvaluationError(f"zero-shot view {view!r}: NaN/inf embeddings; check the model's weights")
     index = {c: i for i, c in enumerate(categories)}
     unknown = sorted(set(item_categories) - set(index))
@@ -50,7 +51,7 @@ def classify(
             f"zero-shot view {view!r} holds categories {unknown} with no prompt; pass every category of the catalogue"
         )
     labels = np.array([index[c] for c in item_categories], dtype=np.int64)
-    predictions = np.argmax(images @ prompts.T, axis=1).astype(np.int64)
+    predictions = _best_prompts(image_embeddings, prompts)
     if accepted is None:
         correct = predictions == labels
     else:
@@ -65,6 +66,21 @@ def classify(
         correct,
         prompt,
     )
+
+
+def _finite(images: np.ndarray | StoredMatrix) -> bool:
+    if isinstance(images, StoredMatrix):
+        return images.store.nonfinite == 0  # counted by the store's writers
+    return bool(np.isfinite(np.asarray(images, dtype=np.float32)).all())
+
+
+def _best_prompts(images: np.ndarray | StoredMatrix, prompts: np.ndarray) -> np.ndarray:
+    """Each cover's highest-scoring prompt (a stored matrix a chunk of rows at a time)."""
+    if isinstance(images, StoredMatrix):
+        chunks = [np.argmax(rows @ prompts.T, axis=1) for _, rows in images.chunks()]
+        return np.concatenate(chunks).astype(np.int64)
+    best: np.ndarray = np.argmax(np.asarray(images, dtype=np.float32) @ prompts.T, axis=1).astype(np.int64)
+    return best
 
 
 def accepted_categories(frame: Any, view_frame: Any) -> list[frozenset[str]]:

@@ -3,6 +3,7 @@ streamed in pieces, any tile shape), embeddings within 1e-5; a failing task is o
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import subprocess
@@ -13,6 +14,7 @@ import numpy as np
 import pytest
 
 from harness.errors import EvaluationError
+from harness.evaluate.embedding_store import StoredMatrix
 from harness.evaluate.engines import get_engine
 from harness.evaluate.retrieval import retrieval_ranks
 
@@ -102,6 +104,44 @@ def test_near_ties_on_executors_equal_the_float64_brute_force(spark, near_ties, 
     assert ranks["exact"]["rescored_pairs"] > 0
 
 
+@pytest.mark.parametrize("budget", [None, 4 * 24 * 37])  # the gallery in one piece; in 15 pieces of 37 columns
+def test_near_ties_ranked_from_the_store_equal_the_float64_brute_force(
+    spark, near_ties, tmp_path, budget, monkeypatch
+) -> None:
+    """Embeddings kept in a store: the tasks read their blocks from it, the driver reads at most a chunk at a
+    time (it streams the norms and the positive pairs of the plan), and every rank is the brute force's."""
+    from harness.evaluate import embedding_store, retrieval
+    from harness.evaluate.embedding_store import EmbeddingStore, write_part
+
+    images, texts, groups, want_i2t, want_t2i = near_ties
+    cuts = [0, 128, 129, 400, len(groups)]
+    parts = [write_part(str(tmp_path), a, images[a:b], texts[a:b]) for a, b in zip(cuts, cuts[1:], strict=False)]
+    store = EmbeddingStore(str(tmp_path), parts, images.shape[1])
+    monkeypatch.setattr(embedding_store, "STREAM_BYTES", 4 * images.shape[1] * 50)  # chunks of 50 rows
+    monkeypatch.setattr(retrieval, "PAIR_CHUNK", 40)  # positive pairs 40 at a time
+    reads: list[int] = []
+    read = EmbeddingStore.read
+    monkeypatch.setattr(
+        EmbeddingStore, "read", lambda self, m, rows: reads.append(len(np.arange(self.n)[rows])) or read(self, m, rows)
+    )
+    remote = get_engine(
+        "spark-local", session=spark, blocks=4, tile_rows=5, chunk_bytes=4 * 5 * 61, gallery_bytes=budget
+    )
+    got = remote.retrieval_ranks(store.matrix("image"), store.matrix("text"), groups)
+    np.testing.assert_array_equal(got["image_to_text"].ranks, want_i2t)
+    np.testing.assert_array_equal(got["text_to_image"].ranks, want_t2i)
+    q = np.arange(0, len(groups), 3)  # a catalogue pool: a selection of the queries, every row as candidates
+    pool = {"pool_images": store.matrix("image"), "pool_texts": store.matrix("text"), "pool_groups": groups}
+    got = remote.retrieval_ranks(store.matrix("image")[q], store.matrix("text")[q], groups[q], **pool)
+    np.testing.assert_array_equal(got["image_to_text"].ranks, want_i2t[q])
+    np.testing.assert_array_equal(got["text_to_image"].ranks, want_t2i[q])
+    assert reads and max(reads) <= 50  # the driver read at most a chunk at a time (the tasks read the rest)
+    ranks = remote.describe()["ranks"]
+    assert ranks["gallery"] == "stored" and ranks["stored"] == 3 and ranks["broadcast"] == ranks["streamed"] == 0
+    assert ranks["pieces"] == (1 if budget is None else 15) and "from the embedding store" in ranks["where"]
+    assert ranks["exact"]["rescored_pairs"] > 0
+
+
 def test_ties_count_against_the_query_on_executors(spark) -> None:
     images = np.eye(4, dtype=np.float32)
     texts = np.array([[1, 0, 0, 0], [1, 0, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]], dtype=np.float32)
@@ -127,7 +167,7 @@ def test_executor_embeddings_match_local(spark, tmp_path) -> None:
     catalogue, _ = load_catalogue(make_fixture_catalogue(tmp_path / "fx", books_per_category=10))
     model = load("tiny:vit-xs")
     want = embed(model, catalogue, batch_size=16, cache=False)
-    engine = get_engine("spark-local", session=spark, records_per_batch=32)
+    engine = get_engine("spark-local", session=spark, records_per_batch=32, store=str(tmp_path / "store"))
     got = engine.embed(model, catalogue, template="{title}", batch_size=16)
     np.testing.assert_allclose(got.images, want.images, atol=1e-5)
     np.testing.assert_allclose(got.texts, want.texts, atol=1e-5)
@@ -135,6 +175,19 @@ def test_executor_embeddings_match_local(spark, tmp_path) -> None:
     record = engine.describe()["embeddings"]
     assert record["records_per_batch"] % 16 == 0 and record["decoded_cover_cache"].startswith("shared cache folder")
     assert record["devices"] == ["cpu"]  # local[*] assigns no GPU to its tasks
+    assert isinstance(got.images, StoredMatrix) and record["kept"].startswith("in the embedding store")
+    folder = got.images.store.folder
+    assert Path(folder).parent == tmp_path / "store"
+    assert len(os.listdir(folder)) == 2 * len(got.images.store.parts)  # a file per part and modality
+    collected = get_engine("spark-local", session=spark, records_per_batch=32, store="off")
+    again = collected.embed(model, catalogue, template="{title}", batch_size=16)
+    assert isinstance(again.images, np.ndarray)
+    assert collected.describe()["embeddings"]["kept"] == "collected to the driver"
+    np.testing.assert_array_equal(again.images, np.asarray(got.images))
+    np.testing.assert_array_equal(again.texts, np.asarray(got.texts))
+    del got
+    gc.collect()
+    assert not os.path.exists(folder)  # removed with the last matrix that refers to it
     with pytest.raises(EvaluationError, match="partition 0"):
         get_engine("spark-local", session=spark, fail_partition=0).embed(
             model, catalogue, template="{title}", batch_size=16
@@ -221,6 +274,13 @@ def test_eval_on_spark_gives_the_local_metrics(cli_data, local_report, tmp_path,
     assert local["engine"] == "local" and remote["engine"] == engine
     assert remote["sections"]["engine"]["zero_shot"].startswith("driver")
     assert remote["sections"]["engine"]["master"] == "local[2]"
+    # spark-local keeps the executors' embeddings in a store its ranking tasks read; spark-cluster (no shared
+    # folder named) collects them to the driver and broadcasts them
+    kept, gallery = remote["sections"]["engine"]["embeddings"]["kept"], remote["sections"]["engine"]["ranks"]["gallery"]
+    if engine == "spark-local":
+        assert kept.startswith("in the embedding store") and gallery == "stored"
+    else:
+        assert kept == "collected to the driver" and gallery == "broadcast"
     # embeddings may differ in the last float bits; count the queries whose rank moved (near ties)
     moved = sum(
         a != b

@@ -22,7 +22,7 @@ from harness.errors import ConfigError
 
 if TYPE_CHECKING:
     from harness.evaluate.embed import Embeddings
-    from harness.evaluate.retrieval import DirectionRanks
+    from harness.evaluate.retrieval import DirectionRanks, Matrix
 
 ENGINES = ("local", "spark-local", "spark-cluster")
 DEFAULT_ENGINE = "local"
@@ -37,12 +37,12 @@ class Engine(Protocol):
 
     def retrieval_ranks(
         self,
-        images: np.ndarray,
-        texts: np.ndarray,
+        images: Matrix,
+        texts: Matrix,
         groups: Sequence | np.ndarray,
         *,
-        pool_images: np.ndarray | None = None,
-        pool_texts: np.ndarray | None = None,
+        pool_images: Matrix | None = None,
+        pool_texts: Matrix | None = None,
         pool_groups: Sequence | np.ndarray | None = None,
         where: str = "view",
     ) -> dict[str, DirectionRanks]: ...

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from harness.evaluate.kernels import DEFAULT_KERNEL, get_kernel
-from harness.evaluate.retrieval import DEFAULT_CHUNK_BYTES, Certificate, DirectionRanks, retrieval_ranks
+from harness.evaluate.retrieval import DEFAULT_CHUNK_BYTES, Certificate, DirectionRanks, Matrix, retrieval_ranks
 
 if TYPE_CHECKING:
     from harness.evaluate.embed import Embeddings
@@ -47,12 +47,12 @@ class LocalEngine:
 
     def retrieval_ranks(
         self,
-        images: np.ndarray,
-        texts: np.ndarray,
+        images: Matrix,
+        texts: Matrix,
         groups: Sequence | np.ndarray,
         *,
-        pool_images: np.ndarray | None = None,
-        pool_texts: np.ndarray | None = None,
+        pool_images: Matrix | None = None,
+        pool_texts: Matrix | None = None,
         pool_groups: Sequence | np.ndarray | None = None,
         where: str = "view",
     ) -> dict[str, DirectionRanks]:

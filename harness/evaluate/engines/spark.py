@@ -25,10 +25,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
+import torch
 
 from harness import settings
 from harness.errors import ConfigError, EvaluationError
-from harness.evaluate.engines.spark_tasks import EMBED_SCHEMA, END, MARKER, embed_partition, rank_partition
+from harness.evaluate.embedding_store import EmbeddingStore, Part, StoredMatrix
+from harness.evaluate.engines.spark_tasks import (
+    EMBED_SCHEMA,
+    END,
+    MARKER,
+    embed_partition,
+    rank_partition,
+    rank_stored_partition,
+)
 from harness.evaluate.kernels import DEFAULT_KERNEL
 from harness.evaluate.pieces import block_count, piece_bounds
 from harness.evaluate.retrieval import (
@@ -36,6 +45,7 @@ from harness.evaluate.retrieval import (
     BlockCounts,
     Certificate,
     DirectionRanks,
+    Matrix,
     RankJob,
     block_starts,
     finish_ranks,
@@ -63,6 +73,7 @@ RECORDS_CONF = "spark.sql.execution.arrow.maxRecordsPerBatch"
 NO_SPARK_HINT = "or run with --engine local"
 GALLERY_ENV = "BOOKCLIP_SPARK_GALLERY_MB"  # gallery budget in MiB: larger galleries are streamed in pieces
 LOCAL_MASTER_ENV = "BOOKCLIP_SPARK_LOCAL_MASTER"  # spark-local's master: local, local[N] or local[*]
+STORE_ENV = "BOOKCLIP_SPARK_STORE"  # where executors keep embeddings: a folder all of them see, or off
 FAIL_ENV = "BOOKCLIP_SPARK_FAIL_PARTITION"  # tests only: N, ranking:N or embedding:N makes that partition fail
 
 
@@ -82,6 +93,7 @@ class SparkEngine:
         gallery_bytes: int | None = None,
         fail_partition: int | None = None,
         fail_stage: str | None = None,
+        store: str | None = None,
     ) -> None:
         self.name = name
         self._session = session
@@ -92,6 +104,7 @@ class SparkEngine:
         self.blocks = blocks  # query blocks per product (default: the session's task slots)
         self.records_per_batch = records_per_batch  # Arrow batch rows (rounded up to a batch-size multiple)
         self.gallery_bytes = gallery_budget(gallery_bytes)  # larger galleries are streamed in column pieces
+        self.store = store  # where executors keep embeddings (store_root); None: $BOOKCLIP_SPARK_STORE or default
         if fail_partition is None:
             fail_stage, fail_partition = failure_hook(os.environ.get(FAIL_ENV))
         self.fail_partition = fail_partition  # tests: make this partition's task raise ...
@@ -103,6 +116,7 @@ class SparkEngine:
             "peak_task_added_mib": 0.0,
             "broadcast": 0,
             "streamed": 0,
+            "stored": 0,
             "pieces": 0,
         }
         self.embedding: dict[str, Any] = {}
@@ -117,12 +131,12 @@ class SparkEngine:
     # -- ranks -------------------------------------------------------------------------------------
     def retrieval_ranks(
         self,
-        images: np.ndarray,
-        texts: np.ndarray,
+        images: Matrix,
+        texts: Matrix,
         groups: Sequence | np.ndarray,
         *,
-        pool_images: np.ndarray | None = None,
-        pool_texts: np.ndarray | None = None,
+        pool_images: Matrix | None = None,
+        pool_texts: Matrix | None = None,
         pool_groups: Sequence | np.ndarray | None = None,
         where: str = "view",
     ) -> dict[str, DirectionRanks]:
@@ -137,6 +151,7 @@ class SparkEngine:
             tile_rows=self.tile_rows,
             kernel=self.kernel,
             where=where,
+            keep_stored=True,
         )
         return job_ranks(jobs, [self._rank(job, where) for job in jobs])
 
@@ -148,6 +163,9 @@ class SparkEngine:
         starts = block_starts(
             plan, block_count(plan.n_rows, dim, self.gallery_bytes, self.blocks or sc.defaultParallelism)
         )
+        if isinstance(job.rows, StoredMatrix) and isinstance(job.cols, StoredMatrix):
+            return self._rank_stored(job.plan, (job.rows, job.cols), starts, bounds, where)
+        assert isinstance(job.rows, torch.Tensor) and isinstance(job.cols, torch.Tensor)
         rows, cols = job.rows.numpy(), job.cols.numpy()
         queries = QueryBlocks(sc)
         items = [(a, queries.ship(a, rows[a:b])) for a, b in zip(starts, [*starts[1:], plan.n_rows], strict=True)]
@@ -164,6 +182,37 @@ class SparkEngine:
         self.certificate.add(plan, totals)
         pieces = len(bounds) - 1
         self._count(len(done), done, pieces=pieces, **({"broadcast": 1} if pieces == 1 else {"streamed": 1}))
+        return totals.row_ranks, totals.col_ranks
+
+    def _rank_stored(
+        self,
+        plan: RankPlan,
+        matrices: tuple[StoredMatrix, StoredMatrix],
+        starts: list[int],
+        bounds: list[int],
+        where: str,
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """One Spark job, one task per (query block, gallery piece): each reads its rows and columns from
+        the embedding store, so neither passes through the driver."""
+        sc = self.session.sparkContext
+        stops = [*starts[1:], plan.n_rows]
+        items = [
+            (a, b, c0, c1)
+            for a, b in zip(starts, stops, strict=True)
+            for c0, c1 in zip(bounds, bounds[1:], strict=False)
+        ]
+        shared, stored = sc.broadcast(plan), sc.broadcast(matrices)
+        try:
+            body = partial(rank_stored_partition, shared, stored, self._failing("ranking"))
+            done: list[TaskResult] = run_tasks(
+                lambda: sc.parallelize(items, len(items)).mapPartitionsWithIndex(body).collect(), f"ranking {where}", sc
+            )
+        finally:
+            stored.destroy()
+            shared.destroy()
+        totals = finish_ranks(plan, [block for _, part, *_ in done for block in part])
+        self.certificate.add(plan, totals)
+        self._count(len(done), done, pieces=len(bounds) - 1, stored=1)
         return totals.row_ranks, totals.col_ranks
 
     def _run_ranking(
@@ -198,6 +247,9 @@ class SparkEngine:
         for key, value in added.items():
             self.ranking[key] += value
 
+    def _stored(self) -> bool:
+        return str(self.embedding.get("kept", "")).startswith("in the embedding store")
+
     def _failing(self, stage: str) -> int | None:
         return self.fail_partition if self.fail_stage in (None, stage) else None
 
@@ -211,13 +263,16 @@ class SparkEngine:
             raise EvaluationError("cannot embed an empty catalogue; check the data path and category filter")
         if batch_size < 1:
             raise EvaluationError(f"batch_size={batch_size} must be at least 1")
+        root = store_root(self.name, self.store)  # a bad folder is one line before Spark starts
         spark = self.session
+        folder = EmbeddingStore.new_folder(root) if root is not None else None
         frame = catalogue_rows(catalogue, render_captions(template_text, catalogue.frame))
         per_batch = batch_size * max(1, -(-(self.records_per_batch or 1024) // batch_size))
         source = {
             **model_source(model, spark.sparkContext, self.name),
             "batch_size": batch_size,
             "fail_partition": self._failing("embedding"),
+            "store": folder,
         }
         previous = spark.conf.get(RECORDS_CONF, None)
         spark.conf.set(RECORDS_CONF, str(per_batch))
@@ -230,8 +285,18 @@ class SparkEngine:
             )
         finally:
             spark.conf.unset(RECORDS_CONF) if previous is None else spark.conf.set(RECORDS_CONF, previous)
-        images, texts, infos = _assemble(table, len(frame), model.embed_dim)
+        images: np.ndarray | StoredMatrix
+        texts: np.ndarray | StoredMatrix
+        if folder is None:
+            images, texts, infos = _assemble(table, len(frame), model.embed_dim)
+        else:
+            images, texts, infos = _stored(table, len(frame), model.embed_dim, folder)
         self.embedding = _embedding_record(infos, per_batch, source)
+        self.embedding["kept"] = (
+            "collected to the driver"
+            if folder is None
+            else f"in the embedding store {folder} (the ranking tasks read it; the driver streams it)"
+        )
         result = Embeddings(
             images=images,
             texts=texts,
@@ -257,8 +322,9 @@ class SparkEngine:
                 **self.ranking,
                 "exact": self.certificate.to_dict(),
             },
-            "zero_shot": "driver, on the collected embeddings",
-            "probes": "driver, on the collected embeddings",
+            "zero_shot": "driver, on "
+            + ("the stored covers, a chunk at a time" if self._stored() else "the collected embeddings"),
+            "probes": "driver, on the embeddings (read from the store where stored)",
         }
 
 
@@ -326,8 +392,8 @@ def failure_hook(text: str | None) -> tuple[str | None, int | None]:
 
 
 def gallery_mode(ranking: dict[str, Any]) -> str:
-    """broadcast, streamed, or both (products of a run differ in size), from the ranking counts."""
-    modes = [mode for mode in ("broadcast", "streamed") if ranking[mode]]
+    """broadcast, streamed, stored, or several (products of a run differ), from the ranking counts."""
+    modes = [mode for mode in ("broadcast", "streamed", "stored") if ranking[mode]]
     return " and ".join(modes) if modes else "none ranked"
 
 
@@ -339,6 +405,11 @@ def ranks_where(ranking: dict[str, Any]) -> str:
         parts.append(
             f"{ranking['streamed']} product(s): a query block against one gallery piece per task, "
             f"the gallery streamed in up to {ranking['pieces']} column pieces within the budget"
+        )
+    if ranking["stored"]:
+        parts.append(
+            f"{ranking['stored']} product(s): each task reads its query block and one of up to {ranking['pieces']} "
+            "gallery pieces from the embedding store (nothing through the driver)"
         )
     return "executors; " + "; ".join(parts) if parts else "executors (nothing ranked yet)"
 
@@ -428,6 +499,39 @@ def _assemble(table: pa.Table, n: int, dim: int) -> tuple[np.ndarray, np.ndarray
     texts = np.frombuffer(b"".join(table.column("text").to_pylist()), dtype=np.float32).reshape(n, dim)[order]
     infos = [json.loads(x) for x in table.column("info").to_pylist() if x]
     return np.ascontiguousarray(images), np.ascontiguousarray(texts), infos
+
+
+def store_root(engine: str, given: str | None) -> str | None:
+    """Where executors keep what they embed ($BOOKCLIP_SPARK_STORE, or `given`): a folder the driver and every
+    executor see at the same path; `off` collects the embeddings to the driver instead. Default: the cache
+    folder on spark-local, collected on spark-cluster (no folder is known to be shared there)."""
+    text = (given if given is not None else os.environ.get(STORE_ENV, "")).strip()
+    if text.lower() == "off" or (not text and engine == "spark-cluster"):
+        return None
+    from harness.io import cache_dir
+
+    folder = Path(text).expanduser() if text else cache_dir() / "spark-store"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        where = f"{STORE_ENV}={text!r}" if text else "the cache folder"
+        raise ConfigError(f"cannot create the embedding store under {where}: {exc.strerror or exc}") from None
+    return str(folder.resolve())
+
+
+def _stored(table: pa.Table, n: int, dim: int, folder: str) -> tuple[StoredMatrix, StoredMatrix, list[dict[str, Any]]]:
+    """The store the tasks wrote (each info names its part), checked to cover rows 0:n once."""
+    infos = [json.loads(x) for x in table.column("info").to_pylist() if x]
+    parts = {tuple(i["part"]) for i in infos}  # a retried task reports its part again
+    try:
+        store = EmbeddingStore(folder, [Part(a, b, bad, largest) for a, b, bad, largest in parts], dim, owned=True)
+    except ValueError:
+        store = None
+    if store is None or store.n != n:
+        raise EvaluationError(
+            f"Spark embedding stored {sum(b - a for a, b, *_ in parts)} of {n} rows; rerun the command"
+        )
+    return store.matrix("image"), store.matrix("text"), infos
 
 
 def _embedding_record(infos: list[dict[str, Any]], per_batch: int, source: dict[str, Any]) -> dict[str, Any]:

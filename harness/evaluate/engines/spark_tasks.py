@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
+    from harness.evaluate.embedding_store import StoredMatrix
     from harness.evaluate.retrieval import BlockCounts, RankPlan
     from harness.models.clip_model import ClipModel
 
@@ -132,6 +133,41 @@ def rank_partition(
     yield index, blocks, peak_rss_mib(), memory.added_mib()
 
 
+def rank_stored_partition(
+    plan: Shared[RankPlan],
+    matrices: Shared[tuple[StoredMatrix, StoredMatrix]],
+    fail_partition: int | None,
+    index: int,
+    items: Iterator[tuple[int, int, int, int]],
+) -> Iterator[tuple[int, list[BlockCounts], float, float | None]]:
+    """mapPartitionsWithIndex body, as rank_partition, for items (row start, row stop, first column, column
+    stop) whose rows and columns the task reads from the embedding store (`matrices`: the product's rows and
+    columns as StoredMatrix)."""
+    try:
+        memory = TaskMemory()
+        import torch
+
+        from harness.evaluate.retrieval import rank_block
+
+        if fail_partition == index:
+            raise ValueError("injected failure (fail_partition)")
+        device = task_device()
+        rows, cols = matrices.value
+        blocks = [
+            rank_block(
+                plan.value,
+                torch.from_numpy(rows.read(a, b)).to(device),
+                torch.from_numpy(cols.read(c0, c1)).to(device),
+                start=a,
+                c0=c0,
+            )
+            for a, b, c0, c1 in items
+        ]
+    except Exception as exc:  # one line for the driver, whatever failed
+        raise task_failure("ranking", index, exc) from None
+    yield index, blocks, peak_rss_mib(), memory.added_mib()
+
+
 def embed_partition(source: dict[str, Any], batches: Iterator[Any]) -> Iterator[Any]:
     """mapInArrow body: per Arrow batch of catalogue rows, their cover and caption embeddings (float32 bytes)."""
     import pyarrow as pa
@@ -147,17 +183,19 @@ def embed_partition(source: dict[str, Any], batches: Iterator[Any]) -> Iterator[
             if batch.num_rows == 0:
                 continue
             rows, images, texts, truncated = _embed_rows(model, batch.to_pandas(), int(source["batch_size"]))
-            info = json.dumps(
-                {
-                    "host": socket.gethostname(),
-                    "pid": os.getpid(),
-                    "cache": _cache_folder(),
-                    "device": str(model.device),
-                    "truncated": truncated,
-                    "rss_mib": peak_rss_mib(),
-                    "partition": partition,
-                }
-            )
+            facts = {
+                "host": socket.gethostname(),
+                "pid": os.getpid(),
+                "cache": _cache_folder(),
+                "device": str(model.device),
+                "truncated": truncated,
+                "rss_mib": peak_rss_mib(),
+                "partition": partition,
+            }
+            if source.get("store"):  # the embeddings stay in the store: only where they are comes back
+                yield _stored_batch(source["store"], rows, images, texts, facts)
+                continue
+            info = json.dumps(facts)
             yield pa.RecordBatch.from_arrays(
                 [
                     pa.array(rows, pa.int64()),
@@ -169,6 +207,33 @@ def embed_partition(source: dict[str, Any], batches: Iterator[Any]) -> Iterator[
             )
     except Exception as exc:
         raise task_failure("embedding", partition, exc) from None
+
+
+def _stored_batch(folder: str, rows: np.ndarray, images: np.ndarray, texts: np.ndarray, facts: dict[str, Any]) -> Any:
+    """Write each run of consecutive rows as a store part; one record per part, its info naming it."""
+    import numpy as np
+    import pyarrow as pa
+
+    from harness.evaluate.embedding_store import write_part
+
+    order = np.argsort(rows, kind="stable")
+    rows, images, texts = rows[order], images[order], texts[order]
+    cuts = [0, *(np.flatnonzero(np.diff(rows) != 1) + 1).tolist(), len(rows)]
+    infos = []
+    for k, (a, b) in enumerate(zip(cuts, cuts[1:], strict=False)):
+        part = write_part(folder, int(rows[a]), images[a:b], texts[a:b])
+        written = [part.start, part.stop, part.nonfinite, part.max_abs]
+        infos.append(json.dumps({**facts, "truncated": facts["truncated"] if k == 0 else 0, "part": written}))
+    starts = [int(rows[a]) for a in cuts[:-1]]
+    return pa.RecordBatch.from_arrays(
+        [
+            pa.array(starts, pa.int64()),
+            pa.array([b""] * len(starts), pa.binary()),
+            pa.array([b""] * len(starts), pa.binary()),
+            pa.array(infos, pa.string()),
+        ],
+        names=["row", "image", "text", "info"],
+    )
 
 
 def worker_model(source: dict[str, Any]) -> ClipModel:
