@@ -83,7 +83,7 @@ class EmbeddingStore:
     def _open(self, part: Part, modality: Modality) -> np.ndarray:
         path = part.file(self.folder, modality)
         try:
-            mapped = np.load(path, mmap_mode="r", allow_pickle=False)
+            mapped: np.ndarray = np.load(path, mmap_mode="r", allow_pickle=False)
         except (OSError, ValueError, EOFError) as exc:
             raise EvaluationError(f"embedding store part {path} is unreadable ({type(exc).__name__}: {exc})") from None
         if mapped.shape != (part.stop - part.start, self.dim) or mapped.dtype != np.float32:

@@ -121,9 +121,12 @@ def test_near_ties_ranked_from_the_store_equal_the_float64_brute_force(
     monkeypatch.setattr(retrieval, "PAIR_CHUNK", 40)  # positive pairs 40 at a time
     reads: list[int] = []
     read = EmbeddingStore.read
-    monkeypatch.setattr(
-        EmbeddingStore, "read", lambda self, m, rows: reads.append(len(np.arange(self.n)[rows])) or read(self, m, rows)
-    )
+
+    def counted(self, modality, rows):
+        reads.append(len(np.arange(self.n)[rows]))
+        return read(self, modality, rows)
+
+    monkeypatch.setattr(EmbeddingStore, "read", counted)
     remote = get_engine(
         "spark-local", session=spark, blocks=4, tile_rows=5, chunk_bytes=4 * 5 * 61, gallery_bytes=budget
     )
