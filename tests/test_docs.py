@@ -117,6 +117,37 @@ def test_the_commands_are_found():
     assert any("--save-alpha" in tokens for tokens in joined)  # a command continued over two lines
 
 
+def test_the_ci_pages_workflow_caches_runs_the_suites_uploads_and_posts_the_summary():
+    """docs/ci.md's GitHub Actions workflow, read as YAML: it caches ~/.cache/bookclip, runs the suites
+    with the JUnit flags tests/test_plugin.py runs them with, uploads reports/ and posts the Markdown."""
+    import textwrap
+
+    import yaml
+
+    text = (DOCS / "ci.md").read_text(encoding="utf-8")
+    assert 'junit_family = "xunit1"' in text and "-o junit_family=xunit1" in text
+    section = text.split("## A GitHub Actions workflow", 1)[1].splitlines()
+    start = next(i for i, line in enumerate(section) if line.startswith("    name: "))
+    block = []
+    for line in section[start:]:
+        if line.strip() and not line.startswith("    "):
+            break
+        block.append(line)
+    steps = yaml.safe_load(textwrap.dedent("\n".join(block)))["jobs"]["gates"]["steps"]
+    uses = {step["uses"].split("@")[0]: step for step in steps if "uses" in step}
+    runs = [step["run"] for step in steps if "run" in step]
+    assert uses["actions/cache"]["with"]["path"] == "~/.cache/bookclip"
+    assert "pytest suites/ --junitxml=reports/junit.xml -o junit_family=xunit1" in runs
+    assert (
+        uses["actions/upload-artifact"]["with"]["path"] == "reports/"
+        and "always()" in uses["actions/upload-artifact"]["if"]
+    )
+    (post,) = [run for run in runs if "gh pr comment" in run]
+    assert (
+        "bookclip report reports/run.json --format markdown > comment.md" in post and "--body-file comment.md" in post
+    )
+
+
 # --------------------------------------------------------------------------- the how-to "add a metric"
 
 BLOCK = re.compile(r"^```(?P<lang>\w*)(?P<attrs>[^\n]*)\n(?P<body>.*?)^```$", re.MULTILINE | re.DOTALL)

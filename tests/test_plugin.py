@@ -143,11 +143,62 @@ def test_degraded_candidate_fails_named_gates_and_writes_report(pytester, monkey
     assert (root / "reports" / "run.html").is_file()
 
 
+def expected_properties(run: dict, gate: dict) -> dict[str, str]:
+    """A gate's JUnit properties: its numbers as pytest writes them (str: floats by repr)."""
+    return {k: str(v) for k, v in expected_numbers(run, gate).items()}
+
+
+def expected_numbers(run: dict, gate: dict) -> dict[str, object]:
+    """A gate's user properties as run.json gives them: the paired difference it was judged on, or for
+    a min/max rule the role's estimate, then its rule."""
+    numbers = {"metric": gate["metric"], "role": gate["role"]}
+    if gate["rule_kind"] in ("delta", "non_inferior"):
+        d = run["comparisons"][gate["role"]][gate["metric"]]
+        numbers |= {"reference": run["reference"], "reference_value": d["reference"], "value": d["value"]}
+        numbers |= {"delta": d["delta"], "ci_of": "delta", "ci_low": d["ci_low"], "ci_high": d["ci_high"]}
+        numbers |= {"p_value": gate["p_value"], "test": d["test"], "interval": d["interval"], "n": d["n"]}
+    else:
+        est = run["metrics"][gate["role"]][gate["metric"]]
+        numbers |= {"value": est["value"], "ci_of": "value", "ci_low": est["ci_low"], "ci_high": est["ci_high"]}
+        numbers |= {"interval": est["interval"], "n": est["n"]}
+    numbers |= {"rule": gate["rule"], "tier": gate["tier"], "outcome": gate["outcome"]}
+    return {k: v for k, v in numbers.items() if v is not None}
+
+
+def expected_row(run: dict, gate: dict) -> list[str]:
+    """A gate's row of the Markdown gate table, from run.json's numbers (as GitHub shows the cells)."""
+    from harness.report.console import fmt, fmt_ci
+
+    if gate["rule_kind"] in ("delta", "non_inferior"):
+        d = run["comparisons"][gate["role"]][gate["metric"]]
+        value, delta = fmt(d["value"]), f"{fmt(d['delta'], True)} {fmt_ci(d['ci_low'], d['ci_high'])}"
+    else:
+        est = run["metrics"][gate["role"]][gate["metric"]]
+        value, delta = f"{fmt(est['value'])} {fmt_ci(est['ci_low'], est['ci_high'], False)}", ""
+    p = f"{gate['p_value']:.3g}" if gate["p_value"] is not None else ""
+    icon = {"PASS": "✅", "WARN": "⚠️", "FAIL": "❌", "UNDECIDED": "❔"}[gate["outcome"]]
+    return [gate["metric"], value, delta, p, gate["rule"], f"{icon} {gate['outcome']}"]
+
+
+def markdown_tables(markdown: str) -> list[list[list[str]]]:
+    """Each table's body rows as cell texts, parsed with GitHub's table rules (escapes undone)."""
+    from markdown_it import MarkdownIt
+
+    found: list[list[list[str]]] = []
+    tokens = MarkdownIt("commonmark").enable("table").parse(markdown)
+    for i, tok in enumerate(tokens):
+        if tok.type == "table_open":
+            found.append([])
+        elif tok.type == "tr_open" and tokens[i - 1].type != "thead_open":
+            found[-1].append([])
+        elif tok.type == "inline" and tokens[i - 1].type == "td_open":
+            found[-1][-1].append("".join(c.content for c in tok.children or [] if c.type in ("text", "code_inline")))
+    return found
+
+
 def check_ci_outputs(root: Path, out: str, summary: Path) -> None:
     """JUnit properties, the job summary's gate table and the annotations all carry run.json's numbers."""
     import xml.etree.ElementTree as ET
-
-    from markdown_it import MarkdownIt
 
     run = json.loads((root / "reports" / "run.json").read_text())
     cases = {
@@ -155,30 +206,117 @@ def check_ci_outputs(root: Path, out: str, summary: Path) -> None:
         for case in ET.parse(root / "junit.xml").getroot().iter("testcase")
     }
     assert not any("NOTSET" in name for name in cases)
+    gate_cases = {name: props for name, props in cases.items() if name.startswith("test_gate[") and props}
+    assert len(gate_cases) == len(run["gates"]) >= 2
     for gate in run["gates"]:
-        props = next(p for name, p in cases.items() if name.startswith(f"test_gate[{gate['metric']}:"))
-        assert props["outcome"] == gate["outcome"] and props["rule"] == gate["rule"] and props["tier"] == gate["tier"]
-        if gate["rule_kind"] in ("delta", "non_inferior"):
-            d = run["comparisons"]["candidate"][gate["metric"]]
-            for prop, key in (
-                ("value", "value"),
-                ("reference_value", "reference"),
-                ("delta", "delta"),
-                ("ci_low", "ci_low"),
-                ("ci_high", "ci_high"),
-                ("n", "n"),
-                ("test", "test"),
-            ):
-                assert props[prop] == str(d[key]), prop  # the same float, written by repr
-            assert float(props["p_value"]) == gate["p_value"] and props["ci_of"] == "delta"
-    # the job summary: one table row per gate, as GitHub parses it
-    tokens = MarkdownIt("commonmark").enable("table").parse(summary.read_text())
-    first_cells = [
-        tokens[i + 1].content for i, t in enumerate(tokens) if t.type == "td_open" and tokens[i - 1].type == "tr_open"
-    ]
-    assert [c.replace("\\", "") for c in first_cells[: len(run["gates"])]] == [g["metric"] for g in run["gates"]]
+        (props,) = [p for name, p in gate_cases.items() if name.startswith(f"test_gate[{gate['metric']}:")]
+        assert props == expected_properties(run, gate)  # every number, equal to run.json's
+    # the job summary: the verdict line, then one table row per gate, as GitHub parses it
+    text = summary.read_text()
+    assert text.startswith("### ❌ bookclip: FAIL")
+    rows = markdown_tables(text)[0]
+    assert rows == [expected_row(run, gate) for gate in run["gates"]]
     failing = [g for g in run["gates"] if g["outcome"] in ("FAIL", "UNDECIDED")]
     assert sum(line.startswith("::error title=bookclip ") for line in out.splitlines()) == len(failing)
+
+
+@pytest.mark.slow
+def test_gate_numbers_reach_junit_and_the_summary_under_xdist(pytester, monkeypatch):
+    # two workers judge the gates of different suites; the controller's JUnit XML and job summary
+    # carry each one's numbers, a min rule's (the estimate and its CI) as well as the paired rules'
+    summary = pytester.path / "step_summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    root = project(
+        pytester,
+        '[tool.bookclip]\nbaseline = "fixtures:tiny-baseline"\ncandidate = "tiny:vit-xs@7"\n'
+        "resamples = 100\n"
+        "[tool.bookclip.gates]\n"
+        '"heldout/image_to_text/recall@5" = { delta = 0 }\n'
+        '"cross/image_to_text/recall@5" = { non_inferior = 0.02 }\n'
+        '"cross/zero_shot/balanced_accuracy" = { min = 0.1, tier = "warn" }\n',
+    )
+    # what a JSON-report plugin reads: each test report's user_properties, as the controller receives it
+    pytester.makeconftest(
+        """
+        import json
+
+        def pytest_configure(config):
+            global WORKER
+            WORKER = hasattr(config, "workerinput")
+
+        def pytest_runtest_logreport(report):
+            if not WORKER and report.when == "call":
+                with open("user_properties.jsonl", "a") as fh:
+                    fh.write(json.dumps([report.nodeid, report.user_properties]) + "\\n")
+        """
+    )
+    result = pytester.runpytest_subprocess(
+        "suites",
+        "-p",
+        "no:cacheprovider",
+        "-n",
+        "2",
+        "-k",
+        "gate",
+        "--junitxml",
+        "junit.xml",
+        "-o",
+        "junit_family=xunit1",
+    )
+    assert result.ret == 1
+    out = result.stdout.str()
+    assert "2 workers" in out
+    check_ci_outputs(root, out, summary)
+    run = json.loads((root / "reports" / "run.json").read_text())
+    assert {g["rule_kind"] for g in run["gates"]} == {"delta", "non_inferior", "min"}
+    received = [json.loads(line) for line in (root / "user_properties.jsonl").read_text().splitlines()]
+    for gate in run["gates"]:
+        (properties,) = [dict(p) for node, p in received if f"test_gate[{gate['metric']}:" in node]
+        assert properties == expected_numbers(run, gate)  # typed: the floats themselves, not their text
+
+
+@pytest.mark.slow
+def test_a_crafted_gate_name_neither_breaks_the_summary_nor_injects_a_workflow_command(pytester, monkeypatch):
+    # A category in a gate key is text from the user's data: `|`, `::` and `%0A` reach the gate's name,
+    # its test id, the job summary and the annotation (a line break in a key is refused by the config;
+    # tests/report/test_markdown.py puts one through the same code).
+    crafted = "cross:x | y::error title=owned::pwned %0A::warning::z/image_to_text/recall@5"
+    summary = pytester.path / "step_summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    root = project(
+        pytester,
+        '[tool.bookclip]\nbaseline = "fixtures:tiny-baseline"\ncandidate = "tiny:vit-xs@7"\nresamples = 100\n'
+        '[tool.bookclip.gates]\n"cross/image_to_text/recall@5" = { non_inferior = 0.02 }\n'
+        f'"{crafted}" = {{ delta = 0 }}\n',
+    )
+    result = pytester.runpytest_subprocess("suites", "-p", "no:cacheprovider", "-k", "cross_category")
+    assert result.ret == 1
+    run = json.loads((root / "reports" / "run.json").read_text())
+    gates = {g["metric"]: g for g in run["gates"]}
+    assert set(gates) == {"cross/image_to_text/recall@5", crafted}
+    assert gates[crafted]["outcome"] == "FAIL"  # no such view: an error, named
+    # the table: one row per gate, six cells each, the crafted name shown as written
+    rows = markdown_tables(summary.read_text())[0]
+    assert [row[0] for row in rows] == [g["metric"] for g in run["gates"]] and all(len(row) == 6 for row in rows)
+    # the runner reads each output line that starts with '::' as a command: only bookclip's annotations do,
+    # and each unescapes to its own title and message
+    commands = [line.strip() for line in result.outlines + result.errlines if line.strip().startswith("::")]
+    assert len(commands) == 2, commands
+    for line, gate in zip(commands, run["gates"], strict=True):
+        head, message = line[2:].split("::", 1)  # a property escapes ':', so the first '::' ends the properties
+        command, title = head.split(" ", 1)
+        assert command == "error" and unescape_workflow(title) == f"title=bookclip {gate['name']}"
+        assert unescape_workflow(message) == f"{gate['metric']}: {gate['message']}"
+        assert "\n" not in unescape_workflow(message)
+
+
+def unescape_workflow(text: str) -> str:
+    """As the Actions runner unescapes a workflow command's property or message."""
+    for escaped, char in (("%0D", "\r"), ("%0A", "\n"), ("%3A", ":"), ("%2C", ","), ("%25", "%")):
+        text = text.replace(escaped, char)
+    return text
 
 
 @pytest.mark.slow

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 from harness.errors import FinetuneError
@@ -32,7 +35,9 @@ def test_spark_local_two_processes(spark, small_config) -> None:
     _check_trained(launch(cfg), cfg)
 
 
-def test_cli_spark_local_two_processes_logs_each_step_once_to_mlflow(spark, small_config, tracking, capsys) -> None:
+def test_cli_spark_local_two_processes_logs_each_step_once_to_mlflow(
+    spark, small_config, tracking, capsys, tmp_path
+) -> None:
     from harness.cli import main
 
     cfg = small_config()
@@ -63,18 +68,29 @@ def test_cli_spark_local_two_processes_logs_each_step_once_to_mlflow(spark, smal
     assert main(args) == 0
     err = capsys.readouterr().err
     run_id = err.split("logged to MLflow run ", 1)[1].split()[0]
-    steps = [r["step"] for r in RunFiles(cfg.out).read_train_log()]
-    assert len(steps) >= 2
+    files = RunFiles(cfg.out)
+    log = files.read_train_log()
+    # 5 steps log every step (train.py logs every max(1, min(10, steps // 20)) steps): each exactly once
+    assert [r["step"] for r in log] == [1, 2, 3, 4, 5]
     children = tracking.search_runs(
         [tracking.get_run(run_id).info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{run_id}'"
     )
+    assert sorted(c.info.run_name for c in children) == ["baseline", "candidate"]
     candidate = next(c for c in children if c.info.run_name == "candidate")
     history = tracking.get_metric_history(candidate.info.run_id, "train/loss")
-    assert sorted(m.step for m in history) == steps  # each logged step once, not once per process
+    # each step once, not once per process: two ranks logging would give each step twice
+    assert sorted((m.step, m.value) for m in history) == [(r["step"], r["loss"]) for r in log]
     parent = tracking.get_run(run_id)
+    manifest = json.loads(files.manifest.read_text())
     assert parent.data.params["finetune.world_size"] == "2" and parent.data.params["finetune.launcher"] == "spark-local"
-    files = {a.path for a in tracking.list_artifacts(run_id, "bookclip/model")}
-    assert files == {"bookclip/model/model.safetensors", "bookclip/model/manifest.json"}
+    assert parent.data.params["finetune.recipe_hash"] == manifest["recipe_hash"] != ""
+    assert parent.data.params["finetune.recipe.max_steps"] == "5"
+    assert parent.data.params["finetune.recipe.categories"] == "Medical"
+    logged = {a.path for a in tracking.list_artifacts(run_id, "bookclip/model")}
+    assert logged == {"bookclip/model/model.safetensors", "bookclip/model/manifest.json"}
+    for local in (files.model, files.manifest):  # the files themselves, byte for byte
+        fetched = tracking.download_artifacts(run_id, f"bookclip/model/{local.name}", str(tmp_path))
+        assert Path(fetched).read_bytes() == local.read_bytes()
 
 
 def test_spark_cluster_two_barrier_tasks(spark, small_config) -> None:

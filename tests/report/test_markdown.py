@@ -59,6 +59,19 @@ def test_markdown_holds_every_gate_with_the_reports_numbers(make_run, tmp_path, 
         assert row[4] == gate.rule and row[5].endswith(gate.outcome)
     worst = worst_regressions(report, 5)
     assert len(worst) == 5 and [r[0] for r in regression_rows] == [d.key for _, d in worst]
+    # the five clearest: whole CI on the worse side, ordered by change over CI width, none clearer left out
+    worse = [d for d in report.comparisons["candidate"].values() if d.significant == "worse"]
+    clarity = sorted((abs(d.delta) / (d.ci_high - d.ci_low) for d in worse), reverse=True)
+    shown = [report.comparisons["candidate"][row[0]] for row in regression_rows]
+    assert [abs(d.delta) / (d.ci_high - d.ci_low) for d in shown] == clarity[:5]
+    for row, d in zip(regression_rows, shown, strict=True):
+        assert row[1:] == [
+            "candidate",
+            fmt(d.value),
+            f"{fmt(d.delta, True)} [{fmt(d.ci_low, True)}, {fmt(d.ci_high, True)}]",
+            d.test,
+            str(d.n),
+        ]
 
 
 @pytest.mark.parametrize(
@@ -73,12 +86,15 @@ def test_markdown_holds_every_gate_with_the_reports_numbers(make_run, tmp_path, 
 )
 def test_data_cannot_break_the_table_or_inject_markup_or_commands(make_run, evil):
     report = make_run("degraded", seed=2)
-    report.gates = [dataclasses.replace(g, name=evil, rule=evil, message=evil) for g in report.gates]
+    # the metric key too: a category name in it comes from the catalogue
+    metric = f"cross:{evil}/image_to_text/recall@5"
+    report.gates = [dataclasses.replace(g, name=evil, metric=metric, rule=evil, message=evil) for g in report.gates]
     report.models["candidate"]["spec"] = evil
     markdown = run_markdown(report)
     gate_rows = tables(markdown)[0]
     assert len(gate_rows) == len(report.gates) and all(len(r) == 6 for r in gate_rows)
     assert all(r[4] == strip_control(evil) for r in gate_rows)  # shown as written (a line break as "\n")
+    assert all(r[0] == strip_control(metric) for r in gate_rows)
     rendered = html(markdown)
     assert "<script" not in rendered and "<a " not in rendered and "<em>" not in rendered
 
