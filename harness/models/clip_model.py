@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from collections.abc import Callable, Sequence
@@ -132,25 +133,102 @@ class ClipModel:
         fingerprint: str | None = None,
         metadata: dict[str, Any] | None = None,
     ) -> None:
-        from open_clip.transform import image_transform
-
-        self.module = module.eval()
+        self._module: CLIP | CustomTextCLIP | None = module.eval()
+        self._build: Callable[[], CLIP | CustomTextCLIP] | None = None
+        self._device = torch.device("cpu")
         self.config = config
         self.spec = spec
-        self.tokenizer = tokenizer
+        self._tokenizer = tokenizer
+        self._make_tokenizer: Callable[[], Any] | None = None
+        self._tokenizer_description: dict[str, Any] | None = None
         self.preprocess_config = preprocess_config
         self.metadata: dict[str, Any] = dict(metadata or {})
-        self.preprocess: Callable[[Any], torch.Tensor] = image_transform(
-            preprocess_config.image_size,
-            is_train=False,
-            mean=preprocess_config.mean,
-            std=preprocess_config.std,
-            interpolation=preprocess_config.interpolation,
-            resize_mode=preprocess_config.resize_mode,
-        )
-        self._fingerprint = fingerprint or fingerprint_state_dict(self.module.state_dict())
+        self._fingerprint = fingerprint or fingerprint_state_dict(module.state_dict())
         self._weights_version = self._weights_signature()
         self.truncated_texts = 0
+
+    @classmethod
+    def deferred(
+        cls,
+        build: Callable[[], CLIP | CustomTextCLIP],
+        *,
+        config: dict[str, Any],
+        spec: str,
+        make_tokenizer: Callable[[], Any],
+        tokenizer_description: dict[str, Any],
+        preprocess_config: PreprocessConfig,
+        fingerprint: str,
+        metadata: dict[str, Any] | None = None,
+    ) -> ClipModel:
+        """A model whose module and tokenizer are built on first use, from what an earlier load recorded
+        (harness.models.load_records): a run served by the embedding caches builds neither, nor imports
+        open_clip. `fingerprint` is checked against the weights when the module is built."""
+        model = cls.__new__(cls)
+        model._module, model._build, model._device = None, build, torch.device("cpu")
+        model.config, model.spec, model.preprocess_config = config, spec, preprocess_config
+        model._tokenizer, model._make_tokenizer = None, make_tokenizer
+        model._tokenizer_description = tokenizer_description
+        model.metadata = dict(metadata or {})
+        model._fingerprint, model._weights_version = fingerprint, ()
+        model.truncated_texts = 0
+        return model
+
+    @property
+    def built(self) -> bool:
+        """Whether the module exists (a deferred model builds it on first use of `module`)."""
+        return self._module is not None
+
+    @property
+    def module(self) -> CLIP | CustomTextCLIP:
+        if self._module is None:
+            assert self._build is not None
+            module = self._build().to(self._device).eval()
+            built = fingerprint_state_dict(module.state_dict())
+            if built != self._fingerprint:
+                # the file changed in place under unchanged stats: its cached numbers would be another model's
+                raise CheckpointError(
+                    f"{self.spec}: the weights read now (fingerprint {built[:12]}) are not the ones recorded "
+                    f"for this file ({self._fingerprint[:12]}); the file changed in place, run again"
+                )
+            self._module = module
+            self._weights_version = self._weights_signature()
+        return self._module
+
+    @module.setter
+    def module(self, module: CLIP | CustomTextCLIP) -> None:
+        self._module = module
+
+    @property
+    def tokenizer_built(self) -> bool:
+        """Whether the tokenizer exists (a deferred model builds it on first use of `tokenizer`)."""
+        return self._tokenizer is not None
+
+    @property
+    def tokenizer(self) -> Any:
+        if self._tokenizer is None:
+            assert self._make_tokenizer is not None
+            self._tokenizer = self._make_tokenizer()
+        return self._tokenizer
+
+    @tokenizer.setter
+    def tokenizer(self, tokenizer: Any) -> None:
+        self._tokenizer, self._tokenizer_description = tokenizer, None
+
+    @functools.cached_property
+    def preprocess(self) -> Callable[[Any], torch.Tensor]:
+        """The model's own eval transform for a PIL cover (open_clip's, imported on first use)."""
+        from open_clip.transform import image_transform
+
+        config = self.preprocess_config
+        transform: Callable[[Any], torch.Tensor] = image_transform(
+            config.image_size,
+            is_train=False,
+            mean=config.mean,
+            std=config.std,
+            interpolation=config.interpolation,
+            resize_mode=config.resize_mode,
+        )
+        return transform
 
     def _weights_signature(self) -> tuple[tuple[int, int, int], ...]:
         # identity, storage and in-place version counter of every tensor: cheap to read, and any
@@ -159,6 +237,8 @@ class ClipModel:
 
     @property
     def fingerprint(self) -> str:
+        if self._module is None:
+            return self._fingerprint  # recorded for the file; checked when the module is built
         signature = self._weights_signature()
         if signature != self._weights_version:
             self._fingerprint = fingerprint_state_dict(self.module.state_dict())
@@ -180,6 +260,12 @@ class ClipModel:
 
     def identity_parts(self) -> dict[str, Any]:
         """Everything besides the weights that `identity` covers, as JSON-able data."""
+        if self._tokenizer is None and self._tokenizer_description is not None:
+            return {
+                "config": self.config,
+                "preprocess": self.preprocess_config.to_dict(),
+                "tokenizer": self._tokenizer_description,
+            }
         describe = getattr(self.tokenizer, "describe", None)
         tokenizer = (
             describe()
@@ -211,6 +297,8 @@ class ClipModel:
 
     @property
     def context_length(self) -> int:
+        if self._tokenizer is None and self._tokenizer_description is not None:
+            return int(self._tokenizer_description["context_length"])  # recorded with the tokenizer's build
         return int(self.tokenizer.context_length)
 
     @property
@@ -219,6 +307,8 @@ class ClipModel:
 
     @property
     def device(self) -> torch.device:
+        if self._module is None:
+            return self._device
         first: torch.nn.Parameter = next(self.module.parameters())
         return first.device
 
@@ -251,6 +341,9 @@ class ClipModel:
         return state
 
     def to(self, device: str | torch.device) -> ClipModel:
+        if self._module is None:
+            self._device = torch.device(device)  # where the module goes when it is built
+            return self
         self.module.to(device)
         return self
 

@@ -30,7 +30,9 @@ from harness.registry import Registry
 
 if TYPE_CHECKING:
     import torch
+    from open_clip.model import CLIP, CustomTextCLIP
 
+    from harness.models.checkpoint import Checkpoint
     from harness.models.clip_model import ClipModel
 
 # torch and open_clip are imported inside the loaders: parsing a spec, and failing on a missing
@@ -202,7 +204,7 @@ def _load_tiny(parsed: ModelSpec) -> ClipModel:
 
 def _load_file(path: Path, *, spec: str) -> ClipModel:
     from harness.models.build import build_model, load_weights
-    from harness.models.checkpoint import is_bookclip_checkpoint, load_checkpoint, load_safetensors, read_header
+    from harness.models.checkpoint import is_bookclip_checkpoint, load_safetensors, read_header
     from harness.models.clip_model import ClipModel, PreprocessConfig, image_size_of
     from harness.models.openai_layout import config_from_openai_state_dict
     from harness.models.tokenizer import tokenizer_for
@@ -211,33 +213,7 @@ def _load_file(path: Path, *, spec: str) -> ClipModel:
     if path.suffix == ".safetensors":
         header = read_header(path)
         if is_bookclip_checkpoint(header):
-            # everything the header says is checked before anything is built or read: the config's
-            # tensors against the header's shapes, the preprocessing against the architecture
-            from harness.errors import CheckpointError
-            from harness.models.build import check_config_against_shapes
-            from harness.models.checkpoint import parse_header, read_tensor_shapes
-
-            config, metadata = parse_header(path, header)
-            check_config_against_shapes(config, read_tensor_shapes(path), source=str(path))
-            try:
-                size = image_size_of(config)
-            except CheckpointError as exc:
-                raise CheckpointError(f"{path}: {exc}") from None
-            PreprocessConfig.from_dict(metadata.get("preprocess", {}), size, source=str(path))
-            checkpoint = load_checkpoint(path)
-            module = build_model(checkpoint.config, 0)
-            load_weights(module, checkpoint.state_dict, source=str(path))
-            preprocess = PreprocessConfig.from_dict(
-                checkpoint.metadata.get("preprocess", {}), image_size_of(checkpoint.config), source=str(path)
-            )
-            return ClipModel(
-                module,
-                config=checkpoint.config,
-                spec=spec,
-                tokenizer=tokenizer_for(checkpoint.config),
-                preprocess_config=preprocess,
-                metadata={**checkpoint.metadata, "layout": "bookclip"},
-            )
+            return _load_bookclip_file(path, header, spec=spec)
         weights = ForeignWeights(state_dict=load_safetensors(path), layout="safetensors")
     else:
         weights = read_foreign_weights(path)
@@ -252,6 +228,69 @@ def _load_file(path: Path, *, spec: str) -> ClipModel:
         preprocess_config=PreprocessConfig(image_size=image_size_of(config)),
         metadata={"layout": weights.layout},
     )
+
+
+def _load_bookclip_file(path: Path, header: dict[str, str], *, spec: str) -> ClipModel:
+    """One of our checkpoints: in full the first time, then deferred from what that load recorded
+    (harness.models.load_records) for as long as the file is unchanged."""
+    from harness.errors import CheckpointError
+    from harness.models import load_records
+    from harness.models.build import check_config_against_shapes
+    from harness.models.checkpoint import FORMAT_VERSION, load_checkpoint, parse_header, read_tensor_shapes
+    from harness.models.clip_model import ClipModel, PreprocessConfig, image_size_of
+    from harness.models.tokenizer import tokenizer_for
+
+    config, metadata = parse_header(path, header)
+    saved = header.get("fingerprint", "")
+    recorded = load_records.recall(path, saved) if header["bookclip_format"] == FORMAT_VERSION else None
+    if recorded is None:
+        # everything the header says is checked before anything is built or read: the config's
+        # tensors against the header's shapes, the preprocessing against the architecture
+        check_config_against_shapes(config, read_tensor_shapes(path), source=str(path))
+    try:
+        size = image_size_of(config)
+    except CheckpointError as exc:
+        raise CheckpointError(f"{path}: {exc}") from None
+    preprocess = PreprocessConfig.from_dict(metadata.get("preprocess", {}), size, source=str(path))
+    if recorded is not None:
+        return ClipModel.deferred(
+            lambda: _bookclip_module(path),
+            config=config,
+            spec=spec,
+            make_tokenizer=lambda: tokenizer_for(config),
+            tokenizer_description=recorded["tokenizer"],
+            preprocess_config=preprocess,
+            fingerprint=recorded["fingerprint"],
+            metadata={**metadata, "layout": "bookclip"},
+        )
+    checkpoint = load_checkpoint(path)
+    model = ClipModel(
+        _module_of(checkpoint, path),
+        config=checkpoint.config,
+        spec=spec,
+        tokenizer=tokenizer_for(checkpoint.config),
+        preprocess_config=PreprocessConfig.from_dict(
+            checkpoint.metadata.get("preprocess", {}), image_size_of(checkpoint.config), source=str(path)
+        ),
+        metadata={**checkpoint.metadata, "layout": "bookclip"},
+    )
+    load_records.remember(path, saved, fingerprint=model.fingerprint, tokenizer=model.identity_parts()["tokenizer"])
+    return model
+
+
+def _module_of(checkpoint: Checkpoint, path: Path) -> CLIP | CustomTextCLIP:
+    from harness.models.build import build_model, load_weights
+
+    module = build_model(checkpoint.config, 0)
+    load_weights(module, checkpoint.state_dict, source=str(path))
+    return module
+
+
+def _bookclip_module(path: Path) -> CLIP | CustomTextCLIP:
+    """The module of a checkpoint loaded deferred, built when it is first used."""
+    from harness.models.checkpoint import load_checkpoint
+
+    return _module_of(load_checkpoint(path), path)
 
 
 def _load_pretrained(parsed: ModelSpec) -> ClipModel:

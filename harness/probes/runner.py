@@ -140,8 +140,14 @@ def _encoder(model: ClipModel, batch_size: int) -> Callable[[Sequence[str]], np.
     return encode
 
 
-def _truncation_counter(model: ClipModel) -> Callable[[Sequence[str]], int]:
+def _truncation_counter(model: ClipModel, batch_size: int) -> Callable[[Sequence[str]], int]:
     def count(titles: Sequence[str]) -> int:
+        if not getattr(model, "tokenizer_built", True):
+            # a model loaded from its record has no tokenizer yet: what it cut was counted when these
+            # titles were encoded, and kept with their cached embeddings (its encode_texts counts the same)
+            from harness.evaluate.embed import cached_text_truncation
+
+            return cached_text_truncation(model, titles, batch_size=batch_size)
         tokenizer = getattr(model, "tokenizer", None)
         if tokenizer is None or not hasattr(tokenizer, "tokenize"):
             return 0
@@ -180,7 +186,7 @@ def _invariance_block(
                 encode,
                 seed=config.seed,
                 context_length=model.context_length,
-                count_truncated=_truncation_counter(model),
+                count_truncated=_truncation_counter(model, config.batch_size),
             )
             results.append(result)
             for metric, sample in result.samples(k=config.k).items():
