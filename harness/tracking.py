@@ -7,13 +7,16 @@ run or command, one nested run per model role.
               tags:   bookclip.verdict, gate/<metric> (each gate's outcome), bookclip.version,
                       mlflow.source.git.commit
               files:  bookclip/run.json, bookclip/run.html, bookclip/per_query/<view>.<direction>.json
-                      (the per-query ranks, an MLflow table), and a fine-tune's model and manifest
+                      (the per-query ranks, an MLflow table), bookclip/metric_names.json (MLflow name
+                      -> report key), and a fine-tune's model and manifest
     <role>    params: spec, fingerprint, identity; metrics: every metric with ci_low/ci_high and,
               for a compared role, delta/<key> with its CI and p-value; a fine-tune's training curve
               per logged step, from rank 0's training log (so each step once, whatever the launcher)
 
 Metric names keep the report's keys, with `@` written `_at_` and any other character MLflow refuses
-written `_` (`mlflow_name`); values are the report's floats, unrounded.
+written `_` (`mlflow_name`); two keys that clean to one name are told apart by `.2`, `.3`, ...
+(`mlflow_names`), and `bookclip/metric_names.json` on the parent maps each name back to its key.
+Values are the report's floats, unrounded.
 
 It is on when `MLFLOW_TRACKING_URI` is set, with `mlflow = true` under `[tool.bookclip]` or
 `--bookclip-mlflow`, and with a command's `--mlflow`. The run's own files are always written first;
@@ -41,6 +44,7 @@ if TYPE_CHECKING:
     from harness.report.model import RunReport
 
 ARTIFACTS = "bookclip"  # the folder of a run's files in its MLflow artifacts
+NAMES = f"{ARTIFACTS}/metric_names.json"  # MLflow metric name -> the report key it was logged from
 EXPERIMENT = "bookclip"  # unless MLFLOW_EXPERIMENT_NAME names another
 _REFUSED = re.compile(r"[^A-Za-z0-9_\-. /:]")
 _BATCH = 1000  # MLflow's log_batch limit on metrics (params and tags: 100)
@@ -57,6 +61,23 @@ def wanted(enabled: bool = False, environ: Mapping[str, str] = os.environ) -> bo
 def mlflow_name(key: str) -> str:
     """A report key as an MLflow metric, param or tag name."""
     return _REFUSED.sub("_", key.replace("@", "_at_"))
+
+
+def mlflow_names(keys: Iterable[str]) -> dict[str, str]:
+    """Each report key's MLflow name, unique among `keys`: `mlflow_name` is not one to one (`A&B` and
+    `A_B` both clean to `A_B`), so of keys that clean to one name the first in sorted order keeps it
+    and the others get `.2`, `.3`, ...; else one metric would overwrite the other in MLflow."""
+    names: dict[str, str] = {}
+    taken: set[str] = set()
+    for key in sorted(set(keys)):
+        base = mlflow_name(key)
+        name, n = base, 1
+        while name in taken:
+            n += 1
+            name = f"{base}.{n}"
+        taken.add(name)
+        names[key] = name
+    return names
 
 
 def _client() -> MlflowClient:
@@ -131,7 +152,12 @@ def _log(
         "bookclip.verdict": verdict(report).outcome or "NO GATES",
         "mlflow.source.git.commit": str(commit),
     }
-    tags |= {f"gate/{mlflow_name(g.metric)}": g.outcome for g in report.gates}
+    names = mlflow_names(
+        [key for role in report.metrics.values() for key in role]
+        + [key for role in report.comparisons.values() for key in role]
+        + [g.metric for g in report.gates]
+    )
+    tags |= {f"gate/{names[g.metric]}": g.outcome for g in report.gates}
     params = {"engine": report.engine, "seed": report.seed, "data.fingerprint": report.data.get("fingerprint", "")}
     finetune = report.sections.get("finetune") or {}  # the fine-tune's recipe hash, cache key, manifest
     params |= {
@@ -145,6 +171,7 @@ def _log(
     _batches(client, parent, params=[Param(k, _param(v)) for k, v in params.items()])
     for path in files:  # under fixed names, whatever the run was saved as: run.json, run.html
         client.log_text(parent, Path(path).read_text(encoding="utf-8"), f"{ARTIFACTS}/run{Path(path).suffix}")
+    client.log_dict(parent, {name: key for key, name in sorted(names.items())}, NAMES)
     for path in model_files:
         client.log_artifact(parent, str(path), f"{ARTIFACTS}/model")
     tables: set[str] = set()
@@ -161,10 +188,10 @@ def _log(
         role_params = {k: model[k] for k in ("spec", "fingerprint", "identity") if model.get(k)}
         metrics: list[Metric] = []
         for key, est in report.metrics.get(role, {}).items():
-            name = mlflow_name(key)
+            name = names[key]
             metrics += _metrics(now, {name: est.value, f"{name}/ci_low": est.ci_low, f"{name}/ci_high": est.ci_high})
         for key, d in report.comparisons.get(role, {}).items():
-            name = f"delta/{mlflow_name(key)}"
+            name = f"delta/{names[key]}"
             metrics += _metrics(
                 now,
                 {name: d.delta, f"{name}/ci_low": d.ci_low, f"{name}/ci_high": d.ci_high, f"{name}/p_value": d.p_value},

@@ -127,6 +127,10 @@ def test_suites_run_logs_one_parent_and_a_nested_run_per_role(tracking, pytester
     assert {"bookclip/run.json", "bookclip/run.html", "bookclip/per_query"} <= files
     logged_json = Path(tracking.download_artifacts(parent.info.run_id, "bookclip/run.json", str(root / "logged")))
     assert logged_json.read_bytes() == run_json.read_bytes()
+    # the way back from an MLflow name to the report's key: every key of the run, none cleaned to another's name
+    names = json.loads(Path(tracking.download_artifacts(parent.info.run_id, "bookclip/metric_names.json")).read_text())
+    keys = {key for role in report["metrics"].values() for key in role} | {g["metric"] for g in report["gates"]}
+    assert names == {mlflow_name(key): key for key in keys} and len(names) == len(keys)
     # the per-query ranks, one MLflow table per view and direction, read back as MLflow reads a table
     tables = {a.path for a in tracking.list_artifacts(parent.info.run_id, "bookclip/per_query")}
     assert len(tables) == len(report["per_query"])
