@@ -11,6 +11,7 @@ from harness.errors import FinetuneError
 from harness.finetune.launch import launch
 from harness.finetune.runlog import RunFiles
 from harness.models import load
+from harness.tracking import mlflow_name
 
 pytestmark = [pytest.mark.slow, pytest.mark.spark]
 
@@ -63,9 +64,10 @@ def test_cli_spark_local_two_processes_logs_each_step_once_to_mlflow(
         "spark-local",
         "--num-processes",
         "2",
+        "--evaluate",
         "--mlflow",
     ]
-    assert main(args) == 0
+    assert main(args) == 0  # the command docs/mlflow.md shows, on a small catalogue
     err = capsys.readouterr().err
     run_id = err.split("logged to MLflow run ", 1)[1].split()[0]
     files = RunFiles(cfg.out)
@@ -91,6 +93,13 @@ def test_cli_spark_local_two_processes_logs_each_step_once_to_mlflow(
     for local in (files.model, files.manifest):  # the files themselves, byte for byte
         fetched = tracking.download_artifacts(run_id, f"bookclip/model/{local.name}", str(tmp_path))
         assert Path(fetched).read_bytes() == local.read_bytes()
+    # --evaluate: its report is the run's run.json, and its deltas are the candidate's, unrounded
+    evaluation = files.root / "evaluation.json"
+    assert Path(tracking.download_artifacts(run_id, "bookclip/run.json", str(tmp_path))).read_bytes() == (
+        evaluation.read_bytes()
+    )
+    deltas = json.loads(evaluation.read_text())["comparisons"]["candidate"]
+    assert deltas and all(candidate.data.metrics[f"delta/{mlflow_name(k)}"] == d["delta"] for k, d in deltas.items())
 
 
 def test_spark_cluster_two_barrier_tasks(spark, small_config) -> None:
