@@ -29,7 +29,7 @@ from harness.errors import EvaluationError
 
 Modality = Literal["image", "text"]
 MODALITIES: tuple[Modality, ...] = ("image", "text")
-STREAM_BYTES = 16 * 2**20  # row chunk when streaming a matrix (norms, products with a few vectors)
+STREAM_BYTES = 4 * 2**20  # row chunk when streaming a matrix (norms, products with a few vectors)
 
 
 @dataclass(frozen=True)

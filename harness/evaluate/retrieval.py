@@ -435,13 +435,15 @@ def _norms(matrix: torch.Tensor | StoredMatrix) -> np.ndarray:
     if isinstance(matrix, torch.Tensor):
         norms: np.ndarray = torch.linalg.vector_norm(matrix, dim=1, dtype=torch.float64).numpy()
         return norms
-    parts = [
-        torch.linalg.vector_norm(torch.from_numpy(c), dim=1, dtype=torch.float64).numpy() for _, c in matrix.chunks()
-    ]
-    return np.concatenate(parts) if parts else np.zeros(0)
+    # filled in place: small per-chunk results kept between the chunks' large freed buffers would pin them
+    # in the heap (the driver's resident size grew by the whole matrix at N = 100,000)
+    out = np.empty(len(matrix), dtype=np.float64)
+    for start, rows in matrix.chunks():
+        out[start : start + len(rows)] = torch.linalg.vector_norm(torch.from_numpy(rows), dim=1, dtype=torch.float64)
+    return out
 
 
-PAIR_CHUNK = 65_536  # positive pairs scored per read of a stored matrix
+PAIR_CHUNK = 8_192  # positive pairs scored per read of a stored matrix (at most 2 x 8,192 rows read at once)
 
 
 def _exact_pairs(

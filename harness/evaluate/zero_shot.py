@@ -77,8 +77,10 @@ def _finite(images: np.ndarray | StoredMatrix) -> bool:
 def _best_prompts(images: np.ndarray | StoredMatrix, prompts: np.ndarray) -> np.ndarray:
     """Each cover's highest-scoring prompt (a stored matrix a chunk of rows at a time)."""
     if isinstance(images, StoredMatrix):
-        chunks = [np.argmax(rows @ prompts.T, axis=1) for _, rows in images.chunks()]
-        return np.concatenate(chunks).astype(np.int64)
+        out = np.empty(len(images), dtype=np.int64)  # filled in place, as retrieval's norms
+        for start, rows in images.chunks():
+            out[start : start + len(rows)] = np.argmax(rows @ prompts.T, axis=1)
+        return out
     best: np.ndarray = np.argmax(np.asarray(images, dtype=np.float32) @ prompts.T, axis=1).astype(np.int64)
     return best
 
