@@ -1,16 +1,22 @@
 """The Spark engine: embeddings and exact ranks on executors, handed to the same metrics code.
 
+Embeddings: mapInArrow over the catalogue rows, the model loaded once per Python worker by spec or
+checkpoint path and checked against the driver's fingerprint. Each task writes what it embedded to an
+embedding store (harness.evaluate.embedding_store: a folder the driver and every executor see,
+store_root) and returns only where; Embeddings then carries lazy StoredMatrix views. Without a store
+(spark-cluster with no shared folder named, or BOOKCLIP_SPARK_STORE=off) the embeddings are collected.
+
 Ranks: harness.evaluate.retrieval.rank_jobs plans each product on the driver (every positive pair
-scored exactly, so each query's threshold is known; no N x N work). The gallery is cut into column
-pieces within the budget ($BOOKCLIP_SPARK_GALLERY_MB, default 256 MiB; one piece when it fits, the
-"broadcast" case) and the queries into blocks. One Spark job per piece: the plan and that piece are
-broadcast to its tasks, each task counts one query block against the piece (retrieval.rank_block,
-on the GPU Spark assigned it, else its CPU) and the driver adds the counts (retrieval.finish_ranks).
-The counts are certified exact, so the ranks equal the local engine's whatever the executors' CPU,
-BLAS, thread count or device, and whatever the pieces and blocks. Results come back by collect(),
-one per partition, so a retried task is never counted twice. Embeddings: mapInArrow over the
-catalogue rows, the model loaded once per Python worker by spec or checkpoint path and checked
-against the driver's fingerprint. Zero-shot and probes run on the driver over the collected embeddings.
+scored exactly, so each query's threshold is known; no N x N work; a stored matrix is streamed a
+chunk at a time). The gallery is cut into column pieces within the budget ($BOOKCLIP_SPARK_GALLERY_MB,
+default 256 MiB) and the queries into blocks. Stored: one Spark job, one task per (block, piece),
+each reading its rows from the store. Collected: one Spark job per piece, the plan and that piece
+broadcast to its tasks ("broadcast" when there is one piece, else "streamed"). Each task counts its
+block against its piece (retrieval.rank_block, on the GPU Spark assigned it, else its CPU) and the
+driver adds the counts (retrieval.finish_ranks). The counts are certified exact, so the ranks equal
+the local engine's whatever the executors' CPU, BLAS, thread count or device, and whatever the
+pieces and blocks. Results come back by collect(), one per partition, so a retried task is never
+counted twice. Zero-shot and probes run on the driver (over the stored covers a chunk at a time).
 """
 
 from __future__ import annotations
