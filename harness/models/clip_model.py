@@ -182,7 +182,10 @@ class ClipModel:
     def module(self) -> CLIP | CustomTextCLIP:
         if self._module is None:
             assert self._build is not None
-            module = self._build().to(self._device).eval()
+            # first use may come inside torch.inference_mode (an encoder's loop): the weights must still
+            # be ordinary tensors, as an eager load's are (version counters, training later)
+            with torch.inference_mode(False):
+                module = self._build().to(self._device).eval()
             built = fingerprint_state_dict(module.state_dict())
             if built != self._fingerprint:
                 # the file changed in place under unchanged stats: its cached numbers would be another model's

@@ -117,3 +117,12 @@ def test_probe_truncation_and_prompts_of_a_recorded_model_need_no_tokenizer(chec
     assert _truncation_counter(recorded, 256)(titles) == expected
     assert np.array_equal(category_prompt_embeddings(recorded, ["Poetry", "Medical"]), prompts)
     assert not recorded.built and not recorded.tokenizer_built
+
+
+def test_a_module_first_used_in_inference_mode_holds_ordinary_weights(checkpoint: Path) -> None:
+    first = load(str(checkpoint))
+    recorded = load(str(checkpoint))
+    with torch.inference_mode():  # where an encoder's loop first asks for the module
+        vectors = recorded.encode_texts(["a title"])
+    assert not any(p.is_inference() for p in recorded.module.parameters())
+    assert recorded.fingerprint == first.fingerprint and torch.equal(vectors, first.encode_texts(["a title"]))
