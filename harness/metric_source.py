@@ -44,6 +44,7 @@ class MetricSource:
         self.probe_reports: dict[str, ProbeReport] = {}
         self.estimates: dict[str, dict[str, Estimate]] = {}  # role -> key -> what a gate was judged on
         self.differences: dict[str, Difference] = {}  # key -> candidate against baseline
+        self.derived: dict[Any, dict[str, Any]] = {}  # what run reports derive from the evaluations (build.py)
 
     def evaluation(self, role: str) -> Evaluation:
         """Retrieval and zero-shot metrics of one model on train, heldout, cross and cross:<Category>."""

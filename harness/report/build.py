@@ -171,19 +171,28 @@ def suites_report(workspace: Any, source: Any, gates: list[Any], *, name: str = 
         report.sections["categories"] = categories
     evaluations = source.evaluations
     if all(role in evaluations for role in ("baseline", "candidate")):
-        add_comparison(
-            report,
-            "candidate",
-            compare_evaluations(evaluations["baseline"], evaluations["candidate"], ws.stat_settings),
-            reference="baseline",
-        )
+        # the regression suite's report and the final one compare the same two evaluations (objects that
+        # hash by identity): the comparison and the Slices section, from their ranks alone, are derived once
+        derived = getattr(source, "derived", {})
+        key = (evaluations["baseline"], evaluations["candidate"], ws.stat_settings, cfg.slice_level, ws.catalogue)
+        if key not in derived:
+            derived.clear()
+            derived[key] = {
+                "comparison": compare_evaluations(evaluations["baseline"], evaluations["candidate"], ws.stat_settings)
+            }
+        parts = derived[key]
+        add_comparison(report, "candidate", parts["comparison"], reference="baseline")
         views = {name: getattr(ws.splits, name) for name in ("heldout", "cross") if getattr(ws.splits, name, None)}
         report.sections["examples"] = example_books(
             evaluations, ws.loaded_models(), ws.catalogue, views, template=cfg.template
         )
-        from harness.report.slices import add_slices
+        from harness.report.slices import SECTION, add_slices
 
-        add_slices(report, ws.catalogue, level=cfg.slice_level)
+        if "slices" not in parts:
+            add_slices(report, ws.catalogue, level=cfg.slice_level)
+            parts["slices"] = report.sections.get(SECTION)
+        elif parts["slices"] is not None:
+            report.sections[SECTION] = parts["slices"]
     report.gates = list(gates)
     return report
 

@@ -9,22 +9,29 @@ labels say.
 from __future__ import annotations
 
 import base64
+import contextlib
+import functools
 import io
+import json
 import math
 import warnings
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ParamSpec
 
 import matplotlib
 import numpy as np
-from matplotlib.backends.backend_svg import FigureCanvasSVG
-from matplotlib.figure import Figure
-from matplotlib.ticker import FixedLocator, NullLocator, StrMethodFormatter
 
+from harness import plain_text
+from harness.errors import BookclipError
+from harness.io import atomic_write_text, cache_dir, sha256_hex
 from harness.plain_text import strip_control
 
+# matplotlib's figure, canvas and ticker modules are imported where a picture is drawn: a report whose
+# pictures are all kept (see `kept`) needs only matplotlib's settings
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
     from matplotlib.typing import RcKeyType  # matplotlib >= 3.8; only the type checker reads it
 
 ROLE_COLORS = {"baseline": "#6b7b8c", "candidate": "#e0711c"}
@@ -57,6 +64,8 @@ def label(text: object) -> str:
 
 def to_data_uri(fig: Figure) -> str:
     """Render `fig` as SVG (deterministic: fixed hash salt, no date) and wrap it in a data URI."""
+    from matplotlib.backends.backend_svg import FigureCanvasSVG
+
     buffer = io.BytesIO()
     with matplotlib.rc_context(_STYLE), warnings.catch_warnings():
         # text stays SVG text that the browser draws with its own fonts: a glyph missing from matplotlib's
@@ -66,8 +75,66 @@ def to_data_uri(fig: Figure) -> str:
     return "data:image/svg+xml;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
+FIGURES_VERSION = "figures-v1"
+_URI_PREFIX = "data:image/svg+xml;base64,"
+P = ParamSpec("P")
+
+
+def kept(draw: Callable[P, str]) -> Callable[P, str]:
+    """`draw` with its data URI kept under cache_dir()/figures, keyed by its arguments (in their order: it
+    is the panels' and legends' order), the source of this module and of the label escaping, matplotlib's
+    version and settings. A report drawn again from the same numbers (every warm `pytest suites/`) reads
+    its pictures: drawing them was about a second of such a run."""
+
+    @functools.wraps(draw)
+    def drawn(*args: P.args, **kwargs: P.kwargs) -> str:
+        try:
+            arguments = json.dumps([args, kwargs], default=_plain_argument)
+        except (TypeError, ValueError):  # an argument without a faithful plain form: draw it
+            return draw(*args, **kwargs)
+        key = sha256_hex(FIGURES_VERSION, draw.__qualname__, _drawing_code(), _matplotlib_state(), arguments)
+        try:
+            path = cache_dir() / "figures" / f"{key[:40]}.txt"
+        except BookclipError:  # no usable cache folder
+            return draw(*args, **kwargs)
+        try:
+            stored, _, checksum = path.read_text(encoding="ascii").rpartition("\n")
+            if stored.startswith(_URI_PREFIX) and checksum == sha256_hex(key, stored):
+                return stored
+        except (OSError, ValueError):  # none yet, or damaged: drawn again
+            pass
+        uri = draw(*args, **kwargs)
+        with contextlib.suppress(OSError, BookclipError):  # a cache that cannot be written costs the next run
+            atomic_write_text(path, f"{uri}\n{sha256_hex(key, uri)}")
+        return uri
+
+    return drawn
+
+
+def _plain_argument(value: object) -> object:
+    if isinstance(value, np.ndarray):
+        return {"dtype": str(value.dtype), "shape": list(value.shape), "values": value.tolist()}
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, Mapping):
+        return {"mapping": list(value.items())}  # a list keeps the order; a dict is JSON as it is
+    raise TypeError(f"no plain form for {type(value).__name__}")
+
+
+@functools.cache
+def _drawing_code() -> str:
+    return sha256_hex(*(Path(module).read_bytes() for module in (__file__, plain_text.__file__)))
+
+
+def _matplotlib_state() -> str:
+    # rcParams outside _STYLE (fonts, sizes from a matplotlibrc) change the pictures too
+    return f"{matplotlib.__version__} {sorted((k, repr(v)) for k, v in matplotlib.rcParams.items())!r}"
+
+
 def _log_rank_axis(ax: Axes, top: float) -> None:
     """Log x axis with plain 1, 2, 5, 10, ... labels and no minor ticks (they cost most of the layout time)."""
+    from matplotlib.ticker import FixedLocator, NullLocator, StrMethodFormatter
+
     ax.set_xscale("log")
     ticks = [t for t in (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000) if t <= max(top, 2)]
     ax.xaxis.set_major_locator(FixedLocator(ticks))
@@ -76,6 +143,8 @@ def _log_rank_axis(ax: Axes, top: float) -> None:
 
 
 def _figure(panels: int, *, width: float = 4.2, height: float = 2.9, max_cols: int = 2) -> tuple[Figure, list]:
+    from matplotlib.figure import Figure
+
     cols = min(max_cols, max(1, panels))
     rows = math.ceil(panels / cols)
     with matplotlib.rc_context(_STYLE):
@@ -86,6 +155,7 @@ def _figure(panels: int, *, width: float = 4.2, height: float = 2.9, max_cols: i
     return fig, axes[:panels]
 
 
+@kept
 def recall_curves(
     curves: Mapping[str, Mapping[str, tuple[Sequence[float], Sequence[float]]]],
     errors: Mapping[str, Mapping[str, tuple[Sequence[float], ...]]] | None = None,
@@ -127,6 +197,7 @@ def recall_curves(
         return to_data_uri(fig)
 
 
+@kept
 def rank_histograms(ranks: Mapping[str, Mapping[str, Sequence[float] | np.ndarray]]) -> str:
     """One panel per view/direction: log-binned histogram of the best positive's rank, per role."""
     with matplotlib.rc_context(_STYLE):
@@ -151,6 +222,7 @@ def rank_histograms(ranks: Mapping[str, Mapping[str, Sequence[float] | np.ndarra
         return to_data_uri(fig)
 
 
+@kept
 def grouped_bars(
     groups: Mapping[str, Mapping[str, float]],
     *,
@@ -170,6 +242,8 @@ def grouped_bars(
     left = 0.3 + char_in * max((len(label(n)) for n in names), default=4)
     right = 0.7 + char_in * max((len(label(r)) for r in roles), default=4)  # legend handle + text
     width, height = left + 3.6 + right, 1.0 + 0.22 * len(names) * max(1, len(roles))
+    from matplotlib.figure import Figure
+
     with matplotlib.rc_context(_STYLE):
         fig = Figure(figsize=(width, height))
         fig.subplots_adjust(left=left / width, right=1 - right / width, top=1 - 0.4 / height, bottom=0.55 / height)
@@ -207,6 +281,7 @@ def grouped_bars(
         return to_data_uri(fig)
 
 
+@kept
 def interpolation_frontier(
     alphas: Sequence[float],
     in_category: Mapping[str, Sequence[float]],

@@ -137,10 +137,10 @@ def test_html_page_shows_crafted_text_visibly_and_always_encodes(tmp_path) -> No
     assert "\\u202eabc123" in text and "\\ud800" in text
 
 
-def test_plot_labels_show_crafted_text_visibly_and_warn_nothing() -> None:
+def test_plot_labels_show_crafted_text_visibly_and_warn_nothing(fresh_cache) -> None:
     """Category names reach the HTML report's plots: an ESC in one made matplotlib warn "Glyph 27 (\\x1b)
     missing from font", echoing the ESC to the terminal; a title in another script warned the same way
-    though the page's browser draws it (the SVG keeps text as text)."""
+    though the page's browser draws it (the SVG keeps text as text). An empty cache: the plot is drawn."""
     import base64
     import warnings
 
