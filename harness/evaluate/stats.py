@@ -153,8 +153,31 @@ def bootstrap_distributions(
     dists: dict[str, list[np.ndarray]] = {name: [] for name in arrays}
     for idx in resample_indices(n, resamples, seed):
         for name, v in arrays.items():
-            dists[name].append(statistic_rows(v[idx], kinds[name]))
+            dists[name].append(resampled_statistic(v, idx, kinds[name]))
     return {name: np.concatenate(d) for name, d in dists.items()}
+
+
+def resampled_statistic(v: np.ndarray, idx: np.ndarray, name: str = "mean") -> np.ndarray:
+    """statistic_rows(v[idx], name): the statistic of each resample (row of `idx`) of a 1-D float64 `v`.
+
+    A median is read from counts, equal bit for bit to np.median: a resample's order statistics are those
+    of its draws' positions in v sorted, so one counting pass over the block finds the middle two, where
+    np.median partitions every row (1.5 to 2 times the time of a median rank's bootstrap)."""
+    if name != "median" or idx.ndim != 2 or idx.shape[1] == 0 or not np.isfinite(v).all():
+        return statistic_rows(v[idx], name)
+    n = len(v)
+    order = np.argsort(v, kind="stable")
+    position = np.empty(n, dtype=np.int64)
+    position[order] = np.arange(n)
+    rows, draws = idx.shape
+    counts = np.bincount((np.arange(rows)[:, None] * n + position[idx]).ravel(), minlength=rows * n).reshape(rows, n)
+    np.cumsum(counts, axis=1, out=counts)  # row r, column j: draws of r at sorted positions <= j
+    ordered = v[order]
+    low: np.ndarray = ordered[(counts > (draws - 1) // 2).argmax(axis=1)]
+    if draws % 2:
+        return low
+    middle: np.ndarray = (low + ordered[(counts > draws // 2).argmax(axis=1)]) / 2  # np.median's mean of two
+    return middle
 
 
 def jackknife(values: np.ndarray, statistic_name: str = "mean") -> np.ndarray:
@@ -216,7 +239,7 @@ def difference_distribution(
     _check_statistic(statistic_name)
     return np.concatenate(
         [
-            statistic_rows(b[idx], statistic_name) - statistic_rows(a[idx], statistic_name)
+            resampled_statistic(b, idx, statistic_name) - resampled_statistic(a, idx, statistic_name)
             for idx in resample_indices(len(a), resamples, seed)
         ]
     )

@@ -18,7 +18,9 @@ from harness.evaluate.stats import (
     jackknife,
     mcnemar_exact,
     resample_indices,
+    resampled_statistic,
     statistic,
+    statistic_rows,
 )
 from harness.settings import StatSettings
 
@@ -180,3 +182,21 @@ def test_jackknife_equals_leaving_each_query_out_bit_for_bit(values, name):
         np.testing.assert_allclose(got, want, rtol=1e-12)  # the mean's formula is its own, as before
     else:
         np.testing.assert_array_equal(got, want)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.integers(1, 12), min_size=1, max_size=60),
+    st.lists(st.floats(-1e300, 1e300, allow_nan=False), min_size=1, max_size=30),
+    st.integers(1, 9),
+    st.integers(0, 2**32 - 1),
+    st.sampled_from(["median", "mean", "p90"]),
+)
+def test_resampled_statistic_equals_the_statistic_of_each_resample_bit_for_bit(ranks, floats, rows, seed, name):
+    """The counting median against np.median on tied ranks (integers 1..12) and on wide floats (sums of the
+    two middle values near the float64 limit), even and odd sizes."""
+    rng = np.random.default_rng(seed)
+    for values in (np.asarray(ranks, dtype=np.float64), np.asarray(floats, dtype=np.float64)):
+        idx = rng.integers(0, len(values), size=(rows, len(values)))
+        expected = statistic_rows(values[idx], name)
+        assert np.array_equal(resampled_statistic(values, idx, name), expected, equal_nan=True)
