@@ -40,6 +40,7 @@ from harness.evaluate.engines.spark_tasks import (
     EMBED_SCHEMA,
     END,
     MARKER,
+    TaskCounts,
     embed_partition,
     rank_partition,
     rank_stored_partition,
@@ -72,8 +73,6 @@ if TYPE_CHECKING:
     from harness.models.clip_model import ClipModel
 
 T = TypeVar("T")
-# what a ranking task returns: (partition, its blocks' counts, worker's peak MiB, MiB the task added at its peak)
-TaskResult = tuple[int, list[BlockCounts], float, float | None]
 
 RECORDS_CONF = "spark.sql.execution.arrow.maxRecordsPerBatch"
 NO_SPARK_HINT = "or run with --engine local"
@@ -176,7 +175,7 @@ class SparkEngine:
         queries = QueryBlocks(sc)
         items = [(a, queries.ship(a, rows[a:b])) for a, b in zip(starts, [*starts[1:], plan.n_rows], strict=True)]
         shared = sc.broadcast(plan)
-        done: list[TaskResult] = []
+        done: list[TaskCounts] = []
         try:
             for c0, c1 in zip(bounds, bounds[1:], strict=False):
                 done.extend(self._run_ranking(shared, (c0, np.ascontiguousarray(cols[c0:c1])), queries, items, where))
@@ -210,7 +209,7 @@ class SparkEngine:
         shared, stored = sc.broadcast(plan), sc.broadcast(matrices)
         try:
             body = partial(rank_stored_partition, shared, stored, self._failing("ranking"))
-            done: list[TaskResult] = run_tasks(
+            done: list[TaskCounts] = run_tasks(
                 lambda: sc.parallelize(items, len(items)).mapPartitionsWithIndex(body).collect(), f"ranking {where}", sc
             )
         finally:
@@ -228,20 +227,20 @@ class SparkEngine:
         queries: QueryBlocks,
         items: list[tuple[int, int]],
         where: str,
-    ) -> list[TaskResult]:
+    ) -> list[TaskCounts]:
         """One Spark job: `piece` (first column, its columns) broadcast to its tasks, one task per query block."""
         sc = self.session.sparkContext
         handle = sc.broadcast(piece)
         try:
             body = partial(rank_partition, plan, handle, queries.handles(), self._failing("ranking"))
-            done: list[TaskResult] = run_tasks(
+            done: list[TaskCounts] = run_tasks(
                 lambda: sc.parallelize(items, len(items)).mapPartitionsWithIndex(body).collect(), f"ranking {where}", sc
             )
             return done
         finally:
             handle.destroy()
 
-    def _count(self, tasks: int, out: list[TaskResult], *, pieces: int = 0, **added: int) -> None:
+    def _count(self, tasks: int, out: list[TaskCounts], *, pieces: int = 0, **added: int) -> None:
         """Add one product's tasks; `out` holds the tasks' (partition, result, worker peak, task's added peak)."""
         self.ranking["products"] += 1
         self.ranking["tasks"] += tasks

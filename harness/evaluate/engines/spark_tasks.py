@@ -12,7 +12,7 @@ import json
 import os
 import resource
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 if TYPE_CHECKING:
@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from harness.models.clip_model import ClipModel
 
 T = TypeVar("T")
+# what a ranking task returns: (partition, its blocks' counts, worker's peak MiB, MiB the task added at its peak)
+TaskCounts = tuple[int, list["BlockCounts"], float, float | None]
 T_co = TypeVar("T_co", covariant=True)
 
 
@@ -108,29 +110,25 @@ def rank_partition(
     fail_partition: int | None,
     index: int,
     items: Iterator[tuple[int, int]],
-) -> Iterator[tuple[int, list[BlockCounts], float, float | None]]:
+) -> Iterator[TaskCounts]:
     """mapPartitionsWithIndex body: (partition, [BlockCounts], worker's peak MiB, MiB the task added at its peak)
     for this partition's query blocks against one gallery piece, on the GPU Spark assigned the task, else its CPU.
     `plan` is the product's broadcast RankPlan, `piece` the broadcast (first column, columns), `queries` the
     query blocks' broadcasts by start, each item (start, start); `fail_partition` is a test hook."""
-    try:
-        memory = TaskMemory()
+
+    def count(device: str) -> list[BlockCounts]:
         import torch
 
         from harness.evaluate.retrieval import rank_block
 
-        if fail_partition == index:
-            raise ValueError("injected failure (fail_partition)")
-        device = task_device()
         c0, cols = piece.value
         gallery = torch.from_numpy(cols).to(device)
-        blocks = [
+        return [
             rank_block(plan.value, torch.from_numpy(read_once(queries[block])).to(device), gallery, start=start, c0=c0)
             for start, block in items
         ]
-    except Exception as exc:  # one line for the driver, whatever failed
-        raise task_failure("ranking", index, exc) from None
-    yield index, blocks, peak_rss_mib(), memory.added_mib()
+
+    yield _ranking_task(index, fail_partition, count)
 
 
 def rank_stored_partition(
@@ -139,21 +137,18 @@ def rank_stored_partition(
     fail_partition: int | None,
     index: int,
     items: Iterator[tuple[int, int, int, int]],
-) -> Iterator[tuple[int, list[BlockCounts], float, float | None]]:
+) -> Iterator[TaskCounts]:
     """mapPartitionsWithIndex body, as rank_partition, for items (row start, row stop, first column, column
     stop) whose rows and columns the task reads from the embedding store (`matrices`: the product's rows and
     columns as StoredMatrix)."""
-    try:
-        memory = TaskMemory()
+
+    def count(device: str) -> list[BlockCounts]:
         import torch
 
         from harness.evaluate.retrieval import rank_block
 
-        if fail_partition == index:
-            raise ValueError("injected failure (fail_partition)")
-        device = task_device()
         rows, cols = matrices.value
-        blocks = [
+        return [
             rank_block(
                 plan.value,
                 torch.from_numpy(rows.read(a, b)).to(device),
@@ -163,9 +158,20 @@ def rank_stored_partition(
             )
             for a, b, c0, c1 in items
         ]
+
+    yield _ranking_task(index, fail_partition, count)
+
+
+def _ranking_task(index: int, fail_partition: int | None, count: Callable[[str], list[BlockCounts]]) -> TaskCounts:
+    """What a ranking task returns, `count` run on the task's device; any failure is one line for the driver."""
+    try:
+        memory = TaskMemory()
+        if fail_partition == index:
+            raise ValueError("injected failure (fail_partition)")
+        blocks = count(task_device())
     except Exception as exc:  # one line for the driver, whatever failed
         raise task_failure("ranking", index, exc) from None
-    yield index, blocks, peak_rss_mib(), memory.added_mib()
+    return index, blocks, peak_rss_mib(), memory.added_mib()
 
 
 def embed_partition(source: dict[str, Any], batches: Iterator[Any]) -> Iterator[Any]:
