@@ -127,8 +127,10 @@ def _drawing_code() -> str:
 
 
 def _matplotlib_state() -> str:
-    # rcParams outside _STYLE (fonts, sizes from a matplotlibrc) change the pictures too
-    return f"{matplotlib.__version__} {sorted((k, repr(v)) for k, v in matplotlib.rcParams.items())!r}"
+    # rcParams outside _STYLE (fonts, sizes from a matplotlibrc) change the pictures too; reading "backend"
+    # would resolve it by importing pyplot, and pictures are drawn on the SVG canvas whatever it says
+    params = matplotlib.rcParams
+    return f"{matplotlib.__version__} {sorted((k, repr(params[k])) for k in params if k != 'backend')!r}"
 
 
 def _log_rank_axis(ax: Axes, top: float) -> None:
