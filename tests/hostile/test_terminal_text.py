@@ -81,9 +81,10 @@ def test_plain_helper() -> None:
 EVIL = "\x1b]8;;https://evil.example\x1b\\click\x1b]8;;\x1b\\ \x1b[2J \x9b31m \u202eabc [link=https://x]y[/link]"
 
 
-def test_report_prints_crafted_report_text_as_plain_text(tmp_path, capsys) -> None:
+def test_report_prints_crafted_report_text_as_plain_text(tmp_path, capsys, monkeypatch) -> None:
     """A crafted report's names, rules, tiers and messages reach the terminal with control characters
     escaped and no markup: no hyperlink, no clear-screen, no C1 CSI, no reversed text."""
+    monkeypatch.setenv("COLUMNS", "200")  # the rule on its line whatever width the runner's environment sets
     from harness.cli import main
     from harness.report.model import GateResult, RunReport
 
