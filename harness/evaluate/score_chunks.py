@@ -93,8 +93,11 @@ def scan_tiles(
 ) -> TileTotals:
     """Certified counts of `rows` against `cols` (both on one device): `positives` are the (row, column)
     pairs never counted, `row_band` the rows' bands, `col_band` the columns' (None: rows only). On CPU
-    (`compiled`, by default) each tile is certified by one compiled pass; on a GPU by torch comparisons,
-    with the band pairs gathered and scored exactly. Both give the same counts."""
+    (`compiled`, by default) each tile is certified by one compiled pass, row tiles shared by one worker
+    thread a torch thread (_scan_cpu); on a GPU by torch comparisons, with the band pairs gathered and
+    scored exactly. All give the same counts."""
+    if rows.device.type == "cpu" if compiled is None else compiled:
+        return _scan_cpu(rows, cols, positives, row_band, col_band, kernel, shape)
     n_rows, n_cols = rows.shape[0], cols.shape[0]
     tile_r, tile_c = shape
     row_above = np.zeros(n_rows, dtype=np.int64)
@@ -102,13 +105,6 @@ def scan_tiles(
     pos_rows, pos_cols = positives
     rescored = 0
     scores = torch.empty((min(tile_r, n_rows), min(tile_c, n_cols)), dtype=torch.float32, device=rows.device)
-    on_cpu = rows.device.type == "cpu" if compiled is None else compiled
-    if on_cpu:
-        from harness.evaluate.tile_kernels import certify_tile  # compiled on first use: imported when needed
-
-        rows_np, cols_np = rows.numpy(), cols.numpy()
-        no_cols = np.zeros(0, dtype=np.float32)
-        padded = 1 << max(0, int(rows.shape[1] - 1).bit_length())
     for r0 in range(0, n_rows, tile_r):
         r1 = min(r0 + tile_r, n_rows)
         lo, hi = np.searchsorted(pos_rows, (r0, r1))
@@ -123,8 +119,56 @@ def scan_tiles(
             ] = -torch.inf
             cb = col_band[c0:c1] if col_band is not None else None
             rb = row_band[r0:r1]
-            if on_cpu:  # one compiled pass: counts and the band pairs scored exactly
-                with_cols = cb is not None and col_above is not None
+            above_r, above_c, band_r, band_c = certify_torch(s, rb, cb)
+            row_above[r0:r1] += above_r
+            if col_above is not None and above_c is not None:
+                col_above[c0:c1] += above_c
+            rescored += _rescore(rows, cols, r0, c0, band_r, band_c, row_band, col_band, row_above, col_above)
+    return TileTotals(row_above, col_above, n_cols, n_rows * n_cols - len(pos_rows), rescored)
+
+
+def _scan_cpu(
+    rows: torch.Tensor,
+    cols: torch.Tensor,
+    positives: tuple[np.ndarray, np.ndarray],
+    row_band: Band,
+    col_band: Band | None,
+    kernel: Kernel,
+    shape: tuple[int, int],
+) -> TileTotals:
+    """scan_tiles on CPU: each worker thread takes whole row tiles (their products on one core, then one
+    compiled certifying pass) and keeps its own column counts. A product on every core followed by a
+    one-core pass left the other cores spinning in the matrix library's thread pool (counted as CPU time)."""
+    from harness.evaluate.tile_kernels import certify_tile  # compiled on first use: imported when needed
+
+    n_rows, n_cols = rows.shape[0], cols.shape[0]
+    tile_r, tile_c = shape
+    starts = list(range(0, n_rows, tile_r))
+    workers = max(1, min(torch.get_num_threads(), len(starts)))
+    row_above = np.zeros(n_rows, dtype=np.int64)
+    col_counts = [np.zeros(n_cols, dtype=np.int64) for _ in range(workers)] if col_band is not None else None
+    pos_rows, pos_cols = positives
+    rows_np, cols_np = rows.numpy(), cols.numpy()
+    no_cols = np.zeros(0, dtype=np.float32)
+    padded = 1 << max(0, int(rows.shape[1] - 1).bit_length())
+
+    def work(worker: int) -> int:
+        if workers > 1:
+            torch.set_num_threads(1)  # per thread: the matrix library's threads follow the calling thread
+        scores = torch.empty((min(tile_r, n_rows), min(tile_c, n_cols)), dtype=torch.float32)
+        col_above = col_counts[worker] if col_counts is not None else np.zeros(0, dtype=np.int64)
+        rescored = 0
+        for r0 in starts[worker::workers]:
+            r1 = min(r0 + tile_r, n_rows)
+            lo, hi = np.searchsorted(pos_rows, (r0, r1))
+            chunk_pos_rows, chunk_pos_cols = pos_rows[lo:hi] - r0, pos_cols[lo:hi]
+            rb = row_band[r0:r1]
+            for c0 in range(0, n_cols, tile_c):
+                c1 = min(c0 + tile_c, n_cols)
+                s = kernel.scores(rows[r0:r1], cols[c0:c1].T, scores[: r1 - r0, : c1 - c0])
+                inside = (chunk_pos_cols >= c0) & (chunk_pos_cols < c1)
+                s[torch.as_tensor(chunk_pos_rows[inside]), torch.as_tensor(chunk_pos_cols[inside] - c0)] = -torch.inf
+                cb = col_band[c0:c1] if col_band is not None else None
                 rescored += certify_tile(
                     s.numpy(),
                     rows_np[r0:r1],
@@ -136,16 +180,24 @@ def scan_tiles(
                     cb.lo if cb is not None else no_cols,
                     cb.hi if cb is not None else no_cols,
                     cb.exact if cb is not None else no_cols.astype(np.float64),
-                    col_above[c0:c1] if col_above is not None else np.zeros(0, dtype=np.int64),
-                    with_cols,
+                    col_above[c0:c1] if cb is not None else col_above,
+                    cb is not None,
                     padded,
                 )
-                continue
-            above_r, above_c, band_r, band_c = certify_torch(s, rb, cb)
-            row_above[r0:r1] += above_r
-            if col_above is not None and above_c is not None:
-                col_above[c0:c1] += above_c
-            rescored += _rescore(rows, cols, r0, c0, band_r, band_c, row_band, col_band, row_above, col_above)
+        return rescored
+
+    if workers == 1:
+        rescored = work(0)
+    else:
+        from concurrent.futures import ThreadPoolExecutor
+
+        previous = torch.get_num_threads()
+        try:
+            with ThreadPoolExecutor(workers, thread_name_prefix="bookclip-tiles") as pool:
+                rescored = sum(pool.map(work, range(workers)))
+        finally:
+            torch.set_num_threads(previous)
+    col_above = None if col_counts is None else np.sum(col_counts, axis=0)
     return TileTotals(row_above, col_above, n_cols, n_rows * n_cols - len(pos_rows), rescored)
 
 

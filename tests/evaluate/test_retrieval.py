@@ -77,12 +77,13 @@ def test_any_kernel_and_tile_shape_gives_the_same_ranks(items, kernel, tile_cols
     assert np.array_equal(got["text_to_image"].ranks, brute_force_ranks(texts, groups, images, groups))
 
 
-@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("threads", [1, 2, 3])
 @pytest.mark.parametrize("kernel", ["float32", "bfloat16"])
 @pytest.mark.parametrize("tile_rows, chunk_bytes", [(1, 4 * 1 * 97), (7, 4 * 7 * 520), (64, 8 * 2**20)])
 def test_near_ties_equal_the_float64_brute_force(near_ties, threads, kernel, tile_rows, chunk_bytes):
     """Identical vectors, one-ulp neighbours, placeholder covers and gaps below 1e-7: every query's rank is
-    the float64 brute force's, at 1 and 2 threads, with float32 or bfloat16 products, for three tile heights."""
+    the float64 brute force's, at 1, 2 and 3 threads (row tiles shared by worker threads, each with its own
+    column counts), with float32 or bfloat16 products, for three tile heights."""
     images, texts, groups, want_i2t, want_t2i = near_ties
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
@@ -96,6 +97,33 @@ def test_near_ties_equal_the_float64_brute_force(near_ties, threads, kernel, til
     np.testing.assert_array_equal(got["image_to_text"].ranks, want_i2t)
     np.testing.assert_array_equal(got["text_to_image"].ranks, want_t2i)
     assert certificate.rescored > 0 and certificate.kernel == kernel  # the near-ties were scored exactly
+
+
+def test_row_tiles_are_shared_by_one_worker_thread_a_torch_thread(near_ties, monkeypatch):
+    """At 3 torch threads the CPU tiles are certified by 3 worker threads (products on one core each), and
+    torch's thread count is what it was afterwards."""
+    import threading
+
+    from harness.evaluate import tile_kernels
+
+    images, texts, groups, want_i2t, _ = near_ties
+    names: set[str] = set()
+    certify = tile_kernels.certify_tile
+
+    def recorded(*args):
+        names.add(threading.current_thread().name)
+        return certify(*args)
+
+    monkeypatch.setattr(tile_kernels, "certify_tile", recorded)
+    before = torch.get_num_threads()
+    torch.set_num_threads(3)
+    try:
+        got = retrieval_ranks(images, texts, groups, tile_rows=7, chunk_bytes=4 * 7 * 520)
+        assert torch.get_num_threads() == 3
+    finally:
+        torch.set_num_threads(before)
+    np.testing.assert_array_equal(got["image_to_text"].ranks, want_i2t)
+    assert len(names) == 3 and all(name.startswith("bookclip-tiles") for name in names)
 
 
 def test_float32_rounding_alone_would_misrank_the_near_ties(near_ties):
