@@ -45,11 +45,14 @@ def _run(switch: str) -> dict:
 def test_kept_heap_stops_the_page_faults_of_every_batch():
     default, kept = _run("default"), _run("keep")
     assert default["kept"] is False and kept["kept"] is True
-    # glibc's defaults map each batch's activations afresh: thousands of faults in every batch
-    assert min(default["faults"]) > 1000
-    # kept, the typical batch faults no page in. The median, not the sum: on a loaded machine the
-    # heap can still be settling over the first few batches (measured: 1,040, 520, 1,560, then 0s)
-    assert statistics.median(kept["faults"]) < min(default["faults"]) / 10
+    # glibc's defaults map a typical batch's activations afresh: thousands of faults. The median batch, on
+    # both sides: glibc's own threshold moves with what was freed, so single batches vary (a clean-clone run
+    # measured 1,040, 3,608, 520, 3,608, 5,688, 7,736, ... with the defaults), and on a loaded machine the
+    # kept heap can still be settling over the first few batches (measured: 1,040, 520, 1,560, then 0s)
+    typical = statistics.median(default["faults"])
+    assert typical > 1000
+    # kept, the typical batch faults no page in
+    assert statistics.median(kept["faults"]) < typical / 10
 
 
 def test_switched_off_it_leaves_the_allocator_alone(monkeypatch):
