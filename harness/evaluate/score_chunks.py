@@ -11,6 +11,8 @@ exact score is >= the threshold.
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -111,12 +113,7 @@ def scan_tiles(
         chunk_pos_rows, chunk_pos_cols = pos_rows[lo:hi] - r0, pos_cols[lo:hi]
         for c0 in range(0, n_cols, tile_c):
             c1 = min(c0 + tile_c, n_cols)
-            s = kernel.scores(rows[r0:r1], cols[c0:c1].T, scores[: r1 - r0, : c1 - c0])
-            inside = (chunk_pos_cols >= c0) & (chunk_pos_cols < c1)
-            s[
-                torch.as_tensor(chunk_pos_rows[inside], device=s.device),
-                torch.as_tensor(chunk_pos_cols[inside] - c0, device=s.device),
-            ] = -torch.inf
+            s = _tile_scores(kernel, rows[r0:r1], cols[c0:c1], scores, (chunk_pos_rows, chunk_pos_cols), c0)
             cb = col_band[c0:c1] if col_band is not None else None
             rb = row_band[r0:r1]
             above_r, above_c, band_r, band_c = certify_torch(s, rb, cb)
@@ -165,9 +162,7 @@ def _scan_cpu(
             rb = row_band[r0:r1]
             for c0 in range(0, n_cols, tile_c):
                 c1 = min(c0 + tile_c, n_cols)
-                s = kernel.scores(rows[r0:r1], cols[c0:c1].T, scores[: r1 - r0, : c1 - c0])
-                inside = (chunk_pos_cols >= c0) & (chunk_pos_cols < c1)
-                s[torch.as_tensor(chunk_pos_rows[inside]), torch.as_tensor(chunk_pos_cols[inside] - c0)] = -torch.inf
+                s = _tile_scores(kernel, rows[r0:r1], cols[c0:c1], scores, (chunk_pos_rows, chunk_pos_cols), c0)
                 cb = col_band[c0:c1] if col_band is not None else None
                 rescored += certify_tile(
                     s.numpy(),
@@ -189,16 +184,55 @@ def _scan_cpu(
     if workers == 1:
         rescored = work(0)
     else:
-        from concurrent.futures import ThreadPoolExecutor
-
         previous = torch.get_num_threads()
         try:
-            with ThreadPoolExecutor(workers, thread_name_prefix="bookclip-tiles") as pool:
-                rescored = sum(pool.map(work, range(workers)))
+            rescored = sum(_one_thread_each(work, workers))
         finally:
             torch.set_num_threads(previous)
     col_above = None if col_counts is None else np.sum(col_counts, axis=0)
     return TileTotals(row_above, col_above, n_cols, n_rows * n_cols - len(pos_rows), rescored)
+
+
+def _one_thread_each(work: Callable[[int], int], workers: int) -> list[int]:
+    """work(0), ..., work(workers - 1), each on a thread of its own (a pool may run two on one thread);
+    the first exception of any is raised here."""
+    results = [0] * workers
+    failures: list[BaseException] = []
+
+    def run(worker: int) -> None:
+        try:
+            results[worker] = work(worker)
+        except BaseException as exc:  # handed to the calling thread
+            failures.append(exc)
+
+    threads = [threading.Thread(target=run, args=(w,), name=f"bookclip-tiles-{w}") for w in range(workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if failures:
+        raise failures[0]
+    return results
+
+
+def _tile_scores(
+    kernel: Kernel,
+    rows: torch.Tensor,
+    cols: torch.Tensor,
+    scores: torch.Tensor,
+    positives: tuple[np.ndarray, np.ndarray],
+    c0: int,
+) -> torch.Tensor:
+    """One tile's fast scores in `scores`, its positive pairs (the rows' positives, columns from c0) set to
+    -inf so they are never counted."""
+    s = kernel.scores(rows, cols.T, scores[: rows.shape[0], : cols.shape[0]])
+    pos_rows, pos_cols = positives
+    inside = (pos_cols >= c0) & (pos_cols < c0 + cols.shape[0])
+    s[
+        torch.as_tensor(pos_rows[inside], device=s.device),
+        torch.as_tensor(pos_cols[inside] - c0, device=s.device),
+    ] = -torch.inf
+    return s
 
 
 Found = tuple[np.ndarray, np.ndarray | None, tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray] | None]

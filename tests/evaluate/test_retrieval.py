@@ -126,6 +126,30 @@ def test_row_tiles_are_shared_by_one_worker_thread_a_torch_thread(near_ties, mon
     assert len(names) == 3 and all(name.startswith("bookclip-tiles") for name in names)
 
 
+def test_a_worker_threads_failure_is_raised_to_the_caller(near_ties, monkeypatch):
+    import threading
+
+    from harness.evaluate import tile_kernels
+
+    images, texts, groups, *_ = near_ties
+    certify = tile_kernels.certify_tile
+
+    def failing(*args):
+        if threading.current_thread().name == "bookclip-tiles-1":
+            raise MemoryError("worker 1 ran out")
+        return certify(*args)
+
+    monkeypatch.setattr(tile_kernels, "certify_tile", failing)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with pytest.raises(MemoryError, match="worker 1 ran out"):
+            retrieval_ranks(images, texts, groups, tile_rows=7, chunk_bytes=4 * 7 * 520)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_float32_rounding_alone_would_misrank_the_near_ties(near_ties):
     """The data is hard enough to matter: ranking by the float32 product's own scores differs somewhere."""
     images, texts, groups, want_i2t, _ = near_ties
