@@ -11,7 +11,10 @@
    bare (cover_pixels, no cache, no progress) on every core, plus the two towers' forward passes over
    inputs already prepared (normalised pixels, tokenised titles) in the pipeline's batch rows. Decoding
    and the forward passes each use every core, so they add up. Prints the pipeline's efficiency,
-   bound / cold time (target >= 0.9).
+   bound / cold time (target >= 0.9), the median over --repeats cold embeddings (each from an empty cache
+   and a tokenizer without word tables), each paired with the bound measured right after it; the first
+   cold embedding also pays the process's one-time set-up (kernels for the batch shapes), which the
+   bound leaves out.
 2. Warm re-evaluation: every row of the catalogue (about 5,000), embeddings cached: retrieval in
    both directions, all metrics with 1,000-resample bootstrap CIs, zero-shot category. Target < 2 s.
 """
@@ -93,6 +96,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default="tiny:vit-xs")
     parser.add_argument("--n", type=int, default=1000, help="covers in the cold-embedding comparison")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--repeats", type=int, default=3, help="cold embeddings, each followed by a bound measurement (medians)"
+    )
     args = parser.parse_args(argv)
     print(machine_line())
 
@@ -103,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         from harness.evaluate.embed import embed
         from harness.evaluate.evaluation import EvalConfig, evaluate_views
         from harness.models import load
+        from harness.models.tokenizer import TitleTokenizer
 
         catalogue, report = load_catalogue(args.data)
         model = load(args.model)
@@ -117,25 +124,39 @@ def main(argv: list[str] | None = None) -> int:
         ref_images, ref_texts = reference_loop(model, sample)
         reference = time.perf_counter() - t0
 
-        t0 = time.perf_counter()
-        ours = embed(model, sample)
-        cold = time.perf_counter() - t0
-
-        decode_s, image_s, text_s = machine_bound(model, sample)
-        bound = decode_s + image_s + text_s
+        # Alternate cold embeddings and bound measurements, so that a slow spell of a shared machine weighs on
+        # both; each cold embedding starts from an empty cache folder and a tokenizer without word tables.
+        colds, bounds, parts = [], [], []
+        for repeat in range(args.repeats):
+            os.environ["BOOKCLIP_CACHE_DIR"] = os.path.join(tmp, f"cold-{repeat}")
+            if isinstance(model.tokenizer, TitleTokenizer):  # the reference loop (or the last repeat) filled them
+                model.tokenizer = TitleTokenizer(model.tokenizer.context_length)
+            t0 = time.perf_counter()
+            ours = embed(model, sample)
+            colds.append(time.perf_counter() - t0)
+            parts.append(machine_bound(model, sample))
+            bounds.append(sum(parts[-1]))
+        os.environ["BOOKCLIP_CACHE_DIR"] = tmp
+        cold, bound = float(np.median(colds)), float(np.median(bounds))
+        decode_s, image_s, text_s = (float(np.median(column)) for column in zip(*parts, strict=True))
+        efficiencies = [b / c for b, c in zip(bounds, colds, strict=True)]
 
         image_gap = float(np.abs(ours.images - ref_images).max())
         text_gap = float(np.abs(ours.texts - ref_texts).max())
         print(f"reference loop (one at a time): {reference:7.2f} s")
-        print(f"embed, cold cache:              {cold:7.2f} s")
         print(
-            f"speed-up: {reference / cold:.1f}x (target >= 5x); max |difference| images {image_gap:.1e}, "
-            f"titles {text_gap:.1e}"
+            f"embed, cold cache:              {colds[0]:7.2f} s (first in this process); median of {len(colds)}: "
+            f"{cold:.2f} s ({', '.join(f'{c:.2f}' for c in colds)})"
         )
         print(
-            f"machine bound: decode+resize on {os.cpu_count()} threads {decode_s:.2f} s + image tower "
-            f"{image_s:.2f} s + text tower {text_s:.2f} s = {bound:.2f} s; efficiency bound / cold = "
-            f"{bound / cold:.2f} (target >= 0.9)"
+            f"speed-up: {reference / colds[0]:.1f}x the first, {reference / cold:.1f}x the median (target >= 5x); "
+            f"max |difference| images {image_gap:.1e}, titles {text_gap:.1e}"
+        )
+        print(
+            f"machine bound (medians): decode+resize on {os.cpu_count()} threads {decode_s:.2f} s + image tower "
+            f"{image_s:.2f} s + text tower {text_s:.2f} s = {bound:.2f} s; efficiency bound / cold: "
+            f"{float(np.median(efficiencies)):.2f}, the median of each repeat's "
+            f"({', '.join(f'{e:.2f}' for e in efficiencies)}) (target >= 0.9)"
         )
 
         config = EvalConfig(seed=args.seed)

@@ -61,6 +61,19 @@ def test_array_rows_follow_catalogue_rows(cache, catalogue):
     assert (array[4] == array[4, 0, 0, 0]).all() and array[4, 0, 0, 0] == 60  # greyscale became grey RGB
 
 
+def test_runs_written_in_any_order_give_every_row_and_the_files_checksum(cache, catalogue, monkeypatch):
+    import harness.data.image_cache as image_cache
+    from harness.io import sha256_file
+
+    monkeypatch.setattr(image_cache, "DECODE_RUN", 2)  # three runs on two or more threads
+    array = decoded_images(catalogue, 32)
+    for i in range(len(catalogue)):
+        assert np.array_equal(array[i], np.asarray(resize_and_crop(catalogue.open_image(i), 32)))
+    path = image_cache_path(catalogue, 32)
+    # taken as the runs arrived; another process verifies the file against it
+    assert image_cache.checksum_path(path).read_text().strip() == sha256_file(path)
+
+
 def test_covers_are_decoded_once(cache, catalogue, tmp_path):
     first = decoded_images(catalogue, 32)
     path = image_cache_path(catalogue, 32)
