@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n", type=int, default=1000, help="covers in the cold-embedding comparison")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
-        "--repeats", type=int, default=3, help="cold embeddings, each followed by a bound measurement (medians)"
+        "--repeats", type=int, default=5, help="cold embeddings, each followed by a bound measurement (medians)"
     )
     args = parser.parse_args(argv)
     print(machine_line())
