@@ -95,7 +95,8 @@ def test_every_whole_word_token_is_what_bpe_makes_of_its_word_in_the_pinned_voca
     inner = tokenizer.inner
     saved, inner.cache = inner.cache, {}  # open_clip's own merges, not a table
     try:
-        words = [token[: -len("</w>")] for token in inner.encoder if token.endswith("</w>") and len(token) > len("</w>")]
+        end = "</w>"
+        words = [token[: -len(end)] for token in inner.encoder if token.endswith(end) and len(token) > len(end)]
         assert len(words) > 30_000
         assert [w for w in words if inner.bpe(w) != w + "</w>"] == []
     finally:
