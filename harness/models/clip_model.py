@@ -18,6 +18,8 @@ from harness.models.fingerprint import fingerprint_state_dict
 if TYPE_CHECKING:
     from open_clip.model import CLIP, CustomTextCLIP
 
+    from harness.models.tokenizer import Tokenizer
+
 IDENTITY_VERSION = "model-identity-v1"
 
 OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
@@ -128,7 +130,7 @@ class ClipModel:
         *,
         config: dict[str, Any],
         spec: str,
-        tokenizer: Any,
+        tokenizer: Tokenizer,
         preprocess_config: PreprocessConfig,
         fingerprint: str | None = None,
         metadata: dict[str, Any] | None = None,
@@ -138,8 +140,8 @@ class ClipModel:
         self._device = torch.device("cpu")
         self.config = config
         self.spec = spec
-        self._tokenizer = tokenizer
-        self._make_tokenizer: Callable[[], Any] | None = None
+        self._tokenizer: Tokenizer | None = tokenizer
+        self._make_tokenizer: Callable[[], Tokenizer] | None = None
         self._tokenizer_description: dict[str, Any] | None = None
         self.preprocess_config = preprocess_config
         self.metadata: dict[str, Any] = dict(metadata or {})
@@ -154,7 +156,7 @@ class ClipModel:
         *,
         config: dict[str, Any],
         spec: str,
-        make_tokenizer: Callable[[], Any],
+        make_tokenizer: Callable[[], Tokenizer],
         tokenizer_description: dict[str, Any],
         preprocess_config: PreprocessConfig,
         fingerprint: str,
@@ -207,14 +209,14 @@ class ClipModel:
         return self._tokenizer is not None
 
     @property
-    def tokenizer(self) -> Any:
+    def tokenizer(self) -> Tokenizer:
         if self._tokenizer is None:
             assert self._make_tokenizer is not None
             self._tokenizer = self._make_tokenizer()
         return self._tokenizer
 
     @tokenizer.setter
-    def tokenizer(self, tokenizer: Any) -> None:
+    def tokenizer(self, tokenizer: Tokenizer) -> None:
         self._tokenizer, self._tokenizer_description = tokenizer, None
 
     @functools.cached_property

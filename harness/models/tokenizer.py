@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
 
 from harness.io import sha256_file
+
+
+class Tokenizer(Protocol):
+    """What a model's text side needs of a tokenizer: (N, context_length) ids, and how many texts were cut."""
+
+    context_length: int
+
+    def tokenize(self, texts: Sequence[str]) -> tuple[torch.Tensor, int]: ...
+
+    def __call__(self, texts: Sequence[str]) -> torch.Tensor: ...
+
 
 # SHA-256 of CLIP vocabularies (open_clip's bpe_simple_vocab_16e6.txt.gz) in which every whole-word token
 # "w</w>" is what BPE makes of the word w, so such a word's id is looked up instead of merged;

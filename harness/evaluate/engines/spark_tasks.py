@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
+    import pyarrow as pa
 
     from harness.evaluate.embedding_store import StoredMatrix
     from harness.evaluate.retrieval import BlockCounts, RankPlan
@@ -215,7 +216,9 @@ def embed_partition(source: dict[str, Any], batches: Iterator[Any]) -> Iterator[
         raise task_failure("embedding", partition, exc) from None
 
 
-def _stored_batch(folder: str, rows: np.ndarray, images: np.ndarray, texts: np.ndarray, facts: dict[str, Any]) -> Any:
+def _stored_batch(
+    folder: str, rows: np.ndarray, images: np.ndarray, texts: np.ndarray, facts: dict[str, Any]
+) -> pa.RecordBatch:
     """Write each run of consecutive rows as a store part; one record per part, its info naming it."""
     import numpy as np
     import pyarrow as pa
