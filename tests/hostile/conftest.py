@@ -68,15 +68,17 @@ def real_rows(real_bookcovers: Path, category: str, n: int) -> list[dict]:
 
 @pytest.fixture
 def catalogue_dir(tmp_path: Path, real_bookcovers: Path):
-    """make(n, category) copies n real rows and their real JPEGs into tmp_path/cat/<Category>/ and
-    returns the catalogue folder (its CSV is <Category>/<Category>.csv)."""
+    """make(n, category, titles) copies n real rows and their real JPEGs into tmp_path/cat/<Category>/ and
+    returns the catalogue folder (its CSV is <Category>/<Category>.csv); `titles`, when given, replace the
+    rows' titles (one row each)."""
 
-    def make(n: int = 12, category: str = "Medical") -> Path:
+    def make(n: int = 12, category: str = "Medical", titles: list[str] | None = None) -> Path:
         root = tmp_path / "cat"
         folder = root / category
         folder.mkdir(parents=True, exist_ok=True)
-        rows = real_rows(real_bookcovers, category, n)
-        for r in rows:
+        rows = real_rows(real_bookcovers, category, len(titles) if titles is not None else n)
+        for r, title in zip(rows, titles or [r["name"] for r in rows], strict=True):
+            r["name"] = title
             name = Path(r["img_paths"]).name
             (folder / name).write_bytes((real_bookcovers / category / name).read_bytes())
         write_csv(folder / f"{category}.csv", rows)

@@ -4,10 +4,6 @@ fullwidth text, special-token strings), so a title cannot smuggle a different to
 
 from __future__ import annotations
 
-import csv
-import shutil
-from pathlib import Path
-
 import numpy as np
 import torch
 
@@ -28,28 +24,13 @@ CRAFTED = [
 ]
 
 
-def test_crafted_titles_get_open_clips_token_ids_and_embeddings(
-    tmp_path: Path, real_bookcovers: Path, hostile, fresh_cache
-) -> None:
+def test_crafted_titles_get_open_clips_token_ids_and_embeddings(catalogue_dir, fresh_cache) -> None:
     from open_clip.tokenizer import SimpleTokenizer
 
     from harness.evaluate.embed import embed
     from harness.models import load
 
-    (tmp_path / "cat" / "Medical").mkdir(parents=True)
-    rows = hostile.real_rows(real_bookcovers, "Medical", len(CRAFTED))
-    for r, name in zip(rows, CRAFTED, strict=True):
-        r["name"] = name
-        shutil.copy(
-            real_bookcovers / "Medical" / Path(r["img_paths"]).name,
-            tmp_path / "cat" / "Medical" / Path(r["img_paths"]).name,
-        )
-    path = tmp_path / "cat" / "Medical" / "Medical.csv"
-    with open(path, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    catalogue, _ = load_catalogue(path)
+    catalogue, _ = load_catalogue(catalogue_dir(titles=CRAFTED) / "Medical" / "Medical.csv")
     titles = catalogue.titles
     assert len(titles) == len(CRAFTED)  # the loader may clean a title's spaces; it keeps every one of these
 

@@ -3,10 +3,6 @@ unrelated books editions of each other; invisible format characters do not split
 
 from __future__ import annotations
 
-import csv
-import shutil
-from pathlib import Path
-
 from harness.data import load_catalogue
 from harness.data import load_report as reasons
 from harness.data.titles import title_key
@@ -14,22 +10,9 @@ from harness.data.titles import title_key
 WORDLESS = ["!!!", "...", "?!", "\u200b", "\u2066\u2067\u2069", "— —"]
 
 
-def test_wordless_titles_are_counted_skips(tmp_path: Path, real_bookcovers: Path, hostile) -> None:
-    (tmp_path / "cat" / "Medical").mkdir(parents=True)
+def test_wordless_titles_are_counted_skips(catalogue_dir) -> None:
     names = [*WORDLESS, "Real Book", "Edu\u200dcated", "Educated"]
-    rows = hostile.real_rows(real_bookcovers, "Medical", len(names))
-    for r, name in zip(rows, names, strict=True):
-        r["name"] = name
-        shutil.copy(
-            real_bookcovers / "Medical" / Path(r["img_paths"]).name,
-            tmp_path / "cat" / "Medical" / Path(r["img_paths"]).name,
-        )
-    path = tmp_path / "cat" / "Medical" / "Medical.csv"
-    with open(path, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    catalogue, report = load_catalogue(path)
+    catalogue, report = load_catalogue(catalogue_dir(titles=names) / "Medical" / "Medical.csv")
     assert catalogue.titles == ["Real Book", "Edu\u200dcated", "Educated"]
     assert report.skipped == {reasons.SKIP_TITLE_WITHOUT_WORDS: len(WORDLESS)}
     assert all("" != key for key in catalogue.frame["title_key"])
