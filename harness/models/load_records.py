@@ -65,7 +65,9 @@ def recall(path: str | os.PathLike[str], header_fingerprint: str) -> dict[str, A
     return record
 
 
-def remember(path: str | os.PathLike[str], header_fingerprint: str, *, fingerprint: str, tokenizer: Any) -> None:
+def remember(
+    path: str | os.PathLike[str], header_fingerprint: str, *, fingerprint: str, tokenizer: dict[str, Any]
+) -> None:
     """Record a full load's results for `recall` (best effort: a cache folder that cannot be written only
     means the next load is a full one too)."""
     resolved = Path(path).resolve()
